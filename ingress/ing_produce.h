@@ -1,0 +1,58 @@
+/* ing_produce: the Kafka edge of the ingress (producer, delivery reports). */
+#ifndef ING_PRODUCE_H
+#define ING_PRODUCE_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ls_config.h"
+#include "ls_err.h"
+#include "ls_metrics.h"
+
+/* One record to publish. The value is not copied unless copy is set: it
+ * must stay valid until the delivery report for opaque arrives. */
+typedef struct {
+  const char *topic;
+  const char *key;
+  const void *value;
+  size_t len;
+  rd_kafka_headers_t *hdrs; /* always consumed by send, even on failure */
+  bool copy;
+  void *opaque;             /* NULL: fire and forget (no report) */
+} ing_msg;
+
+/* Called once per record with a non-NULL opaque, from the poller thread:
+ * LS_OK when the broker acknowledged it (acks=all), LS_ERR_TIMEOUT or
+ * LS_ERR_KAFKA otherwise. */
+typedef void (*ing_delivered_fn)(void *opaque, ls_err err, void *ctx);
+
+/* The seam between the HTTP side and Kafka: the real producer below, or a
+ * scripted fake in tests. */
+typedef struct ing_sink {
+  ls_err (*send)(struct ing_sink *s, ing_msg *m);
+  bool (*ready)(struct ing_sink *s);    /* Kafka reachable, metadata known */
+  long (*queue_len)(struct ing_sink *s); /* records not yet acknowledged */
+} ing_sink;
+
+typedef struct ing_producer ing_producer;
+
+/* A producer with the contract of DESIGN.md section 3 and a message timeout
+ * of delivery_timeout_ms (unless kafka.properties sets message.timeout.ms).
+ * Starts the poller thread that serves delivery reports. */
+ing_producer *ing_producer_new(const ls_config *cfg, int delivery_timeout_ms,
+                               ls_metrics *metrics, ing_delivered_fn cb,
+                               void *cb_ctx, char *errstr, size_t errlen);
+/* Fetches the metadata of every topic the ingress writes (so the first
+ * requests do not stall) and starts the reachability probe. false when
+ * Kafka did not answer within timeout_ms; call again to retry. */
+bool ing_producer_warm_up(ing_producer *p, int timeout_ms);
+ing_sink *ing_producer_sink(ing_producer *p);
+/* True after a fatal producer error: the process should drain and exit. */
+bool ing_producer_fatal(ing_producer *p);
+/* Stops the poller and flushes outstanding records (their reports still
+ * arrive through cb). Returns the number left undelivered. */
+int ing_producer_flush(ing_producer *p, int timeout_ms);
+void ing_producer_free(ing_producer *p);
+
+#endif

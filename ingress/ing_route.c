@@ -1,0 +1,224 @@
+/* ing_route: the parse-validate-route path of one webhook body. */
+#include "ing_route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ls_hash.h"
+
+struct ing_schemas {
+  ls_schema *by_type[LS_EV__COUNT];
+};
+
+ing_schemas *ing_schemas_load(const char *dir, char *errstr, size_t errlen) {
+  ing_schemas *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(errstr, errlen, "out of memory");
+    return NULL;
+  }
+  for (int t = 0; t < LS_EV_UNKNOWN; t++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.schema.json", dir,
+             ls_event_type_name((ls_event_type)t));
+    s->by_type[t] = ls_schema_load(path, errstr, errlen);
+    if (!s->by_type[t]) {
+      ing_schemas_free(s);
+      return NULL;
+    }
+  }
+  return s;
+}
+
+void ing_schemas_free(ing_schemas *s) {
+  if (!s)
+    return;
+  for (int t = 0; t < LS_EV__COUNT; t++)
+    ls_schema_free(s->by_type[t]);
+  free(s);
+}
+
+const ls_schema *ing_schemas_get(const ing_schemas *s, ls_event_type t) {
+  return (s && t >= 0 && t < LS_EV__COUNT) ? s->by_type[t] : NULL;
+}
+
+/* Length of the UTF-8 sequence starting at p (1..4), 0 when invalid:
+ * overlong forms, surrogates and code points above U+10FFFF are refused. */
+static size_t utf8_seq(const unsigned char *p, size_t left) {
+  unsigned char c = p[0];
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0)
+      lo = 0xA0;
+    else if (c == 0xED)
+      hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0)
+      lo = 0x90;
+    else if (c == 0xF4)
+      hi = 0x8F;
+  } else
+    return 0;
+  if (left < n || p[1] < lo || p[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
+    if (p[i] < 0x80 || p[i] > 0xBF)
+      return 0;
+  return n;
+}
+
+ls_err ing_scan(const char *body, size_t len, int max_depth, size_t *bad_at) {
+  const unsigned char *p = (const unsigned char *)body;
+  int depth = 0;
+  bool in_str = false, esc = false;
+  for (size_t i = 0; i < len;) {
+    unsigned char c = p[i];
+    if (c >= 0x80) {
+      size_t n = utf8_seq(p + i, len - i);
+      if (!n) {
+        if (bad_at)
+          *bad_at = i;
+        return LS_ERR_BAD_UTF8;
+      }
+      i += n;
+      esc = false;
+      continue;
+    }
+    if (in_str) {
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
+    } else if (c == '"') {
+      in_str = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) {
+        if (bad_at)
+          *bad_at = i;
+        return LS_ERR_TOO_DEEP;
+      }
+    } else if (c == '}' || c == ']') {
+      depth--;
+    }
+    i++;
+  }
+  return LS_OK;
+}
+
+const char *ing_quarantine_reason(ls_err e) {
+  switch (e) {
+  case LS_ERR_BAD_JSON:
+  case LS_ERR_BAD_UTF8:
+  case LS_ERR_TOO_DEEP:
+  case LS_ERR_NOT_OBJECT:
+  case LS_ERR_NO_EVENT_TYPE:
+  case LS_ERR_SCHEMA:
+    return ls_err_name(e);
+  default:
+    return "invalid";
+  }
+}
+
+static bool secret_ok(const ls_source *src, const json_t *root) {
+  const json_t *v = json_object_get(root, "secret_key");
+  char h[65];
+  if (!json_is_string(v)) {
+    /* Still spend the hash so a missing key costs what a wrong one does. */
+    ls_sha256_hex("", 0, h);
+    ls_const_eq(h, src->secret_sha256);
+    return false;
+  }
+  ls_sha256_hex(json_string_value(v), json_string_length(v), h);
+  return ls_const_eq(h, src->secret_sha256);
+}
+
+/* Smartlead may route an event through a higher-level webhook than the one
+ * it belongs to; such events are kept but flagged. Absent ids contradict
+ * nothing. */
+static bool scope_contradicted(const ls_source *src, const json_t *root) {
+  const char *field;
+  if (src->level == LS_LEVEL_CLIENT)
+    field = "client_id";
+  else if (src->level == LS_LEVEL_CAMPAIGN)
+    field = "campaign_id";
+  else
+    return false;
+  char id[64];
+  ls_json_id(json_object_get(root, field), id, sizeof id);
+  return id[0] && src->scope_id && strcmp(id, src->scope_id) != 0;
+}
+
+static void reject(ing_verdict *out, ls_err e, bool quarantine,
+                   const char *detail) {
+  out->err = e;
+  out->quarantine = quarantine;
+  snprintf(out->detail, sizeof out->detail, "%s", detail);
+}
+
+void ing_route(const ing_schemas *schemas, const ls_source *src,
+               const char *topic_prefix, int max_depth, const char *body,
+               size_t len, ing_verdict *out) {
+  json_t *root = NULL;
+  json_error_t jerr;
+  size_t at = 0;
+  char msg[LS_ERRSTR_SIZE];
+  memset(out, 0, sizeof *out);
+
+  ls_err e = ing_scan(body, len, max_depth, &at);
+  if (e == LS_ERR_BAD_UTF8) {
+    snprintf(msg, sizeof msg, "body is not valid UTF-8 (byte %zu)", at);
+    reject(out, e, true, msg);
+    goto out;
+  }
+  if (e == LS_ERR_TOO_DEEP) {
+    snprintf(msg, sizeof msg, "JSON nesting deeper than %d (byte %zu)",
+             max_depth, at);
+    reject(out, e, true, msg);
+    goto out;
+  }
+  root = json_loadb(body, len, 0, &jerr);
+  if (!root) {
+    /* jansson's own text quotes the input (maybe a secret): not used. */
+    snprintf(msg, sizeof msg,
+             "body is not valid JSON (line %d, column %d, byte %d)", jerr.line,
+             jerr.column, jerr.position);
+    reject(out, LS_ERR_BAD_JSON, true, msg);
+    goto out;
+  }
+  if (!json_is_object(root)) {
+    reject(out, LS_ERR_NOT_OBJECT, true, "body is not a JSON object");
+    goto out;
+  }
+  if (src && src->has_secret && !secret_ok(src, root)) {
+    reject(out, LS_ERR_UNAUTHORIZED, false, "unauthorized");
+    goto out;
+  }
+  const char *tenant = src ? src->tenant->id : "-";
+  e = ls_event_identify(root, body, len, tenant, topic_prefix, &out->ev);
+  if (e != LS_OK) {
+    reject(out, LS_ERR_NO_EVENT_TYPE, true,
+           "event_type is missing or not a string");
+    goto out;
+  }
+  out->have_event = true;
+  const ls_schema *schema = ing_schemas_get(schemas, out->ev.type);
+  if (schema && ls_schema_validate(schema, root, msg, sizeof msg) != LS_OK) {
+    char d[sizeof out->detail];
+    snprintf(d, sizeof d, "%s schema: %s", out->ev.type_name, msg);
+    reject(out, LS_ERR_SCHEMA, true, d);
+    goto out;
+  }
+  out->scope_mismatch = src && scope_contradicted(src, root);
+  out->err = LS_OK;
+out:
+  json_decref(root);
+}

@@ -1,0 +1,321 @@
+/* hs_ratelimit: per-portal request budget (HubSpot REFERENCE.md section 6).
+ *
+ * Three things limit a portal: our own sends in the rolling window (exact
+ * for one process), what the last response's headers said is left (the
+ * only view of other processes sharing the app), and the daily budget.
+ * When the headers show that someone else is spending the same window, a
+ * process uses only half of what is left before it needs a fresh answer,
+ * so N processes converge instead of overshooting together. */
+#include "hs_ratelimit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ls_hash.h"
+
+void hs_rl_headers_clear(hs_rl_headers *h) {
+  h->remaining = h->max = h->interval_ms = -1;
+  h->daily = h->daily_remaining = h->retry_after_ms = -1;
+}
+
+typedef struct {
+  int64_t *ts;
+  size_t cap, head, n;
+} ring;
+
+static int ring_init(ring *r, size_t cap) {
+  memset(r, 0, sizeof *r);
+  r->cap = cap ? cap : 1;
+  r->ts = calloc(r->cap, sizeof *r->ts);
+  return r->ts ? 0 : -1;
+}
+
+static void ring_prune(ring *r, int64_t older_than) {
+  while (r->n && r->ts[r->head] <= older_than) {
+    r->head = (r->head + 1) % r->cap;
+    r->n--;
+  }
+}
+
+static void ring_push(ring *r, int64_t t) {
+  if (r->n == r->cap) {
+    r->head = (r->head + 1) % r->cap;
+    r->n--;
+  }
+  r->ts[(r->head + r->n) % r->cap] = t;
+  r->n++;
+}
+
+static size_t ring_count_after(const ring *r, int64_t t) {
+  size_t k = 0;
+  for (size_t i = 0; i < r->n; i++) {
+    size_t ix = (r->head + r->n - 1 - i) % r->cap;
+    if (r->ts[ix] <= t)
+      break;
+    k++;
+  }
+  return k;
+}
+
+struct hs_limiter {
+  hs_limiter_conf c;
+  ring sends;   /* our sends, mono us */
+  ring search;  /* our search sends */
+  /* Latest header view. */
+  bool hdr_known;
+  long hdr_remaining, hdr_max;
+  int64_t hdr_sent_us, hdr_obs_us;
+  int64_t others_until_us; /* another process spends this window until */
+  int64_t penalty_until_us;        /* after a 10 s 429 */
+  int64_t search_penalty_until_us; /* after a search 429 */
+  /* Daily budget (UTC day of the wall clock). */
+  long daily_used;
+  int64_t day;
+  int64_t daily_blocked_until_us; /* mono */
+  int in_flight;                  /* acquired, not yet observed */
+};
+
+static int64_t window_us(const hs_limiter *l) {
+  return ((int64_t)l->c.window_ms + l->c.guard_ms) * 1000;
+}
+
+hs_limiter *hs_limiter_new(const hs_limiter_conf *c) {
+  hs_limiter *l = calloc(1, sizeof *l);
+  if (!l)
+    return NULL;
+  l->c = *c;
+  if (l->c.per_window < 1)
+    l->c.per_window = 1;
+  if (l->c.window_ms <= 0)
+    l->c.window_ms = 10000;
+  if (l->c.search_per_s < 1)
+    l->c.search_per_s = 4;
+  if (ring_init(&l->sends, (size_t)l->c.per_window) ||
+      ring_init(&l->search, (size_t)l->c.search_per_s)) {
+    hs_limiter_free(l);
+    return NULL;
+  }
+  return l;
+}
+
+void hs_limiter_free(hs_limiter *l) {
+  if (!l)
+    return;
+  free(l->sends.ts);
+  free(l->search.ts);
+  free(l);
+}
+
+static int64_t utc_day(void) { return (int64_t)time(NULL) / 86400; }
+
+/* Microseconds from now until the next UTC midnight (HubSpot resets at the
+ * account's midnight; without its time zone UTC is the documented guess,
+ * and a Retry-After overrides it). */
+static int64_t until_midnight_us(void) {
+  int64_t now = (int64_t)time(NULL);
+  return (86400 - now % 86400) * 1000000;
+}
+
+static void daily_roll(hs_limiter *l) {
+  int64_t d = utc_day();
+  if (d != l->day) {
+    l->day = d;
+    l->daily_used = 0;
+  }
+}
+
+bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us,
+                              int64_t *until_us) {
+  daily_roll(l);
+  if (l->daily_blocked_until_us > now_us) {
+    if (until_us)
+      *until_us = l->daily_blocked_until_us;
+    return true;
+  }
+  if (l->c.daily > 0 && l->daily_used >= l->c.daily) {
+    l->daily_blocked_until_us = now_us + until_midnight_us();
+    if (until_us)
+      *until_us = l->daily_blocked_until_us;
+    return true;
+  }
+  return false;
+}
+
+static int limit_of(const hs_limiter *l) {
+  int lim = l->c.per_window;
+  if (l->hdr_known && l->hdr_max > 0 && l->hdr_max < lim)
+    lim = (int)l->hdr_max;
+  return lim;
+}
+
+static int64_t acquire_search(hs_limiter *l, int64_t now_us) {
+  if (l->search_penalty_until_us > now_us)
+    return l->search_penalty_until_us - now_us;
+  int64_t span = (1000 + l->c.guard_ms) * 1000;
+  ring_prune(&l->search, now_us - span);
+  if (l->search.n >= (size_t)l->c.search_per_s)
+    return l->search.ts[l->search.head] + span - now_us + 1;
+  ring_push(&l->search, now_us);
+  l->daily_used++;
+  return 0;
+}
+
+int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
+  int64_t until;
+  if (hs_limiter_daily_blocked(l, now_us, &until))
+    return until - now_us;
+  if (search)
+    return acquire_search(l, now_us);
+  if (l->penalty_until_us > now_us)
+    return l->penalty_until_us - now_us;
+  int64_t span = window_us(l);
+  ring_prune(&l->sends, now_us - span);
+  int lim = limit_of(l);
+  if (l->sends.n >= (size_t)lim)
+    return l->sends.ts[l->sends.head] + span - now_us + 1;
+
+  /* The server's view: what was left when it answered our latest request,
+   * minus what we sent since. */
+  if (l->hdr_known && l->hdr_obs_us > now_us - l->c.window_ms * 1000) {
+    long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
+    long share = l->hdr_remaining;
+    if (l->others_until_us > now_us)
+      share /= 2;
+    if (share - since <= 0) {
+      if (l->in_flight > 0)
+        return 20000; /* answers are on their way; look again then */
+      /* Nothing in flight and nothing left: wait until every request the
+       * server had counted has left the window. */
+      return l->hdr_obs_us + span - now_us + 1;
+    }
+  } else if (l->others_until_us > now_us) {
+    /* Shared window, stale view: one request at a time until an answer
+     * tells us what is left. */
+    if (l->in_flight > 0)
+      return 20000;
+  }
+  ring_push(&l->sends, now_us);
+  l->in_flight++;
+  l->daily_used++;
+  return 0;
+}
+
+void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
+                        int64_t now_us, const hs_rl_headers *h) {
+  if (!search && l->in_flight > 0)
+    l->in_flight--;
+  if (h->daily_remaining == 0)
+    l->daily_blocked_until_us = now_us + until_midnight_us();
+  if (h->daily > 0 && h->daily_remaining >= 0) {
+    daily_roll(l);
+    long used = h->daily - h->daily_remaining;
+    if (used > l->daily_used)
+      l->daily_used = used;
+  }
+  if (search || h->remaining < 0)
+    return;
+  if (l->hdr_known && sent_us < l->hdr_sent_us)
+    return; /* an older answer than the one we hold */
+  l->hdr_known = true;
+  l->hdr_remaining = h->remaining;
+  l->hdr_max = h->max > 0 ? h->max : l->c.per_window;
+  l->hdr_sent_us = sent_us;
+  l->hdr_obs_us = now_us;
+  /* More spent than we sent in the window: another process shares it. */
+  long server_used = l->hdr_max - h->remaining;
+  long ours = (long)ring_count_after(&l->sends,
+                                     sent_us - l->c.window_ms * 1000);
+  if (server_used > ours + 1)
+    l->others_until_us = now_us + 3 * (int64_t)l->c.window_ms * 1000;
+}
+
+void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
+                       int64_t now_us, long retry_after_ms) {
+  if (daily) {
+    int64_t wait = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000
+                                      : until_midnight_us();
+    l->daily_blocked_until_us = now_us + wait;
+    return;
+  }
+  if (search) {
+    int64_t wait = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000
+                                      : 1000000;
+    l->search_penalty_until_us = now_us + wait;
+    return;
+  }
+  int64_t wait = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000
+                                    : window_us(l);
+  if (now_us + wait > l->penalty_until_us)
+    l->penalty_until_us = now_us + wait;
+  /* Whatever the headers said, the window is full now. */
+  l->hdr_known = true;
+  l->hdr_remaining = 0;
+  l->hdr_obs_us = now_us;
+}
+
+int hs_limiter_in_window(hs_limiter *l, int64_t now_us) {
+  ring_prune(&l->sends, now_us - window_us(l));
+  return (int)l->sends.n;
+}
+
+/* -- registry ----------------------------------------------------------- */
+
+typedef struct lim_entry {
+  struct lim_entry *next;
+  char key[65];
+  hs_limiter *lim;
+} lim_entry;
+
+struct hs_limiters {
+  lim_entry *head;
+};
+
+hs_limiters *hs_limiters_new(void) { return calloc(1, sizeof(hs_limiters)); }
+
+void hs_limiters_free(hs_limiters *r) {
+  if (!r)
+    return;
+  lim_entry *e = r->head;
+  while (e) {
+    lim_entry *n = e->next;
+    hs_limiter_free(e->lim);
+    free(e);
+    e = n;
+  }
+  free(r);
+}
+
+hs_limiter *hs_limiters_get(hs_limiters *r, const char *base_url,
+                            const char *token, const hs_limiter_conf *c) {
+  /* sha256(base_url NUL token): the key never holds the token itself. */
+  size_t bl = strlen(base_url), tl = token ? strlen(token) : 0;
+  char *k = malloc(bl + tl + 2);
+  if (!k)
+    return NULL;
+  memcpy(k, base_url, bl + 1);
+  if (tl)
+    memcpy(k + bl + 1, token, tl);
+  k[bl + 1 + tl] = '\0';
+  char key[65];
+  ls_sha256_hex(k, bl + 1 + tl, key);
+  free(k);
+  for (lim_entry *e = r->head; e; e = e->next)
+    if (!strcmp(e->key, key)) {
+      /* Tenants of one portal may configure different tiers: the
+       * smallest budget wins. */
+      return e->lim;
+    }
+  lim_entry *e = calloc(1, sizeof *e);
+  if (!e)
+    return NULL;
+  e->lim = hs_limiter_new(c);
+  if (!e->lim) {
+    free(e);
+    return NULL;
+  }
+  memcpy(e->key, key, sizeof key);
+  e->next = r->head;
+  r->head = e;
+  return e->lim;
+}

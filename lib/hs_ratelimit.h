@@ -1,0 +1,62 @@
+/* hs_ratelimit: one request budget per HubSpot portal (10 s window, daily
+ * budget, search bucket), corrected by the X-HubSpot-RateLimit-* headers. */
+#ifndef HS_RATELIMIT_H
+#define HS_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a response said about the budget; -1 marks an absent header. */
+typedef struct {
+  long remaining;       /* X-HubSpot-RateLimit-Remaining */
+  long max;             /* X-HubSpot-RateLimit-Max */
+  long interval_ms;     /* X-HubSpot-RateLimit-Interval-Milliseconds */
+  long daily;           /* X-HubSpot-RateLimit-Daily */
+  long daily_remaining; /* X-HubSpot-RateLimit-Daily-Remaining */
+  long retry_after_ms;  /* Retry-After (seconds on the wire) */
+} hs_rl_headers;
+
+void hs_rl_headers_clear(hs_rl_headers *h);
+
+typedef struct hs_limiter hs_limiter;
+
+typedef struct {
+  int per_window;     /* requests per window (tier: 100/190/250) */
+  long window_ms;     /* 10000 */
+  long daily;         /* daily budget; <= 0 = unlimited */
+  long guard_ms;      /* added to the window: send/arrival clock skew */
+  int search_per_s;   /* search bucket (HubSpot: 5/s per account) */
+} hs_limiter_conf;
+
+hs_limiter *hs_limiter_new(const hs_limiter_conf *c);
+void hs_limiter_free(hs_limiter *l);
+
+/* Asks to send one request now (mono microseconds). Returns 0 and counts
+ * the request when it may go, else the microseconds to wait first. A
+ * portal blocked for the day returns the wait until its reset. */
+int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us);
+/* A request sent at sent_us is over (answered or failed); h may hold
+ * only -1 fields. Every acquired request must be observed once. */
+void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
+                        int64_t now_us, const hs_rl_headers *h);
+/* A 429. daily=true blocks the portal until the daily reset (or the
+ * Retry-After); otherwise the window is treated as exhausted until it
+ * frees (Retry-After wins when present). */
+void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
+                       int64_t now_us, long retry_after_ms);
+/* True while the daily budget is spent; *until_us gets the reset time. */
+bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us,
+                              int64_t *until_us);
+/* Requests counted in the last window (tests, metrics). */
+int hs_limiter_in_window(hs_limiter *l, int64_t now_us);
+
+/* A registry keyed by base URL + token: tenants that share a portal share
+ * its limiter. The token is hashed, never stored. */
+typedef struct hs_limiters hs_limiters;
+hs_limiters *hs_limiters_new(void);
+void hs_limiters_free(hs_limiters *r);
+hs_limiter *hs_limiters_get(hs_limiters *r, const char *base_url,
+                            const char *token, const hs_limiter_conf *c);
+
+#endif

@@ -1,0 +1,26 @@
+/* ls_buf: a growable byte buffer with a hard ceiling (curl's dynbuf idea). */
+#ifndef LS_BUF_H
+#define LS_BUF_H
+
+#include <stddef.h>
+#include "ls_err.h"
+
+typedef struct {
+  char *data;   /* always NUL-terminated when non-NULL */
+  size_t len;
+  size_t cap;
+  size_t max;   /* ceiling: appends that would exceed it fail */
+} ls_buf;
+
+void ls_buf_init(ls_buf *b, size_t max);
+/* LS_ERR_TOO_LARGE when the ceiling would be crossed (buffer unchanged). */
+ls_err ls_buf_append(ls_buf *b, const void *p, size_t n);
+ls_err ls_buf_appendz(ls_buf *b, const char *s);
+ls_err ls_buf_printf(ls_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void ls_buf_reset(ls_buf *b);
+/* Hands the bytes to the caller (who frees them) and empties the buffer. */
+char *ls_buf_steal(ls_buf *b, size_t *len);
+void ls_buf_free(ls_buf *b);
+
+#endif

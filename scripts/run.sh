@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# make run: the whole leadsync stack on embedded defaults, until Ctrl-C.
+#   dev broker -> .run/bootstrap
+#   HubSpot emulator on 127.0.0.1:8091 (or the real API when HUBSPOT_TOKEN is set)
+#   ingress on 127.0.0.1:8080, one worker per worker group
+#   LEADSYNC_DEMO=0 skips posting the bundled sample events.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+RUN=$ROOT/.run
+LOGS=$RUN/logs
+INGRESS_LISTEN=${INGRESS_LISTEN:-127.0.0.1:8080}
+EMULATOR_LISTEN=${EMULATOR_LISTEN:-127.0.0.1:8091}
+DEMO_TOKEN=dev-demo-7d1f3c9a2b4e4f60a8c1
+FILTERED_TOKEN=dev-filtered-5b2e8d71c0f94a3d9e6f
+GROUPS_SPEC=(
+  "replies=EMAIL_REPLY,UNTRACKED_REPLIES"
+  "activity=EMAIL_SENT,FIRST_EMAIL_SENT,EMAIL_OPEN,EMAIL_LINK_CLICK,EMAIL_BOUNCE"
+  "leadstatus=LEAD_CATEGORY_UPDATED,LEAD_UNSUBSCRIBED,CAMPAIGN_STATUS_CHANGED"
+  "tasks=MANUAL_STEP_REACHED"
+)
+
+PIDS=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "make run: stopping ${#PIDS[@]} processes"
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -f "$RUN"/*.ready
+  echo "make run: stopped (logs in .run/logs)"
+}
+trap cleanup INT TERM EXIT
+
+# Waits until a ready file appears, or fails if the process died.
+wait_ready() { # name pid file
+  for _ in $(seq 300); do
+    [ -s "$3" ] && return 0
+    kill -0 "$2" 2>/dev/null || { echo "make run: $1 exited; last log lines:"; tail -20 "$LOGS/$1.log"; exit 1; }
+    sleep 0.1
+  done
+  echo "make run: $1 did not become ready in 30 s"; tail -20 "$LOGS/$1.log"; exit 1
+}
+
+mkdir -p "$LOGS"
+rm -f "$RUN"/*.ready "$RUN"/bootstrap
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+
+"$BUILD/leadsync-devbroker" --partitions 6 --bootstrap-file "$RUN/bootstrap" \
+  >"$LOGS/devbroker.log" 2>&1 &
+PIDS+=($!); wait_ready devbroker $! "$RUN/bootstrap"
+export KAFKA_BOOTSTRAP_SERVERS=$(cat "$RUN/bootstrap")
+
+if [ -n "${HUBSPOT_TOKEN:-}" ]; then
+  HUBSPOT_BASE_URL=${HUBSPOT_BASE_URL:-https://api.hubapi.com}
+  echo "make run: syncing into the real HubSpot API at $HUBSPOT_BASE_URL"
+else
+  export HUBSPOT_TOKEN=pat-na1-dev-token
+  "$BUILD/hubspot-emulator" --listen "$EMULATOR_LISTEN" --ready-file "$RUN/hubspot.ready" \
+    --token "$HUBSPOT_TOKEN:professional:1000001" >"$LOGS/hubspot-emulator.log" 2>&1 &
+  PIDS+=($!); wait_ready hubspot-emulator $! "$RUN/hubspot.ready"
+  HUBSPOT_BASE_URL=$(cat "$RUN/hubspot.ready")
+fi
+export HUBSPOT_BASE_URL
+printf '%s\n' "$HUBSPOT_BASE_URL" >"$RUN/hubspot_url"
+printf '%s\n' "$HUBSPOT_TOKEN" >"$RUN/hubspot_token"
+chmod 600 "$RUN/hubspot_token"
+
+# The effective config: the dev config with this run's addresses filled in,
+# so `leadsync` run from the repository root finds the stack with no flags.
+python3 - "$ROOT/config/dev.json" "$RUN/config.json" <<'PY'
+import json, os, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["kafka"]["bootstrap_servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+cfg["ingress"]["listen"] = os.environ.get("INGRESS_LISTEN", "127.0.0.1:8080")
+for t in cfg["tenants"]:
+    t["hubspot"]["base_url"] = os.environ["HUBSPOT_BASE_URL"]
+json.dump(cfg, open(sys.argv[2], "w"), indent=2)
+PY
+export LEADSYNC_CONFIG=$RUN/config.json
+
+"$BUILD/leadsync-ingress" --config "$LEADSYNC_CONFIG" --listen "$INGRESS_LISTEN" \
+  --ready-file "$RUN/ingress.ready" >"$LOGS/ingress.log" 2>&1 &
+PIDS+=($!); wait_ready ingress $! "$RUN/ingress.ready"
+INGRESS_URL=$(cat "$RUN/ingress.ready")
+printf '%s/v1/webhooks/smartlead/%s\n' "$INGRESS_URL" "$DEMO_TOKEN" >"$RUN/webhook_url"
+printf '%s/v1/webhooks/smartlead/%s\n' "$INGRESS_URL" "$FILTERED_TOKEN" >"$RUN/webhook_url_filtered"
+
+for spec in "${GROUPS_SPEC[@]}"; do
+  g=${spec%%=*}; ev=${spec#*=}
+  "$BUILD/leadsync-worker" --config "$LEADSYNC_CONFIG" --group "$g" --events "$ev" \
+    --listen 127.0.0.1:0 --ready-file "$RUN/worker-$g.ready" >"$LOGS/worker-$g.log" 2>&1 &
+  PIDS+=($!); wait_ready "worker-$g" $! "$RUN/worker-$g.ready"
+done
+
+cat <<EOF2
+
+leadsync is up (logs: .run/logs/)
+  Kafka bootstrap     $KAFKA_BOOTSTRAP_SERVERS
+  HubSpot             $HUBSPOT_BASE_URL
+  ingress             $INGRESS_URL   (/healthz /readyz /metrics)
+  webhook URL         $(cat "$RUN/webhook_url")
+  filtered tenant URL $(cat "$RUN/webhook_url_filtered")
+EOF2
+
+if [ "${LEADSYNC_DEMO:-1}" != "0" ]; then
+  python3 "$ROOT/scripts/demo.py" "$RUN"
+fi
+
+echo
+echo "Press Ctrl-C to stop."
+while :; do
+  for p in "${PIDS[@]}"; do
+    kill -0 "$p" 2>/dev/null || { echo "make run: process $p exited; see .run/logs"; exit 1; }
+  done
+  sleep 1
+done
