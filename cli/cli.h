@@ -18,6 +18,10 @@ enum {
   CLI_EXIT_USAGE = 2  /* bad flags, unreadable or invalid config */
 };
 
+/* How bad a finding of `webhooks check` / `config check` is. */
+typedef enum { CLI_SEV_INFO, CLI_SEV_WARN, CLI_SEV_ERROR } cli_severity;
+const char *cli_severity_name(cli_severity s);
+
 typedef struct {
   const char *cmd;          /* "dlq replay": for messages */
   const char *config_path;  /* --config */
@@ -63,7 +67,7 @@ bool cli_parse_time(const char *s, int64_t now_us, int64_t *out_us);
 /* Prints a JSON document on stdout (pretty, key order kept) and frees it. */
 void cli_print_json(json_t *doc);
 
-/* A URL safe to print: "http://h:p/v1/webhooks/smartlead/****" for a
+/* A URL safe to print: "http://h:p/v1/webhooks/smartlead/XXXX" for a
  * leadsync webhook URL, "https://host/...[1a2b3c4d]" (a fingerprint of the
  * whole URL) for any other, since receivers keep secrets in paths too. */
 void cli_redact_url(const char *url, char *out, size_t len);

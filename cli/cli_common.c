@@ -12,6 +12,14 @@
 #include "ls_hash.h"
 #include "ls_time.h"
 
+const char *cli_severity_name(cli_severity s) {
+  switch (s) {
+  case CLI_SEV_INFO: return "info";
+  case CLI_SEV_WARN: return "warning";
+  default: return "error";
+  }
+}
+
 bool cli_common_opt(cli_ctx *ctx, int c, const char *arg, bool *help) {
   switch (c) {
   case CLI_OPT_CONFIG:

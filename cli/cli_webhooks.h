@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "ls_config.h"
 #include "ls_err.h"
 
@@ -32,6 +33,7 @@ typedef struct {
   size_t index;         /* position in the input, for messages */
   cli_wh_kind kind;
   char source[160];     /* "tenant/source" for CLI_WH_LEADSYNC */
+  const ls_source *src; /* that source, for CLI_WH_LEADSYNC */
   char shown[320];      /* the URL, redacted for printing */
 } cli_webhook;
 
@@ -51,8 +53,6 @@ typedef struct {
   size_t n_shadowed;
   bool tie;             /* the winner shares its level and date with another */
 } cli_wh_route;
-
-typedef enum { CLI_SEV_INFO, CLI_SEV_WARN, CLI_SEV_ERROR } cli_severity;
 
 typedef struct {
   cli_severity sev;
@@ -78,13 +78,11 @@ typedef struct {
  * format fails with errstr "<name>: $[i].field: rule". */
 ls_err cli_wh_parse(cli_wh_report *r, const json_t *doc, const char *name,
                     char *errstr, size_t errlen);
-/* Marks leadsync URLs (and which source they open when cfg is not NULL). */
-void cli_wh_classify(cli_wh_report *r, const ls_config *cfg);
-/* Applies the priority rules: fills types, scopes, routes and findings. */
-ls_err cli_wh_resolve(cli_wh_report *r);
+/* Marks leadsync URLs (with cfg: which source each token opens), then
+ * applies the priority rules: fills types, scopes, routes and findings. */
+ls_err cli_wh_resolve(cli_wh_report *r, const ls_config *cfg);
 /* Number of findings at sev or worse. */
 size_t cli_wh_count(const cli_wh_report *r, cli_severity sev);
-const char *cli_severity_name(cli_severity s);
 void cli_wh_free(cli_wh_report *r);
 
 #endif

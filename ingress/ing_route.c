@@ -161,7 +161,8 @@ static void reject(ing_verdict *out, ls_err e, bool quarantine,
                    const char *detail) {
   out->err = e;
   out->quarantine = quarantine;
-  snprintf(out->detail, sizeof out->detail, "%s", detail);
+  snprintf(out->detail, sizeof out->detail, "%.*s",
+           (int)sizeof out->detail - 1, detail);
 }
 
 void ing_route(const ing_schemas *schemas, const ls_source *src,
@@ -213,7 +214,8 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
   const ls_schema *schema = ing_schemas_get(schemas, out->ev.type);
   if (schema && ls_schema_validate(schema, root, msg, sizeof msg) != LS_OK) {
     char d[sizeof out->detail];
-    snprintf(d, sizeof d, "%s schema: %s", out->ev.type_name, msg);
+    snprintf(d, sizeof d, "%.63s schema: %.*s", out->ev.type_name,
+             (int)sizeof d - 80, msg);
     reject(out, LS_ERR_SCHEMA, true, d);
     goto out;
   }

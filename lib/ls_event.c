@@ -172,7 +172,17 @@ void ls_event_lead_email(const json_t *root, ls_event_type t, char *out,
  * JSON text unescaped) to the hash input. */
 static void add_part(char *buf, size_t cap, size_t *len, const char *s) {
   size_t n = strlen(s);
-  if (*len + n + 1 >= cap)
+  char h[65];
+  /* A long part (a raw timestamp or message id from the body) goes in as
+   * its hash: bounded, and two long values never collide by truncation. */
+  if (n > 128) {
+    ls_sha256_hex(s, n, h);
+    s = h;
+    n = 64;
+  }
+  if (*len + 2 > cap)
+    return;
+  if (n > cap - *len - 2)
     n = cap - *len - 2;
   memcpy(buf + *len, s, n);
   *len += n;

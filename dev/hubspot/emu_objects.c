@@ -456,8 +456,8 @@ void emu_h_list(struct emu_call *c) {
     char next[24];
     json_object_set_new(
         body, "paging",
-        json_pack("{s:{s:s, s:s}}", "next", "after",
-                  id_text(tab->v[i]->id, next), "link", ""));
+        json_pack("{s:{s:s}}", "next", "after",
+                  id_text(tab->v[i]->id, next)));
   }
   json_decref(want);
   emu_reply(c, 200, body);

@@ -298,6 +298,19 @@ class Stack:
         proc.url = proc.ready_value
         return proc
 
+    def filter(self, config, extra_args=(), env=None, name="filter"):
+        """The category filter role (consumer group leadsync-filter)."""
+        rf = self.path(f"{name}.{self._n + 1}.ready")
+        self._n += 1
+        proc = self.spawn(name,
+                          [os.path.join(BUILD, "leadsync-worker"),
+                           "--config", config, "--group", "filter",
+                           "--role", "filter", "--listen", "127.0.0.1:0",
+                           "--ready-file", rf, *extra_args], env=env,
+                          ready_file=rf)
+        proc.url = proc.ready_value
+        return proc
+
     # -- HubSpot emulator -------------------------------------------------
     def hubspot_state(self):
         st, _, body = http_request(self.hubspot_url, "GET", "/_emulator/state")
@@ -353,3 +366,56 @@ class Stack:
 def headers_of(msg):
     return {k: (v.decode() if v is not None else None)
             for k, v in (msg.headers() or [])}
+
+
+class SyncLogWatcher:
+    """Follows leadsync.sync_log from the beginning in a background thread.
+
+        w = SyncLogWatcher(stack.bootstrap); ...; w.outcomes(event_id)
+    """
+
+    def __init__(self, bootstrap, topic="leadsync.sync_log"):
+        import threading
+        from confluent_kafka import Consumer
+        self.records = []
+        self.by_id = {}
+        self.lock = threading.Lock()
+        self._stop = False
+        self._c = Consumer({"bootstrap.servers": bootstrap,
+                            "group.id": f"watcher-{time.monotonic_ns()}",
+                            "auto.offset.reset": "earliest",
+                            "enable.auto.commit": False, "log_level": 3})
+        self._c.subscribe([topic])
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop:
+            m = self._c.poll(0.1)
+            if m is None or m.error():
+                continue
+            try:
+                rec = json.loads(m.value())
+            except ValueError:
+                continue
+            with self.lock:
+                self.records.append(rec)
+                self.by_id.setdefault(rec.get("event_id"), []).append(rec)
+
+    def outcomes(self, event_id):
+        with self.lock:
+            return [r.get("outcome") for r in self.by_id.get(event_id, [])]
+
+    def last(self, event_id):
+        o = self.outcomes(event_id)
+        return o[-1] if o else None
+
+    def snapshot(self):
+        with self.lock:
+            return {k: [r.get("outcome") for r in v]
+                    for k, v in self.by_id.items()}
+
+    def close(self):
+        self._stop = True
+        self._t.join(5)
+        self._c.close()

@@ -1,0 +1,752 @@
+/* ing_http: MHD handlers; a webhook is answered from its delivery report. */
+#include "ing_http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "ls_buf.h"
+#include "ls_hash.h"
+#include "ls_log.h"
+#include "ls_time.h"
+
+#define WEBHOOK_PREFIX "/v1/webhooks/smartlead/"
+#define M_REQUESTS "leadsync_ingress_requests_total"
+#define M_DELIVERY "leadsync_ingress_kafka_delivery_seconds"
+#define M_IN_FLIGHT "leadsync_ingress_in_flight_requests"
+#define M_QUEUE "leadsync_ingress_producer_queue_depth"
+#define M_QUARANTINED "leadsync_ingress_quarantined_total"
+#define M_SCOPE "leadsync_ingress_scope_mismatch_total"
+#define M_READY "leadsync_ingress_ready"
+
+/* One HTTP request. refs: the connection holds one until MHD reports the
+ * request completed; a record in Kafka holds one until its delivery report.
+ * Whoever drops the last one frees it (both under srv->mu). */
+typedef struct ing_req {
+  struct ing_server *srv;
+  struct MHD_Connection *conn; /* NULL once MHD completed the request */
+  int refs;
+  bool webhook;
+  bool responded;
+  const ls_source *src;
+  ls_buf body;
+  char traceparent[56];
+  ing_verdict v;
+  /* between suspend and the response */
+  bool suspended, done;
+  ls_err result;
+  long long produced_us, deadline_us;
+  struct ing_req *prev, *next;
+} ing_req;
+
+struct ing_server {
+  ing_http_opts o;
+  ing_sink *sink;
+  struct MHD_Daemon *d;
+  pthread_mutex_t mu;
+  ing_req *head, *tail; /* waiting for Kafka, oldest first */
+  size_t n_waiting;     /* suspended, not yet answered */
+  size_t n_open;        /* allocated requests */
+  atomic_bool draining;
+  atomic_llong last_request_us;
+};
+
+int ing_http_status(ls_err e) {
+  switch (e) {
+  case LS_OK:
+    return MHD_HTTP_OK;
+  case LS_ERR_BAD_JSON:
+  case LS_ERR_BAD_UTF8:
+  case LS_ERR_TOO_DEEP:
+  case LS_ERR_NOT_OBJECT:
+  case LS_ERR_NO_EVENT_TYPE:
+  case LS_ERR_SCHEMA:
+  case LS_ERR_INVALID:
+    return MHD_HTTP_BAD_REQUEST;
+  case LS_ERR_UNAUTHORIZED:
+    return MHD_HTTP_UNAUTHORIZED;
+  case LS_ERR_NOT_FOUND:
+    return MHD_HTTP_NOT_FOUND;
+  case LS_ERR_METHOD:
+    return MHD_HTTP_METHOD_NOT_ALLOWED;
+  case LS_ERR_TOO_LARGE:
+    return MHD_HTTP_CONTENT_TOO_LARGE;
+  case LS_ERR_MEDIA_TYPE:
+    return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+  case LS_ERR_RATE_LIMITED:
+    return MHD_HTTP_TOO_MANY_REQUESTS;
+  case LS_ERR_KAFKA:
+  case LS_ERR_TIMEOUT:
+  case LS_ERR_DRAINING:
+  case LS_ERR_NOMEM:
+    return MHD_HTTP_SERVICE_UNAVAILABLE;
+  default:
+    return MHD_HTTP_INTERNAL_SERVER_ERROR;
+  }
+}
+
+/* ---- request lifetime ------------------------------------------------ */
+
+static void req_free(ing_req *r) {
+  ls_buf_free(&r->body);
+  free(r);
+}
+
+/* Drops one reference; srv->mu must be held. True when r was freed. */
+static bool req_unref_locked(ing_req *r) {
+  if (--r->refs > 0)
+    return false;
+  r->srv->n_open--;
+  req_free(r);
+  return true;
+}
+
+static void unlink_locked(ing_server *s, ing_req *r) {
+  if (r->prev)
+    r->prev->next = r->next;
+  else if (s->head == r)
+    s->head = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  else if (s->tail == r)
+    s->tail = r->prev;
+  r->prev = r->next = NULL;
+}
+
+/* Records the outcome of a waiting request once (delivery report, refused
+ * produce or deadline, whichever comes first) and returns the connection to
+ * resume, or NULL. srv->mu must be held. */
+static struct MHD_Connection *settle_locked(ing_server *s, ing_req *r,
+                                            ls_err e) {
+  if (r->done)
+    return NULL;
+  r->done = true;
+  r->result = e;
+  unlink_locked(s, r);
+  return r->conn;
+}
+
+/* ---- responses ------------------------------------------------------- */
+
+static enum MHD_Result send_body(struct MHD_Connection *c, int status,
+                                 const char *ctype, const char *body,
+                                 int retry_after, bool close_conn,
+                                 const char *allow) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (!resp)
+    return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  if (retry_after > 0) {
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", retry_after);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+  }
+  if (allow)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+  if (close_conn)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static void count_request(ing_server *s, int status, const char *etype) {
+  char labels[128];
+  snprintf(labels, sizeof labels, "status=\"%d\",event_type=\"%s\"", status,
+           etype);
+  ls_metrics_inc(s->o.metrics, M_REQUESTS,
+                 "Webhook requests by HTTP status and event type", labels, 1);
+}
+
+/* Answers a webhook with an error; logs one line naming the reason. */
+static enum MHD_Result reject(ing_server *s, ing_req *r, ls_err e,
+                              const char *detail, int retry_after,
+                              const char *allow) {
+  int status = ing_http_status(e);
+  const char *etype = r->v.have_event ? ls_event_type_name(r->v.ev.type)
+                                      : "none";
+  if (!detail || !*detail)
+    detail = ls_err_msg(e);
+  /* 401 says nothing about which check failed. */
+  if (e == LS_ERR_UNAUTHORIZED)
+    detail = ls_err_msg(e);
+  json_t *o = json_pack("{s:s,s:s,s:s}", "status",
+                        status == 503 ? "unavailable" : "rejected", "error",
+                        ls_err_name(e), "message", detail);
+  char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(o);
+  ls_warn("request rejected", "{s:i,s:s,s:s,s:s,s:s,s:s}", "status", status,
+          "reason", ls_err_name(e), "detail", detail, "tenant",
+          r->src ? r->src->tenant->id : "-", "source",
+          r->src ? r->src->id : "-", "event_type", etype);
+  count_request(s, status, etype);
+  r->responded = true;
+  enum MHD_Result ret =
+      send_body(r->conn, status, "application/json",
+                txt ? txt : "{\"status\":\"rejected\"}", retry_after,
+                atomic_load(&s->draining), allow);
+  free(txt);
+  return ret;
+}
+
+static enum MHD_Result accept_response(ing_server *s, ing_req *r) {
+  json_t *o = json_pack("{s:s,s:s,s:s}", "status", "accepted", "event_id",
+                        r->v.ev.event_id, "topic", r->v.ev.topic);
+  char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(o);
+  count_request(s, 200, ls_event_type_name(r->v.ev.type));
+  ls_log(LS_LOG_DEBUG, "accepted", "{s:s,s:s,s:s}", "event_id",
+         r->v.ev.event_id, "topic", r->v.ev.topic, "tenant",
+         r->src->tenant->id);
+  r->responded = true;
+  enum MHD_Result ret =
+      send_body(r->conn, 200, "application/json",
+                txt ? txt : "{\"status\":\"accepted\"}", 0,
+                atomic_load(&s->draining), NULL);
+  free(txt);
+  return ret;
+}
+
+/* ---- Kafka records --------------------------------------------------- */
+
+static bool valid_traceparent(const char *t) {
+  /* version-traceid-parentid-flags, lower-case hex (W3C Trace Context). */
+  static const int lens[] = {2, 32, 16, 2};
+  const char *p = t;
+  for (int k = 0; k < 4; k++) {
+    for (int i = 0; i < lens[k]; i++, p++)
+      if (!isxdigit((unsigned char)*p) || isupper((unsigned char)*p))
+        return false;
+    if (k < 3 && *p++ != '-')
+      return false;
+  }
+  return *p == '\0';
+}
+
+static void hdr(rd_kafka_headers_t *h, const char *name, const char *value) {
+  rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+static rd_kafka_headers_t *record_headers(ing_req *r, const char *reason,
+                                          const char *detail) {
+  rd_kafka_headers_t *h = rd_kafka_headers_new(12);
+  const ing_verdict *v = &r->v;
+  char buf[512], now[40];
+  hdr(h, "ce_specversion", "1.0");
+  if (v->have_event) {
+    hdr(h, "ce_id", v->ev.event_id);
+    hdr(h, "ce_type", v->ev.ce_type);
+    if (v->ev.event_time[0])
+      hdr(h, "ce_time", v->ev.event_time);
+  } else {
+    /* Nothing derivable: the body's own hash identifies the record. */
+    char hex[65];
+    ls_sha256_hex(r->body.data ? r->body.data : "", r->body.len, hex);
+    hex[32] = '\0';
+    hdr(h, "ce_id", hex);
+  }
+  snprintf(buf, sizeof buf, "/smartlead/%s/%s", r->src->tenant->id,
+           r->src->id);
+  hdr(h, "ce_source", buf);
+  hdr(h, "content-type", "application/json");
+  hdr(h, "ce_tenant", r->src->tenant->id);
+  hdr(h, "ce_sourcelevel", ls_level_name(r->src->level));
+  if (r->traceparent[0])
+    hdr(h, "traceparent", r->traceparent);
+  if (v->scope_mismatch)
+    hdr(h, "ls_scope_mismatch", "1");
+  ls_time_format_us(ls_now_us(), now, sizeof now);
+  hdr(h, "ls_received_at", now);
+  if (reason) {
+    hdr(h, "ls_quarantine_reason", reason);
+    hdr(h, "ls_quarantine_detail", detail);
+  }
+  return h;
+}
+
+static void quarantine(ing_server *s, ing_req *r) {
+  const char *reason = ing_quarantine_reason(r->v.err);
+  char topic[LS_TOPIC_MAX], key[LS_KEY_MAX];
+  snprintf(topic, sizeof topic, "%squarantine", s->o.cfg->topic_prefix);
+  if (r->v.have_event)
+    snprintf(key, sizeof key, "%s", r->v.ev.key);
+  else
+    snprintf(key, sizeof key, "%s:-:-", r->src->tenant->id);
+  ing_msg m = {.topic = topic,
+               .key = key,
+               .value = r->body.data ? r->body.data : "",
+               .len = r->body.len,
+               .hdrs = record_headers(r, reason, r->v.detail),
+               .copy = true,
+               .opaque = NULL};
+  char labels[64];
+  snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+  ls_metrics_inc(s->o.metrics, M_QUARANTINED,
+                 "Authenticated bodies copied to the quarantine topic", labels,
+                 1);
+  /* Best effort: the sender gets its 400 whether or not this lands. */
+  s->sink->send(s->sink, &m);
+}
+
+void ing_http_delivered(void *opaque, ls_err err, void *ctx) {
+  ing_server *s = ctx;
+  ing_req *r = opaque;
+  long long now = ls_mono_us();
+  pthread_mutex_lock(&s->mu);
+  double secs = (double)(now - r->produced_us) / 1e6;
+  struct MHD_Connection *c = settle_locked(s, r, err);
+  req_unref_locked(r); /* the record's reference */
+  pthread_mutex_unlock(&s->mu);
+  ls_metrics_observe(s->o.metrics, M_DELIVERY,
+                     "Time from produce to the Kafka delivery report", NULL,
+                     secs);
+  /* Outside the lock: a suspended connection cannot go away until it is
+   * resumed, so c stays valid. */
+  if (c)
+    MHD_resume_connection(c);
+}
+
+/* ---- webhook handling ------------------------------------------------ */
+
+static bool is_json_ctype(const char *ct) {
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, "application/json", 16) != 0)
+    return false;
+  ct += 16;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
+}
+
+/* First call, headers known: everything that can be decided before the
+ * body is read is decided here (so a 401/413/415/429 never reads it). */
+static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
+                                     const char *token, const char *method) {
+  struct MHD_Connection *c = r->conn;
+  if (!*token || strchr(token, '/'))
+    return reject(s, r, LS_ERR_NOT_FOUND, NULL, 0, NULL);
+  if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+    return reject(s, r, LS_ERR_METHOD, NULL, 0, "POST");
+  char th[65];
+  ls_sha256_hex(token, strlen(token), th);
+  r->src = ls_config_find_source(s->o.cfg, th);
+  if (!r->src)
+    return reject(s, r, LS_ERR_UNAUTHORIZED, NULL, 0, NULL);
+  if (atomic_load(&s->draining))
+    return reject(s, r, LS_ERR_DRAINING, NULL, s->o.retry_after_s, NULL);
+  /* A missing Content-Type is tolerated (the body is checked anyway);
+   * a declared non-JSON one is not. */
+  const char *ct =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+  if (ct && !is_json_ctype(ct))
+    return reject(s, r, LS_ERR_MEDIA_TYPE, NULL, 0, NULL);
+  const char *cl =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+  if (cl) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (errno || end == cl || n > s->o.max_body) {
+      char d[96];
+      snprintf(d, sizeof d, "body larger than %zu bytes", s->o.max_body);
+      return reject(s, r, LS_ERR_TOO_LARGE, d, 0, NULL);
+    }
+  }
+  int retry = 1;
+  if (!ing_ratelimit_take(s->o.rl, r->src, ls_mono_us(), &retry))
+    return reject(s, r, LS_ERR_RATE_LIMITED, NULL, retry, NULL);
+  const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                               "traceparent");
+  if (tp && strlen(tp) < sizeof r->traceparent && valid_traceparent(tp))
+    snprintf(r->traceparent, sizeof r->traceparent, "%s", tp);
+  return MHD_YES;
+}
+
+/* Last call, body complete: route it, then publish and suspend until the
+ * delivery report (or answer the rejection right away). */
+static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
+  ing_route(s->o.schemas, r->src, s->o.cfg->topic_prefix, s->o.max_depth,
+            r->body.data ? r->body.data : "", r->body.len, &r->v);
+  if (r->v.err != LS_OK) {
+    if (r->v.quarantine)
+      quarantine(s, r);
+    return reject(s, r, r->v.err, r->v.detail, 0, NULL);
+  }
+  if (r->v.scope_mismatch) {
+    char labels[200];
+    snprintf(labels, sizeof labels, "tenant=\"%s\",source=\"%s\"",
+             r->src->tenant->id, r->src->id);
+    ls_metrics_inc(s->o.metrics, M_SCOPE,
+                   "Events whose client or campaign contradicts the source "
+                   "scope",
+                   labels, 1);
+    ls_warn("scope mismatch", "{s:s,s:s,s:s,s:s,s:s,s:s}", "tenant",
+            r->src->tenant->id, "source", r->src->id, "level",
+            ls_level_name(r->src->level), "scope_id",
+            r->src->scope_id ? r->src->scope_id : "-", "event_id",
+            r->v.ev.event_id, "event_type", r->v.ev.type_name);
+  }
+  ing_msg m = {.topic = r->v.ev.topic,
+               .key = r->v.ev.key,
+               .value = r->body.data ? r->body.data : "",
+               .len = r->body.len,
+               .hdrs = record_headers(r, NULL, NULL),
+               .copy = false,
+               .opaque = r};
+  long long now = ls_mono_us();
+  pthread_mutex_lock(&s->mu);
+  r->refs++; /* the record's reference */
+  r->suspended = true;
+  r->produced_us = now;
+  r->deadline_us = now + (long long)s->o.kafka_timeout_ms * 1000;
+  r->prev = s->tail;
+  if (s->tail)
+    s->tail->next = r;
+  else
+    s->head = r;
+  s->tail = r;
+  s->n_waiting++;
+  pthread_mutex_unlock(&s->mu);
+  /* Suspend before producing: the report may arrive on the poller thread
+   * at any moment after send and must find the connection suspended. */
+  MHD_suspend_connection(r->conn);
+  ls_err e = s->sink->send(s->sink, &m);
+  if (e != LS_OK) {
+    pthread_mutex_lock(&s->mu);
+    struct MHD_Connection *c = settle_locked(s, r, e);
+    req_unref_locked(r); /* no report will come */
+    pthread_mutex_unlock(&s->mu);
+    if (c)
+      MHD_resume_connection(c);
+  }
+  return MHD_YES;
+}
+
+/* Called again after MHD_resume_connection: answer from the outcome. */
+static enum MHD_Result answer_waiting(ing_server *s, ing_req *r) {
+  pthread_mutex_lock(&s->mu);
+  bool done = r->done;
+  ls_err e = r->result;
+  if (done) {
+    r->suspended = false;
+    s->n_waiting--;
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (!done)
+    return MHD_YES; /* not ours to answer yet */
+  if (e == LS_OK)
+    return accept_response(s, r);
+  char d[128];
+  snprintf(d, sizeof d, "%s",
+           e == LS_ERR_TIMEOUT
+               ? "kafka did not acknowledge the event in time, retry later"
+               : "kafka did not store the event, retry later");
+  return reject(s, r, e, d, s->o.retry_after_s, NULL);
+}
+
+/* ---- other endpoints ------------------------------------------------- */
+
+static enum MHD_Result serve_other(ing_server *s, ing_req *r, const char *url,
+                                   const char *method) {
+  struct MHD_Connection *c = r->conn;
+  bool get = !strcmp(method, MHD_HTTP_METHOD_GET) ||
+             !strcmp(method, MHD_HTTP_METHOD_HEAD);
+  bool known = !strcmp(url, "/healthz") || !strcmp(url, "/readyz") ||
+               !strcmp(url, "/metrics");
+  r->responded = true;
+  if (!known)
+    return send_body(c, 404, "application/json",
+                     "{\"status\":\"rejected\",\"error\":\"not_found\","
+                     "\"message\":\"not found\"}",
+                     0, false, NULL);
+  if (!get)
+    return send_body(c, 405, "application/json",
+                     "{\"status\":\"rejected\",\"error\":"
+                     "\"method_not_allowed\",\"message\":\"method not "
+                     "allowed\"}",
+                     0, false, "GET, HEAD");
+  if (!strcmp(url, "/healthz"))
+    return send_body(c, 200, "application/json", "{\"status\":\"ok\"}", 0,
+                     false, NULL);
+  if (!strcmp(url, "/readyz")) {
+    bool draining = atomic_load(&s->draining);
+    bool kafka = s->sink && s->sink->ready(s->sink);
+    if (!draining && kafka)
+      return send_body(c, 200, "application/json", "{\"status\":\"ready\"}",
+                       0, false, NULL);
+    return send_body(c, 503, "application/json",
+                     draining ? "{\"status\":\"not_ready\",\"reason\":"
+                                "\"draining\"}"
+                              : "{\"status\":\"not_ready\",\"reason\":"
+                                "\"kafka_unreachable\"}",
+                     s->o.retry_after_s, false, NULL);
+  }
+  ing_http_tick(s);
+  size_t len = 0;
+  char *txt = ls_metrics_render(s->o.metrics, &len);
+  enum MHD_Result ret =
+      send_body(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                txt ? txt : "", 0, false, NULL);
+  free(txt);
+  return ret;
+}
+
+/* ---- MHD callbacks --------------------------------------------------- */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+  (void)version;
+  ing_server *s = cls;
+  ing_req *r = *con_cls;
+  if (!r) {
+    r = calloc(1, sizeof *r);
+    if (!r)
+      return MHD_NO;
+    r->srv = s;
+    r->conn = c;
+    r->refs = 1;
+    ls_buf_init(&r->body, s->o.max_body);
+    pthread_mutex_lock(&s->mu);
+    s->n_open++;
+    pthread_mutex_unlock(&s->mu);
+    atomic_store(&s->last_request_us, ls_mono_us());
+    *con_cls = r;
+    if (!strncmp(url, WEBHOOK_PREFIX, strlen(WEBHOOK_PREFIX))) {
+      r->webhook = true;
+      return begin_webhook(s, r, url + strlen(WEBHOOK_PREFIX), method);
+    }
+    if (!strcmp(url, "/v1/webhooks/smartlead")) {
+      r->webhook = true;
+      return reject(s, r, LS_ERR_NOT_FOUND, NULL, 0, NULL);
+    }
+    return serve_other(s, r, url, method);
+  }
+  if (r->responded) {
+    /* Answered early: whatever body follows is discarded. */
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    ls_err e = ls_buf_append(&r->body, upload, *upload_size);
+    *upload_size = 0;
+    if (e == LS_OK)
+      return MHD_YES;
+    char d[96];
+    snprintf(d, sizeof d, "body larger than %zu bytes", s->o.max_body);
+    if (reject(s, r, e == LS_ERR_TOO_LARGE ? e : LS_ERR_NOMEM, d, 0, NULL) ==
+        MHD_YES)
+      return MHD_YES;
+    /* MHD cannot answer in the middle of a chunked upload: drop it
+     * rather than read the rest. */
+    return MHD_NO;
+  }
+  if (r->suspended)
+    return answer_waiting(s, r);
+  return finish_webhook(s, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)c;
+  (void)toe;
+  ing_server *s = cls;
+  ing_req *r = *con_cls;
+  if (!r)
+    return;
+  *con_cls = NULL;
+  pthread_mutex_lock(&s->mu);
+  r->conn = NULL;
+  if (r->suspended && !r->done) {
+    /* Only on daemon shutdown: the record's report will find no one. */
+    r->done = true;
+    unlink_locked(s, r);
+  }
+  if (r->suspended) {
+    r->suspended = false;
+    s->n_waiting--;
+  }
+  req_unref_locked(r);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char buf[256];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  size_t n = strlen(buf);
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    buf[--n] = '\0';
+  ls_log(LS_LOG_DEBUG, "libmicrohttpd", "{s:s}", "message", buf);
+}
+
+/* ---- public ---------------------------------------------------------- */
+
+ing_server *ing_http_new(const ing_http_opts *o) {
+  ing_server *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->o = *o;
+  pthread_mutex_init(&s->mu, NULL);
+  atomic_store(&s->last_request_us, ls_mono_us());
+  return s;
+}
+
+void ing_http_set_sink(ing_server *s, ing_sink *sink) { s->sink = sink; }
+
+static bool split_listen(const char *listen, char *host, size_t hostlen,
+                         char *port, size_t portlen) {
+  const char *colon = strrchr(listen, ':');
+  if (!colon || !colon[1])
+    return false;
+  size_t hl = (size_t)(colon - listen);
+  const char *h = listen;
+  if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+    h++;
+    hl -= 2;
+  }
+  if (hl >= hostlen || strlen(colon + 1) >= portlen)
+    return false;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  snprintf(port, portlen, "%s", colon + 1);
+  return true;
+}
+
+bool ing_http_listen(ing_server *s, const char *listen, char *url,
+                     size_t urllen, char *errstr, size_t errlen) {
+  char host[256], port[16];
+  struct addrinfo hints, *ai = NULL;
+  if (!split_listen(listen, host, sizeof host, port, sizeof port)) {
+    snprintf(errstr, errlen, "listen address %s: expected HOST:PORT", listen);
+    return false;
+  }
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+  if (gai != 0 || !ai) {
+    snprintf(errstr, errlen, "listen address %s: %s", listen,
+             gai_strerror(gai));
+    return false;
+  }
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                   MHD_USE_ERROR_LOG;
+  if (ai->ai_family == AF_INET6)
+    flags |= MHD_USE_IPv6;
+  s->d = MHD_start_daemon(
+      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads ? s->o.threads : 2),
+      MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
+      MHD_OPTION_CONNECTION_TIMEOUT, s->o.conn_timeout_s,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
+      on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+      MHD_OPTION_END);
+  bool v6 = ai->ai_family == AF_INET6;
+  freeaddrinfo(ai);
+  if (!s->d) {
+    snprintf(errstr, errlen, "cannot listen on %s", listen);
+    return false;
+  }
+  const union MHD_DaemonInfo *di =
+      MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+  unsigned p = di ? di->port : 0;
+  const char *uh = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "::")
+                       ? host
+                       : (v6 ? "::1" : "127.0.0.1");
+  snprintf(url, urllen, v6 ? "http://[%s]:%u" : "http://%s:%u", uh, p);
+  return true;
+}
+
+void ing_http_tick(ing_server *s) {
+  long long now = ls_mono_us();
+  for (;;) {
+    struct MHD_Connection *c = NULL;
+    pthread_mutex_lock(&s->mu);
+    ing_req *r = s->head;
+    /* All requests share one deadline, so the list is in deadline order. */
+    if (r && r->deadline_us <= now)
+      c = settle_locked(s, r, LS_ERR_TIMEOUT);
+    else
+      r = NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (!r)
+      break;
+    if (c)
+      MHD_resume_connection(c);
+  }
+  pthread_mutex_lock(&s->mu);
+  size_t waiting = s->n_waiting;
+  pthread_mutex_unlock(&s->mu);
+  ls_metrics_set(s->o.metrics, M_IN_FLIGHT,
+                 "Webhook requests waiting for the Kafka acknowledgement",
+                 NULL, (double)waiting);
+  if (s->sink) {
+    ls_metrics_set(s->o.metrics, M_QUEUE,
+                   "Records in the producer queue, not yet acknowledged", NULL,
+                   (double)s->sink->queue_len(s->sink));
+    ls_metrics_set(s->o.metrics, M_READY,
+                   "1 when /readyz answers 200", NULL,
+                   (!atomic_load(&s->draining) && s->sink->ready(s->sink))
+                       ? 1
+                       : 0);
+  }
+}
+
+void ing_http_drain(ing_server *s) { atomic_store(&s->draining, true); }
+
+size_t ing_http_waiting(ing_server *s) {
+  pthread_mutex_lock(&s->mu);
+  size_t n = s->n_waiting;
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
+size_t ing_http_open_requests(ing_server *s) {
+  pthread_mutex_lock(&s->mu);
+  size_t n = s->n_open;
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
+long long ing_http_last_request_us(ing_server *s) {
+  return atomic_load(&s->last_request_us);
+}
+
+void ing_http_quiesce(ing_server *s) {
+  if (!s->d)
+    return;
+  MHD_socket fd = MHD_quiesce_daemon(s->d);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+}
+
+void ing_http_stop(ing_server *s) {
+  if (s->d) {
+    MHD_stop_daemon(s->d);
+    s->d = NULL;
+  }
+}
+
+void ing_http_free(ing_server *s) {
+  if (!s)
+    return;
+  ing_http_stop(s);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}

@@ -1,0 +1,229 @@
+/* leadsync-ingress: Smartlead webhooks -> Kafka (flags, config, loop). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "ing_http.h"
+#include "ing_produce.h"
+#include "ing_ratelimit.h"
+#include "ing_route.h"
+#include "ls_config.h"
+#include "ls_log.h"
+#include "ls_metrics.h"
+#include "ls_time.h"
+
+static volatile sig_atomic_t stop_flag = 0;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: leadsync-ingress [--config FILE] [--listen HOST:PORT]\n"
+          "                        [--ready-file PATH]\n"
+          "Accepts Smartlead webhooks on POST /v1/webhooks/smartlead/TOKEN\n"
+          "and publishes them to Kafka. --config defaults to $LEADSYNC_CONFIG;\n"
+          "--listen overrides ingress.listen; the ready file receives the\n"
+          "base URL once Kafka metadata is known. SIGTERM drains and exits.\n");
+}
+
+static void nap_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int write_file_atomic(const char *path, const char *text) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return -1;
+  fprintf(f, "%s\n", text);
+  if (fclose(f) != 0)
+    return -1;
+  return rename(tmp, path);
+}
+
+/* 1000+ concurrent connections need more descriptors than the usual
+ * soft limit of 1024. */
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static long clamp(long v, long lo, long hi) {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* SIGTERM: refuse new work, let every waiting request get its answer, then
+ * keep answering (503) until the clients go quiet. */
+static void drain(ing_server *srv, long drain_timeout_s) {
+  long long start = ls_mono_us();
+  long long deadline = start + drain_timeout_s * 1000000LL;
+  ing_http_drain(srv);
+  ls_info("draining", "{s:i}", "waiting", (int)ing_http_waiting(srv));
+  while (ls_mono_us() < deadline) {
+    ing_http_tick(srv);
+    long long idle = ls_mono_us() - ing_http_last_request_us(srv);
+    if (ing_http_waiting(srv) == 0 && idle > 300000)
+      break;
+    nap_ms(20);
+  }
+  ing_http_quiesce(srv);
+  while (ls_mono_us() < deadline && ing_http_open_requests(srv) > 0) {
+    ing_http_tick(srv);
+    nap_ms(20);
+  }
+}
+
+int main(int argc, char **argv) {
+  const char *config_path = getenv("LEADSYNC_CONFIG");
+  const char *listen = NULL, *ready_file = NULL;
+  char errstr[LS_ERRSTR_SIZE];
+  int rc = 1;
+  ls_config *cfg = NULL;
+  ls_metrics *metrics = NULL;
+  ing_schemas *schemas = NULL;
+  ing_ratelimit *rl = NULL;
+  ing_server *srv = NULL;
+  ing_producer *prod = NULL;
+
+  ls_log_init("ingress");
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--config") && v) {
+      config_path = v;
+      i++;
+    } else if (!strcmp(a, "--listen") && v) {
+      listen = v;
+      i++;
+    } else if (!strcmp(a, "--ready-file") && v) {
+      ready_file = v;
+      i++;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (!config_path || !*config_path) {
+    fprintf(stderr, "leadsync-ingress: no config (--config or "
+                    "LEADSYNC_CONFIG)\n");
+    return 2;
+  }
+  if (ls_config_load(config_path, &cfg, errstr, sizeof errstr) != LS_OK) {
+    ls_error("invalid configuration", "{s:s}", "error", errstr);
+    fprintf(stderr, "leadsync-ingress: %s\n", errstr);
+    return 2;
+  }
+  if (!listen)
+    listen = ls_config_str(cfg, "ingress", "listen", "0.0.0.0:8080");
+
+  char sdir[1024];
+  snprintf(sdir, sizeof sdir, "%s/smartlead", ls_schema_dir());
+  schemas = ing_schemas_load(sdir, errstr, sizeof errstr);
+  if (!schemas) {
+    ls_error("cannot load the event schemas", "{s:s}", "error", errstr);
+    goto out;
+  }
+  raise_nofile();
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, NULL);
+
+  metrics = ls_metrics_new();
+  rl = ing_ratelimit_new(cfg);
+  ing_http_opts o = {
+      .cfg = cfg,
+      .schemas = schemas,
+      .rl = rl,
+      .metrics = metrics,
+      .max_body = (size_t)clamp(
+          ls_config_int(cfg, "ingress", "max_body_bytes", 2 << 20), 1,
+          1L << 30),
+      .kafka_timeout_ms = (int)clamp(
+          ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000), 100,
+          600000),
+      .max_depth = (int)clamp(
+          ls_config_int(cfg, "ingress", "max_json_depth", 64), 1, 1000),
+      .max_conns = (unsigned)clamp(
+          ls_config_int(cfg, "ingress", "max_connections", 4096), 1, 1000000),
+      .conn_timeout_s = (unsigned)clamp(
+          ls_config_int(cfg, "ingress", "connection_timeout_s", 10), 1, 3600),
+      .threads = (unsigned)clamp(ls_config_int(cfg, "ingress", "threads", 2),
+                                 1, 64),
+      .retry_after_s = (int)clamp(
+          ls_config_int(cfg, "ingress", "retry_after_s", 5), 1, 3600),
+  };
+  long drain_s =
+      clamp(ls_config_int(cfg, "ingress", "drain_timeout_s", 20), 1, 3600);
+  if (!metrics || !rl || !(srv = ing_http_new(&o))) {
+    ls_error("out of memory", NULL);
+    goto out;
+  }
+  prod = ing_producer_new(cfg, o.kafka_timeout_ms, metrics, ing_http_delivered,
+                          srv, errstr, sizeof errstr);
+  if (!prod) {
+    ls_error("cannot create the kafka producer", "{s:s}", "error", errstr);
+    goto out;
+  }
+  ing_http_set_sink(srv, ing_producer_sink(prod));
+  char url[300];
+  if (!ing_http_listen(srv, listen, url, sizeof url, errstr, sizeof errstr)) {
+    ls_error("cannot start the http server", "{s:s}", "error", errstr);
+    goto out;
+  }
+  ls_info("listening, waiting for kafka metadata", "{s:s,s:s}", "url", url,
+          "bootstrap", cfg->bootstrap);
+  while (!stop_flag && !ing_producer_warm_up(prod, 2000))
+    nap_ms(200);
+  if (!stop_flag) {
+    if (ready_file && write_file_atomic(ready_file, url) != 0) {
+      ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
+      goto out;
+    }
+    ls_info("ready", "{s:s}", "url", url);
+  }
+  rc = 0;
+  while (!stop_flag) {
+    ing_http_tick(srv);
+    if (ing_producer_fatal(prod)) {
+      ls_error("kafka producer failed fatally, shutting down", NULL);
+      rc = 1;
+      break;
+    }
+    nap_ms(100);
+  }
+  drain(srv, drain_s);
+  /* Whatever is still queued gets its report (or a purge) now, so no
+   * suspended connection is left behind when the server stops. */
+  int left = ing_producer_flush(prod, 5000);
+  for (int i = 0; i < 100 && ing_http_waiting(srv) > 0; i++) {
+    ing_http_tick(srv);
+    nap_ms(20);
+  }
+  ing_http_stop(srv);
+  ls_info("stopped", "{s:i}", "undelivered", left);
+out:
+  ing_producer_free(prod);
+  ing_http_free(srv);
+  ing_ratelimit_free(rl);
+  ing_schemas_free(schemas);
+  ls_metrics_free(metrics);
+  ls_config_free(cfg);
+  return rc;
+}

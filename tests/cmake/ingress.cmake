@@ -1,0 +1,40 @@
+# Ingress area: event model, schema validator, route/rate-limit units, the
+# HTTP -> Kafka integration and fault tests, and a bounded libFuzzer run.
+# Total budget about 4 minutes on 2 cores (the fuzz run takes 60 s of it).
+if(CMOCKA_FOUND)
+  add_executable(test_event ${CMAKE_SOURCE_DIR}/tests/unit/test_event.c)
+  target_link_libraries(test_event PRIVATE leadsync_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_event test_event LABELS unit)
+
+  add_executable(test_schema ${CMAKE_SOURCE_DIR}/tests/unit/test_schema.c)
+  target_link_libraries(test_schema PRIVATE leadsync_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_schema test_schema LABELS unit)
+
+  add_executable(test_ing_route ${CMAKE_SOURCE_DIR}/tests/unit/test_ing_route.c)
+  target_link_libraries(test_ing_route PRIVATE ingress_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_ing_route test_ing_route LABELS unit)
+endif()
+
+# The C validator as a filter, for the differential test against
+# python3-jsonschema (tests/ingress/test_schemas.py).
+add_executable(ls-schema-check ${CMAKE_SOURCE_DIR}/tests/ingress/schema_check.c)
+target_link_libraries(ls-schema-check PRIVATE leadsync_core)
+
+ls_add_pytest(ingress_schemas tests/ingress/test_schemas.py
+  LABELS integration TIMEOUT 60)
+ls_add_pytest(ingress_api tests/ingress/test_api.py
+  LABELS integration TIMEOUT 120)
+ls_add_pytest(ingress_faults tests/ingress/test_faults.py
+  LABELS integration TIMEOUT 120)
+ls_add_pytest(ingress_kill tests/ingress/test_kill.py
+  LABELS integration TIMEOUT 150)
+ls_add_pytest(ingress_slow_clients tests/ingress/test_slow_clients.py
+  LABELS integration TIMEOUT 120)
+
+# libFuzzer over the parse-validate-route path, built with clang in its own
+# build directory; `make fuzz` runs the same script for longer.
+add_test(NAME ingress_fuzz
+  COMMAND ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh 60)
+set_tests_properties(ingress_fuzz PROPERTIES
+  ENVIRONMENT "${LS_TEST_ENV};LS_FUZZ_BUILD=${CMAKE_BINARY_DIR}/fuzz"
+  TIMEOUT 300 LABELS "fuzz")

@@ -1,0 +1,189 @@
+/* wrk_consumer: the group consumer: subscription, rebalances, offsets
+ * stored only for events in a final state, consumer lag. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kq.h"
+#include "ls_log.h"
+#include "wrk.h"
+
+static void tp_key(const char *topic, int32_t p, char *out, size_t n) {
+  snprintf(out, n, "%s/%d", topic, (int)p);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  wrk *w = opaque;
+  char key[LS_TOPIC_MAX + 16];
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < parts->cnt; i++) {
+      tp_key(parts->elems[i].topic, parts->elems[i].partition, key,
+             sizeof key);
+      json_object_set_new(w->recovery, key,
+                          json_integer(w->s.recovery_window));
+      json_object_del(w->stuck, key);
+    }
+    ls_info("partitions assigned", "{s:s,s:i}", "group", w->s.group,
+            "count", parts->cnt);
+    rd_kafka_assign(rk, parts);
+    return;
+  }
+  /* Revoked: events consumed but not yet synced are dropped without
+   * storing their offsets (the next owner reads them again), and what is
+   * stored is committed before the partitions go. */
+  if (w->batch)
+    wrk_batch_abandon(w->batch);
+  rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+  if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    ls_warn("commit on revoke failed", "{s:s}", "error",
+            rd_kafka_err2str(cerr));
+  json_object_clear(w->stuck);
+  ls_info("partitions revoked", "{s:s,s:i}", "group", w->s.group, "count",
+          parts->cnt);
+  rd_kafka_assign(rk, NULL);
+}
+
+rd_kafka_t *wrk_consumer_new(wrk *w, char *errstr, size_t errlen) {
+  rd_kafka_conf_t *conf = kq_conf_new(w->cfg, errstr, errlen);
+  rd_kafka_t *rk = NULL;
+  rd_kafka_topic_partition_list_t *topics = NULL;
+  if (!conf)
+    return NULL;
+  if (!kq_consumer_defaults(conf, w->s.group_id, errstr, errlen))
+    goto fail;
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_opaque(conf, w);
+  char rkerr[512];
+  rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
+  if (!rk) {
+    snprintf(errstr, errlen, "consumer: %s", rkerr);
+    goto fail;
+  }
+  conf = NULL;
+  rd_kafka_poll_set_consumer(rk);
+  topics = rd_kafka_topic_partition_list_new((int)w->s.n_types);
+  for (size_t i = 0; i < w->s.n_types; i++) {
+    char t[LS_TOPIC_MAX];
+    snprintf(t, sizeof t, "%s%s", w->cfg->topic_prefix,
+             ls_event_type_slug(w->s.types[i]));
+    rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (err) {
+    snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(err));
+    goto fail;
+  }
+  return rk;
+fail:
+  if (conf)
+    rd_kafka_conf_destroy(conf);
+  if (rk)
+    rd_kafka_destroy(rk);
+  return NULL;
+}
+
+void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+  char key[LS_TOPIC_MAX + 16];
+  for (size_t i = 0; i < n; i++) {
+    const rd_kafka_message_t *m = evs[i]->msg;
+    if (!m)
+      continue;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    tp_key(topic, m->partition, key, sizeof key);
+    if (json_object_get(w->stuck, key))
+      continue;
+    if (evs[i]->outcome == WRK_DEFERRED || evs[i]->outcome == WRK_PENDING) {
+      /* Left in Kafka: nothing after it in this partition may be stored
+       * until it is read again. */
+      size_t ti = evs[i]->tenant ? (size_t)(evs[i]->tenant -
+                                            w->cfg->tenants)
+                                 : 0;
+      json_object_set_new(w->stuck, key,
+                          json_pack("{s:I,s:i}", "offset",
+                                    (json_int_t)m->offset, "tenant",
+                                    (int)ti));
+      continue;
+    }
+    rd_kafka_topic_partition_t *tp =
+        rd_kafka_topic_partition_list_find(l, topic, m->partition);
+    if (!tp)
+      tp = rd_kafka_topic_partition_list_add(l, topic, m->partition);
+    if (m->offset + 1 > tp->offset)
+      tp->offset = m->offset + 1;
+  }
+  if (l->cnt) {
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->consumer, l);
+    if (err)
+      ls_warn("offset store failed", "{s:s}", "error", rd_kafka_err2str(err));
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+void wrk_consumer_unstick(wrk *w) {
+  const char *key;
+  json_t *v, *tmp;
+  int64_t now = ls_mono_us();
+  json_object_foreach_safe(w->stuck, tmp, key, v) {
+    int ti = (int)json_integer_value(json_object_get(v, "tenant"));
+    if ((size_t)ti < w->cfg->n_tenants &&
+        hs_limiter_daily_blocked(w->targets[ti].lim, now, NULL))
+      continue;
+    char topic[LS_TOPIC_MAX];
+    const char *slash = strrchr(key, '/');
+    if (!slash)
+      continue;
+    snprintf(topic, sizeof topic, "%.*s", (int)(slash - key), key);
+    int32_t p = (int32_t)strtol(slash + 1, NULL, 10);
+    int64_t off = json_integer_value(json_object_get(v, "offset"));
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, p)->offset = off;
+    rd_kafka_error_t *err = rd_kafka_seek_partitions(w->consumer, l, 2000);
+    if (err) {
+      ls_warn("seek back failed", "{s:s,s:s}", "partition", key, "error",
+              rd_kafka_error_string(err));
+      rd_kafka_error_destroy(err);
+    } else {
+      ls_info("reading deferred events again", "{s:s,s:I}", "partition", key,
+              (json_int_t)off);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    json_object_del(w->stuck, key);
+  }
+}
+
+void wrk_consumer_lag(wrk *w) {
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(w->consumer, &a) || !a)
+    return;
+  rd_kafka_position(w->consumer, a);
+  for (int i = 0; i < a->cnt; i++) {
+    int64_t lo = 0, hi = 0;
+    rd_kafka_topic_partition_t *tp = &a->elems[i];
+    if (rd_kafka_get_watermark_offsets(w->consumer, tp->topic, tp->partition,
+                                       &lo, &hi))
+      continue;
+    int64_t pos = tp->offset >= 0 ? tp->offset : lo;
+    char lab[LS_TOPIC_MAX + 64];
+    snprintf(lab, sizeof lab, "topic=\"%s\",partition=\"%d\"", tp->topic,
+             (int)tp->partition);
+    ls_metrics_set(w->metrics, "leadsync_worker_consumer_lag",
+                   "Records not yet consumed per partition", lab,
+                   (double)(hi > pos ? hi - pos : 0));
+  }
+  rd_kafka_topic_partition_list_destroy(a);
+}
+
+void wrk_consumer_close(wrk *w) {
+  if (!w->consumer)
+    return;
+  rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, NULL, 0);
+  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    ls_warn("final commit failed", "{s:s}", "error", rd_kafka_err2str(err));
+  rd_kafka_consumer_close(w->consumer);
+  rd_kafka_destroy(w->consumer);
+  w->consumer = NULL;
+}

@@ -1,0 +1,728 @@
+/* wrk_release: hold and release on leadsync.held, one decision per lead. */
+#include "wrk_release.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kq.h"
+#include "ls_event.h"
+#include "ls_filter.h"
+#include "ls_log.h"
+#include "ls_time.h"
+
+#define MAX_PARTS 1024
+
+/* A held record, kept whole so it can be re-published byte for byte. */
+typedef struct {
+  char *topic;
+  char *key;
+  size_t keylen;
+  char *value;
+  size_t len;
+  rd_kafka_headers_t *hdrs;
+} held_rec;
+
+typedef struct {
+  const wrk_release_opts *o;
+  rd_kafka_t *consumer;
+  rd_kafka_t *producer;
+  ls_filter *parts[MAX_PARTS];
+  int64_t pending[MAX_PARTS]; /* next offset to store once flushed, or -1 */
+  size_t unflushed;
+  char cat_topic[LS_TOPIC_MAX];
+  char errstr[LS_ERRSTR_SIZE];
+  bool rebalance_failed;
+} rel;
+
+static void held_free(void *p) {
+  held_rec *h = p;
+  if (!h)
+    return;
+  free(h->topic);
+  free(h->key);
+  free(h->value);
+  if (h->hdrs)
+    rd_kafka_headers_destroy(h->hdrs);
+  free(h);
+}
+
+static const char *hdr(const rd_kafka_message_t *m, const char *name,
+                       char *buf, size_t len) {
+  return kq_header(m, name, buf, len);
+}
+
+bool wrk_release_needs_filter(const ls_tenant *t,
+                              const rd_kafka_message_t *m) {
+  char v[32];
+  if (!t || !t->has_filter)
+    return false;
+  return hdr(m, WRK_H_FILTER, v, sizeof v)[0] == '\0';
+}
+
+rd_kafka_resp_err_t wrk_release_forward(rd_kafka_t *producer,
+                                        const rd_kafka_message_t *m) {
+  rd_kafka_headers_t *src = NULL, *h;
+  if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
+    h = rd_kafka_headers_copy(src);
+  else
+    h = rd_kafka_headers_new(8);
+  rd_kafka_header_remove(h, WRK_H_ORIG_TOPIC);
+  const char *topic = rd_kafka_topic_name(m->rkt);
+  rd_kafka_header_add(h, WRK_H_ORIG_TOPIC, -1, topic, -1);
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      producer, RD_KAFKA_V_TOPIC(KQ_TOPIC_HELD),
+      RD_KAFKA_V_PARTITION(m->partition),
+      RD_KAFKA_V_KEY(m->key, m->key_len),
+      RD_KAFKA_V_VALUE(m->payload, m->len),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+      RD_KAFKA_V_END);
+  if (err)
+    rd_kafka_headers_destroy(h);
+  return err;
+}
+
+/* -- outputs --------------------------------------------------------- */
+
+static void produce_json(rel *r, const char *topic, int32_t partition,
+                         const char *key, json_t *value,
+                         rd_kafka_headers_t *h) {
+  char *s = json_dumps(value, JSON_COMPACT);
+  json_decref(value);
+  if (!s) {
+    if (h)
+      rd_kafka_headers_destroy(h);
+    return;
+  }
+  rd_kafka_resp_err_t err;
+  for (;;) {
+    err = rd_kafka_producev(
+        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(s, strlen(s)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        h ? RD_KAFKA_V_HEADERS(h) : RD_KAFKA_V_END, RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      break;
+    rd_kafka_poll(r->producer, 100);
+  }
+  if (err) {
+    ls_error("filter: produce failed", "{s:s,s:s}", "topic", topic, "error",
+             rd_kafka_err2str(err));
+    free(s);
+    if (h)
+      rd_kafka_headers_destroy(h);
+  }
+  r->unflushed++;
+}
+
+static void sync_log(rel *r, const char *outcome, const char *reason,
+                     const rd_kafka_headers_t *h, const char *key,
+                     int32_t partition, int64_t offset, const char *topic) {
+  char tenant[LS_TENANT_MAX] = "", id[64] = "", type[LS_TOPIC_MAX] = "",
+       etime[48] = "";
+  const void *v;
+  size_t n;
+#define GETH(name, buf)                                                      \
+  if (h && !rd_kafka_header_get_last(h, name, &v, &n) && v) {                \
+    if (n >= sizeof buf)                                                     \
+      n = sizeof buf - 1;                                                    \
+    memcpy(buf, v, n);                                                       \
+    buf[n] = '\0';                                                           \
+  }
+  GETH("ce_tenant", tenant);
+  GETH("ce_id", id);
+  GETH("ce_type", type);
+  GETH("ce_time", etime);
+#undef GETH
+  const char *et = strncmp(type, "ai.smartlead.", 13) ? type : type + 13;
+  char upper[LS_TOPIC_MAX];
+  size_t i = 0;
+  for (; et[i] && i < sizeof upper - 1; i++)
+    upper[i] = (char)(et[i] >= 'a' && et[i] <= 'z' ? et[i] - 32 : et[i]);
+  upper[i] = '\0';
+  /* The lead key is tenant:campaign:email; split it back. */
+  const char *c1 = strchr(key, ':');
+  const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+  char campaign[40] = "";
+  if (c1 && c2 && (size_t)(c2 - c1 - 1) < sizeof campaign) {
+    memcpy(campaign, c1 + 1, (size_t)(c2 - c1 - 1));
+    campaign[c2 - c1 - 1] = '\0';
+  }
+  const char *email = c2 ? c2 + 1 : "";
+  char now[40];
+  ls_time_format_ms(ls_now_us(), now, sizeof now);
+  json_t *rec = json_pack(
+      "{s:s,s:s,s:s,s:s?,s:s?,s:s,s:s?,s:n,s:n,s:s,s:i,s:I,s:s?,s:s,s:s,s:i}",
+      "event_id", id, "tenant", tenant, "event_type", upper, "lead_email",
+      strcmp(email, "-") ? email : NULL, "campaign_id",
+      strcmp(campaign, "-") && campaign[0] ? campaign : NULL, "outcome",
+      outcome, "reason", reason, "hubspot", "error", "topic", topic,
+      "partition", (int)partition, "offset", (json_int_t)offset, "event_time",
+      etime[0] ? etime : NULL, "logged_at", now, "group", r->o->group,
+      "attempts", 1);
+  if (rec)
+    produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key, rec, NULL);
+  ls_metrics_inc(r->o->metrics, "leadsync_filter_outcomes_total",
+                 "Filter outcomes by kind", outcome[0] == 'h'   ? "outcome=\"held\""
+                                            : outcome[0] == 'r' ? "outcome=\"released\""
+                                                                : "outcome=\"expired\"",
+                 1);
+}
+
+/* Re-publishes a record to the topic it came from, marked as decided. */
+static void publish(rel *r, const char *topic, const char *key, size_t keylen,
+                    const void *value, size_t len,
+                    const rd_kafka_headers_t *src, bool released) {
+  rd_kafka_headers_t *h = src ? rd_kafka_headers_copy(src)
+                              : rd_kafka_headers_new(4);
+  rd_kafka_header_remove(h, WRK_H_ORIG_TOPIC);
+  rd_kafka_header_remove(h, WRK_H_FILTER);
+  rd_kafka_header_add(h, WRK_H_FILTER, -1, "passed", -1);
+  if (released) {
+    rd_kafka_header_remove(h, WRK_H_RELEASED);
+    rd_kafka_header_add(h, WRK_H_RELEASED, -1, "1", -1);
+  }
+  rd_kafka_resp_err_t err;
+  for (;;) {
+    err = rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(topic),
+                            RD_KAFKA_V_KEY(key, keylen),
+                            RD_KAFKA_V_VALUE((void *)value, len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      break;
+    rd_kafka_poll(r->producer, 100);
+  }
+  if (err) {
+    rd_kafka_headers_destroy(h);
+    ls_error("filter: re-publish failed", "{s:s,s:s}", "topic", topic,
+             "error", rd_kafka_err2str(err));
+  }
+  r->unflushed++;
+}
+
+static void done_marker(rel *r, int32_t partition, const char *key,
+                        json_t *ids, const char *reason) {
+  rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+  rd_kafka_header_add(h, WRK_H_MARKER, -1, "done", -1);
+  produce_json(r, KQ_TOPIC_HELD, partition, key,
+               json_pack("{s:o,s:s}", "event_ids", ids, "reason", reason), h);
+}
+
+/* -- decisions ------------------------------------------------------- */
+
+static held_rec *held_from(const rd_kafka_message_t *m) {
+  held_rec *h = calloc(1, sizeof *h);
+  char topic[LS_TOPIC_MAX];
+  if (!h)
+    return NULL;
+  kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
+  h->topic = strdup(topic);
+  h->key = malloc(m->key_len + 1);
+  h->value = malloc(m->len + 1);
+  if (!h->topic || !h->key || !h->value) {
+    held_free(h);
+    return NULL;
+  }
+  memcpy(h->key, m->key, m->key_len);
+  h->key[m->key_len] = '\0';
+  h->keylen = m->key_len;
+  if (m->len)
+    memcpy(h->value, m->payload, m->len);
+  h->len = m->len;
+  rd_kafka_headers_t *src = NULL;
+  if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
+    h->hdrs = rd_kafka_headers_copy(src);
+  return h;
+}
+
+static int64_t event_time_of(const rd_kafka_message_t *m) {
+  char t[48];
+  int64_t us;
+  if (ls_time_parse(kq_header(m, "ce_time", t, sizeof t), &us))
+    return us;
+  rd_kafka_timestamp_type_t tt;
+  int64_t ms = rd_kafka_message_timestamp(m, &tt);
+  return ms > 0 ? ms * 1000 : 0;
+}
+
+static void state_snapshot(rel *r, int32_t p, const char *key,
+                           const char *tenant, const char *cid,
+                           const char *cname, bool allowed, int64_t offset,
+                           const rd_kafka_message_t *m) {
+  char id[64], etime[48], now[40];
+  kq_header(m, "ce_id", id, sizeof id);
+  kq_header(m, "ce_time", etime, sizeof etime);
+  ls_time_format_ms(ls_now_us(), now, sizeof now);
+  produce_json(r, KQ_TOPIC_LEAD_STATE, p, key,
+               json_pack("{s:s,s:s,s:s?,s:s?,s:b,s:I,s:s,s:s?,s:s}",
+                         "lead_key", key, "tenant", tenant, "category_id",
+                         cid[0] ? cid : NULL, "category_name",
+                         cname[0] ? cname : NULL, "allowed", allowed,
+                         "held_offset", (json_int_t)offset, "event_id", id,
+                         "event_time", etime[0] ? etime : NULL, "updated_at",
+                         now),
+               NULL);
+}
+
+/* Applies one leadsync.held record. live=false replays history to rebuild
+ * memory and has no side effects; live=true also publishes and logs. */
+static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
+  int32_t p = m->partition;
+  ls_filter *f = r->parts[p];
+  char key[LS_KEY_MAX], marker[16], tenant_id[LS_TENANT_MAX],
+      topic[LS_TOPIC_MAX], id[64];
+  if (!f || !m->key || m->key_len >= sizeof key)
+    return;
+  memcpy(key, m->key, m->key_len);
+  key[m->key_len] = '\0';
+  rd_kafka_headers_t *hdrs = NULL;
+  rd_kafka_message_headers(m, &hdrs);
+
+  if (kq_header(m, WRK_H_MARKER, marker, sizeof marker)[0]) {
+    /* Our own note that these ids are no longer held. */
+    json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+    json_t *ids = json_object_get(v, "event_ids");
+    size_t i;
+    json_t *e;
+    json_array_foreach(ids, i, e) if (json_is_string(e))
+        ls_filter_forget(f, key, json_string_value(e));
+    json_decref(v);
+    return;
+  }
+  kq_header(m, "ce_tenant", tenant_id, sizeof tenant_id);
+  kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
+  kq_header(m, "ce_id", id, sizeof id);
+  const ls_tenant *t = ls_config_tenant(r->o->cfg, tenant_id);
+  if (!topic[0] || !id[0]) {
+    if (live)
+      ls_warn("filter: record without ls_original_topic or ce_id ignored",
+              "{s:s,s:i,s:I}", "key", key, "partition", (int)p, "offset",
+              (json_int_t)m->offset);
+    return;
+  }
+  if (!t || !t->has_filter) {
+    /* The filter was removed from the config: everything passes. */
+    if (live)
+      publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, false);
+    return;
+  }
+  if (!strcmp(topic, r->cat_topic)) {
+    json_t *root = json_loadb(m->payload, m->len, 0, NULL);
+    char cid[64], cname[128];
+    ls_event_category(root, cid, sizeof cid, cname, sizeof cname);
+    json_decref(root);
+    bool allowed = ls_tenant_allows(t, cid, cname);
+    ls_filter_set_state(f, key, allowed ? LS_CAT_ALLOWED : LS_CAT_DENIED,
+                        m->offset);
+    if (live)
+      state_snapshot(r, p, key, tenant_id, cid, cname, allowed, m->offset, m);
+    if (!allowed) {
+      held_rec *h = held_from(m);
+      if (h && ls_filter_hold(f, key, id, event_time_of(m), m->offset, h) &&
+          live)
+        sync_log(r, "held", "category not allowed", hdrs, key, p, m->offset,
+                 topic);
+      return;
+    }
+    ls_held_item *items;
+    size_t n = ls_filter_take(f, key, &items);
+    json_t *ids = live ? json_array() : NULL;
+    for (size_t i = 0; i < n; i++) {
+      held_rec *h = items[i].payload;
+      if (live && h) {
+        publish(r, h->topic, h->key, h->keylen, h->value, h->len, h->hdrs,
+                true);
+        sync_log(r, "released", cid[0] || cname[0] ? cname : NULL, h->hdrs,
+                 key, p, items[i].offset, h->topic);
+        json_array_append_new(ids, json_string(items[i].event_id));
+      }
+      ls_filter_item_free(f, &items[i]);
+    }
+    free(items);
+    if (live) {
+      publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, false);
+      if (n)
+        done_marker(r, p, key, ids, "released");
+      else
+        json_decref(ids);
+    }
+    return;
+  }
+  if (ls_filter_state(f, key, NULL) == LS_CAT_ALLOWED) {
+    if (live)
+      publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, false);
+    return;
+  }
+  held_rec *h = held_from(m);
+  if (h && ls_filter_hold(f, key, id, event_time_of(m), m->offset, h) && live)
+    sync_log(r, "held",
+             ls_filter_state(f, key, NULL) == LS_CAT_DENIED
+                 ? "category not allowed"
+                 : "no category yet",
+             hdrs, key, p, m->offset, topic);
+}
+
+/* -- durability ------------------------------------------------------ */
+
+/* Waits until everything produced so far is acknowledged (the idempotent
+ * producer retries forever: message.timeout.ms=0), then stores the offsets
+ * of the records that caused it. Returns false when stopping first. */
+static bool flush_and_store(rel *r) {
+  while (rd_kafka_outq_len(r->producer) > 0) {
+    if (*r->o->stop)
+      return false;
+    rd_kafka_flush(r->producer, 500);
+  }
+  r->unflushed = 0;
+  for (int p = 0; p < MAX_PARTS; p++) {
+    if (r->pending[p] < 0)
+      continue;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
+        r->pending[p];
+    rd_kafka_offsets_store(r->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    r->pending[p] = -1;
+  }
+  return true;
+}
+
+static void expire(rel *r) {
+  int64_t cutoff = ls_now_us() - (int64_t)r->o->max_age_s * 1000000;
+  for (int p = 0; p < MAX_PARTS; p++) {
+    if (!r->parts[p])
+      continue;
+    ls_held_item *items;
+    char **keys;
+    size_t n = ls_filter_take_expired(r->parts[p], cutoff, &items, &keys);
+    for (size_t i = 0; i < n; i++) {
+      held_rec *h = items[i].payload;
+      if (h)
+        sync_log(r, "expired", "held longer than held_max_age_days", h->hdrs,
+                 keys[i], p, items[i].offset, h->topic);
+      done_marker(r, p, keys[i], json_pack("[s]", items[i].event_id),
+                  "expired");
+      ls_filter_item_free(r->parts[p], &items[i]);
+      free(keys[i]);
+    }
+    free(items);
+    free(keys);
+    if (n)
+      ls_info("filter: held events expired", "{s:i,s:i}", "partition", p,
+              "count", (int)n);
+  }
+}
+
+/* -- rebuild --------------------------------------------------------- */
+
+/* Reads [from, to) of one partition with a group-less consumer, calling fn
+ * on each record. */
+static bool read_range(rel *r, const char *topic, int32_t p, int64_t from,
+                       int64_t to,
+                       void (*fn)(rel *, const rd_kafka_message_t *, void *),
+                       void *arg) {
+  if (from >= to)
+    return true;
+  char err[LS_ERRSTR_SIZE];
+  rd_kafka_conf_t *conf = kq_conf_new(r->o->cfg, err, sizeof err);
+  if (!conf || !kq_set(conf, "group.id", "leadsync-filter-rebuild", err,
+                       sizeof err) ||
+      !kq_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
+      !kq_set(conf, "log_level", "3", err, sizeof err)) {
+    if (conf)
+      rd_kafka_conf_destroy(conf);
+    snprintf(r->errstr, sizeof r->errstr, "rebuild: %s", err);
+    return false;
+  }
+  rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!c) {
+    snprintf(r->errstr, sizeof r->errstr, "rebuild: %s", err);
+    return false;
+  }
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, p)->offset = from;
+  rd_kafka_assign(c, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  bool ok = true;
+  int64_t next = from;
+  int64_t deadline = ls_mono_us() + 120 * 1000000LL;
+  while (next < to) {
+    if (*r->o->stop || ls_mono_us() > deadline) {
+      ok = false;
+      snprintf(r->errstr, sizeof r->errstr,
+               "rebuild of %s [%d] stopped at offset %lld of %lld", topic,
+               (int)p, (long long)next, (long long)to);
+      break;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+    if (!m)
+      continue;
+    if (!m->err) {
+      if (m->offset < to)
+        fn(r, m, arg);
+      next = m->offset + 1;
+    } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      next = to; /* nothing more to read */
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(c);
+  rd_kafka_destroy(c);
+  return ok;
+}
+
+typedef struct {
+  ls_filter *snap;
+  char **keys;
+  size_t n, cap;
+} snap_arg;
+
+static bool grow_keys(snap_arg *a) {
+  size_t nc = a->cap ? a->cap * 2 : 64;
+  char **p = realloc(a->keys, nc * sizeof *p);
+  if (!p)
+    return false;
+  a->keys = p;
+  a->cap = nc;
+  return true;
+}
+
+/* One leadsync.lead_state record: the lead's latest decision and the held
+ * offset of the record that made it. */
+static void snap_fn(rel *r, const rd_kafka_message_t *m, void *arg) {
+  (void)r;
+  snap_arg *a = arg;
+  if (!m->key || m->key_len >= LS_KEY_MAX)
+    return;
+  json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+  const json_t *off = json_object_get(v, "held_offset");
+  char *key = malloc(m->key_len + 1);
+  if (!key || !json_is_integer(off) || (a->n == a->cap && !grow_keys(a))) {
+    free(key);
+    json_decref(v);
+    return;
+  }
+  memcpy(key, m->key, m->key_len);
+  key[m->key_len] = '\0';
+  ls_filter_set_state(a->snap, key,
+                      json_is_true(json_object_get(v, "allowed"))
+                          ? LS_CAT_ALLOWED
+                          : LS_CAT_DENIED,
+                      json_integer_value(off));
+  a->keys[a->n++] = key;
+  json_decref(v);
+}
+
+static void replay_fn(rel *r, const rd_kafka_message_t *m, void *arg) {
+  (void)arg;
+  apply(r, m, false);
+}
+
+/* Copies snapshot states whose deciding record is gone from leadsync.held
+ * (retention), so replay starts from what was decided before it. */
+static void seed_from_snapshot(ls_filter *dst, ls_filter *snap,
+                               int64_t held_low, const char *const *keys,
+                               size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int64_t at;
+    ls_cat_state st = ls_filter_state(snap, keys[i], &at);
+    if (at >= 0 && at < held_low)
+      ls_filter_set_state(dst, keys[i], st, at);
+  }
+}
+
+static bool rebuild(rel *r, int32_t p, int64_t committed) {
+  int64_t lo = 0, hi = 0, slo = 0, shi = 0;
+  if (rd_kafka_query_watermark_offsets(r->consumer, KQ_TOPIC_HELD, p, &lo, &hi,
+                                       10000) ||
+      rd_kafka_query_watermark_offsets(r->consumer, KQ_TOPIC_LEAD_STATE, p,
+                                       &slo, &shi, 10000)) {
+    snprintf(r->errstr, sizeof r->errstr,
+             "rebuild: cannot read watermarks of partition %d", (int)p);
+    return false;
+  }
+  ls_filter_free(r->parts[p]);
+  r->parts[p] = ls_filter_new(held_free);
+  snap_arg sa = {ls_filter_new(NULL), NULL, 0, 0};
+  bool ok = sa.snap && read_range(r, KQ_TOPIC_LEAD_STATE, p, slo, shi, snap_fn,
+                                  &sa);
+  if (ok)
+    seed_from_snapshot(r->parts[p], sa.snap, lo, (const char *const *)sa.keys,
+                       sa.n);
+  for (size_t i = 0; i < sa.n; i++)
+    free(sa.keys[i]);
+  free(sa.keys);
+  ls_filter_free(sa.snap);
+  int64_t upto = committed >= 0 ? committed : lo;
+  if (ok)
+    ok = read_range(r, KQ_TOPIC_HELD, p, lo, upto, replay_fn, NULL);
+  ls_info("filter: partition rebuilt", "{s:i,s:I,s:I,s:i,s:i,s:b}",
+          "partition", (int)p, "replayed_to", (json_int_t)upto, "state_records",
+          (json_int_t)(shi - slo), "leads", (int)ls_filter_leads(r->parts[p]),
+          "held", (int)ls_filter_held(r->parts[p]), "ok", ok);
+  return ok;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  rel *r = opaque;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    rd_kafka_committed(rk, parts, 10000);
+    for (int i = 0; i < parts->cnt; i++) {
+      int32_t p = parts->elems[i].partition;
+      if (p < 0 || p >= MAX_PARTS)
+        continue;
+      int64_t c = parts->elems[i].offset;
+      if (!rebuild(r, p, c >= 0 ? c : -1)) {
+        ls_error("filter: rebuild failed", "{s:i,s:s}", "partition", (int)p,
+                 "error", r->errstr);
+        r->rebalance_failed = true;
+      }
+      if (c < 0)
+        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_assign(rk, parts);
+  } else {
+    flush_and_store(r);
+    rd_kafka_commit(rk, NULL, 0);
+    for (int i = 0; i < parts->cnt; i++) {
+      int32_t p = parts->elems[i].partition;
+      if (p >= 0 && p < MAX_PARTS) {
+        ls_filter_free(r->parts[p]);
+        r->parts[p] = NULL;
+        r->pending[p] = -1;
+      }
+    }
+    rd_kafka_assign(rk, NULL);
+  }
+}
+
+/* -- run ------------------------------------------------------------- */
+
+static void update_gauges(rel *r) {
+  size_t leads = 0, held = 0;
+  for (int p = 0; p < MAX_PARTS; p++)
+    if (r->parts[p]) {
+      leads += ls_filter_leads(r->parts[p]);
+      held += ls_filter_held(r->parts[p]);
+    }
+  ls_metrics_set(r->o->metrics, "leadsync_filter_leads",
+                 "Leads with filter state in memory", NULL, (double)leads);
+  ls_metrics_set(r->o->metrics, "leadsync_filter_held",
+                 "Events held in memory", NULL, (double)held);
+}
+
+int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
+  int rc = 1;
+  rel *r = calloc(1, sizeof *r);
+  if (!r) {
+    snprintf(errstr, errlen, "out of memory");
+    return 1;
+  }
+  r->o = o;
+  for (int p = 0; p < MAX_PARTS; p++)
+    r->pending[p] = -1;
+  snprintf(r->cat_topic, sizeof r->cat_topic, "%slead_category_updated",
+           o->cfg->topic_prefix);
+
+  rd_kafka_conf_t *pc = kq_conf_new(o->cfg, errstr, errlen);
+  if (!pc || !kq_producer_defaults(pc, o->cfg, errstr, errlen) ||
+      !kq_set(pc, "message.timeout.ms", "0", errstr, errlen)) {
+    if (pc)
+      rd_kafka_conf_destroy(pc);
+    goto out;
+  }
+  char rkerr[256];
+  r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, rkerr, sizeof rkerr);
+  if (!r->producer) {
+    snprintf(errstr, errlen, "filter producer: %s", rkerr);
+    goto out;
+  }
+  rd_kafka_conf_t *cc = kq_conf_new(o->cfg, errstr, errlen);
+  if (!cc || !kq_consumer_defaults(cc, o->group, errstr, errlen)) {
+    if (cc)
+      rd_kafka_conf_destroy(cc);
+    goto out;
+  }
+  rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+  rd_kafka_conf_set_opaque(cc, r);
+  r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, rkerr, sizeof rkerr);
+  if (!r->consumer) {
+    snprintf(errstr, errlen, "filter consumer: %s", rkerr);
+    goto out;
+  }
+  rd_kafka_poll_set_consumer(r->consumer);
+  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(sub, KQ_TOPIC_HELD, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(r->consumer, sub);
+  rd_kafka_topic_partition_list_destroy(sub);
+  if (err) {
+    snprintf(errstr, errlen, "subscribe %s: %s", KQ_TOPIC_HELD,
+             rd_kafka_err2str(err));
+    goto out;
+  }
+  ls_info("filter role started", "{s:s,s:i}", "group", o->group,
+          "max_age_s", (int)o->max_age_s);
+  if (o->on_ready)
+    o->on_ready(o->ready_arg);
+  int64_t next_expiry = ls_mono_us() + o->expiry_every_ms * 1000;
+  while (!*o->stop) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
+    if (m) {
+      if (!m->err) {
+        apply(r, m, true);
+        if (m->partition >= 0 && m->partition < MAX_PARTS)
+          r->pending[m->partition] = m->offset + 1;
+        r->unflushed++;
+      } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        ls_warn("filter: consumer error", "{s:s}", "error",
+                rd_kafka_message_errstr(m));
+      }
+      rd_kafka_message_destroy(m);
+      if (r->unflushed < 500)
+        continue; /* keep reading; flush when idle or every 500 records */
+    }
+    if (r->unflushed && !flush_and_store(r))
+      break;
+    if (ls_mono_us() >= next_expiry) {
+      expire(r);
+      next_expiry = ls_mono_us() + o->expiry_every_ms * 1000;
+    }
+    rd_kafka_poll(r->producer, 0);
+    update_gauges(r);
+  }
+  rc = 0;
+  /* Stop: what is acknowledged gets its offsets stored; the rest is read
+   * again by whoever owns the partition next. */
+  if (r->unflushed) {
+    rd_kafka_flush(r->producer, 5000);
+    if (rd_kafka_outq_len(r->producer) == 0) {
+      for (int p = 0; p < MAX_PARTS; p++)
+        if (r->pending[p] >= 0) {
+          rd_kafka_topic_partition_list_t *l =
+              rd_kafka_topic_partition_list_new(1);
+          rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
+              r->pending[p];
+          rd_kafka_offsets_store(r->consumer, l);
+          rd_kafka_topic_partition_list_destroy(l);
+        }
+    }
+  }
+  ls_info("filter role stopping", NULL);
+out:
+  if (r->consumer) {
+    rd_kafka_consumer_close(r->consumer);
+    rd_kafka_destroy(r->consumer);
+  }
+  if (r->producer) {
+    rd_kafka_flush(r->producer, 5000);
+    rd_kafka_destroy(r->producer);
+  }
+  for (int p = 0; p < MAX_PARTS; p++)
+    ls_filter_free(r->parts[p]);
+  free(r);
+  return rc;
+}

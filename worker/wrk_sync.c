@@ -1,0 +1,882 @@
+/* wrk_sync: one flush against HubSpot: (update_only lookups), contact
+ * upserts merged per email, engagements batch-created with their contact
+ * association, crash-window searches; failing inputs are isolated by
+ * bisection and go to the DLQ while the rest of the batch succeeds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "ls_log.h"
+#include "ls_time.h"
+#include "wrk.h"
+
+#define HS_BATCH_LIMIT 100
+#define SEARCH_CHUNK 40 /* ids per search: the body must stay < 3000 chars */
+
+/* -- small vectors ------------------------------------------------------ */
+
+typedef struct {
+  wrk_event **v;
+  size_t n, cap;
+} evec;
+
+static void evec_push(evec *a, wrk_event *e) {
+  if (a->n == a->cap) {
+    size_t nc = a->cap ? a->cap * 2 : 16;
+    wrk_event **nv = realloc(a->v, nc * sizeof *nv);
+    if (!nv)
+      return;
+    a->v = nv;
+    a->cap = nc;
+  }
+  a->v[a->n++] = e;
+}
+
+/* One unit of HubSpot work: a request over a set of events. */
+typedef enum { J_READ, J_UPSERT, J_CREATE, J_SEARCH, J_FIRST_TOUCH } jkind;
+
+typedef struct job {
+  jkind kind;
+  size_t tenant;       /* index into cfg->tenants / w->targets */
+  hs_eng_kind eng;     /* J_CREATE, J_SEARCH */
+  bool single;         /* J_UPSERT: one event, not merged */
+  evec evs;            /* events involved */
+  json_t *extra;       /* J_FIRST_TOUCH: [{id, properties}] */
+  int64_t not_before;  /* mono us (search settle) */
+  hs_req *req;
+} job;
+
+typedef struct {
+  job **v;
+  size_t n, cap;
+} jvec;
+
+static void jvec_push(jvec *a, job *j) {
+  if (a->n == a->cap) {
+    size_t nc = a->cap ? a->cap * 2 : 16;
+    job **nv = realloc(a->v, nc * sizeof *nv);
+    if (!nv)
+      return;
+    a->v = nv;
+    a->cap = nc;
+  }
+  a->v[a->n++] = j;
+}
+
+static job *job_new(jkind k, size_t tenant) {
+  job *j = calloc(1, sizeof *j);
+  if (j) {
+    j->kind = k;
+    j->tenant = tenant;
+  }
+  return j;
+}
+
+static void job_free(job *j) {
+  if (!j)
+    return;
+  free(j->evs.v);
+  json_decref(j->extra);
+  hs_req_free(j->req);
+  free(j);
+}
+
+static size_t tenant_ix(const wrk *w, const wrk_event *e) {
+  return (size_t)(e->tenant - w->cfg->tenants);
+}
+
+/* -- outcomes ----------------------------------------------------------- */
+
+void wrk_event_fail(wrk_event *e, const char *reason, long status,
+                    const char *category, const char *message) {
+  e->outcome = WRK_DLQ;
+  snprintf(e->reason, sizeof e->reason, "%s", reason);
+  e->http_status = status;
+  snprintf(e->hs_category, sizeof e->hs_category, "%s",
+           category ? category : "");
+  snprintf(e->hs_message, sizeof e->hs_message, "%s", message ? message : "");
+  if (!e->first_failure_us)
+    e->first_failure_us = ls_now_us();
+}
+
+static const char *dlq_reason_of(hs_class c) {
+  switch (c) {
+  case HS_C_AUTH: return WRK_DLQ_AUTH;
+  case HS_C_VALIDATION: return WRK_DLQ_VALIDATION;
+  case HS_C_NOT_FOUND: return WRK_DLQ_NOT_FOUND;
+  case HS_C_TRANSIENT:
+  case HS_C_RATE_WINDOW:
+  case HS_C_RATE_SECONDLY: return WRK_DLQ_RETRIES;
+  default: return WRK_DLQ_PERMANENT;
+  }
+}
+
+static void fail_events(const evec *evs, const hs_req *r, const char *reason,
+                        const char *msg_override) {
+  char msg[512];
+  if (msg_override)
+    snprintf(msg, sizeof msg, "%s", msg_override);
+  else if (r->status == 0)
+    snprintf(msg, sizeof msg, "%s", r->transport_err);
+  else
+    snprintf(msg, sizeof msg, "%s", r->err.message);
+  for (size_t i = 0; i < evs->n; i++) {
+    wrk_event *e = evs->v[i];
+    if (e->outcome != WRK_PENDING)
+      continue;
+    if (r->first_failure_us &&
+        (!e->first_failure_us || r->first_failure_us < e->first_failure_us))
+      e->first_failure_us = r->first_failure_us;
+    wrk_event_fail(e, reason, r->status, r->err.category, msg);
+  }
+}
+
+static void defer_events(const evec *evs) {
+  for (size_t i = 0; i < evs->n; i++)
+    if (evs->v[i]->outcome == WRK_PENDING)
+      evs->v[i]->outcome = WRK_DEFERRED;
+}
+
+static void add_attempts(const evec *evs, const hs_req *r) {
+  for (size_t i = 0; i < evs->n; i++)
+    evs->v[i]->attempts += r->attempts;
+}
+
+static void auth_alarm(wrk *w, size_t ti, const hs_req *r) {
+  const ls_tenant *t = &w->cfg->tenants[ti];
+  char lab[96];
+  snprintf(lab, sizeof lab, "tenant=\"%s\"", t->id);
+  ls_metrics_inc(w->metrics, "leadsync_worker_auth_failures_total",
+                 "HubSpot rejected the tenant's token (401/403)", lab, 1);
+  ls_error("HUBSPOT AUTH FAILED: the tenant's events go to the DLQ (reason "
+           "auth) until its token is fixed",
+           "{s:s,s:i,s:s,s:s,s:s}", "tenant", t->id, "status",
+           (int)r->status, "category", r->err.category, "message",
+           r->err.message, "token_ref", t->hs_token_ref ? t->hs_token_ref : "");
+}
+
+/* Common failure handling: the request is final and not OK. Returns true
+ * when the caller should bisect (a per-record problem may hide inside). */
+static bool handle_failure(wrk *w, job *j) {
+  hs_req *r = j->req;
+  if (r->state == HS_R_DEFERRED) {
+    defer_events(&j->evs);
+    return false;
+  }
+  if (r->cls == HS_C_AUTH) {
+    auth_alarm(w, j->tenant, r);
+    fail_events(&j->evs, r, WRK_DLQ_AUTH, NULL);
+    return false;
+  }
+  if (r->cls == HS_C_TRANSIENT || r->cls == HS_C_RATE_WINDOW ||
+      r->cls == HS_C_RATE_SECONDLY || r->cls == HS_C_RATE_DAILY) {
+    fail_events(&j->evs, r, WRK_DLQ_RETRIES, NULL);
+    return false;
+  }
+  return true;
+}
+
+/* -- request bodies ----------------------------------------------------- */
+
+static json_t *inputs_body(json_t *inputs) {
+  return json_pack("{s:o}", "inputs", inputs);
+}
+
+/* Groups a job's events by email (first-seen order). */
+typedef struct {
+  const char *email;
+  evec evs;
+} cgroup;
+
+static size_t group_by_email(const evec *evs, cgroup **out) {
+  cgroup *g = calloc(evs->n ? evs->n : 1, sizeof *g);
+  size_t ng = 0;
+  if (!g) {
+    *out = NULL;
+    return 0;
+  }
+  for (size_t i = 0; i < evs->n; i++) {
+    wrk_event *e = evs->v[i];
+    size_t k = 0;
+    while (k < ng && strcmp(g[k].email, e->map.email))
+      k++;
+    if (k == ng)
+      g[ng++].email = e->map.email;
+    evec_push(&g[k].evs, e);
+  }
+  *out = g;
+  return ng;
+}
+
+static void groups_free(cgroup *g, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(g[i].evs.v);
+  free(g);
+}
+
+static json_t *upsert_body(const job *j) {
+  cgroup *g;
+  size_t ng = group_by_email(&j->evs, &g);
+  json_t *inputs = json_array();
+  for (size_t k = 0; k < ng; k++) {
+    json_t *props = json_object(), *times = json_object();
+    for (size_t i = 0; i < g[k].evs.n; i++)
+      hs_props_merge(props, times, g[k].evs.v[i]->map.contact,
+                     g[k].evs.v[i]->map.time_us);
+    json_decref(times);
+    json_array_append_new(inputs,
+                          json_pack("{s:s,s:s,s:o}", "id", g[k].email,
+                                    "idProperty", "email", "properties",
+                                    props));
+  }
+  groups_free(g, ng);
+  return inputs_body(inputs);
+}
+
+static json_t *read_body(const job *j) {
+  cgroup *g;
+  size_t ng = group_by_email(&j->evs, &g);
+  json_t *inputs = json_array();
+  for (size_t k = 0; k < ng; k++)
+    json_array_append_new(inputs, json_pack("{s:s}", "id", g[k].email));
+  groups_free(g, ng);
+  return json_pack("{s:s,s:[s],s:[],s:o}", "idProperty", "email",
+                   "properties", "email", "propertiesWithHistory", "inputs",
+                   inputs);
+}
+
+static json_t *create_body(const job *j) {
+  json_t *inputs = json_array();
+  for (size_t i = 0; i < j->evs.n; i++) {
+    wrk_event *e = j->evs.v[i];
+    json_t *assoc = json_pack(
+        "[{s:{s:s},s:[{s:s,s:i}]}]", "to", "id", e->contact_id, "types",
+        "associationCategory", "HUBSPOT_DEFINED", "associationTypeId",
+        hs_eng_assoc_type(j->eng));
+    json_array_append_new(
+        inputs, json_pack("{s:O,s:o,s:s}", "properties", e->map.eng_props,
+                          "associations", assoc, "objectWriteTraceId",
+                          e->ev.event_id));
+  }
+  return inputs_body(inputs);
+}
+
+static json_t *search_body(const job *j) {
+  json_t *vals = json_array();
+  for (size_t i = 0; i < j->evs.n; i++)
+    json_array_append_new(vals, json_string(j->evs.v[i]->ev.event_id));
+  return json_pack("{s:[{s:[{s:s,s:s,s:o}]}],s:[s],s:i}", "filterGroups",
+                   "filters", "propertyName", HS_EVENT_ID_PROP, "operator",
+                   "IN", "values", vals, "properties", HS_EVENT_ID_PROP,
+                   "limit", 100);
+}
+
+static bool build_req(wrk *w, job *j) {
+  const hs_target *tgt = &w->targets[j->tenant];
+  json_t *body = NULL;
+  char path[128];
+  const char *route = "other";
+  switch (j->kind) {
+  case J_READ:
+    snprintf(path, sizeof path, "/crm/v3/objects/contacts/batch/read");
+    route = "contacts_batch_read";
+    body = read_body(j);
+    break;
+  case J_UPSERT:
+    snprintf(path, sizeof path, "/crm/v3/objects/contacts/batch/upsert");
+    route = "contacts_batch_upsert";
+    body = upsert_body(j);
+    break;
+  case J_FIRST_TOUCH:
+    snprintf(path, sizeof path, "/crm/v3/objects/contacts/batch/update");
+    route = "contacts_batch_update";
+    body = json_pack("{s:O}", "inputs", j->extra);
+    break;
+  case J_CREATE:
+    snprintf(path, sizeof path, "/crm/v3/objects/%s/batch/create",
+             hs_eng_object(j->eng));
+    route = j->eng == HS_ENG_EMAIL ? "emails_batch_create"
+            : j->eng == HS_ENG_NOTE ? "notes_batch_create"
+                                    : "tasks_batch_create";
+    body = create_body(j);
+    break;
+  case J_SEARCH:
+    snprintf(path, sizeof path, "/crm/v3/objects/%s/search",
+             hs_eng_object(j->eng));
+    route = j->eng == HS_ENG_EMAIL ? "emails_search"
+            : j->eng == HS_ENG_NOTE ? "notes_search"
+                                    : "tasks_search";
+    body = search_body(j);
+    break;
+  }
+  hs_req_free(j->req);
+  j->req = hs_req_new(tgt, "POST", path, route, body);
+  json_decref(body);
+  if (!j->req)
+    return false;
+  j->req->search = j->kind == J_SEARCH;
+  j->req->idempotent = j->kind != J_CREATE;
+  return true;
+}
+
+/* Runs every job of the list as one set of concurrent requests. */
+static void run_jobs(wrk *w, jvec *jobs) {
+  hs_req **reqs = calloc(jobs->n ? jobs->n : 1, sizeof *reqs);
+  size_t n = 0;
+  if (!reqs)
+    return;
+  int64_t wait_until = 0;
+  for (size_t i = 0; i < jobs->n; i++)
+    if (jobs->v[i]->not_before > wait_until)
+      wait_until = jobs->v[i]->not_before;
+  /* Searches wait for HubSpot's index to catch up with a create that may
+   * have applied (search_settle_ms after the failure). */
+  while (wait_until > ls_mono_us() && !*w->stop) {
+    int64_t d = wait_until - ls_mono_us();
+    if (d > 100000)
+      d = 100000;
+    struct timespec ts = {0, (long)d * 1000};
+    nanosleep(&ts, NULL);
+  }
+  for (size_t i = 0; i < jobs->n; i++)
+    if (build_req(w, jobs->v[i]))
+      reqs[n++] = jobs->v[i]->req;
+  hs_run(w->tp, reqs, n, &w->s.pol);
+  for (size_t i = 0; i < jobs->n; i++)
+    if (jobs->v[i]->req)
+      add_attempts(&jobs->v[i]->evs, jobs->v[i]->req);
+  free(reqs);
+}
+
+/* Splits a failing job in two halves (by email for upserts), or one event
+ * per job when it can no longer be split. false: nothing left to split. */
+static bool bisect(job *j, jvec *next) {
+  if (j->kind == J_UPSERT && !j->single) {
+    cgroup *g;
+    size_t ng = group_by_email(&j->evs, &g);
+    if (ng > 1) {
+      job *a = job_new(J_UPSERT, j->tenant), *b = job_new(J_UPSERT, j->tenant);
+      for (size_t k = 0; k < ng; k++)
+        for (size_t i = 0; i < g[k].evs.n; i++)
+          evec_push(k < ng / 2 ? &a->evs : &b->evs, g[k].evs.v[i]);
+      jvec_push(next, a);
+      jvec_push(next, b);
+      groups_free(g, ng);
+      return true;
+    }
+    groups_free(g, ng);
+    if (j->evs.n > 1) {
+      /* One contact, several events: try them one by one, so only the
+       * event carrying the bad value goes to the DLQ. */
+      for (size_t i = 0; i < j->evs.n; i++) {
+        job *s = job_new(J_UPSERT, j->tenant);
+        s->single = true;
+        evec_push(&s->evs, j->evs.v[i]);
+        jvec_push(next, s);
+      }
+      return true;
+    }
+    return false;
+  }
+  if (j->evs.n > 1) {
+    job *a = job_new(j->kind, j->tenant), *b = job_new(j->kind, j->tenant);
+    a->eng = b->eng = j->eng;
+    a->single = b->single = j->single;
+    for (size_t i = 0; i < j->evs.n; i++)
+      evec_push(i < j->evs.n / 2 ? &a->evs : &b->evs, j->evs.v[i]);
+    jvec_push(next, a);
+    jvec_push(next, b);
+    return true;
+  }
+  return false;
+}
+
+static void pending_only(evec *dst, const evec *src) {
+  for (size_t i = 0; i < src->n; i++)
+    if (src->v[i]->outcome == WRK_PENDING)
+      evec_push(dst, src->v[i]);
+}
+
+/* -- phase 1: update_only lookups --------------------------------------- */
+
+static void lower_copy(char *dst, size_t cap, const char *s) {
+  size_t i = 0;
+  for (; s && s[i] && i + 1 < cap; i++)
+    dst[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+  dst[i] = '\0';
+}
+
+static void read_done(wrk *w, job *j) {
+  hs_req *r = j->req;
+  if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
+    handle_failure(w, j);
+    fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
+    return;
+  }
+  json_t *body = hs_req_json(r);
+  const json_t *results = json_object_get(body, "results");
+  for (size_t i = 0; i < j->evs.n; i++) {
+    wrk_event *e = j->evs.v[i];
+    size_t k;
+    const json_t *it;
+    json_array_foreach(results, k, it) {
+      char em[LS_EMAIL_MAX + 1];
+      lower_copy(em, sizeof em,
+                 json_string_value(json_object_get(
+                     json_object_get(it, "properties"), "email")));
+      if (!strcmp(em, e->map.email)) {
+        const char *id = json_string_value(json_object_get(it, "id"));
+        snprintf(e->contact_id, sizeof e->contact_id, "%s", id ? id : "");
+        break;
+      }
+    }
+    if (!e->contact_id[0]) {
+      e->outcome = WRK_FILTERED;
+      snprintf(e->reason, sizeof e->reason, "update_only_no_contact");
+    }
+  }
+  json_decref(body);
+}
+
+/* -- phase 2: upserts --------------------------------------------------- */
+
+typedef struct {
+  size_t tenant;
+  char id[32];
+  json_t *props; /* first-touch props of the earliest event */
+  int64_t t;
+} newc;
+
+typedef struct {
+  newc *v;
+  size_t n, cap;
+} nvec;
+
+static void note_new(nvec *nv, size_t tenant, const char *id,
+                     const wrk_event *e) {
+  if (!e->map.first_touch)
+    return;
+  for (size_t i = 0; i < nv->n; i++)
+    if (nv->v[i].tenant == tenant && !strcmp(nv->v[i].id, id)) {
+      if (e->map.time_us < nv->v[i].t) {
+        json_decref(nv->v[i].props);
+        nv->v[i].props = json_incref(e->map.first_touch);
+        nv->v[i].t = e->map.time_us;
+      }
+      return;
+    }
+  if (nv->n == nv->cap) {
+    size_t nc = nv->cap ? nv->cap * 2 : 16;
+    newc *x = realloc(nv->v, nc * sizeof *x);
+    if (!x)
+      return;
+    nv->v = x;
+    nv->cap = nc;
+  }
+  newc *c = &nv->v[nv->n++];
+  c->tenant = tenant;
+  snprintf(c->id, sizeof c->id, "%s", id);
+  c->props = json_incref(e->map.first_touch);
+  c->t = e->map.time_us;
+}
+
+/* Matches upsert results to events by email; returns events left without
+ * a contact id (207 errors). */
+static void upsert_done(wrk *w, job *j, jvec *next, nvec *news) {
+  hs_req *r = j->req;
+  if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
+    if (handle_failure(w, j) && !bisect(j, next))
+      fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
+    return;
+  }
+  json_t *body = hs_req_json(r);
+  const json_t *results = json_object_get(body, "results");
+  evec missing = {0};
+  for (size_t i = 0; i < j->evs.n; i++) {
+    wrk_event *e = j->evs.v[i];
+    size_t k;
+    const json_t *it;
+    bool found = false;
+    json_array_foreach(results, k, it) {
+      char em[LS_EMAIL_MAX + 1];
+      lower_copy(em, sizeof em,
+                 json_string_value(json_object_get(
+                     json_object_get(it, "properties"), "email")));
+      const char *id = json_string_value(json_object_get(it, "id"));
+      if (strcmp(em, e->map.email) || !id)
+        continue;
+      snprintf(e->contact_id, sizeof e->contact_id, "%s", id);
+      if (json_is_true(json_object_get(it, "new")) && !e->tenant->update_only)
+        note_new(news, j->tenant, id, e);
+      found = true;
+      break;
+    }
+    if (!found && json_array_size(results) == 1 && j->evs.n >= 1 &&
+        !json_object_get(json_object_get(json_array_get(results, 0),
+                                         "properties"),
+                         "email")) {
+      /* An answer without echoed properties: one input, one result. */
+      const char *id =
+          json_string_value(json_object_get(json_array_get(results, 0), "id"));
+      if (id) {
+        snprintf(e->contact_id, sizeof e->contact_id, "%s", id);
+        found = true;
+      }
+    }
+    if (!found)
+      evec_push(&missing, e);
+  }
+  if (missing.n) {
+    /* 207: these inputs failed; the error names why. */
+    const json_t *err0 = json_array_get(json_object_get(body, "errors"), 0);
+    hs_error_clear(&r->err);
+    snprintf(r->err.category, sizeof r->err.category, "%s",
+             json_string_value(json_object_get(err0, "category"))
+                 ? json_string_value(json_object_get(err0, "category"))
+                 : "MISSING_RESULT");
+    snprintf(r->err.message, sizeof r->err.message, "%s",
+             json_string_value(json_object_get(err0, "message"))
+                 ? json_string_value(json_object_get(err0, "message"))
+                 : "no result for this input");
+    job *sub = job_new(J_UPSERT, j->tenant);
+    sub->single = j->single;
+    for (size_t i = 0; i < missing.n; i++)
+      evec_push(&sub->evs, missing.v[i]);
+    if (j->evs.n > missing.n) {
+      jvec_push(next, sub); /* the failing inputs again, on their own */
+    } else if (bisect(sub, next)) {
+      job_free(sub);
+    } else {
+      r->cls = HS_C_VALIDATION;
+      r->status = 400;
+      fail_events(&sub->evs, r, WRK_DLQ_VALIDATION, NULL);
+      job_free(sub);
+    }
+  }
+  free(missing.v);
+  json_decref(body);
+}
+
+/* -- phase 3: engagements ----------------------------------------------- */
+
+static wrk_event *by_event_id(const job *j, const char *id) {
+  if (!id)
+    return NULL;
+  for (size_t i = 0; i < j->evs.n; i++)
+    if (!strcmp(j->evs.v[i]->ev.event_id, id))
+      return j->evs.v[i];
+  return NULL;
+}
+
+static void search_done(wrk *w, job *j, jvec *creates) {
+  hs_req *r = j->req;
+  if (r->state == HS_R_DEFERRED) {
+    defer_events(&j->evs);
+    return;
+  }
+  if (r->state == HS_R_DONE && r->cls == HS_C_OK) {
+    json_t *body = hs_req_json(r);
+    size_t k;
+    const json_t *it;
+    json_array_foreach(json_object_get(body, "results"), k, it) {
+      const char *eid = json_string_value(json_object_get(
+          json_object_get(it, "properties"), HS_EVENT_ID_PROP));
+      wrk_event *e = by_event_id(j, eid);
+      const char *id = json_string_value(json_object_get(it, "id"));
+      if (e && id && !e->eng_id[0]) {
+        snprintf(e->eng_id, sizeof e->eng_id, "%s", id);
+        ls_metrics_inc(w->metrics, "leadsync_worker_recovered_total",
+                       "Engagements found by search instead of re-created",
+                       NULL, 1);
+      }
+    }
+    json_decref(body);
+  } else if (r->cls == HS_C_AUTH) {
+    handle_failure(w, j);
+    return;
+  } else {
+    char d[600];
+    hs_req_describe(r, d, sizeof d);
+    ls_warn("idempotency search failed; creating anyway", "{s:s}", "call", d);
+  }
+  job *c = job_new(J_CREATE, j->tenant);
+  c->eng = j->eng;
+  for (size_t i = 0; i < j->evs.n; i++)
+    if (!j->evs.v[i]->eng_id[0] && j->evs.v[i]->outcome == WRK_PENDING)
+      evec_push(&c->evs, j->evs.v[i]);
+  if (c->evs.n)
+    jvec_push(creates, c);
+  else
+    job_free(c);
+}
+
+static void queue_search(wrk *w, jvec *searches, size_t tenant,
+                         hs_eng_kind eng, const evec *evs, int64_t not_before) {
+  for (size_t i = 0; i < evs->n; i += SEARCH_CHUNK) {
+    job *s = job_new(J_SEARCH, tenant);
+    s->eng = eng;
+    s->not_before = not_before;
+    for (size_t k = i; k < evs->n && k < i + SEARCH_CHUNK; k++)
+      evec_push(&s->evs, evs->v[k]);
+    jvec_push(searches, s);
+  }
+}
+
+static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
+  hs_req *r = j->req;
+  if (r->state == HS_R_AMBIGUOUS) {
+    /* The create may have applied: look before creating again. */
+    ls_metrics_inc(w->metrics, "leadsync_worker_ambiguous_creates_total",
+                   "Creates whose outcome was unknown (searched before retry)",
+                   NULL, 1);
+    evec pend = {0};
+    pending_only(&pend, &j->evs);
+    int fails = r->attempts - r->rate_waits;
+    if (fails > w->s.pol.max_retries) {
+      fail_events(&pend, r, WRK_DLQ_RETRIES, NULL);
+    } else {
+      long back = hs_backoff_ms(&w->s.pol, fails);
+      if (back < w->s.search_settle_ms)
+        back = w->s.search_settle_ms;
+      queue_search(w, searches, j->tenant, j->eng, &pend,
+                   ls_mono_us() + (int64_t)back * 1000);
+    }
+    free(pend.v);
+    return;
+  }
+  if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
+    if (handle_failure(w, j) && !bisect(j, next))
+      fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
+    return;
+  }
+  json_t *body = hs_req_json(r);
+  const json_t *results = json_object_get(body, "results");
+  size_t k;
+  const json_t *it;
+  json_array_foreach(results, k, it) {
+    const char *eid = json_string_value(json_object_get(
+        json_object_get(it, "properties"), HS_EVENT_ID_PROP));
+    wrk_event *e = by_event_id(j, eid);
+    if (!e && !eid && json_array_size(results) == j->evs.n)
+      e = j->evs.v[k]; /* no echo: answers follow the inputs */
+    const char *id = json_string_value(json_object_get(it, "id"));
+    if (e && id)
+      snprintf(e->eng_id, sizeof e->eng_id, "%s", id);
+  }
+  json_array_foreach(json_object_get(body, "errors"), k, it) {
+    const json_t *tr =
+        json_object_get(json_object_get(it, "context"), "objectWriteTraceId");
+    wrk_event *e = by_event_id(j, json_string_value(json_array_get(tr, 0)));
+    if (!e || e->eng_id[0])
+      continue;
+    const char *cat = json_string_value(json_object_get(it, "category"));
+    const char *msg = json_string_value(json_object_get(it, "message"));
+    long st = (long)json_integer_value(json_object_get(it, "status"));
+    wrk_event_fail(e,
+                   cat && !strcmp(cat, "VALIDATION_ERROR") ? WRK_DLQ_VALIDATION
+                                                           : WRK_DLQ_PERMANENT,
+                   st ? st : 400, cat, msg);
+    e->first_failure_us = r->first_failure_us ? r->first_failure_us
+                                              : ls_now_us();
+  }
+  /* Inputs with neither a result nor an error: unknown, so look first. */
+  evec unknown = {0};
+  for (size_t i = 0; i < j->evs.n; i++)
+    if (j->evs.v[i]->outcome == WRK_PENDING && !j->evs.v[i]->eng_id[0])
+      evec_push(&unknown, j->evs.v[i]);
+  if (unknown.n)
+    queue_search(w, searches, j->tenant, j->eng, &unknown,
+                 ls_mono_us() + w->s.search_settle_ms * 1000);
+  free(unknown.v);
+  json_decref(body);
+}
+
+/* -- the flush ---------------------------------------------------------- */
+
+static void run_rounds(wrk *w, jvec *jobs,
+                       void (*done)(wrk *, job *, jvec *, void *), void *ud) {
+  while (jobs->n && !*w->stop) {
+    run_jobs(w, jobs);
+    jvec next = {0};
+    for (size_t i = 0; i < jobs->n; i++) {
+      done(w, jobs->v[i], &next, ud);
+      job_free(jobs->v[i]);
+    }
+    free(jobs->v);
+    *jobs = next;
+  }
+  for (size_t i = 0; i < jobs->n; i++) {
+    defer_events(&jobs->v[i]->evs);
+    job_free(jobs->v[i]);
+  }
+  jobs->n = 0;
+}
+
+static void read_cb(wrk *w, job *j, jvec *next, void *ud) { read_done(w, j); }
+static void upsert_cb(wrk *w, job *j, jvec *next, void *ud) {
+  upsert_done(w, j, next, ud);
+}
+
+void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
+  size_t nt = w->cfg->n_tenants;
+  jvec jobs = {0};
+  nvec news = {0};
+
+  /* Tenants without a token cannot sync at all. */
+  for (size_t i = 0; i < n; i++) {
+    wrk_event *e = evs[i];
+    if (e->outcome != WRK_PENDING)
+      continue;
+    if (!e->tenant->hs_token) {
+      char msg[400];
+      snprintf(msg, sizeof msg, "no HubSpot token for tenant %s (%s)",
+               e->tenant->id,
+               e->tenant->hs_token_ref ? e->tenant->hs_token_ref : "unset");
+      wrk_event_fail(e, WRK_DLQ_AUTH, 0, "NO_TOKEN", msg);
+    }
+  }
+
+  /* Phase 1: update_only tenants learn which leads are contacts. */
+  for (size_t t = 0; t < nt; t++) {
+    if (!w->cfg->tenants[t].update_only)
+      continue;
+    job *j = NULL;
+    for (size_t i = 0; i < n; i++) {
+      if (evs[i]->outcome != WRK_PENDING || tenant_ix(w, evs[i]) != t)
+        continue;
+      if (!j || j->evs.n >= HS_BATCH_LIMIT) {
+        j = job_new(J_READ, t);
+        jvec_push(&jobs, j);
+      }
+      evec_push(&j->evs, evs[i]);
+    }
+  }
+  run_rounds(w, &jobs, read_cb, NULL);
+
+  /* Phase 2: one upsert per tenant (<= 100 distinct emails each). */
+  for (size_t t = 0; t < nt; t++) {
+    evec pend = {0};
+    for (size_t i = 0; i < n; i++)
+      if (evs[i]->outcome == WRK_PENDING && tenant_ix(w, evs[i]) == t)
+        evec_push(&pend, evs[i]);
+    cgroup *g;
+    size_t ng = group_by_email(&pend, &g);
+    job *j = NULL;
+    size_t emails = 0;
+    for (size_t k = 0; k < ng; k++) {
+      if (!j || emails >= HS_BATCH_LIMIT) {
+        j = job_new(J_UPSERT, t);
+        jvec_push(&jobs, j);
+        emails = 0;
+      }
+      for (size_t i = 0; i < g[k].evs.n; i++)
+        evec_push(&j->evs, g[k].evs.v[i]);
+      emails++;
+    }
+    groups_free(g, ng);
+    free(pend.v);
+  }
+  run_rounds(w, &jobs, upsert_cb, &news);
+
+  /* Phase 3: engagements (searched first when they may exist already),
+   * and first-touch properties of contacts the upserts created. */
+  jvec searches = {0};
+  for (size_t t = 0; t < nt; t++) {
+    for (int k = HS_ENG_EMAIL; k <= HS_ENG_TASK; k++) {
+      evec fresh = {0}, suspect = {0};
+      for (size_t i = 0; i < n; i++) {
+        wrk_event *e = evs[i];
+        if (e->outcome != WRK_PENDING || tenant_ix(w, e) != t ||
+            e->map.eng != (hs_eng_kind)k || !e->contact_id[0])
+          continue;
+        evec_push(e->suspect ? &suspect : &fresh, e);
+      }
+      for (size_t i = 0; i < fresh.n; i += HS_BATCH_LIMIT) {
+        job *j = job_new(J_CREATE, t);
+        j->eng = (hs_eng_kind)k;
+        for (size_t m = i; m < fresh.n && m < i + HS_BATCH_LIMIT; m++)
+          evec_push(&j->evs, fresh.v[m]);
+        jvec_push(&jobs, j);
+      }
+      if (suspect.n)
+        queue_search(w, &searches, t, (hs_eng_kind)k, &suspect, 0);
+      free(fresh.v);
+      free(suspect.v);
+    }
+  }
+  for (size_t t = 0; t < nt; t++) {
+    job *j = NULL;
+    for (size_t i = 0; i < news.n; i++) {
+      if (news.v[i].tenant != t)
+        continue;
+      if (!j || json_array_size(j->extra) >= HS_BATCH_LIMIT) {
+        j = job_new(J_FIRST_TOUCH, t);
+        j->extra = json_array();
+        jvec_push(&jobs, j);
+      }
+      json_array_append_new(j->extra,
+                            json_pack("{s:s,s:O}", "id", news.v[i].id,
+                                      "properties", news.v[i].props));
+    }
+  }
+  while ((jobs.n || searches.n) && !*w->stop) {
+    if (searches.n) {
+      run_jobs(w, &searches);
+      for (size_t i = 0; i < searches.n; i++) {
+        search_done(w, searches.v[i], &jobs);
+        job_free(searches.v[i]);
+      }
+      searches.n = 0;
+    }
+    if (!jobs.n)
+      continue;
+    run_jobs(w, &jobs);
+    jvec next = {0};
+    for (size_t i = 0; i < jobs.n; i++) {
+      job *j = jobs.v[i];
+      if (j->kind == J_FIRST_TOUCH) {
+        if (j->req->state != HS_R_DONE || j->req->cls != HS_C_OK) {
+          char d[600];
+          hs_req_describe(j->req, d, sizeof d);
+          ls_warn("first-touch update failed", "{s:s}", "call", d);
+        }
+      } else {
+        create_done(w, j, &next, &searches);
+      }
+      job_free(j);
+    }
+    free(jobs.v);
+    jobs = next;
+  }
+  for (size_t i = 0; i < jobs.n; i++) {
+    defer_events(&jobs.v[i]->evs);
+    job_free(jobs.v[i]);
+  }
+  for (size_t i = 0; i < searches.n; i++) {
+    defer_events(&searches.v[i]->evs);
+    job_free(searches.v[i]);
+  }
+  free(jobs.v);
+  free(searches.v);
+  for (size_t i = 0; i < news.n; i++)
+    json_decref(news.v[i].props);
+  free(news.v);
+
+  /* What is still pending has everything it needs: synced. */
+  for (size_t i = 0; i < n; i++) {
+    wrk_event *e = evs[i];
+    if (e->outcome != WRK_PENDING)
+      continue;
+    if (*w->stop && (!e->contact_id[0] ||
+                     (e->map.eng != HS_ENG_NONE && !e->eng_id[0])))
+      e->outcome = WRK_DEFERRED;
+    else if (!e->contact_id[0] ||
+             (e->map.eng != HS_ENG_NONE && !e->eng_id[0]))
+      wrk_event_fail(e, WRK_DLQ_PERMANENT, 0, "INTERNAL",
+                     "no HubSpot result for this event");
+    else
+      e->outcome = WRK_SYNCED;
+  }
+}
