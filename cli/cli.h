@@ -13,9 +13,9 @@
 
 /* Exit codes of every subcommand (docs/cli.md). */
 enum {
-  CLI_EXIT_OK = 0,    /* done, nothing wrong found */
-  CLI_EXIT_FAIL = 1,  /* ran, and found a failure / a problem / no match */
-  CLI_EXIT_USAGE = 2  /* bad flags, unreadable or invalid config */
+  CLI_EXIT_OK = 0,   /* done, nothing wrong found */
+  CLI_EXIT_FAIL = 1, /* ran, and found a failure / a problem / no match */
+  CLI_EXIT_USAGE = 2 /* bad flags, unreadable or invalid config */
 };
 
 /* How bad a finding of `webhooks check` / `config check` is. */
@@ -23,18 +23,19 @@ typedef enum { CLI_SEV_INFO, CLI_SEV_WARN, CLI_SEV_ERROR } cli_severity;
 const char *cli_severity_name(cli_severity s);
 
 typedef struct {
-  const char *cmd;          /* "dlq replay": for messages */
-  const char *config_path;  /* --config */
-  bool json;                /* --json: one JSON document on stdout */
-  const char *run_dir;      /* LEADSYNC_RUN_DIR, default ".run" */
+  const char *cmd;         /* "dlq replay": for messages */
+  const char *config_path; /* --config */
+  bool json;               /* --json: one JSON document on stdout */
+  const char *run_dir;     /* LEADSYNC_RUN_DIR, default ".run" */
 } cli_ctx;
 
 /* getopt_long codes of the options every subcommand accepts. */
 enum { CLI_OPT_CONFIG = 1000, CLI_OPT_JSON, CLI_OPT_HELP };
-#define CLI_COMMON_OPTIONS                                                   \
-  {"config", required_argument, NULL, CLI_OPT_CONFIG},                       \
-      {"json", no_argument, NULL, CLI_OPT_JSON},                             \
-      {"help", no_argument, NULL, CLI_OPT_HELP}
+#define CLI_COMMON_OPTIONS                                                     \
+  {"config", required_argument, NULL, CLI_OPT_CONFIG},                         \
+      {"json", no_argument, NULL, CLI_OPT_JSON}, {                             \
+    "help", no_argument, NULL, CLI_OPT_HELP                                    \
+  }
 
 /* Handles a common option code; returns true when c was one of them.
  * *help is set for --help. */
@@ -54,8 +55,7 @@ int cli_config_load(cli_ctx *ctx, ls_config **out);
 /* Like cli_config_load, but a missing config is not an error (*out NULL). */
 int cli_config_load_optional(cli_ctx *ctx, ls_config **out);
 /* The trimmed first line of <run_dir>/<name> into buf; false if absent. */
-bool cli_run_file(const cli_ctx *ctx, const char *name, char *buf,
-                  size_t len);
+bool cli_run_file(const cli_ctx *ctx, const char *name, char *buf, size_t len);
 
 /* Strict number parsing (no atoi): whole string, within [min, max]. */
 bool cli_parse_long(const char *s, long min, long max, long *out);

@@ -14,9 +14,12 @@
 
 const char *cli_severity_name(cli_severity s) {
   switch (s) {
-  case CLI_SEV_INFO: return "info";
-  case CLI_SEV_WARN: return "warning";
-  default: return "error";
+  case CLI_SEV_INFO:
+    return "info";
+  case CLI_SEV_WARN:
+    return "warning";
+  default:
+    return "error";
   }
 }
 
@@ -57,8 +60,7 @@ int cli_fail(const cli_ctx *ctx, int code, const char *fmt, ...) {
   return code;
 }
 
-bool cli_run_file(const cli_ctx *ctx, const char *name, char *buf,
-                  size_t len) {
+bool cli_run_file(const cli_ctx *ctx, const char *name, char *buf, size_t len) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", ctx->run_dir, name);
   FILE *f = fopen(path, "r");
@@ -99,9 +101,8 @@ static void apply_run_dir(const cli_ctx *ctx, ls_config *cfg) {
   bool have_tok = cli_run_file(ctx, "hubspot_token", tok, sizeof tok);
   for (size_t i = 0; i < cfg->n_tenants; i++) {
     ls_tenant *t = &cfg->tenants[i];
-    const char *benv =
-        json_string_value(json_object_get(json_object_get(t->json, "hubspot"),
-                                          "base_url_env"));
+    const char *benv = json_string_value(
+        json_object_get(json_object_get(t->json, "hubspot"), "base_url_env"));
     bool env_set = benv && getenv(benv) && *getenv(benv);
     if (have_url && !env_set)
       replace_str(&t->hs_base_url, buf);
@@ -173,15 +174,27 @@ bool cli_parse_time(const char *s, int64_t now_us, int64_t *out_us) {
   char *end = NULL;
   errno = 0;
   long long n = strtoll(s, &end, 10);
-  if (!errno && end != s && n >= 0 && end[0] && !end[1] && isdigit((unsigned char)s[0])) {
+  if (!errno && end != s && n >= 0 && end[0] && !end[1] &&
+      isdigit((unsigned char)s[0])) {
     int64_t unit;
     switch (end[0]) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    case 'w': unit = 7 * 86400; break;
-    default: return false;
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    case 'w':
+      unit = 7 * 86400;
+      break;
+    default:
+      return false;
     }
     if (n > 100LL * 365 * 86400 / unit)
       return false;

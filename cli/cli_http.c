@@ -88,4 +88,6 @@ ls_err cli_http(const char *method, const char *url, const char *bearer,
   return e;
 }
 
-void cli_http_resp_free(cli_http_resp *resp) { ls_buf_free(&resp->body); }
+void cli_http_resp_free(cli_http_resp *resp) {
+  ls_buf_free(&resp->body);
+}

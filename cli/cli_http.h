@@ -8,11 +8,11 @@
 #include "ls_err.h"
 
 typedef struct {
-  long status;            /* 0 when no response arrived */
-  ls_buf body;            /* capped at CLI_HTTP_MAX_BODY */
-  long retry_after_s;     /* Retry-After in seconds, -1 when absent */
-  double ms;              /* wall time of the request */
-  char error[256];        /* transport error (no URL in it), "" if none */
+  long status;        /* 0 when no response arrived */
+  ls_buf body;        /* capped at CLI_HTTP_MAX_BODY */
+  long retry_after_s; /* Retry-After in seconds, -1 when absent */
+  double ms;          /* wall time of the request */
+  char error[256];    /* transport error (no URL in it), "" if none */
 } cli_http_resp;
 
 #define CLI_HTTP_MAX_BODY (8u * 1024 * 1024)

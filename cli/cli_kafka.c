@@ -35,7 +35,10 @@ rd_kafka_t *cli_kafka_consumer(const ls_config *cfg, const char *group_id,
       !kq_set(conf, "enable.auto.commit", "false", errstr, len) ||
       !kq_set(conf, "enable.auto.offset.store", "false", errstr, len) ||
       !kq_set(conf, "auto.offset.reset", "earliest", errstr, len) ||
-      !kq_set(conf, "enable.partition.eof", "false", errstr, len)) {
+      !kq_set(conf, "enable.partition.eof", "false", errstr, len) ||
+      /* test-sync follows new records: do not let the broker sit on a
+       * fetch for the default 500 ms. */
+      !kq_set(conf, "fetch.wait.max.ms", "50", errstr, len)) {
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
@@ -93,8 +96,7 @@ ls_err cli_kafka_produce(rd_kafka_t *producer, const char *topic,
                          char *errstr, size_t len) {
   for (int tries = 0;; tries++) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC(topic),
-        RD_KAFKA_V_KEY((void *)key, key_len),
+        producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
         RD_KAFKA_V_VALUE((void *)value, value_len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
         RD_KAFKA_V_END);
@@ -148,10 +150,9 @@ static ls_err add_topic_ranges(rd_kafka_t *rk, const char *topic,
   if (md->topic_cnt < 1 || md->topics[0].err ||
       md->topics[0].partition_cnt < 1) {
     snprintf(errstr, len, "topic %s: %s", topic,
-             md->topic_cnt < 1 ? "no metadata"
-             : md->topics[0].err
-                 ? rd_kafka_err2str(md->topics[0].err)
-                 : "no partitions");
+             md->topic_cnt < 1   ? "no metadata"
+             : md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
+                                 : "no partitions");
     e = LS_ERR_KAFKA;
     goto out;
   }
@@ -379,10 +380,9 @@ ls_err cli_kafka_read(rd_kafka_t *rk, cli_ranges *r, cli_record_fn fn,
     if (rg && !rg->done && m->offset < rg->end) {
       rd_kafka_timestamp_type_t tt;
       int64_t ts = rd_kafka_message_timestamp(m, &tt);
-      bool in_window = (r->since_ms == CLI_NO_TIME || ts < 0 ||
-                        ts >= r->since_ms) &&
-                       (r->until_ms == CLI_NO_TIME || ts < 0 ||
-                        ts <= r->until_ms);
+      bool in_window =
+          (r->since_ms == CLI_NO_TIME || ts < 0 || ts >= r->since_ms) &&
+          (r->until_ms == CLI_NO_TIME || ts < 0 || ts <= r->until_ms);
       if (in_window)
         stop = fn(m, rg, opaque);
       if (m->offset + 1 >= rg->end)
@@ -407,8 +407,8 @@ rd_kafka_headers_t *cli_replay_headers(const rd_kafka_message_t *m,
     const char *name;
     const void *val;
     size_t size;
-    for (size_t i = 0;
-         !rd_kafka_header_get_all(src, i, &name, &val, &size); i++) {
+    for (size_t i = 0; !rd_kafka_header_get_all(src, i, &name, &val, &size);
+         i++) {
       if (!strcmp(name, "ls_attempt")) {
         char buf[24];
         size_t n = size < sizeof buf - 1 ? size : sizeof buf - 1;
@@ -436,8 +436,8 @@ rd_kafka_headers_t *cli_replay_headers(const rd_kafka_message_t *m,
   return out;
 }
 
-const char *cli_header(const rd_kafka_message_t *m, const char *name,
-                       char *buf, size_t len) {
+const char *cli_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                       size_t len) {
   return kq_header(m, name, buf, len);
 }
 

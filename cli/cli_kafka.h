@@ -18,10 +18,10 @@
 typedef struct {
   char topic[LS_TOPIC_MAX];
   int32_t partition;
-  int64_t low, high;   /* watermarks when planned */
-  int64_t committed;   /* the group's committed offset, -1 if none */
-  int64_t start;       /* first offset to read */
-  int64_t end;         /* read while offset < end (CLI_FOLLOW: no end) */
+  int64_t low, high; /* watermarks when planned */
+  int64_t committed; /* the group's committed offset, -1 if none */
+  int64_t start;     /* first offset to read */
+  int64_t end;       /* read while offset < end (CLI_FOLLOW: no end) */
   bool done;
 } cli_range;
 
@@ -100,8 +100,8 @@ rd_kafka_headers_t *cli_replay_headers(const rd_kafka_message_t *m,
 
 /* Header value (kq_header) and the parts of a lead key
  * "tenant:campaign:email" ("-" parts come back as ""). */
-const char *cli_header(const rd_kafka_message_t *m, const char *name,
-                       char *buf, size_t len);
+const char *cli_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                       size_t len);
 void cli_key_parts(const rd_kafka_message_t *m, char *tenant, size_t tl,
                    char *campaign, size_t cl, char *email, size_t el);
 

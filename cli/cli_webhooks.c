@@ -116,8 +116,8 @@ ls_err cli_wh_parse(cli_wh_report *r, const json_t *doc, const char *name,
       arr = json_object_get(doc, "data");
   }
   if (!json_is_array(arr)) {
-    snprintf(errstr, errlen,
-             "%s: $: expected an array of webhook definitions", name);
+    snprintf(errstr, errlen, "%s: $: expected an array of webhook definitions",
+             name);
     return LS_ERR_INVALID;
   }
   size_t n = json_array_size(arr);
@@ -212,7 +212,9 @@ static void classify(cli_wh_report *r, const ls_config *cfg) {
   }
 }
 
-static bool is_leadsync(const cli_webhook *h) { return h->kind != CLI_WH_OTHER; }
+static bool is_leadsync(const cli_webhook *h) {
+  return h->kind != CLI_WH_OTHER;
+}
 
 static bool has_type(const cli_webhook *h, const char *t) {
   for (size_t i = 0; i < h->n_types; i++)
@@ -335,12 +337,12 @@ static void describe(const cli_webhook *h, char *out, size_t len) {
            ls_level_name(h->level), scope, ls);
 }
 
-static ls_err add_finding(cli_wh_report *r, cli_severity sev,
-                          const char *code, const char *fmt, ...)
+static ls_err add_finding(cli_wh_report *r, cli_severity sev, const char *code,
+                          const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static ls_err add_finding(cli_wh_report *r, cli_severity sev,
-                          const char *code, const char *fmt, ...) {
+static ls_err add_finding(cli_wh_report *r, cli_severity sev, const char *code,
+                          const char *fmt, ...) {
   cli_wh_finding *g = realloc(r->findings, (r->n_findings + 1) * sizeof *g);
   if (!g)
     return LS_ERR_NOMEM;
@@ -461,8 +463,7 @@ static ls_err hook_findings(cli_wh_report *r) {
                         "%s: the config declares source %s as %s-level%s%s; "
                         "the ingress flags its events with ls_scope_mismatch",
                         d, h->source, ls_level_name(s->level),
-                        s->scope_id ? " " : "",
-                        s->scope_id ? s->scope_id : "");
+                        s->scope_id ? " " : "", s->scope_id ? s->scope_id : "");
     }
   }
   return e;

@@ -27,10 +27,10 @@ typedef struct {
   char client_id[32];
   char campaign_id[32];
   char *url;
-  char **types;         /* upper-case event types */
+  char **types; /* upper-case event types */
   size_t n_types;
-  int64_t updated_us;   /* INT64_MIN when the definition has no date */
-  size_t index;         /* position in the input, for messages */
+  int64_t updated_us; /* INT64_MIN when the definition has no date */
+  size_t index;       /* position in the input, for messages */
   cli_wh_kind kind;
   char source[160];     /* "tenant/source" for CLI_WH_LEADSYNC */
   const ls_source *src; /* that source, for CLI_WH_LEADSYNC */
@@ -46,12 +46,12 @@ typedef struct {
 } cli_wh_scope;
 
 typedef struct {
-  size_t type;          /* index into report.types */
-  size_t scope;         /* index into report.scopes */
-  size_t winner;        /* index into report.hooks */
-  size_t *shadowed;     /* indexes into report.hooks */
+  size_t type;      /* index into report.types */
+  size_t scope;     /* index into report.scopes */
+  size_t winner;    /* index into report.hooks */
+  size_t *shadowed; /* indexes into report.hooks */
   size_t n_shadowed;
-  bool tie;             /* the winner shares its level and date with another */
+  bool tie; /* the winner shares its level and date with another */
 } cli_wh_route;
 
 typedef struct {

@@ -111,7 +111,8 @@ static void check_type_list(problems *ps, const char *path, const json_t *v) {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", json_string_value(v));
     char *save = NULL;
-    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+    for (char *t = strtok_r(buf, ", ", &save); t;
+         t = strtok_r(NULL, ", ", &save))
       check_type_name(ps, path, t);
   }
 }
@@ -171,9 +172,8 @@ static void check_token(problems *ps, const char *tpath, const json_t *hs,
     const char *v = getenv(tenv);
     if (v && *v)
       return;
-    snprintf(why_env, sizeof why_env,
-             "environment variable %.64s is not set%s", tenv,
-             v ? " (empty)" : "");
+    snprintf(why_env, sizeof why_env, "environment variable %.64s is not set%s",
+             tenv, v ? " (empty)" : "");
   }
   if (tfile) {
     FILE *f = fopen(tfile, "r");
@@ -202,8 +202,8 @@ static void check_token(problems *ps, const char *tpath, const json_t *hs,
   snprintf(p, sizeof p, "%.200s.hubspot.%s", tpath,
            tenv ? "token_env" : "token_file");
   add(ps, CLI_SEV_ERROR, p,
-      "the HubSpot token of tenant \"%.64s\" cannot be resolved: %s%s%s", tenant,
-      why_env, why_env[0] && why_file[0] ? "; " : "", why_file);
+      "the HubSpot token of tenant \"%.64s\" cannot be resolved: %s%s%s",
+      tenant, why_env, why_env[0] && why_file[0] ? "; " : "", why_file);
 }
 
 typedef struct {
@@ -282,8 +282,8 @@ static void check_tenant(problems *ps, size_t ti, const json_t *t,
   for (size_t j = 0; id && j < ti; j++) {
     const char *other = jstr(json_array_get(tenants, j), "id");
     if (other && !strcmp(other, id))
-      add(ps, CLI_SEV_ERROR, p, "duplicate tenant id \"%.64s\" (also $.tenants[%zu])",
-          id, j);
+      add(ps, CLI_SEV_ERROR, p,
+          "duplicate tenant id \"%.64s\" (also $.tenants[%zu])", id, j);
   }
   const json_t *srcs = json_object_get(t, "sources");
   snprintf(p, sizeof p, "%s.sources", tp);
@@ -336,8 +336,8 @@ static void check_tenant(problems *ps, size_t ti, const json_t *t,
       add(ps, CLI_SEV_ERROR, p, "must be an integer of at least 1");
     }
   }
-  const json_t *cats = json_object_get(json_object_get(t, "filter"),
-                                       "categories");
+  const json_t *cats =
+      json_object_get(json_object_get(t, "filter"), "categories");
   if (cats) {
     snprintf(p, sizeof p, "%s.filter.categories", tp);
     if (!json_is_array(cats))
@@ -409,14 +409,14 @@ static void check_root(problems *ps, const json_t *root) {
         "no tenants: the ingress answers 401 to every webhook");
   size_t n_src = 0, i;
   const json_t *t;
-  json_array_foreach(tenants, i, t)
-    n_src += json_array_size(json_object_get(t, "sources"));
+  json_array_foreach(tenants, i, t) n_src +=
+      json_array_size(json_object_get(t, "sources"));
   token_seen *seen = calloc(n_src ? n_src : 1, sizeof *seen);
   if (!seen)
     return;
   size_t n_seen = 0;
   json_array_foreach(tenants, i, t)
-    check_tenant(ps, i, t, tenants, seen, &n_seen);
+      check_tenant(ps, i, t, tenants, seen, &n_seen);
   free(seen);
 }
 
@@ -497,10 +497,10 @@ static int check(cli_ctx *ctx, int argc, char **argv) {
   if (ctx->json) {
     json_t *arr = json_array();
     for (size_t i = 0; i < ps.n; i++)
-      json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "severity",
-                                           cli_severity_name(ps.v[i].sev),
-                                           "path", ps.v[i].path, "message",
-                                           ps.v[i].msg));
+      json_array_append_new(arr,
+                            json_pack("{s:s,s:s,s:s}", "severity",
+                                      cli_severity_name(ps.v[i].sev), "path",
+                                      ps.v[i].path, "message", ps.v[i].msg));
     cli_print_json(json_pack("{s:s,s:b,s:i,s:i,s:o}", "file", file, "ok",
                              errors == 0, "errors", (int)errors, "warnings",
                              (int)warnings, "problems", arr));

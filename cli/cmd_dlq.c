@@ -1,8 +1,489 @@
-/* cmd_dlq: placeholder. */
+/* cmd_dlq: `leadsync dlq list|replay`: what waits in leadsync.dlq, and
+ * re-publishing it to the original topics once the cause is fixed.
+ *
+ * Progress is the committed offset of the consumer group
+ * leadsync-dlq-replay: records before it were replayed (or carried
+ * forward), records from it on are pending. A filtered replay must not let
+ * that commit skip records that did not match the filter: within each
+ * partition the commit advances to just past the last replayed record, and
+ * the non-matching records before it are first copied, unchanged, to the
+ * end of the DLQ ("carried forward"), so they stay pending. Records after
+ * the last match are not touched. The copies are acknowledged before the
+ * commit; a crash in between leaves a duplicate in the DLQ, never a gap
+ * (the worker's ledger absorbs a replayed duplicate). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
 #include "cli_cmds.h"
+#include "cli_kafka.h"
+#include "kq.h"
+#include "ls_time.h"
+
+#define DLQ_GROUP "leadsync-dlq-replay"
+
+static const char usage_text[] =
+    "usage: leadsync dlq list   [--reason R] [--tenant T] [--all] [--limit N]\n"
+    "       leadsync dlq replay [--reason R] [--tenant T] [--dry-run]\n"
+    "       (both: [--config FILE] [--json])\n"
+    "\n"
+    "list    shows the DLQ records still waiting for a replay (--all: also\n"
+    "        the replayed ones) with reason, HubSpot status and message.\n"
+    "        Exit 1 when some are waiting, 0 when none.\n"
+    "replay  re-publishes the waiting records that match the filter to their\n"
+    "        original topics (headers kept, ls_attempt incremented,\n"
+    "        ls_replay=dlq), then commits the consumer group\n"
+    "        leadsync-dlq-replay so nothing is replayed twice. Waiting\n"
+    "        records that do not match are carried forward to the end of the\n"
+    "        DLQ, so the commit never skips them. --dry-run only counts.\n"
+    "        Exit 0 when done, 1 when Kafka refused a record or the commit.\n"
+    "\n"
+    "  --reason R   validation|auth|not_found|mapping|retries_exhausted|\n"
+    "               permanent (comma-separated for several)\n"
+    "  --tenant T   one tenant's records\n";
+
+typedef struct {
+  const char *reasons; /* comma list or NULL */
+  const char *tenant;
+} dlq_filter;
+
+typedef struct {
+  char reason[64];
+  char tenant[LS_TENANT_MAX + 1];
+  char target[LS_TOPIC_MAX]; /* original topic, "" when unknown */
+} dlq_meta;
+
+static bool in_list(const char *list, const char *v) {
+  size_t n = strlen(v);
+  for (const char *p = list; *p;) {
+    size_t k = strcspn(p, ",");
+    if (k == n && !strncmp(p, v, n))
+      return true;
+    p += k;
+    if (*p == ',')
+      p++;
+  }
+  return false;
+}
+
+static void meta_of(const rd_kafka_message_t *m, const char *prefix,
+                    dlq_meta *d) {
+  char campaign[64], email[LS_EMAIL_MAX + 1], ce[LS_TOPIC_MAX];
+  cli_header(m, "ls_dlq_reason", d->reason, sizeof d->reason);
+  cli_key_parts(m, d->tenant, sizeof d->tenant, campaign, sizeof campaign,
+                email, sizeof email);
+  char t[LS_TENANT_MAX + 1];
+  if (cli_header(m, "ce_tenant", t, sizeof t)[0])
+    snprintf(d->tenant, sizeof d->tenant, "%s", t);
+  cli_header(m, "ls_dlq_original_topic", d->target, sizeof d->target);
+  if (!d->target[0] && cli_header(m, "ce_type", ce, sizeof ce)[0] &&
+      !strncmp(ce, "ai.smartlead.", 13))
+    snprintf(d->target, sizeof d->target, "%s%s", prefix, ce + 13);
+}
+
+static bool dlq_match(const dlq_filter *f, const dlq_meta *d) {
+  if (f->reasons && !in_list(f->reasons, d->reason))
+    return false;
+  if (f->tenant && strcmp(f->tenant, d->tenant))
+    return false;
+  return true;
+}
+
+/* Reason counts for the summary. */
+typedef struct {
+  char name[64];
+  int n;
+} count;
+
+static void bump(count *c, size_t *n, size_t cap, const char *name) {
+  for (size_t i = 0; i < *n; i++)
+    if (!strcmp(c[i].name, name)) {
+      c[i].n++;
+      return;
+    }
+  if (*n < cap) {
+    snprintf(c[*n].name, sizeof c[*n].name, "%s", name[0] ? name : "-");
+    c[(*n)++].n = 1;
+  }
+}
+
+static json_t *counts_json(const count *c, size_t n) {
+  json_t *o = json_object();
+  for (size_t i = 0; i < n; i++)
+    json_object_set_new(o, c[i].name, json_integer(c[i].n));
+  return o;
+}
+
+static void print_counts(const char *what, const count *c, size_t n) {
+  printf("%s", what);
+  for (size_t i = 0; i < n; i++)
+    printf("%s%s %d", i ? ", " : " ", c[i].name, c[i].n);
+  printf("\n");
+}
+
+/* ---- list ---------------------------------------------------------- */
+
+typedef struct {
+  const dlq_filter *f;
+  const char *prefix;
+  bool all, json;
+  long limit;
+  long shown, pending, replayed;
+  json_t *arr;
+  count reasons[32];
+  size_t n_reasons;
+} list_state;
+
+static int on_list(const rd_kafka_message_t *m, cli_range *rg, void *op) {
+  list_state *s = op;
+  dlq_meta d;
+  meta_of(m, s->prefix, &d);
+  if (!dlq_match(s->f, &d))
+    return 0;
+  bool pending = rg->committed < 0 || m->offset >= rg->committed;
+  pending ? s->pending++ : s->replayed++;
+  if (!pending && !s->all)
+    return 0;
+  if (pending)
+    bump(s->reasons, &s->n_reasons, 32, d.reason);
+  if (s->limit && s->shown >= s->limit)
+    return 0;
+  s->shown++;
+  char id[64], status[16], cat[64], msg[512], attempts[16], first[40];
+  char campaign[64], email[LS_EMAIL_MAX + 1], tenant[LS_TENANT_MAX + 1];
+  cli_header(m, "ce_id", id, sizeof id);
+  cli_header(m, "ls_dlq_http_status", status, sizeof status);
+  cli_header(m, "ls_dlq_hubspot_category", cat, sizeof cat);
+  cli_header(m, "ls_dlq_hubspot_message", msg, sizeof msg);
+  cli_header(m, "ls_dlq_attempts", attempts, sizeof attempts);
+  cli_header(m, "ls_dlq_first_failure", first, sizeof first);
+  cli_key_parts(m, tenant, sizeof tenant, campaign, sizeof campaign, email,
+                sizeof email);
+  if (s->json) {
+    json_array_append_new(
+        s->arr,
+        json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s,"
+                  "s:i,s:I}",
+                  "state", pending ? "pending" : "replayed", "reason", d.reason,
+                  "tenant", d.tenant, "event_id", id[0] ? id : NULL,
+                  "lead_email", email[0] ? email : NULL, "original_topic",
+                  d.target[0] ? d.target : NULL, "http_status",
+                  status[0] ? status : NULL, "category", cat[0] ? cat : NULL,
+                  "message", msg[0] ? msg : NULL, "attempts",
+                  attempts[0] ? attempts : NULL, "first_failure",
+                  first[0] ? first : NULL, "topic", rd_kafka_topic_name(m->rkt),
+                  "partition", (int)m->partition, "offset",
+                  (json_int_t)m->offset));
+  } else {
+    printf("%-8s %-17s %s %s %s HubSpot %s %s \"%s\" (attempts %s, first "
+           "failure %s, event %s, dlq [%d] @%lld)\n",
+           pending ? "pending" : "replayed", d.reason[0] ? d.reason : "-",
+           d.tenant, email[0] ? email : "(no lead)",
+           d.target[0] ? d.target : "?", status[0] ? status : "-",
+           cat[0] ? cat : "-", msg, attempts[0] ? attempts : "?",
+           first[0] ? first : "?", id[0] ? id : "-", (int)m->partition,
+           (long long)m->offset);
+  }
+  return 0;
+}
+
+/* ---- replay -------------------------------------------------------- */
+
+typedef struct {
+  const dlq_filter *f;
+  const char *prefix;
+  int64_t *last_match; /* per range: offset of the last replayable match */
+  cli_ranges *ranges;
+  /* pass 2 */
+  rd_kafka_t *producer;
+  bool failed;
+  char errstr[LS_ERRSTR_SIZE];
+  int matched, replayed, carried, unroutable;
+  count topics[32], reasons[32];
+  size_t n_topics, n_reasons;
+} replay_state;
+
+static bool replayable(const replay_state *s, const rd_kafka_message_t *m,
+                       dlq_meta *d) {
+  meta_of(m, s->prefix, d);
+  return dlq_match(s->f, d) && d->target[0];
+}
+
+static int on_plan(const rd_kafka_message_t *m, cli_range *rg, void *op) {
+  replay_state *s = op;
+  dlq_meta d;
+  meta_of(m, s->prefix, &d);
+  if (!dlq_match(s->f, &d))
+    return 0;
+  if (!d.target[0]) {
+    s->unroutable++;
+    return 0;
+  }
+  s->matched++;
+  bump(s->topics, &s->n_topics, 32, d.target);
+  bump(s->reasons, &s->n_reasons, 32, d.reason);
+  s->last_match[rg - s->ranges->v] = m->offset;
+  return 0;
+}
+
+static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
+  replay_state *s = op;
+  (void)rg;
+  dlq_meta d;
+  rd_kafka_headers_t *hdrs;
+  const char *topic;
+  if (replayable(s, m, &d)) {
+    hdrs = cli_replay_headers(m, "dlq", true);
+    topic = d.target;
+    s->replayed++;
+  } else {
+    rd_kafka_headers_t *orig = NULL;
+    hdrs = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
+               ? rd_kafka_headers_copy(orig)
+               : NULL;
+    topic = KQ_TOPIC_DLQ;
+    s->carried++;
+  }
+  if (cli_kafka_produce(s->producer, topic, m->key, m->key_len, m->payload,
+                        m->len, hdrs, s->errstr, sizeof s->errstr) != LS_OK) {
+    s->failed = true;
+    return 1;
+  }
+  rd_kafka_poll(s->producer, 0);
+  return 0;
+}
+
+static int run_replay(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
+                      bool dry_run) {
+  char errstr[LS_ERRSTR_SIZE];
+  const char *topics[] = {KQ_TOPIC_DLQ};
+  cli_ranges ranges = {0};
+  cli_delivery dr;
+  rd_kafka_t *producer = NULL;
+  rd_kafka_topic_partition_list_t *commit = NULL;
+  replay_state s;
+  memset(&s, 0, sizeof s);
+  s.f = f;
+  s.prefix = cfg->topic_prefix;
+  int rc = CLI_EXIT_FAIL;
+  rd_kafka_t *rk = cli_kafka_consumer(cfg, DLQ_GROUP, errstr, sizeof errstr);
+  if (!rk)
+    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, true, 10000,
+                     &ranges, errstr, sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
+    goto out;
+  }
+  s.ranges = &ranges;
+  s.last_match = calloc(ranges.n ? ranges.n : 1, sizeof *s.last_match);
+  if (!s.last_match)
+    goto out;
+  for (size_t i = 0; i < ranges.n; i++)
+    s.last_match[i] = -1;
+  /* Pass 1: which records match, and where each partition's last is. */
+  if (cli_kafka_read(rk, &ranges, on_plan, &s, 15000, 0, errstr,
+                     sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
+    goto out;
+  }
+  int carried = 0;
+  if (!dry_run && s.matched) {
+    producer = cli_kafka_producer(cfg, &dr, errstr, sizeof errstr);
+    if (!producer) {
+      rc = cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+      goto out;
+    }
+    s.producer = producer;
+    commit = rd_kafka_topic_partition_list_new((int)ranges.n);
+    /* Pass 2: the same records up to each partition's last match. */
+    for (size_t i = 0; i < ranges.n; i++) {
+      cli_range *r = &ranges.v[i];
+      if (s.last_match[i] < 0) {
+        r->end = r->start;
+        continue;
+      }
+      r->end = s.last_match[i] + 1;
+      rd_kafka_topic_partition_list_add(commit, r->topic, r->partition)
+          ->offset = r->end;
+    }
+    if (cli_kafka_read(rk, &ranges, on_replay, &s, 15000, 0, errstr,
+                       sizeof errstr) != LS_OK) {
+      cli_fail(ctx, CLI_EXIT_FAIL, "%s; nothing committed", errstr);
+      goto out;
+    }
+    if (s.failed) {
+      cli_fail(ctx, CLI_EXIT_FAIL, "%s; nothing committed", s.errstr);
+      goto out;
+    }
+    if (!cli_kafka_flush(producer, &dr, 30000, errstr, sizeof errstr)) {
+      cli_fail(ctx, CLI_EXIT_FAIL,
+               "%s; nothing committed, the next replay sends them again",
+               errstr);
+      goto out;
+    }
+    if (cli_kafka_commit(rk, commit, errstr, sizeof errstr) != LS_OK) {
+      cli_fail(ctx, CLI_EXIT_FAIL,
+               "%s: the records were re-published but the next replay will "
+               "send them again (the worker's ledger de-duplicates)",
+               errstr);
+      goto out;
+    }
+    carried = s.carried;
+  }
+  if (ctx->json) {
+    cli_print_json(json_pack("{s:b,s:i,s:i,s:i,s:i,s:o,s:o}", "dry_run",
+                             dry_run, "matched", s.matched, "replayed",
+                             dry_run ? 0 : s.replayed, "carried_forward",
+                             carried, "unroutable", s.unroutable, "by_topic",
+                             counts_json(s.topics, s.n_topics), "by_reason",
+                             counts_json(s.reasons, s.n_reasons)));
+  } else {
+    if (dry_run)
+      printf("dry run: %d record(s) would be replayed\n", s.matched);
+    else
+      printf("replayed %d record(s); %d non-matching record(s) carried "
+             "forward in the DLQ\n",
+             s.replayed, carried);
+    if (s.n_topics)
+      print_counts("  by topic:", s.topics, s.n_topics);
+    if (s.n_reasons)
+      print_counts("  by reason:", s.reasons, s.n_reasons);
+    if (s.unroutable)
+      printf("  %d matching record(s) name no original topic and stay in "
+             "the DLQ\n",
+             s.unroutable);
+  }
+  rc = CLI_EXIT_OK;
+out:
+  if (commit)
+    rd_kafka_topic_partition_list_destroy(commit);
+  if (producer)
+    rd_kafka_destroy(producer);
+  free(s.last_match);
+  cli_ranges_free(&ranges);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+static int run_list(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
+                    bool all, long limit) {
+  char errstr[LS_ERRSTR_SIZE];
+  const char *topics[] = {KQ_TOPIC_DLQ};
+  cli_ranges ranges = {0};
+  list_state s;
+  memset(&s, 0, sizeof s);
+  s.f = f;
+  s.prefix = cfg->topic_prefix;
+  s.all = all;
+  s.json = ctx->json;
+  s.limit = limit;
+  s.arr = json_array();
+  int rc = CLI_EXIT_FAIL;
+  rd_kafka_t *rk = cli_kafka_consumer(cfg, DLQ_GROUP, errstr, sizeof errstr);
+  if (!rk) {
+    json_decref(s.arr);
+    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+  }
+  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, !all, 10000,
+                     &ranges, errstr, sizeof errstr) != LS_OK ||
+      cli_kafka_committed(rk, &ranges, 10000, errstr, sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
+    goto out;
+  }
+  if (cli_kafka_read(rk, &ranges, on_list, &s, 15000, 0, errstr,
+                     sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
+    goto out;
+  }
+  if (ctx->json) {
+    cli_print_json(json_pack("{s:i,s:i,s:o,s:O}", "pending", (int)s.pending,
+                             "replayed", (int)s.replayed, "pending_by_reason",
+                             counts_json(s.reasons, s.n_reasons), "records",
+                             s.arr));
+  } else {
+    if (s.limit && s.shown >= s.limit &&
+        s.pending + (all ? s.replayed : 0) > s.shown)
+      printf("... (--limit %ld reached)\n", s.limit);
+    printf("%ld record(s) waiting for replay", s.pending);
+    if (all)
+      printf(", %ld already replayed", s.replayed);
+    printf("\n");
+    if (s.n_reasons)
+      print_counts("  by reason:", s.reasons, s.n_reasons);
+  }
+  rc = s.pending ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out:
+  json_decref(s.arr);
+  cli_ranges_free(&ranges);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
 
 int cmd_dlq(cli_ctx *ctx, int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return cli_fail(ctx, CLI_EXIT_USAGE, "not implemented yet");
+  static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
+                                       {"tenant", required_argument, NULL, 't'},
+                                       {"dry-run", no_argument, NULL, 'n'},
+                                       {"all", no_argument, NULL, 'a'},
+                                       {"limit", required_argument, NULL, 'l'},
+                                       CLI_COMMON_OPTIONS,
+                                       {NULL, 0, NULL, 0}};
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    fputs(usage_text, argc < 2 ? stderr : stdout);
+    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+  }
+  bool list = !strcmp(argv[1], "list"), replay = !strcmp(argv[1], "replay");
+  if (!list && !replay)
+    return cli_usage_error(ctx, "unknown subcommand \"%s\"", argv[1]);
+  ctx->cmd = list ? "dlq list" : "dlq replay";
+  dlq_filter f = {0};
+  bool help = false, dry = false, all = false;
+  long limit = 100;
+  int c;
+  optind = 0;
+  argc--;
+  argv++;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'r':
+      f.reasons = optarg;
+      break;
+    case 't':
+      f.tenant = optarg;
+      break;
+    case 'n':
+      if (list)
+        return cli_usage_error(ctx, "--dry-run is for dlq replay");
+      dry = true;
+      break;
+    case 'a':
+      if (replay)
+        return cli_usage_error(ctx, "--all is for dlq list");
+      all = true;
+      break;
+    case 'l':
+      if (!cli_parse_long(optarg, 0, 1000000, &limit))
+        return cli_usage_error(ctx, "--limit: not a number: %s", optarg);
+      break;
+    default:
+      if (!cli_common_opt(ctx, c, optarg, &help))
+        return cli_usage_error(ctx, "unknown option");
+    }
+  }
+  if (help) {
+    fputs(usage_text, stdout);
+    return CLI_EXIT_OK;
+  }
+  if (optind < argc)
+    return cli_usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
+  ls_config *cfg = NULL;
+  int rc = cli_config_load(ctx, &cfg);
+  if (rc != CLI_EXIT_OK)
+    return rc;
+  rc =
+      list ? run_list(ctx, cfg, &f, all, limit) : run_replay(ctx, cfg, &f, dry);
+  ls_config_free(cfg);
+  return rc;
 }

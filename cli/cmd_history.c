@@ -175,15 +175,13 @@ static void on_side_topic(scan *s, const rd_kafka_message_t *m,
     return;
   char ts[40];
   ls_time_format_ms(at, ts, sizeof ts);
-  json_t *o = json_pack("{s:s,s:s?,s:s,s:s,s:s?,s:s?,s:s,s:s,s:s,s:i,s:I}",
-                        "source", dlq ? "dlq" : "quarantine", "event_id",
-                        id[0] ? id : NULL, "tenant", tenant, "event_type",
-                        type[0] ? type : "UNKNOWN", "lead_email",
-                        email[0] ? email : NULL, "campaign_id",
-                        campaign[0] ? campaign : NULL, "outcome", outcome,
-                        "logged_at", ts, "topic", rd_kafka_topic_name(m->rkt),
-                        "partition", (int)m->partition, "offset",
-                        (json_int_t)m->offset);
+  json_t *o = json_pack(
+      "{s:s,s:s?,s:s,s:s,s:s?,s:s?,s:s,s:s,s:s,s:i,s:I}", "source",
+      dlq ? "dlq" : "quarantine", "event_id", id[0] ? id : NULL, "tenant",
+      tenant, "event_type", type[0] ? type : "UNKNOWN", "lead_email",
+      email[0] ? email : NULL, "campaign_id", campaign[0] ? campaign : NULL,
+      "outcome", outcome, "logged_at", ts, "topic", rd_kafka_topic_name(m->rkt),
+      "partition", (int)m->partition, "offset", (json_int_t)m->offset);
   if (!o)
     return;
   if (dlq) {
@@ -214,9 +212,8 @@ static void on_side_topic(scan *s, const rd_kafka_message_t *m,
     cli_header(m, "ls_quarantine_reason", h, sizeof h);
     cli_header(m, "ls_quarantine_detail", detail, sizeof detail);
     json_object_set_new(o, "reason", h[0] ? json_string(h) : json_null());
-    json_object_set_new(o, "error",
-                        json_pack("{s:s?}", "message",
-                                  detail[0] ? detail : NULL));
+    json_object_set_new(
+        o, "error", json_pack("{s:s?}", "message", detail[0] ? detail : NULL));
   }
   push(s, at, o);
 }
@@ -246,7 +243,8 @@ static void fold_dlq(scan *s) {
           !ieq(jstr(l, "event_id"), jstr(d, "event_id")))
         continue;
       json_object_set(l, "dlq_state", json_object_get(d, "dlq_state"));
-      if (!json_object_get(l, "reason") || json_is_null(json_object_get(l, "reason")))
+      if (!json_object_get(l, "reason") ||
+          json_is_null(json_object_get(l, "reason")))
         json_object_set(l, "reason", json_object_get(d, "reason"));
       json_object_set_new(d, "folded", json_true());
       break;
@@ -272,7 +270,8 @@ static void print_line(const json_t *o) {
   const char *outcome = jstr(o, "outcome");
   char campaign[32] = "";
   ls_json_id(json_object_get(o, "campaign_id"), campaign, sizeof campaign);
-  printf("%s  %-11s %-22s %s  %s", jstr(o, "logged_at") ? jstr(o, "logged_at") : "?",
+  printf("%s  %-11s %-22s %s  %s",
+         jstr(o, "logged_at") ? jstr(o, "logged_at") : "?",
          outcome ? outcome : "?",
          jstr(o, "event_type") ? jstr(o, "event_type") : "?",
          jstr(o, "tenant") ? jstr(o, "tenant") : "?",
@@ -287,8 +286,8 @@ static void print_line(const json_t *o) {
     size_t i;
     const json_t *ob;
     json_array_foreach(json_object_get(hs, "objects"), i, ob)
-      printf(", %s %s", jstr(ob, "type") ? jstr(ob, "type") : "?",
-             jstr(ob, "id") ? jstr(ob, "id") : "?");
+        printf(", %s %s", jstr(ob, "type") ? jstr(ob, "type") : "?",
+               jstr(ob, "id") ? jstr(ob, "id") : "?");
   }
   if (json_is_object(err)) {
     const json_t *st = json_object_get(err, "http_status");
@@ -339,12 +338,24 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv) {
   optind = 0;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
-    case 'e': f.email = optarg; break;
-    case 'i': f.event_id = optarg; break;
-    case 'c': f.campaign = optarg; break;
-    case 's': f.status = optarg; break;
-    case 't': f.tenant = optarg; break;
-    case 'y': f.type = optarg; break;
+    case 'e':
+      f.email = optarg;
+      break;
+    case 'i':
+      f.event_id = optarg;
+      break;
+    case 'c':
+      f.campaign = optarg;
+      break;
+    case 's':
+      f.status = optarg;
+      break;
+    case 't':
+      f.tenant = optarg;
+      break;
+    case 'y':
+      f.type = optarg;
+      break;
     case 'S':
       if (!cli_parse_time(optarg, ls_now_us(), &f.since_us))
         return cli_usage_error(ctx, "--since: not a time or an age: %s",
@@ -386,13 +397,13 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv) {
     rc = cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
     goto out;
   }
-  int64_t since_ms = f.since_us == CLI_NO_TIME ? CLI_NO_TIME
-                                               : f.since_us / 1000;
+  int64_t since_ms =
+      f.since_us == CLI_NO_TIME ? CLI_NO_TIME : f.since_us / 1000;
   if (cli_kafka_plan(rk, topics, 3, since_ms, CLI_NO_TIME, false, 10000,
                      &ranges, errstr, sizeof errstr) != LS_OK ||
       cli_kafka_committed(rk, &ranges, 10000, errstr, sizeof errstr) != LS_OK) {
-    rc = cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr,
-                  cfg->bootstrap);
+    rc =
+        cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
     goto out;
   }
   if (cli_kafka_read(rk, &ranges, on_record, &s, 15000, 0, errstr,

@@ -28,9 +28,10 @@ static int setup_tenant(const cli_ctx *ctx, const ls_tenant *t,
                         json_t *results) {
   char errstr[LS_ERRSTR_SIZE] = "";
   if (!t->hs_token)
-    return cli_fail(ctx, CLI_EXIT_USAGE,
-                    "tenant %s has no HubSpot token (%s is not set or empty)",
-                    t->id, t->hs_token_ref[0] ? t->hs_token_ref : "no token_env/token_file");
+    return cli_fail(
+        ctx, CLI_EXIT_USAGE,
+        "tenant %s has no HubSpot token (%s is not set or empty)", t->id,
+        t->hs_token_ref[0] ? t->hs_token_ref : "no token_env/token_file");
   hs_limiter_conf lc = {.per_window = t->hs_per_10s,
                         .window_ms = 10000,
                         .daily = t->hs_daily,
@@ -55,12 +56,11 @@ static int setup_tenant(const cli_ctx *ctx, const ls_tenant *t,
   rc = e == LS_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
   if (ctx->json)
     json_array_append_new(
-        results,
-        json_pack("{s:s,s:s,s:b,s:i,s:i,s:i,s:i,s:s?}", "tenant", t->id,
-                  "hubspot", t->hs_base_url, "ok", e == LS_OK, "created",
-                  res.created, "existed", res.existed, "conflicts",
-                  res.conflicts, "calls", res.calls, "error",
-                  e == LS_OK ? NULL : errstr));
+        results, json_pack("{s:s,s:s,s:b,s:i,s:i,s:i,s:i,s:s?}", "tenant",
+                           t->id, "hubspot", t->hs_base_url, "ok", e == LS_OK,
+                           "created", res.created, "existed", res.existed,
+                           "conflicts", res.conflicts, "calls", res.calls,
+                           "error", e == LS_OK ? NULL : errstr));
   else if (e == LS_OK)
     printf("tenant %s (%s): %d created, %d already there, %d conflict(s) "
            "counted as present, %d HubSpot call(s)\n",
@@ -118,8 +118,8 @@ static int setup(cli_ctx *ctx, int argc, char **argv) {
     }
   }
   if (ctx->json)
-    cli_print_json(json_pack("{s:b,s:o}", "ok", rc == CLI_EXIT_OK, "tenants",
-                             results));
+    cli_print_json(
+        json_pack("{s:b,s:o}", "ok", rc == CLI_EXIT_OK, "tenants", results));
   else
     json_decref(results);
   ls_config_free(cfg);

@@ -24,7 +24,8 @@ static const char usage_text[] =
     "                   (user|client|campaign), client_id, campaign_id,\n"
     "                   webhook_url, event_types, categories, updated_at}\n"
     "  --smartlead-api  fetch the campaign-level webhooks of every campaign\n"
-    "                   from Smartlead (SMARTLEAD_API_KEY; SMARTLEAD_BASE_URL,\n"
+    "                   from Smartlead (SMARTLEAD_API_KEY; "
+    "SMARTLEAD_BASE_URL,\n"
     "                   default https://server.smartlead.ai/api/v1). The API\n"
     "                   does not list user- or client-level webhooks: give\n"
     "                   those in FILE too.\n"
@@ -39,8 +40,8 @@ static const char usage_text[] =
 
 /* GET base+path?api_key=..., retrying Smartlead's 429s a few times. The
  * key is never printed: messages name the path only. */
-static int smartlead_get(const cli_ctx *ctx, const char *base,
-                         const char *path, const char *key, json_t **out) {
+static int smartlead_get(const cli_ctx *ctx, const char *base, const char *path,
+                         const char *key, json_t **out) {
   char *url = NULL;
   size_t n = strlen(base) + strlen(path) + strlen(key) + 32;
   int rc = CLI_EXIT_FAIL;
@@ -75,8 +76,8 @@ static int smartlead_get(const cli_ctx *ctx, const char *base,
     goto out;
   }
   json_error_t jerr;
-  *out = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0,
-                    &jerr);
+  *out =
+      json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
   if (!*out) {
     cli_fail(ctx, CLI_EXIT_FAIL, "Smartlead API GET %s: not JSON: %s", path,
              jerr.text);
@@ -107,8 +108,9 @@ static int fetch_smartlead(const cli_ctx *ctx, json_t **out) {
   const char *base = getenv("SMARTLEAD_BASE_URL");
   char b[1024];
   if (!key || !*key)
-    return cli_fail(ctx, CLI_EXIT_USAGE,
-                    "--smartlead-api needs SMARTLEAD_API_KEY in the environment");
+    return cli_fail(
+        ctx, CLI_EXIT_USAGE,
+        "--smartlead-api needs SMARTLEAD_API_KEY in the environment");
   snprintf(b, sizeof b, "%s", base && *base ? base : SMARTLEAD_DEFAULT_BASE);
   size_t bl = strlen(b);
   while (bl && b[bl - 1] == '/')
@@ -131,7 +133,8 @@ static int fetch_smartlead(const cli_ctx *ctx, json_t **out) {
       continue;
     char path[128];
     if (json_is_integer(cid))
-      snprintf(path, sizeof path, "/campaigns/%" JSON_INTEGER_FORMAT "/webhooks",
+      snprintf(path, sizeof path,
+               "/campaigns/%" JSON_INTEGER_FORMAT "/webhooks",
                json_integer_value(cid));
     else
       snprintf(path, sizeof path, "/campaigns/%.64s/webhooks",
@@ -167,8 +170,7 @@ out:
 
 static void scope_label(const cli_wh_scope *s, char *out, size_t len) {
   if (s->campaign_id[0] && s->client_id[0])
-    snprintf(out, len, "campaign %s (client %s)", s->campaign_id,
-             s->client_id);
+    snprintf(out, len, "campaign %s (client %s)", s->campaign_id, s->client_id);
   else if (s->campaign_id[0])
     snprintf(out, len, "campaign %s", s->campaign_id);
   else if (s->client_id[0])
@@ -280,19 +282,19 @@ static json_t *report_json(const cli_wh_report *r) {
     for (size_t k = 0; k < rt->n_shadowed; k++)
       json_array_append_new(sh, hook_json(&r->hooks[rt->shadowed[k]]));
     json_array_append_new(
-        routes,
-        json_pack("{s:s,s:{s:s?,s:s?},s:o,s:o,s:b}", "event_type",
-                  r->types[rt->type], "scope", "campaign_id",
-                  s->campaign_id[0] ? s->campaign_id : NULL, "client_id",
-                  s->client_id[0] ? s->client_id : NULL, "fires",
-                  hook_json(&r->hooks[rt->winner]), "shadowed", sh, "tie",
-                  rt->tie));
+        routes, json_pack("{s:s,s:{s:s?,s:s?},s:o,s:o,s:b}", "event_type",
+                          r->types[rt->type], "scope", "campaign_id",
+                          s->campaign_id[0] ? s->campaign_id : NULL,
+                          "client_id", s->client_id[0] ? s->client_id : NULL,
+                          "fires", hook_json(&r->hooks[rt->winner]), "shadowed",
+                          sh, "tie", rt->tie));
   }
   for (size_t i = 0; i < r->n_findings; i++)
-    json_array_append_new(
-        findings, json_pack("{s:s,s:s,s:s}", "severity",
-                            cli_severity_name(r->findings[i].sev), "code",
-                            r->findings[i].code, "message", r->findings[i].msg));
+    json_array_append_new(findings,
+                          json_pack("{s:s,s:s,s:s}", "severity",
+                                    cli_severity_name(r->findings[i].sev),
+                                    "code", r->findings[i].code, "message",
+                                    r->findings[i].msg));
   return json_pack("{s:i,s:o,s:o,s:b}", "webhooks", (int)r->n_hooks, "routes",
                    routes, "findings", findings, "ok",
                    cli_wh_count(r, CLI_SEV_ERROR) == 0);
@@ -300,7 +302,8 @@ static json_t *report_json(const cli_wh_report *r) {
 
 static int check(cli_ctx *ctx, int argc, char **argv) {
   static const struct option opts[] = {
-      {"smartlead-api", no_argument, NULL, 'a'}, CLI_COMMON_OPTIONS,
+      {"smartlead-api", no_argument, NULL, 'a'},
+      CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   bool help = false, api = false;
   int c, rc = CLI_EXIT_USAGE;

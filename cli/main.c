@@ -19,7 +19,8 @@ static const struct {
     {"history", cmd_history, "search the sync log (and the DLQ) for events"},
     {"dlq", cmd_dlq, "list or replay dead-lettered events"},
     {"replay", cmd_replay, "re-sync a time window of a topic from Kafka"},
-    {"hubspot", cmd_hubspot, "create the HubSpot property group and properties"},
+    {"hubspot", cmd_hubspot,
+     "create the HubSpot property group and properties"},
     {"webhooks", cmd_webhooks,
      "apply Smartlead's webhook priority rules, find shadowed webhooks"},
     {"config", cmd_config, "check a config file and explain every problem"},
@@ -30,11 +31,11 @@ static void usage(FILE *f) {
              "commands:\n");
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
-  fprintf(f,
-          "\nconfig: --config FILE, else $LEADSYNC_CONFIG, else .run/config.json"
-          "\n(written by `make run`). KAFKA_BOOTSTRAP_SERVERS overrides the"
-          "\nbrokers. `leadsync <command> --help` for each command.\n"
-          "exit codes: 0 ok, 1 failure found, 2 usage or config error\n");
+  fprintf(
+      f, "\nconfig: --config FILE, else $LEADSYNC_CONFIG, else .run/config.json"
+         "\n(written by `make run`). KAFKA_BOOTSTRAP_SERVERS overrides the"
+         "\nbrokers. `leadsync <command> --help` for each command.\n"
+         "exit codes: 0 ok, 1 failure found, 2 usage or config error\n");
 }
 
 int main(int argc, char **argv) {

@@ -175,8 +175,8 @@ static enum MHD_Result reject(ing_server *s, ing_req *r, ls_err e,
                               const char *detail, int retry_after,
                               const char *allow) {
   int status = ing_http_status(e);
-  const char *etype = r->v.have_event ? ls_event_type_name(r->v.ev.type)
-                                      : "none";
+  const char *etype =
+      r->v.have_event ? ls_event_type_name(r->v.ev.type) : "none";
   if (!detail || !*detail)
     detail = ls_err_msg(e);
   /* 401 says nothing about which check failed. */
@@ -211,10 +211,9 @@ static enum MHD_Result accept_response(ing_server *s, ing_req *r) {
          r->v.ev.event_id, "topic", r->v.ev.topic, "tenant",
          r->src->tenant->id);
   r->responded = true;
-  enum MHD_Result ret =
-      send_body(r->conn, 200, "application/json",
-                txt ? txt : "{\"status\":\"accepted\"}", 0,
-                atomic_load(&s->draining), NULL);
+  enum MHD_Result ret = send_body(r->conn, 200, "application/json",
+                                  txt ? txt : "{\"status\":\"accepted\"}", 0,
+                                  atomic_load(&s->draining), NULL);
   free(txt);
   return ret;
 }
@@ -257,8 +256,7 @@ static rd_kafka_headers_t *record_headers(ing_req *r, const char *reason,
     hex[32] = '\0';
     hdr(h, "ce_id", hex);
   }
-  snprintf(buf, sizeof buf, "/smartlead/%s/%s", r->src->tenant->id,
-           r->src->id);
+  snprintf(buf, sizeof buf, "/smartlead/%s/%s", r->src->tenant->id, r->src->id);
   hdr(h, "ce_source", buf);
   hdr(h, "content-type", "application/json");
   hdr(h, "ce_tenant", r->src->tenant->id);
@@ -368,8 +366,8 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
   int retry = 1;
   if (!ing_ratelimit_take(s->o.rl, r->src, ls_mono_us(), &retry))
     return reject(s, r, LS_ERR_RATE_LIMITED, NULL, retry, NULL);
-  const char *tp = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                               "traceparent");
+  const char *tp =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
   if (tp && strlen(tp) < sizeof r->traceparent && valid_traceparent(tp))
     snprintf(r->traceparent, sizeof r->traceparent, "%s", tp);
   return MHD_YES;
@@ -485,8 +483,8 @@ static enum MHD_Result serve_other(ing_server *s, ing_req *r, const char *url,
     bool draining = atomic_load(&s->draining);
     bool kafka = s->sink && s->sink->ready(s->sink);
     if (!draining && kafka)
-      return send_body(c, 200, "application/json", "{\"status\":\"ready\"}",
-                       0, false, NULL);
+      return send_body(c, 200, "application/json", "{\"status\":\"ready\"}", 0,
+                       false, NULL);
     return send_body(c, 503, "application/json",
                      draining ? "{\"status\":\"not_ready\",\"reason\":"
                                 "\"draining\"}"
@@ -606,7 +604,9 @@ ing_server *ing_http_new(const ing_http_opts *o) {
   return s;
 }
 
-void ing_http_set_sink(ing_server *s, ing_sink *sink) { s->sink = sink; }
+void ing_http_set_sink(ing_server *s, ing_sink *sink) {
+  s->sink = sink;
+}
 
 static bool split_listen(const char *listen, char *host, size_t hostlen,
                          char *port, size_t portlen) {
@@ -694,21 +694,21 @@ void ing_http_tick(ing_server *s) {
   size_t waiting = s->n_waiting;
   pthread_mutex_unlock(&s->mu);
   ls_metrics_set(s->o.metrics, M_IN_FLIGHT,
-                 "Webhook requests waiting for the Kafka acknowledgement",
-                 NULL, (double)waiting);
+                 "Webhook requests waiting for the Kafka acknowledgement", NULL,
+                 (double)waiting);
   if (s->sink) {
     ls_metrics_set(s->o.metrics, M_QUEUE,
                    "Records in the producer queue, not yet acknowledged", NULL,
                    (double)s->sink->queue_len(s->sink));
-    ls_metrics_set(s->o.metrics, M_READY,
-                   "1 when /readyz answers 200", NULL,
-                   (!atomic_load(&s->draining) && s->sink->ready(s->sink))
-                       ? 1
-                       : 0);
+    ls_metrics_set(s->o.metrics, M_READY, "1 when /readyz answers 200", NULL,
+                   (!atomic_load(&s->draining) && s->sink->ready(s->sink)) ? 1
+                                                                           : 0);
   }
 }
 
-void ing_http_drain(ing_server *s) { atomic_store(&s->draining, true); }
+void ing_http_drain(ing_server *s) {
+  atomic_store(&s->draining, true);
+}
 
 size_t ing_http_waiting(ing_server *s) {
   pthread_mutex_lock(&s->mu);

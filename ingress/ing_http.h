@@ -17,13 +17,13 @@ typedef struct {
   const ing_schemas *schemas;
   ing_ratelimit *rl;
   ls_metrics *metrics;
-  size_t max_body;          /* bytes; larger bodies get 413 */
-  int kafka_timeout_ms;     /* 503 when the ack takes longer */
-  int max_depth;            /* JSON nesting limit */
+  size_t max_body;      /* bytes; larger bodies get 413 */
+  int kafka_timeout_ms; /* 503 when the ack takes longer */
+  int max_depth;        /* JSON nesting limit */
   unsigned max_conns;
-  unsigned conn_timeout_s;  /* idle/slow client timeout */
-  unsigned threads;         /* MHD worker threads (epoll each) */
-  int retry_after_s;        /* Retry-After on 503 */
+  unsigned conn_timeout_s; /* idle/slow client timeout */
+  unsigned threads;        /* MHD worker threads (epoll each) */
+  int retry_after_s;       /* Retry-After on 503 */
 } ing_http_opts;
 
 typedef struct ing_server ing_server;

@@ -85,7 +85,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
 static void on_log(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf) {
   (void)rk;
-  ls_log(level <= 3 ? LS_LOG_ERROR : level <= 5 ? LS_LOG_WARN : LS_LOG_DEBUG,
+  ls_log(level <= 3   ? LS_LOG_ERROR
+         : level <= 5 ? LS_LOG_WARN
+                      : LS_LOG_DEBUG,
          "librdkafka", "{s:s,s:s}", "facility", fac, "message", buf);
 }
 
@@ -135,13 +137,13 @@ static ls_err sink_send(ing_sink *s, ing_msg *m) {
     rd_kafka_headers_destroy(m->hdrs);
     return LS_ERR_KAFKA;
   }
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      p->rk, RD_KAFKA_V_TOPIC(m->topic),
-      RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0),
-      RD_KAFKA_V_VALUE((void *)m->value, m->len),
-      RD_KAFKA_V_MSGFLAGS(m->copy ? RD_KAFKA_MSG_F_COPY : 0),
-      RD_KAFKA_V_HEADERS(m->hdrs), RD_KAFKA_V_OPAQUE(m->opaque),
-      RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(m->topic),
+                        RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0),
+                        RD_KAFKA_V_VALUE((void *)m->value, m->len),
+                        RD_KAFKA_V_MSGFLAGS(m->copy ? RD_KAFKA_MSG_F_COPY : 0),
+                        RD_KAFKA_V_HEADERS(m->hdrs),
+                        RD_KAFKA_V_OPAQUE(m->opaque), RD_KAFKA_V_END);
   if (err) {
     rd_kafka_headers_destroy(m->hdrs);
     ls_warn("kafka produce refused", "{s:s,s:s}", "topic", m->topic, "error",
@@ -268,8 +270,8 @@ bool ing_producer_warm_up(ing_producer *p, int timeout_ms) {
   if (found < p->n_topics) {
     /* Topics may be created on first use (auto.create.topics): warn once
      * per attempt but do not block readiness on them. */
-    ls_warn("some ingress topics are missing in kafka", "{s:i,s:i}",
-            "expected", (int)p->n_topics, "found", (int)found);
+    ls_warn("some ingress topics are missing in kafka", "{s:i,s:i}", "expected",
+            (int)p->n_topics, "found", (int)found);
   }
   /* Each handle's partitions are known now; ask once more per topic so a
    * cluster that answers "all topics" lazily has no excuse. */
@@ -288,9 +290,13 @@ bool ing_producer_warm_up(ing_producer *p, int timeout_ms) {
   return true;
 }
 
-ing_sink *ing_producer_sink(ing_producer *p) { return &p->sink; }
+ing_sink *ing_producer_sink(ing_producer *p) {
+  return &p->sink;
+}
 
-bool ing_producer_fatal(ing_producer *p) { return atomic_load(&p->fatal); }
+bool ing_producer_fatal(ing_producer *p) {
+  return atomic_load(&p->fatal);
+}
 
 int ing_producer_flush(ing_producer *p, int timeout_ms) {
   if (p->prober_started) {

@@ -19,7 +19,7 @@ typedef struct {
   size_t len;
   rd_kafka_headers_t *hdrs; /* always consumed by send, even on failure */
   bool copy;
-  void *opaque;             /* NULL: fire and forget (no report) */
+  void *opaque; /* NULL: fire and forget (no report) */
 } ing_msg;
 
 /* Called once per record with a non-NULL opaque, from the poller thread:
@@ -31,7 +31,7 @@ typedef void (*ing_delivered_fn)(void *opaque, ls_err err, void *ctx);
  * scripted fake in tests. */
 typedef struct ing_sink {
   ls_err (*send)(struct ing_sink *s, ing_msg *m);
-  bool (*ready)(struct ing_sink *s);    /* Kafka reachable, metadata known */
+  bool (*ready)(struct ing_sink *s);     /* Kafka reachable, metadata known */
   long (*queue_len)(struct ing_sink *s); /* records not yet acknowledged */
 } ing_sink;
 

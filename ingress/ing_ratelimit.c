@@ -7,8 +7,8 @@
 
 typedef struct {
   pthread_mutex_t mu;
-  double rate;   /* tokens per second; 0 = unlimited */
-  double burst;  /* bucket size */
+  double rate;  /* tokens per second; 0 = unlimited */
+  double burst; /* bucket size */
   double tokens;
   int64_t last_us;
 } bucket;
@@ -68,8 +68,8 @@ static bucket *bucket_of(ing_ratelimit *rl, const ls_source *src) {
   return &rl->b[rl->base[ti] + si];
 }
 
-bool ing_ratelimit_take(ing_ratelimit *rl, const ls_source *src,
-                        int64_t now_us, int *retry_after_s) {
+bool ing_ratelimit_take(ing_ratelimit *rl, const ls_source *src, int64_t now_us,
+                        int *retry_after_s) {
   bucket *b = bucket_of(rl, src);
   if (!b || b->rate <= 0)
     return true;

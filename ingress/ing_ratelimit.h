@@ -14,7 +14,7 @@ ing_ratelimit *ing_ratelimit_new(const ls_config *cfg);
 void ing_ratelimit_free(ing_ratelimit *rl);
 /* Takes one token at time now_us (monotonic). false when the bucket is
  * empty; *retry_after_s then says when the next token is due (>= 1). */
-bool ing_ratelimit_take(ing_ratelimit *rl, const ls_source *src,
-                        int64_t now_us, int *retry_after_s);
+bool ing_ratelimit_take(ing_ratelimit *rl, const ls_source *src, int64_t now_us,
+                        int *retry_after_s);
 
 #endif

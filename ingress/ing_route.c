@@ -161,8 +161,8 @@ static void reject(ing_verdict *out, ls_err e, bool quarantine,
                    const char *detail) {
   out->err = e;
   out->quarantine = quarantine;
-  snprintf(out->detail, sizeof out->detail, "%.*s",
-           (int)sizeof out->detail - 1, detail);
+  snprintf(out->detail, sizeof out->detail, "%.*s", (int)sizeof out->detail - 1,
+           detail);
 }
 
 void ing_route(const ing_schemas *schemas, const ls_source *src,
@@ -186,7 +186,7 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
     reject(out, e, true, msg);
     goto out;
   }
-  root = json_loadb(body, len, 0, &jerr);
+  root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
   if (!root) {
     /* jansson's own text quotes the input (maybe a secret): not used. */
     snprintf(msg, sizeof msg,

@@ -27,7 +27,7 @@ typedef struct {
   bool have_event;     /* ev is filled (always on LS_OK) */
   bool scope_mismatch; /* client_id/campaign_id contradict the source scope */
   ls_event ev;
-  char detail[300];    /* names the problem; never holds a secret */
+  char detail[300]; /* names the problem; never holds a secret */
 } ing_verdict;
 
 /* Checks a body that arrived on src's URL: UTF-8 and nesting depth, JSON,

@@ -23,13 +23,13 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: leadsync-ingress [--config FILE] [--listen HOST:PORT]\n"
-          "                        [--ready-file PATH]\n"
-          "Accepts Smartlead webhooks on POST /v1/webhooks/smartlead/TOKEN\n"
-          "and publishes them to Kafka. --config defaults to $LEADSYNC_CONFIG;\n"
-          "--listen overrides ingress.listen; the ready file receives the\n"
-          "base URL once Kafka metadata is known. SIGTERM drains and exits.\n");
+  fprintf(
+      f, "usage: leadsync-ingress [--config FILE] [--listen HOST:PORT]\n"
+         "                        [--ready-file PATH]\n"
+         "Accepts Smartlead webhooks on POST /v1/webhooks/smartlead/TOKEN\n"
+         "and publishes them to Kafka. --config defaults to $LEADSYNC_CONFIG;\n"
+         "--listen overrides ingress.listen; the ready file receives the\n"
+         "base URL once Kafka metadata is known. SIGTERM drains and exits.\n");
 }
 
 static void nap_ms(int ms) {
@@ -155,17 +155,17 @@ int main(int argc, char **argv) {
       .max_body = (size_t)clamp(
           ls_config_int(cfg, "ingress", "max_body_bytes", 2 << 20), 1,
           1L << 30),
-      .kafka_timeout_ms = (int)clamp(
-          ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000), 100,
-          600000),
+      .kafka_timeout_ms =
+          (int)clamp(ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000),
+                     100, 600000),
       .max_depth = (int)clamp(
           ls_config_int(cfg, "ingress", "max_json_depth", 64), 1, 1000),
       .max_conns = (unsigned)clamp(
           ls_config_int(cfg, "ingress", "max_connections", 4096), 1, 1000000),
       .conn_timeout_s = (unsigned)clamp(
           ls_config_int(cfg, "ingress", "connection_timeout_s", 10), 1, 3600),
-      .threads = (unsigned)clamp(ls_config_int(cfg, "ingress", "threads", 2),
-                                 1, 64),
+      .threads =
+          (unsigned)clamp(ls_config_int(cfg, "ingress", "threads", 2), 1, 64),
       .retry_after_s = (int)clamp(
           ls_config_int(cfg, "ingress", "retry_after_s", 5), 1, 3600),
   };

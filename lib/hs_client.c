@@ -291,6 +291,12 @@ static xfer *xfer_new(curl_tp *t, hs_req *r) {
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "leadsync/0.1");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* libcurl silently re-sends a request whose reused connection died
+   * before any answer byte; for a create that may have been applied, that
+   * would be a duplicate. Creates get a connection of their own (which
+   * then joins the pool for the idempotent calls). */
+  if (!r->idempotent)
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
   if (!strcmp(r->method, "POST") || !strcmp(r->method, "PATCH") ||
       !strcmp(r->method, "PUT")) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");

@@ -78,9 +78,10 @@ static void render_path(const seg *p, char *out, size_t outlen) {
 /* ---- schema loading and keyword checks --------------------------------- */
 
 static const char *const annotations[] = {
-    "$schema", "$id",        "$comment",  "title",     "description",
-    "default", "examples",   "deprecated", "readOnly", "writeOnly",
-    "format",  "contentMediaType", "contentEncoding", NULL};
+    "$schema",         "$id",       "$comment", "title",
+    "description",     "default",   "examples", "deprecated",
+    "readOnly",        "writeOnly", "format",   "contentMediaType",
+    "contentEncoding", NULL};
 
 static bool is_annotation(const char *k) {
   for (int i = 0; annotations[i]; i++)
@@ -201,7 +202,7 @@ static bool check_list(ls_schema *s, const json_t *a, const char *where,
 }
 
 static bool is_type_name(const char *t) {
-  static const char *const names[] = {"null",   "boolean", "object", "array",
+  static const char *const names[] = {"null",   "boolean", "object",  "array",
                                       "number", "string",  "integer", NULL};
   for (int i = 0; names[i]; i++)
     if (!strcmp(names[i], t))
@@ -283,8 +284,8 @@ static bool check_schema(ls_schema *s, const json_t *sch, const char *where,
                !strcmp(k, "minItems") || !strcmp(k, "maxItems") ||
                !strcmp(k, "minProperties") || !strcmp(k, "maxProperties")) {
       if (!json_is_integer(v) || json_integer_value(v) < 0) {
-        snprintf(err, errlen, "%s: %s: must be a non-negative integer",
-                 s->name, w);
+        snprintf(err, errlen, "%s: %s: must be a non-negative integer", s->name,
+                 w);
         return false;
       }
     } else if (!strcmp(k, "minimum") || !strcmp(k, "maximum") ||
@@ -331,8 +332,8 @@ static void free_regexes(ls_schema *s) {
   s->n_res = s->cap_res = 0;
 }
 
-static ls_schema *schema_from_root(json_t *root, const char *name,
-                                   char *errstr, size_t errlen) {
+static ls_schema *schema_from_root(json_t *root, const char *name, char *errstr,
+                                   size_t errlen) {
   ls_schema *s = calloc(1, sizeof *s);
   if (!s || !(s->name = strdup(name))) {
     free(s);
@@ -395,14 +396,21 @@ static bool fail(vctx *c, const seg *at, const char *fmt, ...) {
 
 static const char *type_of(const json_t *v) {
   switch (json_typeof(v)) {
-  case JSON_OBJECT: return "object";
-  case JSON_ARRAY: return "array";
-  case JSON_STRING: return "string";
-  case JSON_INTEGER: return "integer";
-  case JSON_REAL: return "number";
+  case JSON_OBJECT:
+    return "object";
+  case JSON_ARRAY:
+    return "array";
+  case JSON_STRING:
+    return "string";
+  case JSON_INTEGER:
+    return "integer";
+  case JSON_REAL:
+    return "number";
   case JSON_TRUE:
-  case JSON_FALSE: return "boolean";
-  default: return "null";
+  case JSON_FALSE:
+    return "boolean";
+  default:
+    return "null";
   }
 }
 
@@ -481,9 +489,10 @@ static void describe_values(const json_t *arr, char *out, size_t outlen) {
   size_t len = 0;
   out[0] = '\0';
   for (size_t i = 0; i < json_array_size(arr) && len < outlen; i++) {
-    char *d = json_dumps(json_array_get(arr, i), JSON_ENCODE_ANY | JSON_COMPACT);
-    int w = snprintf(out + len, outlen - len, "%s%s", i ? ", " : "",
-                     d ? d : "?");
+    char *d =
+        json_dumps(json_array_get(arr, i), JSON_ENCODE_ANY | JSON_COMPACT);
+    int w =
+        snprintf(out + len, outlen - len, "%s%s", i ? ", " : "", d ? d : "?");
     free(d);
     if (w < 0)
       break;
@@ -590,8 +599,7 @@ static bool validate_array(vctx *c, const json_t *sch, const json_t *v,
     for (size_t i = 0; i < n; i++)
       for (size_t j = i + 1; j < n; j++)
         if (json_eq(json_array_get(v, i), json_array_get(v, j)))
-          return fail(c, at, "items %zu and %zu are equal (uniqueItems)", i,
-                      j);
+          return fail(c, at, "items %zu and %zu are equal (uniqueItems)", i, j);
   return true;
 }
 
@@ -611,8 +619,7 @@ static bool validate_scalar(vctx *c, const json_t *sch, const json_t *v,
     if ((x = json_object_get(sch, "pattern")) &&
         (strlen(json_string_value(v)) != json_string_length(v) ||
          !pattern_ok(c, x, json_string_value(v))))
-      return fail(c, at, "must match the pattern %.200s",
-                  json_string_value(x));
+      return fail(c, at, "must match the pattern %.200s", json_string_value(x));
   }
   if (json_is_number(v)) {
     double d = json_number_value(v);
@@ -649,9 +656,10 @@ static bool validate_combinators(vctx *c, const json_t *sch, const json_t *v,
       char first[256] = "";
       vctx t = {c->s, first, sizeof first, c->depth};
       validate(&t, json_array_get(x, 0), v, at);
-      return fail(c, at, "matches none of the anyOf alternatives%s%.80s%s "
-                  "(first: %s)", desc ? " (" : "", desc ? desc : "",
-                  desc ? ")" : "", first);
+      return fail(c, at,
+                  "matches none of the anyOf alternatives%s%.80s%s "
+                  "(first: %s)",
+                  desc ? " (" : "", desc ? desc : "", desc ? ")" : "", first);
     }
   }
   if ((x = json_object_get(sch, "oneOf"))) {
@@ -659,9 +667,10 @@ static bool validate_combinators(vctx *c, const json_t *sch, const json_t *v,
     for (size_t i = 0; i < json_array_size(x); i++)
       n += matches(c, json_array_get(x, i), v, at);
     if (n != 1)
-      return fail(c, at, "must match exactly one oneOf alternative%s%.80s%s "
-                  "(matches %zu)", desc ? " (" : "", desc ? desc : "",
-                  desc ? ")" : "", n);
+      return fail(c, at,
+                  "must match exactly one oneOf alternative%s%.80s%s "
+                  "(matches %zu)",
+                  desc ? " (" : "", desc ? desc : "", desc ? ")" : "", n);
   }
   if ((x = json_object_get(sch, "not")) && matches(c, x, v, at))
     return fail(c, at, "must not match the \"not\" schema%s%.80s%s",
@@ -740,8 +749,7 @@ out:
 ls_err ls_schema_validate(const ls_schema *s, const json_t *instance,
                           char *errstr, size_t errlen) {
   char scratch[8];
-  vctx c = {s, errstr ? errstr : scratch, errstr ? errlen : sizeof scratch,
-            0};
+  vctx c = {s, errstr ? errstr : scratch, errstr ? errlen : sizeof scratch, 0};
   return validate(&c, s->root, instance, NULL) ? LS_OK : LS_ERR_SCHEMA;
 }
 

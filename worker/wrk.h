@@ -66,7 +66,6 @@ typedef struct {
   int batch_max;           /* events per tenant batch, <= 100 */
   long linger_ms;
   bool setup_on_start;
-  int recovery_window;     /* events per partition searched after assign */
   long search_settle_ms;   /* index lag to wait before a search */
   long guard_ms;           /* limiter guard */
   long flush_timeout_ms;   /* producing outcomes before giving up */
@@ -94,9 +93,6 @@ typedef struct wrk {
   ls_metrics *metrics;
   volatile sig_atomic_t *stop;
   volatile int ready;
-  /* Partitions assigned recently: events not in the ledger are searched
-   * for in HubSpot before an engagement is created (crash window). */
-  json_t *recovery;        /* "topic/partition" -> events left to check */
   json_t *stuck;           /* "topic/partition" -> first deferred offset */
 } wrk;
 

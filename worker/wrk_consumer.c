@@ -6,6 +6,7 @@
 
 #include "kq.h"
 #include "ls_log.h"
+#include "ls_time.h"
 #include "wrk.h"
 
 static void tp_key(const char *topic, int32_t p, char *out, size_t n) {
@@ -21,8 +22,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++) {
       tp_key(parts->elems[i].topic, parts->elems[i].partition, key,
              sizeof key);
-      json_object_set_new(w->recovery, key,
-                          json_integer(w->s.recovery_window));
       json_object_del(w->stuck, key);
     }
     ls_info("partitions assigned", "{s:s,s:i}", "group", w->s.group,

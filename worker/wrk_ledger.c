@@ -15,9 +15,13 @@ typedef struct {
   uint64_t a, b; /* a == 0 && b == 0 marks an empty slot */
 } lid;
 
-struct wrk_ledger {
+typedef struct {
   lid *slots;
   size_t cap, n;
+} idset;
+
+struct wrk_ledger {
+  idset done, intents;
   rd_kafka_t *rk;
   const wrk_settings *s;
   int32_t nparts;
@@ -58,11 +62,11 @@ static lid to_lid(const char *id) {
   return k;
 }
 
-static size_t slot_of(const wrk_ledger *l, lid k) {
+static size_t slot_of(const idset *l, lid k) {
   return (size_t)((k.a ^ (k.b * 0x9e3779b97f4a7c15u)) & (l->cap - 1));
 }
 
-static bool grow(wrk_ledger *l) {
+static bool grow(idset *l) {
   size_t ncap = l->cap ? l->cap * 2 : 1024;
   lid *ns = calloc(ncap, sizeof *ns);
   if (!ns)
@@ -83,7 +87,7 @@ static bool grow(wrk_ledger *l) {
   return true;
 }
 
-void wrk_ledger_add(wrk_ledger *l, const char *event_id) {
+static void set_add(idset *l, const char *event_id) {
   if ((l->n + 1) * 10 >= l->cap * 7 && !grow(l))
     return;
   lid k = to_lid(event_id);
@@ -97,7 +101,7 @@ void wrk_ledger_add(wrk_ledger *l, const char *event_id) {
   l->n++;
 }
 
-bool wrk_ledger_has(const wrk_ledger *l, const char *event_id) {
+static bool set_has(const idset *l, const char *event_id) {
   if (!l->cap)
     return false;
   lid k = to_lid(event_id);
@@ -110,11 +114,28 @@ bool wrk_ledger_has(const wrk_ledger *l, const char *event_id) {
   return false;
 }
 
-size_t wrk_ledger_size(const wrk_ledger *l) { return l->n; }
+size_t wrk_ledger_size(const wrk_ledger *l) { return l->done.n; }
+
+void wrk_ledger_add(wrk_ledger *l, const char *event_id) {
+  set_add(&l->done, event_id);
+}
+
+bool wrk_ledger_has(const wrk_ledger *l, const char *event_id) {
+  return set_has(&l->done, event_id);
+}
+
+void wrk_ledger_add_intent(wrk_ledger *l, const char *event_id) {
+  set_add(&l->intents, event_id);
+}
+
+bool wrk_ledger_has_intent(const wrk_ledger *l, const char *event_id) {
+  return set_has(&l->intents, event_id);
+}
 
 wrk_ledger *wrk_ledger_new_local(void) {
   wrk_ledger *l = calloc(1, sizeof *l);
-  if (l && !grow(l)) {
+  if (l && (!grow(&l->done) || !grow(&l->intents))) {
+    free(l->done.slots);
     free(l);
     return NULL;
   }
@@ -137,8 +158,13 @@ static void take(wrk_ledger *l, const rd_kafka_message_t *m) {
   json_t *j = json_loadb(m->payload, m->len, 0, NULL);
   const char *id = json_string_value(json_object_get(j, "event_id"));
   const char *type = json_string_value(json_object_get(j, "event_type"));
-  if (id && wanted_type(l->s, type))
-    wrk_ledger_add(l, id);
+  const char *state = json_string_value(json_object_get(j, "state"));
+  if (id && wanted_type(l->s, type)) {
+    if (state && !strcmp(state, "intent"))
+      wrk_ledger_add_intent(l, id);
+    else
+      wrk_ledger_add(l, id);
+  }
   json_decref(j);
 }
 
@@ -256,7 +282,8 @@ ls_err wrk_ledger_load(wrk_ledger *l, long timeout_ms,
     }
     rd_kafka_message_destroy(m);
   }
-  ls_info("ledger loaded", "{s:i,s:i}", "events", (int)l->n, "ms",
+  ls_info("ledger loaded", "{s:i,s:i,s:i}", "events", (int)l->done.n,
+          "intents", (int)l->intents.n, "ms",
           (int)((ls_mono_us() - t0) / 1000));
 out:
   free(high);
@@ -283,6 +310,7 @@ void wrk_ledger_free(wrk_ledger *l) {
     rd_kafka_consumer_close(l->rk);
     rd_kafka_destroy(l->rk);
   }
-  free(l->slots);
+  free(l->done.slots);
+  free(l->intents.slots);
   free(l);
 }

@@ -28,6 +28,11 @@ ls_err wrk_ledger_load(wrk_ledger *l, long timeout_ms,
 void wrk_ledger_poll(wrk_ledger *l);
 bool wrk_ledger_has(const wrk_ledger *l, const char *event_id);
 void wrk_ledger_add(wrk_ledger *l, const char *event_id);
+/* Intents: an engagement create was about to be sent for the event (the
+ * record {"state":"intent"} precedes the create). An event with an intent
+ * and no final record may exist in HubSpot already: search before create. */
+bool wrk_ledger_has_intent(const wrk_ledger *l, const char *event_id);
+void wrk_ledger_add_intent(wrk_ledger *l, const char *event_id);
 size_t wrk_ledger_size(const wrk_ledger *l);
 
 #endif

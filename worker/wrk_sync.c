@@ -11,6 +11,8 @@
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_out.h"
+#include "wrk_records.h"
 
 #define HS_BATCH_LIMIT 100
 #define SEARCH_CHUNK 40 /* ids per search: the body must stay < 3000 chars */
@@ -820,6 +822,25 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
                             json_pack("{s:s,s:O}", "id", news.v[i].id,
                                       "properties", news.v[i].props));
     }
+  }
+  /* Intents are on record (acknowledged) before any create is sent. */
+  size_t n_intents = 0;
+  for (size_t i = 0; i < jobs.n; i++)
+    if (jobs.v[i]->kind == J_CREATE)
+      for (size_t k = 0; k < jobs.v[i]->evs.n; k++, n_intents++)
+        wrk_intent_emit(w, w->out, jobs.v[i]->evs.v[k]);
+  if (n_intents && !wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL)) {
+    ls_error("ledger intents not acknowledged; engagements deferred", NULL);
+    size_t keep = 0;
+    for (size_t i = 0; i < jobs.n; i++) {
+      if (jobs.v[i]->kind == J_CREATE) {
+        defer_events(&jobs.v[i]->evs);
+        job_free(jobs.v[i]);
+      } else {
+        jobs.v[keep++] = jobs.v[i];
+      }
+    }
+    jobs.n = keep;
   }
   while ((jobs.n || searches.n) && !*w->stop) {
     if (searches.n) {

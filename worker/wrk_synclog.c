@@ -1,5 +1,6 @@
 /* wrk_synclog: sync_log outcome records and ledger entries. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kq.h"
@@ -89,15 +90,34 @@ void wrk_synclog_emit(wrk *w, struct wrk_out *o, const wrk_event *e) {
 json_t *wrk_ledger_json(const wrk_event *e) {
   char now[40];
   ls_time_format_us(ls_now_us(), now, sizeof now);
-  return json_pack("{s:s,s:o,s:s,s:o,s:o,s:s}", "event_id", e->ev.event_id,
-                   "tenant", str_or_null(e->tenant ? e->tenant->id : NULL),
-                   "event_type", e->ev.type_name, "contact_id",
+  return json_pack("{s:s,s:o,s:s,s:s,s:o,s:o,s:s}", "event_id",
+                   e->ev.event_id, "tenant",
+                   str_or_null(e->tenant ? e->tenant->id : NULL), "event_type",
+                   e->ev.type_name, "state", "synced", "contact_id",
                    str_or_null(e->contact_id), "objects", objects_of(e), "at",
                    now);
 }
 
 void wrk_ledger_emit(wrk *w, struct wrk_out *o, const wrk_event *e) {
   json_t *j = wrk_ledger_json(e);
+  char *s = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  if (!s)
+    return;
+  wrk_out_produce(o, KQ_TOPIC_LEDGER, e->ev.event_id, strlen(e->ev.event_id),
+                  s, strlen(s), NULL);
+  free(s);
+}
+
+void wrk_intent_emit(wrk *w, struct wrk_out *o, const wrk_event *e) {
+  char now[40];
+  ls_time_format_us(ls_now_us(), now, sizeof now);
+  json_t *j = json_pack("{s:s,s:o,s:s,s:s,s:o,s:[],s:s}", "event_id",
+                        e->ev.event_id, "tenant",
+                        str_or_null(e->tenant ? e->tenant->id : NULL),
+                        "event_type", e->ev.type_name, "state", "intent",
+                        "contact_id", str_or_null(e->contact_id), "objects",
+                        "at", now);
   char *s = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (!s)

@@ -1,0 +1,83 @@
+"""make bench, once, with tiny sizes: it must run every part and write
+well-formed JSON with every field. Nothing about speed is asserted: the
+figures of a run this small (and under the sanitizers) mean nothing."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import BUILD, SOURCE, Checks
+
+c = Checks("bench_smoke")
+
+SCHEMA = os.path.join(SOURCE, "bench", "results.schema.json")
+TARGET_KEYS = {"ingress_ratio", "ingress_p99_ms", "ingress_rss_mib",
+               "worker_ceiling_fraction", "calls_per_1000", "into_exhausted",
+               "e2e_p50_ms"}
+# The smallest sizes that still exercise every code path: one wrk and one
+# produce run per side, a few batches per worker run, 4 partitions so the
+# 4-worker scaling run has a partition each.
+TINY = {
+    "BENCH_QUICK": "1",
+    "BENCH_WRK_SECONDS": "1",
+    "BENCH_WRK_CONNECTIONS": "16",
+    "BENCH_KAFKA_SECONDS": "0.5",
+    "BENCH_PARTITIONS": "4",
+    "BENCH_WORKER_EVENTS": "200",
+    "BENCH_WORKER_LEADS": "50",
+    "BENCH_E2E_SECONDS": "0.3",
+    "BENCH_E2E_FRESH_WINDOW": "0",
+    "BENCH_SCALE_EVENTS": "120",
+    "BENCH_STALL_SECONDS": "20",
+}
+
+tmp = tempfile.mkdtemp(prefix="leadsync-bench-smoke-")
+out = os.path.join(tmp, "results.json")
+try:
+    env = dict(os.environ)
+    env.update(TINY)
+    env["BENCH_OUT"] = out
+    t0 = time.monotonic()
+    r = subprocess.run([os.path.join(SOURCE, "bench", "run.sh"), BUILD],
+                       cwd=tmp, env=env, capture_output=True, text=True,
+                       timeout=140)
+    secs = time.monotonic() - t0
+    print(f"bench ran in {secs:.1f} s, exit {r.returncode}", flush=True)
+    if not c.eq(r.returncode, 0, "bench/run.sh exit status"):
+        print("stdout:\n" + r.stdout[-4000:] + "\nstderr:\n"
+              + r.stderr[-6000:], flush=True)
+    c.true("leadsync bench (quick" in r.stdout, "the table was printed",
+           r.stdout[-2000:])
+    c.true("met" in r.stdout or "missed" in r.stdout,
+           "the table has a met/missed column", r.stdout[-2000:])
+
+    data = None
+    if c.true(os.path.exists(out), "BENCH_OUT was written", out):
+        with open(out) as f:
+            text = f.read()
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            c.true(False, "BENCH_OUT is JSON", f"{e}: {text[:300]!r}")
+    if data is not None:
+        import jsonschema
+        with open(SCHEMA) as f:
+            schema = json.load(f)
+        v = jsonschema.Draft202012Validator(schema)
+        errs = sorted(v.iter_errors(data), key=lambda e: list(e.path))
+        for e in errs[:20]:
+            print(f"  schema: /{'/'.join(str(p) for p in e.path)}: "
+                  f"{e.message[:300]}", flush=True)
+        c.eq(len(errs), 0, "results match bench/results.schema.json")
+        keys = {t.get("key") for t in data.get("targets", [])}
+        c.eq(sorted(TARGET_KEYS - keys), [], "every target is reported")
+        c.eq(data.get("errors"), [], "no part failed")
+        c.eq(data.get("quick"), True, "BENCH_QUICK was honoured")
+        c.eq(data.get("sizes", {}).get("worker_events"), 200,
+             "size overrides were honoured")
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+c.done()

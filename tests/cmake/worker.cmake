@@ -1,0 +1,17 @@
+# worker area: leadsync-worker and the HubSpot client (docs/worker.md,
+# docs/hubspot-client.md, docs/mapping.md).
+if(CMOCKA_FOUND)
+  add_executable(test_hs_client ${CMAKE_SOURCE_DIR}/tests/unit/test_hs_client.c)
+  target_link_libraries(test_hs_client PRIVATE leadsync_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_hs_client test_hs_client LABELS unit)
+  add_executable(test_map ${CMAKE_SOURCE_DIR}/tests/unit/test_map.c)
+  target_link_libraries(test_map PRIVATE leadsync_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_map test_map LABELS unit)
+endif()
+# Dev broker + HubSpot emulator + leadsync-worker.
+ls_add_pytest(worker_sync tests/worker/test_worker_sync.py
+  LABELS integration TIMEOUT 180)
+ls_add_pytest(worker_faults tests/worker/test_worker_faults.py
+  LABELS integration TIMEOUT 240)
+ls_add_pytest(worker_crash tests/worker/test_worker_crash.py
+  LABELS integration TIMEOUT 240)

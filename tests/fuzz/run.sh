@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harness over the ingress's parse-validate-route path
+# with clang (-fsanitize=fuzzer,address,undefined) against the lib sources,
+# in its own build directory, and runs it for SECONDS (default 60).
+#   tests/fuzz/run.sh [SECONDS]        (make fuzz: FUZZ_SECONDS, default 600)
+# LS_FUZZ_BUILD picks the build directory (default build-fuzz/). New inputs
+# go to <build>/corpus; crashes to <build>/crash-*; the seeds in
+# tests/fuzz/corpus are only read.
+set -euo pipefail
+secs=${1:-60}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+out=${LS_FUZZ_BUILD:-$src/build-fuzz}
+cc=${CLANG:-clang}
+mkdir -p "$out/corpus"
+
+sources=(lib/ls_err.c lib/ls_buf.c lib/ls_log.c lib/ls_hash.c lib/ls_time.c
+         lib/ls_event.c lib/ls_config.c lib/ls_schema.c ingress/ing_route.c
+         tests/fuzz/fuzz_ingress.c)
+bin="$out/fuzz_ingress"
+stale=0
+[ -x "$bin" ] || stale=1
+for f in "${sources[@]}" lib/*.h ingress/ing_route.h; do
+  [ "$src/$f" -nt "$bin" ] && stale=1
+done
+if [ $stale = 1 ]; then
+  echo "fuzz: building $bin"
+  (cd "$src" && "$cc" -g -O1 -std=c11 -D_GNU_SOURCE \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -Ilib -Iingress $(pkg-config --cflags jansson libcrypto) \
+    -DLS_DEFAULT_SCHEMA_DIR="\"$src/schemas\"" \
+    "${sources[@]}" -o "$bin" \
+    $(pkg-config --libs jansson libcrypto) -lpthread -lm)
+fi
+
+log="$out/fuzz.log"
+echo "fuzz: running for ${secs}s (log: $log)"
+set +e
+LEADSYNC_SCHEMA_DIR="$src/schemas" LEADSYNC_LOG_LEVEL=error \
+"$bin" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  -dict="$src/tests/fuzz/json.dict" -artifact_prefix="$out/" \
+  -print_final_stats=1 "$out/corpus" "$src/tests/fuzz/corpus" >"$log" 2>&1
+rc=$?
+set -e
+execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+echo "fuzz: ${execs:-?} executions in ${secs}s, ${cov:-cov ?}, corpus $(ls "$out/corpus" | wc -l) files, exit $rc"
+if [ $rc -ne 0 ]; then
+  tail -60 "$log"
+  echo "fuzz: FAILED (artifacts in $out)"
+  exit 1
+fi
+echo "fuzz: passed"

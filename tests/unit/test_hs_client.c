@@ -1,0 +1,342 @@
+/* Unit tests of lib/hs_client and lib/hs_ratelimit: error bodies, the
+ * classification, and the run loop against a scripted transport. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs_client.h"
+#include "hs_ratelimit.h"
+#include "ls_time.h"
+
+/* -- error bodies ------------------------------------------------------- */
+
+static void test_error_409_existing_id(void **st) {
+  const char *b = "{\"status\":\"error\",\"message\":\"Contact already exists. "
+                  "Existing ID: 37765128953\",\"correlationId\":\"2dea\","
+                  "\"category\":\"CONFLICT\"}";
+  hs_error e;
+  hs_error_parse(b, strlen(b), &e);
+  assert_string_equal(e.category, "CONFLICT");
+  assert_string_equal(e.existing_id, "37765128953");
+  assert_string_equal(e.correlation_id, "2dea");
+  assert_int_equal(hs_classify(409, &e), HS_C_CONFLICT);
+  hs_error_clear(&e);
+}
+
+static void test_error_409_rich_variant(void **st) {
+  const char *b =
+      "{\"message\":\"Contact already exists. Existing ID: 2926551\","
+      "\"errors\":[{\"message\":\"A contact with email lee@xyz.co.uk already "
+      "exists. Existing ID: 2926551\",\"in\":\"email\"}],\"status\":\"error\","
+      "\"category\":\"OBJECT_ALREADY_EXISTS\",\"error\":\"CONTACT_EXISTS\"}";
+  hs_error e;
+  hs_error_parse(b, strlen(b), &e);
+  assert_string_equal(e.category, "OBJECT_ALREADY_EXISTS");
+  assert_string_equal(e.existing_id, "2926551");
+  hs_error_clear(&e);
+}
+
+static void test_error_property_context(void **st) {
+  const char *b =
+      "{\"status\":\"error\",\"message\":\"Property values were not valid\","
+      "\"errors\":[{\"message\":\"Property \\\"x\\\" does not exist\","
+      "\"code\":\"PROPERTY_DOESNT_EXIST\",\"context\":{\"propertyName\":"
+      "[\"testproperty\"]}}],\"category\":\"VALIDATION_ERROR\"}";
+  hs_error e;
+  hs_error_parse(b, strlen(b), &e);
+  assert_string_equal(e.code, "PROPERTY_DOESNT_EXIST");
+  assert_string_equal(e.property, "testproperty");
+  assert_int_equal(hs_classify(400, &e), HS_C_VALIDATION);
+  hs_error_clear(&e);
+}
+
+static void test_error_429_policies(void **st) {
+  hs_error e;
+  const char *d = "{\"message\":\"You have reached your daily limit.\","
+                  "\"errorType\":\"RATE_LIMIT\",\"policyName\":\"DAILY\"}";
+  hs_error_parse(d, strlen(d), &e);
+  assert_int_equal(hs_classify(429, &e), HS_C_RATE_DAILY);
+  hs_error_clear(&e);
+  const char *t = "{\"message\":\"You have reached your ten_secondly_rolling "
+                  "limit.\",\"policyName\":\"TEN_SECONDLY_ROLLING\"}";
+  hs_error_parse(t, strlen(t), &e);
+  assert_int_equal(hs_classify(429, &e), HS_C_RATE_WINDOW);
+  hs_error_clear(&e);
+  const char *s = "{\"message\":\"You have reached your secondly limit.\","
+                  "\"category\":\"RATE_LIMITS\"}";
+  hs_error_parse(s, strlen(s), &e);
+  assert_int_equal(hs_classify(429, &e), HS_C_RATE_SECONDLY);
+  hs_error_clear(&e);
+}
+
+static void test_error_html_and_statuses(void **st) {
+  const char *h = "<html><body>502 Bad Gateway</body></html>";
+  hs_error e;
+  hs_error_parse(h, strlen(h), &e);
+  assert_non_null(strstr(e.message, "502 Bad Gateway"));
+  assert_int_equal(hs_classify(502, &e), HS_C_TRANSIENT);
+  assert_int_equal(hs_classify(423, &e), HS_C_TRANSIENT);
+  assert_int_equal(hs_classify(0, &e), HS_C_TRANSIENT);
+  assert_int_equal(hs_classify(401, &e), HS_C_AUTH);
+  assert_int_equal(hs_classify(403, &e), HS_C_AUTH);
+  assert_int_equal(hs_classify(201, &e), HS_C_OK);
+  assert_int_equal(hs_classify(207, &e), HS_C_OK);
+  hs_error_clear(&e);
+}
+
+/* -- scripted transport ------------------------------------------------- */
+
+typedef struct {
+  long status;
+  const char *body;
+  long remaining;   /* -1: no header */
+  long retry_after; /* ms, -1 none */
+  bool sent_maybe;
+} step;
+
+typedef struct {
+  hs_transport base;
+  const step *steps;
+  size_t n, next;
+  size_t calls;
+} script_tp;
+
+static void script_perform(hs_transport *t, hs_req **reqs, size_t n) {
+  script_tp *s = (script_tp *)t;
+  for (size_t i = 0; i < n; i++) {
+    const step *st = &s->steps[s->next < s->n ? s->next : s->n - 1];
+    s->next++;
+    s->calls++;
+    hs_req *r = reqs[i];
+    r->status = st->status;
+    r->sent_maybe = st->sent_maybe;
+    if (st->body)
+      ls_buf_appendz(&r->resp, st->body);
+    r->rl.remaining = st->remaining;
+    r->rl.max = st->remaining >= 0 ? 100 : -1;
+    r->rl.retry_after_ms = st->retry_after;
+    if (!st->status)
+      snprintf(r->transport_err, sizeof r->transport_err, "scripted reset");
+  }
+}
+
+static void script_destroy(hs_transport *t) { (void)t; }
+
+static hs_limiter *mklim(int per) {
+  hs_limiter_conf c = {per, 10000, 0, 0, 4};
+  return hs_limiter_new(&c);
+}
+
+static void policy(hs_policy *p) {
+  hs_policy_defaults(p);
+  p->backoff_base_ms = 1;
+  p->backoff_max_ms = 4;
+  p->max_retries = 3;
+}
+
+static void test_run_retries_transient(void **st) {
+  step steps[] = {{503, "{\"message\":\"busy\"}", -1, -1, false},
+                  {0, NULL, -1, -1, true},
+                  {200, "{\"results\":[]}", 90, -1, false}};
+  script_tp tp = {{script_perform, script_destroy}, steps, 3, 0, 0};
+  hs_limiter *lim = mklim(100);
+  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_req *r = hs_req_new(&tgt, "POST", "/crm/v3/objects/contacts/batch/upsert",
+                         "contacts_upsert", NULL);
+  hs_policy p;
+  policy(&p);
+  hs_run1(&tp.base, r, &p);
+  assert_int_equal(r->state, HS_R_DONE);
+  assert_int_equal(r->cls, HS_C_OK);
+  assert_int_equal(r->attempts, 3);
+  assert_true(r->first_failure_us > 0);
+  hs_req_free(r);
+  hs_limiter_free(lim);
+}
+
+static void test_run_gives_up_after_max_retries(void **st) {
+  step steps[] = {{500, "{}", -1, -1, false}};
+  script_tp tp = {{script_perform, script_destroy}, steps, 1, 0, 0};
+  hs_limiter *lim = mklim(100);
+  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_req *r = hs_req_new(&tgt, "GET", "/p", "r", NULL);
+  hs_policy p;
+  policy(&p);
+  hs_run1(&tp.base, r, &p);
+  assert_int_equal(r->state, HS_R_DONE);
+  assert_int_equal(r->cls, HS_C_TRANSIENT);
+  assert_int_equal(r->attempts, p.max_retries + 1);
+  hs_req_free(r);
+  hs_limiter_free(lim);
+}
+
+static void test_run_create_is_not_blindly_resent(void **st) {
+  step steps[] = {{0, NULL, -1, -1, true}, {201, "{}", -1, -1, false}};
+  script_tp tp = {{script_perform, script_destroy}, steps, 2, 0, 0};
+  hs_limiter *lim = mklim(100);
+  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_req *r = hs_req_new(&tgt, "POST", "/crm/v3/objects/notes/batch/create",
+                         "notes_create", NULL);
+  r->idempotent = false;
+  hs_policy p;
+  policy(&p);
+  hs_run1(&tp.base, r, &p);
+  assert_int_equal(r->state, HS_R_AMBIGUOUS);
+  assert_int_equal(tp.calls, 1);
+  hs_req_free(r);
+  /* Not sent at all (connect refused): safe to send again. */
+  step steps2[] = {{0, NULL, -1, -1, false}, {201, "{}", -1, -1, false}};
+  script_tp tp2 = {{script_perform, script_destroy}, steps2, 2, 0, 0};
+  r = hs_req_new(&tgt, "POST", "/crm/v3/objects/notes/batch/create", "n",
+                 NULL);
+  r->idempotent = false;
+  hs_run1(&tp2.base, r, &p);
+  assert_int_equal(r->state, HS_R_DONE);
+  assert_int_equal(r->cls, HS_C_OK);
+  hs_req_free(r);
+  hs_limiter_free(lim);
+}
+
+static void test_run_daily_defers_and_blocks(void **st) {
+  step steps[] = {{429,
+                   "{\"message\":\"You have reached your daily limit.\","
+                   "\"policyName\":\"DAILY\"}",
+                   -1, 60000, false}};
+  script_tp tp = {{script_perform, script_destroy}, steps, 1, 0, 0};
+  hs_limiter *lim = mklim(100);
+  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_req *a = hs_req_new(&tgt, "POST", "/a", "a", NULL);
+  hs_req *b = hs_req_new(&tgt, "POST", "/b", "b", NULL);
+  hs_policy p;
+  policy(&p);
+  hs_run1(&tp.base, a, &p);
+  assert_int_equal(a->state, HS_R_DEFERRED);
+  int64_t until = 0;
+  assert_true(hs_limiter_daily_blocked(lim, ls_mono_us(), &until));
+  assert_true(until - ls_mono_us() > 50 * 1000000LL);
+  hs_run1(&tp.base, b, &p);
+  assert_int_equal(b->state, HS_R_DEFERRED);
+  assert_int_equal(tp.calls, 1); /* b was never sent */
+  hs_req_free(a);
+  hs_req_free(b);
+  hs_limiter_free(lim);
+}
+
+static void test_run_auth_is_final(void **st) {
+  step steps[] = {{401, "{\"category\":\"INVALID_AUTHENTICATION\"}", -1, -1,
+                   false}};
+  script_tp tp = {{script_perform, script_destroy}, steps, 1, 0, 0};
+  hs_limiter *lim = mklim(100);
+  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_req *r = hs_req_new(&tgt, "GET", "/p", "r", NULL);
+  hs_policy p;
+  policy(&p);
+  hs_run1(&tp.base, r, &p);
+  assert_int_equal(r->state, HS_R_DONE);
+  assert_int_equal(r->cls, HS_C_AUTH);
+  assert_int_equal(r->attempts, 1);
+  hs_req_free(r);
+  hs_limiter_free(lim);
+}
+
+/* -- limiter ------------------------------------------------------------ */
+
+static void test_limiter_window(void **st) {
+  hs_limiter *l = mklim(3);
+  int64_t t = 1000000000;
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(hs_limiter_acquire(l, false, t + i), 0);
+    hs_rl_headers h;
+    hs_rl_headers_clear(&h);
+    hs_limiter_observe(l, false, t + i, t + i + 1, &h);
+  }
+  int64_t w = hs_limiter_acquire(l, false, t + 10);
+  assert_true(w > 9 * 1000000LL && w <= 10 * 1000000LL);
+  assert_int_equal(hs_limiter_acquire(l, false, t + 10 * 1000000LL + 1), 0);
+  hs_limiter_free(l);
+}
+
+static void test_limiter_headers_and_others(void **st) {
+  hs_limiter *l = mklim(100);
+  int64_t t = 2000000000;
+  assert_int_equal(hs_limiter_acquire(l, false, t), 0);
+  /* Another process already spent 96 of 100: we may use half of 4. */
+  hs_rl_headers h;
+  hs_rl_headers_clear(&h);
+  h.remaining = 4;
+  h.max = 100;
+  hs_limiter_observe(l, false, t, t + 1000, &h);
+  assert_int_equal(hs_limiter_acquire(l, false, t + 2000), 0);
+  hs_limiter_observe(l, false, t + 2000, t + 2500, &(hs_rl_headers){
+                                                      3, 100, 10000, -1, -1,
+                                                      -1});
+  assert_int_equal(hs_limiter_acquire(l, false, t + 3000), 0);
+  /* share = 3/2 = 1, one in flight: wait for its answer. */
+  assert_true(hs_limiter_acquire(l, false, t + 3001) > 0);
+  hs_limiter_free(l);
+}
+
+static void test_limiter_429_waits_window(void **st) {
+  hs_limiter *l = mklim(100);
+  int64_t t = 3000000000;
+  assert_int_equal(hs_limiter_acquire(l, false, t), 0);
+  hs_rl_headers h;
+  hs_rl_headers_clear(&h);
+  hs_limiter_observe(l, false, t, t + 10, &h);
+  hs_limiter_on_429(l, false, false, t + 10, -1);
+  int64_t w = hs_limiter_acquire(l, false, t + 20);
+  assert_true(w >= 9 * 1000000LL);
+  hs_limiter_on_429(l, false, false, t + 20, 2000); /* Retry-After wins? */
+  hs_limiter_free(l);
+}
+
+static void test_limiter_registry_shares_portal(void **st) {
+  hs_limiters *r = hs_limiters_new();
+  hs_limiter_conf c = {190, 10000, 0, 0, 4};
+  hs_limiter *a = hs_limiters_get(r, "http://h", "tok", &c);
+  hs_limiter *b = hs_limiters_get(r, "http://h", "tok", &c);
+  hs_limiter *d = hs_limiters_get(r, "http://h", "other", &c);
+  assert_ptr_equal(a, b);
+  assert_ptr_not_equal(a, d);
+  hs_limiters_free(r);
+}
+
+static void test_backoff_capped_jittered(void **st) {
+  hs_policy p;
+  hs_policy_defaults(&p);
+  p.backoff_base_ms = 100;
+  p.backoff_max_ms = 1000;
+  for (int a = 1; a < 20; a++) {
+    long d = hs_backoff_ms(&p, a);
+    long full = 100L << (a - 1 > 10 ? 10 : a - 1);
+    if (full > 1000)
+      full = 1000;
+    assert_true(d >= full / 2 && d <= full);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_error_409_existing_id),
+      cmocka_unit_test(test_error_409_rich_variant),
+      cmocka_unit_test(test_error_property_context),
+      cmocka_unit_test(test_error_429_policies),
+      cmocka_unit_test(test_error_html_and_statuses),
+      cmocka_unit_test(test_run_retries_transient),
+      cmocka_unit_test(test_run_gives_up_after_max_retries),
+      cmocka_unit_test(test_run_create_is_not_blindly_resent),
+      cmocka_unit_test(test_run_daily_defers_and_blocks),
+      cmocka_unit_test(test_run_auth_is_final),
+      cmocka_unit_test(test_limiter_window),
+      cmocka_unit_test(test_limiter_headers_and_others),
+      cmocka_unit_test(test_limiter_429_waits_window),
+      cmocka_unit_test(test_limiter_registry_shares_portal),
+      cmocka_unit_test(test_backoff_capped_jittered),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,247 @@
+/* Unit tests of lib/hs_map: each shared sample payload maps to the
+ * properties and engagement docs/mapping.md documents; merge; names. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs_map.h"
+#include "ls_event.h"
+
+typedef struct {
+  json_t *root;
+  ls_event ev;
+  hs_mapped m;
+} mapped;
+
+static void map_sample(const char *name, const hs_map_opts *o, mapped *out) {
+  char path[256];
+  snprintf(path, sizeof path, "tests/fixtures/smartlead/%s.json", name);
+  json_error_t err;
+  out->root = json_load_file(path, 0, &err);
+  assert_non_null(out->root);
+  char *body = json_dumps(out->root, JSON_COMPACT);
+  assert_int_equal(ls_event_identify(out->root, body, strlen(body), "demo",
+                                     "smartlead.", &out->ev),
+                   LS_OK);
+  free(body);
+  char es[256];
+  assert_int_equal(hs_map_event(out->root, &out->ev,
+                                out->ev.event_time_us ? out->ev.event_time_us
+                                                      : 1700000000000000LL,
+                                o, &out->m, es, sizeof es),
+                   LS_OK);
+}
+
+static void done(mapped *x) {
+  hs_mapped_clear(&x->m);
+  json_decref(x->root);
+}
+
+static const char *prop(const json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
+
+static void test_email_sent(void **st) {
+  mapped x;
+  map_sample("EMAIL_SENT", NULL, &x);
+  assert_string_equal(x.m.email, "jane.doe@acme-example.com");
+  assert_string_equal(prop(x.m.contact, "firstname"), "Jane");
+  assert_string_equal(prop(x.m.contact, "lastname"), "Doe");
+  assert_string_equal(prop(x.m.contact, "smartlead_last_event"), "EMAIL_SENT");
+  assert_string_equal(prop(x.m.contact, "smartlead_last_sent_at"),
+                      "2025-03-28T08:15:00.123Z");
+  assert_string_equal(prop(x.m.contact, "smartlead_sequence_step"), "1");
+  assert_string_equal(prop(x.m.contact, "smartlead_lead_id"), "2758494567");
+  assert_int_equal(x.m.eng, HS_ENG_EMAIL);
+  assert_string_equal(prop(x.m.eng_props, "hs_email_direction"), "EMAIL");
+  assert_string_equal(prop(x.m.eng_props, "hs_email_status"), "SENT");
+  assert_string_equal(prop(x.m.eng_props, HS_EVENT_ID_PROP), x.ev.event_id);
+  json_t *h = json_loads(prop(x.m.eng_props, "hs_email_headers"), 0, NULL);
+  assert_non_null(h);
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(h, "from"), "email")),
+      "alex@outreach-example.com");
+  json_decref(h);
+  assert_string_equal(
+      prop(x.m.first_touch, HS_FIRST_TOUCH_PROP), "Q2 SaaS Outreach");
+  done(&x);
+}
+
+static void test_reply_is_incoming(void **st) {
+  mapped x;
+  map_sample("EMAIL_REPLY", NULL, &x);
+  assert_int_equal(x.m.eng, HS_ENG_EMAIL);
+  assert_string_equal(prop(x.m.eng_props, "hs_email_direction"),
+                      "INCOMING_EMAIL");
+  assert_non_null(strstr(prop(x.m.eng_props, "hs_email_text"),
+                         "send times for next week"));
+  json_t *h = json_loads(prop(x.m.eng_props, "hs_email_headers"), 0, NULL);
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(h, "from"), "email")),
+      "jane.doe@acme-example.com");
+  json_decref(h);
+  assert_string_equal(prop(x.m.contact, "smartlead_last_replied_at"),
+                      "2025-03-28T09:35:01.000Z");
+  done(&x);
+}
+
+static void test_untracked_reply_sender(void **st) {
+  mapped x;
+  map_sample("UNTRACKED_REPLIES", NULL, &x);
+  assert_string_equal(x.m.email, "sam.lee@randomco-example.com");
+  assert_string_equal(prop(x.m.contact, "firstname"), "Sam");
+  assert_string_equal(prop(x.m.contact, "lastname"), "Lee");
+  assert_null(prop(x.m.contact, "smartlead_campaign_id"));
+  assert_string_equal(prop(x.m.eng_props, "hs_email_direction"),
+                      "INCOMING_EMAIL");
+  done(&x);
+}
+
+static void test_bounce(void **st) {
+  mapped x;
+  map_sample("EMAIL_BOUNCE", NULL, &x);
+  assert_string_equal(prop(x.m.contact, "smartlead_bounced"), "true");
+  assert_string_equal(prop(x.m.eng_props, "hs_email_status"), "BOUNCED");
+  assert_non_null(strstr(prop(x.m.eng_props, "hs_email_text"),
+                         "Address not found"));
+  done(&x);
+}
+
+static void test_category_note_and_lead_data(void **st) {
+  mapped x;
+  map_sample("LEAD_CATEGORY_UPDATED", NULL, &x);
+  assert_int_equal(x.m.eng, HS_ENG_NOTE);
+  const char *body = prop(x.m.eng_props, "hs_note_body");
+  assert_non_null(strstr(body, "(none)"));
+  assert_non_null(strstr(body, "Meeting Request"));
+  assert_string_equal(prop(x.m.contact, "smartlead_lead_category"),
+                      "Meeting Request");
+  assert_string_equal(prop(x.m.contact, "company"), "Acme");
+  assert_string_equal(prop(x.m.contact, "website"), "acme-example.com");
+  assert_string_equal(prop(x.m.contact, "smartlead_linkedin_url"),
+                      "https://www.linkedin.com/in/jane-doe-example");
+  assert_null(prop(x.m.contact, "phone")); /* null in the payload */
+  done(&x);
+}
+
+static void test_unsubscribe_note(void **st) {
+  mapped x;
+  map_sample("LEAD_UNSUBSCRIBED", NULL, &x);
+  assert_int_equal(x.m.eng, HS_ENG_NOTE);
+  assert_string_equal(prop(x.m.contact, "smartlead_unsubscribed"), "true");
+  assert_string_equal(prop(x.m.contact, "smartlead_sequence_step"), "2");
+  done(&x);
+}
+
+static void test_manual_step_task(void **st) {
+  mapped x;
+  map_sample("MANUAL_STEP_REACHED", NULL, &x);
+  assert_int_equal(x.m.eng, HS_ENG_TASK);
+  assert_non_null(strstr(prop(x.m.eng_props, "hs_task_subject"), "step 2"));
+  assert_string_equal(prop(x.m.eng_props, "hs_task_status"), "NOT_STARTED");
+  assert_int_equal(hs_eng_assoc_type(HS_ENG_TASK), 204);
+  done(&x);
+}
+
+static void test_open_click_props_only_unless_notes(void **st) {
+  mapped x;
+  map_sample("EMAIL_OPEN", NULL, &x);
+  assert_int_equal(x.m.eng, HS_ENG_NONE);
+  assert_string_equal(prop(x.m.contact, "smartlead_last_opened_at"),
+                      "2025-03-28T09:02:41.618Z");
+  done(&x);
+  hs_map_opts o = {true, true};
+  map_sample("EMAIL_OPEN", &o, &x);
+  assert_int_equal(x.m.eng, HS_ENG_NOTE);
+  done(&x);
+  map_sample("EMAIL_LINK_CLICK", NULL, &x);
+  assert_int_equal(x.m.eng, HS_ENG_NONE);
+  assert_string_equal(prop(x.m.contact, "smartlead_last_clicked_link"),
+                      "https://outreach-example.com/demo");
+  done(&x);
+  map_sample("EMAIL_LINK_CLICK", &o, &x);
+  assert_int_equal(x.m.eng, HS_ENG_NOTE);
+  assert_non_null(strstr(prop(x.m.eng_props, "hs_note_body"),
+                         "outreach-example.com/demo"));
+  done(&x);
+}
+
+static void test_campaign_status_writes_nothing(void **st) {
+  mapped x;
+  map_sample("CAMPAIGN_STATUS_CHANGED", NULL, &x);
+  assert_null(x.m.contact);
+  assert_int_equal(x.m.eng, HS_ENG_NONE);
+  done(&x);
+}
+
+static void test_merge_newest_wins(void **st) {
+  json_t *dst = json_object(), *times = json_object();
+  json_t *a = json_pack("{s:s,s:s}", "smartlead_last_event", "EMAIL_OPEN",
+                        "smartlead_campaign_name", "A");
+  json_t *b = json_pack("{s:s,s:s}", "smartlead_last_event", "EMAIL_REPLY",
+                        "firstname", "Jane");
+  json_t *c = json_pack("{s:s,s:s}", "smartlead_last_event", "EMAIL_SENT",
+                        "smartlead_campaign_name", "Old");
+  hs_props_merge(dst, times, a, 200);
+  hs_props_merge(dst, times, b, 300);
+  hs_props_merge(dst, times, c, 100);
+  assert_string_equal(prop(dst, "smartlead_last_event"), "EMAIL_REPLY");
+  assert_string_equal(prop(dst, "smartlead_campaign_name"), "A");
+  assert_string_equal(prop(dst, "firstname"), "Jane");
+  json_decref(a);
+  json_decref(b);
+  json_decref(c);
+  json_decref(dst);
+  json_decref(times);
+}
+
+static void test_split_name(void **st) {
+  char f[64], l[64];
+  hs_split_name("  Jane Q. Doe ", f, sizeof f, l, sizeof l);
+  assert_string_equal(f, "Jane");
+  assert_string_equal(l, "Q. Doe");
+  hs_split_name("Cher", f, sizeof f, l, sizeof l);
+  assert_string_equal(f, "Cher");
+  assert_string_equal(l, "");
+  hs_split_name(NULL, f, sizeof f, l, sizeof l);
+  assert_string_equal(f, "");
+}
+
+static void test_property_catalogue(void **st) {
+  size_t n;
+  const hs_prop_def *d = hs_map_properties(&n);
+  int contacts = 0, event_ids = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!strcmp(d[i].object, "contacts"))
+      contacts++;
+    if (!strcmp(d[i].name, HS_EVENT_ID_PROP))
+      event_ids++;
+    assert_true(!strncmp(d[i].name, "smartlead_", 10) ||
+                !strcmp(d[i].name, HS_EVENT_ID_PROP));
+  }
+  assert_true(contacts >= 15);
+  assert_int_equal(event_ids, 3); /* emails, notes, tasks */
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_email_sent),
+      cmocka_unit_test(test_reply_is_incoming),
+      cmocka_unit_test(test_untracked_reply_sender),
+      cmocka_unit_test(test_bounce),
+      cmocka_unit_test(test_category_note_and_lead_data),
+      cmocka_unit_test(test_unsubscribe_note),
+      cmocka_unit_test(test_manual_step_task),
+      cmocka_unit_test(test_open_click_props_only_unless_notes),
+      cmocka_unit_test(test_campaign_status_writes_nothing),
+      cmocka_unit_test(test_merge_newest_wins),
+      cmocka_unit_test(test_split_name),
+      cmocka_unit_test(test_property_catalogue),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,352 @@
+/* leadsync-worker: consumes Smartlead event topics in a consumer group and
+ * syncs them into HubSpot (DESIGN.md section 5, docs/worker.md). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hs_setup.h"
+#include "kq.h"
+#include "ls_log.h"
+#include "ls_time.h"
+#include "wrk.h"
+#include "wrk_filter.h"
+#include "wrk_http.h"
+#include "wrk_ledger.h"
+#include "wrk_out.h"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: leadsync-worker --config FILE --group NAME --events A,B\n"
+          "                       [--listen HOST:PORT] [--ready-file PATH]\n"
+          "                       [--setup] [--no-setup]\n"
+          "Env: LEADSYNC_CONFIG, LEADSYNC_GROUP, LEADSYNC_EVENTS,\n"
+          "LEADSYNC_LISTEN. --setup creates the HubSpot properties of every\n"
+          "tenant and exits; --no-setup skips it at start.\n");
+}
+
+static const char *env_or(const char *v, const char *env) {
+  if (v)
+    return v;
+  const char *e = getenv(env);
+  return (e && *e) ? e : NULL;
+}
+
+/* "EMAIL_SENT,EMAIL_OPEN" -> types; false on an unknown name. */
+static bool parse_events(const char *list, wrk_settings *s, char *errstr,
+                         size_t errlen) {
+  char *copy = strdup(list), *save = NULL;
+  size_t cap = LS_EV__COUNT;
+  s->types = calloc(cap, sizeof *s->types);
+  if (!copy || !s->types) {
+    free(copy);
+    snprintf(errstr, errlen, "out of memory");
+    return false;
+  }
+  for (char *tok = strtok_r(copy, ", ", &save); tok;
+       tok = strtok_r(NULL, ", ", &save)) {
+    ls_event_type t = ls_event_type_from_name(tok);
+    if (t == LS_EV_UNKNOWN) {
+      snprintf(errstr, errlen, "--events: unknown event type \"%.64s\"", tok);
+      free(copy);
+      return false;
+    }
+    bool dup = false;
+    for (size_t i = 0; i < s->n_types; i++)
+      dup |= s->types[i] == t;
+    if (!dup && s->n_types < cap)
+      s->types[s->n_types++] = t;
+  }
+  free(copy);
+  if (!s->n_types) {
+    snprintf(errstr, errlen, "--events: no event types");
+    return false;
+  }
+  return true;
+}
+
+static bool cfg_bool(const ls_config *cfg, const char *key, bool dflt) {
+  const json_t *v = json_object_get(json_object_get(cfg->root, "worker"), key);
+  return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+static void load_settings(const ls_config *cfg, wrk_settings *s) {
+  long bm = ls_config_int(cfg, "worker", "batch_max", 100);
+  s->batch_max = (int)(bm < 1 ? 1 : bm > 100 ? 100 : bm);
+  s->linger_ms = ls_config_int(cfg, "worker", "batch_linger_ms", 200);
+  s->setup_on_start = cfg_bool(cfg, "setup_on_start", true);
+  s->search_settle_ms = ls_config_int(cfg, "worker", "search_settle_ms", 1500);
+  s->guard_ms = ls_config_int(cfg, "worker", "ratelimit_guard_ms", 500);
+  s->flush_timeout_ms = ls_config_int(cfg, "worker", "flush_timeout_ms", 30000);
+  s->ledger_load_timeout_ms =
+      ls_config_int(cfg, "worker", "ledger_load_timeout_ms", 60000);
+  hs_policy_defaults(&s->pol);
+  s->pol.max_retries = (int)ls_config_int(cfg, "worker", "max_retries", 8);
+  s->pol.backoff_base_ms = ls_config_int(cfg, "worker", "backoff_base_ms", 200);
+  s->pol.backoff_max_ms =
+      ls_config_int(cfg, "worker", "backoff_max_ms", 30000);
+}
+
+/* One target per tenant; tenants of one portal share its limiter. */
+static bool make_targets(wrk *w) {
+  w->limiters = hs_limiters_new();
+  w->targets = calloc(w->cfg->n_tenants ? w->cfg->n_tenants : 1,
+                      sizeof *w->targets);
+  if (!w->limiters || !w->targets)
+    return false;
+  for (size_t i = 0; i < w->cfg->n_tenants; i++) {
+    const ls_tenant *t = &w->cfg->tenants[i];
+    hs_limiter_conf lc = {t->hs_per_10s, 10000, t->hs_daily, w->s.guard_ms,
+                          4};
+    w->targets[i].base_url = t->hs_base_url;
+    w->targets[i].token = t->hs_token;
+    w->targets[i].label = t->id;
+    w->targets[i].lim =
+        hs_limiters_get(w->limiters, t->hs_base_url,
+                        t->hs_token ? t->hs_token : "", &lc);
+    if (!w->targets[i].lim)
+      return false;
+  }
+  return true;
+}
+
+/* Runs setup once per portal. Transient failures are retried until stop;
+ * a tenant whose token is refused is reported and skipped (its events go
+ * to the DLQ with reason auth). */
+static int run_setup(wrk *w, bool strict) {
+  int failures = 0;
+  for (size_t i = 0; i < w->cfg->n_tenants; i++) {
+    bool seen = false;
+    for (size_t k = 0; k < i; k++)
+      seen |= w->targets[k].lim == w->targets[i].lim;
+    if (seen)
+      continue;
+    if (!w->targets[i].token) {
+      ls_error("no HubSpot token: setup skipped", "{s:s,s:s}", "tenant",
+               w->cfg->tenants[i].id, "token_ref",
+               w->cfg->tenants[i].hs_token_ref);
+      failures++;
+      continue;
+    }
+    for (int attempt = 1; !stop_flag; attempt++) {
+      char err[LS_ERRSTR_SIZE];
+      hs_setup_result res;
+      ls_err e = hs_setup_run(w->tp, &w->targets[i], &w->s.pol, &res, err,
+                              sizeof err);
+      if (e == LS_OK)
+        break;
+      ls_error("hubspot setup failed", "{s:s,s:s,s:i}", "tenant",
+               w->cfg->tenants[i].id, "error", err, "attempt", attempt);
+      if (e == LS_ERR_UNAUTHORIZED || strict) {
+        failures++;
+        break;
+      }
+      long back = hs_backoff_ms(&w->s.pol, attempt);
+      for (long slept = 0; slept < back && !stop_flag; slept += 100) {
+        struct timespec ts = {0, 100000000L};
+        nanosleep(&ts, NULL);
+      }
+    }
+  }
+  return failures;
+}
+
+static int write_file_atomic(const char *path, const char *text) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return -1;
+  fprintf(f, "%s\n", text);
+  if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    remove(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *config = NULL, *group = NULL, *events = NULL, *listen = NULL;
+  const char *ready_file = NULL;
+  bool setup_only = false, no_setup = false;
+  int rc = 1;
+  char err[LS_ERRSTR_SIZE];
+  wrk w;
+  memset(&w, 0, sizeof w);
+  wrk_http *http = NULL;
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--config") && v)
+      config = v, i++;
+    else if (!strcmp(a, "--group") && v)
+      group = v, i++;
+    else if (!strcmp(a, "--events") && v)
+      events = v, i++;
+    else if (!strcmp(a, "--listen") && v)
+      listen = v, i++;
+    else if (!strcmp(a, "--ready-file") && v)
+      ready_file = v, i++;
+    else if (!strcmp(a, "--setup"))
+      setup_only = true;
+    else if (!strcmp(a, "--no-setup"))
+      no_setup = true;
+    else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  config = env_or(config, "LEADSYNC_CONFIG");
+  group = env_or(group, "LEADSYNC_GROUP");
+  events = env_or(events, "LEADSYNC_EVENTS");
+  listen = env_or(listen, "LEADSYNC_LISTEN");
+  ls_log_init("worker");
+  if (!config || (!setup_only && (!group || !events))) {
+    usage(stderr);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+
+  if (ls_config_load(config, &w.cfg, err, sizeof err) != LS_OK) {
+    ls_error("invalid configuration", "{s:s}", "error", err);
+    return 1;
+  }
+  load_settings(w.cfg, &w.s);
+  w.s.group = group ? group : "setup";
+  snprintf(w.s.group_id, sizeof w.s.group_id, "leadsync-%s", w.s.group);
+  if (!setup_only && !parse_events(events, &w.s, err, sizeof err)) {
+    ls_error("invalid arguments", "{s:s}", "error", err);
+    goto out;
+  }
+  w.stop = &stop_flag;
+  w.metrics = ls_metrics_new();
+  w.s.pol.stop = &stop_flag;
+  w.s.pol.metrics = w.metrics;
+  w.tp = hs_transport_curl_new(
+      ls_config_int(w.cfg, "worker", "http_timeout_ms", 30000), 5000,
+      (size_t)ls_config_int(w.cfg, "worker", "max_response_bytes",
+                            8L * 1024 * 1024));
+  w.stuck = json_object();
+  if (!w.metrics || !w.tp || !w.stuck || !make_targets(&w)) {
+    ls_error("out of memory at start", NULL);
+    goto out;
+  }
+  if (setup_only) {
+    rc = run_setup(&w, true) ? 1 : 0;
+    goto out;
+  }
+
+  char url[160] = "";
+  http = wrk_http_start(listen ? listen
+                               : ls_config_str(w.cfg, "worker", "listen",
+                                               "127.0.0.1:9102"),
+                        w.metrics, &w.ready, url, sizeof url, err,
+                        sizeof err);
+  if (!http) {
+    ls_error("cannot start the HTTP server", "{s:s}", "error", err);
+    goto out;
+  }
+  if (w.s.setup_on_start && !no_setup)
+    run_setup(&w, false);
+
+  w.out = wrk_out_new(w.cfg, err, sizeof err);
+  w.done = wrk_ledger_new_local();
+  w.ledger = wrk_ledger_new(w.cfg, &w.s, err, sizeof err);
+  w.filter = wrk_filter_pass_all();
+  if (!w.out || !w.ledger || !w.done || !w.filter) {
+    ls_error("cannot start the Kafka side", "{s:s}", "error", err);
+    goto out;
+  }
+  if (wrk_ledger_load(w.ledger, w.s.ledger_load_timeout_ms, &stop_flag, err,
+                      sizeof err) != LS_OK) {
+    ls_error("cannot load the ledger", "{s:s}", "error", err);
+    goto out;
+  }
+  w.batch = wrk_batch_new(&w);
+  w.consumer = w.batch ? wrk_consumer_new(&w, err, sizeof err) : NULL;
+  if (!w.consumer) {
+    ls_error("cannot start the consumer", "{s:s}", "error", err);
+    goto out;
+  }
+  w.ready = 1;
+  if (ready_file && write_file_atomic(ready_file, url) != 0) {
+    ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
+    goto out;
+  }
+  ls_info("worker ready", "{s:s,s:s,s:s,s:i,s:i}", "group", w.s.group,
+          "events", events, "url", url, "batch_max", w.s.batch_max,
+          "linger_ms", (int)w.s.linger_ms);
+
+  int64_t next_chores = 0, next_lag = 0;
+  while (!stop_flag) {
+    int64_t now = ls_mono_us();
+    int64_t wait = wrk_batch_wait_us(w.batch, now);
+    int timeout_ms = (int)(wait / 1000);
+    if (timeout_ms > 100)
+      timeout_ms = 100;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, timeout_ms);
+    if (m) {
+      if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+          ls_warn("consumer error", "{s:s}", "error",
+                  rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+      } else {
+        wrk_batch_add(w.batch, m);
+      }
+    }
+    now = ls_mono_us();
+    if (wrk_batch_due(w.batch, now))
+      wrk_batch_flush(w.batch);
+    if (now >= next_chores) {
+      wrk_ledger_poll(w.ledger);
+      wrk_consumer_unstick(&w);
+      next_chores = now + 1000000;
+    }
+    if (now >= next_lag) {
+      wrk_consumer_lag(&w);
+      ls_metrics_set(w.metrics, "leadsync_worker_ledger_events",
+                     "Event ids known to the ledger", NULL,
+                     (double)wrk_ledger_size(w.ledger));
+      next_lag = now + 5000000;
+    }
+  }
+  ls_info("shutting down", "{s:s}", "group", w.s.group);
+  w.ready = 0;
+  wrk_batch_abandon(w.batch);
+  rc = 0;
+out:
+  wrk_consumer_close(&w);
+  wrk_batch_free(w.batch);
+  wrk_out_free(w.out);
+  wrk_ledger_free(w.ledger);
+  wrk_ledger_free(w.done);
+  wrk_filter_free(w.filter);
+  wrk_http_stop(http);
+  hs_transport_free(w.tp);
+  hs_limiters_free(w.limiters);
+  free(w.targets);
+  free(w.s.types);
+  json_decref(w.stuck);
+  ls_metrics_free(w.metrics);
+  ls_config_free(w.cfg);
+  ls_info("stopped", "{s:i}", "rc", rc);
+  return rc;
+}

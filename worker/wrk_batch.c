@@ -1,0 +1,332 @@
+/* wrk_batch: intake (parse, identify, de-duplicate, filter, map) and the
+ * flush cycle: sync -> outputs acknowledged -> offsets stored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kq.h"
+#include "ls_log.h"
+#include "ls_time.h"
+#include "wrk.h"
+#include "wrk_filter.h"
+#include "wrk_ledger.h"
+#include "wrk_out.h"
+#include "wrk_records.h"
+
+struct wrk_batch {
+  wrk *w;
+  wrk_event **evs;
+  size_t n, cap;
+  size_t *per_tenant; /* events waiting for HubSpot, per tenant */
+  size_t waiting_max;
+  int64_t first_us;   /* mono time of the oldest event */
+};
+
+wrk_batch *wrk_batch_new(wrk *w) {
+  wrk_batch *b = calloc(1, sizeof *b);
+  if (!b)
+    return NULL;
+  b->w = w;
+  b->per_tenant = calloc(w->cfg->n_tenants + 1, sizeof *b->per_tenant);
+  if (!b->per_tenant) {
+    free(b);
+    return NULL;
+  }
+  return b;
+}
+
+void wrk_event_free(wrk_event *e) {
+  if (!e)
+    return;
+  if (e->msg)
+    rd_kafka_message_destroy(e->msg);
+  json_decref(e->root);
+  hs_mapped_clear(&e->map);
+  free(e);
+}
+
+static void reset(wrk_batch *b) {
+  for (size_t i = 0; i < b->n; i++)
+    wrk_event_free(b->evs[i]);
+  b->n = 0;
+  b->waiting_max = 0;
+  memset(b->per_tenant, 0, (b->w->cfg->n_tenants + 1) * sizeof *b->per_tenant);
+}
+
+void wrk_batch_free(wrk_batch *b) {
+  if (!b)
+    return;
+  reset(b);
+  free(b->evs);
+  free(b->per_tenant);
+  free(b);
+}
+
+size_t wrk_batch_len(const wrk_batch *b) { return b->n; }
+
+static bool is_hex32(const char *s) {
+  if (strlen(s) != 32)
+    return false;
+  for (; *s; s++)
+    if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+      return false;
+  return true;
+}
+
+static void count_event(wrk *w, const char *name, const char *help,
+                        const wrk_event *e) {
+  char lab[160];
+  snprintf(lab, sizeof lab, "event_type=\"%s\",tenant=\"%s\"",
+           e->ev.type_name[0] ? e->ev.type_name : "UNKNOWN",
+           e->tenant ? e->tenant->id : "-");
+  ls_metrics_inc(w->metrics, name, help, lab, 1);
+}
+
+/* Classifies one record; everything that needs no HubSpot call gets its
+ * final outcome here and waits for the flush only to be logged. */
+static void intake(wrk *w, wrk_event *e) {
+  const rd_kafka_message_t *m = e->msg;
+  char tenant_id[LS_TENANT_MAX + 1], hv[128], err[LS_ERRSTR_SIZE];
+  kq_header(m, "ce_tenant", tenant_id, sizeof tenant_id);
+  if (!tenant_id[0] && m->key) {
+    size_t k = 0;
+    const char *key = m->key;
+    while (k < m->key_len && k < LS_TENANT_MAX && key[k] != ':')
+      k++;
+    memcpy(tenant_id, key, k);
+    tenant_id[k] = '\0';
+  }
+  e->tenant = ls_config_tenant(w->cfg, tenant_id);
+  kq_header(m, "ls_received_at", hv, sizeof hv);
+  if (!hv[0] || !ls_time_parse(hv, &e->received_us)) {
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    e->received_us = ts > 0 ? ts * 1000 : 0;
+  }
+  json_error_t jerr;
+  e->root = m->payload ? json_loadb(m->payload, m->len, 0, &jerr) : NULL;
+  if (!json_is_object(e->root) ||
+      ls_event_identify(e->root, m->payload, m->len,
+                        tenant_id[0] ? tenant_id : "-", w->cfg->topic_prefix,
+                        &e->ev) != LS_OK) {
+    snprintf(e->ev.event_id, sizeof e->ev.event_id, "%s",
+             kq_header(m, "ce_id", hv, sizeof hv));
+    wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "BAD_RECORD",
+                   "record body is not a Smartlead event (JSON object with "
+                   "event_type)");
+    return;
+  }
+  kq_header(m, "ce_id", hv, sizeof hv);
+  if (is_hex32(hv))
+    memcpy(e->ev.event_id, hv, 33);
+  if (m->key && m->key_len > 0 && m->key_len < sizeof e->ev.key) {
+    memcpy(e->ev.key, m->key, m->key_len);
+    e->ev.key[m->key_len] = '\0';
+  }
+  if (!e->tenant) {
+    snprintf(err, sizeof err, "unknown tenant \"%s\"", tenant_id);
+    wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "UNKNOWN_TENANT", err);
+    return;
+  }
+  /* Already synced (ledger), or already final in this process unless an
+   * operator replays it on purpose. */
+  bool replay = kq_header(m, "ls_replay", hv, sizeof hv)[0] != '\0';
+  if (wrk_ledger_has(w->ledger, e->ev.event_id) ||
+      (!replay && wrk_ledger_has(w->done, e->ev.event_id))) {
+    e->outcome = WRK_DUPLICATE;
+    snprintf(e->reason, sizeof e->reason, "in_ledger");
+    return;
+  }
+  char reason[64] = "";
+  wrk_verdict v = wrk_filter_decide(w->filter, e->tenant, &e->ev, e->root, m,
+                                    reason, sizeof reason);
+  if (v != WRK_VERDICT_SYNC) {
+    e->outcome = v == WRK_VERDICT_HELD ? WRK_HELD : WRK_FILTERED;
+    snprintf(e->reason, sizeof e->reason, "%s",
+             reason[0] ? reason : (v == WRK_VERDICT_HELD ? "category" : "filter"));
+    return;
+  }
+  int64_t t = e->ev.event_time_us ? e->ev.event_time_us
+              : e->received_us    ? e->received_us
+                                  : ls_now_us();
+  hs_map_opts mo = {e->tenant->opens_as_notes, e->tenant->clicks_as_notes};
+  if (hs_map_event(e->root, &e->ev, t, &mo, &e->map, err, sizeof err) !=
+      LS_OK) {
+    wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "MAPPING", err);
+    return;
+  }
+  if (!e->map.contact) {
+    e->outcome = WRK_FILTERED;
+    snprintf(e->reason, sizeof e->reason, "no_hubspot_write");
+    return;
+  }
+  /* An intent without a final ledger record: a previous run (or the
+   * previous owner of the partition) may have created the engagement and
+   * stopped before recording it. Search before creating. */
+  if (e->map.eng != HS_ENG_NONE &&
+      wrk_ledger_has_intent(w->ledger, e->ev.event_id))
+    e->suspect = true;
+  e->outcome = WRK_PENDING;
+}
+
+void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
+  wrk *w = b->w;
+  wrk_event *e = calloc(1, sizeof *e);
+  if (!e) {
+    ls_error("out of memory: record dropped before intake (not stored)",
+             NULL);
+    rd_kafka_message_destroy(m);
+    return;
+  }
+  e->msg = m;
+  intake(w, e);
+  count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
+  if (b->n == b->cap) {
+    size_t nc = b->cap ? b->cap * 2 : 128;
+    wrk_event **nv = realloc(b->evs, nc * sizeof *nv);
+    if (!nv) {
+      wrk_event_free(e);
+      return;
+    }
+    b->evs = nv;
+    b->cap = nc;
+  }
+  if (!b->n)
+    b->first_us = ls_mono_us();
+  b->evs[b->n++] = e;
+  if (e->outcome == WRK_PENDING) {
+    size_t ti = (size_t)(e->tenant - w->cfg->tenants);
+    if (++b->per_tenant[ti] > b->waiting_max)
+      b->waiting_max = b->per_tenant[ti];
+  }
+}
+
+bool wrk_batch_due(const wrk_batch *b, int64_t now_us) {
+  if (!b->n)
+    return false;
+  if (b->waiting_max >= (size_t)b->w->s.batch_max)
+    return true;
+  if (b->n >= (size_t)b->w->s.batch_max * 4)
+    return true;
+  return now_us - b->first_us >= b->w->s.linger_ms * 1000;
+}
+
+int64_t wrk_batch_wait_us(const wrk_batch *b, int64_t now_us) {
+  if (!b->n)
+    return 100000;
+  int64_t left = b->first_us + b->w->s.linger_ms * 1000 - now_us;
+  return left > 0 ? left : 0;
+}
+
+void wrk_batch_abandon(wrk_batch *b) {
+  if (b->n)
+    ls_info("batch abandoned; its offsets are not stored", "{s:i}", "events",
+            (int)b->n);
+  reset(b);
+}
+
+static void account(wrk *w, const wrk_event *e) {
+  switch (e->outcome) {
+  case WRK_SYNCED:
+    count_event(w, "leadsync_worker_synced_total", "Events synced", e);
+    if (e->received_us > 0)
+      ls_metrics_observe(w->metrics, "leadsync_worker_event_latency_seconds",
+                         "From ingress receipt to HubSpot answer", NULL,
+                         (double)(ls_now_us() - e->received_us) / 1e6);
+    break;
+  case WRK_FILTERED:
+    count_event(w, "leadsync_worker_filtered_total",
+                "Events that write nothing to HubSpot", e);
+    break;
+  case WRK_HELD:
+    count_event(w, "leadsync_worker_held_total", "Events held by the filter",
+                e);
+    break;
+  case WRK_DLQ: {
+    char lab[160];
+    snprintf(lab, sizeof lab, "reason=\"%s\",tenant=\"%s\"", e->reason,
+             e->tenant ? e->tenant->id : "-");
+    ls_metrics_inc(w->metrics, "leadsync_worker_dlq_total",
+                   "Events sent to the DLQ", lab, 1);
+    break;
+  }
+  case WRK_DUPLICATE:
+    count_event(w, "leadsync_worker_duplicates_total",
+                "Events skipped because the ledger holds them", e);
+    break;
+  case WRK_DEFERRED:
+    count_event(w, "leadsync_worker_deferred_total",
+                "Events left in Kafka (daily limit, shutdown)", e);
+    break;
+  default:
+    break;
+  }
+}
+
+void wrk_batch_flush(wrk_batch *b) {
+  wrk *w = b->w;
+  if (!b->n)
+    return;
+  size_t waiting = 0;
+  for (size_t i = 0; i < b->n; i++)
+    waiting += b->evs[i]->outcome == WRK_PENDING;
+  if (waiting)
+    wrk_sync(w, b->evs, b->n);
+  ls_metrics_inc(w->metrics, "leadsync_worker_batches_total",
+                 "Batches flushed", NULL, 1);
+  ls_metrics_inc(w->metrics, "leadsync_worker_batch_events_total",
+                 "Events in flushed batches (sum; / batches = mean size)",
+                 NULL, (double)b->n);
+  ls_metrics_set(w->metrics, "leadsync_worker_last_batch_size",
+                 "Events in the last flushed batch", NULL, (double)b->n);
+
+  for (size_t i = 0; i < b->n; i++) {
+    wrk_event *e = b->evs[i];
+    account(w, e);
+    switch (e->outcome) {
+    case WRK_SYNCED:
+      wrk_ledger_emit(w, w->out, e);
+      wrk_synclog_emit(w, w->out, e);
+      break;
+    case WRK_DLQ:
+      ls_warn("event to DLQ", "{s:s,s:s,s:s,s:i,s:s}", "event_id",
+              e->ev.event_id, "tenant", e->tenant ? e->tenant->id : "-",
+              "reason", e->reason, "status", (int)e->http_status, "message",
+              e->hs_message);
+      wrk_dlq_emit(w, w->out, e);
+      wrk_synclog_emit(w, w->out, e);
+      break;
+    case WRK_FILTERED:
+    case WRK_HELD:
+    case WRK_DUPLICATE:
+      wrk_synclog_emit(w, w->out, e);
+      break;
+    default:
+      break;
+    }
+  }
+  if (wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL)) {
+    for (size_t i = 0; i < b->n; i++) {
+      wrk_event *e = b->evs[i];
+      if (e->outcome == WRK_SYNCED)
+        wrk_ledger_add(w->ledger, e->ev.event_id);
+      else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
+        wrk_ledger_add(w->done, e->ev.event_id);
+    }
+    wrk_consumer_store(w, b->evs, b->n);
+  } else {
+    /* Outputs not acknowledged: nothing of this batch is stored; its
+     * partitions are read again (and searched, as after a crash). */
+    ls_error("outputs not acknowledged; batch will be read again",
+             "{s:i}", "events", (int)b->n);
+    for (size_t i = 0; i < b->n; i++) {
+      wrk_event *e = b->evs[i];
+      e->outcome = WRK_DEFERRED;
+      /* Their engagements may exist now: search before creating again. */
+      if (e->map.eng != HS_ENG_NONE)
+        wrk_ledger_add_intent(w->ledger, e->ev.event_id);
+    }
+    wrk_consumer_store(w, b->evs, b->n);
+  }
+  reset(b);
+}
