@@ -51,7 +51,7 @@ SIZES = {
     "e2e_seconds":          (30,     4),
     "scale_events":         (10000,  1000),
     "stall_seconds":        (60,     30),
-    "e2e_fresh_window":     (1,      1),
+    "fresh_window":         (1,      1),
 }
 SCALE_WORKERS = [1, 2, 4]
 
@@ -424,25 +424,26 @@ class Bench:
         return j
 
     # -- 3./4./5. the worker ---------------------------------------------------
-    def worker_stack(self, st, tier, workers):
-        """Broker, emulator at `tier` with the added latency, `workers`
-        worker processes in one group for every event type."""
+    # One stack serves the worker run, its latency run and the scaling runs:
+    # the dev broker and the emulator start once, every run uses new leads
+    # and new event ids, and the counters are read as differences. Only the
+    # workers change: the scaling runs stop the first worker and grow one
+    # group to 1, 2 and 4 processes configured for the higher tier.
+    def set_tier(self, st, tier):
         h = self.h
-        st.broker(partitions=st.partitions)
-        st.emulator()
-        per_10s = TIERS[tier]
         st_, _, body = h.http_request(
             st.hubspot_url, "POST", "/_emulator/portals",
             {"token": h.HUBSPOT_TOKEN, "tier": tier,
-             "requests_per_10s": per_10s})
+             "requests_per_10s": TIERS[tier]})
         if st_ != 200:
             raise RuntimeError(f"emulator /portals answered {st_}: {body!r}")
-        st.hubspot_faults({"latency_ms": self.sizes["hubspot_latency_ms"]})
-        cfg = self.config(st, tier=tier, per_10s=per_10s)
-        procs = [st.worker(cfg, "bench", h.ALL_EVENTS) for _ in
-                 range(workers)]
-        self.wait_group_stable(procs, len(h.ALL_EVENTS) * st.partitions)
-        return cfg, procs
+
+    def start_workers(self, st, cfg, procs, n):
+        """Grows procs to n workers of group "bench" (every event type) and
+        waits until the group settled."""
+        while len(procs) < n:
+            procs.append(st.worker(cfg, "bench", self.h.ALL_EVENTS))
+        self.wait_group_stable(procs, len(self.h.ALL_EVENTS) * st.partitions)
 
     def wait_group_stable(self, procs, partitions):
         """Waits until every worker holds partitions and together they hold
@@ -476,6 +477,18 @@ class Bench:
         self.h.wait_for(stable, timeout=90, interval=0.2,
                         what=f"{len(procs)} worker(s) to share "
                              f"{partitions} partitions")
+
+    def wait_window_empty(self, st):
+        """A fresh HubSpot rate window, so a run starts with no backlog of
+        the previous one (at most one window, 10 s)."""
+        if not self.sizes["fresh_window"]:
+            return
+
+        def empty():
+            p = (st.hubspot_state().get("portals") or [{}])[0]
+            return p.get("window_used", 0) == 0
+        self.h.wait_for(empty, timeout=WINDOW_S + 10, interval=0.5,
+                        what="the emulator's rate window to empty")
 
     def preload(self, st, cfg, events, name, rate=None):
         path = st.path(name + ".jsonl")
@@ -516,7 +529,7 @@ class Bench:
                     raise RuntimeError(f"{p.name} died:\n{p.tail()}")
             time.sleep(0.25)
 
-    def rate_of(self, sl, ids):
+    def rate_of(self, sl, ids, what):
         """events/s from the sync_log times: over the steady part (after the
         first 10-s rate window) when the run lasted two windows or more,
         over the whole run otherwise."""
@@ -530,17 +543,16 @@ class Bench:
             cut = t0 + WINDOW_S * 1000.0
             n = sum(1 for t in times if t > cut)
             return n / ((t1 - cut) / 1000.0), overall, True
-        self.notes.append(f"{len(times)} events took {span:.1f} s, less than "
-                          "two rate-limit windows: the rate includes the "
-                          "first window's burst")
+        self.notes.append(f"{what}: {len(times)} events took {span:.1f} s, "
+                          "less than two rate-limit windows: the rate "
+                          "includes the first window's burst")
         return overall, overall, False
 
     def hubspot_counters(self, st):
-        s = st.hubspot_state()
-        c = s.get("counters", {})
-        return {"calls": c.get("requests_total"),
-                "rate_limited_429": c.get("rate_limited_429"),
-                "into_exhausted": c.get("requests_into_exhausted_window")}
+        c = st.hubspot_state().get("counters", {})
+        return {"calls": c.get("requests_total", 0),
+                "rate_limited_429": c.get("rate_limited_429", 0),
+                "into_exhausted": c.get("requests_into_exhausted_window", 0)}
 
     def outcomes(self, sl, ids):
         out = {}
@@ -550,81 +562,104 @@ class Bench:
                 out[o] = out.get(o, 0) + 1
         return out
 
-    def part_worker(self, res):
+    def measured_run(self, st, cfg, sl, procs, events, name, what,
+                     per_10s):
+        """Pre-loads events with the workers running and measures them."""
+        before = self.hubspot_counters(st)
+        pids = [p.pid for p in procs]
+        with RssSampler(pids) as rs:
+            pj, produced = self.preload(st, cfg, events, name)
+            ids = list(produced)
+            done = self.wait_synced(sl, ids, procs, what)
+        after = self.hubspot_counters(st)
+        d = {k: after[k] - before[k] for k in after}
+        rate, overall, steady = self.rate_of(sl, ids, what)
+        ceiling = ceiling_events_per_s(per_10s)
+        per_1000 = 1000.0 * d["calls"] / done if done else None
+        return {
+            "events": len(ids), "completed": done,
+            "preload_msgs_per_s": pj["msgs_per_s"],
+            "events_per_s": rate, "events_per_s_overall": overall,
+            "steady_state": steady,
+            "ceiling_fraction": rate / ceiling if rate else None,
+            "calls": d["calls"], "calls_per_1000_events": per_1000,
+            "call_rate_fraction": (rate * per_1000 / 1000.0
+                                   / (per_10s / WINDOW_S)
+                                   if rate and per_1000 else None),
+            "rate_limited_429": d["rate_limited_429"],
+            "requests_into_exhausted_window": d["into_exhausted"],
+            "outcomes": self.outcomes(sl, ids),
+            "rss_load_mib": max(rs.max.values()),
+            "rss_peak_mib": max((proc_status(p, "VmHWM") or 0.0)
+                                for p in pids),
+        }
+
+    def part_worker(self, res, parts):
+        s = self.sizes
+        with self.stack(s["partitions"]) as st:
+            st.broker(partitions=st.partitions)
+            st.emulator()
+            st.hubspot_faults({"latency_ms": s["hubspot_latency_ms"]})
+            sl = SyncLog(st.bootstrap)
+            try:
+                if "worker" in parts:
+                    try:
+                        self.worker_run(res, st, sl)
+                    except Exception as e:
+                        self.errors.append(f"worker: {e}")
+                        log(f"worker failed: {e}\n{traceback.format_exc()}")
+                if "scaling" in parts:
+                    self.scaling_runs(res, st, sl)
+            finally:
+                sl.close()
+
+    def worker_run(self, res, st, sl):
         s = self.sizes
         tier = "professional"
         per_10s = TIERS[tier]
-        ceiling = ceiling_events_per_s(per_10s)
-        with self.stack(s["partitions"]) as st:
-            cfg, procs = self.worker_stack(st, tier, 1)
-            w = procs[0]
-            sl = SyncLog(st.bootstrap)
-            try:
-                idle = proc_status(w.pid, "VmRSS")
-                events = generate_events(s["worker_events"],
-                                         s["worker_leads"], seed=1)
-                log(f"worker: {len(events)} events, {s['worker_leads']} "
-                    f"leads, {tier} tier, +{s['hubspot_latency_ms']} ms")
-                with RssSampler([w.pid]) as rs:
-                    pj, produced = self.preload(st, cfg, events, "worker")
-                    ids = list(produced)
-                    done = self.wait_synced(sl, ids, procs, "worker")
-                rate, overall, steady = self.rate_of(sl, ids)
-                hc = self.hubspot_counters(st)
-                calls_per_1000 = (1000.0 * hc["calls"] / done
-                                  if done and hc["calls"] is not None
-                                  else None)
-                res["worker"] = {
-                    "events": len(ids), "completed": done,
-                    "leads": s["worker_leads"],
-                    "mix": {t: sh for t, sh in MIX},
-                    "tier": tier, "requests_per_10s": per_10s,
-                    "hubspot_latency_ms": s["hubspot_latency_ms"],
-                    "preload_msgs_per_s": pj["msgs_per_s"],
-                    "events_per_s": rate, "events_per_s_overall": overall,
-                    "steady_state": steady,
-                    "ceiling_events_per_s": ceiling,
-                    "ceiling_fraction": rate / ceiling if rate else None,
-                    "min_calls_per_1000_events": min_calls_per_1000(),
-                    "calls": hc["calls"],
-                    "calls_per_1000_events": calls_per_1000,
-                    "call_rate_fraction": (rate * calls_per_1000 / 1000.0
-                                           / (per_10s / WINDOW_S)
-                                           if rate and calls_per_1000
-                                           else None),
-                    "rate_limited_429": hc["rate_limited_429"],
-                    "requests_into_exhausted_window": hc["into_exhausted"],
-                    "outcomes": self.outcomes(sl, ids),
-                    "rss_idle_mib": idle, "rss_load_mib": rs.max[w.pid],
-                    "rss_peak_mib": proc_status(w.pid, "VmHWM"),
-                }
-                e2e = res["worker"]["e2e"] = self.e2e(st, cfg, sl, procs,
-                                                      ceiling)
-                if rate and e2e["rate_events_per_s"] > rate:
-                    self.notes.append(
-                        f"worker e2e: the load ({e2e['rate_events_per_s']:.0f}"
-                        f" events/s, half the ceiling) is above the worker's "
-                        f"measured rate ({rate:.0f}/s): the latency includes "
-                        "queueing")
-            finally:
-                sl.close()
+        self.set_tier(st, tier)
+        cfg = self.config(st, tier=tier, per_10s=per_10s)
+        procs = []
+        self.start_workers(st, cfg, procs, 1)
+        w = procs[0]
+        idle = proc_status(w.pid, "VmRSS")
+        events = generate_events(s["worker_events"], s["worker_leads"],
+                                 seed=1, lead_prefix="w")
+        log(f"worker: {len(events)} events, {s['worker_leads']} leads, "
+            f"{tier} tier, +{s['hubspot_latency_ms']} ms")
+        r = self.measured_run(st, cfg, sl, procs, events, "worker", "worker",
+                              per_10s)
+        r.update({
+            "leads": s["worker_leads"], "mix": {t: sh for t, sh in MIX},
+            "tier": tier, "requests_per_10s": per_10s,
+            "hubspot_latency_ms": s["hubspot_latency_ms"],
+            "ceiling_events_per_s": ceiling_events_per_s(per_10s),
+            "min_calls_per_1000_events": min_calls_per_1000(),
+            "rss_idle_mib": idle,
+        })
+        res["worker"] = r
+        e2e = r["e2e"] = self.e2e(st, cfg, sl, procs,
+                                  ceiling_events_per_s(per_10s))
+        rate = r["events_per_s"]
+        if rate and e2e["rate_events_per_s"] > rate:
+            self.notes.append(
+                f"worker e2e: the load ({e2e['rate_events_per_s']:.0f} "
+                f"events/s, half the ceiling) is above the worker's measured "
+                f"rate ({rate:.0f}/s): the latency includes queueing")
+        r["rss_peak_mib"] = proc_status(w.pid, "VmHWM")
+        if w.stop() != 0:
+            raise RuntimeError(f"the worker exited with {w.p.returncode} "
+                               f"on SIGTERM:\n{w.tail()}")
 
     def e2e(self, st, cfg, sl, procs, ceiling):
         """Latency from the Kafka timestamp of the source record to the
         sync_log's logged_at (HubSpot's 2xx), at half the ceiling."""
         s = self.sizes
-
-        def window_empty():
-            p = (st.hubspot_state().get("portals") or [{}])[0]
-            return p.get("window_used", 0) == 0
-        # A fresh rate window, so the first events meet no backlog.
-        if s["e2e_fresh_window"]:
-            self.h.wait_for(window_empty, timeout=WINDOW_S + 10, interval=0.5,
-                            what="the emulator's rate window to empty")
+        self.wait_window_empty(st)
         rate = ceiling / 2.0
         n = max(10, int(rate * s["e2e_seconds"]))
         events = generate_events(n, s["worker_leads"], seed=2,
-                                 lead_prefix="e2e")
+                                 lead_prefix="e")
         log(f"worker e2e: {n} events at {rate:.0f}/s")
         _, produced = self.preload(st, cfg, events, "e2e", rate=rate)
         ids = list(produced)
@@ -637,48 +672,27 @@ class Bench:
                 "p99_ms": pct(lat, 99) if lat else None,
                 "max_ms": max(lat) if lat else None}
 
-    def part_scaling(self, res):
+    def scaling_runs(self, res, st, sl):
         s = self.sizes
         tier = "increase"
         per_10s = TIERS[tier]
-        ceiling = ceiling_events_per_s(per_10s)
-        runs = []
-        for n in SCALE_WORKERS:
-            with self.stack(s["partitions"]) as st:
-                cfg, procs = self.worker_stack(st, tier, n)
-                sl = SyncLog(st.bootstrap)
-                try:
-                    events = generate_events(s["scale_events"],
-                                             s["worker_leads"], seed=3)
-                    log(f"scaling: {n} worker(s), {len(events)} events, "
-                        f"{tier} tier")
-                    pids = [p.pid for p in procs]
-                    with RssSampler(pids) as rs:
-                        _, produced = self.preload(st, cfg, events, "scale")
-                        ids = list(produced)
-                        done = self.wait_synced(sl, ids, procs,
-                                                f"scaling x{n}")
-                    rate, overall, steady = self.rate_of(sl, ids)
-                    hc = self.hubspot_counters(st)
-                    runs.append({
-                        "workers": n, "events": len(ids), "completed": done,
-                        "events_per_s": rate, "events_per_s_overall": overall,
-                        "steady_state": steady,
-                        "ceiling_fraction": rate / ceiling if rate else None,
-                        "calls_per_1000_events": (1000.0 * hc["calls"] / done
-                                                  if done else None),
-                        "rate_limited_429": hc["rate_limited_429"],
-                        "requests_into_exhausted_window":
-                            hc["into_exhausted"],
-                        "rss_peak_mib": max(
-                            (proc_status(p, "VmHWM") or 0.0) for p in pids),
-                        "rss_load_mib": max(rs.max.values()),
-                    })
-                finally:
-                    sl.close()
+        self.set_tier(st, tier)
+        cfg = self.config(st, tier=tier, per_10s=per_10s)
+        procs, runs = [], []
         res["scaling"] = {"tier": tier, "requests_per_10s": per_10s,
                           "hubspot_latency_ms": s["hubspot_latency_ms"],
-                          "ceiling_events_per_s": ceiling, "runs": runs}
+                          "ceiling_events_per_s":
+                              ceiling_events_per_s(per_10s), "runs": runs}
+        for n in SCALE_WORKERS:
+            self.start_workers(st, cfg, procs, n)
+            self.wait_window_empty(st)
+            events = generate_events(s["scale_events"], s["worker_leads"],
+                                     seed=10 + n, lead_prefix=f"s{n}-")
+            log(f"scaling: {n} worker(s), {len(events)} events, {tier} tier")
+            r = self.measured_run(st, cfg, sl, procs, events, f"scale{n}",
+                                  f"scaling x{n}", per_10s)
+            r["workers"] = n
+            runs.append(r)
 
 
 class SyncLog:
@@ -896,11 +910,17 @@ def main():
     }
     b = Bench(build, sizes, quick)
     t0 = time.monotonic()
-    parts = {"ingress": b.part_ingress, "worker": b.part_worker,
-             "scaling": b.part_scaling}
-    for name in a.parts.split(","):
+    want = set(a.parts.split(","))
+    steps = [("ingress", lambda: b.part_ingress(res))]
+    if want & {"worker", "scaling"}:
+        steps.append(("worker/scaling",
+                      lambda: b.part_worker(res, want & {"worker",
+                                                         "scaling"})))
+    for name, step in steps:
+        if name == "ingress" and "ingress" not in want:
+            continue
         try:
-            parts[name](res)
+            step()
         except Exception as e:  # a part that cannot run still reports
             b.errors.append(f"{name}: {e}")
             log(f"{name} failed: {e}\n{traceback.format_exc()}")
