@@ -127,14 +127,15 @@ static struct MHD_Daemon *bare_start(const char *listen, unsigned threads,
                    MHD_USE_ERROR_LOG;
   if (v6)
     flags |= MHD_USE_IPv6;
+  /* The logger goes first: MHD logs through its default logger until it
+   * has seen this option. */
   d = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-      ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-      MHD_OPTION_CONNECTION_LIMIT, BARE_MAX_CONNS,
-      MHD_OPTION_CONNECTION_TIMEOUT, BARE_CONN_TIMEOUT_S,
+      flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+      mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+      MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+      BARE_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT, BARE_CONN_TIMEOUT_S,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-      MHD_OPTION_END);
+      on_completed, NULL, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!d) {
     fprintf(stderr, "bench-bare-server: cannot listen on %s\n", listen);

@@ -332,7 +332,7 @@ class Bench:
         with self.stack(6) as st:
             st.broker(partitions=st.partitions)
             cfg = self.config(st)
-            ingress_url = st.ingress(cfg, env={"LEADSYNC_LOG_LEVEL": "warn"})
+            ingress_url = st.ingress(cfg)
             ing = st.ingress_proc
             rf = st.path("bare.ready")
             bare = st.spawn("bare-server",

@@ -7,6 +7,13 @@
 local reqs = {}
 local n = 0
 local i = 0
+local threads = 0
+
+-- Runs in the main Lua state, once per thread before init().
+function setup(thread)
+  thread:set("first", threads)
+  threads = threads + 1
+end
 
 function init(args)
   local path = args[1]
@@ -20,7 +27,7 @@ function init(args)
   end
   assert(n > 0, "post.lua: no payload files given")
   -- Threads start at different payloads so the servers see a mix at once.
-  i = math.random(n) - 1
+  i = ((first or 0) * 5) % n
 end
 
 function request()

@@ -145,7 +145,8 @@ void ls_filter_set_state(ls_filter *f, const char *lead_key, ls_cat_state st,
 }
 
 bool ls_filter_hold(ls_filter *f, const char *lead_key, const char *event_id,
-                    int64_t event_time_us, int64_t offset, void *payload) {
+                    int64_t event_time_us, int64_t held_us, int64_t offset,
+                    void *payload) {
   lead *l = get(f, lead_key);
   if (!l)
     goto refuse;
@@ -165,6 +166,7 @@ bool ls_filter_hold(ls_filter *f, const char *lead_key, const char *event_id,
   if (!it->event_id)
     goto refuse;
   it->event_time_us = event_time_us;
+  it->held_us = held_us;
   it->offset = offset;
   it->payload = payload;
   l->n++;
@@ -222,7 +224,7 @@ size_t ls_filter_take_expired(ls_filter *f, int64_t cutoff_us,
   for (size_t b = 0; b < f->nbuckets; b++)
     for (lead *l = f->buckets[b]; l; l = l->next)
       for (size_t i = 0; i < l->n;) {
-        if (l->items[i].event_time_us >= cutoff_us) {
+        if (l->items[i].held_us >= cutoff_us) {
           i++;
           continue;
         }

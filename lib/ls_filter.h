@@ -18,6 +18,7 @@ typedef enum {
 typedef struct {
   char *event_id;
   int64_t event_time_us; /* ordering key; 0 sorts first */
+  int64_t held_us;       /* when it was held: the expiry clock */
   int64_t offset;        /* leadsync.held offset; ties and replay order */
   void *payload;         /* owned by the caller's free function */
 } ls_held_item;
@@ -40,14 +41,15 @@ void ls_filter_set_state(ls_filter *f, const char *lead_key, ls_cat_state st,
 /* Keeps a record until its lead is released (takes ownership of payload;
  * an event id already held for this lead is not added twice: false). */
 bool ls_filter_hold(ls_filter *f, const char *lead_key, const char *event_id,
-                    int64_t event_time_us, int64_t offset, void *payload);
+                    int64_t event_time_us, int64_t held_us, int64_t offset,
+                    void *payload);
 /* Hands over every held record of the lead, sorted by event time then
  * offset; the caller frees each item with ls_filter_item_free. */
 size_t ls_filter_take(ls_filter *f, const char *lead_key, ls_held_item **out);
 /* Drops one held record (a "done" marker seen during replay). */
 bool ls_filter_forget(ls_filter *f, const char *lead_key,
                       const char *event_id);
-/* Hands over every held record whose event time is older than cutoff_us,
+/* Hands over every held record held since before cutoff_us,
  * with its lead key in (*keys)[i] (caller frees both arrays' contents). */
 size_t ls_filter_take_expired(ls_filter *f, int64_t cutoff_us,
                               ls_held_item **out, char ***keys);

@@ -16,6 +16,7 @@
 #include "wrk_http.h"
 #include "wrk_ledger.h"
 #include "wrk_out.h"
+#include "wrk_release.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -29,9 +30,13 @@ static void usage(FILE *f) {
           "usage: leadsync-worker --config FILE --group NAME --events A,B\n"
           "                       [--listen HOST:PORT] [--ready-file PATH]\n"
           "                       [--setup] [--no-setup]\n"
+          "       leadsync-worker --config FILE --role filter [--group NAME]\n"
+          "                       [--listen HOST:PORT] [--ready-file PATH]\n"
           "Env: LEADSYNC_CONFIG, LEADSYNC_GROUP, LEADSYNC_EVENTS,\n"
-          "LEADSYNC_LISTEN. --setup creates the HubSpot properties of every\n"
-          "tenant and exits; --no-setup skips it at start.\n");
+          "LEADSYNC_LISTEN, LEADSYNC_ROLE. --setup creates the HubSpot\n"
+          "properties of every tenant and exits; --no-setup skips it at\n"
+          "start. --role filter runs the category filter (hold and release,\n"
+          "docs/filter.md) on leadsync.held instead of syncing.\n");
 }
 
 static const char *env_or(const char *v, const char *env) {
@@ -174,9 +179,65 @@ static int write_file_atomic(const char *path, const char *text) {
   return 0;
 }
 
+typedef struct {
+  wrk *w;
+  const char *ready_file;
+  const char *url;
+  bool failed;
+} ready_ctx;
+
+static void filter_ready(void *arg) {
+  ready_ctx *rc = arg;
+  rc->w->ready = 1;
+  if (rc->ready_file && write_file_atomic(rc->ready_file, rc->url) != 0) {
+    ls_error("cannot write the ready file", "{s:s}", "path", rc->ready_file);
+    rc->failed = true;
+    stop_flag = 1;
+  }
+}
+
+/* --role filter: no HubSpot, no event topics; leadsync.held only. */
+static int run_filter_role(wrk *w, const char *listen,
+                           const char *ready_file) {
+  char err[LS_ERRSTR_SIZE], url[160] = "";
+  w->stop = &stop_flag;
+  w->metrics = ls_metrics_new();
+  if (!w->metrics)
+    return 1;
+  wrk_http *http = wrk_http_start(
+      listen ? listen : ls_config_str(w->cfg, "worker", "listen",
+                                      "127.0.0.1:9102"),
+      w->metrics, &w->ready, url, sizeof url, err, sizeof err);
+  if (!http) {
+    ls_error("cannot start the HTTP server", "{s:s}", "error", err);
+    return 1;
+  }
+  ready_ctx rc = {w, ready_file, url, false};
+  long days = ls_config_int(w->cfg, "worker", "held_max_age_days", 30);
+  wrk_release_opts o = {
+      .cfg = w->cfg,
+      .group = w->s.group_id,
+      .metrics = w->metrics,
+      .stop = &stop_flag,
+      .on_ready = filter_ready,
+      .ready_arg = &rc,
+      /* held_max_age_s (seconds) overrides the days, for tests. */
+      .max_age_s = ls_config_int(w->cfg, "worker", "held_max_age_s",
+                                 days * 86400),
+      .expiry_every_ms =
+          ls_config_int(w->cfg, "worker", "held_expiry_interval_ms", 60000),
+  };
+  int r = wrk_release_run(&o, err, sizeof err);
+  if (r != 0)
+    ls_error("filter role failed", "{s:s}", "error", err);
+  w->ready = 0;
+  wrk_http_stop(http);
+  return r != 0 || rc.failed ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   const char *config = NULL, *group = NULL, *events = NULL, *listen = NULL;
-  const char *ready_file = NULL;
+  const char *ready_file = NULL, *role = NULL;
   bool setup_only = false, no_setup = false;
   int rc = 1;
   char err[LS_ERRSTR_SIZE];
@@ -196,6 +257,8 @@ int main(int argc, char **argv) {
       listen = v, i++;
     else if (!strcmp(a, "--ready-file") && v)
       ready_file = v, i++;
+    else if (!strcmp(a, "--role") && v)
+      role = v, i++;
     else if (!strcmp(a, "--setup"))
       setup_only = true;
     else if (!strcmp(a, "--no-setup"))
@@ -212,8 +275,16 @@ int main(int argc, char **argv) {
   group = env_or(group, "LEADSYNC_GROUP");
   events = env_or(events, "LEADSYNC_EVENTS");
   listen = env_or(listen, "LEADSYNC_LISTEN");
-  ls_log_init("worker");
-  if (!config || (!setup_only && (!group || !events))) {
+  role = env_or(role, "LEADSYNC_ROLE");
+  bool filter_role = role && !strcmp(role, "filter");
+  ls_log_init(filter_role ? "filter" : "worker");
+  if (role && !filter_role && strcmp(role, "sync")) {
+    fprintf(stderr, "leadsync-worker: --role must be sync or filter\n");
+    return 2;
+  }
+  if (filter_role && !group)
+    group = "filter";
+  if (!config || (!setup_only && !filter_role && (!group || !events))) {
     usage(stderr);
     return 2;
   }
@@ -231,6 +302,10 @@ int main(int argc, char **argv) {
   load_settings(w.cfg, &w.s);
   w.s.group = group ? group : "setup";
   snprintf(w.s.group_id, sizeof w.s.group_id, "leadsync-%s", w.s.group);
+  if (filter_role) {
+    rc = run_filter_role(&w, listen, ready_file);
+    goto out;
+  }
   if (!setup_only && !parse_events(events, &w.s, err, sizeof err)) {
     ls_error("invalid arguments", "{s:s}", "error", err);
     goto out;
@@ -269,7 +344,7 @@ int main(int argc, char **argv) {
   w.out = wrk_out_new(w.cfg, err, sizeof err);
   w.done = wrk_ledger_new_local();
   w.ledger = wrk_ledger_new(w.cfg, &w.s, err, sizeof err);
-  w.filter = wrk_filter_pass_all();
+  w.filter = w.out ? wrk_filter_hold_new(w.out) : NULL;
   if (!w.out || !w.ledger || !w.done || !w.filter) {
     ls_error("cannot start the Kafka side", "{s:s}", "error", err);
     goto out;

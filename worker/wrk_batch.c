@@ -239,8 +239,8 @@ static void account(wrk *w, const wrk_event *e) {
                 "Events that write nothing to HubSpot", e);
     break;
   case WRK_HELD:
-    count_event(w, "leadsync_worker_held_total", "Events held by the filter",
-                e);
+    count_event(w, "leadsync_worker_to_filter_total",
+                "Events handed to the category filter (leadsync.held)", e);
     break;
   case WRK_DLQ: {
     char lab[160];
@@ -297,9 +297,12 @@ void wrk_batch_flush(wrk_batch *b) {
       wrk_synclog_emit(w, w->out, e);
       break;
     case WRK_FILTERED:
-    case WRK_HELD:
     case WRK_DUPLICATE:
       wrk_synclog_emit(w, w->out, e);
+      break;
+    case WRK_HELD:
+      /* Forwarded to leadsync.held: the filter role logs held or passes it
+       * on, so one event gets one decision in the sync_log. */
       break;
     default:
       break;

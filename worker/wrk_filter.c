@@ -1,7 +1,12 @@
 /* wrk_filter: the filter seam and its pass-all default. */
 #include "wrk_filter.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "kq.h"
+#include "wrk_out.h"
+#include "wrk_release.h"
 
 static wrk_verdict pass_decide(void *ctx, const ls_tenant *t,
                                const ls_event *ev, const json_t *root,
@@ -18,6 +23,31 @@ wrk_filter *wrk_filter_pass_all(void) {
   wrk_filter *f = calloc(1, sizeof *f);
   if (f)
     f->ops = &pass_ops;
+  return f;
+}
+
+static wrk_verdict hold_decide(void *ctx, const ls_tenant *t,
+                               const ls_event *ev, const json_t *root,
+                               const rd_kafka_message_t *m, char *reason,
+                               size_t reason_len) {
+  (void)ev;
+  (void)root;
+  if (!wrk_release_needs_filter(t, m))
+    return WRK_VERDICT_SYNC;
+  wrk_out_produce(ctx, KQ_TOPIC_HELD, m->key, m->key_len, m->payload, m->len,
+                  wrk_release_forward_headers(m));
+  snprintf(reason, reason_len, "to_filter");
+  return WRK_VERDICT_HELD;
+}
+
+static const wrk_filter_ops hold_ops = {hold_decide, NULL};
+
+wrk_filter *wrk_filter_hold_new(struct wrk_out *out) {
+  wrk_filter *f = calloc(1, sizeof *f);
+  if (f) {
+    f->ops = &hold_ops;
+    f->ctx = out;
+  }
   return f;
 }
 

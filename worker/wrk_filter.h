@@ -35,9 +35,15 @@ typedef struct wrk_filter {
   void *ctx;
 } wrk_filter;
 
-/* The default: every tenant syncs everything (filters are not applied
- * yet; tenants with filter.categories sync all until hold/release lands). */
+struct wrk_out;
+
+/* Every tenant syncs everything (tools, tests). */
 wrk_filter *wrk_filter_pass_all(void);
+/* Hold and release (docs/filter.md): a record of a tenant with a category
+ * filter that nobody has decided on yet is forwarded to leadsync.held
+ * through the worker's producer (so the batch's wait covers its ack) and
+ * reported HELD; the filter role decides and re-publishes it. */
+wrk_filter *wrk_filter_hold_new(struct wrk_out *out);
 wrk_verdict wrk_filter_decide(wrk_filter *f, const ls_tenant *t,
                               const ls_event *ev, const json_t *root,
                               const rd_kafka_message_t *m, char *reason,

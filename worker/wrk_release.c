@@ -61,26 +61,16 @@ bool wrk_release_needs_filter(const ls_tenant *t,
   return hdr(m, WRK_H_FILTER, v, sizeof v)[0] == '\0';
 }
 
-rd_kafka_resp_err_t wrk_release_forward(rd_kafka_t *producer,
-                                        const rd_kafka_message_t *m) {
+rd_kafka_headers_t *wrk_release_forward_headers(const rd_kafka_message_t *m) {
   rd_kafka_headers_t *src = NULL, *h;
   if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
     h = rd_kafka_headers_copy(src);
   else
     h = rd_kafka_headers_new(8);
   rd_kafka_header_remove(h, WRK_H_ORIG_TOPIC);
-  const char *topic = rd_kafka_topic_name(m->rkt);
-  rd_kafka_header_add(h, WRK_H_ORIG_TOPIC, -1, topic, -1);
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      producer, RD_KAFKA_V_TOPIC(KQ_TOPIC_HELD),
-      RD_KAFKA_V_PARTITION(m->partition),
-      RD_KAFKA_V_KEY(m->key, m->key_len),
-      RD_KAFKA_V_VALUE(m->payload, m->len),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-      RD_KAFKA_V_END);
-  if (err)
-    rd_kafka_headers_destroy(h);
-  return err;
+  rd_kafka_header_add(h, WRK_H_ORIG_TOPIC, -1, rd_kafka_topic_name(m->rkt),
+                      -1);
+  return h;
 }
 
 /* -- outputs --------------------------------------------------------- */
@@ -237,14 +227,21 @@ static held_rec *held_from(const rd_kafka_message_t *m) {
   return h;
 }
 
+/* When the record reached leadsync.held (its Kafka timestamp): the clock
+ * that expiry runs on. Smartlead's event times can be far in the past. */
+static int64_t held_time_of(const rd_kafka_message_t *m) {
+  rd_kafka_timestamp_type_t tt;
+  int64_t ms = rd_kafka_message_timestamp(m, &tt);
+  return ms > 0 ? ms * 1000 : ls_now_us();
+}
+
+/* The event's own time orders releases; without one, the hold time. */
 static int64_t event_time_of(const rd_kafka_message_t *m) {
   char t[48];
   int64_t us;
   if (ls_time_parse(kq_header(m, "ce_time", t, sizeof t), &us))
     return us;
-  rd_kafka_timestamp_type_t tt;
-  int64_t ms = rd_kafka_message_timestamp(m, &tt);
-  return ms > 0 ? ms * 1000 : 0;
+  return held_time_of(m);
 }
 
 static void state_snapshot(rel *r, int32_t p, const char *key,
@@ -320,7 +317,8 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
       state_snapshot(r, p, key, tenant_id, cid, cname, allowed, m->offset, m);
     if (!allowed) {
       held_rec *h = held_from(m);
-      if (h && ls_filter_hold(f, key, id, event_time_of(m), m->offset, h) &&
+      if (h && ls_filter_hold(f, key, id, event_time_of(m), held_time_of(m),
+                                m->offset, h) &&
           live)
         sync_log(r, "held", "category not allowed", hdrs, key, p, m->offset,
                  topic);
@@ -356,7 +354,8 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
     return;
   }
   held_rec *h = held_from(m);
-  if (h && ls_filter_hold(f, key, id, event_time_of(m), m->offset, h) && live)
+  if (h && ls_filter_hold(f, key, id, event_time_of(m), held_time_of(m),
+                                m->offset, h) && live)
     sync_log(r, "held",
              ls_filter_state(f, key, NULL) == LS_CAT_DENIED
                  ? "category not allowed"
@@ -433,12 +432,12 @@ static bool read_range(rel *r, const char *topic, int32_t p, int64_t from,
       !kq_set(conf, "log_level", "3", err, sizeof err)) {
     if (conf)
       rd_kafka_conf_destroy(conf);
-    snprintf(r->errstr, sizeof r->errstr, "rebuild: %s", err);
+    snprintf(r->errstr, sizeof r->errstr, "rebuild: %.400s", err);
     return false;
   }
   rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!c) {
-    snprintf(r->errstr, sizeof r->errstr, "rebuild: %s", err);
+    snprintf(r->errstr, sizeof r->errstr, "rebuild: %.400s", err);
     return false;
   }
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);

@@ -21,11 +21,9 @@
 bool wrk_release_needs_filter(const ls_tenant *t,
                               const rd_kafka_message_t *m);
 
-/* Produces the record to leadsync.held (same key, same partition number,
- * original headers plus ls_original_topic). The caller stores the source
- * offset only after the producer's delivery report (e.g. after a flush). */
-rd_kafka_resp_err_t wrk_release_forward(rd_kafka_t *producer,
-                                        const rd_kafka_message_t *m);
+/* The headers a record carries on its way to leadsync.held: its own,
+ * plus ls_original_topic (the caller owns the returned list). */
+rd_kafka_headers_t *wrk_release_forward_headers(const rd_kafka_message_t *m);
 
 typedef struct {
   const ls_config *cfg;
@@ -34,7 +32,7 @@ typedef struct {
   volatile sig_atomic_t *stop;
   void (*on_ready)(void *arg);
   void *ready_arg;
-  long max_age_s;           /* held events older than this expire */
+  long max_age_s;           /* held events held longer than this expire */
   long expiry_every_ms;     /* how often expiry runs */
 } wrk_release_opts;
 

@@ -2,8 +2,8 @@
 broker and the workers into the HubSpot emulator."""
 import json
 
-from harness import (Checks, Stack, headers_of, http_request, load_payloads,
-                     sha256_hex, wait_for, DEMO_TOKEN)
+from harness import (Checks, Stack, SyncLogWatcher, headers_of, http_request,
+                     load_payloads, wait_for, DEMO_TOKEN)
 
 GROUPS = {
     "replies": "EMAIL_REPLY,UNTRACKED_REPLIES",
@@ -71,17 +71,26 @@ with Stack() as st:
         if "event_timestamp" in body:
             c.true(h.get("ce_time", "").endswith("Z"), f"{name} ce_time", h.get("ce_time"))
 
-    # (b) the contacts in the emulator hold the expected email and properties.
-    want = {JANE, "j.smith@nonexistent-example.com", "sam.lee@randomco-example.com"}
-
-    def contacts():
-        s = st.hubspot_state()
-        got = {ct["properties"].get("email"): ct for ct in s.get("contacts", [])}
-        return got if want.issubset(got) else None
+    # (b) the contacts in the emulator hold the expected email and properties,
+    # once every event has its final outcome in the sync_log.
+    w = SyncLogWatcher(st.bootstrap)
+    ids = {r["event_id"] for r in accepted.values()}
     try:
-        got = wait_for(contacts, 60, 0.25, "the sample leads as HubSpot contacts")
+        wait_for(lambda: all(w.last(i) in ("synced", "filtered") for i in ids),
+                 90, 0.25, "a final outcome for every sample event")
     except AssertionError as e:
-        c.true(False, "contacts arrived", str(e))
+        c.true(False, "every event reached a final state",
+               {i: w.outcomes(i) for i in ids})
+    w.close()
+    for name, r in accepted.items():
+        want_outcome = "filtered" if name == "CAMPAIGN_STATUS_CHANGED" else "synced"
+        c.eq(w.last(r["event_id"]), want_outcome, f"{name} outcome")
+    want = {JANE, "j.smith@nonexistent-example.com", "sam.lee@randomco-example.com"}
+    got = {ct["properties"].get("email"): ct
+           for ct in st.hubspot_state().get("contacts", [])}
+    c.true(want.issubset(got), "the sample leads are HubSpot contacts",
+           sorted(got))
+    if not want.issubset(got):
         got = {}
     if got:
         c.true("alex@outreach-example.com" not in got,

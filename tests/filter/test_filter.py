@@ -90,7 +90,11 @@ with Stack() as st:
     lead3 = "flip.lead@filter-example.com"
     ok3 = [post(event("Interested", lead3, 1)), post(event("SENT", lead3, 2))]
     settle(ok3, "synced", "events of an Interested lead sync now")
-    later = [post(event("Not Interested", lead3, 3)), post(event("REPLY", lead3, 4))]
+    # The move out reaches the filter before the reply (events in flight in
+    # two groups at once are decided in their order on leadsync.held).
+    later = [post(event("Not Interested", lead3, 3))]
+    settle(later, "held", "the move out is held")
+    later.append(post(event("REPLY", lead3, 4)))
     settle(later, "held", "after a move out, later events are held")
     ct3 = contact(st, lead3)
     c.true(ct3 is not None and ct3["properties"].get("smartlead_lead_category")
@@ -121,6 +125,17 @@ with Stack() as st:
     c.eq(dup, [], "every event released exactly once across the rebalance")
     c.eq(len(emails_for(st, set(sent5.values()))), 20,
          "20 email objects, no duplicates")
+
+    # 6. Held events past the maximum age expire into the sync_log.
+    filt.stop()
+    short = st.config(lambda cf: cf["worker"].update(
+        held_max_age_s=2, held_expiry_interval_ms=200))
+    filt = st.filter(short)
+    lead6 = "old.lead@filter-example.com"
+    ids6 = [post(event("SENT", lead6, 1))]
+    settle(ids6, "expired", "a held event expires after held_max_age_s")
+    c.eq(w.outcomes(ids6[0]), ["held", "expired"], "held, then expired, once")
+    c.eq(contact(st, lead6), None, "an expired event never reaches HubSpot")
 
     ex = st.hubspot_state().get("counters", {}).get("requests_into_exhausted_window")
     c.eq(ex, 0, "no request into an exhausted rate-limit window")

@@ -22,12 +22,12 @@ static void held_records_come_back_in_event_time_order(void **state) {
   ls_filter *f = ls_filter_new(count_free);
   freed = 0;
   assert_int_equal(ls_filter_state(f, "t:1:a@x", NULL), LS_CAT_UNKNOWN);
-  assert_true(ls_filter_hold(f, "t:1:a@x", "e3", 300, 10, strdup("c")));
-  assert_true(ls_filter_hold(f, "t:1:a@x", "e1", 100, 11, strdup("a")));
-  assert_true(ls_filter_hold(f, "t:1:a@x", "e2", 100, 12, strdup("b")));
-  assert_false(ls_filter_hold(f, "t:1:a@x", "e1", 100, 13, strdup("dup")));
+  assert_true(ls_filter_hold(f, "t:1:a@x", "e3", 300, 300, 10, strdup("c")));
+  assert_true(ls_filter_hold(f, "t:1:a@x", "e1", 100, 100, 11, strdup("a")));
+  assert_true(ls_filter_hold(f, "t:1:a@x", "e2", 100, 100, 12, strdup("b")));
+  assert_false(ls_filter_hold(f, "t:1:a@x", "e1", 100, 100, 13, strdup("dup")));
   assert_int_equal(freed, 1); /* the duplicate's payload */
-  assert_true(ls_filter_hold(f, "t:1:b@x", "f1", 50, 14, strdup("z")));
+  assert_true(ls_filter_hold(f, "t:1:b@x", "f1", 50, 50, 14, strdup("z")));
   assert_int_equal(ls_filter_held(f), 4);
   ls_held_item *items;
   size_t n = ls_filter_take(f, "t:1:a@x", &items);
@@ -64,7 +64,7 @@ static void forget_and_expire(void **state) {
     char key[32], id[16];
     snprintf(key, sizeof key, "t:1:%d@x", i);
     snprintf(id, sizeof id, "e%d", i);
-    ls_filter_hold(f, key, id, i, i, strdup(id));
+    ls_filter_hold(f, key, id, 1000 - i, i, i, strdup(id));
   }
   assert_int_equal(ls_filter_leads(f), 3000);
   assert_true(ls_filter_forget(f, "t:1:7@x", "e7"));
@@ -74,7 +74,7 @@ static void forget_and_expire(void **state) {
   size_t n = ls_filter_take_expired(f, 100, &items, &keys);
   assert_int_equal(n, 99); /* 0..99 minus the forgotten e7 */
   for (size_t i = 0; i < n; i++) {
-    assert_true(items[i].event_time_us < 100);
+    assert_true(items[i].held_us < 100);
     ls_filter_item_free(f, &items[i]);
     free(keys[i]);
   }
