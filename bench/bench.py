@@ -814,7 +814,8 @@ def build_rows(res):
     add("worker", f"events/s ({w.get('tier', 'professional')}, "
         f"+{w.get('hubspot_latency_ms', 100)} ms)", get(w, "events_per_s"),
         "{:,.0f}")
-    add("worker", "rate-limit ceiling events/s", get(w, "ceiling_events_per_s"),
+    add("worker", "rate-limit ceiling events/s",
+        get(res, "ceiling_definition", "events_per_s_by_tier", "professional"),
         "{:,.0f}")
     add("worker", "fraction of ceiling", get(w, "ceiling_fraction"), "{:.2f}",
         f">= {TARGETS['worker_ceiling_fraction']:.1f}",
@@ -838,16 +839,29 @@ def build_rows(res):
     add("memory", "worker RSS peak MiB (VmHWM)", get(w, "rss_peak_mib"),
         "{:.1f}")
     sc = res.get("scaling", {})
-    for r in sc.get("runs", []):
-        add("scaling", f"{r['workers']} worker(s) events/s "
-            f"({sc.get('requests_per_10s')}/10 s)", r.get("events_per_s"),
-            "{:,.0f}")
-        rows[-1]["text"] += (" (" + num(r.get("ceiling_fraction"), "{:.2f}")
-                             + " of ceiling "
-                             + num(sc.get("ceiling_events_per_s"), "{:,.0f}")
-                             + ", exhausted "
-                             + num(r.get("requests_into_exhausted_window"),
-                                   "{}") + ")")
+    runs = sc.get("runs", [])
+    label = "/".join(str(n) for n in SCALE_WORKERS)
+
+    def joined(key, fmt):
+        by_n = {r.get("workers"): r.get(key) for r in runs}
+        return " / ".join(num(by_n.get(n), fmt) for n in SCALE_WORKERS)
+    add("scaling", f"{label} workers events/s "
+        f"({sc.get('requests_per_10s', TIERS['increase'])}/10 s)",
+        None, "{}")
+    rows[-1]["text"] = joined("events_per_s", "{:,.0f}")
+    ceiling = sc.get("ceiling_events_per_s")
+    add("scaling", f"{label} workers fraction of ceiling "
+        f"{num(ceiling, '{:,.0f}')}", None, "{}")
+    rows[-1]["text"] = joined("ceiling_fraction", "{:.2f}")
+    add("scaling", f"{label} workers calls / 1,000 events", None, "{}")
+    rows[-1]["text"] = joined("calls_per_1000_events", "{:.1f}")
+    exhausted = [r.get("requests_into_exhausted_window") for r in runs]
+    total = (sum(exhausted) if runs and None not in exhausted else None)
+    add("scaling", f"{label} workers requests into exhausted window", total,
+        "{}", "= 0", lambda v: v == 0, "scaling_into_exhausted")
+    rows[-1]["text"] = joined("requests_into_exhausted_window", "{:,}")
+    add("memory", f"{label} workers largest RSS peak MiB", None, "{}")
+    rows[-1]["text"] = joined("rss_peak_mib", "{:.1f}")
     return rows
 
 
@@ -882,7 +896,14 @@ def main():
     ap.add_argument("--out", default=os.environ.get("BENCH_OUT") or None)
     ap.add_argument("--parts", default="ingress,worker,scaling",
                     help="comma-separated subset of ingress,worker,scaling")
+    ap.add_argument("--show", metavar="JSON",
+                    help="print the table of an earlier run's BENCH_OUT")
     a = ap.parse_args()
+    if a.show:
+        with open(a.show) as f:
+            old = json.load(f)
+        print_table(build_rows(old), old)
+        return 0
     build = os.path.abspath(a.build_dir)
     os.environ["LS_BUILD_DIR"] = build
     sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))

@@ -180,8 +180,12 @@ int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
   if (l->hdr_known && l->hdr_obs_us > now_us - l->c.window_ms * 1000) {
     long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
     long share = l->hdr_remaining;
+    /* Other processes spend the same window and see the same headers:
+     * each takes a quarter of what is left, so up to four sharers (the
+     * dev stack's worker groups) cannot overrun it together, and the
+     * answers keep correcting the view. */
     if (l->others_until_us > now_us)
-      share /= 2;
+      share /= 4;
     if (share - since <= 0) {
       if (l->in_flight > 0)
         return 20000; /* answers are on their way; look again then */

@@ -16,7 +16,7 @@ c = Checks("bench_smoke")
 SCHEMA = os.path.join(SOURCE, "bench", "results.schema.json")
 TARGET_KEYS = {"ingress_ratio", "ingress_p99_ms", "ingress_rss_mib",
                "worker_ceiling_fraction", "calls_per_1000", "into_exhausted",
-               "e2e_p50_ms"}
+               "e2e_p50_ms", "scaling_into_exhausted"}
 # The smallest sizes that still exercise every code path: one wrk and one
 # produce run per side, a few batches per worker run, 4 partitions so the
 # 4-worker scaling run has a partition each.

@@ -265,19 +265,24 @@ static void test_limiter_headers_and_others(void **st) {
   hs_limiter *l = mklim(100);
   int64_t t = 2000000000;
   assert_int_equal(hs_limiter_acquire(l, false, t), 0);
-  /* Another process already spent 96 of 100: we may use half of 4. */
+  /* Another process already spent 92 of 100: we may use a quarter of 8. */
   hs_rl_headers h;
   hs_rl_headers_clear(&h);
-  h.remaining = 4;
+  h.remaining = 8;
   h.max = 100;
   hs_limiter_observe(l, false, t, t + 1000, &h);
   assert_int_equal(hs_limiter_acquire(l, false, t + 2000), 0);
   hs_limiter_observe(l, false, t + 2000, t + 2500, &(hs_rl_headers){
-                                                      3, 100, 10000, -1, -1,
+                                                      7, 100, 10000, -1, -1,
                                                       -1});
   assert_int_equal(hs_limiter_acquire(l, false, t + 3000), 0);
-  /* share = 3/2 = 1, one in flight: wait for its answer. */
+  /* share = 7/4 = 1, one in flight: wait for its answer. */
   assert_true(hs_limiter_acquire(l, false, t + 3001) > 0);
+  /* 3 left: a quarter is nothing; wait for the window to move. */
+  hs_limiter_observe(l, false, t + 3000, t + 3500, &(hs_rl_headers){
+                                                      3, 100, 10000, -1, -1,
+                                                      -1});
+  assert_true(hs_limiter_acquire(l, false, t + 4000) > 0);
   hs_limiter_free(l);
 }
 
