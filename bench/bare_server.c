@@ -106,8 +106,10 @@ static struct MHD_Daemon *bare_start(const char *listen, unsigned threads,
   struct addrinfo hints, *ai = NULL;
   struct MHD_Daemon *d = NULL;
   if (!bench_split_listen(listen, host, sizeof host, port, sizeof port)) {
-    fprintf(stderr, "bench-bare-server: listen address %s: expected "
-                    "HOST:PORT\n", listen);
+    fprintf(stderr,
+            "bench-bare-server: listen address %s: expected "
+            "HOST:PORT\n",
+            listen);
     return NULL;
   }
   memset(&hints, 0, sizeof hints);

@@ -27,17 +27,17 @@ typedef struct {
   char *body;
   size_t len;
   ls_event ev;
-  rd_kafka_topic_t *rkt;      /* borrowed from kp_state.topics */
-  rd_kafka_headers_t *hdrs;   /* template, copied per message */
-  int64_t ts_ms;              /* CreateTime of its latest message */
+  rd_kafka_topic_t *rkt;    /* borrowed from kp_state.topics */
+  rd_kafka_headers_t *hdrs; /* template, copied per message */
+  int64_t ts_ms;            /* CreateTime of its latest message */
 } kp_rec;
 
 typedef struct {
   const char *config_path, *tenant_id, *source_id;
   const char *fixtures_dir, *jsonl_path, *ids_out;
-  long count;      /* messages to produce; 0 = one per input (or --seconds) */
-  double seconds;  /* stop producing after this long; 0 = no limit */
-  double rate;     /* messages per second; 0 = as fast as possible */
+  long count;     /* messages to produce; 0 = one per input (or --seconds) */
+  double seconds; /* stop producing after this long; 0 = no limit */
+  double rate;    /* messages per second; 0 = as fast as possible */
 } kp_opts;
 
 typedef struct {
@@ -52,15 +52,14 @@ typedef struct {
 } kp_state;
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: bench-kafka-produce --config FILE (--fixtures DIR | "
-          "--jsonl FILE)\n"
-          "         [--tenant ID] [--source ID] [--count N] [--seconds S]\n"
-          "         [--rate MSGS_PER_S] [--ids-out FILE]\n"
-          "Produces the payloads (cycling through them) with the ingress's\n"
-          "producer settings, keys and headers; prints a JSON summary.\n"
-          "--ids-out writes one line per delivered record:\n"
-          "event_id TAB topic TAB partition TAB offset TAB timestamp_ms.\n");
+  fprintf(f, "usage: bench-kafka-produce --config FILE (--fixtures DIR | "
+             "--jsonl FILE)\n"
+             "         [--tenant ID] [--source ID] [--count N] [--seconds S]\n"
+             "         [--rate MSGS_PER_S] [--ids-out FILE]\n"
+             "Produces the payloads (cycling through them) with the ingress's\n"
+             "producer settings, keys and headers; prints a JSON summary.\n"
+             "--ids-out writes one line per delivered record:\n"
+             "event_id TAB topic TAB partition TAB offset TAB timestamp_ms.\n");
 }
 
 /* -- inputs ------------------------------------------------------------ */
@@ -269,9 +268,8 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
      * LogAppendTime in produce responses, so the report's own timestamp
      * is useless here. */
     const kp_rec *r = &st->recs[(uintptr_t)m->_private];
-    fprintf(st->ids, "%s\t%s\t%d\t%lld\t%lld\n", r->ev.event_id,
-            r->ev.topic, (int)m->partition, (long long)m->offset,
-            (long long)r->ts_ms);
+    fprintf(st->ids, "%s\t%s\t%d\t%lld\t%lld\n", r->ev.event_id, r->ev.topic,
+            (int)m->partition, (long long)m->offset, (long long)r->ts_ms);
   }
 }
 
@@ -302,12 +300,11 @@ fail:
 
 /* Fetches every topic's metadata before the clock starts: the producer
  * does it lazily otherwise and the first records stall (DESIGN.md 9). */
-static bool warm_up(rd_kafka_t *rk, kp_state *st, char *errstr,
-                    size_t errlen) {
+static bool warm_up(rd_kafka_t *rk, kp_state *st, char *errstr, size_t errlen) {
   for (size_t i = 0; i < st->n_topics; i++) {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, st->topics[i], &md,
-                                                10000);
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(rk, 0, st->topics[i], &md, 10000);
     if (err) {
       snprintf(errstr, errlen, "metadata for %s: %s",
                rd_kafka_topic_name(st->topics[i]), rd_kafka_err2str(err));
@@ -329,11 +326,11 @@ static bool produce_one(rd_kafka_t *rk, kp_state *st, size_t idx) {
     r->ts_ms = now_us / 1000;
     /* No copy of the value: the inputs outlive every delivery report. */
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_RKT(r->rkt), RD_KAFKA_V_KEY(r->ev.key, strlen(r->ev.key)),
+        rk, RD_KAFKA_V_RKT(r->rkt),
+        RD_KAFKA_V_KEY(r->ev.key, strlen(r->ev.key)),
         RD_KAFKA_V_VALUE(r->body, r->len), RD_KAFKA_V_MSGFLAGS(0),
-        RD_KAFKA_V_TIMESTAMP(r->ts_ms),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)idx),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_TIMESTAMP(r->ts_ms), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)idx), RD_KAFKA_V_END);
     if (!err) {
       st->produced++;
       st->bytes += r->len;
@@ -465,11 +462,11 @@ int main(int argc, char **argv) {
   const ls_source *src = find_source(cfg, &o, errstr, sizeof errstr);
   if (!src || !(rk = make_producer(cfg, &st, errstr, sizeof errstr)))
     goto fail;
-  bool loaded = o.fixtures_dir ? load_fixtures(&st, rk, cfg, src,
-                                               o.fixtures_dir, errstr,
-                                               sizeof errstr)
-                               : load_jsonl(&st, rk, cfg, src, o.jsonl_path,
-                                            errstr, sizeof errstr);
+  bool loaded =
+      o.fixtures_dir
+          ? load_fixtures(&st, rk, cfg, src, o.fixtures_dir, errstr,
+                          sizeof errstr)
+          : load_jsonl(&st, rk, cfg, src, o.jsonl_path, errstr, sizeof errstr);
   if (!loaded || !warm_up(rk, &st, errstr, sizeof errstr))
     goto fail;
   if (o.ids_out && !(st.ids = fopen(o.ids_out, "w"))) {

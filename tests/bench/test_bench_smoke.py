@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -19,7 +18,9 @@ TARGET_KEYS = {"ingress_ratio", "ingress_p99_ms", "ingress_rss_mib",
                "e2e_p50_ms", "scaling_into_exhausted"}
 # The smallest sizes that still exercise every code path: one wrk and one
 # produce run per side, a few batches per worker run, 4 partitions so the
-# 4-worker scaling run has a partition each.
+# 4-worker scaling run has partitions for each, no waiting for an empty
+# rate window, and a short session timeout (the mock broker delays every
+# rebalance by it, less 1 s).
 TINY = {
     "BENCH_QUICK": "1",
     "BENCH_WRK_SECONDS": "1",
@@ -32,6 +33,7 @@ TINY = {
     "BENCH_FRESH_WINDOW": "0",
     "BENCH_SCALE_EVENTS": "120",
     "BENCH_STALL_SECONDS": "20",
+    "BENCH_SESSION_TIMEOUT_MS": "2500",
 }
 
 tmp = tempfile.mkdtemp(prefix="leadsync-bench-smoke-")

@@ -117,9 +117,9 @@ static void config_errors_name_file_path_and_rule(void **state) {
   assert_non_null(strstr(err, "$.tenants[0].sources[0].level"));
   const char *dup =
       "{\"tenants\":[{\"id\":\"t\",\"sources\":["
-      "{\"id\":\"a\",\"token_sha256\":\"" 
+      "{\"id\":\"a\",\"level\":\"user\",\"token_sha256\":\""
       "1111111111111111111111111111111111111111111111111111111111111111\"},"
-      "{\"id\":\"b\",\"token_sha256\":\""
+      "{\"id\":\"b\",\"level\":\"user\",\"token_sha256\":\""
       "1111111111111111111111111111111111111111111111111111111111111111\"}],"
       "\"hubspot\":{}}]}";
   assert_int_equal(ls_config_load_text(dup, "d.json", &cfg, err, sizeof err),
