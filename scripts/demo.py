@@ -43,14 +43,30 @@ def filtered_story():
                  category=new_name, lead_category_id=new_id,
                  lead_category={"old_id": None, "old_name": None,
                                 "new_id": new_id, "new_name": new_name})
-        c["lead_data"] = dict(cat["lead_data"], email=lead)
+        c["lead_data"] = dict(cat["lead_data"], email=lead, first_name="Demo",
+                              last_name="Lead", company_name="Demo Co")
+        c["to_name"] = c["lead_name"] = "Demo Lead"
         out.append(("EMAIL_SENT " + lead, json.dumps(s).encode()))
         out.append(("LEAD_CATEGORY_UPDATED -> %s %s" % (new_name, lead),
                     json.dumps(c).encode()))
     return out
 
 
-def sync_log_outcomes(bootstrap, ids, timeout):
+FINAL = {"synced", "filtered", "dlq", "duplicate", "expired"}
+
+
+def settled(seen, ids, may_stay_held):
+    for i in ids:
+        recs = seen.get(i)
+        if not recs:
+            return False
+        last = recs[-1].get("outcome")
+        if last not in FINAL and not (last == "held" and i in may_stay_held):
+            return False
+    return True
+
+
+def sync_log_outcomes(bootstrap, ids, timeout, may_stay_held=()):
     try:
         from confluent_kafka import Consumer
     except ImportError:
@@ -62,7 +78,7 @@ def sync_log_outcomes(bootstrap, ids, timeout):
     seen = {}
     deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline and not ids.issubset(seen):
+        while time.monotonic() < deadline and not settled(seen, ids, may_stay_held):
             m = c.poll(0.3)
             if m is None or m.error():
                 continue
@@ -97,8 +113,9 @@ def main():
             posted.append((label, resp["event_id"]))
 
     ids = {eid for _, eid in posted}
+    held = {eid for label, eid in posted if "held.lead@" in label}
     print("\nWaiting for every event's outcome on leadsync.sync_log ...")
-    seen = sync_log_outcomes(read("bootstrap"), ids, 60)
+    seen = sync_log_outcomes(read("bootstrap"), ids, 60, held)
     for label, eid in posted:
         recs = seen.get(eid, [])
         outcomes = " -> ".join(r.get("outcome", "?") for r in recs) or "no outcome yet"

@@ -73,7 +73,7 @@ chmod 600 "$RUN/hubspot_token"
 
 # The effective config: the dev config with this run's addresses filled in,
 # so `leadsync` run from the repository root finds the stack with no flags.
-python3 - "$ROOT/config/dev.json" "$RUN/config.json" <<'PY'
+/usr/bin/python3 - "$ROOT/config/dev.json" "$RUN/config.json" <<'PY'
 import json, os, sys
 cfg = json.load(open(sys.argv[1]))
 cfg["kafka"]["bootstrap_servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
@@ -97,6 +97,10 @@ for spec in "${GROUPS_SPEC[@]}"; do
     --listen 127.0.0.1:0 --ready-file "$RUN/worker-$g.ready" >"$LOGS/worker-$g.log" 2>&1 &
   PIDS+=($!); wait_ready "worker-$g" $! "$RUN/worker-$g.ready"
 done
+# The category filter (hold and release for tenants with filter.categories).
+"$BUILD/leadsync-worker" --config "$LEADSYNC_CONFIG" --role filter \
+  --listen 127.0.0.1:0 --ready-file "$RUN/worker-filter.ready" >"$LOGS/worker-filter.log" 2>&1 &
+PIDS+=($!); wait_ready worker-filter $! "$RUN/worker-filter.ready"
 
 cat <<EOF2
 
@@ -109,7 +113,7 @@ leadsync is up (logs: .run/logs/)
 EOF2
 
 if [ "${LEADSYNC_DEMO:-1}" != "0" ]; then
-  python3 "$ROOT/scripts/demo.py" "$RUN"
+  /usr/bin/python3 "$ROOT/scripts/demo.py" "$RUN"
 fi
 
 echo
