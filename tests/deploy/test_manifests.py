@@ -9,11 +9,15 @@ cluster and no Docker engine run in CI.
 2. Schemas: every rendered object, and the Secret template, against the
    Kubernetes/CRD JSON Schemas in $LS_SHARED_DIR/k8s-schemas (Draft 7).
 3. Policy: containers (requests, limits, probes, non-root, read-only root,
-   no capabilities), worker groups vs. consumer groups vs. KEDA, KEDA
-   maxReplicaCount vs. partitions, co-partitioning, ingress drain vs. grace
-   period, HPA/PDB/Service/Ingress/ServiceMonitor/NetworkPolicy wiring.
+   no capabilities), worker groups vs. consumer groups vs. KEDA (the filter
+   group included: --role filter, leadsync-filter, leadsync.held, never
+   scaled to zero, no Secret, no HubSpot egress), KEDA maxReplicaCount vs.
+   partitions, co-partitioning, ingress drain vs. grace period,
+   HPA/PDB/Service/Ingress/ServiceMonitor/NetworkPolicy wiring, and every
+   flag passed to a binary known to its --help (the build's binaries).
 4. Config: the ConfigMap's config.json against schemas/config.schema.json and
-   `leadsync config check`, its shape against config/dev.json, no secrets.
+   `leadsync config check` (a failure under ctest when the CLI is not
+   built), its shape against config/dev.json, no secrets.
 5. Dockerfile: static checks (hadolint is not installable here).
 6. yamllint with deploy/.yamllint.
 Prints "N passed, M failed" and exits non-zero on any failure.
@@ -66,6 +70,11 @@ GROUPS = {
                    "CAMPAIGN_STATUS_CHANGED"],
     "tasks": ["MANUAL_STEP_REACHED"],
 }
+# docs/filter.md: the category filter runs as one more worker group, with
+# --role filter and no --events; its group defaults to "filter" (consumer
+# group leadsync-filter) and it reads leadsync.held only, never HubSpot.
+FILTER_GROUP = "filter"
+FILTER_TOPIC = "leadsync.held"
 ALL_EVENTS = ["EMAIL_SENT", "FIRST_EMAIL_SENT", "EMAIL_OPEN",
               "EMAIL_LINK_CLICK", "EMAIL_REPLY", "EMAIL_BOUNCE",
               "LEAD_UNSUBSCRIBED", "LEAD_CATEGORY_UPDATED",
@@ -116,6 +125,25 @@ def selects(selector, labels):
                                   for k, v in selector.items())
 
 
+def label_selector_matches(sel, labels):
+    """A metav1.LabelSelector (matchLabels and matchExpressions); an empty
+    selector is reported as not matching (callers want a specific one)."""
+    ml, me = sel.get("matchLabels") or {}, sel.get("matchExpressions") or []
+    if not ml and not me:
+        return False
+    if not all(labels.get(k) == v for k, v in ml.items()):
+        return False
+    for e in me:
+        k, op, vals = e["key"], e["operator"], e.get("values") or []
+        ok = {"In": k in labels and labels[k] in vals,
+              "NotIn": k not in labels or labels[k] not in vals,
+              "Exists": k in labels,
+              "DoesNotExist": k not in labels}.get(op)
+        if not ok:
+            return False
+    return True
+
+
 def pod_labels(dep):
     return dep["spec"]["template"]["metadata"].get("labels", {})
 
@@ -143,6 +171,20 @@ def mem_b(q):
 def arg_after(args, flag):
     return args[args.index(flag) + 1] if flag in args and \
         args.index(flag) + 1 < len(args) else None
+
+
+def worker_role(args):
+    """leadsync-worker's --role (sync when absent)."""
+    return arg_after(args, "--role") or "sync"
+
+
+def worker_group(args):
+    """The group as leadsync-worker derives it (worker/main.c): --group, or
+    "filter" with --role filter. The consumer group id is leadsync-<group>."""
+    group = arg_after(args, "--group")
+    if group is None and worker_role(args) == "filter":
+        group = FILTER_GROUP
+    return group
 
 
 def config_of(objs):
@@ -349,24 +391,44 @@ def check_workers(name, objs, topics, cfg):
         c = dep["spec"]["template"]["spec"]["containers"][0]
         args = c.get("args", [])
         ck.eq(c.get("command"), ["leadsync-worker"], f"{name}/{dn}: command")
-        group = arg_after(args, "--group")
-        events = (arg_after(args, "--events") or "").split(",")
+        role = worker_role(args)
+        group = worker_group(args)
+        filt = role == "filter"
+        events = [] if filt else (arg_after(args, "--events") or "").split(",")
         ck.eq(arg_after(args, "--config"), CONFIG_PATH, f"{name}/{dn}: --config")
         ck.eq(arg_after(args, "--listen"), "0.0.0.0:9100",
               f"{name}/{dn}: --listen")
-        ck.true(group in GROUPS, f"{name}/{dn}: --group is a known group",
-                repr(group))
-        ck.eq(events, GROUPS.get(group), f"{name}/{dn}: --events of {group}")
+        ck.true(role in ("sync", "filter"), f"{name}/{dn}: --role is sync or "
+                "filter", repr(role))
+        if filt:
+            ck.eq(group, FILTER_GROUP, f"{name}/{dn}: --role filter runs the "
+                  f"group {FILTER_GROUP}")
+            ck.true("--events" not in args, f"{name}/{dn}: the filter takes "
+                    "no --events", str(args))
+        else:
+            ck.true(group in GROUPS, f"{name}/{dn}: --group is a known group",
+                    repr(group))
+            ck.eq(events, GROUPS.get(group),
+                  f"{name}/{dn}: --events of {group}")
         ck.eq(pod_labels(dep).get("leadsync.io/group"), group,
               f"{name}/{dn}: leadsync.io/group label")
         ck.true("replicas" not in dep["spec"], f"{name}/{dn}: no replicas "
                 "field (KEDA owns the count)")
+        ck.true(group not in seen, f"{name}/{dn}: group {group} has one "
+                "Deployment")
         seen[group] = events
         mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
         vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
         sec = vols.get(mounts.get(TOKEN_DIR), {}).get("secret", {})
-        ck.eq(sec.get("secretName"), "leadsync-hubspot",
-              f"{name}/{dn}: HubSpot token Secret mounted at {TOKEN_DIR}")
+        if filt:
+            # Least privilege: the filter never calls HubSpot.
+            ck.eq([v["name"] for v in vols.values() if "secret" in v or
+                   "projected" in v], [],
+                  f"{name}/{dn}: no Secret mounted (the filter needs no "
+                  "HubSpot token)")
+        else:
+            ck.eq(sec.get("secretName"), "leadsync-hubspot",
+                  f"{name}/{dn}: HubSpot token Secret mounted at {TOKEN_DIR}")
         # Its ScaledObject.
         mine = [s for s in sos if s["spec"]["scaleTargetRef"]["name"] == dn]
         if not ck.eq(len(mine), 1, f"{name}/{dn}: one ScaledObject"):
@@ -377,7 +439,12 @@ def check_workers(name, objs, topics, cfg):
             continue
         md = trig[0]["metadata"]
         ck.eq(md.get("consumerGroup"), f"leadsync-{group}",
-              f"{name}/{dn}: KEDA consumerGroup = leadsync-<--group>")
+              f"{name}/{dn}: KEDA consumerGroup = leadsync-<group>")
+        # Without `topic` KEDA sums the lag over every topic the group has
+        # offsets for; the filter's group reads leadsync.held only, and says
+        # so.
+        ck.eq(md.get("topic"), FILTER_TOPIC if filt else None,
+              f"{name}/{dn}: KEDA trigger topic")
         ck.eq(md.get("bootstrapServers"), bootstrap,
               f"{name}/{dn}: KEDA bootstrapServers = KAFKA_BOOTSTRAP_SERVERS")
         for k in ("lagThreshold", "activationLagThreshold"):
@@ -390,7 +457,15 @@ def check_workers(name, objs, topics, cfg):
         ck.true(isinstance(mx, int) and 1 <= mx and mn <= mx,
                 f"{name}/{dn}: 0 <= minReplicaCount <= maxReplicaCount",
                 f"min={mn} max={mx}")
-        mine_topics = ["smartlead." + e.lower() for e in events]
+        if filt:
+            # Held events wait in memory, not as lag, and expiry runs in the
+            # process: scaling the filter to zero would stall both.
+            ck.true(isinstance(mn, int) and mn >= 1,
+                    f"{name}/{dn}: filter minReplicaCount >= 1", repr(mn))
+            ck.true(so.get("fallback", {}).get("replicas", 0) >= 1,
+                    f"{name}/{dn}: filter fallback replicas >= 1")
+        mine_topics = [FILTER_TOPIC] if filt else \
+            ["smartlead." + e.lower() for e in events]
         for t in mine_topics:
             if ck.true(t in partitions, f"{name}/{dn}: topic {t} defined"):
                 ck.true(isinstance(mx, int) and mx <= partitions[t],
@@ -399,7 +474,8 @@ def check_workers(name, objs, topics, cfg):
         if cfg:
             ck.true(isinstance(mx, int) and mx <= cfg["kafka"]["partitions"],
                     f"{name}/{dn}: maxReplicaCount <= config kafka.partitions")
-    ck.eq(sorted(seen), sorted(GROUPS), f"{name}: one Deployment per group")
+    ck.eq(sorted(seen, key=str), sorted(list(GROUPS) + [FILTER_GROUP]),
+          f"{name}: one Deployment per group, and the filter")
     flat = [e for evs in seen.values() for e in evs]
     ck.eq(sorted(flat), sorted(ALL_EVENTS),
           f"{name}: every event type in exactly one group")
@@ -522,6 +598,25 @@ def check_wiring(name, objs):
                 ck.true(ep.get("port") in ports and ep.get("path") == "/metrics",
                         f"{w}: scrapes /metrics on a named Service port",
                         str(ep))
+    # Every Deployment's /metrics is scraped: a ServiceMonitor selects a
+    # Service that selects its pods, on a port the container exposes.
+    sms = of_kind(objs, "ServiceMonitor")
+    for d in deps:
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        cports = {p.get("name") for p in c.get("ports", [])} | \
+            {p["containerPort"] for p in c.get("ports", [])}
+        covered = [
+            (s["metadata"]["name"], sm["metadata"]["name"])
+            for s in svcs if selects(s["spec"].get("selector"), pod_labels(d))
+            for sm in sms
+            if selects(sm["spec"]["selector"]["matchLabels"],
+                       s["metadata"].get("labels", {}))
+            for ep in sm["spec"]["endpoints"]
+            for sp in s["spec"]["ports"]
+            if sp.get("name") == ep.get("port") and
+            sp.get("targetPort", sp["port"]) in cports]
+        ck.true(covered, f"{name}: {d['metadata']['name']}'s /metrics scraped "
+                "by a ServiceMonitor")
     ns = {o["metadata"].get("namespace") for o in objs
           if o["kind"] != "Namespace"}
     ck.eq(ns, {"leadsync"}, f"{name}: every object in namespace leadsync")
@@ -551,13 +646,18 @@ def check_netpol(name, objs):
                if pod_labels(d).get("app.kubernetes.io/component") == "worker"]
 
     def policy_for(dep):
-        return [p for p in pols if p["spec"]["podSelector"].get("matchLabels")
-                and selects(p["spec"]["podSelector"]["matchLabels"],
-                            pod_labels(dep))]
+        return [p for p in pols
+                if label_selector_matches(p["spec"]["podSelector"],
+                                          pod_labels(dep))]
+
+    def calls_hubspot(dep):
+        return worker_role(dep["spec"]["template"]["spec"]["containers"][0]
+                           .get("args", [])) != "filter"
 
     for dep, peers, port, egress_443 in (
             [(dep_ing, [["ingress-nginx"], ["monitoring"]], 8080, False)] +
-            [(w, [["monitoring"]], 9100, True) for w in workers]):
+            [(w, [["monitoring"]], 9100, calls_hubspot(w))
+             for w in workers]):
         dn = dep["metadata"]["name"]
         mine = policy_for(dep)
         if not ck.eq(len(mine), 1, f"{name}/{dn}: one NetworkPolicy"):
@@ -572,6 +672,41 @@ def check_netpol(name, objs):
                 f"{name}/{dn}: egress to DNS and Kafka", str(sorted(eg)))
         ck.eq(("TCP", 443) in eg, egress_443,
               f"{name}/{dn}: egress to HubSpot (443) only where needed")
+
+
+_help = {}
+
+
+def check_cli_args(name, objs):
+    """The flags each Deployment passes are ones its binary documents in
+    --help (the build's binaries; e.g. --role filter of leadsync-worker)."""
+    for dep in of_kind(objs, "Deployment"):
+        c = dep["spec"]["template"]["spec"]["containers"][0]
+        prog = (c.get("command") or ["?"])[0]
+        exe = os.path.join(BUILD, prog)
+        if not os.access(exe, os.X_OK):
+            if prog not in _help:
+                _help[prog] = None
+                print(f"SKIP {exe} not built: flags of {prog} not checked",
+                      flush=True)
+            continue
+        if prog not in _help:
+            r = subprocess.run([exe, "--help"], capture_output=True,
+                               text=True, timeout=10)
+            _help[prog] = r.stdout + r.stderr
+        text = _help[prog]
+        args = c.get("args", [])
+        for i, a in enumerate(args):
+            if not a.startswith("--"):
+                continue
+            ck.true(re.search(re.escape(a) + r"\b", text) is not None,
+                    f"{name}/{dep['metadata']['name']}: {prog} --help knows "
+                    f"{a}")
+            if a == "--role" and i + 1 < len(args):
+                ck.true(f"--role {args[i + 1]}" in text or
+                        args[i + 1] == "sync",
+                        f"{name}/{dep['metadata']['name']}: {prog} knows "
+                        f"--role {args[i + 1]}")
 
 
 # --------------------------------------------------------------- kafka
@@ -674,31 +809,30 @@ def check_config(name, cfg):
         ck.true(os.path.basename(tf) in tmpl.get("stringData", {}),
                 f"{name}: Secret template has tenant {t.get('id')}'s key",
                 os.path.basename(tf))
-    # The project's JSON Schema for the config, when it exists.
+    # The project's JSON Schema for the config (part of the repository).
     schema = os.path.join(SOURCE, "schemas", "config.schema.json")
-    if os.path.exists(schema):
-        import jsonschema
-        with open(schema) as f:
-            s = json.load(f)
-        cls = jsonschema.validators.validator_for(s, jsonschema.Draft7Validator)
-        errs = list(cls(s).iter_errors(cfg))
-        ck.true(not errs, f"{name}: config valid against "
-                "schemas/config.schema.json",
-                "; ".join(f"{'/'.join(map(str, e.path))}: {e.message[:160]}"
-                          for e in errs[:3]))
-    else:
-        print(f"SKIP {name}: schemas/config.schema.json does not exist yet",
-              flush=True)
+    if not ck.true(os.path.exists(schema), f"{name}: {schema} exists"):
+        return
+    import jsonschema
+    with open(schema) as f:
+        s = json.load(f)
+    cls = jsonschema.validators.validator_for(s, jsonschema.Draft7Validator)
+    errs = list(cls(s).iter_errors(cfg))
+    ck.true(not errs, f"{name}: config valid against "
+            "schemas/config.schema.json",
+            "; ".join(f"{'/'.join(map(str, e.path))}: {e.message[:160]}"
+                      for e in errs[:3]))
     cli = os.path.join(BUILD, "leadsync")
     if not os.access(cli, os.X_OK):
-        print(f"SKIP {name}: {cli} not built, `leadsync config check` not run",
-              flush=True)
+        # Under ctest (LS_BUILD_DIR set) the CLI is part of the build: its
+        # absence is a failure. A bare run from a clone without a build skips.
+        if os.environ.get("LS_BUILD_DIR"):
+            ck.true(False, f"{name}: {cli} built for `leadsync config check`")
+        else:
+            print(f"SKIP {name}: {cli} not built, `leadsync config check` "
+                  "not run (set LS_BUILD_DIR)", flush=True)
         return
-    if not os.path.exists(schema):
-        # The CLI validates against that schema first and cannot run without.
-        print(f"SKIP {name}: `leadsync config check` needs "
-              "schemas/config.schema.json", flush=True)
-        return
+    print(f"{name}: running {cli} config check", flush=True)
     with tempfile.TemporaryDirectory(prefix="ls-deploy-") as d:
         # config check also resolves every HubSpot token "as seen from this
         # environment": stand in for the Secret mount with dummy token files.
@@ -925,6 +1059,7 @@ def main():
         run(check_ingress, name, objs, cfg)
         run(check_wiring, name, objs)
         run(check_netpol, name, objs)
+        run(check_cli_args, name, objs)
         if cfg:
             run(check_config, name, cfg)
     run(check_secret_template)
