@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "bench_common.h"
+#include "ls_file.h"
 #include "ls_buf.h"
 
 /* The ingress's defaults (config/dev.json "ingress"). */
@@ -185,7 +186,7 @@ int main(int argc, char **argv) {
     goto out;
   printf("url=%s\n", url);
   fflush(stdout);
-  if (ready_file && bench_write_file_atomic(ready_file, url) != 0) {
+  if (ready_file && ls_write_file_atomic(ready_file, url) != 0) {
     fprintf(stderr, "bench-bare-server: cannot write %s\n", ready_file);
     goto out;
   }

@@ -44,26 +44,6 @@ bool bench_split_listen(const char *listen, char *host, size_t hostlen,
   return true;
 }
 
-int bench_write_file_atomic(const char *path, const char *text) {
-  char tmp[4096];
-  int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  if (n < 0 || (size_t)n >= sizeof tmp) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return -1;
-  int rc = fprintf(f, "%s\n", text) < 0 ? -1 : 0;
-  if (fclose(f) != 0)
-    rc = -1;
-  if (rc == 0)
-    rc = rename(tmp, path);
-  if (rc != 0)
-    remove(tmp);
-  return rc;
-}
-
 bool bench_parse_long(const char *s, long min, long max, long *out) {
   char *end = NULL;
   if (!s || !*s)

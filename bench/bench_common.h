@@ -17,7 +17,6 @@ bool bench_split_listen(const char *listen, char *host, size_t hostlen,
 
 /* Writes text plus a newline to path.tmp, then renames it onto path, so a
  * reader never sees a half-written file. 0 on success, -1 with errno. */
-int bench_write_file_atomic(const char *path, const char *text);
 
 /* Strict decimal parse of a whole string into [min, max]. */
 bool bench_parse_long(const char *s, long min, long max, long *out);

@@ -277,7 +277,7 @@ static rd_kafka_t *make_producer(const ls_config *cfg, kp_state *st,
                                  char *errstr, size_t errlen) {
   char rkerr[256], v[32];
   rd_kafka_t *rk = NULL;
-  rd_kafka_conf_t *conf = kq_conf_new(cfg, errstr, errlen);
+  rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, errlen);
   if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
     goto fail;
   snprintf(v, sizeof v, "%ld",

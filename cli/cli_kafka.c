@@ -27,7 +27,7 @@ rd_kafka_t *cli_kafka_consumer(const ls_config *cfg, const char *group_id,
              (long long)ls_now_us());
     group_id = group;
   }
-  rd_kafka_conf_t *conf = kq_conf_new(cfg, errstr, len);
+  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, errstr, len);
   if (!conf)
     return NULL;
   if (!quiet_conf(conf, errstr, len) ||
@@ -69,7 +69,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 rd_kafka_t *cli_kafka_producer(const ls_config *cfg, cli_delivery *dr,
                                char *errstr, size_t len) {
   memset(dr, 0, sizeof *dr);
-  rd_kafka_conf_t *conf = kq_conf_new(cfg, errstr, len);
+  rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, len);
   if (!conf)
     return NULL;
   if (!quiet_conf(conf, errstr, len) ||

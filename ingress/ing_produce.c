@@ -179,7 +179,7 @@ ing_producer *ing_producer_new(const ls_config *cfg, int delivery_timeout_ms,
   p->metrics = metrics;
   p->cb = cb;
   p->cb_ctx = cb_ctx;
-  conf = kq_conf_new(cfg, errstr, errlen);
+  conf = kq_conf_new_producer(cfg, errstr, errlen);
   if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
     goto fail;
   if (!json_object_get(cfg->kafka_props, "message.timeout.ms")) {

@@ -11,6 +11,7 @@
 #include "ing_ratelimit.h"
 #include "ing_route.h"
 #include "ls_config.h"
+#include "ls_file.h"
 #include "ls_log.h"
 #include "ls_metrics.h"
 #include "ls_time.h"
@@ -35,18 +36,6 @@ static void usage(FILE *f) {
 static void nap_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
-}
-
-static int write_file_atomic(const char *path, const char *text) {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return -1;
-  fprintf(f, "%s\n", text);
-  if (fclose(f) != 0)
-    return -1;
-  return rename(tmp, path);
 }
 
 /* 1000+ concurrent connections need more descriptors than the usual
@@ -192,7 +181,7 @@ int main(int argc, char **argv) {
   while (!stop_flag && !ing_producer_warm_up(prod, 2000))
     nap_ms(200);
   if (!stop_flag) {
-    if (ready_file && write_file_atomic(ready_file, url) != 0) {
+    if (ready_file && ls_write_file_atomic(ready_file, url) != 0) {
       ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
       goto out;
     }

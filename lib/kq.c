@@ -18,8 +18,39 @@ bool kq_set(rd_kafka_conf_t *conf, const char *name, const char *value,
   return true;
 }
 
-rd_kafka_conf_t *kq_conf_new(const ls_config *cfg, char *errstr,
-                             size_t errlen) {
+enum kq_kind { KQ_ANY, KQ_PRODUCER, KQ_CONSUMER };
+
+/* librdkafka's consumer-only and producer-only properties (CONFIGURATION.md,
+ * column C/P), the ones a config is likely to carry. */
+static const char *const consumer_only[] = {
+    "group.id", "group.instance.id", "partition.assignment.strategy",
+    "session.timeout.ms", "heartbeat.interval.ms", "group.protocol.type",
+    "coordinator.query.interval.ms", "max.poll.interval.ms",
+    "enable.auto.commit", "auto.commit.interval.ms",
+    "enable.auto.offset.store", "queued.min.messages",
+    "queued.max.messages.kbytes", "fetch.wait.max.ms",
+    "fetch.message.max.bytes", "max.partition.fetch.bytes", "fetch.max.bytes",
+    "fetch.min.bytes", "fetch.error.backoff.ms", "isolation.level",
+    "enable.partition.eof", "check.crcs", "auto.offset.reset", NULL};
+static const char *const producer_only[] = {
+    "transactional.id", "transaction.timeout.ms", "enable.idempotence",
+    "enable.gapless.guarantee", "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes", "queue.buffering.max.ms", "linger.ms",
+    "message.send.max.retries", "retries", "compression.codec",
+    "compression.type", "compression.level", "batch.num.messages",
+    "batch.size", "delivery.report.only.error", "request.required.acks",
+    "acks", "request.timeout.ms", "message.timeout.ms", "delivery.timeout.ms",
+    "partitioner", "sticky.partitioning.linger.ms", NULL};
+
+static bool listed(const char *const *list, const char *name) {
+  for (; *list; list++)
+    if (!strcmp(*list, name))
+      return true;
+  return false;
+}
+
+static rd_kafka_conf_t *conf_new(const ls_config *cfg, enum kq_kind kind,
+                                 char *errstr, size_t errlen) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   if (!kq_set(conf, "bootstrap.servers", cfg->bootstrap, errstr, errlen))
     goto fail;
@@ -40,8 +71,9 @@ rd_kafka_conf_t *kq_conf_new(const ls_config *cfg, char *errstr,
       }
       s = val;
     }
-    /* Consumer-only or producer-only properties are applied to both kinds
-     * of handle; librdkafka warns about the ones it ignores. */
+    if ((kind == KQ_PRODUCER && listed(consumer_only, k)) ||
+        (kind == KQ_CONSUMER && listed(producer_only, k)))
+      continue;
     if (!kq_set(conf, k, s, errstr, errlen))
       goto fail;
   }
@@ -49,6 +81,21 @@ rd_kafka_conf_t *kq_conf_new(const ls_config *cfg, char *errstr,
 fail:
   rd_kafka_conf_destroy(conf);
   return NULL;
+}
+
+rd_kafka_conf_t *kq_conf_new(const ls_config *cfg, char *errstr,
+                             size_t errlen) {
+  return conf_new(cfg, KQ_ANY, errstr, errlen);
+}
+
+rd_kafka_conf_t *kq_conf_new_producer(const ls_config *cfg, char *errstr,
+                                      size_t errlen) {
+  return conf_new(cfg, KQ_PRODUCER, errstr, errlen);
+}
+
+rd_kafka_conf_t *kq_conf_new_consumer(const ls_config *cfg, char *errstr,
+                                      size_t errlen) {
+  return conf_new(cfg, KQ_CONSUMER, errstr, errlen);
 }
 
 static bool has_prop(const ls_config *cfg, const char *name) {

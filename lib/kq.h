@@ -12,6 +12,13 @@
  * NULL with errstr when a property is rejected. */
 rd_kafka_conf_t *kq_conf_new(const ls_config *cfg, char *errstr,
                              size_t errlen);
+/* The same for one kind of handle: properties that only the other kind
+ * understands (session.timeout.ms for a producer, linger.ms for a consumer)
+ * are left out instead of making librdkafka warn at every start. */
+rd_kafka_conf_t *kq_conf_new_producer(const ls_config *cfg, char *errstr,
+                                      size_t errlen);
+rd_kafka_conf_t *kq_conf_new_consumer(const ls_config *cfg, char *errstr,
+                                      size_t errlen);
 /* rd_kafka_conf_set that fills errstr with the property name on failure. */
 bool kq_set(rd_kafka_conf_t *conf, const char *name, const char *value,
             char *errstr, size_t errlen);

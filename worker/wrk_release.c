@@ -425,7 +425,7 @@ static bool read_range(rel *r, const char *topic, int32_t p, int64_t from,
   if (from >= to)
     return true;
   char err[LS_ERRSTR_SIZE];
-  rd_kafka_conf_t *conf = kq_conf_new(r->o->cfg, err, sizeof err);
+  rd_kafka_conf_t *conf = kq_conf_new_consumer(r->o->cfg, err, sizeof err);
   if (!conf || !kq_set(conf, "group.id", "leadsync-filter-rebuild", err,
                        sizeof err) ||
       !kq_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
@@ -627,7 +627,7 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
   snprintf(r->cat_topic, sizeof r->cat_topic, "%slead_category_updated",
            o->cfg->topic_prefix);
 
-  rd_kafka_conf_t *pc = kq_conf_new(o->cfg, errstr, errlen);
+  rd_kafka_conf_t *pc = kq_conf_new_producer(o->cfg, errstr, errlen);
   if (!pc || !kq_producer_defaults(pc, o->cfg, errstr, errlen) ||
       !kq_set(pc, "message.timeout.ms", "0", errstr, errlen)) {
     if (pc)
@@ -640,7 +640,7 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "filter producer: %s", rkerr);
     goto out;
   }
-  rd_kafka_conf_t *cc = kq_conf_new(o->cfg, errstr, errlen);
+  rd_kafka_conf_t *cc = kq_conf_new_consumer(o->cfg, errstr, errlen);
   if (!cc || !kq_consumer_defaults(cc, o->group, errstr, errlen)) {
     if (cc)
       rd_kafka_conf_destroy(cc);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kq.h"
+#include "ls_file.h"
 #include "ls_log.h"
 
 static volatile sig_atomic_t stop_flag = 0;
@@ -37,18 +38,6 @@ static void usage(FILE *f) {
           "creates leadsync's topics, prints bootstrap=<servers> and runs\n"
           "until SIGTERM/SIGINT. SIGUSR1: all brokers down; SIGUSR2: up.\n"
           "Development and tests only: records live in memory.\n");
-}
-
-static int write_file_atomic(const char *path, const char *text) {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return -1;
-  fprintf(f, "%s\n", text);
-  if (fclose(f) != 0)
-    return -1;
-  return rename(tmp, path);
 }
 
 static void set_all(rd_kafka_mock_cluster_t *mc, int brokers, int up) {
@@ -140,7 +129,7 @@ int main(int argc, char **argv) {
   sigaction(SIGUSR1, &sa, NULL);
   sa.sa_handler = on_up;
   sigaction(SIGUSR2, &sa, NULL);
-  if (bootstrap_file && write_file_atomic(bootstrap_file, bs) != 0) {
+  if (bootstrap_file && ls_write_file_atomic(bootstrap_file, bs) != 0) {
     ls_error("cannot write the bootstrap file", "{s:s}", "path",
              bootstrap_file);
     goto out;
