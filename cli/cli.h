@@ -40,6 +40,10 @@ enum { CLI_OPT_CONFIG = 1000, CLI_OPT_JSON, CLI_OPT_HELP };
 /* Handles a common option code; returns true when c was one of them.
  * *help is set for --help. */
 bool cli_common_opt(cli_ctx *ctx, int c, const char *arg, bool *help);
+/* The end of a subcommand's option loop: --help prints usage and gives
+ * CLI_EXIT_OK, a stray argument is a usage error; -1 means go on. */
+int cli_opts_end(const cli_ctx *ctx, bool help, const char *usage, int argc,
+                 char **argv);
 /* Prints "leadsync <cmd>: <message>" on stderr and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

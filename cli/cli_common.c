@@ -250,3 +250,14 @@ void cli_redact_url(const char *url, char *out, size_t len) {
   ls_sha256_hex(url, strlen(url), hex);
   snprintf(out, len, "%.*s/...[%.8s]", (int)host_len, url, hex);
 }
+
+int cli_opts_end(const cli_ctx *ctx, bool help, const char *usage, int argc,
+                 char **argv) {
+  if (help) {
+    fputs(usage, stdout);
+    return CLI_EXIT_OK;
+  }
+  if (optind < argc)
+    return cli_usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
+  return -1;
+}

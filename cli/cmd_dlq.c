@@ -472,12 +472,9 @@ int cmd_dlq(cli_ctx *ctx, int argc, char **argv) {
         return cli_usage_error(ctx, "unknown option");
     }
   }
-  if (help) {
-    fputs(usage_text, stdout);
-    return CLI_EXIT_OK;
-  }
-  if (optind < argc)
-    return cli_usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
+  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  if (end >= 0)
+    return end;
   ls_config *cfg = NULL;
   int rc = cli_config_load(ctx, &cfg);
   if (rc != CLI_EXIT_OK)

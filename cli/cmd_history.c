@@ -370,12 +370,9 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv) {
         return cli_usage_error(ctx, "unknown option");
     }
   }
-  if (help) {
-    fputs(usage_text, stdout);
-    return CLI_EXIT_OK;
-  }
-  if (optind < argc)
-    return cli_usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
+  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  if (end >= 0)
+    return end;
   if (f.event_id && strlen(f.event_id) < 6)
     return cli_usage_error(ctx, "--event-id: give at least 6 hex digits");
 

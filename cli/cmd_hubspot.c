@@ -92,12 +92,9 @@ static int setup(cli_ctx *ctx, int argc, char **argv) {
     else if (!cli_common_opt(ctx, c, optarg, &help))
       return cli_usage_error(ctx, "unknown option");
   }
-  if (help) {
-    fputs(usage_text, stdout);
-    return CLI_EXIT_OK;
-  }
-  if (optind < argc)
-    return cli_usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
+  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  if (end >= 0)
+    return end;
   if (!tenant == !all)
     return cli_usage_error(ctx, "give --tenant ID or --all");
   ls_config *cfg = NULL;

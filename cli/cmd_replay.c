@@ -125,12 +125,9 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv) {
         return cli_usage_error(ctx, "unknown option");
     }
   }
-  if (help) {
-    fputs(usage_text, stdout);
-    return CLI_EXIT_OK;
-  }
-  if (optind < argc)
-    return cli_usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
+  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  if (end >= 0)
+    return end;
   if (!topic_arg || from_us == CLI_NO_TIME)
     return cli_usage_error(ctx, "--topic and --from are required");
   if (to_us != CLI_NO_TIME && to_us < from_us)

@@ -471,12 +471,9 @@ int cmd_test_sync(cli_ctx *ctx, int argc, char **argv) {
         return cli_usage_error(ctx, "unknown option");
     }
   }
-  if (help) {
-    fputs(usage_text, stdout);
-    return CLI_EXIT_OK;
-  }
-  if (optind < argc)
-    return cli_usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
+  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  if (end >= 0)
+    return end;
   if (o.url && o.source)
     return cli_usage_error(ctx, "--url and --source exclude each other");
   if (strcmp(o.type, "EMAIL_REPLY") && strcmp(o.type, "EMAIL_SENT"))
