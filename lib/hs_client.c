@@ -561,7 +561,7 @@ void hs_run(hs_transport *tp, hs_req **reqs, size_t n, const hs_policy *pol) {
   for (;;) {
     size_t pending = 0, nw = 0;
     int64_t now = ls_mono_us(), wake = now + 100000;
-    bool stopping = pol->stop && *pol->stop;
+    bool stopping = (pol->stop && *pol->stop) || (pol->abort && *pol->abort);
     for (size_t i = 0; i < n; i++) {
       hs_req *r = reqs[i];
       if (r->state != HS_R_PENDING)
@@ -576,6 +576,8 @@ void hs_run(hs_transport *tp, hs_req **reqs, size_t n, const hs_policy *pol) {
           wake = r->next_us;
         continue;
       }
+      if (pol->max_in_flight > 0 && nw >= (size_t)pol->max_in_flight)
+        continue; /* the next wave takes it */
       if (hs_limiter_daily_blocked(r->tgt->lim, now, NULL)) {
         r->state = HS_R_DEFERRED;
         pending--;
@@ -603,6 +605,10 @@ void hs_run(hs_transport *tp, hs_req **reqs, size_t n, const hs_policy *pol) {
     if (!pending)
       break;
     if (!nw) {
+      if (pol->idle) {
+        pol->idle(pol->idle_ud);
+        now = ls_mono_us();
+      }
       sleep_us(wake - now);
       continue;
     }

@@ -127,7 +127,15 @@ typedef struct {
   long backoff_max_ms;      /* cap */
   long max_rate_waits;      /* 429 window waits per request before giving up
                                (<= 0: unlimited) */
+  int max_in_flight;        /* requests sent concurrently (<= 0: all) */
   volatile sig_atomic_t *stop; /* abandon pending requests when set */
+  volatile sig_atomic_t *abort; /* the same, for the caller's own reasons
+                                   (the worker: partitions revoked) */
+  /* Called instead of idling while requests wait for the limiter or a
+   * backoff (at most every 100 ms): the worker serves its consumer group
+   * there, so a long wait never keeps it from a rebalance. */
+  void (*idle)(void *ud);
+  void *idle_ud;
   ls_metrics *metrics;      /* may be NULL */
 } hs_policy;
 

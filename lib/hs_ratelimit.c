@@ -1,11 +1,22 @@
 /* hs_ratelimit: per-portal request budget (HubSpot REFERENCE.md section 6).
  *
  * Three things limit a portal: our own sends in the rolling window (exact
- * for one process), what the last response's headers said is left (the
- * only view of other processes sharing the app), and the daily budget.
- * When the headers show that someone else is spending the same window, a
- * process uses only half of what is left before it needs a fresh answer,
- * so N processes converge instead of overshooting together. */
+ * for one process), what the last response's headers said is left, and
+ * the daily budget.
+ *
+ * Several processes spending one portal cannot learn each other's sends
+ * in time from the headers alone (an answer says nothing of requests still
+ * on their way), so sharing is by quota: each process is given a share of
+ * the window (the worker derives it from the Kafka partitions it owns, so
+ * the shares of a group sum to 1), and a share that grows is only used
+ * once the old one has left the window. Proof sketch: a process's sends
+ * in any window ending at t are at most the largest quota it used in that
+ * window, and each such quota is at most its share at t - W; the shares
+ * at t - W sum to at most the window. A reserve outside every share pays
+ * for the few requests a process sends before it has a quota (setup,
+ * probes). When the headers show more traffic than the other shares can
+ * explain (shares over-committed by configuration), the older rule caps
+ * us as well: use only a quarter of what the server says is left. */
 #include "hs_ratelimit.h"
 
 #include <stdlib.h>
@@ -18,6 +29,8 @@ void hs_rl_headers_clear(hs_rl_headers *h) {
   h->remaining = h->max = h->interval_ms = -1;
   h->daily = h->daily_remaining = h->retry_after_ms = -1;
 }
+
+#define HS_SHARE_HIST 32
 
 typedef struct {
   int64_t *ts;
@@ -74,6 +87,17 @@ struct hs_limiter {
   int64_t day;
   int64_t daily_blocked_until_us; /* mono */
   int in_flight;                  /* acquired, not yet observed */
+  /* Share mode (hs_limiter_set_share). */
+  bool shared;
+  struct {
+    int64_t t;
+    double share;
+  } hist[HS_SHARE_HIST]; /* share changes; [0] was in effect a window ago */
+  size_t n_hist;
+  ring probes;            /* sends beyond the quota (on the reserve) */
+  bool had_share;         /* a share above 0 was ever set */
+  bool witness_open;      /* a request sent with nothing else in flight */
+  int64_t witness_sent_us;
 };
 
 static int64_t window_us(const hs_limiter *l) {
@@ -91,8 +115,14 @@ hs_limiter *hs_limiter_new(const hs_limiter_conf *c) {
     l->c.window_ms = 10000;
   if (l->c.search_per_s < 1)
     l->c.search_per_s = 4;
+  if (l->c.reserve <= 0)
+    l->c.reserve = l->c.per_window / 16 > 4 ? l->c.per_window / 16 : 4;
+  if (l->c.reserve >= l->c.per_window)
+    l->c.reserve = l->c.per_window - 1;
   if (ring_init(&l->sends, (size_t)l->c.per_window) ||
-      ring_init(&l->search, (size_t)l->c.search_per_s)) {
+      ring_init(&l->search, (size_t)l->c.search_per_s) ||
+      ring_init(&l->probes, (size_t)(l->c.reserve / 2 > 1 ? l->c.reserve / 2
+                                                          : 1))) {
     hs_limiter_free(l);
     return NULL;
   }
@@ -104,6 +134,7 @@ void hs_limiter_free(hs_limiter *l) {
     return;
   free(l->sends.ts);
   free(l->search.ts);
+  free(l->probes.ts);
   free(l);
 }
 
@@ -161,22 +192,70 @@ static int64_t acquire_search(hs_limiter *l, int64_t now_us) {
   return 0;
 }
 
-int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
-  int64_t until;
-  if (hs_limiter_daily_blocked(l, now_us, &until))
-    return until - now_us;
-  if (search)
-    return acquire_search(l, now_us);
-  if (l->penalty_until_us > now_us)
-    return l->penalty_until_us - now_us;
-  int64_t span = window_us(l);
-  ring_prune(&l->sends, now_us - span);
-  int lim = limit_of(l);
-  if (l->sends.n >= (size_t)lim)
-    return l->sends.ts[l->sends.head] + span - now_us + 1;
+/* The smallest share held during the last window (share mode). */
+static double share_floor(hs_limiter *l, int64_t now_us) {
+  int64_t edge = now_us - window_us(l);
+  size_t first = 0;
+  while (first + 1 < l->n_hist && l->hist[first + 1].t <= edge)
+    first++;
+  if (first) {
+    memmove(l->hist, l->hist + first, (l->n_hist - first) * sizeof l->hist[0]);
+    l->n_hist -= first;
+  }
+  double m = 1.0;
+  for (size_t i = 0; i < l->n_hist; i++)
+    if (l->hist[i].share < m)
+      m = l->hist[i].share;
+  return l->n_hist ? m : 0.0;
+}
 
-  /* The server's view: what was left when it answered our latest request,
-   * minus what we sent since. */
+static int quota_of(hs_limiter *l, int64_t now_us, int lim) {
+  int usable = lim - l->c.reserve;
+  if (usable < 1)
+    usable = 1;
+  return (int)(share_floor(l, now_us) * usable);
+}
+
+int hs_limiter_quota(hs_limiter *l, int64_t now_us) {
+  if (!l->shared)
+    return limit_of(l);
+  return quota_of(l, now_us, limit_of(l));
+}
+
+void hs_limiter_set_share(hs_limiter *l, double share, int64_t now_us) {
+  if (!(share >= 0.0))
+    share = 0.0;
+  if (share > 1.0)
+    share = 1.0;
+  if (share > 0.0)
+    l->had_share = true;
+  if (!l->shared) {
+    /* Before share mode the process may have spent the whole window:
+     * start from nothing, as if the share had been 0 until now. */
+    l->shared = true;
+    l->n_hist = 1;
+    l->hist[0].t = now_us;
+    l->hist[0].share = 0.0;
+  }
+  share_floor(l, now_us);
+  if (l->n_hist == HS_SHARE_HIST) {
+    /* Rebalance storm: fold the two oldest (keeping the smaller share,
+     * which only makes us slower). */
+    if (l->hist[1].share > l->hist[0].share)
+      l->hist[1].share = l->hist[0].share;
+    memmove(l->hist, l->hist + 1, (l->n_hist - 1) * sizeof l->hist[0]);
+    l->n_hist--;
+  }
+  l->hist[l->n_hist].t = now_us;
+  l->hist[l->n_hist].share = share;
+  l->n_hist++;
+}
+
+/* The view from the headers (the older rule): at most Remaining minus our
+ * sends since that answer, a quarter of it when others spend the window.
+ * Returns 0 when a request may go, else the microseconds to wait. */
+static int64_t header_wait(hs_limiter *l, int64_t now_us) {
+  int64_t span = window_us(l);
   if (l->hdr_known && l->hdr_obs_us > now_us - l->c.window_ms * 1000) {
     long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
     long share = l->hdr_remaining;
@@ -199,9 +278,79 @@ int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
     if (l->in_flight > 0)
       return 20000;
   }
+  return 0;
+}
+
+/* Share mode, quota spent: a lone request may still go on the reserve
+ * while the last answer showed more than half of the reserve left (the
+ * first one blind): reserve/2 per window before the process ever had a
+ * share, one per window afterwards. It keeps the first call after a
+ * rebalance moving, and its answer may show that nobody else spends the
+ * window (the fast path in hs_limiter_observe). */
+static bool probe_allowed(hs_limiter *l, int64_t now_us) {
+  if (l->in_flight > 0)
+    return false;
+  ring_prune(&l->probes, now_us - window_us(l));
+  size_t cap = l->had_share ? 1 : l->probes.cap;
+  if (l->probes.n >= cap)
+    return false;
+  if (!l->hdr_known || l->hdr_obs_us <= now_us - l->c.window_ms * 1000)
+    return true;
+  long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
+  return l->hdr_remaining - since > l->c.reserve / 2;
+}
+
+static void take(hs_limiter *l, int64_t now_us, bool probe) {
+  if (l->in_flight == 0) {
+    /* Everything sent before was answered, so it reached the server: the
+     * answer to this one can tell other processes' traffic apart. */
+    l->witness_open = true;
+    l->witness_sent_us = now_us;
+  }
+  if (probe)
+    ring_push(&l->probes, now_us);
   ring_push(&l->sends, now_us);
   l->in_flight++;
   l->daily_used++;
+}
+
+int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
+  int64_t until;
+  if (hs_limiter_daily_blocked(l, now_us, &until))
+    return until - now_us;
+  if (search)
+    return acquire_search(l, now_us);
+  if (l->penalty_until_us > now_us)
+    return l->penalty_until_us - now_us;
+  int64_t span = window_us(l);
+  ring_prune(&l->sends, now_us - span);
+  int lim = limit_of(l);
+  if (l->sends.n >= (size_t)lim)
+    return l->sends.ts[l->sends.head] + span - now_us + 1;
+  if (l->shared) {
+    int q = quota_of(l, now_us, lim);
+    int64_t hw = l->others_until_us > now_us ? header_wait(l, now_us) : 0;
+    if ((int)l->sends.n < q && hw == 0) {
+      take(l, now_us, false);
+      return 0;
+    }
+    if (hw == 0 && probe_allowed(l, now_us)) {
+      take(l, now_us, true);
+      return 0;
+    }
+    if (hw > 0)
+      return hw;
+    if (l->in_flight > 0)
+      return 20000;
+    /* Our oldest send leaving the window, or the quota growing. */
+    int64_t w = l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1
+                           : 100000;
+    return w < 100000 ? w : 100000;
+  }
+  int64_t hw = header_wait(l, now_us);
+  if (hw > 0)
+    return hw;
+  take(l, now_us, false);
   return 0;
 }
 
@@ -226,12 +375,42 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   l->hdr_max = h->max > 0 ? h->max : l->c.per_window;
   l->hdr_sent_us = sent_us;
   l->hdr_obs_us = now_us;
-  /* More spent than we sent in the window: another process shares it. */
   long server_used = l->hdr_max - h->remaining;
   long ours = (long)ring_count_after(&l->sends,
                                      sent_us - l->c.window_ms * 1000);
-  if (server_used > ours + 1)
+  if (!l->shared) {
+    /* More spent than we sent in the window: another process shares it. */
+    if (server_used > ours + 1)
+      l->others_until_us = now_us + 3 * (int64_t)l->c.window_ms * 1000;
+    return;
+  }
+  int lim = limit_of(l);
+  int q = quota_of(l, now_us, lim);
+  /* Others spend more than every other share together may: the shares are
+   * over-committed (configuration); add the header rule as a cap. */
+  if (server_used - ours > lim - q)
     l->others_until_us = now_us + 3 * (int64_t)l->c.window_ms * 1000;
+  if (l->witness_open && sent_us == l->witness_sent_us) {
+    l->witness_open = false;
+    /* Ours in the server's window: sent after now - W (so they arrived
+     * after the start of the window this answer describes) and before
+     * this request (answered before it was sent, so they had arrived);
+     * requests sent with it in the same wave count as others. */
+    long ours_in = (long)ring_count_after(&l->sends,
+                                          now_us - l->c.window_ms * 1000) -
+                   (long)ring_count_after(&l->sends, sent_us - 1) + 1;
+    long others = server_used - ours_in;
+    /* Sent after the last share change and nobody else in the window: no
+     * one can be spending an older, larger share, so the new share holds
+     * at once instead of after a window. */
+    if (l->n_hist && sent_us > l->hist[l->n_hist - 1].t &&
+        others <= l->c.reserve / 2) {
+      double cur = l->hist[l->n_hist - 1].share;
+      l->n_hist = 1;
+      l->hist[0].t = now_us;
+      l->hist[0].share = cur;
+    }
+  }
 }
 
 void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,

@@ -27,6 +27,8 @@ typedef struct {
   long daily;         /* daily budget; <= 0 = unlimited */
   long guard_ms;      /* added to the window: send/arrival clock skew */
   int search_per_s;   /* search bucket (HubSpot: 5/s per account) */
+  int reserve;        /* share mode: requests per window kept out of every
+                         share, for probes and setup (0: max(2, 5 %)) */
 } hs_limiter_conf;
 
 hs_limiter *hs_limiter_new(const hs_limiter_conf *c);
@@ -50,6 +52,23 @@ bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us,
                               int64_t *until_us);
 /* Requests counted in the last window (tests, metrics). */
 int hs_limiter_in_window(hs_limiter *l, int64_t now_us);
+
+/* Share mode: several processes spend one portal, and each may use only
+ * `share` (0..1) of the window less the reserve. The shares of all
+ * processes must sum to at most 1 at every instant (the worker derives its
+ * share from the Kafka partitions it owns). A share that grows takes
+ * effect only once the old one has left the window (the quota is the
+ * smallest share held during the last window), unless an answer to a
+ * request sent after the change shows that nobody else spent the window;
+ * a share that shrinks applies at once. A process over its quota may
+ * send a lone probe on the reserve (one per window once it had a share)
+ * while the headers show more than half of the reserve left (the first
+ * one blind). Until the first call the limiter is in header mode (one
+ * process per portal, or the worker's setup before it owns partitions):
+ * the whole window, capped by what the headers say is left. */
+void hs_limiter_set_share(hs_limiter *l, double share, int64_t now_us);
+/* The requests this process may have in the current window (tests). */
+int hs_limiter_quota(hs_limiter *l, int64_t now_us);
 
 /* A registry keyed by base URL + token: tenants that share a portal share
  * its limiter. The token is hashed, never stored. */

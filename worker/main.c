@@ -84,9 +84,36 @@ static bool cfg_bool(const ls_config *cfg, const char *key, bool dflt) {
   return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
+/* The group's share of each portal's rate limit: LEADSYNC_PORTAL_SHARE,
+ * else worker.portal_share (a number, or an object by group name), else
+ * the group's fraction of the event types: every type belongs to one
+ * group, so the defaults of a deployment sum to at most 1. */
+static double portal_share(const ls_config *cfg, const wrk_settings *s) {
+  const char *env = getenv("LEADSYNC_PORTAL_SHARE");
+  const json_t *v =
+      json_object_get(json_object_get(cfg->root, "worker"), "portal_share");
+  double share = -1.0;
+  if (env && *env) {
+    char *end;
+    share = strtod(env, &end);
+    if (end == env || *end)
+      share = -1.0;
+  } else if (json_is_object(v)) {
+    v = json_object_get(v, s->group ? s->group : "");
+  }
+  if (share < 0.0 && json_is_number(v))
+    share = json_number_value(v);
+  if (share < 0.0)
+    share = (double)s->n_types / (double)LS_EV_UNKNOWN;
+  return share > 1.0 ? 1.0 : share;
+}
+
 static void load_settings(const ls_config *cfg, wrk_settings *s) {
   long bm = ls_config_int(cfg, "worker", "batch_max", 100);
   s->batch_max = (int)(bm < 1 ? 1 : bm > 100 ? 100 : bm);
+  long fm = ls_config_int(cfg, "worker", "flush_max", 10L * s->batch_max);
+  s->flush_max = (int)(fm < s->batch_max ? s->batch_max : fm > 5000 ? 5000
+                                                                    : fm);
   s->linger_ms = ls_config_int(cfg, "worker", "batch_linger_ms", 200);
   s->setup_on_start = cfg_bool(cfg, "setup_on_start", true);
   s->search_settle_ms = ls_config_int(cfg, "worker", "search_settle_ms", 1500);
@@ -99,6 +126,7 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
   s->pol.backoff_base_ms = ls_config_int(cfg, "worker", "backoff_base_ms", 200);
   s->pol.backoff_max_ms =
       ls_config_int(cfg, "worker", "backoff_max_ms", 30000);
+  s->pol.max_in_flight = (int)ls_config_int(cfg, "worker", "max_in_flight", 8);
 }
 
 /* One target per tenant; tenants of one portal share its limiter. */
@@ -111,7 +139,9 @@ static bool make_targets(wrk *w) {
   for (size_t i = 0; i < w->cfg->n_tenants; i++) {
     const ls_tenant *t = &w->cfg->tenants[i];
     hs_limiter_conf lc = {t->hs_per_10s, 10000, t->hs_daily, w->s.guard_ms,
-                          4};
+                          4,
+                          (int)ls_config_int(w->cfg, "worker",
+                                             "ratelimit_reserve", 0)};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
     w->targets[i].label = t->id;
@@ -310,9 +340,13 @@ int main(int argc, char **argv) {
     ls_error("invalid arguments", "{s:s}", "error", err);
     goto out;
   }
+  w.s.portal_share = portal_share(w.cfg, &w.s);
   w.stop = &stop_flag;
   w.metrics = ls_metrics_new();
   w.s.pol.stop = &stop_flag;
+  w.s.pol.abort = &w.flush_abort;
+  w.s.pol.idle = wrk_consumer_service;
+  w.s.pol.idle_ud = &w;
   w.s.pol.metrics = w.metrics;
   w.tp = hs_transport_curl_new(
       ls_config_int(w.cfg, "worker", "http_timeout_ms", 30000), 5000,
@@ -365,9 +399,10 @@ int main(int argc, char **argv) {
     ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
     goto out;
   }
-  ls_info("worker ready", "{s:s,s:s,s:s,s:i,s:i}", "group", w.s.group,
-          "events", events, "url", url, "batch_max", w.s.batch_max,
-          "linger_ms", (int)w.s.linger_ms);
+  ls_info("worker ready", "{s:s,s:s,s:s,s:i,s:i,s:i,s:f}", "group",
+          w.s.group, "events", events, "url", url, "batch_max",
+          w.s.batch_max, "flush_max", w.s.flush_max, "linger_ms",
+          (int)w.s.linger_ms, "portal_share", w.s.portal_share);
 
   int64_t next_chores = 0, next_lag = 0;
   while (!stop_flag) {
@@ -376,7 +411,12 @@ int main(int argc, char **argv) {
     int timeout_ms = (int)(wait / 1000);
     if (timeout_ms > 100)
       timeout_ms = 100;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, timeout_ms);
+    /* Records polled while the last flush waited for HubSpot go first. */
+    rd_kafka_message_t *m = NULL;
+    if (w.n_stash)
+      wrk_consumer_unstash(&w);
+    else
+      m = rd_kafka_consumer_poll(w.consumer, timeout_ms);
     if (m) {
       if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -420,6 +460,10 @@ out:
   free(w.targets);
   free(w.s.types);
   json_decref(w.stuck);
+  if (json_object_size(w.ft_carry))
+    ls_warn("first-touch properties not written (stopping)", "{s:i}",
+            "contacts", (int)json_object_size(w.ft_carry));
+  json_decref(w.ft_carry);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);
   ls_info("stopped", "{s:i}", "rc", rc);

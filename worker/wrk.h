@@ -63,8 +63,10 @@ typedef struct {
   char group_id[160];      /* leadsync-<group> */
   ls_event_type *types;    /* --events */
   size_t n_types;
-  int batch_max;           /* events per tenant batch, <= 100 */
+  int batch_max;           /* inputs per HubSpot batch call, <= 100 */
+  int flush_max;           /* events waiting for HubSpot per flush */
   long linger_ms;
+  double portal_share;     /* this group's share of every portal */
   bool setup_on_start;
   long search_settle_ms;   /* index lag to wait before a search */
   long guard_ms;           /* limiter guard */
@@ -94,6 +96,16 @@ typedef struct wrk {
   volatile sig_atomic_t *stop;
   volatile int ready;
   json_t *stuck;           /* "topic/partition" -> first deferred offset */
+  json_t *ft_carry;        /* first-touch properties waiting (wrk_sync.c) */
+  /* A flush keeps serving the consumer group while it waits for the
+   * limiter (wrk_consumer_service): records polled meanwhile wait in the
+   * stash, and a revoke aborts the flush instead of freeing it. */
+  bool flushing;
+  volatile sig_atomic_t flush_abort;
+  bool revoked_in_flush;
+  rd_kafka_message_t **stash;
+  size_t n_stash, cap_stash;
+  int64_t ft_since_us;     /* mono time the oldest of them arrived */
 } wrk;
 
 /* wrk_consumer.c */
@@ -105,6 +117,13 @@ void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n);
 void wrk_consumer_unstick(wrk *w);
 void wrk_consumer_lag(wrk *w);
 void wrk_consumer_close(wrk *w);
+/* hs_policy.idle during a flush: serves rebalances, stashes records. */
+void wrk_consumer_service(void *w);
+/* Hands the stashed records to the batch (after a flush). */
+void wrk_consumer_unstash(wrk *w);
+/* Sets this process's share of every portal's rate limit: the group's
+ * share times the fraction of the group's partitions it owns. */
+void wrk_consumer_set_share(wrk *w, rd_kafka_t *rk, int owned);
 
 /* wrk_batch.c: intake and batching. */
 typedef struct wrk_batch wrk_batch;
@@ -124,6 +143,10 @@ void wrk_event_free(wrk_event *e);
 
 /* wrk_sync.c: the HubSpot side of a flush. */
 void wrk_sync(wrk *w, wrk_event **evs, size_t n);
+/* First-touch properties of new contacts ride the next upsert; these send
+ * them on their own when none came within the linger. */
+bool wrk_sync_carry_due(const wrk *w, int64_t now_us);
+void wrk_sync_carry(wrk *w);
 
 /* Sets a DLQ outcome. */
 void wrk_event_fail(wrk_event *e, const char *reason, long status,

@@ -203,10 +203,13 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
 
 bool wrk_batch_due(const wrk_batch *b, int64_t now_us) {
   if (!b->n)
-    return false;
-  if (b->waiting_max >= (size_t)b->w->s.batch_max)
+    return wrk_sync_carry_due(b->w, now_us);
+  /* A backlog fills a flush of flush_max events at once: one flush then
+   * merges contacts across all of them and fills every call with
+   * batch_max inputs. Below that, the linger bounds the latency. */
+  if (b->waiting_max >= (size_t)b->w->s.flush_max)
     return true;
-  if (b->n >= (size_t)b->w->s.batch_max * 4)
+  if (b->n >= (size_t)b->w->s.flush_max * 2)
     return true;
   return now_us - b->first_us >= b->w->s.linger_ms * 1000;
 }
@@ -265,13 +268,19 @@ static void account(wrk *w, const wrk_event *e) {
 
 void wrk_batch_flush(wrk_batch *b) {
   wrk *w = b->w;
-  if (!b->n)
-    return;
   size_t waiting = 0;
   for (size_t i = 0; i < b->n; i++)
     waiting += b->evs[i]->outcome == WRK_PENDING;
+  w->flushing = true;
+  w->flush_abort = 0;
+  w->revoked_in_flush = false;
   if (waiting)
     wrk_sync(w, b->evs, b->n);
+  else if (wrk_sync_carry_due(w, ls_mono_us()))
+    wrk_sync_carry(w);
+  w->flushing = false;
+  if (!b->n)
+    return;
   ls_metrics_inc(w->metrics, "leadsync_worker_batches_total",
                  "Batches flushed", NULL, 1);
   ls_metrics_inc(w->metrics, "leadsync_worker_batch_events_total",
@@ -308,7 +317,24 @@ void wrk_batch_flush(wrk_batch *b) {
       break;
     }
   }
-  if (wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL)) {
+  bool acked = wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL);
+  if (acked && w->revoked_in_flush) {
+    /* The partitions went to another owner (maybe us again) during the
+     * flush: it reads these events again. What completed is in the
+     * ledger now (duplicate there); what did not may have an engagement:
+     * it is searched before being created again. Nothing is stored. */
+    ls_info("partitions revoked during a flush; its events will be read "
+            "again", "{s:i}", "events", (int)b->n);
+    for (size_t i = 0; i < b->n; i++) {
+      wrk_event *e = b->evs[i];
+      if (e->outcome == WRK_SYNCED)
+        wrk_ledger_add(w->ledger, e->ev.event_id);
+      else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
+        wrk_ledger_add(w->done, e->ev.event_id);
+      else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE)
+        wrk_ledger_add_intent(w->ledger, e->ev.event_id);
+    }
+  } else if (acked) {
     for (size_t i = 0; i < b->n; i++) {
       wrk_event *e = b->evs[i];
       if (e->outcome == WRK_SYNCED)
@@ -329,7 +355,8 @@ void wrk_batch_flush(wrk_batch *b) {
       if (e->map.eng != HS_ENG_NONE)
         wrk_ledger_add_intent(w->ledger, e->ev.event_id);
     }
-    wrk_consumer_store(w, b->evs, b->n);
+    if (!w->revoked_in_flush)
+      wrk_consumer_store(w, b->evs, b->n);
   }
   reset(b);
 }

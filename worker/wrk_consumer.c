@@ -8,9 +8,53 @@
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_ledger.h"
 
 static void tp_key(const char *topic, int32_t p, char *out, size_t n) {
   snprintf(out, n, "%s/%d", topic, (int)p);
+}
+
+/* Partitions of every subscribed topic (the group's whole work); 0 when
+ * the metadata cannot be read. */
+static int total_partitions(wrk *w, rd_kafka_t *rk) {
+  const struct rd_kafka_metadata *md = NULL;
+  if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return 0;
+  int total = 0;
+  for (size_t i = 0; i < w->s.n_types; i++) {
+    char t[LS_TOPIC_MAX];
+    snprintf(t, sizeof t, "%s%s", w->cfg->topic_prefix,
+             ls_event_type_slug(w->s.types[i]));
+    for (int k = 0; k < md->topic_cnt; k++)
+      if (!strcmp(md->topics[k].topic, t) && !md->topics[k].err)
+        total += md->topics[k].partition_cnt;
+  }
+  rd_kafka_metadata_destroy(md);
+  return total;
+}
+
+void wrk_consumer_set_share(wrk *w, rd_kafka_t *rk, int owned) {
+  int total = owned > 0 ? total_partitions(w, rk) : 0;
+  if (owned > 0 && total <= 0) {
+    /* No metadata: the configured count, never below what we own. */
+    total = w->cfg->partitions * (int)w->s.n_types;
+    if (total < owned)
+      total = owned;
+  }
+  double share =
+      total > 0 ? w->s.portal_share * (double)owned / (double)total : 0.0;
+  if (share > w->s.portal_share)
+    share = w->s.portal_share;
+  int64_t now = ls_mono_us();
+  for (size_t i = 0; i < w->cfg->n_tenants; i++) {
+    bool seen = false;
+    for (size_t k = 0; k < i; k++)
+      seen |= w->targets[k].lim == w->targets[i].lim;
+    if (!seen && w->targets[i].lim)
+      hs_limiter_set_share(w->targets[i].lim, share, now);
+  }
+  ls_info("rate-limit share", "{s:s,s:f,s:i,s:i}", "group", w->s.group,
+          "share", share, "partitions", owned, "of", total);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -24,21 +68,41 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
              sizeof key);
       json_object_del(w->stuck, key);
     }
-    ls_info("partitions assigned", "{s:s,s:i}", "group", w->s.group,
-            "count", parts->cnt);
+    /* The previous owners' ledger records first: what they synced is a
+     * duplicate here, what they only intended is searched before being
+     * created again. */
+    char lerr[LS_ERRSTR_SIZE];
+    int64_t t0 = ls_mono_us();
+    if (w->ledger && wrk_ledger_catch_up(w->ledger, 10000, w->stop, lerr,
+                                         sizeof lerr) != LS_OK)
+      ls_warn("ledger not caught up after assign", "{s:s}", "error", lerr);
+    ls_info("partitions assigned", "{s:s,s:i,s:i}", "group", w->s.group,
+            "count", parts->cnt, "ledger_ms",
+            (int)((ls_mono_us() - t0) / 1000));
     rd_kafka_assign(rk, parts);
+    wrk_consumer_set_share(w, rk, parts->cnt);
     return;
   }
   /* Revoked: events consumed but not yet synced are dropped without
    * storing their offsets (the next owner reads them again), and what is
-   * stored is committed before the partitions go. */
-  if (w->batch)
+   * stored is committed before the partitions go. A flush in progress
+   * (this runs inside its limiter wait) is aborted instead: it sends
+   * nothing more and stores nothing (wrk_batch_flush). */
+  if (w->flushing) {
+    w->flush_abort = 1;
+    w->revoked_in_flush = true;
+  } else if (w->batch) {
     wrk_batch_abandon(w->batch);
+  }
+  for (size_t i = 0; i < w->n_stash; i++)
+    rd_kafka_message_destroy(w->stash[i]);
+  w->n_stash = 0;
   rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
   if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
     ls_warn("commit on revoke failed", "{s:s}", "error",
             rd_kafka_err2str(cerr));
   json_object_clear(w->stuck);
+  wrk_consumer_set_share(w, rk, 0);
   ls_info("partitions revoked", "{s:s,s:i}", "group", w->s.group, "count",
           parts->cnt);
   rd_kafka_assign(rk, NULL);
@@ -82,6 +146,50 @@ fail:
   if (rk)
     rd_kafka_destroy(rk);
   return NULL;
+}
+
+void wrk_consumer_service(void *arg) {
+  wrk *w = arg;
+  if (!w->consumer)
+    return;
+  /* Bounded: librdkafka keeps fetching ahead anyway; past the bound the
+   * records stay in its queue (and a rebalance waits for the flush). */
+  size_t bound = (size_t)w->s.flush_max * 4;
+  while (w->n_stash < bound) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
+    if (!m)
+      return;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        ls_warn("consumer error", "{s:s}", "error",
+                rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    if (w->n_stash == w->cap_stash) {
+      size_t nc = w->cap_stash ? w->cap_stash * 2 : 256;
+      rd_kafka_message_t **nv = realloc(w->stash, nc * sizeof *nv);
+      if (!nv) {
+        /* Not stored, so read again after a restart or rebalance. */
+        ls_error("out of memory stashing a record; dropped (not stored)",
+                 NULL);
+        rd_kafka_message_destroy(m);
+        return;
+      }
+      w->stash = nv;
+      w->cap_stash = nc;
+    }
+    w->stash[w->n_stash++] = m;
+  }
+}
+
+void wrk_consumer_unstash(wrk *w) {
+  /* In order, and no more than one flush's worth at a time. */
+  size_t k = 0;
+  while (k < w->n_stash && !wrk_batch_due(w->batch, ls_mono_us()))
+    wrk_batch_add(w->batch, w->stash[k++]);
+  memmove(w->stash, w->stash + k, (w->n_stash - k) * sizeof *w->stash);
+  w->n_stash -= k;
 }
 
 void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n) {
@@ -177,6 +285,11 @@ void wrk_consumer_lag(wrk *w) {
 }
 
 void wrk_consumer_close(wrk *w) {
+  for (size_t i = 0; i < w->n_stash; i++)
+    rd_kafka_message_destroy(w->stash[i]);
+  w->n_stash = 0;
+  free(w->stash);
+  w->stash = NULL;
   if (!w->consumer)
     return;
   rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, NULL, 0);

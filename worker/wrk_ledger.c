@@ -25,6 +25,7 @@ struct wrk_ledger {
   rd_kafka_t *rk;
   const wrk_settings *s;
   int32_t nparts;
+  int64_t *pos; /* next offset to read, per partition */
 };
 
 static int hexval(char c) {
@@ -168,6 +169,18 @@ static void take(wrk_ledger *l, const rd_kafka_message_t *m) {
   json_decref(j);
 }
 
+/* One record of the tail: its id, and where the partition stands. */
+static void take_msg(wrk_ledger *l, const rd_kafka_message_t *m) {
+  if (!m->err && m->partition >= 0 && m->partition < l->nparts) {
+    take(l, m);
+    l->pos[m->partition] = m->offset + 1;
+  } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+             m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+    ls_warn("ledger partition truncated", "{s:i}", "partition",
+            (int)m->partition);
+  }
+}
+
 wrk_ledger *wrk_ledger_new(const ls_config *cfg, const wrk_settings *s,
                            char *errstr, size_t errlen) {
   wrk_ledger *l = wrk_ledger_new_local();
@@ -215,6 +228,11 @@ wrk_ledger *wrk_ledger_new(const ls_config *cfg, const wrk_settings *s,
   }
   l->nparts = md->topics[0].partition_cnt;
   rd_kafka_metadata_destroy(md);
+  l->pos = calloc((size_t)l->nparts, sizeof *l->pos);
+  if (!l->pos) {
+    snprintf(errstr, errlen, "out of memory");
+    goto fail;
+  }
   tp = rd_kafka_topic_partition_list_new(l->nparts);
   for (int32_t p = 0; p < l->nparts; p++)
     rd_kafka_topic_partition_list_add(tp, KQ_TOPIC_LEDGER, p)->offset =
@@ -233,16 +251,17 @@ fail:
   return NULL;
 }
 
-ls_err wrk_ledger_load(wrk_ledger *l, long timeout_ms,
+/* Reads until every partition reached the high watermark it had when
+ * called. */
+static ls_err catch_up(wrk_ledger *l, long timeout_ms,
                        volatile sig_atomic_t *stop, char *errstr,
                        size_t errlen) {
   int64_t *high = calloc((size_t)l->nparts, sizeof *high);
-  int64_t *pos = calloc((size_t)l->nparts, sizeof *pos);
   ls_err e = LS_OK;
   int64_t t0 = ls_mono_us();
-  if (!high || !pos) {
-    e = LS_ERR_NOMEM;
-    goto out;
+  if (!high) {
+    snprintf(errstr, errlen, "out of memory");
+    return LS_ERR_NOMEM;
   }
   for (int32_t p = 0; p < l->nparts; p++) {
     int64_t lo = 0, hi = 0;
@@ -255,50 +274,63 @@ ls_err wrk_ledger_load(wrk_ledger *l, long timeout_ms,
       goto out;
     }
     high[p] = hi;
-    pos[p] = lo;
+    if (l->pos[p] < lo)
+      l->pos[p] = lo;
   }
   for (;;) {
     bool done = true;
     for (int32_t p = 0; p < l->nparts; p++)
-      if (pos[p] < high[p])
+      if (l->pos[p] < high[p])
         done = false;
     if (done)
       break;
     if ((stop && *stop) || ls_mono_us() - t0 > timeout_ms * 1000) {
-      snprintf(errstr, errlen, "ledger not loaded within %ld ms", timeout_ms);
+      snprintf(errstr, errlen, "ledger not read within %ld ms", timeout_ms);
       e = LS_ERR_TIMEOUT;
       goto out;
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(l->rk, 100);
     if (!m)
       continue;
-    if (!m->err && m->partition >= 0 && m->partition < l->nparts) {
-      take(l, m);
-      pos[m->partition] = m->offset + 1;
-    } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
-               m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-      ls_warn("ledger partition truncated", "{s:i}", "partition",
-              (int)m->partition);
-    }
+    take_msg(l, m);
     rd_kafka_message_destroy(m);
   }
-  ls_info("ledger loaded", "{s:i,s:i,s:i}", "events", (int)l->done.n,
-          "intents", (int)l->intents.n, "ms",
-          (int)((ls_mono_us() - t0) / 1000));
 out:
   free(high);
-  free(pos);
   return e;
+}
+
+ls_err wrk_ledger_load(wrk_ledger *l, long timeout_ms,
+                       volatile sig_atomic_t *stop, char *errstr,
+                       size_t errlen) {
+  int64_t t0 = ls_mono_us();
+  ls_err e = catch_up(l, timeout_ms, stop, errstr, errlen);
+  if (e == LS_OK)
+    ls_info("ledger loaded", "{s:i,s:i,s:i}", "events", (int)l->done.n,
+            "intents", (int)l->intents.n, "ms",
+            (int)((ls_mono_us() - t0) / 1000));
+  return e;
+}
+
+ls_err wrk_ledger_catch_up(wrk_ledger *l, long timeout_ms,
+                           volatile sig_atomic_t *stop, char *errstr,
+                           size_t errlen) {
+  if (!l->rk)
+    return LS_OK;
+  return catch_up(l, timeout_ms, stop, errstr, errlen);
 }
 
 void wrk_ledger_poll(wrk_ledger *l) {
   if (!l->rk)
     return;
-  for (int i = 0; i < 1000; i++) {
+  /* Keep up with every replica's records (thousands per second at full
+   * rate), within a bounded slice of the loop. */
+  int64_t until = ls_mono_us() + 50000;
+  for (int i = 0; i < 50000 && ls_mono_us() < until; i++) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(l->rk, 0);
     if (!m)
       return;
-    take(l, m);
+    take_msg(l, m);
     rd_kafka_message_destroy(m);
   }
 }
@@ -312,5 +344,6 @@ void wrk_ledger_free(wrk_ledger *l) {
   }
   free(l->done.slots);
   free(l->intents.slots);
+  free(l->pos);
   free(l);
 }

@@ -24,6 +24,12 @@ void wrk_ledger_free(wrk_ledger *l);
 ls_err wrk_ledger_load(wrk_ledger *l, long timeout_ms,
                        volatile sig_atomic_t *stop, char *errstr,
                        size_t errlen);
+/* Reads what was written up to now (the high watermarks at the call):
+ * after an assign, so the events of partitions another replica owned
+ * before are known as synced (or intended) before they are read again. */
+ls_err wrk_ledger_catch_up(wrk_ledger *l, long timeout_ms,
+                           volatile sig_atomic_t *stop, char *errstr,
+                           size_t errlen);
 /* Picks up records other replicas wrote since (non-blocking). */
 void wrk_ledger_poll(wrk_ledger *l);
 bool wrk_ledger_has(const wrk_ledger *l, const char *event_id);

@@ -14,7 +14,6 @@
 #include "wrk_out.h"
 #include "wrk_records.h"
 
-#define HS_BATCH_LIMIT 100
 #define SEARCH_CHUNK 40 /* ids per search: the body must stay < 3000 chars */
 
 /* -- small vectors ------------------------------------------------------ */
@@ -45,8 +44,10 @@ typedef struct job {
   hs_eng_kind eng;     /* J_CREATE, J_SEARCH */
   bool single;         /* J_UPSERT: one event, not merged */
   evec evs;            /* events involved */
-  json_t *extra;       /* J_FIRST_TOUCH: [{id, properties}] */
+  json_t *extra;       /* J_FIRST_TOUCH: [{id, properties}]; J_UPSERT:
+                          carried first-touch entries (note_new) */
   int64_t not_before;  /* mono us (search settle) */
+  size_t inputs;       /* J_UPSERT: distinct emails, carried ones too */
   hs_req *req;
 } job;
 
@@ -84,6 +85,9 @@ static void job_free(job *j) {
   hs_req_free(j->req);
   free(j);
 }
+
+/* Stop sending: shutdown, or the flush's partitions were revoked. */
+static bool halted(const wrk *w) { return *w->stop || w->flush_abort; }
 
 static size_t tenant_ix(const wrk *w, const wrk_event *e) {
   return (size_t)(e->tenant - w->cfg->tenants);
@@ -233,6 +237,29 @@ static json_t *upsert_body(const job *j) {
                                     "idProperty", "email", "properties",
                                     props));
   }
+  /* Carried first-touch properties: into the contact's input when it is
+   * here again, else an input of their own (the contact exists). */
+  json_t *at = json_object();
+  for (size_t k = 0; j->extra && k < ng; k++)
+    json_object_set_new(at, g[k].email, json_integer((json_int_t)k));
+  size_t i;
+  json_t *ft;
+  json_array_foreach(j->extra, i, ft) {
+    const char *email = json_string_value(json_object_get(ft, "email"));
+    json_t *props = json_object_get(ft, "props");
+    const json_t *k = json_object_get(at, email);
+    if (k)
+      json_object_update(
+          json_object_get(json_array_get(inputs, json_integer_value(k)),
+                          "properties"),
+          props);
+    else
+      json_array_append_new(inputs,
+                            json_pack("{s:s,s:s,s:O}", "id", email,
+                                      "idProperty", "email", "properties",
+                                      props));
+  }
+  json_decref(at);
   groups_free(g, ng);
   return inputs_body(inputs);
 }
@@ -335,10 +362,12 @@ static void run_jobs(wrk *w, jvec *jobs) {
       wait_until = jobs->v[i]->not_before;
   /* Searches wait for HubSpot's index to catch up with a create that may
    * have applied (search_settle_ms after the failure). */
-  while (wait_until > ls_mono_us() && !*w->stop) {
+  while (wait_until > ls_mono_us() && !halted(w)) {
     int64_t d = wait_until - ls_mono_us();
     if (d > 100000)
       d = 100000;
+    if (w->s.pol.idle)
+      w->s.pol.idle(w->s.pol.idle_ud);
     struct timespec ts = {0, (long)d * 1000};
     nanosleep(&ts, NULL);
   }
@@ -444,51 +473,51 @@ static void read_done(wrk *w, job *j) {
 
 /* -- phase 2: upserts --------------------------------------------------- */
 
-typedef struct {
-  size_t tenant;
-  char id[32];
-  json_t *props; /* first-touch props of the earliest event */
-  int64_t t;
-} newc;
-
-typedef struct {
-  newc *v;
-  size_t n, cap;
-} nvec;
-
-static void note_new(nvec *nv, size_t tenant, const char *id,
+/* First-touch properties of contacts an upsert created (docs/mapping.md)
+ * wait in w->ft_carry and ride the next upsert of their tenant as one
+ * more input (or the same input, when the contact is in it again), which
+ * costs no call of its own; with no upsert within the linger, they go out
+ * as a contacts/batch/update (wrk_sync_carry). Keyed "tenant:id":
+ * {"tenant", "id", "email", "props", "t" (event time)}; ft_since_us is
+ * when the oldest entry arrived. */
+static void note_new(wrk *w, size_t tenant, const char *id,
                      const wrk_event *e) {
   if (!e->map.first_touch)
     return;
-  for (size_t i = 0; i < nv->n; i++)
-    if (nv->v[i].tenant == tenant && !strcmp(nv->v[i].id, id)) {
-      if (e->map.time_us < nv->v[i].t) {
-        json_decref(nv->v[i].props);
-        nv->v[i].props = json_incref(e->map.first_touch);
-        nv->v[i].t = e->map.time_us;
-      }
-      return;
+  if (!w->ft_carry && !(w->ft_carry = json_object()))
+    return;
+  char key[64];
+  snprintf(key, sizeof key, "%zu:%s", tenant, id);
+  json_t *it = json_object_get(w->ft_carry, key);
+  if (it) {
+    /* The earliest event of the contact names the campaign. */
+    if (e->map.time_us < json_integer_value(json_object_get(it, "t"))) {
+      json_object_set(it, "props", e->map.first_touch);
+      json_object_set_new(it, "t", json_integer(e->map.time_us));
     }
-  if (nv->n == nv->cap) {
-    size_t nc = nv->cap ? nv->cap * 2 : 16;
-    newc *x = realloc(nv->v, nc * sizeof *x);
-    if (!x)
-      return;
-    nv->v = x;
-    nv->cap = nc;
+    return;
   }
-  newc *c = &nv->v[nv->n++];
-  c->tenant = tenant;
-  snprintf(c->id, sizeof c->id, "%s", id);
-  c->props = json_incref(e->map.first_touch);
-  c->t = e->map.time_us;
+  if (!json_object_size(w->ft_carry))
+    w->ft_since_us = ls_mono_us();
+  json_object_set_new(
+      w->ft_carry, key,
+      json_pack("{s:I,s:s,s:s,s:O,s:I}", "tenant", (json_int_t)tenant, "id",
+                id, "email", e->map.email, "props", e->map.first_touch, "t",
+                (json_int_t)e->map.time_us));
 }
 
 /* Matches upsert results to events by email; returns events left without
  * a contact id (207 errors). */
-static void upsert_done(wrk *w, job *j, jvec *next, nvec *news) {
+static void upsert_done(wrk *w, job *j, jvec *next) {
   hs_req *r = j->req;
   if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
+    if (json_array_size(j->extra)) {
+      char d[600];
+      hs_req_describe(r, d, sizeof d);
+      ls_warn("first-touch properties not written (their upsert failed)",
+              "{s:s,s:i}", "call", d, "contacts",
+              (int)json_array_size(j->extra));
+    }
     if (handle_failure(w, j) && !bisect(j, next))
       fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
     return;
@@ -511,7 +540,7 @@ static void upsert_done(wrk *w, job *j, jvec *next, nvec *news) {
         continue;
       snprintf(e->contact_id, sizeof e->contact_id, "%s", id);
       if (json_is_true(json_object_get(it, "new")) && !e->tenant->update_only)
-        note_new(news, j->tenant, id, e);
+        note_new(w, j->tenant, id, e);
       found = true;
       break;
     }
@@ -699,7 +728,7 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
 
 static void run_rounds(wrk *w, jvec *jobs,
                        void (*done)(wrk *, job *, jvec *, void *), void *ud) {
-  while (jobs->n && !*w->stop) {
+  while (jobs->n && !halted(w)) {
     run_jobs(w, jobs);
     jvec next = {0};
     for (size_t i = 0; i < jobs->n; i++) {
@@ -718,13 +747,88 @@ static void run_rounds(wrk *w, jvec *jobs,
 
 static void read_cb(wrk *w, job *j, jvec *next, void *ud) { read_done(w, j); }
 static void upsert_cb(wrk *w, job *j, jvec *next, void *ud) {
-  upsert_done(w, j, next, ud);
+  (void)ud;
+  upsert_done(w, j, next);
+}
+
+/* Moves the tenant's carried first-touch entries into its upserts (see
+ * note_new): the job that has the contact, else one with room. */
+static void carry_into(wrk *w, size_t t, jvec *jobs, size_t first,
+                       const json_t *where, size_t limit) {
+  if (!json_object_size(w->ft_carry))
+    return;
+  const char *key;
+  json_t *ft, *tmp;
+  json_object_foreach_safe(w->ft_carry, tmp, key, ft) {
+    if ((size_t)json_integer_value(json_object_get(ft, "tenant")) != t)
+      continue;
+    const json_t *at = json_object_get(
+        where, json_string_value(json_object_get(ft, "email")));
+    job *j = at ? jobs->v[json_integer_value(at)] : NULL;
+    if (!j) {
+      j = jobs->n > first ? jobs->v[jobs->n - 1] : NULL;
+      if (!j || j->inputs >= limit) {
+        j = job_new(J_UPSERT, t);
+        jvec_push(jobs, j);
+      }
+      j->inputs++;
+    }
+    if (!j->extra)
+      j->extra = json_array();
+    json_array_append(j->extra, ft);
+    json_object_del(w->ft_carry, key);
+  }
+  /* Entries of other tenants stay; their age restarts (a bound, not a
+   * promise: they go with the next flush or after one more linger). */
+  if (json_object_size(w->ft_carry))
+    w->ft_since_us = ls_mono_us();
+}
+
+bool wrk_sync_carry_due(const wrk *w, int64_t now_us) {
+  return json_object_size(w->ft_carry) &&
+         now_us - w->ft_since_us >= w->s.linger_ms * 1000;
+}
+
+void wrk_sync_carry(wrk *w) {
+  jvec jobs = {0};
+  for (size_t t = 0; t < w->cfg->n_tenants; t++) {
+    job *j = NULL;
+    const char *key;
+    json_t *ft;
+    json_object_foreach(w->ft_carry, key, ft) {
+      if ((size_t)json_integer_value(json_object_get(ft, "tenant")) != t)
+        continue;
+      if (!j || json_array_size(j->extra) >= (size_t)w->s.batch_max) {
+        j = job_new(J_FIRST_TOUCH, t);
+        j->extra = json_array();
+        jvec_push(&jobs, j);
+      }
+      json_array_append_new(
+          j->extra, json_pack("{s:O,s:O}", "id", json_object_get(ft, "id"),
+                              "properties", json_object_get(ft, "props")));
+    }
+  }
+  json_object_clear(w->ft_carry);
+  if (jobs.n)
+    run_jobs(w, &jobs);
+  for (size_t i = 0; i < jobs.n; i++) {
+    hs_req *r = jobs.v[i]->req;
+    if (!r || r->state != HS_R_DONE || r->cls != HS_C_OK) {
+      char d[600] = "not sent";
+      if (r)
+        hs_req_describe(r, d, sizeof d);
+      ls_warn("first-touch update failed", "{s:s}", "call", d);
+    }
+    job_free(jobs.v[i]);
+  }
+  free(jobs.v);
 }
 
 void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
   size_t nt = w->cfg->n_tenants;
+  /* Inputs per call: HubSpot takes 100 (REFERENCE.md section 1). */
+  const size_t HS_BATCH_LIMIT = (size_t)w->s.batch_max;
   jvec jobs = {0};
-  nvec news = {0};
 
   /* Tenants without a token cannot sync at all. */
   for (size_t i = 0; i < n; i++) {
@@ -766,24 +870,27 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
     cgroup *g;
     size_t ng = group_by_email(&pend, &g);
     job *j = NULL;
-    size_t emails = 0;
+    size_t first = jobs.n;
+    json_t *where = json_object(); /* email -> job index */
     for (size_t k = 0; k < ng; k++) {
-      if (!j || emails >= HS_BATCH_LIMIT) {
+      if (!j || j->inputs >= HS_BATCH_LIMIT) {
         j = job_new(J_UPSERT, t);
         jvec_push(&jobs, j);
-        emails = 0;
       }
       for (size_t i = 0; i < g[k].evs.n; i++)
         evec_push(&j->evs, g[k].evs.v[i]);
-      emails++;
+      j->inputs++;
+      json_object_set_new(where, g[k].email,
+                          json_integer((json_int_t)(jobs.n - 1)));
     }
+    carry_into(w, t, &jobs, first, where, HS_BATCH_LIMIT);
+    json_decref(where);
     groups_free(g, ng);
     free(pend.v);
   }
-  run_rounds(w, &jobs, upsert_cb, &news);
+  run_rounds(w, &jobs, upsert_cb, NULL);
 
-  /* Phase 3: engagements (searched first when they may exist already),
-   * and first-touch properties of contacts the upserts created. */
+  /* Phase 3: engagements (searched first when they may exist already). */
   jvec searches = {0};
   for (size_t t = 0; t < nt; t++) {
     for (int k = HS_ENG_EMAIL; k <= HS_ENG_TASK; k++) {
@@ -808,20 +915,17 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
       free(suspect.v);
     }
   }
-  for (size_t t = 0; t < nt; t++) {
-    job *j = NULL;
-    for (size_t i = 0; i < news.n; i++) {
-      if (news.v[i].tenant != t)
-        continue;
-      if (!j || json_array_size(j->extra) >= HS_BATCH_LIMIT) {
-        j = job_new(J_FIRST_TOUCH, t);
-        j->extra = json_array();
-        jvec_push(&jobs, j);
-      }
-      json_array_append_new(j->extra,
-                            json_pack("{s:s,s:O}", "id", news.v[i].id,
-                                      "properties", news.v[i].props));
+  if (halted(w)) {
+    /* Stopping or revoked: no intents, no creates. */
+    for (size_t i = 0; i < jobs.n; i++) {
+      defer_events(&jobs.v[i]->evs);
+      job_free(jobs.v[i]);
     }
+    for (size_t i = 0; i < searches.n; i++) {
+      defer_events(&searches.v[i]->evs);
+      job_free(searches.v[i]);
+    }
+    jobs.n = searches.n = 0;
   }
   /* Intents are on record (acknowledged) before any create is sent. */
   size_t n_intents = 0;
@@ -842,7 +946,7 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
     }
     jobs.n = keep;
   }
-  while ((jobs.n || searches.n) && !*w->stop) {
+  while ((jobs.n || searches.n) && !halted(w)) {
     if (searches.n) {
       run_jobs(w, &searches);
       for (size_t i = 0; i < searches.n; i++) {
@@ -857,15 +961,7 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
     jvec next = {0};
     for (size_t i = 0; i < jobs.n; i++) {
       job *j = jobs.v[i];
-      if (j->kind == J_FIRST_TOUCH) {
-        if (j->req->state != HS_R_DONE || j->req->cls != HS_C_OK) {
-          char d[600];
-          hs_req_describe(j->req, d, sizeof d);
-          ls_warn("first-touch update failed", "{s:s}", "call", d);
-        }
-      } else {
-        create_done(w, j, &next, &searches);
-      }
+      create_done(w, j, &next, &searches);
       job_free(j);
     }
     free(jobs.v);
@@ -881,16 +977,13 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
   }
   free(jobs.v);
   free(searches.v);
-  for (size_t i = 0; i < news.n; i++)
-    json_decref(news.v[i].props);
-  free(news.v);
 
   /* What is still pending has everything it needs: synced. */
   for (size_t i = 0; i < n; i++) {
     wrk_event *e = evs[i];
     if (e->outcome != WRK_PENDING)
       continue;
-    if (*w->stop && (!e->contact_id[0] ||
+    if (halted(w) && (!e->contact_id[0] ||
                      (e->map.eng != HS_ENG_NONE && !e->eng_id[0])))
       e->outcome = WRK_DEFERRED;
     else if (!e->contact_id[0] ||

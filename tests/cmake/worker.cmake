@@ -15,3 +15,6 @@ ls_add_pytest(worker_faults tests/worker/test_worker_faults.py
   LABELS integration TIMEOUT 240)
 ls_add_pytest(worker_crash tests/worker/test_worker_crash.py
   LABELS integration TIMEOUT 240)
+# Four workers of one group share one portal; one leaves under load.
+ls_add_pytest(worker_share tests/worker/test_worker_share.py
+  LABELS integration TIMEOUT 120)

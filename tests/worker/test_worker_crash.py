@@ -100,7 +100,9 @@ with Stack() as st:
     st.broker()
     st.emulator()
     st.hubspot_faults({"latency_ms": 120})
-    cfg = wutil.fast_config(st, batch_max=20)
+    # Flushes of 20 events (the default would take 200 at once): the kill
+    # must land mid-stream.
+    cfg = wutil.fast_config(st, batch_max=20, flush_max=20)
     kill_restart(st, cfg)
     rebalance(st, cfg)
 c.done()

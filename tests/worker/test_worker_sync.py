@@ -47,7 +47,17 @@ def check_samples(st, w):
     ids = {name: p.send(body) for name, body in pl.items()}
     p.flush()
     recs = wutil.wait_sync_log(st, ids.values(), timeout=60)
-    state = st.hubspot_state()
+
+    # First-touch properties of new contacts ride the next upsert, or a
+    # batch/update once the linger passed without one (docs/worker.md):
+    # they may land just after the events are logged.
+    def first_touch_written():
+        s = st.hubspot_state()
+        jane = wutil.contact_by_email(s, "jane.doe@acme-example.com")
+        return s if wutil.props(jane or {}).get(
+            "smartlead_first_touch_campaign") else None
+    state = wutil.wait_for(first_touch_written, timeout=15,
+                           what="Jane's first-touch property")
     for name, eid in sorted(ids.items()):
         rec = recs[eid][-1]
         want_outcome, kind, want_props = EXPECT[name]
