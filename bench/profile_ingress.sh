@@ -27,17 +27,18 @@ PY
 INGRESS=$!
 for _ in $(seq 300); do [ -s "$T/ready" ] && break; sleep 0.1; done
 URL=$(cat "$T/ready")
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime+stime, ticks
+I0=$(cpu "$INGRESS"); B0=$(cpu "$BROKER")
 perf record -F 499 -e cpu-clock -g -o "$T/ingress.data" -p "$INGRESS" -- sleep "$SECS" >/dev/null 2>&1 &
 PERF1=$!
-perf record -F 499 -e cpu-clock -g -o "$T/broker.data" -p "$BROKER" -- sleep "$SECS" >/dev/null 2>&1 &
-PERF2=$!
 wrk -t2 -c64 -d"${SECS}s" --latency -s bench/post.lua "$URL" -- \
-  /v1/webhooks/smartlead/dev-demo-7d1f3c9a2b4e4f60a8c1 tests/fixtures/smartlead/*.json | \
-  grep -E "Requests/sec|50%|99%|Non-2xx" || true
-wait $PERF1 $PERF2 || true
-for who in ingress broker; do
-  echo "== $who: top symbols (self time)"
-  perf report -i "$T/$who.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | head -15
-done
-echo "== CPU split (samples): ingress $(perf report -i "$T/ingress.data" --stdio 2>/dev/null | grep -m1 'of event' ), broker $(perf report -i "$T/broker.data" --stdio 2>/dev/null | grep -m1 'of event')"
+  /v1/webhooks/smartlead/dev-demo-7d1f3c9a2b4e4f60a8c1 tests/fixtures/smartlead/*.json >"$T/wrk.txt"
+I1=$(cpu "$INGRESS"); B1=$(cpu "$BROKER")
+wait $PERF1 || true
+grep -E "Requests/sec|50%|99%|Non-2xx" "$T/wrk.txt" || true
+HZ=$(getconf CLK_TCK)
+echo "== CPU seconds over ${SECS}s (2 cores = $((2 * SECS)) s): ingress $(( (I1 - I0) / HZ )), dev broker $(( (B1 - B0) / HZ )), the rest (wrk, kernel softirq) is the remainder"
+echo "== ingress: self time by library"
+perf report -i "$T/ingress.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8
+echo "== ingress: top functions"
+perf report -i "$T/ingress.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -12
