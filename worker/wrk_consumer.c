@@ -109,7 +109,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 rd_kafka_t *wrk_consumer_new(wrk *w, char *errstr, size_t errlen) {
-  rd_kafka_conf_t *conf = kq_conf_new(w->cfg, errstr, errlen);
+  rd_kafka_conf_t *conf = kq_conf_new_consumer(w->cfg, errstr, errlen);
   rd_kafka_t *rk = NULL;
   rd_kafka_topic_partition_list_t *topics = NULL;
   if (!conf)

@@ -192,7 +192,7 @@ wrk_ledger *wrk_ledger_new(const ls_config *cfg, const wrk_settings *s,
     return NULL;
   }
   l->s = s;
-  conf = kq_conf_new(cfg, errstr, errlen);
+  conf = kq_conf_new_consumer(cfg, errstr, errlen);
   if (!conf)
     goto fail;
   char gid[200];

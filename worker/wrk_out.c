@@ -43,7 +43,7 @@ wrk_out *wrk_out_new(const ls_config *cfg, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "out of memory");
     return NULL;
   }
-  rd_kafka_conf_t *conf = kq_conf_new(cfg, errstr, errlen);
+  rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, errlen);
   if (!conf)
     goto fail;
   if (!kq_producer_defaults(conf, cfg, errstr, errlen)) {
