@@ -9,6 +9,7 @@
 
 #include "hs_setup.h"
 #include "kq.h"
+#include "ls_file.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk.h"
@@ -195,20 +196,6 @@ static int run_setup(wrk *w, bool strict) {
   return failures;
 }
 
-static int write_file_atomic(const char *path, const char *text) {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return -1;
-  fprintf(f, "%s\n", text);
-  if (fclose(f) != 0 || rename(tmp, path) != 0) {
-    remove(tmp);
-    return -1;
-  }
-  return 0;
-}
-
 typedef struct {
   wrk *w;
   const char *ready_file;
@@ -219,7 +206,7 @@ typedef struct {
 static void filter_ready(void *arg) {
   ready_ctx *rc = arg;
   rc->w->ready = 1;
-  if (rc->ready_file && write_file_atomic(rc->ready_file, rc->url) != 0) {
+  if (rc->ready_file && ls_write_file_atomic(rc->ready_file, rc->url) != 0) {
     ls_error("cannot write the ready file", "{s:s}", "path", rc->ready_file);
     rc->failed = true;
     stop_flag = 1;
@@ -395,7 +382,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   w.ready = 1;
-  if (ready_file && write_file_atomic(ready_file, url) != 0) {
+  if (ready_file && ls_write_file_atomic(ready_file, url) != 0) {
     ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
     goto out;
   }
