@@ -14,6 +14,7 @@
 
 #include "bench_common.h"
 #include "ls_file.h"
+#include "ls_net.h"
 #include "ls_buf.h"
 
 /* The ingress's defaults (config/dev.json "ingress"). */
@@ -106,7 +107,7 @@ static struct MHD_Daemon *bare_start(const char *listen, unsigned threads,
   char host[256], port[16];
   struct addrinfo hints, *ai = NULL;
   struct MHD_Daemon *d = NULL;
-  if (!bench_split_listen(listen, host, sizeof host, port, sizeof port)) {
+  if (!ls_split_listen(listen, host, sizeof host, port, sizeof port)) {
     fprintf(stderr,
             "bench-bare-server: listen address %s: expected "
             "HOST:PORT\n",

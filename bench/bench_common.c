@@ -25,25 +25,6 @@ void bench_install_signals(void) {
   signal(SIGPIPE, SIG_IGN);
 }
 
-bool bench_split_listen(const char *listen, char *host, size_t hostlen,
-                        char *port, size_t portlen) {
-  const char *colon = strrchr(listen, ':');
-  if (!colon || !colon[1])
-    return false;
-  size_t hl = (size_t)(colon - listen);
-  const char *h = listen;
-  if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-    h++;
-    hl -= 2;
-  }
-  if (hl >= hostlen || strlen(colon + 1) >= portlen)
-    return false;
-  memcpy(host, h, hl);
-  host[hl] = '\0';
-  snprintf(port, portlen, "%s", colon + 1);
-  return true;
-}
-
 bool bench_parse_long(const char *s, long min, long max, long *out) {
   char *end = NULL;
   if (!s || !*s)

@@ -18,6 +18,7 @@
 #include "ls_buf.h"
 #include "ls_hash.h"
 #include "ls_log.h"
+#include "ls_net.h"
 #include "ls_time.h"
 
 #define WEBHOOK_PREFIX "/v1/webhooks/smartlead/"
@@ -608,30 +609,11 @@ void ing_http_set_sink(ing_server *s, ing_sink *sink) {
   s->sink = sink;
 }
 
-static bool split_listen(const char *listen, char *host, size_t hostlen,
-                         char *port, size_t portlen) {
-  const char *colon = strrchr(listen, ':');
-  if (!colon || !colon[1])
-    return false;
-  size_t hl = (size_t)(colon - listen);
-  const char *h = listen;
-  if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-    h++;
-    hl -= 2;
-  }
-  if (hl >= hostlen || strlen(colon + 1) >= portlen)
-    return false;
-  memcpy(host, h, hl);
-  host[hl] = '\0';
-  snprintf(port, portlen, "%s", colon + 1);
-  return true;
-}
-
 bool ing_http_listen(ing_server *s, const char *listen, char *url,
                      size_t urllen, char *errstr, size_t errlen) {
   char host[256], port[16];
   struct addrinfo hints, *ai = NULL;
-  if (!split_listen(listen, host, sizeof host, port, sizeof port)) {
+  if (!ls_split_listen(listen, host, sizeof host, port, sizeof port)) {
     snprintf(errstr, errlen, "listen address %s: expected HOST:PORT", listen);
     return false;
   }
