@@ -75,6 +75,33 @@ rd_kafka_headers_t *wrk_release_forward_headers(const rd_kafka_message_t *m) {
 
 /* -- outputs --------------------------------------------------------- */
 
+/* Produces one record, waiting while the local queue is full; takes the
+ * headers (always a list: librdkafka's varargs cannot skip one). */
+static void produce_raw(rel *r, const char *topic, int32_t partition,
+                        const void *key, size_t klen, void *val, size_t vlen,
+                        int msgflags, rd_kafka_headers_t *h) {
+  if (!h)
+    h = rd_kafka_headers_new(0);
+  rd_kafka_resp_err_t err;
+  for (;;) {
+    err = rd_kafka_producev(
+        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
+        RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      break;
+    rd_kafka_poll(r->producer, 100);
+  }
+  if (err) {
+    ls_error("filter: produce failed", "{s:s,s:s}", "topic", topic, "error",
+             rd_kafka_err2str(err));
+    rd_kafka_headers_destroy(h);
+    if (msgflags & RD_KAFKA_MSG_F_FREE)
+      free(val);
+  }
+  r->unflushed++;
+}
+
 static void produce_json(rel *r, const char *topic, int32_t partition,
                          const char *key, json_t *value,
                          rd_kafka_headers_t *h) {
@@ -85,25 +112,8 @@ static void produce_json(rel *r, const char *topic, int32_t partition,
       rd_kafka_headers_destroy(h);
     return;
   }
-  rd_kafka_resp_err_t err;
-  for (;;) {
-    err = rd_kafka_producev(
-        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(s, strlen(s)),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        h ? RD_KAFKA_V_HEADERS(h) : RD_KAFKA_V_END, RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      break;
-    rd_kafka_poll(r->producer, 100);
-  }
-  if (err) {
-    ls_error("filter: produce failed", "{s:s,s:s}", "topic", topic, "error",
-             rd_kafka_err2str(err));
-    free(s);
-    if (h)
-      rd_kafka_headers_destroy(h);
-  }
-  r->unflushed++;
+  produce_raw(r, topic, partition, key, strlen(key), s, strlen(s),
+              RD_KAFKA_MSG_F_FREE, h);
 }
 
 static void sync_log(rel *r, const char *outcome, const char *reason,
@@ -173,23 +183,8 @@ static void publish(rel *r, const char *topic, const char *key, size_t keylen,
     rd_kafka_header_remove(h, WRK_H_RELEASED);
     rd_kafka_header_add(h, WRK_H_RELEASED, -1, "1", -1);
   }
-  rd_kafka_resp_err_t err;
-  for (;;) {
-    err = rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(topic),
-                            RD_KAFKA_V_KEY(key, keylen),
-                            RD_KAFKA_V_VALUE((void *)value, len),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      break;
-    rd_kafka_poll(r->producer, 100);
-  }
-  if (err) {
-    rd_kafka_headers_destroy(h);
-    ls_error("filter: re-publish failed", "{s:s,s:s}", "topic", topic,
-             "error", rd_kafka_err2str(err));
-  }
-  r->unflushed++;
+  produce_raw(r, topic, RD_KAFKA_PARTITION_UA, key, keylen, (void *)value,
+              len, RD_KAFKA_MSG_F_COPY, h);
 }
 
 static void done_marker(rel *r, int32_t partition, const char *key,
@@ -368,6 +363,21 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
 /* Waits until everything produced so far is acknowledged (the idempotent
  * producer retries forever: message.timeout.ms=0), then stores the offsets
  * of the records that caused it. Returns false when stopping first. */
+/* Stores the pending offsets: call only once their outputs are acked. */
+static void store_pending(rel *r) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+  for (int p = 0; p < MAX_PARTS; p++) {
+    if (r->pending[p] < 0)
+      continue;
+    rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
+        r->pending[p];
+    r->pending[p] = -1;
+  }
+  if (l->cnt)
+    rd_kafka_offsets_store(r->consumer, l);
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
 static bool flush_and_store(rel *r) {
   while (rd_kafka_outq_len(r->producer) > 0) {
     if (*r->o->stop)
@@ -375,16 +385,7 @@ static bool flush_and_store(rel *r) {
     rd_kafka_flush(r->producer, 500);
   }
   r->unflushed = 0;
-  for (int p = 0; p < MAX_PARTS; p++) {
-    if (r->pending[p] < 0)
-      continue;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
-        r->pending[p];
-    rd_kafka_offsets_store(r->consumer, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    r->pending[p] = -1;
-  }
+  store_pending(r);
   return true;
 }
 
@@ -698,17 +699,8 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
    * again by whoever owns the partition next. */
   if (r->unflushed) {
     rd_kafka_flush(r->producer, 5000);
-    if (rd_kafka_outq_len(r->producer) == 0) {
-      for (int p = 0; p < MAX_PARTS; p++)
-        if (r->pending[p] >= 0) {
-          rd_kafka_topic_partition_list_t *l =
-              rd_kafka_topic_partition_list_new(1);
-          rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
-              r->pending[p];
-          rd_kafka_offsets_store(r->consumer, l);
-          rd_kafka_topic_partition_list_destroy(l);
-        }
-    }
+    if (rd_kafka_outq_len(r->producer) == 0)
+      store_pending(r);
   }
   ls_info("filter role stopping", NULL);
 out:

@@ -4,8 +4,8 @@ import json
 import signal
 
 from filterlib import event
-from harness import (Checks, Stack, SyncLogWatcher, http_request, wait_for,
-                     FILTERED_TOKEN)
+from harness import (Checks, Stack, SyncLogWatcher, headers_of, http_request,
+                     wait_for, FILTERED_TOKEN)
 
 GROUPS = {
     "replies": "EMAIL_REPLY,UNTRACKED_REPLIES",
@@ -78,6 +78,14 @@ with Stack() as st:
              "category property")
     c.eq(len(emails_for(st, {early[0], early[3]})), 2,
          "the sent email and the reply are in HubSpot once each")
+
+    # The release left a "done" marker on leadsync.held listing what it
+    # released, so a rebuild after a restart does not release it again.
+    markers = [json.loads(m.value()) for m in st.consume_all("leadsync.held")
+               if headers_of(m).get("ls_marker") == "done"]
+    c.true(any(set(early) <= set(mk.get("event_ids", [])) and
+               mk.get("reason") == "released" for mk in markers),
+           "a done marker lists the released events", markers)
 
     # 2. A Not Interested lead never reaches HubSpot.
     lead2 = "never.lead@filter-example.com"
