@@ -24,6 +24,8 @@ static const struct {
     {"webhooks", cmd_webhooks,
      "apply Smartlead's webhook priority rules, find shadowed webhooks"},
     {"config", cmd_config, "check a config file and explain every problem"},
+    {"audit", cmd_audit,
+     "list acknowledged events without a final outcome (exit 1 if any)"},
 };
 
 static void usage(FILE *f) {

@@ -11,6 +11,7 @@
 #include "ls_filter.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "wrk_fault.h"
 
 #define MAX_PARTS 1024
 
@@ -30,10 +31,18 @@ typedef struct {
   rd_kafka_t *producer;
   ls_filter *parts[MAX_PARTS];
   int64_t pending[MAX_PARTS]; /* next offset to store once flushed, or -1 */
+  /* Where a partition restarts from: the committed offset at assignment,
+   * then every offset stored (-1: the beginning). */
+  int64_t stored[MAX_PARTS];
+  /* A partition whose state is not trusted (its rebuild failed, or an
+   * output of one of its records was refused): its records are neither
+   * applied nor stored until it is rebuilt and read again from stored. */
+  bool failed[MAX_PARTS];
+  bool bad[MAX_PARTS]; /* an output of this flush was refused */
+  int32_t cur;         /* partition whose record is being applied, or -1 */
   size_t unflushed;
   char cat_topic[LS_TOPIC_MAX];
   char errstr[LS_ERRSTR_SIZE];
-  bool rebalance_failed;
 } rel;
 
 static void held_free(void *p) {
@@ -75,6 +84,27 @@ rd_kafka_headers_t *wrk_release_forward_headers(const rd_kafka_message_t *m) {
 
 /* -- outputs --------------------------------------------------------- */
 
+/* The partition an output is for fails when the output is refused. */
+static void mark_bad(rel *r, int32_t p) {
+  if (p >= 0 && p < MAX_PARTS)
+    r->bad[p] = true;
+}
+
+/* Delivery reports: every output is checked (message.timeout.ms=0 retries
+ * temporary errors forever; what is reported failed is refused for good). */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *opaque) {
+  (void)rk;
+  if (!m->err)
+    return;
+  rel *r = opaque;
+  int32_t p = (int32_t)((intptr_t)m->_private - 1);
+  ls_error("filter: output not delivered", "{s:s,s:s,s:i}", "topic",
+           rd_kafka_topic_name(m->rkt), "error", rd_kafka_err2str(m->err),
+           "held_partition", (int)p);
+  mark_bad(r, p);
+}
+
 /* Produces one record, waiting while the local queue is full; takes the
  * headers (always a list: librdkafka's varargs cannot skip one). */
 static void produce_raw(rel *r, const char *topic, int32_t partition,
@@ -84,15 +114,21 @@ static void produce_raw(rel *r, const char *topic, int32_t partition,
     h = rd_kafka_headers_new(0);
   rd_kafka_resp_err_t err;
   for (;;) {
-    err = rd_kafka_producev(
-        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
-        RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    err = wrk_fault("filter_produce")
+              ? RD_KAFKA_RESP_ERR__FAIL
+              : rd_kafka_producev(
+                    r->producer, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
+                    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(msgflags),
+                    RD_KAFKA_V_HEADERS(h),
+                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)(r->cur + 1)),
+                    RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
       break;
     rd_kafka_poll(r->producer, 100);
   }
   if (err) {
+    mark_bad(r, r->cur);
     ls_error("filter: produce failed", "{s:s,s:s}", "topic", topic, "error",
              rd_kafka_err2str(err));
     rd_kafka_headers_destroy(h);
@@ -105,9 +141,10 @@ static void produce_raw(rel *r, const char *topic, int32_t partition,
 static void produce_json(rel *r, const char *topic, int32_t partition,
                          const char *key, json_t *value,
                          rd_kafka_headers_t *h) {
-  char *s = json_dumps(value, JSON_COMPACT);
+  char *s = value ? json_dumps(value, JSON_COMPACT) : NULL;
   json_decref(value);
   if (!s) {
+    mark_bad(r, r->cur); /* out of memory: the record is applied again */
     if (h)
       rd_kafka_headers_destroy(h);
     return;
@@ -161,8 +198,7 @@ static void sync_log(rel *r, const char *outcome, const char *reason,
       "partition", (int)partition, "offset", (json_int_t)offset, "event_time",
       etime[0] ? etime : NULL, "logged_at", now, "group", r->o->group,
       "attempts", 1);
-  if (rec)
-    produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key, rec, NULL);
+  produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key, rec, NULL);
   ls_metrics_inc(r->o->metrics, "leadsync_filter_outcomes_total",
                  "Filter outcomes by kind", outcome[0] == 'h'   ? "outcome=\"held\""
                                             : outcome[0] == 'r' ? "outcome=\"released\""
@@ -262,6 +298,8 @@ static void state_snapshot(rel *r, int32_t p, const char *key,
  * memory and has no side effects; live=true also publishes and logs. */
 static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
   int32_t p = m->partition;
+  if (p < 0 || p >= MAX_PARTS)
+    return; /* never assigned (rebalance_cb) */
   ls_filter *f = r->parts[p];
   char key[LS_KEY_MAX], marker[16], tenant_id[LS_TENANT_MAX],
       topic[LS_TOPIC_MAX], id[64];
@@ -312,6 +350,8 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
       state_snapshot(r, p, key, tenant_id, cid, cname, allowed, m->offset, m);
     if (!allowed) {
       held_rec *h = held_from(m);
+      if (!h)
+        mark_bad(r, p); /* out of memory: applied again after a rebuild */
       if (h && ls_filter_hold(f, key, id, event_time_of(m), held_time_of(m),
                                 m->offset, h) &&
           live)
@@ -349,6 +389,8 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
     return;
   }
   held_rec *h = held_from(m);
+  if (!h)
+    mark_bad(r, p);
   if (h && ls_filter_hold(f, key, id, event_time_of(m), held_time_of(m),
                                 m->offset, h) && live)
     sync_log(r, "held",
@@ -360,30 +402,52 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
 
 /* -- durability ------------------------------------------------------ */
 
-/* Waits until everything produced so far is acknowledged (the idempotent
- * producer retries forever: message.timeout.ms=0), then stores the offsets
- * of the records that caused it. Returns false when stopping first. */
-/* Stores the pending offsets: call only once their outputs are acked. */
+/* Stores the pending offsets: call only once their outputs are acked.
+ * A partition with a refused output (bad) stores nothing and is rebuilt
+ * and read again from its last stored offset (recover). */
 static void store_pending(rel *r) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
   for (int p = 0; p < MAX_PARTS; p++) {
+    if (r->bad[p]) {
+      r->bad[p] = false;
+      r->pending[p] = -1;
+      if (r->parts[p] && !r->failed[p]) {
+        ls_error("filter: an output was refused; the partition is rebuilt "
+                 "and read again from its last stored offset",
+                 "{s:i,s:I}", "partition", p, "offset",
+                 (json_int_t)r->stored[p]);
+        r->failed[p] = true;
+      }
+      continue;
+    }
     if (r->pending[p] < 0)
       continue;
-    rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
-        r->pending[p];
+    if (!r->failed[p]) {
+      rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
+          r->pending[p];
+      r->stored[p] = r->pending[p];
+    }
     r->pending[p] = -1;
   }
-  if (l->cnt)
-    rd_kafka_offsets_store(r->consumer, l);
+  if (l->cnt) {
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(r->consumer, l);
+    if (err)
+      ls_warn("filter: offset store failed", "{s:s}", "error",
+              rd_kafka_err2str(err));
+  }
   rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Waits until everything produced so far is acknowledged or refused (the
+ * idempotent producer retries forever: message.timeout.ms=0), then stores
+ * the offsets of the records that caused it. false when stopping first. */
 static bool flush_and_store(rel *r) {
   while (rd_kafka_outq_len(r->producer) > 0) {
     if (*r->o->stop)
       return false;
     rd_kafka_flush(r->producer, 500);
   }
+  rd_kafka_poll(r->producer, 0); /* the last delivery reports */
   r->unflushed = 0;
   store_pending(r);
   return true;
@@ -392,8 +456,9 @@ static bool flush_and_store(rel *r) {
 static void expire(rel *r) {
   int64_t cutoff = ls_now_us() - (int64_t)r->o->max_age_s * 1000000;
   for (int p = 0; p < MAX_PARTS; p++) {
-    if (!r->parts[p])
+    if (!r->parts[p] || r->failed[p])
       continue;
+    r->cur = p;
     ls_held_item *items;
     char **keys;
     size_t n = ls_filter_take_expired(r->parts[p], cutoff, &items, &keys);
@@ -413,6 +478,7 @@ static void expire(rel *r) {
       ls_info("filter: held events expired", "{s:i,s:i}", "partition", p,
               "count", (int)n);
   }
+  r->cur = -1;
 }
 
 /* -- rebuild --------------------------------------------------------- */
@@ -535,6 +601,11 @@ static void seed_from_snapshot(ls_filter *dst, ls_filter *snap,
 
 static bool rebuild(rel *r, int32_t p, int64_t committed) {
   int64_t lo = 0, hi = 0, slo = 0, shi = 0;
+  if (wrk_fault("rebuild")) {
+    snprintf(r->errstr, sizeof r->errstr,
+             "rebuild: injected failure of partition %d", (int)p);
+    return false;
+  }
   if (rd_kafka_query_watermark_offsets(r->consumer, KQ_TOPIC_HELD, p, &lo, &hi,
                                        10000) ||
       rd_kafka_query_watermark_offsets(r->consumer, KQ_TOPIC_LEAD_STATE, p,
@@ -556,13 +627,53 @@ static bool rebuild(rel *r, int32_t p, int64_t committed) {
   free(sa.keys);
   ls_filter_free(sa.snap);
   int64_t upto = committed >= 0 ? committed : lo;
+  r->bad[p] = false;
   if (ok)
     ok = read_range(r, KQ_TOPIC_HELD, p, lo, upto, replay_fn, NULL);
+  if (ok && (r->bad[p] || !r->parts[p])) {
+    ok = false; /* out of memory while replaying */
+    snprintf(r->errstr, sizeof r->errstr,
+             "rebuild of partition %d ran out of memory", (int)p);
+  }
+  r->bad[p] = false;
   ls_info("filter: partition rebuilt", "{s:i,s:I,s:I,s:i,s:i,s:b}",
           "partition", (int)p, "replayed_to", (json_int_t)upto, "state_records",
           (json_int_t)(shi - slo), "leads", (int)ls_filter_leads(r->parts[p]),
           "held", (int)ls_filter_held(r->parts[p]), "ok", ok);
   return ok;
+}
+
+/* Rebuilds failed partitions and seeks them back to where they restart
+ * (records read meanwhile were dropped, never stored). */
+static void recover(rel *r) {
+  for (int p = 0; p < MAX_PARTS; p++) {
+    if (!r->failed[p] || *r->o->stop)
+      continue;
+    if (!rebuild(r, p, r->stored[p])) {
+      ls_error("filter: rebuild failed; the partition waits (nothing of it "
+               "is applied or stored)",
+               "{s:i,s:s}", "partition", p, "error", r->errstr);
+      continue;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
+        r->stored[p] >= 0 ? r->stored[p] : RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_error_t *err = rd_kafka_seek_partitions(r->consumer, l, 5000);
+    if (!err && l->elems[0].err)
+      err = rd_kafka_error_new(l->elems[0].err, "%s",
+                               rd_kafka_err2str(l->elems[0].err));
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+      ls_error("filter: seek after rebuild failed; the partition waits",
+               "{s:i,s:s}", "partition", p, "error",
+               rd_kafka_error_string(err));
+      rd_kafka_error_destroy(err);
+      continue;
+    }
+    r->failed[p] = false;
+    ls_info("filter: partition recovered", "{s:i,s:I}", "partition", p,
+            (json_int_t)r->stored[p]);
+  }
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -571,20 +682,33 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   rel *r = opaque;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     rd_kafka_committed(rk, parts, 10000);
+    rd_kafka_topic_partition_list_t *mine =
+        rd_kafka_topic_partition_list_new(parts->cnt);
     for (int i = 0; i < parts->cnt; i++) {
       int32_t p = parts->elems[i].partition;
-      if (p < 0 || p >= MAX_PARTS)
+      if (p < 0 || p >= MAX_PARTS) {
+        /* Not taken: it stays in Kafka for a build with more room. */
+        ls_error("filter: partition beyond MAX_PARTS not consumed",
+                 "{s:i,s:i}", "partition", (int)p, "max", MAX_PARTS);
         continue;
-      int64_t c = parts->elems[i].offset;
-      if (!rebuild(r, p, c >= 0 ? c : -1)) {
-        ls_error("filter: rebuild failed", "{s:i,s:s}", "partition", (int)p,
-                 "error", r->errstr);
-        r->rebalance_failed = true;
       }
-      if (c < 0)
-        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+      int64_t c = parts->elems[i].offset;
+      r->stored[p] = c >= 0 ? c : -1;
+      r->pending[p] = -1;
+      r->bad[p] = false;
+      r->failed[p] = false;
+      if (!rebuild(r, p, c >= 0 ? c : -1)) {
+        /* Assigned, but its records are dropped unread until recover()
+         * rebuilds it: partial state never decides or stores. */
+        ls_error("filter: rebuild failed; the partition waits", "{s:i,s:s}",
+                 "partition", (int)p, "error", r->errstr);
+        r->failed[p] = true;
+      }
+      rd_kafka_topic_partition_list_add(mine, parts->elems[i].topic, p)
+          ->offset = c >= 0 ? c : RD_KAFKA_OFFSET_BEGINNING;
     }
-    rd_kafka_assign(rk, parts);
+    rd_kafka_assign(rk, mine);
+    rd_kafka_topic_partition_list_destroy(mine);
   } else {
     flush_and_store(r);
     rd_kafka_commit(rk, NULL, 0);
@@ -594,6 +718,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         ls_filter_free(r->parts[p]);
         r->parts[p] = NULL;
         r->pending[p] = -1;
+        r->failed[p] = false;
+        r->bad[p] = false;
       }
     }
     rd_kafka_assign(rk, NULL);
@@ -623,8 +749,9 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
     return 1;
   }
   r->o = o;
+  r->cur = -1;
   for (int p = 0; p < MAX_PARTS; p++)
-    r->pending[p] = -1;
+    r->pending[p] = r->stored[p] = -1;
   snprintf(r->cat_topic, sizeof r->cat_topic, "%slead_category_updated",
            o->cfg->topic_prefix);
 
@@ -635,6 +762,8 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
       rd_kafka_conf_destroy(pc);
     goto out;
   }
+  rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+  rd_kafka_conf_set_opaque(pc, r);
   char rkerr[256];
   r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, rkerr, sizeof rkerr);
   if (!r->producer) {
@@ -669,15 +798,20 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
   if (o->on_ready)
     o->on_ready(o->ready_arg);
   int64_t next_expiry = ls_mono_us() + o->expiry_every_ms * 1000;
+  int64_t next_recover = 0;
   while (!*o->stop) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
     if (m) {
-      if (!m->err) {
+      int32_t p = m->partition;
+      if (!m->err && p >= 0 && p < MAX_PARTS && r->failed[p]) {
+        /* Not trusted until rebuilt: read again after recover(). */
+      } else if (!m->err && p >= 0 && p < MAX_PARTS) {
+        r->cur = p;
         apply(r, m, true);
-        if (m->partition >= 0 && m->partition < MAX_PARTS)
-          r->pending[m->partition] = m->offset + 1;
+        r->cur = -1;
+        r->pending[p] = m->offset + 1;
         r->unflushed++;
-      } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         ls_warn("filter: consumer error", "{s:s}", "error",
                 rd_kafka_message_errstr(m));
       }
@@ -687,6 +821,10 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
     }
     if (r->unflushed && !flush_and_store(r))
       break;
+    if (ls_mono_us() >= next_recover) {
+      recover(r);
+      next_recover = ls_mono_us() + 1000000;
+    }
     if (ls_mono_us() >= next_expiry) {
       expire(r);
       next_expiry = ls_mono_us() + o->expiry_every_ms * 1000;

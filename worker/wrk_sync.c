@@ -601,6 +601,23 @@ static wrk_event *by_event_id(const job *j, const char *id) {
   return NULL;
 }
 
+/* Gives the object to every input of the job with that event id that has
+ * none yet (a job never holds two copies of one event: wrk_batch marks
+ * later copies duplicate; matching all of them keeps an answer from
+ * leaving a copy "unknown", which would be searched, matched to the first
+ * copy again, and created once more, round after round). */
+static bool set_eng_id(const job *j, const char *eid, const char *id) {
+  bool any = false;
+  for (size_t i = 0; eid && i < j->evs.n; i++) {
+    wrk_event *e = j->evs.v[i];
+    if (!e->eng_id[0] && !strcmp(e->ev.event_id, eid)) {
+      snprintf(e->eng_id, sizeof e->eng_id, "%s", id);
+      any = true;
+    }
+  }
+  return any;
+}
+
 static void search_done(wrk *w, job *j, jvec *creates) {
   hs_req *r = j->req;
   if (r->state == HS_R_DEFERRED) {
@@ -614,14 +631,11 @@ static void search_done(wrk *w, job *j, jvec *creates) {
     json_array_foreach(json_object_get(body, "results"), k, it) {
       const char *eid = json_string_value(json_object_get(
           json_object_get(it, "properties"), HS_EVENT_ID_PROP));
-      wrk_event *e = by_event_id(j, eid);
       const char *id = json_string_value(json_object_get(it, "id"));
-      if (e && id && !e->eng_id[0]) {
-        snprintf(e->eng_id, sizeof e->eng_id, "%s", id);
+      if (id && set_eng_id(j, eid, id))
         ls_metrics_inc(w->metrics, "leadsync_worker_recovered_total",
                        "Engagements found by search instead of re-created",
                        NULL, 1);
-      }
     }
     json_decref(body);
   } else if (r->cls == HS_C_AUTH) {
@@ -689,12 +703,14 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
   json_array_foreach(results, k, it) {
     const char *eid = json_string_value(json_object_get(
         json_object_get(it, "properties"), HS_EVENT_ID_PROP));
-    wrk_event *e = by_event_id(j, eid);
-    if (!e && !eid && json_array_size(results) == j->evs.n)
-      e = j->evs.v[k]; /* no echo: answers follow the inputs */
     const char *id = json_string_value(json_object_get(it, "id"));
-    if (e && id)
-      snprintf(e->eng_id, sizeof e->eng_id, "%s", id);
+    if (!id)
+      continue;
+    if (eid)
+      set_eng_id(j, eid, id);
+    else if (json_array_size(results) == j->evs.n)
+      snprintf(j->evs.v[k]->eng_id, sizeof j->evs.v[k]->eng_id, "%s",
+               id); /* no echo: answers follow the inputs */
   }
   json_array_foreach(json_object_get(body, "errors"), k, it) {
     const json_t *tr =
@@ -745,7 +761,9 @@ static void run_rounds(wrk *w, jvec *jobs,
   jobs->n = 0;
 }
 
-static void read_cb(wrk *w, job *j, jvec *next, void *ud) { read_done(w, j); }
+static void read_cb(wrk *w, job *j, jvec *next, void *ud) {
+  read_done(w, j);
+}
 static void upsert_cb(wrk *w, job *j, jvec *next, void *ud) {
   (void)ud;
   upsert_done(w, j, next);
