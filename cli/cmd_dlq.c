@@ -80,6 +80,9 @@ static void meta_of(const rd_kafka_message_t *m, const char *prefix,
   if (!d->target[0] && cli_header(m, "ce_type", ce, sizeof ce)[0] &&
       !strncmp(ce, "ai.smartlead.", 13))
     snprintf(d->target, sizeof d->target, "%s%s", prefix, ce + 13);
+  /* A stub carries no body to replay (docs/kafka-contract.md). */
+  if (cli_header(m, "ls_dlq_stub", ce, sizeof ce)[0])
+    d->target[0] = '\0';
 }
 
 static bool dlq_match(const dlq_filter *f, const dlq_meta *d) {

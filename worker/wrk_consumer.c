@@ -295,7 +295,7 @@ void wrk_consumer_block(wrk *w, const rd_kafka_message_t *m, const char *why) {
   ls_error("record not handled; its partition stops here until it is read "
            "again",
            "{s:s,s:s,s:I}", "why", why, "partition", key,
-           (json_int_t)m->offset);
+           "offset", (json_int_t)m->offset);
   mark_stuck(w, key, m->offset, -1);
 }
 
@@ -349,7 +349,7 @@ void wrk_consumer_unstick(wrk *w) {
       continue;
     }
     ls_info("reading deferred events again", "{s:s,s:I}", "partition", key,
-            (json_int_t)off);
+            "offset", (json_int_t)off);
     unstash_partition(w, topic, p);
     json_object_del(w->stuck, key);
   }

@@ -122,7 +122,11 @@ static void rec_free(rec *r) {
 
 static void send_rec(wrk_out *o, rec *r) {
   r->state = REC_INFLIGHT;
-  if (wrk_fault("out_produce")) {
+  /* Test seams: produce_held, produce_sync_log, produce_ledger, ... */
+  char seam[64];
+  const char *dot = strrchr(r->topic, '.');
+  snprintf(seam, sizeof seam, "produce_%s", dot ? dot + 1 : r->topic);
+  if (wrk_fault(seam)) {
     r->state = REC_DEAD;
     r->err = RD_KAFKA_RESP_ERR__FAIL;
     return;

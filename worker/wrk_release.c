@@ -672,7 +672,7 @@ static void recover(rel *r) {
     }
     r->failed[p] = false;
     ls_info("filter: partition recovered", "{s:i,s:I}", "partition", p,
-            (json_int_t)r->stored[p]);
+            "offset", (json_int_t)r->stored[p]);
   }
 }
 

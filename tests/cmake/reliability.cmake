@@ -12,3 +12,8 @@ if(CMOCKA_FOUND)
     PkgConfig::CMOCKA)
   ls_add_ctest(unit_reliability test_reliability LABELS unit)
 endif()
+# The fault suite: injected allocation / output / seek / rebuild failures,
+# oversized forwards and DLQ copies, SIGTERM during start-up; each ends
+# with `leadsync audit` (0 acknowledged events without an outcome).
+ls_add_pytest(worker_lossless tests/worker/test_worker_lossless.py
+  LABELS integration TIMEOUT 240)
