@@ -191,8 +191,8 @@ def main():
 
         # -- 404, 405 ------------------------------------------------------
         c.eq(http_request(base, "GET", "/nope")[0], 404, "404 unknown path")
-        c.eq(post(base, payloads["EMAIL_SENT"], token="")[0], 404,
-             "404 empty token")
+        c.eq(post(base, payloads["EMAIL_SENT"], token="")[0], 401,
+             "401 empty token (the same answer as an unknown one)")
         s, h, _ = http_request(base, "GET", HOOK + DEMO_TOKEN)
         c.eq(s, 405, "405 GET on the webhook URL")
         c.eq(h.get("allow"), "POST", "405 names the allowed method")
