@@ -16,6 +16,7 @@
 #include "ls_buf.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "ls_version.h"
 
 #define LEAD_BUCKETS 8192
 #define POLL_BATCH 500
@@ -580,7 +581,8 @@ static void item_start(fo_ep *ep, fo_item *it) {
   snprintf(line, sizeof line, "Content-Type: %s", it->ctype);
   h = curl_slist_append(h, line);
   h = curl_slist_append(h, "Expect:");
-  h = curl_slist_append(h, "User-Agent: leadsync-fanout/" LS_VERSION);
+  snprintf(line, sizeof line, "User-Agent: leadsync-fanout/%s", ls_version());
+  h = curl_slist_append(h, line);
   snprintf(line, sizeof line, "webhook-id: %s", it->ev.event_id);
   h = curl_slist_append(h, line);
   long long ts = (long long)(ls_now_us() / 1000000);
@@ -1118,6 +1120,31 @@ static bool ep_open(fo_engine *e, fo_ep *ep, const ls_endpoint *c, char *errstr,
   return true;
 }
 
+/* Every family this role exports, visible on /metrics from the start. */
+static void declare_metrics(ls_metrics *m) {
+  static const struct {
+    ls_metric_kind kind;
+    const char *name, *help;
+  } fams[] = {
+      {LS_COUNTER, "leadsync_fanout_delivered_total",
+       "Events delivered to an endpoint"},
+      {LS_COUNTER, "leadsync_fanout_failed_total", "Failed delivery attempts"},
+      {LS_COUNTER, "leadsync_fanout_retries_total", "Delivery retries"},
+      {LS_COUNTER, "leadsync_fanout_dlq_total",
+       "Events sent to the endpoint's DLQ"},
+      {LS_COUNTER, "leadsync_fanout_skipped_total",
+       "Records not meant for the endpoint (tenant, type, filter)"},
+      {LS_HISTOGRAM, "leadsync_fanout_latency_seconds",
+       "Request time of delivered events"},
+      {LS_GAUGE, "leadsync_fanout_consecutive_failures",
+       "Failed attempts since the last delivery"},
+      {LS_GAUGE, "leadsync_fanout_in_flight", "Requests running"},
+      {LS_GAUGE, "leadsync_fanout_pending", "Records read and not yet final"},
+  };
+  for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++)
+    ls_metrics_declare(m, fams[i].kind, fams[i].name, fams[i].help, NULL);
+}
+
 fo_engine *fo_engine_new(const fo_opts *o, char *errstr, size_t errlen) {
   fo_engine *e = calloc(1, sizeof *e);
   if (!e) {
@@ -1152,6 +1179,7 @@ fo_engine *fo_engine_new(const fo_opts *o, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "producer: %s", rkerr);
     goto fail;
   }
+  declare_metrics(o->metrics);
   for (size_t i = 0; i < o->n_eps; i++)
     if (!ep_open(e, &e->eps[i], &o->eps[i], errstr, errlen))
       goto fail;

@@ -10,6 +10,7 @@
 #include "fo_engine.h"
 #include "ls_file.h"
 #include "ls_log.h"
+#include "ls_version.h"
 #include "wrk_http.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -76,6 +77,8 @@ static bool select_set(ls_endpoint *all, size_t n, const char *list,
 int main(int argc, char **argv) {
   const char *config = NULL, *listen = NULL, *ready_file = NULL;
   const char *set = NULL;
+  if (ls_version_flag(argc, argv, "leadsync-fanout"))
+    return 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--config") && v)
@@ -86,10 +89,7 @@ int main(int argc, char **argv) {
       listen = v, i++;
     else if (!strcmp(a, "--ready-file") && v)
       ready_file = v, i++;
-    else if (!strcmp(a, "--version")) {
-      printf("leadsync-fanout %s\n", LS_VERSION);
-      return 0;
-    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       return 0;
     } else {

@@ -15,6 +15,7 @@
 #include "ls_log.h"
 #include "ls_metrics.h"
 #include "ls_time.h"
+#include "ls_version.h"
 
 static volatile sig_atomic_t stop_flag = 0;
 
@@ -26,7 +27,7 @@ static void on_signal(int sig) {
 static void usage(FILE *f) {
   fprintf(
       f, "usage: leadsync-ingress [--config FILE] [--listen HOST:PORT]\n"
-         "                        [--ready-file PATH]\n"
+         "                        [--ready-file PATH] [--version]\n"
          "Accepts Smartlead webhooks on POST /v1/webhooks/smartlead/TOKEN\n"
          "and publishes them to Kafka. --config defaults to $LEADSYNC_CONFIG;\n"
          "--listen overrides ingress.listen; the ready file receives the\n"
@@ -85,6 +86,8 @@ int main(int argc, char **argv) {
   ing_server *srv = NULL;
   ing_producer *prod = NULL;
 
+  if (ls_version_flag(argc, argv, "leadsync-ingress"))
+    return 0;
   ls_log_init("ingress");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
