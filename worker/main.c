@@ -18,6 +18,7 @@
 #include "wrk_ledger.h"
 #include "wrk_out.h"
 #include "wrk_release.h"
+#include "ls_version.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -30,7 +31,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: leadsync-worker --config FILE --group NAME --events A,B\n"
           "                       [--listen HOST:PORT] [--ready-file PATH]\n"
-          "                       [--setup] [--no-setup]\n"
+          "                       [--setup] [--no-setup] [--version]\n"
           "       leadsync-worker --config FILE --role filter [--group NAME]\n"
           "                       [--listen HOST:PORT] [--ready-file PATH]\n"
           "Env: LEADSYNC_CONFIG, LEADSYNC_GROUP, LEADSYNC_EVENTS,\n"
@@ -273,6 +274,8 @@ int main(int argc, char **argv) {
   memset(&w, 0, sizeof w);
   wrk_http *http = NULL;
 
+  if (ls_version_flag(argc, argv, "leadsync-worker"))
+    return 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--config") && v)
