@@ -133,7 +133,7 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
                          ? strtol(json_string_value(mmb), NULL, 10)
                          : 0;
   if (s->max_msg_bytes <= 0)
-    s->max_msg_bytes = 1000000;
+    s->max_msg_bytes = KQ_MESSAGE_MAX_BYTES;
   hs_policy_defaults(&s->pol);
   s->pol.max_retries = (int)ls_config_int(cfg, "worker", "max_retries", 8);
   s->pol.backoff_base_ms = ls_config_int(cfg, "worker", "backoff_base_ms", 200);
