@@ -1,6 +1,7 @@
 /* hs_client: HubSpot requests, error bodies, the curl multi transport and
  * the run loop (limiter, waves, retries). */
 #include "hs_client.h"
+#include "ls_mask.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -168,13 +169,16 @@ json_t *hs_req_json(const hs_req *r) {
 }
 
 void hs_req_describe(const hs_req *r, char *out, size_t outlen) {
+  /* For log lines: HubSpot's message quotes what was sent, so addresses
+   * are masked (ls_mask_pii). */
+  char msg[320];
+  ls_mask_pii(r->err.message, msg, sizeof msg);
   if (r->status == 0)
     snprintf(out, outlen, "%s %s -> %s", r->method, r->path,
              r->transport_err[0] ? r->transport_err : "no answer");
   else
-    snprintf(out, outlen, "%s %s -> %ld %s: %.300s", r->method, r->path,
-             r->status, r->err.category[0] ? r->err.category : "-",
-             r->err.message);
+    snprintf(out, outlen, "%s %s -> %ld %s: %s", r->method, r->path,
+             r->status, r->err.category[0] ? r->err.category : "-", msg);
 }
 
 /* -- curl multi transport ----------------------------------------------- */

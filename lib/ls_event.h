@@ -73,7 +73,9 @@ void ls_event_lead_email(const json_t *root, ls_event_type t, char *out,
                          size_t outlen);
 /* A JSON string or integer as a decimal/string id; "" for anything else. */
 void ls_json_id(const json_t *v, char *out, size_t outlen);
-/* Trims ASCII space and lower-cases ASCII letters into out. */
+/* Trims ASCII space and case-folds every letter (UTF-8, simple Unicode
+ * lower-case mapping; invalid bytes kept) into out: the one rule for every
+ * address leadsync keys on. "" when it does not fit. */
 void ls_normalize_email(const char *in, char *out, size_t outlen);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "kq.h"
 #include "ls_log.h"
+#include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_fault.h"
@@ -330,14 +331,19 @@ void wrk_batch_flush(wrk_batch *b) {
       wrk_ledger_emit(w, w->out, e);
       wrk_synclog_emit(w, w->out, e);
       break;
-    case WRK_DLQ:
+    case WRK_DLQ: {
+      /* The full message goes to the DLQ headers; the log gets it with
+       * addresses masked. */
+      char masked[sizeof e->hs_message];
+      ls_mask_pii(e->hs_message, masked, sizeof masked);
       ls_warn("event to DLQ", "{s:s,s:s,s:s,s:i,s:s}", "event_id",
               e->ev.event_id, "tenant", e->tenant ? e->tenant->id : "-",
               "reason", e->reason, "status", (int)e->http_status, "message",
-              e->hs_message);
+              masked);
       wrk_dlq_emit(w, w->out, e);
       wrk_synclog_emit(w, w->out, e);
       break;
+    }
     case WRK_FILTERED:
     case WRK_DUPLICATE:
       wrk_synclog_emit(w, w->out, e);

@@ -10,6 +10,7 @@
 #include "ls_event.h"
 #include "ls_filter.h"
 #include "ls_log.h"
+#include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk_fault.h"
 
@@ -294,6 +295,66 @@ static void state_snapshot(rel *r, int32_t p, const char *key,
                NULL);
 }
 
+/* Releases every held record of the lead (event-time order), then a done
+ * marker lists them. */
+static void release_held(rel *r, int32_t p, ls_filter *f, const char *key,
+                         const char *reason, bool live) {
+  ls_held_item *items;
+  size_t n = ls_filter_take(f, key, &items);
+  json_t *ids = live ? json_array() : NULL;
+  for (size_t i = 0; i < n; i++) {
+    held_rec *h = items[i].payload;
+    if (live && h) {
+      publish(r, h->topic, h->key, h->keylen, h->value, h->len, h->hdrs,
+              true);
+      sync_log(r, "released", reason, h->hdrs, key, p, items[i].offset,
+               h->topic);
+      json_array_append_new(ids, json_string(items[i].event_id));
+    }
+    ls_filter_item_free(f, &items[i]);
+  }
+  free(items);
+  if (live && n)
+    done_marker(r, p, key, ids, "released");
+  else
+    json_decref(ids);
+}
+
+/* "tenant:campaign:email" -> "tenant:-:email" (the key of the lead's
+ * events that carry no campaign, e.g. UNTRACKED_REPLIES); false when the
+ * key has no campaign already or no email. */
+static bool campaignless_key(const char *key, char *out, size_t outlen) {
+  const char *c1 = strchr(key, ':');
+  const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+  if (!c2 || !c2[1] || !strcmp(c2 + 1, "-") ||
+      (c2 - c1 == 2 && c1[1] == '-'))
+    return false;
+  int w = snprintf(out, outlen, "%.*s:-:%s", (int)(c1 - key), key, c2 + 1);
+  return w > 0 && (size_t)w < outlen;
+}
+
+/* The any-campaign rule (docs/filter.md): a category decision of
+ * tenant:C:email is also told to tenant:-:email, which lives in another
+ * partition, through a "category" marker on leadsync.held. */
+static void tell_campaignless(rel *r, const rd_kafka_message_t *m,
+                              const char *key, bool allowed,
+                              const char *cname) {
+  char k2[LS_KEY_MAX];
+  if (!campaignless_key(key, k2, sizeof k2))
+    return;
+  rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+  rd_kafka_header_add(h, WRK_H_MARKER, -1, "category", -1);
+  char v[64];
+  if (kq_header(m, "ce_id", v, sizeof v)[0])
+    rd_kafka_header_add(h, "ce_id", -1, v, -1);
+  if (kq_header(m, "ce_tenant", v, sizeof v)[0])
+    rd_kafka_header_add(h, "ce_tenant", -1, v, -1);
+  produce_json(r, KQ_TOPIC_HELD, RD_KAFKA_PARTITION_UA, k2,
+               json_pack("{s:b,s:s,s:s}", "allowed", allowed, "category",
+                         cname, "from_key", key),
+               h);
+}
+
 /* Applies one leadsync.held record. live=false replays history to rebuild
  * memory and has no side effects; live=true also publishes and logs. */
 static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
@@ -310,7 +371,27 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
   rd_kafka_headers_t *hdrs = NULL;
   rd_kafka_message_headers(m, &hdrs);
 
-  if (kq_header(m, WRK_H_MARKER, marker, sizeof marker)[0]) {
+  if (!strcmp(kq_header(m, WRK_H_MARKER, marker, sizeof marker),
+              "category")) {
+    /* The lead's address was decided in some campaign: a campaign-less
+     * key is allowed once any campaign allows it, and a later denial in
+     * another campaign does not hold it again. */
+    json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+    bool allowed = json_is_true(json_object_get(v, "allowed"));
+    const char *cname = json_string_value(json_object_get(v, "category"));
+    char reason[160];
+    snprintf(reason, sizeof reason, "%s (any campaign)",
+             cname && *cname ? cname : "allowed");
+    if (allowed) {
+      ls_filter_set_state(f, key, LS_CAT_ALLOWED, m->offset);
+      release_held(r, p, f, key, reason, live);
+    } else if (ls_filter_state(f, key, NULL) != LS_CAT_ALLOWED) {
+      ls_filter_set_state(f, key, LS_CAT_DENIED, m->offset);
+    }
+    json_decref(v);
+    return;
+  }
+  if (marker[0]) {
     /* Our own note that these ids are no longer held. */
     json_t *v = json_loadb(m->payload, m->len, 0, NULL);
     json_t *ids = json_object_get(v, "event_ids");
@@ -326,10 +407,13 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
   kq_header(m, "ce_id", id, sizeof id);
   const ls_tenant *t = ls_config_tenant(r->o->cfg, tenant_id);
   if (!topic[0] || !id[0]) {
-    if (live)
+    if (live) {
+      char masked[LS_KEY_MAX + 32];
+      ls_mask_pii(key, masked, sizeof masked);
       ls_warn("filter: record without ls_original_topic or ce_id ignored",
-              "{s:s,s:i,s:I}", "key", key, "partition", (int)p, "offset",
+              "{s:s,s:i,s:I}", "key", masked, "partition", (int)p, "offset",
               (json_int_t)m->offset);
+    }
     return;
   }
   if (!t || !t->has_filter) {
@@ -346,8 +430,10 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
     bool allowed = ls_tenant_allows(t, cid, cname);
     ls_filter_set_state(f, key, allowed ? LS_CAT_ALLOWED : LS_CAT_DENIED,
                         m->offset);
-    if (live)
+    if (live) {
       state_snapshot(r, p, key, tenant_id, cid, cname, allowed, m->offset, m);
+      tell_campaignless(r, m, key, allowed, cname);
+    }
     if (!allowed) {
       held_rec *h = held_from(m);
       if (!h)
@@ -359,28 +445,9 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
                  topic);
       return;
     }
-    ls_held_item *items;
-    size_t n = ls_filter_take(f, key, &items);
-    json_t *ids = live ? json_array() : NULL;
-    for (size_t i = 0; i < n; i++) {
-      held_rec *h = items[i].payload;
-      if (live && h) {
-        publish(r, h->topic, h->key, h->keylen, h->value, h->len, h->hdrs,
-                true);
-        sync_log(r, "released", cid[0] || cname[0] ? cname : NULL, h->hdrs,
-                 key, p, items[i].offset, h->topic);
-        json_array_append_new(ids, json_string(items[i].event_id));
-      }
-      ls_filter_item_free(f, &items[i]);
-    }
-    free(items);
-    if (live) {
+    release_held(r, p, f, key, cid[0] || cname[0] ? cname : NULL, live);
+    if (live)
       publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, false);
-      if (n)
-        done_marker(r, p, key, ids, "released");
-      else
-        json_decref(ids);
-    }
     return;
   }
   if (ls_filter_state(f, key, NULL) == LS_CAT_ALLOWED) {

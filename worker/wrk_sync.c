@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ls_log.h"
+#include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_out.h"
@@ -156,11 +157,13 @@ static void auth_alarm(wrk *w, size_t ti, const hs_req *r) {
   snprintf(lab, sizeof lab, "tenant=\"%s\"", t->id);
   ls_metrics_inc(w->metrics, "leadsync_worker_auth_failures_total",
                  "HubSpot rejected the tenant's token (401/403)", lab, 1);
+  char masked[sizeof r->err.message];
+  ls_mask_pii(r->err.message, masked, sizeof masked);
   ls_error("HUBSPOT AUTH FAILED: the tenant's events go to the DLQ (reason "
            "auth) until its token is fixed",
            "{s:s,s:i,s:s,s:s,s:s}", "tenant", t->id, "status",
            (int)r->status, "category", r->err.category, "message",
-           r->err.message, "token_ref", t->hs_token_ref ? t->hs_token_ref : "");
+           masked, "token_ref", t->hs_token_ref ? t->hs_token_ref : "");
 }
 
 /* Common failure handling: the request is final and not OK. Returns true
