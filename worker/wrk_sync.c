@@ -24,16 +24,17 @@ typedef struct {
   size_t n, cap;
 } evec;
 
-static void evec_push(evec *a, wrk_event *e) {
+static bool evec_push(evec *a, wrk_event *e) {
   if (a->n == a->cap) {
     size_t nc = a->cap ? a->cap * 2 : 16;
     wrk_event **nv = realloc(a->v, nc * sizeof *nv);
     if (!nv)
-      return;
+      return false;
     a->v = nv;
     a->cap = nc;
   }
   a->v[a->n++] = e;
+  return true;
 }
 
 /* One unit of HubSpot work: a request over a set of events. */
@@ -57,16 +58,17 @@ typedef struct {
   size_t n, cap;
 } jvec;
 
-static void jvec_push(jvec *a, job *j) {
+static bool jvec_push(jvec *a, job *j) {
   if (a->n == a->cap) {
     size_t nc = a->cap ? a->cap * 2 : 16;
     job **nv = realloc(a->v, nc * sizeof *nv);
     if (!nv)
-      return;
+      return false;
     a->v = nv;
     a->cap = nc;
   }
   a->v[a->n++] = j;
+  return true;
 }
 
 static job *job_new(jkind k, size_t tenant) {
@@ -384,47 +386,72 @@ static void run_jobs(wrk *w, jvec *jobs) {
   free(reqs);
 }
 
+/* A new job of the same kind in parts, or NULL when memory ran out. */
+static job *part_of(const job *j, jvec *parts, bool single) {
+  job *x = job_new(j->kind, j->tenant);
+  if (x && !jvec_push(parts, x)) {
+    job_free(x);
+    x = NULL;
+  }
+  if (x) {
+    x->eng = j->eng;
+    x->single = single;
+  }
+  return x;
+}
+
 /* Splits a failing job in two halves (by email for upserts), or one event
- * per job when it can no longer be split. false: nothing left to split. */
+ * per job when it can no longer be split. false: nothing left to split.
+ * Out of memory: the job's events are deferred (read again, never sent
+ * to the DLQ for it) and true is returned. */
 static bool bisect(job *j, jvec *next) {
+  jvec parts = {0};
+  bool oom = false, split = false;
   if (j->kind == J_UPSERT && !j->single) {
     cgroup *g;
     size_t ng = group_by_email(&j->evs, &g);
-    if (ng > 1) {
-      job *a = job_new(J_UPSERT, j->tenant), *b = job_new(J_UPSERT, j->tenant);
-      for (size_t k = 0; k < ng; k++)
-        for (size_t i = 0; i < g[k].evs.n; i++)
-          evec_push(k < ng / 2 ? &a->evs : &b->evs, g[k].evs.v[i]);
-      jvec_push(next, a);
-      jvec_push(next, b);
-      groups_free(g, ng);
-      return true;
-    }
-    groups_free(g, ng);
-    if (j->evs.n > 1) {
+    oom = !g;
+    if (!oom && ng > 1) {
+      job *a = part_of(j, &parts, false), *b = part_of(j, &parts, false);
+      oom = !a || !b;
+      for (size_t k = 0; !oom && k < ng; k++)
+        for (size_t i = 0; !oom && i < g[k].evs.n; i++)
+          oom = !evec_push(k < ng / 2 ? &a->evs : &b->evs, g[k].evs.v[i]);
+      split = true;
+    } else if (!oom && j->evs.n > 1) {
       /* One contact, several events: try them one by one, so only the
        * event carrying the bad value goes to the DLQ. */
-      for (size_t i = 0; i < j->evs.n; i++) {
-        job *s = job_new(J_UPSERT, j->tenant);
-        s->single = true;
-        evec_push(&s->evs, j->evs.v[i]);
-        jvec_push(next, s);
+      for (size_t i = 0; !oom && i < j->evs.n; i++) {
+        job *x = part_of(j, &parts, true);
+        oom = !x || !evec_push(&x->evs, j->evs.v[i]);
       }
-      return true;
+      split = true;
     }
-    return false;
+    if (g)
+      groups_free(g, ng);
+  } else if (j->evs.n > 1) {
+    job *a = part_of(j, &parts, j->single), *b = part_of(j, &parts, j->single);
+    oom = !a || !b;
+    for (size_t i = 0; !oom && i < j->evs.n; i++)
+      oom = !evec_push(i < j->evs.n / 2 ? &a->evs : &b->evs, j->evs.v[i]);
+    split = true;
   }
-  if (j->evs.n > 1) {
-    job *a = job_new(j->kind, j->tenant), *b = job_new(j->kind, j->tenant);
-    a->eng = b->eng = j->eng;
-    a->single = b->single = j->single;
-    for (size_t i = 0; i < j->evs.n; i++)
-      evec_push(i < j->evs.n / 2 ? &a->evs : &b->evs, j->evs.v[i]);
-    jvec_push(next, a);
-    jvec_push(next, b);
+  size_t base = next->n;
+  for (size_t i = 0; !oom && i < parts.n; i++)
+    oom = !jvec_push(next, parts.v[i]);
+  if (oom) {
+    ls_error("out of memory splitting a failing batch; its events are read "
+             "again",
+             "{s:i}", "events", (int)j->evs.n);
+    next->n = base; /* none of the parts runs */
+    for (size_t i = 0; i < parts.n; i++)
+      job_free(parts.v[i]);
+    defer_events(&j->evs);
+    free(parts.v);
     return true;
   }
-  return false;
+  free(parts.v);
+  return split;
 }
 
 static void pending_only(evec *dst, const evec *src) {
