@@ -489,6 +489,8 @@ static void settle(hs_req *r, const hs_policy *pol, int64_t now) {
   if (r->status < 200 || r->status >= 300)
     hs_error_parse(r->resp.data, r->resp.len, &r->err);
   r->cls = hs_classify(r->status, &r->err);
+  if (r->cls == HS_C_CONFLICT && r->conflict_transient)
+    r->cls = HS_C_TRANSIENT;
   record_answer(pol, r, now);
   switch (r->cls) {
   case HS_C_OK:

@@ -41,6 +41,9 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name,
 #define KQ_TOPIC_DLQ "leadsync.dlq"
 #define KQ_TOPIC_SYNC_LOG "leadsync.sync_log"
 #define KQ_TOPIC_LEDGER "leadsync.ledger"
+/* Fan-out (docs/fanout.md): per-endpoint DLQ and its replays. */
+#define KQ_TOPIC_FANOUT_DLQ "leadsync.fanout_dlq"
+#define KQ_TOPIC_FANOUT_REPLAY "leadsync.fanout_replay"
 
 /* Every topic of DESIGN.md section 3 for a prefix, NULL-terminated; the
  * strings are owned by the returned array (free with kq_topics_free). */

@@ -150,7 +150,8 @@ static void intake(wrk *w, wrk_event *e) {
   int64_t t = e->ev.event_time_us ? e->ev.event_time_us
               : e->received_us    ? e->received_us
                                   : ls_now_us();
-  hs_map_opts mo = {e->tenant->opens_as_notes, e->tenant->clicks_as_notes};
+  hs_map_opts mo = {.opens_as_notes = e->tenant->opens_as_notes,
+                    .clicks_as_notes = e->tenant->clicks_as_notes};
   if (hs_map_event(e->root, &e->ev, t, &mo, &e->map, err, sizeof err) !=
       LS_OK) {
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "MAPPING", err);
@@ -158,7 +159,8 @@ static void intake(wrk *w, wrk_event *e) {
   }
   if (!e->map.contact) {
     e->outcome = WRK_FILTERED;
-    snprintf(e->reason, sizeof e->reason, "no_hubspot_write");
+    snprintf(e->reason, sizeof e->reason, "%s",
+             e->map.filtered ? e->map.filtered : "no_hubspot_write");
     return;
   }
   /* An intent without a final ledger record: a previous run (or the
