@@ -50,12 +50,36 @@ def start_filter(st, cfg):
     return st.filter(cfg).url
 
 
+def start_daemon(st, binary, name, args=()):
+    """A daemon with the common flags: --config --listen --ready-file."""
+    st._n += 1
+    rf = st.path(f"{name}.{st._n}.ready")
+    proc = st.spawn(name, [os.path.join(BUILD, binary), *args,
+                           "--listen", "127.0.0.1:0", "--ready-file", rf],
+                    ready_file=rf)
+    return proc.ready_value
+
+
+def start_fanout(st, cfg):
+    return start_daemon(st, "leadsync-fanout", "fanout", ["--config", cfg])
+
+
 # (daemon name in the table, how to start it). A new daemon adds a line.
 DAEMONS = [
     ("ingress", start_ingress),
     ("worker", start_worker),
     ("filter", start_filter),
+    ("fanout", start_fanout),
 ]
+
+
+def scenario_config(cfg, hubspot_url):
+    """The dev config plus what makes every daemon export its per-tenant
+    series: a fan-out endpoint (the emulator answers it 404)."""
+    demo = next(t for t in cfg["tenants"] if t["id"] == "demo")
+    demo["endpoints"] = [{"id": "obs-sink", "internal": True,
+                          "url": hubspot_url + "/obs-sink",
+                          "max_attempts": 1}]
 
 
 def parse(text):
@@ -91,7 +115,7 @@ def scrape():
     with Stack() as st:
         st.broker()
         st.emulator()
-        cfg = st.config()
+        cfg = st.config(lambda c: scenario_config(c, st.hubspot_url))
         urls = {}
         for name, start in DAEMONS:
             urls[name] = start(st, cfg)
