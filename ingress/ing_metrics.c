@@ -63,6 +63,11 @@ void ing_metrics_declare(ls_metrics *m, const ls_config *cfg) {
                      NULL);
   ls_metrics_declare(m, LS_GAUGE, ING_M_READY, "1 when /readyz answers 200",
                      NULL);
+  ls_metrics_declare(m, LS_COUNTER, ING_M_DEADLINE,
+                     "Connections closed for missing a deadline", NULL);
+  ls_metrics_declare(m, LS_GAUGE, ING_M_BODY_BYTES,
+                     "Request body bytes held (reserved) right now", NULL);
+  ls_metrics_declare(m, LS_GAUGE, ING_M_CONNS, "Open HTTP connections", NULL);
   ls_metrics_declare(m, LS_GAUGE, ING_M_LAST_RECEIVED, h_last, NULL);
   ls_metrics_declare(m, LS_COUNTER, ING_M_ACCEPTED, h_accepted, NULL);
   ls_metrics_declare(m, LS_GAUGE, ING_M_SILENCE, h_silence, NULL);

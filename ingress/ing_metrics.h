@@ -16,6 +16,9 @@
 #define ING_M_READY "leadsync_ingress_ready"
 #define ING_M_LAST_RECEIVED "leadsync_ingress_last_received_timestamp_seconds"
 #define ING_M_ACCEPTED "leadsync_ingress_accepted_total"
+#define ING_M_BODY_BYTES "leadsync_ingress_body_bytes_in_flight"
+#define ING_M_DEADLINE "leadsync_ingress_deadline_closed_total"
+#define ING_M_CONNS "leadsync_ingress_open_connections"
 #define ING_M_SILENCE "leadsync_ingress_source_silence_threshold_seconds"
 
 /* Default for tenants[].alerting.silence_seconds: 6 hours. */

@@ -113,6 +113,12 @@ bool kq_producer_defaults(rd_kafka_conf_t *conf, const ls_config *cfg,
   if (!has_prop(cfg, "compression.type") &&
       !kq_set(conf, "compression.type", "lz4", errstr, errlen))
     return false;
+  if (!has_prop(cfg, "message.max.bytes")) {
+    char v[32];
+    snprintf(v, sizeof v, "%d", KQ_MESSAGE_MAX_BYTES);
+    if (!kq_set(conf, "message.max.bytes", v, errstr, errlen))
+      return false;
+  }
   return true;
 }
 

@@ -23,7 +23,8 @@ rd_kafka_conf_t *kq_conf_new_consumer(const ls_config *cfg, char *errstr,
 bool kq_set(rd_kafka_conf_t *conf, const char *name, const char *value,
             char *errstr, size_t errlen);
 /* Applies the producer contract of DESIGN.md section 3 (idempotent,
- * acks=all, lz4, small linger) unless the config overrides linger/compression. */
+ * acks=all, lz4, small linger) unless the config overrides linger/compression,
+ * and message.max.bytes KQ_MESSAGE_MAX_BYTES unless the config sets it. */
 bool kq_producer_defaults(rd_kafka_conf_t *conf, const ls_config *cfg,
                           char *errstr, size_t errlen);
 /* Consumer defaults: manual offset store, earliest reset, no auto commit of
@@ -34,6 +35,11 @@ bool kq_consumer_defaults(rd_kafka_conf_t *conf, const char *group_id,
 /* Header value as a NUL-terminated copy in buf ("" when absent). */
 const char *kq_header(const rd_kafka_message_t *m, const char *name,
                       char *buf, size_t buflen);
+
+/* The producers' default message.max.bytes: the same 3 MiB as the topics'
+ * max.message.bytes (deploy/k8s/kafka/topics.yaml; docs/kafka-contract.md,
+ * Sizes). */
+#define KQ_MESSAGE_MAX_BYTES 3145728
 
 /* The fixed topic names (prefix applied where the design says so). */
 #define KQ_TOPIC_LEAD_STATE "leadsync.lead_state"
