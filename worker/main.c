@@ -179,6 +179,17 @@ static int run_setup(wrk *w, bool strict) {
       hs_setup_result res;
       ls_err e = hs_setup_run(w->tp, &w->targets[i], &w->s.pol, &res, err,
                               sizeof err);
+      if (e == LS_OK && res.skipped) {
+        /* Refused for good: reported once (hs_setup); every tenant of the
+         * portal syncs without these properties (wrk_sync). */
+        if (!w->setup_skipped)
+          w->setup_skipped = json_object();
+        for (size_t k = 0; k < w->cfg->n_tenants; k++)
+          if (w->targets[k].lim == w->targets[i].lim)
+            json_object_set(w->setup_skipped, w->cfg->tenants[k].id,
+                            res.skipped);
+      }
+      json_decref(res.skipped);
       if (e == LS_OK)
         break;
       ls_error("hubspot setup failed", "{s:s,s:s,s:i}", "tenant",
@@ -454,6 +465,7 @@ out:
     ls_warn("first-touch properties not written (stopping)", "{s:i}",
             "contacts", (int)json_object_size(w.ft_carry));
   json_decref(w.ft_carry);
+  json_decref(w.setup_skipped);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);
   ls_info("stopped", "{s:i}", "rc", rc);

@@ -97,6 +97,8 @@ typedef struct wrk {
   volatile int ready;
   json_t *stuck;           /* "topic/partition" -> first deferred offset */
   json_t *ft_carry;        /* first-touch properties waiting (wrk_sync.c) */
+  json_t *setup_skipped;   /* tenant id -> {object: [property]} setup could
+                              not create: never written */
   /* A flush keeps serving the consumer group while it waits for the
    * limiter (wrk_consumer_service): records polled meanwhile wait in the
    * stash, and a revoke aborts the flush instead of freeing it. */
