@@ -16,6 +16,7 @@
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
+#include "wrk_obs.h"
 #include "wrk_out.h"
 #include "wrk_release.h"
 #include "ls_version.h"
@@ -233,6 +234,7 @@ static int run_filter_role(wrk *w, const char *listen,
   w->metrics = ls_metrics_new();
   if (!w->metrics)
     return 1;
+  wrk_obs_declare(w->metrics, true);
   wrk_http *http = wrk_http_start(
       listen ? listen : ls_config_str(w->cfg, "worker", "listen",
                                       "127.0.0.1:9102"),
@@ -344,6 +346,8 @@ int main(int argc, char **argv) {
   w.s.portal_share = portal_share(w.cfg, &w.s);
   w.stop = &stop_flag;
   w.metrics = ls_metrics_new();
+  if (w.metrics)
+    wrk_obs_declare(w.metrics, false);
   w.s.pol.stop = &stop_flag;
   w.s.pol.abort = &w.flush_abort;
   w.s.pol.idle = wrk_consumer_service;
@@ -437,7 +441,7 @@ int main(int argc, char **argv) {
       next_chores = now + 1000000;
     }
     if (now >= next_lag) {
-      wrk_consumer_lag(&w);
+      wrk_obs_tick(&w);
       ls_metrics_set(w.metrics, "leadsync_worker_ledger_events",
                      "Event ids known to the ledger", NULL,
                      (double)wrk_ledger_size(w.ledger));

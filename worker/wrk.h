@@ -117,7 +117,6 @@ rd_kafka_t *wrk_consumer_new(wrk *w, char *errstr, size_t errlen);
 void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n);
 /* Seeks partitions whose deferred events can go again (daily reset). */
 void wrk_consumer_unstick(wrk *w);
-void wrk_consumer_lag(wrk *w);
 void wrk_consumer_close(wrk *w);
 /* hs_policy.idle during a flush: serves rebalances, stashes records. */
 void wrk_consumer_service(void *w);
