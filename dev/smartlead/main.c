@@ -13,6 +13,7 @@
 #include "ls_file.h"
 #include "ls_net.h"
 #include "ls_time.h"
+#include "ls_version.h"
 
 static volatile sig_atomic_t g_stop;
 
@@ -132,7 +133,7 @@ int main(int argc, char **argv) {
       rc = 0;
       goto out;
     } else if (!strcmp(a, "--version")) {
-      printf("smartlead-emulator %s\n", LS_VERSION);
+      ls_version_print(stdout, "smartlead-emulator");
       rc = 0;
       goto out;
     } else if (!strcmp(a, "--listen")) {
