@@ -341,7 +341,8 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
     return reject(s, r, LS_ERR_METHOD, NULL, 0, "POST");
   char th[65];
   ls_sha256_hex(token, strlen(token), th);
-  r->src = ls_config_find_source(s->o.cfg, th);
+  r->src = s->o.sources ? ing_sources_find(s->o.sources, th)
+                        : ls_config_find_source(s->o.cfg, th);
   if (!r->src)
     return reject(s, r, LS_ERR_UNAUTHORIZED, NULL, 0, NULL);
   if (atomic_load(&s->draining))

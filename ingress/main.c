@@ -84,6 +84,7 @@ int main(int argc, char **argv) {
   ing_ratelimit *rl = NULL;
   ing_server *srv = NULL;
   ing_producer *prod = NULL;
+  ing_sources *sources = NULL;
 
   ls_log_init("ingress");
   for (int i = 1; i < argc; i++) {
@@ -136,6 +137,11 @@ int main(int argc, char **argv) {
 
   metrics = ls_metrics_new();
   rl = ing_ratelimit_new(cfg);
+  /* Sources added or rotated on leadsync.sources apply without a restart. */
+  sources = ing_sources_start(cfg, errstr, sizeof errstr);
+  if (!sources)
+    ls_warn("leadsync.sources not followed: config sources only", "{s:s}",
+            "error", errstr);
   ing_http_opts o = {
       .cfg = cfg,
       .schemas = schemas,
@@ -157,6 +163,7 @@ int main(int argc, char **argv) {
           (unsigned)clamp(ls_config_int(cfg, "ingress", "threads", 2), 1, 64),
       .retry_after_s = (int)clamp(
           ls_config_int(cfg, "ingress", "retry_after_s", 5), 1, 3600),
+      .sources = sources,
   };
   long drain_s =
       clamp(ls_config_int(cfg, "ingress", "drain_timeout_s", 20), 1, 3600);
@@ -180,6 +187,12 @@ int main(int argc, char **argv) {
           "bootstrap", cfg->bootstrap);
   while (!stop_flag && !ing_producer_warm_up(prod, 2000))
     nap_ms(200);
+  /* Ready once the sources that exist are known (bounded: an unreachable
+   * topic leaves the config's sources in force). */
+  for (int i = 0; sources && i < 150 && !stop_flag &&
+                  !ing_sources_caught_up(sources);
+       i++)
+    nap_ms(100);
   if (!stop_flag) {
     if (ready_file && ls_write_file_atomic(ready_file, url) != 0) {
       ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
@@ -210,6 +223,7 @@ int main(int argc, char **argv) {
 out:
   ing_producer_free(prod);
   ing_http_free(srv);
+  ing_sources_stop(sources);
   ing_ratelimit_free(rl);
   ing_schemas_free(schemas);
   ls_metrics_free(metrics);
