@@ -16,6 +16,7 @@
 #include "ls_file.h"
 #include "ls_net.h"
 #include "ls_buf.h"
+#include "ls_version.h"
 
 /* The ingress's defaults (config/dev.json "ingress"). */
 #define BARE_MAX_BODY (2u * 1024u * 1024u)
@@ -156,6 +157,8 @@ static struct MHD_Daemon *bare_start(const char *listen, unsigned threads,
 }
 
 int main(int argc, char **argv) {
+  if (ls_version_flag(argc, argv, "bench-bare-server"))
+    return 0;
   const char *listen = "127.0.0.1:0", *ready_file = NULL;
   long threads = 2;
   char url[320];

@@ -18,6 +18,7 @@
 #include "ls_config.h"
 #include "ls_event.h"
 #include "ls_time.h"
+#include "ls_version.h"
 
 #define KP_MAX_BODY (2u * 1024u * 1024u)
 #define KP_MAX_TOPICS 32
@@ -440,6 +441,8 @@ static void print_summary(const kp_state *st, double secs) {
 }
 
 int main(int argc, char **argv) {
+  if (ls_version_flag(argc, argv, "bench-kafka-produce"))
+    return 0;
   kp_opts o = {.tenant_id = "demo"};
   kp_state st;
   char errstr[LS_ERRSTR_SIZE];

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cli_cmds.h"
 #include "ls_log.h"
+#include "ls_version.h"
 
 static const struct {
   const char *name;
@@ -55,7 +56,7 @@ int main(int argc, char **argv) {
       usage(stdout);
       return CLI_EXIT_OK;
     } else if (!strcmp(argv[i], "--version")) {
-      printf("leadsync %s\n", LEADSYNC_VERSION);
+      ls_version_print(stdout, "leadsync");
       return CLI_EXIT_OK;
     } else if (!strcmp(argv[i], "--json")) {
       ctx.json = true;

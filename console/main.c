@@ -16,10 +16,8 @@
 #include "ls_log.h"
 #include "ls_metrics.h"
 #include "ls_net.h"
+#include "ls_version.h"
 
-#ifndef LEADSYNC_VERSION
-#define LEADSYNC_VERSION "0.0.0"
-#endif
 #ifndef LS_CONSOLE_WWW
 #define LS_CONSOLE_WWW "/usr/share/leadsync/console"
 #endif
@@ -83,13 +81,12 @@ int main(int argc, char **argv) {
   con_quota *quota = NULL;
   con_server *srv = NULL;
 
+  if (ls_version_flag(argc, argv, "leadsync-console"))
+    return 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
-      return 0;
-    } else if (!strcmp(a, "--version")) {
-      printf("leadsync-console %s\n", LEADSYNC_VERSION);
       return 0;
     } else if (!strcmp(a, "--hash-password")) {
       return hash_password();

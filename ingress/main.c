@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "ing_http.h"
+#include "ing_metrics.h"
 #include "ing_produce.h"
 #include "ing_ratelimit.h"
 #include "ing_route.h"
@@ -15,6 +16,7 @@
 #include "ls_log.h"
 #include "ls_metrics.h"
 #include "ls_time.h"
+#include "ls_version.h"
 
 static volatile sig_atomic_t stop_flag = 0;
 
@@ -26,7 +28,7 @@ static void on_signal(int sig) {
 static void usage(FILE *f) {
   fprintf(
       f, "usage: leadsync-ingress [--config FILE] [--listen HOST:PORT]\n"
-         "                        [--ready-file PATH]\n"
+         "                        [--ready-file PATH] [--version]\n"
          "Accepts Smartlead webhooks on POST /v1/webhooks/smartlead/TOKEN\n"
          "and publishes them to Kafka. --config defaults to $LEADSYNC_CONFIG;\n"
          "--listen overrides ingress.listen; the ready file receives the\n"
@@ -86,6 +88,8 @@ int main(int argc, char **argv) {
   ing_producer *prod = NULL;
   ing_sources *sources = NULL;
 
+  if (ls_version_flag(argc, argv, "leadsync-ingress"))
+    return 0;
   ls_log_init("ingress");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -136,20 +140,43 @@ int main(int argc, char **argv) {
   sigaction(SIGPIPE, &sa, NULL);
 
   metrics = ls_metrics_new();
+  if (metrics)
+    ing_metrics_declare(metrics, cfg);
   rl = ing_ratelimit_new(cfg);
   /* Sources added or rotated on leadsync.sources apply without a restart. */
   sources = ing_sources_start(cfg, errstr, sizeof errstr);
   if (!sources)
     ls_warn("leadsync.sources not followed: config sources only", "{s:s}",
             "error", errstr);
+  /* Sizes agree end to end: a body plus the room for key and headers must
+   * fit the producer's message.max.bytes, or Kafka would refuse it. */
+  long msg_max = ing_producer_message_max(cfg, errstr, sizeof errstr);
+  if (msg_max < 0) {
+    ls_error("invalid kafka properties", "{s:s}", "error", errstr);
+    fprintf(stderr, "leadsync-ingress: %s\n", errstr);
+    rc = 2;
+    goto out;
+  }
+  long body_cap = msg_max - ING_KAFKA_ROOM;
+  long max_body = ls_config_int(cfg, "ingress", "max_body_bytes", -1);
+  if (max_body < 0)
+    max_body = body_cap;
+  if (body_cap < 1 || max_body > body_cap) {
+    snprintf(errstr, sizeof errstr,
+             "ingress.max_body_bytes %ld does not fit kafka message.max.bytes "
+             "%ld minus %ld bytes kept for key and headers (at most %ld)",
+             max_body, msg_max, ING_KAFKA_ROOM, body_cap);
+    ls_error("invalid configuration", "{s:s}", "error", errstr);
+    fprintf(stderr, "leadsync-ingress: %s\n", errstr);
+    rc = 2;
+    goto out;
+  }
   ing_http_opts o = {
       .cfg = cfg,
       .schemas = schemas,
       .rl = rl,
       .metrics = metrics,
-      .max_body = (size_t)clamp(
-          ls_config_int(cfg, "ingress", "max_body_bytes", 2 << 20), 1,
-          1L << 30),
+      .max_body = (size_t)clamp(max_body, 1, 1L << 30),
       .kafka_timeout_ms =
           (int)clamp(ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000),
                      100, 600000),
@@ -164,7 +191,28 @@ int main(int argc, char **argv) {
       .retry_after_s = (int)clamp(
           ls_config_int(cfg, "ingress", "retry_after_s", 5), 1, 3600),
       .sources = sources,
+      .header_timeout_ms =
+          clamp(ls_config_int(cfg, "ingress", "header_timeout_ms", 10000), 100,
+                3600000),
+      .request_timeout_ms =
+          clamp(ls_config_int(cfg, "ingress", "request_timeout_ms", 30000), 100,
+                3600000),
+      .max_conns_per_ip = (unsigned)clamp(
+          ls_config_int(cfg, "ingress", "max_connections_per_ip", 256), 0,
+          1000000),
+      .body_budget = (size_t)clamp(
+          ls_config_int(cfg, "ingress", "max_body_bytes_in_flight", 64L << 20),
+          1, 1L << 40),
   };
+  if (o.body_budget < o.max_body) {
+    snprintf(errstr, sizeof errstr,
+             "ingress.max_body_bytes_in_flight %zu is below max_body_bytes %zu",
+             o.body_budget, o.max_body);
+    ls_error("invalid configuration", "{s:s}", "error", errstr);
+    fprintf(stderr, "leadsync-ingress: %s\n", errstr);
+    rc = 2;
+    goto out;
+  }
   long drain_s =
       clamp(ls_config_int(cfg, "ingress", "drain_timeout_s", 20), 1, 3600);
   if (!metrics || !rl || !(srv = ing_http_new(&o))) {

@@ -489,6 +489,8 @@ static void settle(hs_req *r, const hs_policy *pol, int64_t now) {
   if (r->status < 200 || r->status >= 300)
     hs_error_parse(r->resp.data, r->resp.len, &r->err);
   r->cls = hs_classify(r->status, &r->err);
+  if (r->cls == HS_C_CONFLICT && r->conflict_transient)
+    r->cls = HS_C_TRANSIENT;
   record_answer(pol, r, now);
   switch (r->cls) {
   case HS_C_OK:
@@ -508,6 +510,10 @@ static void settle(hs_req *r, const hs_policy *pol, int64_t now) {
     return; /* the limiter now holds it back */
   case HS_C_RATE_DAILY:
     hs_limiter_on_429(r->tgt->lim, r->search, true, now, r->rl.retry_after_ms);
+    snprintf(lab, sizeof lab, "tenant=\"%s\",policy=\"daily\"",
+             r->tgt->label ? r->tgt->label : "-");
+    count(pol, "leadsync_hubspot_rate_limited_total",
+          "429 answers from HubSpot", lab);
     ls_error("hubspot daily limit reached; portal paused until its reset",
              "{s:s}", "tenant", r->tgt->label ? r->tgt->label : "-");
     r->state = HS_R_DEFERRED;

@@ -83,6 +83,8 @@ typedef struct hs_req {
   size_t body_len;
   bool search;              /* counts against the search bucket */
   bool idempotent;          /* false: creates, never blindly re-sent */
+  bool conflict_transient;  /* a 409 is a race to retry (upserts: two
+                               writers creating one email at once) */
   void *user;
   /* transport output (one attempt) */
   long status;              /* 0 = no HTTP answer */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hs_text.h"
 #include "ls_buf.h"
 #include "ls_time.h"
 
@@ -78,6 +79,9 @@ void hs_mapped_clear(hs_mapped *m) {
   json_decref(m->contact);
   json_decref(m->first_touch);
   json_decref(m->eng_props);
+  json_decref(m->names);
+  json_decref(m->truncated);
+  json_decref(m->dropped);
   memset(m, 0, sizeof *m);
 }
 
@@ -95,6 +99,14 @@ static const char *str_path(const json_t *o, const char *k1, const char *k2) {
 static void set_str(json_t *o, const char *k, const char *v) {
   if (v && *v)
     json_object_set_new(o, k, json_string(v));
+}
+
+/* Plain text: HTML character references decoded (Smartlead's text parts
+ * carry &amp; &#39; ... as sent). */
+static void set_text(json_t *o, const char *k, const char *v) {
+  char *d = hs_text_decode_entities(v);
+  set_str(o, k, d ? d : v);
+  free(d);
 }
 
 static void set_id(json_t *o, const char *k, const json_t *v) {
@@ -132,22 +144,8 @@ void hs_split_name(const char *full, char *first, size_t fl, char *last,
 
 /* "Sam Lee <sam@x.com>" -> "Sam Lee" (quotes stripped); "" without one. */
 static void display_name(const char *detail, char *out, size_t cap) {
-  out[0] = '\0';
-  if (!detail)
-    return;
-  const char *lt = strchr(detail, '<');
-  if (!lt)
-    return;
-  size_t n = (size_t)(lt - detail);
-  while (n && isspace((unsigned char)detail[n - 1]))
-    n--;
-  while (n && (*detail == '"' || *detail == ' ')) {
-    detail++;
-    n--;
-  }
-  while (n && detail[n - 1] == '"')
-    n--;
-  snprintf(out, cap, "%.*s", (int)n, detail);
+  char addr[LS_EMAIL_MAX + 1];
+  hs_text_address(detail, addr, sizeof addr, out, cap);
 }
 
 /* Escapes text for HubSpot's HTML note/task bodies. */
@@ -165,6 +163,13 @@ static void html_text(ls_buf *b, const char *s) {
 
 static json_t *person(const char *email, const char *name) {
   json_t *p = json_object();
+  char addr[LS_EMAIL_MAX + 1], dn[256];
+  /* Every address read from a payload may be "Name <addr>". */
+  if (email && hs_text_address(email, addr, sizeof addr, dn, sizeof dn)) {
+    email = addr;
+    if ((!name || !*name) && dn[0])
+      name = dn;
+  }
   json_object_set_new(p, "email", json_string(email ? email : ""));
   if (name && *name) {
     char f[128], l[128];
@@ -194,20 +199,8 @@ static void set_email_headers(json_t *props, json_t *from, json_t *to,
   json_decref(h);
 }
 
-static json_t *cc_list(const json_t *v) {
-  json_t *a = json_array();
-  size_t i;
-  const json_t *it;
-  if (json_is_array(v)) {
-    json_array_foreach(v, i, it) {
-      if (json_is_string(it) && *json_string_value(it))
-        json_array_append_new(a, person(json_string_value(it), NULL));
-    }
-  } else if (json_is_string(v) && *json_string_value(v)) {
-    json_array_append_new(a, person(json_string_value(v), NULL));
-  }
-  return a;
-}
+/* cc: a string or an array, each possibly a comma/semicolon list. */
+static json_t *cc_list(const json_t *v) { return hs_text_address_list(v); }
 
 static const char *lead_name(const json_t *root) {
   const char *n = str_at(root, "to_name");
@@ -217,7 +210,7 @@ static const char *lead_name(const json_t *root) {
 /* -- contact properties ------------------------------------------------- */
 
 static void map_contact(const json_t *root, const ls_event *ev,
-                        int64_t time_us, json_t *c) {
+                        int64_t time_us, json_t *c, json_t *names) {
   json_object_set_new(c, "email", json_string(ev->lead_email));
   const json_t *ld = json_object_get(root, "lead_data");
   char first[128] = "", last[128] = "";
@@ -232,8 +225,10 @@ static void map_contact(const json_t *root, const ls_event *ev,
   } else {
     hs_split_name(lead_name(root), first, sizeof first, last, sizeof last);
   }
-  set_str(c, "firstname", first);
-  set_str(c, "lastname", last);
+  /* to_name may be an alias (Smartlead's docs say so for replies): names
+   * are written only to a new contact or one without a name. */
+  set_str(names, "firstname", first);
+  set_str(names, "lastname", last);
   set_str(c, "company", str_at(ld, "company_name"));
   set_str(c, "phone", str_at(ld, "phone_number"));
   const char *web = str_at(ld, "website");
@@ -323,7 +318,7 @@ static json_t *map_email(const json_t *root, const ls_event *ev,
     json_object_set_new(p, "hs_email_direction", json_string("EMAIL"));
     json_object_set_new(p, "hs_email_status", json_string("SENT"));
     set_str(p, "hs_email_html", sent_html(root));
-    set_str(p, "hs_email_text", str_path(root, "sent_message", "text"));
+    set_text(p, "hs_email_text", str_path(root, "sent_message", "text"));
     set_email_headers(p, person(ours, NULL),
                       person(ev->lead_email, lead_name(root)), NULL);
     break;
@@ -332,7 +327,7 @@ static json_t *map_email(const json_t *root, const ls_event *ev,
     json_object_set_new(p, "hs_email_status", json_string("BOUNCED"));
     set_str(p, "hs_email_html", sent_html(root));
     ls_buf t;
-    ls_buf_init(&t, 65536);
+    ls_buf_init(&t, 8u << 20);
     const char *st = str_path(root, "sent_message", "text");
     const char *bt = str_path(root, "bounce_message", "text");
     if (!bt)
@@ -342,7 +337,7 @@ static json_t *map_email(const json_t *root, const ls_event *ev,
     if (bt)
       ls_buf_printf(&t, "%sBounce: %.4000s", st ? "\n\n" : "", bt);
     if (t.len)
-      json_object_set_new(p, "hs_email_text", json_string(t.data));
+      set_text(p, "hs_email_text", t.data);
     ls_buf_free(&t);
     set_email_headers(p, person(ours, NULL),
                       person(ev->lead_email, lead_name(root)), NULL);
@@ -354,7 +349,7 @@ static json_t *map_email(const json_t *root, const ls_event *ev,
     const char *html = str_path(root, "reply_message", "html");
     set_str(p, "hs_email_html", html ? html : str_at(root, "reply_body"));
     const char *text = str_path(root, "reply_message", "text");
-    set_str(p, "hs_email_text", text ? text : str_at(root, "preview_text"));
+    set_text(p, "hs_email_text", text ? text : str_at(root, "preview_text"));
     const char *from = str_path(root, "leadCorrespondence", "replyReceivedFrom");
     set_email_headers(p, person(from ? from : ev->lead_email, lead_name(root)),
                       person(ours, NULL),
@@ -366,7 +361,7 @@ static json_t *map_email(const json_t *root, const ls_event *ev,
                         json_string("INCOMING_EMAIL"));
     set_str(p, "hs_email_html", str_path(root, "reply_message", "html"));
     const char *text = str_path(root, "reply_message", "text");
-    set_str(p, "hs_email_text", text ? text : str_at(root, "visible_text"));
+    set_text(p, "hs_email_text", text ? text : str_at(root, "visible_text"));
     char dn[256];
     display_name(str_at(root, "sender_detail"), dn, sizeof dn);
     set_email_headers(p, person(ev->lead_email, dn),
@@ -462,29 +457,81 @@ static json_t *map_task(const json_t *root, const ls_event *ev,
   return p;
 }
 
+/* Every string value fits HubSpot's property limit; bodies keep their
+ * newest part (hs_text_fit) and the cut is recorded for the sync_log. */
+static void fit_all(hs_mapped *m, json_t *props) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(props, k, v) {
+    const char *s = json_string_value(v);
+    if (!s || json_string_length(v) <= HS_BODY_MAX_BYTES)
+      continue;
+    bool html = strstr(k, "html") || !strcmp(k, "hs_note_body") ||
+                !strcmp(k, "hs_task_body");
+    char *cut = hs_text_fit(s, HS_BODY_MAX_BYTES, html);
+    if (!cut)
+      continue;
+    json_string_set(v, cut);
+    free(cut);
+    if (!m->truncated)
+      m->truncated = json_array();
+    json_array_append_new(m->truncated, json_string(k));
+  }
+}
+
 ls_err hs_map_event(const json_t *root, const ls_event *ev, int64_t time_us,
                     const hs_map_opts *o, hs_mapped *out, char *errstr,
                     size_t errlen) {
   memset(out, 0, sizeof *out);
-  out->time_us = time_us;
   if (!json_is_object(root)) {
     snprintf(errstr, errlen, "payload is not a JSON object");
+    out->time_us = time_us;
     return LS_ERR_INVALID;
   }
+  /* A bounce happens when the bounce arrives, not when the email went out
+   * (event_timestamp is the send time). */
+  int64_t bt;
+  const char *bts = str_path(root, "bounce_message", "time");
+  if (ev->type == LS_EV_EMAIL_BOUNCE && bts && ls_time_parse(bts, &bt) &&
+      bt > 0)
+    time_us = bt;
+  out->time_us = time_us;
   if (ev->type == LS_EV_CAMPAIGN_STATUS_CHANGED || ev->type == LS_EV_UNKNOWN)
     return LS_OK; /* nothing to write: sync_log only */
   if (!ev->lead_email[0]) {
     snprintf(errstr, errlen, "%s event has no lead email", ev->type_name);
     return LS_ERR_INVALID;
   }
+  if (ev->type == LS_EV_UNTRACKED_REPLIES && !(o && o->keep_junk)) {
+    const json_t *hd = json_object_get(root, "headers");
+    const char *as = str_at(root, "auto_submitted");
+    if (!as)
+      as = str_at(hd, "Auto-Submitted");
+    if (!as)
+      as = str_at(hd, "auto-submitted");
+    const char *why = hs_text_junk_sender(str_at(root, "sender_detail"), as,
+                                          o ? o->junk_patterns : NULL);
+    if (why) {
+      out->filtered = why;
+      snprintf(out->email, sizeof out->email, "%s", ev->lead_email);
+      return LS_OK;
+    }
+  }
   snprintf(out->email, sizeof out->email, "%s", ev->lead_email);
   out->contact = json_object();
-  map_contact(root, ev, time_us, out->contact);
+  out->names = json_object();
+  map_contact(root, ev, time_us, out->contact, out->names);
   const char *camp = str_at(root, "campaign_name");
-  if (camp || ev->campaign_id[0]) {
+  if (camp || ev->campaign_id[0] || json_object_size(out->names)) {
     out->first_touch = json_object();
-    json_object_set_new(out->first_touch, HS_FIRST_TOUCH_PROP,
-                        json_string(camp ? camp : ev->campaign_id));
+    if (camp || ev->campaign_id[0])
+      json_object_set_new(out->first_touch, HS_FIRST_TOUCH_PROP,
+                          json_string(camp ? camp : ev->campaign_id));
+    json_object_update(out->first_touch, out->names);
+  }
+  if (!json_object_size(out->names)) {
+    json_decref(out->names);
+    out->names = NULL;
   }
   switch (ev->type) {
   case LS_EV_EMAIL_SENT:
@@ -519,6 +566,9 @@ ls_err hs_map_event(const json_t *root, const ls_event *ev, int64_t time_us,
   default:
     break;
   }
+  fit_all(out, out->contact);
+  fit_all(out, out->eng_props);
+  fit_all(out, out->first_touch);
   return LS_OK;
 }
 

@@ -28,12 +28,23 @@ int hs_eng_assoc_type(hs_eng_kind k);
 typedef struct {
   bool opens_as_notes;
   bool clicks_as_notes;
+  /* Untracked replies: extra junk-sender address substrings
+   * (NULL-terminated, may be NULL) on top of the defaults (hs_text.h). */
+  const char *const *junk_patterns;
+  bool keep_junk; /* sync junk senders anyway (default false) */
 } hs_map_opts;
 
 typedef struct {
   char email[LS_EMAIL_MAX + 1]; /* "" when the event has no lead */
   json_t *contact;      /* name -> string; NULL when no contact is touched */
-  json_t *first_touch;  /* props set only on a new contact; may be NULL */
+  json_t *first_touch;  /* props set only on a new contact (the first-touch
+                           campaign and the names); may be NULL */
+  json_t *names;        /* firstname/lastname: written only when the
+                           contact is new or its name is empty; may be NULL */
+  json_t *truncated;    /* names of properties cut to fit; may be NULL */
+  json_t *dropped;      /* set by the worker: [{property, code, message}]
+                           HubSpot rejected and that were left out */
+  const char *filtered; /* non-NULL: write nothing; the sync_log reason */
   hs_eng_kind eng;
   json_t *eng_props;    /* includes hs_timestamp and leadsync_event_id */
   int64_t time_us;      /* the event time used for merging */

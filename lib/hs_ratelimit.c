@@ -442,6 +442,27 @@ int hs_limiter_in_window(hs_limiter *l, int64_t now_us) {
   return (int)l->sends.n;
 }
 
+void hs_limiter_snapshot(hs_limiter *l, int64_t now_us, hs_rl_snapshot *out) {
+  out->window_limit = limit_of(l);
+  long left = out->window_limit - hs_limiter_in_window(l, now_us);
+  /* A fresh header view also counts what other processes spent. */
+  if (l->hdr_known && now_us - l->hdr_obs_us < window_us(l) &&
+      l->hdr_remaining < left)
+    left = l->hdr_remaining;
+  if (l->penalty_until_us > now_us)
+    left = 0;
+  out->window_remaining = left > 0 ? left : 0;
+  out->daily_blocked = hs_limiter_daily_blocked(l, now_us, NULL);
+  if (l->c.daily > 0) {
+    out->daily_limit = l->c.daily;
+    long d = l->c.daily - l->daily_used;
+    out->daily_remaining = out->daily_blocked ? 0 : (d > 0 ? d : 0);
+  } else {
+    out->daily_limit = -1;
+    out->daily_remaining = out->daily_blocked ? 0 : -1;
+  }
+}
+
 /* -- registry ----------------------------------------------------------- */
 
 typedef struct lim_entry {

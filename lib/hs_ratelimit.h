@@ -70,6 +70,16 @@ void hs_limiter_set_share(hs_limiter *l, double share, int64_t now_us);
 /* The requests this process may have in the current window (tests). */
 int hs_limiter_quota(hs_limiter *l, int64_t now_us);
 
+/* What is left of a portal's budget, for the quota gauges. */
+typedef struct {
+  long window_limit;     /* requests per window (config or header Max) */
+  long window_remaining; /* of the current window, as far as we know */
+  long daily_limit;      /* -1: unlimited */
+  long daily_remaining;  /* -1: unlimited */
+  bool daily_blocked;    /* paused until the daily reset */
+} hs_rl_snapshot;
+void hs_limiter_snapshot(hs_limiter *l, int64_t now_us, hs_rl_snapshot *out);
+
 /* A registry keyed by base URL + token: tenants that share a portal share
  * its limiter. The token is hashed, never stored. */
 typedef struct hs_limiters hs_limiters;

@@ -79,7 +79,10 @@ static const char *str_at2(const json_t *o, const char *k1, const char *k2) {
   return str_at(json_object_get(o, k1), k2);
 }
 
-/* First candidate field that holds a non-empty string address. */
+static void address_of(const char *detail, char *out, size_t outlen);
+
+/* First candidate field that holds a non-empty string address (a
+ * "Name <addr>" value yields the addr). */
 static bool first_email(const json_t *root, const char *const *keys,
                         char *out, size_t outlen) {
   for (; *keys; keys++) {
@@ -91,7 +94,7 @@ static bool first_email(const json_t *root, const char *const *keys,
     else
       s = str_at(root, *keys);
     if (s) {
-      ls_normalize_email(s, out, outlen);
+      address_of(s, out, outlen);
       if (out[0])
         return true;
     }

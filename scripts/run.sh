@@ -69,6 +69,18 @@ else
 fi
 export HUBSPOT_BASE_URL
 printf '%s\n' "$HUBSPOT_BASE_URL" >"$RUN/hubspot_url"
+
+# The Smartlead API emulator (docs/smartlead-emulator.md): .run/smartlead_url
+# is the API base ($URL/campaigns?api_key=$(cat .run/smartlead_api_key)).
+SMARTLEAD_LISTEN=${SMARTLEAD_LISTEN:-127.0.0.1:8094}
+SMARTLEAD_API_KEY=${SMARTLEAD_API_KEY:-sl-dev-api-key}
+"$BUILD/smartlead-emulator" --listen "$SMARTLEAD_LISTEN" --api-key "$SMARTLEAD_API_KEY" \
+  --ready-file "$RUN/smartlead.ready" >"$LOGS/smartlead-emulator.log" 2>&1 &
+PIDS+=($!); wait_ready smartlead-emulator $! "$RUN/smartlead.ready"
+export SMARTLEAD_BASE_URL=$(cat "$RUN/smartlead.ready") SMARTLEAD_API_KEY
+printf '%s\n' "$SMARTLEAD_BASE_URL" >"$RUN/smartlead_url"
+printf '%s\n' "$SMARTLEAD_API_KEY" >"$RUN/smartlead_api_key"
+chmod 600 "$RUN/smartlead_api_key"
 printf '%s\n' "$HUBSPOT_TOKEN" >"$RUN/hubspot_token"
 chmod 600 "$RUN/hubspot_token"
 
@@ -135,6 +147,7 @@ leadsync is up (logs: .run/logs/)
   webhook URL         $(cat "$RUN/webhook_url")
   filtered tenant URL $(cat "$RUN/webhook_url_filtered")
   console             $CONSOLE_URL   (log in as $(cut -d: -f1 "$RUN/console_login"), password: $(cut -d: -f2- "$RUN/console_login"))
+  Smartlead API       $SMARTLEAD_BASE_URL   (emulator; key in .run/smartlead_api_key)
 EOF2
 
 if [ "${LEADSYNC_DEMO:-1}" != "0" ]; then

@@ -16,8 +16,10 @@
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
+#include "wrk_obs.h"
 #include "wrk_out.h"
 #include "wrk_release.h"
+#include "ls_version.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -30,7 +32,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: leadsync-worker --config FILE --group NAME --events A,B\n"
           "                       [--listen HOST:PORT] [--ready-file PATH]\n"
-          "                       [--setup] [--no-setup]\n"
+          "                       [--setup] [--no-setup] [--version]\n"
           "       leadsync-worker --config FILE --role filter [--group NAME]\n"
           "                       [--listen HOST:PORT] [--ready-file PATH]\n"
           "Env: LEADSYNC_CONFIG, LEADSYNC_GROUP, LEADSYNC_EVENTS,\n"
@@ -178,6 +180,17 @@ static int run_setup(wrk *w, bool strict) {
       hs_setup_result res;
       ls_err e = hs_setup_run(w->tp, &w->targets[i], &w->s.pol, &res, err,
                               sizeof err);
+      if (e == LS_OK && res.skipped) {
+        /* Refused for good: reported once (hs_setup); every tenant of the
+         * portal syncs without these properties (wrk_sync). */
+        if (!w->setup_skipped)
+          w->setup_skipped = json_object();
+        for (size_t k = 0; k < w->cfg->n_tenants; k++)
+          if (w->targets[k].lim == w->targets[i].lim)
+            json_object_set(w->setup_skipped, w->cfg->tenants[k].id,
+                            res.skipped);
+      }
+      json_decref(res.skipped);
       if (e == LS_OK)
         break;
       ls_error("hubspot setup failed", "{s:s,s:s,s:i}", "tenant",
@@ -221,6 +234,7 @@ static int run_filter_role(wrk *w, const char *listen,
   w->metrics = ls_metrics_new();
   if (!w->metrics)
     return 1;
+  wrk_obs_declare(w->metrics, true);
   wrk_http *http = wrk_http_start(
       listen ? listen : ls_config_str(w->cfg, "worker", "listen",
                                       "127.0.0.1:9102"),
@@ -262,6 +276,8 @@ int main(int argc, char **argv) {
   memset(&w, 0, sizeof w);
   wrk_http *http = NULL;
 
+  if (ls_version_flag(argc, argv, "leadsync-worker"))
+    return 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--config") && v)
@@ -330,6 +346,8 @@ int main(int argc, char **argv) {
   w.s.portal_share = portal_share(w.cfg, &w.s);
   w.stop = &stop_flag;
   w.metrics = ls_metrics_new();
+  if (w.metrics)
+    wrk_obs_declare(w.metrics, false);
   w.s.pol.stop = &stop_flag;
   w.s.pol.abort = &w.flush_abort;
   w.s.pol.idle = wrk_consumer_service;
@@ -423,7 +441,7 @@ int main(int argc, char **argv) {
       next_chores = now + 1000000;
     }
     if (now >= next_lag) {
-      wrk_consumer_lag(&w);
+      wrk_obs_tick(&w);
       ls_metrics_set(w.metrics, "leadsync_worker_ledger_events",
                      "Event ids known to the ledger", NULL,
                      (double)wrk_ledger_size(w.ledger));
@@ -451,6 +469,7 @@ out:
     ls_warn("first-touch properties not written (stopping)", "{s:i}",
             "contacts", (int)json_object_size(w.ft_carry));
   json_decref(w.ft_carry);
+  json_decref(w.setup_skipped);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);
   ls_info("stopped", "{s:i}", "rc", rc);

@@ -10,6 +10,7 @@
 #include "wrk.h"
 #include "wrk_filter.h"
 #include "wrk_ledger.h"
+#include "wrk_obs.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
 
@@ -149,7 +150,8 @@ static void intake(wrk *w, wrk_event *e) {
   int64_t t = e->ev.event_time_us ? e->ev.event_time_us
               : e->received_us    ? e->received_us
                                   : ls_now_us();
-  hs_map_opts mo = {e->tenant->opens_as_notes, e->tenant->clicks_as_notes};
+  hs_map_opts mo = {.opens_as_notes = e->tenant->opens_as_notes,
+                    .clicks_as_notes = e->tenant->clicks_as_notes};
   if (hs_map_event(e->root, &e->ev, t, &mo, &e->map, err, sizeof err) !=
       LS_OK) {
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "MAPPING", err);
@@ -157,7 +159,8 @@ static void intake(wrk *w, wrk_event *e) {
   }
   if (!e->map.contact) {
     e->outcome = WRK_FILTERED;
-    snprintf(e->reason, sizeof e->reason, "no_hubspot_write");
+    snprintf(e->reason, sizeof e->reason, "%s",
+             e->map.filtered ? e->map.filtered : "no_hubspot_write");
     return;
   }
   /* An intent without a final ledger record: a previous run (or the
@@ -179,6 +182,7 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
     return;
   }
   e->msg = m;
+  wrk_obs_consumed(m);
   intake(w, e);
   count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
   if (b->n == b->cap) {

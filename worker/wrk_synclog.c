@@ -73,6 +73,12 @@ json_t *wrk_synclog_json(const wrk *w, const wrk_event *e) {
     json_object_set_new(j, "latency_ms", json_null());
   json_object_set_new(j, "group", json_string(w->s.group));
   json_object_set_new(j, "attempts", json_integer(e->attempts));
+  /* What leadsync changed to make the event fit (docs/mapping.md): bodies
+   * cut to HubSpot's limit, values HubSpot rejected and were left out. */
+  if (e->map.truncated)
+    json_object_set(j, "truncated", e->map.truncated);
+  if (e->map.dropped)
+    json_object_set(j, "dropped", e->map.dropped);
   return j;
 }
 

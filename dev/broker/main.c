@@ -10,6 +10,7 @@
 #include "kq.h"
 #include "ls_file.h"
 #include "ls_log.h"
+#include "ls_version.h"
 
 static volatile sig_atomic_t stop_flag = 0;
 /* SIGUSR1 takes every broker down, SIGUSR2 brings them back: fault tests
@@ -33,7 +34,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: leadsync-devbroker [--partitions N] [--brokers N]\n"
           "                          [--bootstrap-file PATH] [--topic-prefix P]\n"
-          "                          [--topic NAME]... [--rtt-ms N]\n"
+          "                          [--topic NAME]... [--rtt-ms N] [--version]\n"
           "Hosts librdkafka's mock Kafka cluster on loopback TCP ports,\n"
           "creates leadsync's topics, prints bootstrap=<servers> and runs\n"
           "until SIGTERM/SIGINT. SIGUSR1: all brokers down; SIGUSR2: up.\n"
@@ -55,6 +56,8 @@ int main(int argc, char **argv) {
   const char *bootstrap_file = NULL, *prefix = "smartlead.";
   const char *extra[64];
   int n_extra = 0;
+  if (ls_version_flag(argc, argv, "leadsync-devbroker"))
+    return 0;
   ls_log_init("devbroker");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];

@@ -1,6 +1,7 @@
 /* main.c: hubspot-emulator's flags, config file, signal flag and wait loop.
  * Everything else lives in the emu_*.c modules. */
 #include "emu.h"
+#include "ls_version.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -36,6 +37,7 @@ static void usage(FILE *out) {
           "  --search-lag-ms N         search index lag (default %d)\n"
           "  --latency-ms N            latency added to every API answer\n"
           "  --quiet                   no log lines\n"
+          "  --version                 print the version and exit\n"
           "Without --token/--config: token %s, portal %d, professional.\n",
           EMU_DEFAULT_SEARCH_LAG_MS, EMU_DEFAULT_TOKEN, EMU_DEFAULT_PORTAL);
 }
@@ -114,6 +116,10 @@ static bool load_config(struct emu *e, const char *path) {
     e->base_latency_ms = (int)json_integer_value(v);
   if (json_is_boolean(v = json_object_get(cfg, "retry_after")))
     e->retry_after = json_is_true(v);
+  if (json_is_boolean(v = json_object_get(cfg, "upsert_echo")))
+    e->upsert_no_echo = !json_is_true(v);
+  if (json_is_boolean(v = json_object_get(cfg, "shuffle_results")))
+    e->shuffle_results = json_is_true(v);
   ok = true;
 out:
   json_decref(cfg);
@@ -138,6 +144,8 @@ static bool write_ready_file(const char *path, const char *url) {
 }
 
 int main(int argc, char **argv) {
+  if (ls_version_flag(argc, argv, "hubspot-emulator"))
+    return 0;
   struct emu e;
   emu_init(&e);
   const char *listen = "127.0.0.1:8091", *ready = NULL;

@@ -50,8 +50,11 @@ static void test_email_sent(void **st) {
   mapped x;
   map_sample("EMAIL_SENT", NULL, &x);
   assert_string_equal(x.m.email, "jane.doe@acme-example.com");
-  assert_string_equal(prop(x.m.contact, "firstname"), "Jane");
-  assert_string_equal(prop(x.m.contact, "lastname"), "Doe");
+  /* Names are create-only (to_name may be an alias). */
+  assert_null(prop(x.m.contact, "firstname"));
+  assert_string_equal(prop(x.m.names, "firstname"), "Jane");
+  assert_string_equal(prop(x.m.names, "lastname"), "Doe");
+  assert_string_equal(prop(x.m.first_touch, "firstname"), "Jane");
   assert_string_equal(prop(x.m.contact, "smartlead_last_event"), "EMAIL_SENT");
   assert_string_equal(prop(x.m.contact, "smartlead_last_sent_at"),
                       "2025-03-28T08:15:00.123Z");
@@ -94,8 +97,8 @@ static void test_untracked_reply_sender(void **st) {
   mapped x;
   map_sample("UNTRACKED_REPLIES", NULL, &x);
   assert_string_equal(x.m.email, "sam.lee@randomco-example.com");
-  assert_string_equal(prop(x.m.contact, "firstname"), "Sam");
-  assert_string_equal(prop(x.m.contact, "lastname"), "Lee");
+  assert_string_equal(prop(x.m.names, "firstname"), "Sam");
+  assert_string_equal(prop(x.m.names, "lastname"), "Lee");
   assert_null(prop(x.m.contact, "smartlead_campaign_id"));
   assert_string_equal(prop(x.m.eng_props, "hs_email_direction"),
                       "INCOMING_EMAIL");
@@ -109,6 +112,11 @@ static void test_bounce(void **st) {
   assert_string_equal(prop(x.m.eng_props, "hs_email_status"), "BOUNCED");
   assert_non_null(strstr(prop(x.m.eng_props, "hs_email_text"),
                          "Address not found"));
+  /* Entities decoded in plain text; the bounce timed at its arrival. */
+  assert_non_null(strstr(prop(x.m.eng_props, "hs_email_text"),
+                         "wasn't delivered"));
+  assert_string_equal(prop(x.m.eng_props, "hs_timestamp"),
+                      "2025-03-28T08:20:59.000Z");
   done(&x);
 }
 
@@ -155,7 +163,7 @@ static void test_open_click_props_only_unless_notes(void **st) {
   assert_string_equal(prop(x.m.contact, "smartlead_last_opened_at"),
                       "2025-03-28T09:02:41.618Z");
   done(&x);
-  hs_map_opts o = {true, true};
+  hs_map_opts o = {.opens_as_notes = true, .clicks_as_notes = true};
   map_sample("EMAIL_OPEN", &o, &x);
   assert_int_equal(x.m.eng, HS_ENG_NOTE);
   done(&x);

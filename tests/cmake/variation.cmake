@@ -1,0 +1,13 @@
+# Real-world variation (issue 15): body fitting, address parsing, junk
+# senders, the second Smartlead payload shape, HubSpot's validation and
+# the emulator behaviours that make the client's assumptions testable.
+if(CMOCKA_FOUND)
+  add_executable(test_variation ${CMAKE_SOURCE_DIR}/tests/unit/test_variation.c)
+  target_link_libraries(test_variation PRIVATE leadsync_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_variation test_variation LABELS unit)
+endif()
+ls_add_pytest(hubspot_emulator_variation tests/hubspot/test_emulator_variation.py
+  LABELS integration TIMEOUT 120)
+# Dev broker + HubSpot emulator + leadsync-worker under real-world variation.
+ls_add_pytest(worker_variation tests/worker/test_worker_variation.py
+  LABELS integration TIMEOUT 240)

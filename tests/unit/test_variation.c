@@ -1,0 +1,271 @@
+/* Unit tests of the real-world variation rules (docs/mapping.md "Text
+ * rules"): bodies fitted to HubSpot's limit, entities, addresses, junk
+ * senders, and the mapping of payloads that carry them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hs_map.h"
+#include "hs_text.h"
+#include "ls_event.h"
+
+static bool valid_utf8(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    int n = *p < 0x80         ? 1
+            : (*p >> 5) == 6  ? 2
+            : (*p >> 4) == 14 ? 3
+            : (*p >> 3) == 30 ? 4
+                              : 0;
+    if (!n)
+      return false;
+    for (int i = 1; i < n; i++)
+      if ((p[i] & 0xC0) != 0x80)
+        return false;
+    p += n;
+  }
+  return true;
+}
+
+static void test_fit_short_is_untouched(void **st) {
+  assert_null(hs_text_fit("hello", 100, false));
+}
+
+static void test_fit_utf8_boundary(void **st) {
+  /* 3-byte characters: a byte budget can land inside one. */
+  size_t n = 3000;
+  char *s = malloc(n * 3 + 1);
+  for (size_t i = 0; i < n; i++)
+    memcpy(s + i * 3, "\xe2\x82\xac", 3); /* EURO SIGN */
+  s[n * 3] = '\0';
+  for (size_t max = 1000; max < 1010; max++) {
+    char *c = hs_text_fit(s, max, false);
+    assert_non_null(c);
+    assert_true(strlen(c) <= max);
+    assert_true(valid_utf8(c));
+    assert_non_null(strstr(c, HS_TRUNC_MARK_TEXT));
+    free(c);
+  }
+  free(s);
+}
+
+static void test_fit_keeps_reply_above_quote(void **st) {
+  const char *reply = "Sounds good, let's talk Tuesday.\n\n";
+  size_t qn = 200000;
+  char *s = malloc(strlen(reply) + qn + 64);
+  strcpy(s, reply);
+  strcat(s, "On Mon, 2 Jun 2025 at 09:00, Alex <alex@x.com> wrote:\n");
+  size_t l = strlen(s);
+  for (size_t i = 0; i < qn; i += 10)
+    memcpy(s + l + i, "> quoted.\n", 10);
+  s[l + qn] = '\0';
+  char *c = hs_text_fit(s, HS_BODY_MAX_BYTES, false);
+  assert_non_null(c);
+  assert_true(!strncmp(c, reply, strlen(reply)));
+  assert_null(strstr(c, "> quoted."));
+  assert_non_null(strstr(c, HS_TRUNC_MARK_TEXT));
+  free(c);
+  free(s);
+}
+
+static void test_fit_html_not_inside_tag(void **st) {
+  size_t n = 100000;
+  char *s = malloc(n + 1);
+  for (size_t i = 0; i < n; i += 20)
+    memcpy(s + i, "<div>abcdefghij</div>", 20);
+  s[n] = '\0';
+  char *c = hs_text_fit(s, 5003, true);
+  assert_non_null(c);
+  const char *mark = strstr(c, "<p>" HS_TRUNC_MARK_TEXT);
+  assert_non_null(mark);
+  /* The character before the marker ends a tag or text, never "<di". */
+  size_t k = (size_t)(mark - c);
+  for (size_t i = k; i-- > 0;) {
+    if (c[i] == '>')
+      break;
+    assert_true(c[i] != '<');
+  }
+  free(c);
+  free(s);
+}
+
+static void test_entities(void **st) {
+  char *d =
+      hs_text_decode_entities("wasn&#39;t &amp; &lt;b&gt; &#x20AC; &euro");
+  assert_non_null(d);
+  assert_string_equal(d, "wasn't & <b> \xe2\x82\xac &euro");
+  free(d);
+  assert_null(hs_text_decode_entities("no refs here"));
+}
+
+static void test_addresses(void **st) {
+  char a[256], n[256];
+  assert_true(
+      hs_text_address("Sam Lee <Sam.Lee@X.com>", a, sizeof a, n, sizeof n));
+  assert_string_equal(a, "sam.lee@x.com");
+  assert_string_equal(n, "Sam Lee");
+  assert_true(
+      hs_text_address("\"Doe, Jane\" <jane@y.com>", a, sizeof a, n, sizeof n));
+  assert_string_equal(a, "jane@y.com");
+  assert_string_equal(n, "Doe, Jane");
+  assert_true(hs_text_address("  plain@z.com ", a, sizeof a, NULL, 0));
+  assert_string_equal(a, "plain@z.com");
+  assert_false(hs_text_address("MAILER-DAEMON", a, sizeof a, NULL, 0));
+  assert_string_equal(a, "");
+
+  json_t *v = json_string("a@x.com, \"Doe, Jane\" <jane@y.com>; bad, c@z.com");
+  json_t *l = hs_text_address_list(v);
+  assert_int_equal(json_array_size(l), 3);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(l, 1), "email")),
+      "jane@y.com");
+  json_decref(l);
+  json_decref(v);
+}
+
+static void test_junk_senders(void **st) {
+  assert_string_equal(hs_text_junk_sender("MAILER-DAEMON", NULL, NULL),
+                      "sender_no_address");
+  assert_string_equal(
+      hs_text_junk_sender("Mail Delivery <MAILER-DAEMON@x.com>", NULL, NULL),
+      "sender_mailer_daemon");
+  assert_string_equal(hs_text_junk_sender("postmaster@x.com", NULL, NULL),
+                      "sender_postmaster");
+  assert_string_equal(
+      hs_text_junk_sender("noreply-dmarc-support@google.com", NULL, NULL),
+      "sender_no_reply");
+  assert_string_equal(hs_text_junk_sender("sam@x.com", "auto-replied", NULL),
+                      "auto_submitted");
+  assert_null(hs_text_junk_sender("sam@x.com", "no", NULL));
+  const char *const pats[] = {"@bounces.", NULL};
+  assert_string_equal(hs_text_junk_sender("x@bounces.y.com", NULL, pats),
+                      "sender_pattern");
+  assert_null(hs_text_junk_sender("Sam Lee <sam@x.com>", NULL, pats));
+}
+
+/* -- mapping of varied payloads ------------------------------------------ */
+
+static json_t *load(const char *name) {
+  char path[256];
+  snprintf(path, sizeof path, "tests/fixtures/smartlead/%s.json", name);
+  json_t *r = json_load_file(path, 0, NULL);
+  assert_non_null(r);
+  return r;
+}
+
+static void map_root(json_t *root, ls_event *ev, hs_mapped *m) {
+  char *body = json_dumps(root, JSON_COMPACT);
+  assert_int_equal(
+      ls_event_identify(root, body, strlen(body), "demo", "smartlead.", ev),
+      LS_OK);
+  free(body);
+  char es[256];
+  assert_int_equal(
+      hs_map_event(root, ev,
+                   ev->event_time_us ? ev->event_time_us : 1700000000000000LL,
+                   NULL, m, es, sizeof es),
+      LS_OK);
+}
+
+static const char *prop(const json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
+
+static void test_long_reply_is_truncated(void **st) {
+  json_t *root = load("EMAIL_REPLY");
+  size_t n = 300000;
+  char *html = malloc(n + 200);
+  strcpy(html, "<div>Yes, Tuesday works \xc3\xa9.</div>"
+               "<div class=\"gmail_quote\">");
+  size_t l = strlen(html);
+  for (size_t i = l; i < n; i++)
+    html[i] = 'q';
+  html[n] = '\0';
+  json_object_set_new(json_object_get(root, "reply_message"), "html",
+                      json_string(html));
+  ls_event ev;
+  hs_mapped m;
+  map_root(root, &ev, &m);
+  const char *h = prop(m.eng_props, "hs_email_html");
+  assert_true(strlen(h) <= HS_BODY_MAX_BYTES);
+  assert_non_null(strstr(h, "Tuesday works"));
+  assert_null(strstr(h, "gmail_quote"));
+  assert_non_null(strstr(h, HS_TRUNC_MARK_TEXT));
+  assert_non_null(m.truncated);
+  assert_string_equal(json_string_value(json_array_get(m.truncated, 0)),
+                      "hs_email_html");
+  hs_mapped_clear(&m);
+  json_decref(root);
+  free(html);
+}
+
+static void test_untracked_junk_is_filtered(void **st) {
+  json_t *root = load("UNTRACKED_REPLIES");
+  json_object_set_new(root, "sender_detail",
+                      json_string("Mail Delivery Subsystem "
+                                  "<mailer-daemon@googlemail.com>"));
+  ls_event ev;
+  hs_mapped m;
+  map_root(root, &ev, &m);
+  assert_null(m.contact);
+  assert_string_equal(m.filtered, "sender_mailer_daemon");
+  hs_mapped_clear(&m);
+  json_object_set_new(root, "sender_detail", json_string("MAILER-DAEMON"));
+  map_root(root, &ev, &m);
+  assert_null(m.contact);
+  assert_string_equal(m.filtered, "sender_no_address");
+  hs_mapped_clear(&m);
+  json_decref(root);
+}
+
+static void test_cc_split_and_named_to(void **st) {
+  json_t *root = load("UNTRACKED_REPLIES");
+  json_object_set_new(root, "cc", json_string("a@x.com, B Bee <b@y.com>"));
+  json_object_set_new(root, "recipient_detail",
+                      json_string("Alex <Alex@Outreach-Example.com>"));
+  ls_event ev;
+  hs_mapped m;
+  map_root(root, &ev, &m);
+  json_t *h = json_loads(prop(m.eng_props, "hs_email_headers"), 0, NULL);
+  assert_non_null(h);
+  assert_int_equal(json_array_size(json_object_get(h, "cc")), 2);
+  json_t *to = json_array_get(json_object_get(h, "to"), 0);
+  assert_string_equal(json_string_value(json_object_get(to, "email")),
+                      "alex@outreach-example.com");
+  assert_string_equal(json_string_value(json_object_get(to, "firstName")),
+                      "Alex");
+  json_decref(h);
+  hs_mapped_clear(&m);
+  json_decref(root);
+
+  root = load("EMAIL_SENT");
+  json_object_set_new(root, "to_email",
+                      json_string("Jane Doe <Jane.Doe@Acme-Example.com>"));
+  map_root(root, &ev, &m);
+  assert_string_equal(ev.lead_email, "jane.doe@acme-example.com");
+  assert_string_equal(m.email, "jane.doe@acme-example.com");
+  hs_mapped_clear(&m);
+  json_decref(root);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fit_short_is_untouched),
+      cmocka_unit_test(test_fit_utf8_boundary),
+      cmocka_unit_test(test_fit_keeps_reply_above_quote),
+      cmocka_unit_test(test_fit_html_not_inside_tag),
+      cmocka_unit_test(test_entities),
+      cmocka_unit_test(test_addresses),
+      cmocka_unit_test(test_junk_senders),
+      cmocka_unit_test(test_long_reply_is_truncated),
+      cmocka_unit_test(test_untracked_junk_is_filtered),
+      cmocka_unit_test(test_cc_split_and_named_to),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
