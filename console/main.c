@@ -146,6 +146,13 @@ int main(int argc, char **argv) {
   sigaction(SIGPIPE, &sa, NULL);
 
   metrics = ls_metrics_new();
+  if (metrics) {
+    ls_metrics_declare(metrics, LS_COUNTER, "leadsync_console_requests_total",
+                       "HTTP requests answered by the console", NULL);
+    ls_metrics_declare(metrics, LS_COUNTER,
+                       "leadsync_console_records_applied_total",
+                       "Kafka records applied to the read model", NULL);
+  }
   con_store *store = NULL;
   if (con_store_open(db, rebuild, &store, errstr, sizeof errstr) != LS_OK) {
     ls_error("cannot open the read model", "{s:s}", "error", errstr);
