@@ -50,6 +50,12 @@ void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
 /* True while the daily budget is spent; *until_us gets the reset time. */
 bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us,
                               int64_t *until_us);
+/* The portal's UTC offset (account-info): the daily budget resets at
+ * midnight there. Default 0 (UTC). */
+void hs_limiter_set_utc_offset(hs_limiter *l, int64_t offset_ms);
+/* Microseconds from wall-clock time now_wall_us to the portal's next
+ * midnight (tests). */
+int64_t hs_limiter_until_midnight_us(const hs_limiter *l, int64_t now_wall_us);
 /* Requests counted in the last window (tests, metrics). */
 int hs_limiter_in_window(hs_limiter *l, int64_t now_us);
 

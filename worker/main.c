@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hs_account.h"
 #include "hs_setup.h"
 #include "kq.h"
 #include "ls_file.h"
@@ -155,6 +156,46 @@ static bool make_targets(wrk *w) {
       return false;
   }
   return true;
+}
+
+/* The daily limit resets at midnight in each portal's time zone: a
+ * configured hubspot.utc_offset_minutes, else account-info's offset, else
+ * UTC (logged). Once per portal at start. */
+static void portal_time_zones(wrk *w) {
+  hs_policy pol = w->s.pol;
+  pol.max_retries = 2;
+  for (size_t i = 0; i < w->cfg->n_tenants; i++) {
+    bool seen = false;
+    for (size_t k = 0; k < i; k++)
+      seen |= w->targets[k].lim == w->targets[i].lim;
+    const ls_tenant *t = &w->cfg->tenants[i];
+    if (seen || !w->targets[i].lim)
+      continue;
+    const json_t *cm =
+        json_object_get(json_object_get(t->json, "hubspot"),
+                        "utc_offset_minutes");
+    if (json_is_integer(cm)) {
+      hs_limiter_set_utc_offset(w->targets[i].lim,
+                                (int64_t)json_integer_value(cm) * 60000);
+      ls_info("portal time zone from the config", "{s:s,s:i}", "tenant",
+              t->id, "utc_offset_minutes", (int)json_integer_value(cm));
+      continue;
+    }
+    char tz[64] = "", err[LS_ERRSTR_SIZE] = "";
+    int64_t off = 0;
+    if (w->targets[i].token &&
+        hs_account_time_zone(w->tp, &w->targets[i], &pol, tz, sizeof tz, &off,
+                             err, sizeof err)) {
+      hs_limiter_set_utc_offset(w->targets[i].lim, off);
+      ls_info("portal time zone", "{s:s,s:s,s:i}", "tenant", t->id,
+              "time_zone", tz, "utc_offset_minutes", (int)(off / 60000));
+    } else {
+      ls_warn("portal time zone unknown: the daily limit is assumed to reset "
+              "at UTC midnight",
+              "{s:s,s:s}", "tenant", t->id, "error",
+              err[0] ? err : "no HubSpot token");
+    }
+  }
 }
 
 /* Runs setup once per portal. Transient failures are retried until stop;
@@ -366,6 +407,7 @@ int main(int argc, char **argv) {
     rc = run_setup(&w, true) ? 1 : 0;
     goto out;
   }
+  portal_time_zones(&w);
 
   char url[160] = "";
   http = wrk_http_start(listen ? listen

@@ -169,7 +169,8 @@ def run(st, w):
 with Stack() as st:
     st.broker()
     st.emulator(extra_args=["--search-lag-ms", "0"])
-    admin(st, "/_emulator/portals", {"token": TOKEN, "validate_phone": True})
+    admin(st, "/_emulator/portals", {"token": TOKEN, "validate_phone": True,
+                                     "time_zone": "America/Los_Angeles"})
     # Setup: HubSpot refuses one property for good; the worker reports it
     # once and runs without writing it (only auth failures stop it).
     st.hubspot_faults({"refuse_properties": ["smartlead_linkedin_url"]})
@@ -180,6 +181,9 @@ with Stack() as st:
     c.eq(log.count("HUBSPOT SETUP: property refused"), 1,
          "setup: the refused property reported once")
     c.true("smartlead_linkedin_url" in log, "setup: the report names it")
+    c.true('"time_zone":"America/Los_Angeles"' in log.replace(" ", ""),
+           "the portal's time zone read from account-info",
+           [x for x in log.splitlines() if "time zone" in x])
     run(st, w)
     state = st.hubspot_state()
     c.eq([ct["id"] for ct in wutil.objects(state, "contacts")
