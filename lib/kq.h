@@ -41,6 +41,8 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name,
 #define KQ_TOPIC_DLQ "leadsync.dlq"
 #define KQ_TOPIC_SYNC_LOG "leadsync.sync_log"
 #define KQ_TOPIC_LEDGER "leadsync.ledger"
+/* Assurance progress, compacted, key tenant (docs/assurance.md). */
+#define KQ_TOPIC_ASSURANCE "leadsync.assurance"
 
 /* Every topic of DESIGN.md section 3 for a prefix, NULL-terminated; the
  * strings are owned by the returned array (free with kq_topics_free). */

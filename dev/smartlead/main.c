@@ -167,7 +167,8 @@ int main(int argc, char **argv) {
   }
   char host[256], port[16];
   if (!ls_split_listen(listen, host, sizeof host, port, sizeof port)) {
-    fprintf(stderr, "smartlead-emulator: --listen wants HOST:PORT, got \"%s\"\n",
+    fprintf(stderr,
+            "smartlead-emulator: --listen wants HOST:PORT, got \"%s\"\n",
             listen);
     goto out;
   }

@@ -2,3 +2,5 @@
 # (docs/assurance.md, docs/smartlead-emulator.md).
 ls_add_pytest(assurance_smartlead_emulator
   tests/assurance/test_smartlead_emulator.py LABELS integration TIMEOUT 120)
+ls_add_pytest(assurance_e2e tests/assurance/test_assurance_e2e.py
+  LABELS integration TIMEOUT 400)
