@@ -22,11 +22,14 @@
 #include "ls_time.h"
 
 #define DLQ_GROUP "leadsync-dlq-replay"
+/* --endpoint: the fan-out's DLQ, replayed to leadsync.fanout_replay with
+ * ls_endpoint=ID so only that endpoint delivers it again (docs/fanout.md). */
+#define FANOUT_DLQ_GROUP "leadsync-fanout-dlq-replay"
 
 static const char usage_text[] =
     "usage: leadsync dlq list   [--reason R] [--tenant T] [--all] [--limit N]\n"
     "       leadsync dlq replay [--reason R] [--tenant T] [--dry-run]\n"
-    "       (both: [--config FILE] [--json])\n"
+    "       (both: [--endpoint ID] [--config FILE] [--json])\n"
     "\n"
     "list    shows the DLQ records still waiting for a replay (--all: also\n"
     "        the replayed ones) with reason, HubSpot status and message.\n"
@@ -41,17 +44,29 @@ static const char usage_text[] =
     "\n"
     "  --reason R   validation|auth|not_found|mapping|retries_exhausted|\n"
     "               permanent (comma-separated for several)\n"
-    "  --tenant T   one tenant's records\n";
+    "  --tenant T   one tenant's records\n"
+    "  --endpoint ID  the fan-out endpoint's DLQ (leadsync.fanout_dlq)\n"
+    "               instead; replay re-delivers to that endpoint only\n";
 
 typedef struct {
   const char *reasons; /* comma list or NULL */
   const char *tenant;
+  const char *endpoint; /* fan-out endpoint id or NULL */
 } dlq_filter;
+
+static const char *dlq_topic(const dlq_filter *f) {
+  return f->endpoint ? KQ_TOPIC_FANOUT_DLQ : KQ_TOPIC_DLQ;
+}
+
+static const char *dlq_group(const dlq_filter *f) {
+  return f->endpoint ? FANOUT_DLQ_GROUP : DLQ_GROUP;
+}
 
 typedef struct {
   char reason[64];
   char tenant[LS_TENANT_MAX + 1];
   char target[LS_TOPIC_MAX]; /* original topic, "" when unknown */
+  char endpoint[64];         /* fan-out records: the endpoint id */
 } dlq_meta;
 
 static bool in_list(const char *list, const char *v) {
@@ -80,12 +95,17 @@ static void meta_of(const rd_kafka_message_t *m, const char *prefix,
   if (!d->target[0] && cli_header(m, "ce_type", ce, sizeof ce)[0] &&
       !strncmp(ce, "ai.smartlead.", 13))
     snprintf(d->target, sizeof d->target, "%s%s", prefix, ce + 13);
+  cli_header(m, "ls_dlq_endpoint", d->endpoint, sizeof d->endpoint);
+  if (d->endpoint[0])
+    snprintf(d->target, sizeof d->target, "%s", KQ_TOPIC_FANOUT_REPLAY);
 }
 
 static bool dlq_match(const dlq_filter *f, const dlq_meta *d) {
   if (f->reasons && !in_list(f->reasons, d->reason))
     return false;
   if (f->tenant && strcmp(f->tenant, d->tenant))
+    return false;
+  if (f->endpoint && strcmp(f->endpoint, d->endpoint))
     return false;
   return true;
 }
@@ -235,6 +255,10 @@ static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
   const char *topic;
   if (replayable(s, m, &d)) {
     hdrs = cli_replay_headers(m, "dlq", true);
+    if (d.endpoint[0]) {
+      rd_kafka_header_remove(hdrs, "ls_endpoint");
+      rd_kafka_header_add(hdrs, "ls_endpoint", -1, d.endpoint, -1);
+    }
     topic = d.target;
     s->replayed++;
   } else {
@@ -242,7 +266,7 @@ static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
     hdrs = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
                ? rd_kafka_headers_copy(orig)
                : NULL;
-    topic = KQ_TOPIC_DLQ;
+    topic = dlq_topic(s->f);
     s->carried++;
   }
   if (cli_kafka_produce(s->producer, topic, m->key, m->key_len, m->payload,
@@ -257,7 +281,7 @@ static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
 static int run_replay(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
                       bool dry_run) {
   char errstr[LS_ERRSTR_SIZE];
-  const char *topics[] = {KQ_TOPIC_DLQ};
+  const char *topics[] = {dlq_topic(f)};
   cli_ranges ranges = {0};
   cli_delivery dr;
   rd_kafka_t *producer = NULL;
@@ -267,7 +291,8 @@ static int run_replay(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
   s.f = f;
   s.prefix = cfg->topic_prefix;
   int rc = CLI_EXIT_FAIL;
-  rd_kafka_t *rk = cli_kafka_consumer(cfg, DLQ_GROUP, errstr, sizeof errstr);
+  rd_kafka_t *rk =
+      cli_kafka_consumer(cfg, dlq_group(f), errstr, sizeof errstr);
   if (!rk)
     return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
   if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, true, 10000,
@@ -370,7 +395,7 @@ out:
 static int run_list(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
                     bool all, long limit) {
   char errstr[LS_ERRSTR_SIZE];
-  const char *topics[] = {KQ_TOPIC_DLQ};
+  const char *topics[] = {dlq_topic(f)};
   cli_ranges ranges = {0};
   list_state s;
   memset(&s, 0, sizeof s);
@@ -381,7 +406,8 @@ static int run_list(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
   s.limit = limit;
   s.arr = json_array();
   int rc = CLI_EXIT_FAIL;
-  rd_kafka_t *rk = cli_kafka_consumer(cfg, DLQ_GROUP, errstr, sizeof errstr);
+  rd_kafka_t *rk =
+      cli_kafka_consumer(cfg, dlq_group(f), errstr, sizeof errstr);
   if (!rk) {
     json_decref(s.arr);
     return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
@@ -425,6 +451,8 @@ out:
 int cmd_dlq(cli_ctx *ctx, int argc, char **argv) {
   static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
                                        {"tenant", required_argument, NULL, 't'},
+                                       {"endpoint", required_argument, NULL,
+                                        'E'},
                                        {"dry-run", no_argument, NULL, 'n'},
                                        {"all", no_argument, NULL, 'a'},
                                        {"limit", required_argument, NULL, 'l'},
@@ -452,6 +480,9 @@ int cmd_dlq(cli_ctx *ctx, int argc, char **argv) {
       break;
     case 't':
       f.tenant = optarg;
+      break;
+    case 'E':
+      f.endpoint = optarg;
       break;
     case 'n':
       if (list)

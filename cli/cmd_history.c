@@ -22,7 +22,8 @@ static const char usage_text[] =
     "                        [--json]\n"
     "\n"
     "Searches leadsync.sync_log (one outcome per event: synced, filtered,\n"
-    "held, released, expired, dlq, duplicate), leadsync.dlq and the\n"
+    "held, released, expired, dlq, duplicate; per fan-out endpoint:\n"
+    "delivered, dlq), leadsync.dlq and the\n"
     "quarantine topic, newest first: one line per event with its type,\n"
     "outcome, HubSpot ids or the error. DLQ entries say whether they still\n"
     "wait for `leadsync dlq replay`.\n"
@@ -30,7 +31,7 @@ static const char usage_text[] =
     "  --email E       lead e-mail (case-insensitive)\n"
     "  --event-id ID   event id, or a prefix of at least 6 hex digits\n"
     "  --status S      outcome: synced|filtered|held|released|expired|dlq|\n"
-    "                  duplicate|quarantined\n"
+    "                  duplicate|quarantined|delivered\n"
     "  --since TIME    RFC 3339 time, or an age: 30m, 2h, 7d\n"
     "  --limit N       at most N lines (default 50, 0 = all)\n"
     "\n"
@@ -240,6 +241,7 @@ static void fold_dlq(scan *s) {
       json_t *l = s->v[k].o;
       if (k == i || strcmp(jstr(l, "source"), "sync_log") ||
           !ieq(jstr(l, "outcome"), "dlq") || json_object_get(l, "dlq_state") ||
+          json_object_get(l, "endpoint") ||
           !ieq(jstr(l, "event_id"), jstr(d, "event_id")))
         continue;
       json_object_set(l, "dlq_state", json_object_get(d, "dlq_state"));
@@ -278,6 +280,8 @@ static void print_line(const json_t *o) {
          jstr(o, "lead_email") ? jstr(o, "lead_email") : "(no lead)");
   if (campaign[0])
     printf(" campaign %s", campaign);
+  if (jstr(o, "endpoint"))
+    printf(" -> endpoint %s", jstr(o, "endpoint"));
   const json_t *hs = json_object_get(o, "hubspot");
   const json_t *err = json_object_get(o, "error");
   if (json_is_object(hs)) {
@@ -293,7 +297,8 @@ static void print_line(const json_t *o) {
     const json_t *st = json_object_get(err, "http_status");
     printf(":");
     if (json_is_integer(st) && json_integer_value(st) > 0)
-      printf(" HubSpot %" JSON_INTEGER_FORMAT, json_integer_value(st));
+      printf(" %s %" JSON_INTEGER_FORMAT, jstr(o, "endpoint") ? "HTTP" : "HubSpot",
+             json_integer_value(st));
     if (jstr(err, "category"))
       printf(" %s", jstr(err, "category"));
     if (jstr(err, "message"))

@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "ing_guard.h"
+#include "ing_mask.h"
 #include "ls_buf.h"
 #include "ls_hash.h"
 #include "ls_log.h"
@@ -29,6 +31,9 @@
 #define M_QUARANTINED "leadsync_ingress_quarantined_total"
 #define M_SCOPE "leadsync_ingress_scope_mismatch_total"
 #define M_READY "leadsync_ingress_ready"
+#define M_BODY_BYTES "leadsync_ingress_body_bytes_in_flight"
+#define M_DEADLINE "leadsync_ingress_deadline_closed_total"
+#define M_CONNS "leadsync_ingress_open_connections"
 
 /* One HTTP request. refs: the connection holds one until MHD reports the
  * request completed; a record in Kafka holds one until its delivery report.
@@ -40,6 +45,7 @@ typedef struct ing_req {
   bool webhook;
   bool responded;
   const ls_source *src;
+  size_t reserved; /* body bytes held from the budget */
   ls_buf body;
   char traceparent[56];
   ing_verdict v;
@@ -53,6 +59,7 @@ typedef struct ing_req {
 struct ing_server {
   ing_http_opts o;
   ing_sink *sink;
+  ing_guard *guard;
   struct MHD_Daemon *d;
   pthread_mutex_t mu;
   ing_req *head, *tail; /* waiting for Kafka, oldest first */
@@ -99,6 +106,8 @@ int ing_http_status(ls_err e) {
 /* ---- request lifetime ------------------------------------------------ */
 
 static void req_free(ing_req *r) {
+  if (r->reserved)
+    ing_guard_release(r->srv->guard, r->reserved);
   ls_buf_free(&r->body);
   free(r);
 }
@@ -335,15 +344,18 @@ static bool is_json_ctype(const char *ct) {
 static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
                                      const char *token, const char *method) {
   struct MHD_Connection *c = r->conn;
-  if (!*token || strchr(token, '/'))
-    return reject(s, r, LS_ERR_NOT_FOUND, NULL, 0, NULL);
   if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
     return reject(s, r, LS_ERR_METHOD, NULL, 0, "POST");
+  /* Token probing learns nothing: an empty, malformed or unknown token all
+   * take the same path (hash, compare with every source) and get the same
+   * 401, before any body byte is read. */
   char th[65];
   ls_sha256_hex(token, strlen(token), th);
   r->src = ls_config_find_source(s->o.cfg, th);
-  if (!r->src)
+  if (!r->src || !*token || strchr(token, '/')) {
+    r->src = NULL;
     return reject(s, r, LS_ERR_UNAUTHORIZED, NULL, 0, NULL);
+  }
   if (atomic_load(&s->draining))
     return reject(s, r, LS_ERR_DRAINING, NULL, s->o.retry_after_s, NULL);
   /* A missing Content-Type is tolerated (the body is checked anyway);
@@ -354,6 +366,7 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
     return reject(s, r, LS_ERR_MEDIA_TYPE, NULL, 0, NULL);
   const char *cl =
       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+  size_t want = s->o.max_body; /* chunked: the most it may become */
   if (cl) {
     char *end = NULL;
     errno = 0;
@@ -363,7 +376,21 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
       snprintf(d, sizeof d, "body larger than %zu bytes", s->o.max_body);
       return reject(s, r, LS_ERR_TOO_LARGE, d, 0, NULL);
     }
+    want = (size_t)n;
+    /* The buffer never grows past what was declared (and reserved). */
+    ls_buf_init(&r->body, want);
   }
+  /* The global budget of body bytes: over it, 503 before reading any. */
+  if (want && !ing_guard_reserve(s->guard, want))
+    return reject(s, r, LS_ERR_NOMEM,
+                  "too many request bodies in flight, retry later",
+                  s->o.retry_after_s, NULL);
+  r->reserved = want;
+  /* A declared length is allocated once (pages are touched as it arrives),
+   * not grown by copies. */
+  if (cl && want && ls_buf_reserve(&r->body, want) != LS_OK)
+    return reject(s, r, LS_ERR_NOMEM, "out of memory, retry later",
+                  s->o.retry_after_s, NULL);
   int retry = 1;
   if (!ing_ratelimit_take(s->o.rl, r->src, ls_mono_us(), &retry))
     return reject(s, r, LS_ERR_RATE_LIMITED, NULL, retry, NULL);
@@ -377,8 +404,18 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
 /* Last call, body complete: route it, then publish and suspend until the
  * delivery report (or answer the rejection right away). */
 static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
+  ing_guard_body_done(s->guard, r->conn);
+  if (r->reserved > r->body.len) {
+    /* A chunked body holds only what it turned out to be. */
+    ing_guard_release(s->guard, r->reserved - r->body.len);
+    r->reserved = r->body.len;
+  }
   ing_route(s->o.schemas, r->src, s->o.cfg->topic_prefix, s->o.max_depth,
             r->body.data ? r->body.data : "", r->body.len, &r->v);
+  /* Checked; from here on the body is stored (topic or quarantine) with its
+   * secret_key masked in place (same length, still valid JSON). ce_id was
+   * derived from the body as received. */
+  ing_mask_secret(r->body.data, r->body.len);
   if (r->v.err != LS_OK) {
     if (r->v.quarantine)
       quarantine(s, r);
@@ -448,6 +485,9 @@ static enum MHD_Result answer_waiting(ing_server *s, ing_req *r) {
     return MHD_YES; /* not ours to answer yet */
   if (e == LS_OK)
     return accept_response(s, r);
+  if (e == LS_ERR_TOO_LARGE)
+    return reject(s, r, e, "body too large for kafka; it will never be stored",
+                  0, NULL);
   char d[128];
   snprintf(d, sizeof d, "%s",
            e == LS_ERR_TIMEOUT
@@ -525,6 +565,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     pthread_mutex_unlock(&s->mu);
     atomic_store(&s->last_request_us, ls_mono_us());
     *con_cls = r;
+    ing_guard_headers_done(s->guard, c);
+    const char *why = NULL;
+    if (!ing_guard_framing_ok(c, &why)) {
+      /* Where a proxy and we could disagree on where this message ends,
+       * nothing on this connection is trusted: 400 and close. */
+      r->responded = true;
+      ls_warn("request rejected", "{s:i,s:s,s:s}", "status", 400, "reason",
+              "framing", "detail", why);
+      if (!strncmp(url, WEBHOOK_PREFIX, strlen(WEBHOOK_PREFIX)))
+        count_request(s, 400, "none");
+      return send_body(c, 400, "application/json",
+                       "{\"status\":\"rejected\",\"error\":\"invalid\","
+                       "\"message\":\"conflicting message framing\"}",
+                       0, true, NULL);
+    }
     if (!strncmp(url, WEBHOOK_PREFIX, strlen(WEBHOOK_PREFIX))) {
       r->webhook = true;
       return begin_webhook(s, r, url + strlen(WEBHOOK_PREFIX), method);
@@ -561,9 +616,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  (void)c;
   (void)toe;
   ing_server *s = cls;
+  /* The next request on a kept-alive connection starts its clock now. */
+  ing_guard_request_done(s->guard, c);
   ing_req *r = *con_cls;
   if (!r)
     return;
@@ -600,6 +656,13 @@ ing_server *ing_http_new(const ing_http_opts *o) {
   if (!s)
     return NULL;
   s->o = *o;
+  s->guard = ing_guard_new(o->header_timeout_ms * 1000LL,
+                           o->request_timeout_ms * 1000LL,
+                           o->body_budget ? o->body_budget : (size_t)-1);
+  if (!s->guard) {
+    free(s);
+    return NULL;
+  }
   pthread_mutex_init(&s->mu, NULL);
   atomic_store(&s->last_request_us, ls_mono_us());
   return s;
@@ -636,6 +699,8 @@ bool ing_http_listen(ing_server *s, const char *listen, char *url,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads ? s->o.threads : 2),
       MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
       MHD_OPTION_CONNECTION_TIMEOUT, s->o.conn_timeout_s,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_conns_per_ip,
+      MHD_OPTION_NOTIFY_CONNECTION, ing_guard_notify, s->guard,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
       on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
       MHD_OPTION_END);
@@ -657,6 +722,24 @@ bool ing_http_listen(ing_server *s, const char *listen, char *url,
 
 void ing_http_tick(ing_server *s) {
   long long now = ls_mono_us();
+  size_t late_h = 0, late_b = 0;
+  ing_guard_sweep(s->guard, now, &late_h, &late_b);
+  if (late_h)
+    ls_metrics_inc(s->o.metrics, M_DEADLINE,
+                   "Connections closed for missing a deadline",
+                   "phase=\"headers\"", (double)late_h);
+  if (late_b)
+    ls_metrics_inc(s->o.metrics, M_DEADLINE,
+                   "Connections closed for missing a deadline",
+                   "phase=\"body\"", (double)late_b);
+  if (late_h || late_b)
+    ls_info("closed late connections", "{s:i,s:i}", "headers", (int)late_h,
+            "body", (int)late_b);
+  ls_metrics_set(s->o.metrics, M_BODY_BYTES,
+                 "Request body bytes held (reserved) right now", NULL,
+                 (double)ing_guard_reserved(s->guard));
+  ls_metrics_set(s->o.metrics, M_CONNS, "Open HTTP connections", NULL,
+                 (double)ing_guard_open(s->guard));
   for (;;) {
     struct MHD_Connection *c = NULL;
     pthread_mutex_lock(&s->mu);
@@ -729,6 +812,7 @@ void ing_http_free(ing_server *s) {
   if (!s)
     return;
   ing_http_stop(s);
+  ing_guard_free(s->guard);
   pthread_mutex_destroy(&s->mu);
   free(s);
 }

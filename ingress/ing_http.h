@@ -24,6 +24,12 @@ typedef struct {
   unsigned conn_timeout_s; /* idle/slow client timeout */
   unsigned threads;        /* MHD worker threads (epoll each) */
   int retry_after_s;       /* Retry-After on 503 */
+  /* Hostile clients (measured from accept, or from the end of the previous
+   * request on a kept-alive connection): */
+  long header_timeout_ms;    /* headers complete within this */
+  long request_timeout_ms;   /* body complete within this */
+  unsigned max_conns_per_ip; /* 0 = unlimited */
+  size_t body_budget;        /* body bytes held at once, over: 503 */
 } ing_http_opts;
 
 typedef struct ing_server ing_server;

@@ -35,6 +35,10 @@ static ls_err map_err(rd_kafka_resp_err_t err) {
   case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
   case RD_KAFKA_RESP_ERR__TIMED_OUT:
     return LS_ERR_TIMEOUT;
+  case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+  case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    /* Permanent: retrying the same body can never succeed (413). */
+    return LS_ERR_TOO_LARGE;
   default:
     return LS_ERR_KAFKA;
   }
@@ -146,9 +150,9 @@ static ls_err sink_send(ing_sink *s, ing_msg *m) {
                         RD_KAFKA_V_OPAQUE(m->opaque), RD_KAFKA_V_END);
   if (err) {
     rd_kafka_headers_destroy(m->hdrs);
-    ls_warn("kafka produce refused", "{s:s,s:s}", "topic", m->topic, "error",
-            rd_kafka_err2str(err));
-    return LS_ERR_KAFKA;
+    ls_warn("kafka produce refused", "{s:s,s:s,s:i}", "topic", m->topic,
+            "error", rd_kafka_err2str(err), "bytes", (int)m->len);
+    return map_err(err) == LS_ERR_TOO_LARGE ? LS_ERR_TOO_LARGE : LS_ERR_KAFKA;
   }
   return LS_OK;
 }
@@ -161,6 +165,24 @@ static bool sink_ready(ing_sink *s) {
 
 static long sink_queue_len(ing_sink *s) {
   return rd_kafka_outq_len(((ing_producer *)s)->rk);
+}
+
+long ing_producer_message_max(const ls_config *cfg, char *errstr,
+                              size_t errlen) {
+  rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, errlen);
+  long n = -1;
+  if (conf && kq_producer_defaults(conf, cfg, errstr, errlen)) {
+    char v[32];
+    size_t vlen = sizeof v;
+    if (rd_kafka_conf_get(conf, "message.max.bytes", v, &vlen) ==
+        RD_KAFKA_CONF_OK)
+      n = strtol(v, NULL, 10);
+    else
+      snprintf(errstr, errlen, "kafka property message.max.bytes unknown");
+  }
+  if (conf)
+    rd_kafka_conf_destroy(conf);
+  return n;
 }
 
 ing_producer *ing_producer_new(const ls_config *cfg, int delivery_timeout_ms,

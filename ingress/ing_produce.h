@@ -23,7 +23,8 @@ typedef struct {
 } ing_msg;
 
 /* Called once per record with a non-NULL opaque, from the poller thread:
- * LS_OK when the broker acknowledged it (acks=all), LS_ERR_TIMEOUT or
+ * LS_OK when the broker acknowledged it (acks=all), LS_ERR_TOO_LARGE when
+ * it can never be stored (over a size limit), LS_ERR_TIMEOUT or
  * LS_ERR_KAFKA otherwise. */
 typedef void (*ing_delivered_fn)(void *opaque, ls_err err, void *ctx);
 
@@ -36,6 +37,16 @@ typedef struct ing_sink {
 } ing_sink;
 
 typedef struct ing_producer ing_producer;
+
+/* Bytes of message.max.bytes kept for the record key, the headers the ingress
+ * writes (under 1 KiB) and the ones a worker adds when it forwards the body
+ * to leadsync.held or leadsync.dlq: a body may use the rest. */
+#define ING_KAFKA_ROOM (1L << 20)
+
+/* The producer's effective message.max.bytes for cfg (kafka.properties, else
+ * KQ_MESSAGE_MAX_BYTES); -1 with errstr when the properties are rejected. */
+long ing_producer_message_max(const ls_config *cfg, char *errstr,
+                              size_t errlen);
 
 /* A producer with the contract of DESIGN.md section 3 and a message timeout
  * of delivery_timeout_ms (unless kafka.properties sets message.timeout.ms).

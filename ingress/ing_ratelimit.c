@@ -26,20 +26,31 @@ ing_ratelimit *ing_ratelimit_new(const ls_config *cfg) {
     return NULL;
   rl->cfg = cfg;
   rl->base = calloc(cfg->n_tenants + 1, sizeof *rl->base);
-  for (size_t i = 0; i < cfg->n_tenants; i++) {
-    rl->base[i] = rl->n;
-    rl->n += cfg->tenants[i].n_sources;
-  }
-  rl->b = calloc(rl->n ? rl->n : 1, sizeof *rl->b);
-  if (!rl->base || !rl->b) {
-    ing_ratelimit_free(rl);
+  if (!rl->base) {
+    free(rl);
     return NULL;
   }
+  size_t n = 0;
+  for (size_t i = 0; i < cfg->n_tenants; i++) {
+    rl->base[i] = n;
+    n += cfg->tenants[i].n_sources;
+  }
+  rl->b = calloc(n ? n : 1, sizeof *rl->b);
+  if (!rl->b) {
+    free(rl->base);
+    free(rl);
+    return NULL;
+  }
+  /* rl->n counts initialised buckets only, so free destroys exactly those. */
   for (size_t i = 0; i < cfg->n_tenants; i++)
     for (size_t k = 0; k < cfg->tenants[i].n_sources; k++) {
       const ls_source *s = &cfg->tenants[i].sources[k];
       bucket *b = &rl->b[rl->base[i] + k];
-      pthread_mutex_init(&b->mu, NULL);
+      if (pthread_mutex_init(&b->mu, NULL) != 0) {
+        ing_ratelimit_free(rl);
+        return NULL;
+      }
+      rl->n++;
       b->rate = s->rate_per_s > 0 ? s->rate_per_s : 0;
       b->burst = s->rate_burst >= 1 ? s->rate_burst : 1;
       b->tokens = b->burst;
@@ -51,9 +62,8 @@ ing_ratelimit *ing_ratelimit_new(const ls_config *cfg) {
 void ing_ratelimit_free(ing_ratelimit *rl) {
   if (!rl)
     return;
-  if (rl->b)
-    for (size_t i = 0; i < rl->n; i++)
-      pthread_mutex_destroy(&rl->b[i].mu);
+  for (size_t i = 0; i < rl->n; i++)
+    pthread_mutex_destroy(&rl->b[i].mu);
   free(rl->b);
   free(rl->base);
   free(rl);

@@ -139,14 +139,35 @@ int main(int argc, char **argv) {
 
   metrics = ls_metrics_new();
   rl = ing_ratelimit_new(cfg);
+  /* Sizes agree end to end: a body plus the room for key and headers must
+   * fit the producer's message.max.bytes, or Kafka would refuse it. */
+  long msg_max = ing_producer_message_max(cfg, errstr, sizeof errstr);
+  if (msg_max < 0) {
+    ls_error("invalid kafka properties", "{s:s}", "error", errstr);
+    fprintf(stderr, "leadsync-ingress: %s\n", errstr);
+    rc = 2;
+    goto out;
+  }
+  long body_cap = msg_max - ING_KAFKA_ROOM;
+  long max_body = ls_config_int(cfg, "ingress", "max_body_bytes", -1);
+  if (max_body < 0)
+    max_body = body_cap;
+  if (body_cap < 1 || max_body > body_cap) {
+    snprintf(errstr, sizeof errstr,
+             "ingress.max_body_bytes %ld does not fit kafka message.max.bytes "
+             "%ld minus %ld bytes kept for key and headers (at most %ld)",
+             max_body, msg_max, ING_KAFKA_ROOM, body_cap);
+    ls_error("invalid configuration", "{s:s}", "error", errstr);
+    fprintf(stderr, "leadsync-ingress: %s\n", errstr);
+    rc = 2;
+    goto out;
+  }
   ing_http_opts o = {
       .cfg = cfg,
       .schemas = schemas,
       .rl = rl,
       .metrics = metrics,
-      .max_body = (size_t)clamp(
-          ls_config_int(cfg, "ingress", "max_body_bytes", 2 << 20), 1,
-          1L << 30),
+      .max_body = (size_t)clamp(max_body, 1, 1L << 30),
       .kafka_timeout_ms =
           (int)clamp(ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000),
                      100, 600000),
@@ -160,7 +181,28 @@ int main(int argc, char **argv) {
           (unsigned)clamp(ls_config_int(cfg, "ingress", "threads", 2), 1, 64),
       .retry_after_s = (int)clamp(
           ls_config_int(cfg, "ingress", "retry_after_s", 5), 1, 3600),
+      .header_timeout_ms =
+          clamp(ls_config_int(cfg, "ingress", "header_timeout_ms", 10000), 100,
+                3600000),
+      .request_timeout_ms =
+          clamp(ls_config_int(cfg, "ingress", "request_timeout_ms", 30000), 100,
+                3600000),
+      .max_conns_per_ip = (unsigned)clamp(
+          ls_config_int(cfg, "ingress", "max_connections_per_ip", 256), 0,
+          1000000),
+      .body_budget = (size_t)clamp(
+          ls_config_int(cfg, "ingress", "max_body_bytes_in_flight", 64L << 20),
+          1, 1L << 40),
   };
+  if (o.body_budget < o.max_body) {
+    snprintf(errstr, sizeof errstr,
+             "ingress.max_body_bytes_in_flight %zu is below max_body_bytes %zu",
+             o.body_budget, o.max_body);
+    ls_error("invalid configuration", "{s:s}", "error", errstr);
+    fprintf(stderr, "leadsync-ingress: %s\n", errstr);
+    rc = 2;
+    goto out;
+  }
   long drain_s =
       clamp(ls_config_int(cfg, "ingress", "drain_timeout_s", 20), 1, 3600);
   if (!metrics || !rl || !(srv = ing_http_new(&o))) {

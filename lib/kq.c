@@ -113,6 +113,12 @@ bool kq_producer_defaults(rd_kafka_conf_t *conf, const ls_config *cfg,
   if (!has_prop(cfg, "compression.type") &&
       !kq_set(conf, "compression.type", "lz4", errstr, errlen))
     return false;
+  if (!has_prop(cfg, "message.max.bytes")) {
+    char v[32];
+    snprintf(v, sizeof v, "%d", KQ_MESSAGE_MAX_BYTES);
+    if (!kq_set(conf, "message.max.bytes", v, errstr, errlen))
+      return false;
+  }
   return true;
 }
 
@@ -149,9 +155,10 @@ char **kq_all_topics(const char *prefix) {
       "quarantine", NULL};
   static const char *const internal[] = {KQ_TOPIC_LEAD_STATE, KQ_TOPIC_HELD,
                                          KQ_TOPIC_DLQ, KQ_TOPIC_SYNC_LOG,
-                                         KQ_TOPIC_LEDGER,
+                                         KQ_TOPIC_LEDGER, KQ_TOPIC_FANOUT_DLQ,
+                                         KQ_TOPIC_FANOUT_REPLAY,
                                          KQ_TOPIC_ASSURANCE, NULL};
-  size_t n = LS_EV__COUNT + 1 + 6 + 1;
+  size_t n = LS_EV__COUNT + 1 + 8 + 1;
   char **out = calloc(n, sizeof *out);
   if (!out)
     return NULL;

@@ -23,7 +23,8 @@ rd_kafka_conf_t *kq_conf_new_consumer(const ls_config *cfg, char *errstr,
 bool kq_set(rd_kafka_conf_t *conf, const char *name, const char *value,
             char *errstr, size_t errlen);
 /* Applies the producer contract of DESIGN.md section 3 (idempotent,
- * acks=all, lz4, small linger) unless the config overrides linger/compression. */
+ * acks=all, lz4, small linger) unless the config overrides linger/compression,
+ * and message.max.bytes KQ_MESSAGE_MAX_BYTES unless the config sets it. */
 bool kq_producer_defaults(rd_kafka_conf_t *conf, const ls_config *cfg,
                           char *errstr, size_t errlen);
 /* Consumer defaults: manual offset store, earliest reset, no auto commit of
@@ -35,6 +36,11 @@ bool kq_consumer_defaults(rd_kafka_conf_t *conf, const char *group_id,
 const char *kq_header(const rd_kafka_message_t *m, const char *name,
                       char *buf, size_t buflen);
 
+/* The producers' default message.max.bytes: the same 3 MiB as the topics'
+ * max.message.bytes (deploy/k8s/kafka/topics.yaml; docs/kafka-contract.md,
+ * Sizes). */
+#define KQ_MESSAGE_MAX_BYTES 3145728
+
 /* The fixed topic names (prefix applied where the design says so). */
 #define KQ_TOPIC_LEAD_STATE "leadsync.lead_state"
 #define KQ_TOPIC_HELD "leadsync.held"
@@ -43,6 +49,9 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name,
 #define KQ_TOPIC_LEDGER "leadsync.ledger"
 /* Assurance progress, compacted, key tenant (docs/assurance.md). */
 #define KQ_TOPIC_ASSURANCE "leadsync.assurance"
+/* Fan-out (docs/fanout.md): per-endpoint DLQ and its replays. */
+#define KQ_TOPIC_FANOUT_DLQ "leadsync.fanout_dlq"
+#define KQ_TOPIC_FANOUT_REPLAY "leadsync.fanout_replay"
 
 /* Every topic of DESIGN.md section 3 for a prefix, NULL-terminated; the
  * strings are owned by the returned array (free with kq_topics_free). */

@@ -31,6 +31,10 @@ static ls_err grow(ls_buf *b, size_t need) {
   return LS_OK;
 }
 
+ls_err ls_buf_reserve(ls_buf *b, size_t n) {
+  return grow(b, n);
+}
+
 ls_err ls_buf_append(ls_buf *b, const void *p, size_t n) {
   if (n > b->max || b->len > b->max - n)
     return LS_ERR_TOO_LARGE;

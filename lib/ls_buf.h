@@ -6,14 +6,16 @@
 #include "ls_err.h"
 
 typedef struct {
-  char *data;   /* always NUL-terminated when non-NULL */
+  char *data; /* always NUL-terminated when non-NULL */
   size_t len;
   size_t cap;
-  size_t max;   /* ceiling: appends that would exceed it fail */
+  size_t max; /* ceiling: appends that would exceed it fail */
 } ls_buf;
 
 void ls_buf_init(ls_buf *b, size_t max);
 /* LS_ERR_TOO_LARGE when the ceiling would be crossed (buffer unchanged). */
+/* Makes room for n bytes in total (at most max) in one allocation. */
+ls_err ls_buf_reserve(ls_buf *b, size_t n);
 ls_err ls_buf_append(ls_buf *b, const void *p, size_t n);
 ls_err ls_buf_appendz(ls_buf *b, const char *s);
 ls_err ls_buf_printf(ls_buf *b, const char *fmt, ...)

@@ -11,6 +11,7 @@
 
 #define EMU_MAX_BODY (4u * 1024u * 1024u) /* larger request bodies -> 413 */
 #define EMU_BATCH_MAX 100                 /* object batch input limit */
+#define EMU_PROP_VALUE_MAX 65536          /* characters per property value */
 #define EMU_SEARCH_PER_SEC 5              /* search: requests/s per account */
 #define EMU_WINDOW_MS 10000               /* the rolling burst window */
 #define EMU_DEFAULT_TOKEN "pat-na1-dev-token"
@@ -62,6 +63,8 @@ struct emu_faults {
   double drop_after_rate; /* process, then close without an answer */
   double lock_423_rate;  /* writes answered 423 */
   bool html_5xx;         /* 502/504 come with an HTML body, like an edge */
+  long upsert_conflict;  /* next N upserts that would create a contact get
+                            409: a concurrent writer created it first */
 };
 
 struct emu_obj {
@@ -90,7 +93,12 @@ struct emu_portal {
   uint64_t portal_id;
   char tier[16];
   long daily_limit, daily_used;
-  int64_t day; /* UTC day number daily_used belongs to */
+  int64_t day; /* portal-local day number daily_used belongs to */
+  char time_zone[64];    /* account-info timeZone (default "UTC") */
+  int64_t utc_offset_ms; /* its offset now; the daily budget resets at
+                            midnight there */
+  bool validate_phone;   /* a portal validation rule on phone numbers */
+  json_t *secondary;     /* lower-cased secondary email -> contact id */
   struct emu_window search;
   struct emu_table tables[EMU_NTYPES];
   json_t *props[EMU_NTYPES];  /* name -> property definition */
@@ -124,6 +132,8 @@ struct emu {
   bool retry_after;
   int base_latency_ms;
   bool quiet;
+  bool upsert_no_echo;   /* upsert results carry no properties */
+  bool shuffle_results;  /* batch results in random order */
   uint64_t requests_total, rate_limited_429, into_exhausted;
   uint64_t dropped, faults_injected;
   json_t *by_route; /* "METHOD /route" -> {"status": n} */
@@ -207,6 +217,7 @@ void emu_daily_roll(struct emu_portal *p);
 
 /* emu_props.c */
 void emu_props_defaults(struct emu_portal *p);
+bool emu_is_email(const char *s);
 bool emu_props_validate(struct emu_call *c, enum emu_otype t, json_t *props,
                         json_t *clean_out, json_t **errors_out,
                         char **message_out);
@@ -232,6 +243,18 @@ void emu_h_batch_read(struct emu_call *c);
 void emu_h_batch_update(struct emu_call *c);
 void emu_h_batch_upsert(struct emu_call *c);
 void emu_h_assoc_read(struct emu_call *c);
+
+/* emu_variation.c: behaviours of the real API that leadsync must survive
+ * (docs/hubspot-emulator.md "Real-world variation"). */
+int64_t emu_portal_day(const struct emu_portal *p, int64_t wall_ms);
+int emu_seconds_to_local_midnight(const struct emu_portal *p);
+bool emu_tz_offset(const char *tz, int64_t *offset_ms);
+struct emu_obj *emu_contact_by_any_email(struct emu_portal *p,
+                                         const char *email);
+void emu_shuffle(json_t *arr);
+void emu_h_delete(struct emu_call *c);
+void emu_h_account_info(struct emu_call *c);
+void emu_h_admin_secondary(struct emu_call *c);
 
 /* emu_search.c */
 void emu_h_search(struct emu_call *c);

@@ -10,7 +10,8 @@
 static const char *const fault_keys[] = {
     "latency_ms", "jitter_ms",       "error_rate", "error_statuses",
     "force_429",  "revoke_tokens",   "drop_rate",  "drop_after_rate",
-    "lock_423_rate", "html_5xx",     "portal",     "clear"};
+    "lock_423_rate", "html_5xx",     "portal",     "clear",
+    "upsert_conflict"};
 
 static bool get_rate(json_t *in, const char *key, double *out, char *errstr,
                      size_t n) {
@@ -53,10 +54,11 @@ bool emu_faults_parse(json_t *in, struct emu_faults *f, json_t **revoke,
     }
   }
   memset(f, 0, sizeof *f);
-  long latency = 0, jitter = 0, force = 0;
+  long latency = 0, jitter = 0, force = 0, conflict = 0;
   if (!get_int(in, "latency_ms", &latency, errstr, n) ||
       !get_int(in, "jitter_ms", &jitter, errstr, n) ||
       !get_int(in, "force_429", &force, errstr, n) ||
+      !get_int(in, "upsert_conflict", &conflict, errstr, n) ||
       !get_rate(in, "error_rate", &f->error_rate, errstr, n) ||
       !get_rate(in, "drop_rate", &f->drop_rate, errstr, n) ||
       !get_rate(in, "drop_after_rate", &f->drop_after_rate, errstr, n) ||
@@ -69,6 +71,7 @@ bool emu_faults_parse(json_t *in, struct emu_faults *f, json_t **revoke,
   f->latency_ms = (int)latency;
   f->jitter_ms = (int)jitter;
   f->force_429 = force;
+  f->upsert_conflict = conflict;
   f->html_5xx = json_is_true(json_object_get(in, "html_5xx"));
   json_t *st = json_object_get(in, "error_statuses");
   if (st) {
@@ -274,6 +277,29 @@ bool emu_portal_apply(struct emu *e, json_t *in, char *errstr, size_t n) {
   json_t *oauth = json_object_get(in, "oauth");
   if (oauth)
     app->oauth = json_is_true(oauth);
+  json_t *vp = json_object_get(in, "validate_phone");
+  if (vp)
+    p->validate_phone = json_is_true(vp);
+  json_t *tz = json_object_get(in, "time_zone");
+  json_t *off = json_object_get(in, "utc_offset_ms");
+  if (tz || off) {
+    int64_t ms = 0;
+    if (off && !json_is_integer(off)) {
+      snprintf(errstr, n, "utc_offset_ms must be an integer");
+      return false;
+    }
+    if (off)
+      ms = (int64_t)json_integer_value(off);
+    else if (!emu_tz_offset(json_string_value(tz), &ms)) {
+      snprintf(errstr, n, "unknown time_zone (an IANA name such as "
+                          "America/Los_Angeles, or give utc_offset_ms)");
+      return false;
+    }
+    snprintf(p->time_zone, sizeof p->time_zone, "%s",
+             json_is_string(tz) ? json_string_value(tz) : "UTC");
+    p->utc_offset_ms = ms;
+    p->day = emu_portal_day(p, emu_wall_ms());
+  }
   return true;
 }
 
@@ -300,6 +326,12 @@ void emu_h_admin_config(struct emu_call *c) {
   json_t *ra = json_object_get(c->in, "retry_after");
   if (ra)
     e->retry_after = json_is_true(ra);
+  json_t *echo = json_object_get(c->in, "upsert_echo");
+  if (echo)
+    e->upsert_no_echo = !json_is_true(echo);
+  json_t *sh = json_object_get(c->in, "shuffle_results");
+  if (sh)
+    e->shuffle_results = json_is_true(sh);
   emu_reply(c, 200,
             json_pack("{s:s, s:i, s:b, s:i}", "status", "ok", "search_lag_ms",
                       e->search_lag_ms, "retry_after", e->retry_after,

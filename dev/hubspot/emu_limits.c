@@ -55,7 +55,8 @@ void emu_window_push(struct emu_window *w, int64_t now) {
 }
 
 void emu_daily_roll(struct emu_portal *p) {
-  int64_t day = emu_wall_ms() / 86400000;
+  /* The daily budget resets at midnight in the portal's time zone. */
+  int64_t day = emu_portal_day(p, emu_wall_ms());
   if (day != p->day) {
     p->day = day;
     p->daily_used = 0;
@@ -92,10 +93,6 @@ static void reply_ten_secondly(struct emu_call *c) {
   emu_reply(c, 429, b);
 }
 
-static int seconds_to_midnight(void) {
-  int64_t ms = emu_wall_ms();
-  return (int)((86400000 - ms % 86400000 + 999) / 1000);
-}
 
 bool emu_limit_check(struct emu_call *c, bool is_search) {
   struct emu *e = c->emu;
@@ -122,7 +119,7 @@ bool emu_limit_check(struct emu_call *c, bool is_search) {
     set_headers(c, now);
     c->rl_headers = !is_search;
     if (e->retry_after)
-      c->retry_after_s = seconds_to_midnight();
+      c->retry_after_s = emu_seconds_to_local_midnight(c->p);
     char rid[40];
     emu_uuid(rid);
     emu_reply(c, 429,

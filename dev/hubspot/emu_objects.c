@@ -147,7 +147,7 @@ static struct emu_obj *lookup(struct emu_call *c, enum emu_otype t,
   if (!id_prop || strcmp(id_prop, "hs_object_id") == 0)
     return emu_obj_get(c->p, t, id);
   if (t == EMU_CONTACTS && strcmp(id_prop, "email") == 0)
-    return emu_contact_by_email(c->p, id);
+    return emu_contact_by_any_email(c->p, id); /* secondary emails too */
   return find_by_prop(c, t, id_prop, id);
 }
 
@@ -533,6 +533,8 @@ void emu_h_batch_create(struct emu_call *c) {
       json_array_append_new(results,
                             emu_obj_json(c, c->otype, o, NULL, false));
   }
+  if (c->emu->shuffle_results)
+    emu_shuffle(results);
   json_t *body = batch_body(results, started);
   if (json_array_size(errors) > 0) {
     add_errors(body, errors);
@@ -779,12 +781,53 @@ void emu_h_batch_upsert(struct emu_call *c) {
   if (!dup_ids_ok(c, inputs, by_email))
     return;
   json_t *cleans = json_array();
-  if (!batch_props_ok(c, inputs, cleans)) {
+  /* Every input traced: a bad value fails only its input, answered in a
+   * 207 (as batch create documents); otherwise the whole batch gets the
+   * 400 with every property error (REFERENCE.md 1.1 leaves it open). */
+  bool multi = traced(inputs);
+  json_t *errors = json_array();
+  bool *bad = calloc(n ? n : 1, sizeof *bad);
+  if (multi) {
+    json_array_foreach(inputs, i, in) {
+      json_t *clean = json_object(), *perrs;
+      char *message;
+      json_t *pv = json_deep_copy(json_object_get(in, "properties"));
+      char ib[32];
+      const char *iid = input_id(in, ib);
+      /* The id is the email of a contact upserted by email: HubSpot
+       * validates it like the property. */
+      if (pv && c->otype == EMU_CONTACTS && iid &&
+          !emu_contact_by_any_email(c->p, iid) &&
+          emu_streq_ci(json_string_value(json_object_get(in, "idProperty"))
+                           ? json_string_value(json_object_get(in, "idProperty"))
+                           : (top ? top : ""),
+                       "email"))
+        json_object_set_new(pv, "email", json_string(iid));
+      bool valid = emu_props_validate(c, c->otype, pv, clean, &perrs, &message);
+      json_decref(pv);
+      json_object_del(clean, "email");
+      if (!valid) {
+        bad[i] = true;
+        json_t *ctx = json_pack("{s:[s]}", "objectWriteTraceId", trace_of(in));
+        json_array_append_new(
+            errors, json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", "error",
+                              "category", "VALIDATION_ERROR", "message",
+                              message ? message : "", "context", ctx,
+                              "errors", perrs));
+        free(message);
+      }
+      json_array_append_new(cleans, clean);
+    }
+  } else if (!batch_props_ok(c, inputs, cleans)) {
     json_decref(cleans);
+    json_decref(errors);
+    free(bad);
     return;
   }
   struct emu_obj **objs = calloc(n ? n : 1, sizeof *objs);
   json_array_foreach(inputs, i, in) {
+    if (bad[i])
+      continue;
     char buf[32];
     const char *id = input_id(in, buf);
     const char *ip = json_string_value(json_object_get(in, "idProperty"));
@@ -807,9 +850,25 @@ void emu_h_batch_upsert(struct emu_call *c) {
       ifail_reply(c, &f);
       goto out;
     }
+    if (!objs[i] && by_email && c->p->faults.upsert_conflict > 0) {
+      /* Another writer created this email between our lookup and our
+       * insert: HubSpot answers the loser 409 (the batch is not
+       * applied); the contact now exists. */
+      c->p->faults.upsert_conflict--;
+      c->emu->faults_injected++;
+      struct plan pl = {json_pack("{s:s}", "email", id), json_array()};
+      struct emu_obj *o = create(c, c->otype, &pl);
+      plan_clear(&pl);
+      char ib[24];
+      emu_fail(c, EMU_E_CONFLICT, "Contact already exists. Existing ID: %s",
+               o ? id_text(o->id, ib) : "0");
+      goto out;
+    }
   }
   json_t *results = json_array();
   for (i = 0; i < n; i++) {
+    if (bad[i])
+      continue;
     bool created = objs[i] == NULL;
     struct plan pl = {json_array_get(cleans, i), json_array()};
     struct emu_obj *o = created ? create(c, c->otype, &pl) : objs[i];
@@ -819,12 +878,25 @@ void emu_h_batch_upsert(struct emu_call *c) {
     if (!created)
       apply(c, c->otype, o, json_array_get(cleans, i));
     json_t *r = emu_obj_json(c, c->otype, o, NULL, false);
+    if (c->emu->upsert_no_echo)
+      json_object_set_new(r, "properties", json_object());
     json_object_set_new(r, "new", json_boolean(created));
     json_array_append_new(results, r);
   }
-  emu_reply(c, 200, batch_body(results, started));
+  if (c->emu->shuffle_results)
+    emu_shuffle(results);
+  json_t *body = batch_body(results, started);
+  if (json_array_size(errors)) {
+    add_errors(body, errors);
+    errors = NULL;
+    emu_reply(c, 207, body);
+  } else {
+    emu_reply(c, 200, body);
+  }
 out:
   free(objs);
+  free(bad);
+  json_decref(errors);
   json_decref(cleans);
 }
 

@@ -265,7 +265,7 @@ static bool is_datetime(const char *s) {
          isdigit((unsigned char)s[3]) && s[4] == '-' && s[7] == '-';
 }
 
-static bool is_email(const char *s) {
+bool emu_is_email(const char *s) {
   const char *at = strchr(s, '@');
   if (!at || at == s || strchr(at + 1, '@') || strchr(s, ' '))
     return false;
@@ -296,6 +296,40 @@ static bool option_ok(json_t *def, const char *value) {
   }
   free(copy);
   return all;
+}
+
+/* Java's String.length(): UTF-16 code units (a reading of HubSpot's
+ * "65,536 characters"; a 4-byte UTF-8 sequence counts 2). */
+static size_t utf16_len(const char *s) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if ((*p & 0xC0) != 0x80)
+      n += (*p >= 0xF0) ? 2 : 1;
+  return n;
+}
+
+static bool edge_space(const char *s) {
+  size_t n = strlen(s);
+  if (!n)
+    return false;
+  unsigned char a = (unsigned char)s[0], z = (unsigned char)s[n - 1];
+  /* ASCII whitespace, or a no-break space (U+00A0, C2 A0) at either end. */
+  return isspace(a) || isspace(z) || (n >= 2 && a == 0xC2 &&
+                                      (unsigned char)s[1] == 0xA0) ||
+         (n >= 2 && (unsigned char)s[n - 2] == 0xC2 && z == 0xA0);
+}
+
+/* A portal phone validation rule: digits with the usual separators and
+ * at least 7 digits. */
+static bool phone_ok(const char *s) {
+  int digits = 0;
+  for (const char *p = s; *p; p++) {
+    if (isdigit((unsigned char)*p))
+      digits++;
+    else if (!strchr("+-(). /xX", *p) && !(*p == 'e' || *p == 't'))
+      return false;
+  }
+  return digits >= 7;
 }
 
 static void add_invalid(struct emu_call *c, json_t *inner, json_t *errors,
@@ -349,6 +383,21 @@ bool emu_props_validate(struct emu_call *c, enum emu_otype t, json_t *props,
       add_invalid(c, inner, errors, name, "READ_ONLY_VALUE", msg);
     } else if (*s == '\0') {
       /* an empty string clears the value */
+    } else if (utf16_len(s) > EMU_PROP_VALUE_MAX) {
+      snprintf(msg, sizeof msg,
+               "Property \"%s\" value is %zu characters long, more than the "
+               "maximum of %d",
+               name, utf16_len(s), EMU_PROP_VALUE_MAX);
+      add_invalid(c, inner, errors, name, "INVALID_STRING_LENGTH", msg);
+    } else if (strcmp(type, "string") != 0 && edge_space(s)) {
+      snprintf(msg, sizeof msg,
+               "\"%.200s\" includes leading or trailing whitespace.", s);
+      add_invalid(c, inner, errors, name, "LEADING_TRAILING_WHITESPACE", msg);
+    } else if (t == EMU_CONTACTS && c->p->validate_phone &&
+               (!strcmp(name, "phone") || !strcmp(name, "mobilephone")) &&
+               !phone_ok(s)) {
+      snprintf(msg, sizeof msg, "%.200s is not a valid phone number", s);
+      add_invalid(c, inner, errors, name, "INVALID_PHONE_NUMBER", msg);
     } else if (strcmp(type, "number") == 0 && !is_number(s)) {
       snprintf(msg, sizeof msg, "%s was not a valid number", name);
       add_invalid(c, inner, errors, name, "INVALID_INTEGER", msg);
@@ -365,7 +414,7 @@ bool emu_props_validate(struct emu_call *c, enum emu_otype t, json_t *props,
                s);
       add_invalid(c, inner, errors, name, "INVALID_OPTION", msg);
     } else if (t == EMU_CONTACTS && strcmp(name, "email") == 0 &&
-               !is_email(s)) {
+               !emu_is_email(s)) {
       snprintf(msg, sizeof msg, "Email address %.200s is invalid", s);
       add_invalid(c, inner, errors, name, "INVALID_EMAIL", msg);
     } else if (clean_out) {

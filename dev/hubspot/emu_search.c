@@ -14,8 +14,9 @@
 #define SEARCH_PAGE_MAX 200
 #define SEARCH_RESULTS_MAX 10000
 #define SEARCH_GROUPS_MAX 5
-#define SEARCH_FILTERS_PER_GROUP 6
-#define SEARCH_FILTERS_MAX 18
+/* The 2024 changelog's limits (docs/hubspot-emulator.md). */
+#define SEARCH_FILTERS_PER_GROUP 10
+#define SEARCH_FILTERS_MAX 25
 
 struct sctx {
   struct emu_call *c;

@@ -78,6 +78,7 @@ static void portal_free(struct emu_portal *p) {
     json_decref(p->props[t]);
     json_decref(p->groups[t]);
   }
+  json_decref(p->secondary);
   free(p->assocs);
   emu_window_free(&p->search);
   free(p);
@@ -121,7 +122,9 @@ void emu_portal_reset(struct emu_portal *p) {
   p->n_assocs = 0;
   p->next_id = 1001;
   p->daily_used = 0;
-  p->day = emu_wall_ms() / 86400000;
+  p->day = emu_portal_day(p, emu_wall_ms());
+  json_decref(p->secondary);
+  p->secondary = NULL;
   memset(&p->faults, 0, sizeof p->faults);
   emu_window_clear(&p->search);
   p->requests_total = p->rate_limited_429 = p->into_exhausted = 0;
@@ -343,7 +346,7 @@ static json_t *portal_state(struct emu *e, struct emu_portal *p) {
     }
     json_object_set_new(custom, emu_otype_names[t], names);
   }
-  return json_pack(
+  json_t *ps = json_pack(
       "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o, "
       "s:o}",
       "portal_id", (json_int_t)p->portal_id, "tier", p->tier,
@@ -355,6 +358,11 @@ static json_t *portal_state(struct emu *e, struct emu_portal *p) {
       (json_int_t)p->rate_limited_429, "requests_into_exhausted_window",
       (json_int_t)p->into_exhausted, "oauth", oauth, "apps", apps,
       "custom_properties", custom, "faults", emu_faults_json(&p->faults));
+  json_object_set_new(ps, "time_zone",
+                      json_string(p->time_zone[0] ? p->time_zone : "UTC"));
+  json_object_set_new(ps, "utc_offset_ms", json_integer(p->utc_offset_ms));
+  json_object_set_new(ps, "day", json_integer(p->day));
+  return ps;
 }
 
 json_t *emu_state(struct emu *e, uint64_t only_portal) {

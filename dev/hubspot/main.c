@@ -116,6 +116,10 @@ static bool load_config(struct emu *e, const char *path) {
     e->base_latency_ms = (int)json_integer_value(v);
   if (json_is_boolean(v = json_object_get(cfg, "retry_after")))
     e->retry_after = json_is_true(v);
+  if (json_is_boolean(v = json_object_get(cfg, "upsert_echo")))
+    e->upsert_no_echo = !json_is_true(v);
+  if (json_is_boolean(v = json_object_get(cfg, "shuffle_results")))
+    e->shuffle_results = json_is_true(v);
   ok = true;
 out:
   json_decref(cfg);

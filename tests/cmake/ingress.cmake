@@ -13,6 +13,14 @@ if(CMOCKA_FOUND)
   add_executable(test_ing_route ${CMAKE_SOURCE_DIR}/tests/unit/test_ing_route.c)
   target_link_libraries(test_ing_route PRIVATE ingress_core PkgConfig::CMOCKA)
   ls_add_ctest(unit_ing_route test_ing_route LABELS unit)
+
+  # Allocation failures through the linker: every calloc of the code under
+  # test can be made to fail in turn.
+  add_executable(test_ing_hardening
+    ${CMAKE_SOURCE_DIR}/tests/unit/test_ing_hardening.c)
+  target_link_libraries(test_ing_hardening PRIVATE ingress_core
+    PkgConfig::CMOCKA -Wl,--wrap=calloc)
+  ls_add_ctest(unit_ing_hardening test_ing_hardening LABELS unit)
 endif()
 
 # The C validator as a filter, for the differential test against
@@ -38,3 +46,8 @@ add_test(NAME ingress_fuzz
 set_tests_properties(ingress_fuzz PROPERTIES
   ENVIRONMENT "${LS_TEST_ENV};LS_FUZZ_BUILD=${CMAKE_BINARY_DIR}/fuzz"
   TIMEOUT 300 LABELS "fuzz")
+
+# Issue 12 (ingress side): sizes end to end, hostile framing and token
+# probing, body-secret masking and allocation failures.
+ls_add_pytest(ingress_sizes tests/ingress/test_sizes.py
+  LABELS integration TIMEOUT 120)

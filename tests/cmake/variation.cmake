@@ -6,3 +6,5 @@ if(CMOCKA_FOUND)
   target_link_libraries(test_variation PRIVATE leadsync_core PkgConfig::CMOCKA)
   ls_add_ctest(unit_variation test_variation LABELS unit)
 endif()
+ls_add_pytest(hubspot_emulator_variation tests/hubspot/test_emulator_variation.py
+  LABELS integration TIMEOUT 120)

@@ -110,7 +110,18 @@ def main():
             etype = body["event_type"]
             h = headers_of(m)
             c.eq(m.topic(), "smartlead." + etype.lower(), f"{name}: kafka topic")
-            c.eq(m.value(), payloads[name], f"{name}: value is the raw body")
+            # Byte for byte but for secret_key, masked in place.
+            raw = payloads[name]
+            sk = body.get("secret_key")
+            if isinstance(sk, str) and sk:
+                needle = b'"secret_key": "' + sk.encode() + b'"'
+                c.true(needle in raw, f"{name}: sample carries secret_key")
+                raw = raw.replace(needle, b'"secret_key": "' +
+                                  b"*" * len(sk.encode()) + b'"')
+            c.eq(m.value(), raw, f"{name}: value is the body, secret_key "
+                 "masked in place")
+            c.true(not sk or sk.encode() not in m.value(),
+                   f"{name}: no secret_key in Kafka")
             camp = str(body["campaign_id"]) if "campaign_id" in body else "-"
             c.eq(m.key().decode(), f"demo:{camp}:{LEAD.get(name, JANE)}",
                  f"{name}: key")
@@ -191,8 +202,8 @@ def main():
 
         # -- 404, 405 ------------------------------------------------------
         c.eq(http_request(base, "GET", "/nope")[0], 404, "404 unknown path")
-        c.eq(post(base, payloads["EMAIL_SENT"], token="")[0], 404,
-             "404 empty token")
+        c.eq(post(base, payloads["EMAIL_SENT"], token="")[0], 401,
+             "401 empty token (the same answer as an unknown one)")
         s, h, _ = http_request(base, "GET", HOOK + DEMO_TOKEN)
         c.eq(s, 405, "405 GET on the webhook URL")
         c.eq(h.get("allow"), "POST", "405 names the allowed method")
