@@ -114,6 +114,12 @@ done
   --listen 127.0.0.1:0 --ready-file "$RUN/worker-filter.ready" >"$LOGS/worker-filter.log" 2>&1 &
 PIDS+=($!); wait_ready worker-filter $! "$RUN/worker-filter.ready"
 
+# Webhook assurance (docs/assurance.md): the demo tenant's Smartlead account
+# is the emulator; `leadsync assure --tenant demo --since 2d` runs it now.
+"$BUILD/leadsync-assurance" --config "$LEADSYNC_CONFIG" --listen "${ASSURANCE_LISTEN:-127.0.0.1:0}" \
+  --ready-file "$RUN/assurance.ready" >"$LOGS/assurance.log" 2>&1 &
+PIDS+=($!); wait_ready assurance $! "$RUN/assurance.ready"
+
 cat <<EOF2
 
 leadsync is up (logs: .run/logs/)
@@ -123,6 +129,7 @@ leadsync is up (logs: .run/logs/)
   webhook URL         $(cat "$RUN/webhook_url")
   filtered tenant URL $(cat "$RUN/webhook_url_filtered")
   Smartlead API       $SMARTLEAD_BASE_URL   (emulator; key in .run/smartlead_api_key)
+  assurance           $(cat "$RUN/assurance.ready")   (/metrics; leadsync assure --tenant demo)
 EOF2
 
 if [ "${LEADSYNC_DEMO:-1}" != "0" ]; then
