@@ -5,6 +5,7 @@ sending 5 % to a shadowing user-level URL. After one `leadsync assure` run
 HubSpot holds every event exactly once; late webhooks of back-filled events
 then sync nothing twice; a second run back-fills nothing."""
 import os
+import subprocess
 import sys
 import time
 
@@ -80,6 +81,16 @@ with harness.Stack() as st:
         pass
     ck.eq(len(backfilled_synced()), 150,
           "sync_log: 150 synced with backfilled: true")
+
+    # `leadsync history` shows which events were back-filled.
+    lead = sorted(dropped_leads)[0]
+    h = subprocess.run([os.path.join(harness.BUILD, "leadsync"), "history",
+                        "--email", lead, "--status", "synced", "--limit", "0",
+                        "--config", s.cfg], env=dict(st.env),
+                       capture_output=True, text=True, timeout=60)
+    n_lead = sum(1 for e in s.expected.values() if e["email"] == lead)
+    ck.eq(h.stdout.count("[backfilled"), n_lead,
+          "history marks every event of a lead with no webhook as backfilled")
 
     # Late webhooks for the dropped ones: the ledger knows them.
     late = s.sl.admin("POST", "deliver", {"redeliver": "dropped"})
