@@ -348,13 +348,32 @@ static int do_lead(struct run_ctx *r, const json_t *camp, const char *cid,
     json_t *hist = NULL;
     int st = as_api_get(r->api, path, &hist, AS_API_WAIT_MS, r->env->stop);
     if (st == 200) {
+      /* The legacy shape ({history:[{stats_id,type,time,message_id}]}, as
+       * in LEAD_CATEGORY_UPDATED's history) and the newer documentation's
+       * ({messages:[{id,direction,sent_at|received_at}]}) both read. */
       json_t *entries = json_object_get(hist, "history");
+      if (!json_is_array(entries))
+        entries = json_object_get(hist, "messages");
       json_t *en;
       json_array_foreach(entries, i, en) {
-        const char *type = js(en, "type");
-        json_t *b = !strcmp(type, "REPLY")  ? as_body_reply(&l, en)
-                    : !strcmp(type, "SENT") ? as_body_sent_from_history(&l, en)
+        json_t *n = json_deep_copy(en);
+        const char *dir = js(en, "direction");
+        if (!*js(n, "type") && *dir)
+          json_object_set_new(
+              n, "type",
+              json_string(!strcmp(dir, "inbound") ? "REPLY" : "SENT"));
+        if (!*js(n, "time"))
+          json_object_set_new(n, "time",
+                              json_string(*js(en, "sent_at")
+                                              ? js(en, "sent_at")
+                                              : js(en, "received_at")));
+        if (!*js(n, "message_id") && *js(en, "id"))
+          json_object_set_new(n, "message_id", json_string(js(en, "id")));
+        const char *type = js(n, "type");
+        json_t *b = !strcmp(type, "REPLY")  ? as_body_reply(&l, n)
+                    : !strcmp(type, "SENT") ? as_body_sent_from_history(&l, n)
                                             : NULL;
+        json_decref(n);
         if (b)
           json_array_append_new(bodies, b);
       }
