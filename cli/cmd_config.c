@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_cmds.h"
+#include "ls_endpoint.h"
 #include "ls_event.h"
 
 static const char usage_text[] =
@@ -20,7 +21,9 @@ static const char usage_text[] =
     "(schemas/config.schema.json), and semantic checks: duplicate tenant\n"
     "ids and URL tokens, malformed token hashes, unknown event types (worker\n"
     "groups, sync options), secret and HubSpot token env vars that are not\n"
-    "set and token files that cannot be read, as seen from this environment\n"
+    "set and token files that cannot be read, fan-out endpoints (unique\n"
+    "ids, https unless internal, secrets that resolve and decode), as seen\n"
+    "from this environment\n"
     "(run it where the workers run). Every problem is listed with its JSON\n"
     "path.\n"
     "\n"
@@ -465,6 +468,33 @@ static void check_root(problems *ps, const json_t *root) {
   free(seen);
 }
 
+/* Fan-out endpoints (docs/fanout.md): the fan-out's own loader, which
+ * resolves secrets and URLs from this environment; its message names the
+ * JSON path and never a secret. */
+static void check_endpoints(problems *ps, const ls_config *cfg) {
+  char errstr[LS_ERRSTR_SIZE];
+  ls_endpoint *v = NULL;
+  size_t n = 0;
+  if (ls_endpoints_load(cfg, &v, &n, errstr, sizeof errstr) != LS_OK) {
+    char path[256] = "$";
+    const char *sep = strstr(errstr, ": ");
+    if (errstr[0] == '$' && sep && (size_t)(sep - errstr) < sizeof path) {
+      snprintf(path, sizeof path, "%.*s", (int)(sep - errstr), errstr);
+      add(ps, CLI_SEV_ERROR, path, "%s", sep + 2);
+    } else {
+      add(ps, CLI_SEV_ERROR, path, "%s", errstr);
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].kind == LS_EP_WEBHOOK && !v[i].n_secrets)
+      add(ps, CLI_SEV_WARN, "$.tenants[].endpoints[]",
+          "endpoint \"%.64s\" has no secret: its requests are not signed",
+          v[i].id);
+  }
+  ls_endpoints_free(v, n);
+}
+
 /* The loader's "<name>: <path>: <rule>" split into path and rule. */
 static void add_loader_error(problems *ps, const char *name,
                              const char *errstr) {
@@ -528,6 +558,8 @@ static int check(cli_ctx *ctx, int argc, char **argv) {
     ls_config *cfg = NULL;
     if (ls_config_load(file, &cfg, errstr, sizeof errstr) != LS_OK)
       add_loader_error(&ps, file, errstr);
+    else
+      check_endpoints(&ps, cfg);
     ls_config_free(cfg);
     check_root(&ps, root);
     json_decref(root);

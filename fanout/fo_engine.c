@@ -1081,7 +1081,11 @@ static bool ep_open(fo_engine *e, fo_ep *ep, const ls_endpoint *c, char *errstr,
     rd_kafka_conf_destroy(conf);
     return false;
   }
-  if (!kq_set(conf, "enable.partition.eof", "true", errstr, errlen)) {
+  /* Stored offsets are committed every second: after a crash at most about
+   * a second of deliveries is sent again. */
+  if (!kq_set(conf, "enable.partition.eof", "true", errstr, errlen) ||
+      (!json_object_get(e->o.cfg->kafka_props, "auto.commit.interval.ms") &&
+       !kq_set(conf, "auto.commit.interval.ms", "1000", errstr, errlen))) {
     rd_kafka_conf_destroy(conf);
     return false;
   }

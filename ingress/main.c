@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "ing_http.h"
+#include "ing_metrics.h"
 #include "ing_produce.h"
 #include "ing_ratelimit.h"
 #include "ing_route.h"
@@ -138,6 +139,8 @@ int main(int argc, char **argv) {
   sigaction(SIGPIPE, &sa, NULL);
 
   metrics = ls_metrics_new();
+  if (metrics)
+    ing_metrics_declare(metrics, cfg);
   rl = ing_ratelimit_new(cfg);
   /* Sizes agree end to end: a body plus the room for key and headers must
    * fit the producer's message.max.bytes, or Kafka would refuse it. */

@@ -97,6 +97,8 @@ typedef struct wrk {
   volatile int ready;
   json_t *stuck;           /* "topic/partition" -> first deferred offset */
   json_t *ft_carry;        /* first-touch properties waiting (wrk_sync.c) */
+  json_t *setup_skipped;   /* tenant id -> {object: [property]} setup could
+                              not create: never written */
   /* A flush keeps serving the consumer group while it waits for the
    * limiter (wrk_consumer_service): records polled meanwhile wait in the
    * stash, and a revoke aborts the flush instead of freeing it. */
@@ -115,7 +117,6 @@ rd_kafka_t *wrk_consumer_new(wrk *w, char *errstr, size_t errlen);
 void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n);
 /* Seeks partitions whose deferred events can go again (daily reset). */
 void wrk_consumer_unstick(wrk *w);
-void wrk_consumer_lag(wrk *w);
 void wrk_consumer_close(wrk *w);
 /* hs_policy.idle during a flush: serves rebalances, stashes records. */
 void wrk_consumer_service(void *w);

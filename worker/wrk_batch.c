@@ -10,6 +10,7 @@
 #include "wrk.h"
 #include "wrk_filter.h"
 #include "wrk_ledger.h"
+#include "wrk_obs.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
 
@@ -181,6 +182,7 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
     return;
   }
   e->msg = m;
+  wrk_obs_consumed(m);
   intake(w, e);
   count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
   if (b->n == b->cap) {

@@ -210,9 +210,10 @@ void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n) {
                                             w->cfg->tenants)
                                  : 0;
       json_object_set_new(w->stuck, key,
-                          json_pack("{s:I,s:i}", "offset",
-                                    (json_int_t)m->offset, "tenant",
-                                    (int)ti));
+                          json_pack("{s:I,s:i,s:I}", "offset",
+                                    (json_int_t)m->offset, "tenant", (int)ti,
+                                    "since_us",
+                                    (json_int_t)evs[i]->received_us));
       continue;
     }
     rd_kafka_topic_partition_t *tp =
@@ -260,28 +261,6 @@ void wrk_consumer_unstick(wrk *w) {
     rd_kafka_topic_partition_list_destroy(l);
     json_object_del(w->stuck, key);
   }
-}
-
-void wrk_consumer_lag(wrk *w) {
-  rd_kafka_topic_partition_list_t *a = NULL;
-  if (rd_kafka_assignment(w->consumer, &a) || !a)
-    return;
-  rd_kafka_position(w->consumer, a);
-  for (int i = 0; i < a->cnt; i++) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_topic_partition_t *tp = &a->elems[i];
-    if (rd_kafka_get_watermark_offsets(w->consumer, tp->topic, tp->partition,
-                                       &lo, &hi))
-      continue;
-    int64_t pos = tp->offset >= 0 ? tp->offset : lo;
-    char lab[LS_TOPIC_MAX + 64];
-    snprintf(lab, sizeof lab, "topic=\"%s\",partition=\"%d\"", tp->topic,
-             (int)tp->partition);
-    ls_metrics_set(w->metrics, "leadsync_worker_consumer_lag",
-                   "Records not yet consumed per partition", lab,
-                   (double)(hi > pos ? hi - pos : 0));
-  }
-  rd_kafka_topic_partition_list_destroy(a);
 }
 
 void wrk_consumer_close(wrk *w) {

@@ -8,3 +8,6 @@ if(CMOCKA_FOUND)
 endif()
 ls_add_pytest(hubspot_emulator_variation tests/hubspot/test_emulator_variation.py
   LABELS integration TIMEOUT 120)
+# Dev broker + HubSpot emulator + leadsync-worker under real-world variation.
+ls_add_pytest(worker_variation tests/worker/test_worker_variation.py
+  LABELS integration TIMEOUT 240)

@@ -85,7 +85,11 @@ EVENT_TOPICS = ["smartlead." + e.lower() for e in ALL_EVENTS]
 CO_PARTITIONED = EVENT_TOPICS + ["smartlead.unknown", "smartlead.quarantine",
                                  "leadsync.held", "leadsync.lead_state"]
 ALL_TOPICS = CO_PARTITIONED + ["leadsync.dlq", "leadsync.sync_log",
-                               "leadsync.ledger"]
+                               "leadsync.ledger", "leadsync.fanout_dlq",
+                               "leadsync.fanout_replay"]
+# docs/fanout.md: leadsync-fanout, one consumer group per endpoint.
+FANOUT_DEPLOYMENT = "leadsync-fanout"
+FANOUT_SECRET_DIR = "/var/run/secrets/leadsync/fanout"
 COMPACTED = {"leadsync.lead_state", "leadsync.ledger"}
 CONFIG_PATH = "/etc/leadsync/config.json"
 TOKEN_DIR = "/var/run/secrets/leadsync/hubspot"
@@ -480,9 +484,72 @@ def check_workers(name, objs, topics, cfg):
     ck.eq(sorted(flat), sorted(ALL_EVENTS),
           f"{name}: every event type in exactly one group")
     targets = {s["spec"]["scaleTargetRef"]["name"] for s in sos}
-    ck.true(targets <= {d["metadata"]["name"] for d in deps},
-            f"{name}: every ScaledObject targets a worker Deployment",
-            str(targets))
+    ck.true(targets <= {d["metadata"]["name"] for d in deps} |
+            {FANOUT_DEPLOYMENT},
+            f"{name}: every ScaledObject targets a worker Deployment or the "
+            "fan-out", str(targets))
+
+
+def endpoints_of(cfg):
+    return [e for t in (cfg or {}).get("tenants", [])
+            for e in t.get("endpoints", [])]
+
+
+def check_fanout(name, objs, topics, cfg):
+    dep = named(objs, "Deployment", FANOUT_DEPLOYMENT)
+    if not ck.true(dep is not None, f"{name}: fan-out Deployment"):
+        return
+    ps = dep["spec"]["template"]["spec"]
+    c = ps["containers"][0]
+    args = c.get("args", [])
+    ck.eq(c.get("command"), ["leadsync-fanout"], f"{name}: fan-out command")
+    ck.eq(arg_after(args, "--config"), CONFIG_PATH, f"{name}: fan-out --config")
+    ck.eq(arg_after(args, "--listen"), "0.0.0.0:9100",
+          f"{name}: fan-out --listen")
+    ck.eq(pod_labels(dep).get("app.kubernetes.io/component"), "fanout",
+          f"{name}: fan-out component label")
+    ck.true("replicas" not in dep["spec"], f"{name}: fan-out has no replicas "
+            "field (KEDA owns the count)")
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+    vols = {v["name"]: v for v in ps.get("volumes", [])}
+    ck.eq(vols.get(mounts.get(FANOUT_SECRET_DIR), {}).get("secret", {})
+          .get("secretName"), "leadsync-fanout",
+          f"{name}: endpoint secrets mounted at {FANOUT_SECRET_DIR}")
+    ck.true(TOKEN_DIR not in mounts, f"{name}: the fan-out gets no HubSpot "
+            "token")
+    eps = endpoints_of(cfg)
+    with open(os.path.join(K8S, "base", "fanout-secret.template.yaml")) as f:
+        tmpl = docs_of(f.read())[0]
+    for e in eps:
+        sf = e.get("secret_file")
+        if sf:
+            ck.eq(os.path.dirname(sf), FANOUT_SECRET_DIR,
+                  f"{name}: endpoint {e['id']} secret_file in the mount")
+            ck.true(os.path.basename(sf) in tmpl.get("stringData", {}),
+                    f"{name}: fan-out Secret template has {e['id']}'s key")
+        ck.true(e.get("url", "").startswith("https://") and
+                not e.get("internal"),
+                f"{name}: endpoint {e['id']} is public https")
+    mine = [s for s in of_kind(objs, "ScaledObject")
+            if s["spec"]["scaleTargetRef"]["name"] == FANOUT_DEPLOYMENT]
+    if not ck.eq(len(mine), 1, f"{name}: one ScaledObject for the fan-out"):
+        return
+    so = mine[0]["spec"]
+    trig = so.get("triggers", [])
+    ck.true(trig and all(t.get("type") == "kafka" for t in trig),
+            f"{name}: fan-out scales on Kafka lag")
+    ck.eq(sorted(t["metadata"].get("consumerGroup") for t in trig),
+          sorted(f"leadsync-fanout-{e['id']}" for e in eps),
+          f"{name}: one trigger per endpoint group leadsync-fanout-<id>")
+    bootstrap = kafka_env(objs)
+    for t in trig:
+        ck.eq(t["metadata"].get("bootstrapServers"), bootstrap,
+              f"{name}: fan-out trigger bootstrapServers")
+    mx = so.get("maxReplicaCount")
+    parts = topics.get("smartlead.email_reply", {}).get("partitions")
+    if parts:
+        ck.true(isinstance(mx, int) and mx <= parts,
+                f"{name}: fan-out maxReplicaCount <= partitions")
 
 
 def check_ingress(name, objs, cfg):
@@ -654,10 +721,12 @@ def check_netpol(name, objs):
         return worker_role(dep["spec"]["template"]["spec"]["containers"][0]
                            .get("args", [])) != "filter"
 
+    fanout = named(objs, "Deployment", FANOUT_DEPLOYMENT)
     for dep, peers, port, egress_443 in (
             [(dep_ing, [["ingress-nginx"], ["monitoring"]], 8080, False)] +
             [(w, [["monitoring"]], 9100, calls_hubspot(w))
-             for w in workers]):
+             for w in workers] +
+            ([(fanout, [["monitoring"]], 9100, True)] if fanout else [])):
         dn = dep["metadata"]["name"]
         mine = policy_for(dep)
         if not ck.eq(len(mine), 1, f"{name}/{dn}: one NetworkPolicy"):
@@ -767,6 +836,7 @@ SECRETISH = re.compile(r"token|secret|password|passwd|credential|sasl|key",
                        re.I)
 ALLOWED_SECRET_REFS = {"token_sha256", "token_file", "token_env",
                        "secret_key_sha256", "secret_key_env", "topic_prefix",
+                       "secret_file", "secret_env",
                        "sasl.mechanism", "sasl.mechanisms",
                        "ssl.key.location", "ssl.keystore.location",
                        "api_key_file", "api_key_env"}
@@ -845,6 +915,12 @@ def check_config(name, cfg):
                     d, os.path.basename(tf))
                 with open(t["hubspot"]["token_file"], "w") as f:
                     f.write("pat-na1-placeholder\n")
+            for e in t.get("endpoints", []):
+                if e.get("secret_file"):
+                    e["secret_file"] = os.path.join(
+                        d, "fanout-" + os.path.basename(e["secret_file"]))
+                    with open(e["secret_file"], "w") as f:
+                        f.write("whsec_cGxhY2Vob2xkZXItc2VjcmV0LWZvci10ZXN0cw==\n")
         good = os.path.join(d, "config.json")
         with open(good, "w") as f:
             json.dump(cfg, f)
@@ -1041,7 +1117,8 @@ def check_dockerfile():
             "cmake -S . -B $(BUILD)" in makefile and
             re.search(r"cmake --build build\b", build_runs),
             "Dockerfile: cmake -S . -B build / cmake --build, as make build")
-    for b in ("leadsync-ingress", "leadsync-worker", "leadsync"):
+    for b in ("leadsync-ingress", "leadsync-worker", "leadsync-fanout",
+              "leadsync"):
         ck.true(re.search(r"--target[^;&]*\b" + re.escape(b) + r"(\s|$)",
                           build_runs) and f"build/{b}" in build_runs,
                 f"Dockerfile: builds and installs {b}")
@@ -1133,6 +1210,7 @@ def main():
         cfg = config_of(objs)
         run(check_containers, name, objs)
         run(check_workers, name, objs, topics, cfg)
+        run(check_fanout, name, objs, topics, cfg)
         run(check_ingress, name, objs, cfg)
         run(check_wiring, name, objs)
         run(check_netpol, name, objs)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "hs_map.h"
+#include "hs_ratelimit.h"
 #include "hs_text.h"
 #include "ls_event.h"
 
@@ -254,6 +255,24 @@ static void test_cc_split_and_named_to(void **st) {
   json_decref(root);
 }
 
+static void test_daily_reset_in_portal_time_zone(void **st) {
+  hs_limiter_conf c = {.per_window = 100, .window_ms = 10000, .daily = 10,
+                       .search_per_s = 5};
+  hs_limiter *l = hs_limiter_new(&c);
+  /* 2025-06-02T05:00:00Z: 22:00 the day before in Los Angeles (UTC-7). */
+  int64_t now = 1748840400LL * 1000000;
+  assert_int_equal(hs_limiter_until_midnight_us(l, now),
+                   19LL * 3600 * 1000000); /* UTC midnight: 19 h away */
+  hs_limiter_set_utc_offset(l, -7LL * 3600 * 1000);
+  assert_int_equal(hs_limiter_until_midnight_us(l, now),
+                   2LL * 3600 * 1000000); /* LA midnight: 2 h away */
+  hs_limiter_set_utc_offset(l, 330LL * 60 * 1000); /* India, UTC+5:30 */
+  assert_int_equal(hs_limiter_until_midnight_us(l, now),
+                   (24LL * 3600 - (10 * 3600 + 30 * 60)) *
+                       1000000); /* 10:30 local: 13.5 h to midnight */
+  hs_limiter_free(l);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fit_short_is_untouched),
@@ -266,6 +285,7 @@ int main(void) {
       cmocka_unit_test(test_long_reply_is_truncated),
       cmocka_unit_test(test_untracked_junk_is_filtered),
       cmocka_unit_test(test_cc_split_and_named_to),
+      cmocka_unit_test(test_daily_reset_in_portal_time_zone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
