@@ -27,6 +27,8 @@ static const struct {
     {"config", cmd_config, "check a config file and explain every problem"},
     {"assure", cmd_assure,
      "back-fill Smartlead events whose webhooks never arrived"},
+    {"sources", cmd_sources,
+     "add, rotate or revoke webhook sources (no rollout)"},
 };
 
 static void usage(FILE *f) {
