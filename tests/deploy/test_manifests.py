@@ -86,11 +86,13 @@ CO_PARTITIONED = EVENT_TOPICS + ["smartlead.unknown", "smartlead.quarantine",
                                  "leadsync.held", "leadsync.lead_state"]
 ALL_TOPICS = CO_PARTITIONED + ["leadsync.dlq", "leadsync.sync_log",
                                "leadsync.ledger", "leadsync.fanout_dlq",
-                               "leadsync.fanout_replay"]
+                               "leadsync.fanout_replay",
+                               # docs/assurance.md: progress and election.
+                               "leadsync.assurance"]
 # docs/fanout.md: leadsync-fanout, one consumer group per endpoint.
 FANOUT_DEPLOYMENT = "leadsync-fanout"
 FANOUT_SECRET_DIR = "/var/run/secrets/leadsync/fanout"
-COMPACTED = {"leadsync.lead_state", "leadsync.ledger"}
+COMPACTED = {"leadsync.lead_state", "leadsync.ledger", "leadsync.assurance"}
 CONFIG_PATH = "/etc/leadsync/config.json"
 TOKEN_DIR = "/var/run/secrets/leadsync/hubspot"
 
