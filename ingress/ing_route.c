@@ -1,5 +1,6 @@
 /* ing_route: the parse-validate-route path of one webhook body. */
 #include "ing_route.h"
+#include "ls_shape.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,13 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
     goto out;
   }
   const char *tenant = src ? src->tenant->id : "-";
+  /* The second payload shape is routed and validated as its classic
+   * equivalent (ls_shape.h); the body stored is the one received. */
+  json_t *norm = ls_shape_normalized(root);
+  if (norm) {
+    json_decref(root);
+    root = norm;
+  }
   e = ls_event_identify(root, body, len, tenant, topic_prefix, &out->ev);
   if (e != LS_OK) {
     reject(out, LS_ERR_NO_EVENT_TYPE, true,

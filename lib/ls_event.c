@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ls_hash.h"
+#include "ls_shape.h"
 #include "ls_time.h"
 
 static const struct {
@@ -200,9 +201,25 @@ static void add_json_part(char *buf, size_t cap, size_t *len,
   add_part(buf, cap, len, id);
 }
 
+static ls_err identify(const json_t *root, const char *body, size_t len,
+                       const char *tenant, const char *topic_prefix,
+                       ls_event *ev);
+
+/* The second payload shape is identified as its classic equivalent
+ * (ls_shape.h): same type, topic, key and id rules. */
 ls_err ls_event_identify(const json_t *root, const char *body, size_t len,
                          const char *tenant, const char *topic_prefix,
                          ls_event *ev) {
+  json_t *norm = ls_shape_normalized(root);
+  ls_err e =
+      identify(norm ? norm : root, body, len, tenant, topic_prefix, ev);
+  json_decref(norm);
+  return e;
+}
+
+static ls_err identify(const json_t *root, const char *body, size_t len,
+                       const char *tenant, const char *topic_prefix,
+                       ls_event *ev) {
   const char *tname = str_at(root, "event_type");
   if (!tname)
     return LS_ERR_NO_EVENT_TYPE;

@@ -68,6 +68,11 @@ void wrk_obs_declare(ls_metrics *m, bool filter_role) {
        "Engagements found by search instead of re-created"},
       {LS_COUNTER, "leadsync_worker_ambiguous_creates_total",
        "Creates whose outcome was unknown (searched before retry)"},
+      {LS_COUNTER, "leadsync_worker_dropped_properties_total",
+       "Property values HubSpot rejected and the event synced without"},
+      {LS_COUNTER, "leadsync_worker_upsert_unechoed_total",
+       "Upsert results matched without their echoed email (secondary email, "
+       "merged contact, no echo)"},
       {LS_COUNTER, "leadsync_worker_batches_total", "Batches flushed"},
       {LS_COUNTER, "leadsync_worker_batch_events_total",
        "Events in flushed batches (sum; / batches = mean size)"},
