@@ -12,6 +12,7 @@ PKGS=(
   python3 python3-jsonschema python3-yaml python3-confluent-kafka
   yamllint
   libsqlite3-dev chromium chromium-driver python3-selenium
+  prometheus  # promtool: make test checks deploy/monitoring rules
 )
 if [ "${LS_BOOTSTRAP_EXTRA:-}" != "" ]; then
   read -r -a extra <<<"$LS_BOOTSTRAP_EXTRA"
