@@ -18,24 +18,11 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-
-
-def metrics(url):
-    out = {}
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line and not line.startswith("#"):
-                k, _, v = line.rpartition(" ")
-                try:
-                    out[k] = float(v)
-                except ValueError:
-                    pass
-    return out
+sys.path.insert(0, os.path.join(ROOT, "tests", "fanout"))
 
 
 def main():
@@ -47,6 +34,7 @@ def main():
     a = ap.parse_args()
     os.environ["LS_BUILD_DIR"] = os.path.abspath(a.build_dir)
     import harness
+    from fanoutlib import metrics
     from harness import Stack, wait_for
 
     fixtures = os.path.join(ROOT, "tests", "fixtures", "smartlead")

@@ -13,5 +13,6 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv);
 int cmd_hubspot(cli_ctx *ctx, int argc, char **argv);
 int cmd_webhooks(cli_ctx *ctx, int argc, char **argv);
 int cmd_config(cli_ctx *ctx, int argc, char **argv);
+int cmd_sources(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -354,7 +354,8 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
    * 401, before any body byte is read. */
   char th[65];
   ls_sha256_hex(token, strlen(token), th);
-  r->src = ls_config_find_source(s->o.cfg, th);
+  r->src = s->o.sources ? ing_sources_find(s->o.sources, th)
+                        : ls_config_find_source(s->o.cfg, th);
   if (!r->src || !*token || strchr(token, '/')) {
     r->src = NULL;
     return reject(s, r, LS_ERR_UNAUTHORIZED, NULL, 0, NULL);

@@ -221,6 +221,26 @@ with Stack() as st:
     c.true("delivered" in out and "-> endpoint good" in out,
            "history shows endpoint outcomes", out[-600:] + err)
 
+    # 8. A record Kafka holds twice (a producer retry stored twice) goes
+    # out once.
+    from confluent_kafka import Producer
+    src = next(m for m in st.consume_all("smartlead.email_reply", timeout=10)
+               if (dict(m.headers() or []).get("ce_id") or b"").decode()
+               in set(ids))
+    p = Producer({"bootstrap.servers": st.bootstrap})
+    p.produce(src.topic(), src.value(), src.key(), headers=src.headers(),
+              partition=src.partition())
+    p.flush(10)
+    dup_metric = 'leadsync_fanout_duplicates_total{endpoint="good"}'
+    try:
+        wait_for(lambda: metrics(fo.url).get(dup_metric, 0) >= 1, 30, 0.2,
+                 "the duplicate noticed")
+    except AssertionError:
+        pass
+    c.true(metrics(fo.url).get(dup_metric, 0) >= 1,
+           "duplicate record counted")
+    c.eq(len(good.ids()), n, "duplicate record not delivered again")
+
     # 8. DLQ replay for one endpoint once its receiver is back.
     rc, out, err = cli(st, cfg, "dlq", "list", "--endpoint", "dead")
     c.true(rc == 1 and f"{n} record(s) waiting" in out,

@@ -64,12 +64,18 @@ def start_fanout(st, cfg):
     return start_daemon(st, "leadsync-fanout", "fanout", ["--config", cfg])
 
 
+def start_console(st, cfg):
+    return start_daemon(st, "leadsync-console", "console",
+                        ["--config", cfg, "--db", st.path("console.db")])
+
+
 # (daemon name in the table, how to start it). A new daemon adds a line.
 DAEMONS = [
     ("ingress", start_ingress),
     ("worker", start_worker),
     ("filter", start_filter),
     ("fanout", start_fanout),
+    ("console", start_console),
 ]
 
 
