@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ls_evid.h"
 #include "ls_hash.h"
 #include "ls_shape.h"
 #include "ls_time.h"
@@ -295,6 +296,11 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
   snprintf(ev->key, sizeof ev->key, "%s:%s:%s", tenant,
            ev->campaign_id[0] ? ev->campaign_id : "-",
            ev->lead_email[0] ? ev->lead_email : "-");
+
+  /* Types the Smartlead API can also report use the occurrence rule, so a
+   * back-filled event and its webhook share the id (docs/assurance.md). */
+  if (ls_evid_occurrence(root, tenant, ev))
+    return LS_OK;
 
   /* The fields that tell one occurrence from another. Smartlead sends no
    * event id and may deliver twice; the same occurrence hashes the same. */
