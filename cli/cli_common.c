@@ -1,6 +1,8 @@
 /* cli_common: options, config discovery and output shared by subcommands. */
 #include "cli.h"
 
+#include <curl/curl.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -232,23 +234,52 @@ bool cli_url_token(const char *url, char *tok, size_t len) {
   return true;
 }
 
+/* Parsed with libcurl's URL API, so what is shown is what a client would
+ * connect to: scheme, host and port. Credentials never appear: userinfo
+ * becomes "****@", a query "?****", a leadsync token segment "****", and any
+ * other path (receivers such as Zapier carry secrets there) a fingerprint
+ * of the whole URL that tells URLs apart. The fragment is dropped. */
 void cli_redact_url(const char *url, char *out, size_t len) {
-  const char *p = strstr(url, "://");
-  const char *path = p ? strchr(p + 3, '/') : NULL;
-  size_t host_len = path ? (size_t)(path - url) : strcspn(url, "?#");
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+  char *user = NULL, *pass = NULL, *query = NULL;
+  if (!u ||
+      curl_url_set(u, CURLUPART_URL, url,
+                   CURLU_NON_SUPPORT_SCHEME | CURLU_GUESS_SCHEME) !=
+          CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+    snprintf(out, len, "(unparseable URL)");
+    goto out;
+  }
+  curl_url_get(u, CURLUPART_PORT, &port, 0); /* only when given */
+  curl_url_get(u, CURLUPART_PATH, &path, 0);
+  curl_url_get(u, CURLUPART_USER, &user, 0);
+  curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+  curl_url_get(u, CURLUPART_QUERY, &query, 0);
+  char shown_path[64] = "";
   if (path && !strncmp(path, CLI_HOOK_PATH, strlen(CLI_HOOK_PATH))) {
-    snprintf(out, len, "%.*s" CLI_HOOK_PATH "****", (int)host_len, url);
-    return;
+    const char *rest = path + strlen(CLI_HOOK_PATH);
+    snprintf(shown_path, sizeof shown_path, CLI_HOOK_PATH "****%s",
+             strchr(rest, '/') ? "/..." : "");
+  } else if (path && *path && strcmp(path, "/") != 0) {
+    char hex[65];
+    ls_sha256_hex(url, strlen(url), hex);
+    snprintf(shown_path, sizeof shown_path, "/...[%.8s]", hex);
   }
-  if (!path || (!strcmp(path, "/"))) {
-    snprintf(out, len, "%.*s", (int)host_len, url);
-    return;
-  }
-  /* Other receivers (Zapier, OutboundSync...) carry their secrets in the
-   * path too: show the host and a fingerprint that tells URLs apart. */
-  char hex[65];
-  ls_sha256_hex(url, strlen(url), hex);
-  snprintf(out, len, "%.*s/...[%.8s]", (int)host_len, url, hex);
+  snprintf(out, len, "%s://%s%s%s%s%s%s", scheme,
+           (user && *user) || (pass && *pass) ? "****@" : "", host,
+           port ? ":" : "", port ? port : "", shown_path,
+           query && *query ? "?****" : "");
+out:
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_free(path);
+  curl_free(user);
+  curl_free(pass);
+  curl_free(query);
+  curl_url_cleanup(u);
 }
 
 int cli_opts_end(const cli_ctx *ctx, bool help, const char *usage, int argc,

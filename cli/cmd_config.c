@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_cmds.h"
+#include "ls_endpoint.h"
 #include "ls_event.h"
 
 static const char usage_text[] =
@@ -20,7 +21,9 @@ static const char usage_text[] =
     "(schemas/config.schema.json), and semantic checks: duplicate tenant\n"
     "ids and URL tokens, malformed token hashes, unknown event types (worker\n"
     "groups, sync options), secret and HubSpot token env vars that are not\n"
-    "set and token files that cannot be read, as seen from this environment\n"
+    "set and token files that cannot be read, fan-out endpoints (unique\n"
+    "ids, https unless internal, secrets that resolve and decode), as seen\n"
+    "from this environment\n"
     "(run it where the workers run). Every problem is listed with its JSON\n"
     "path.\n"
     "\n"
@@ -159,6 +162,50 @@ static void walk_types(problems *ps, const char *path, const json_t *v,
       all = looks_like_type(t);
     if (all && json_string_length(v))
       check_type_list(ps, path, v);
+  }
+}
+
+/* tenant.smartlead (docs/assurance.md): the API key must resolve where the
+ * assurance role runs, and durations must parse; a tenant without the
+ * section is simply not assured. */
+static void check_smartlead(problems *ps, const char *tpath, const json_t *sl,
+                            const char *tenant) {
+  char p[256];
+  if (!json_is_object(sl))
+    return;
+  const char *kenv = jstr(sl, "api_key_env");
+  const char *kfile = jstr(sl, "api_key_file");
+  const json_t *as = json_object_get(sl, "assurance");
+  if (json_is_false(json_object_get(as, "enabled")))
+    return;
+  if (!kenv && !kfile) {
+    snprintf(p, sizeof p, "%.200s.smartlead", tpath);
+    add(ps, CLI_SEV_ERROR, p,
+        "tenant \"%.64s\" has neither smartlead.api_key_env nor "
+        "smartlead.api_key_file: assurance cannot call the Smartlead API",
+        tenant);
+    return;
+  }
+  bool ok = false;
+  if (kenv && getenv(kenv) && *getenv(kenv))
+    ok = true;
+  if (!ok && kfile) {
+    FILE *f = fopen(kfile, "r");
+    if (f) {
+      int ch;
+      while ((ch = fgetc(f)) != EOF && !ok)
+        ok = !isspace(ch);
+      fclose(f);
+    }
+  }
+  if (!ok) {
+    snprintf(p, sizeof p, "%.200s.smartlead.%s", tpath,
+             kenv ? "api_key_env" : "api_key_file");
+    add(ps, CLI_SEV_WARN, p,
+        "the Smartlead API key of tenant \"%.64s\" cannot be resolved "
+        "(%s%.200s unset, missing or empty): assurance skips this tenant",
+        tenant, kenv ? "environment variable " : "file ",
+        kenv ? kenv : kfile);
   }
 }
 
@@ -309,6 +356,7 @@ static void check_tenant(problems *ps, size_t ti, const json_t *t,
       }
     }
   }
+  check_smartlead(ps, tp, json_object_get(t, "smartlead"), id ? id : "?");
   const json_t *hs = json_object_get(t, "hubspot");
   if (!json_is_object(hs)) {
     snprintf(p, sizeof p, "%s.hubspot", tp);
@@ -420,6 +468,33 @@ static void check_root(problems *ps, const json_t *root) {
   free(seen);
 }
 
+/* Fan-out endpoints (docs/fanout.md): the fan-out's own loader, which
+ * resolves secrets and URLs from this environment; its message names the
+ * JSON path and never a secret. */
+static void check_endpoints(problems *ps, const ls_config *cfg) {
+  char errstr[LS_ERRSTR_SIZE];
+  ls_endpoint *v = NULL;
+  size_t n = 0;
+  if (ls_endpoints_load(cfg, &v, &n, errstr, sizeof errstr) != LS_OK) {
+    char path[256] = "$";
+    const char *sep = strstr(errstr, ": ");
+    if (errstr[0] == '$' && sep && (size_t)(sep - errstr) < sizeof path) {
+      snprintf(path, sizeof path, "%.*s", (int)(sep - errstr), errstr);
+      add(ps, CLI_SEV_ERROR, path, "%s", sep + 2);
+    } else {
+      add(ps, CLI_SEV_ERROR, path, "%s", errstr);
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].kind == LS_EP_WEBHOOK && !v[i].n_secrets)
+      add(ps, CLI_SEV_WARN, "$.tenants[].endpoints[]",
+          "endpoint \"%.64s\" has no secret: its requests are not signed",
+          v[i].id);
+  }
+  ls_endpoints_free(v, n);
+}
+
 /* The loader's "<name>: <path>: <rule>" split into path and rule. */
 static void add_loader_error(problems *ps, const char *name,
                              const char *errstr) {
@@ -483,6 +558,8 @@ static int check(cli_ctx *ctx, int argc, char **argv) {
     ls_config *cfg = NULL;
     if (ls_config_load(file, &cfg, errstr, sizeof errstr) != LS_OK)
       add_loader_error(&ps, file, errstr);
+    else
+      check_endpoints(&ps, cfg);
     ls_config_free(cfg);
     check_root(&ps, root);
     json_decref(root);

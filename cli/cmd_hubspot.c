@@ -53,7 +53,22 @@ static int setup_tenant(const cli_ctx *ctx, const ls_tenant *t,
   pol.max_retries = 3;
   hs_setup_result res;
   ls_err e = hs_setup_run(tp, &tgt, &pol, &res, errstr, sizeof errstr);
-  rc = e == LS_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+  /* Properties HubSpot refused for good: the worker runs without them,
+   * but the operator has something to fix. */
+  rc = e == LS_OK && !res.skipped ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+  if (e == LS_OK && res.skipped && !ctx->json) {
+    const char *obj;
+    json_t *names;
+    json_object_foreach(res.skipped, obj, names) {
+      size_t i;
+      json_t *n;
+      json_array_foreach(names, i, n) {
+        printf("tenant %s: property %s.%s NOT created (refused by HubSpot, "
+               "see the log); the worker syncs without it\n",
+               t->id, obj, json_string_value(n));
+      }
+    }
+  }
   if (ctx->json)
     json_array_append_new(
         results, json_pack("{s:s,s:s,s:b,s:i,s:i,s:i,s:i,s:s?}", "tenant",
@@ -68,6 +83,10 @@ static int setup_tenant(const cli_ctx *ctx, const ls_tenant *t,
            res.calls);
   else
     printf("tenant %s (%s): FAILED: %s\n", t->id, t->hs_base_url, errstr);
+  if (ctx->json && res.skipped)
+    json_object_set(json_array_get(results, json_array_size(results) - 1),
+                    "skipped", res.skipped);
+  json_decref(res.skipped);
 out:
   if (tp)
     hs_transport_free(tp);

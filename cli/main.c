@@ -19,6 +19,7 @@ static const struct {
      "send a test event through ingress, Kafka, worker and HubSpot"},
     {"history", cmd_history, "search the sync log (and the DLQ) for events"},
     {"dlq", cmd_dlq, "list or replay dead-lettered events"},
+    {"quarantine", cmd_quarantine, "list or replay quarantined bodies"},
     {"replay", cmd_replay, "re-sync a time window of a topic from Kafka"},
     {"hubspot", cmd_hubspot,
      "create the HubSpot property group and properties"},
@@ -27,6 +28,10 @@ static const struct {
     {"config", cmd_config, "check a config file and explain every problem"},
     {"audit", cmd_audit,
      "list acknowledged events without a final outcome (exit 1 if any)"},
+    {"assure", cmd_assure,
+     "back-fill Smartlead events whose webhooks never arrived"},
+    {"sources", cmd_sources,
+     "add, rotate or revoke webhook sources (no rollout)"},
 };
 
 static void usage(FILE *f) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fo_format.h"
+#include "fo_seen.h"
 #include "kq.h"
 #include "ls_buf.h"
 #include "ls_log.h"
@@ -64,6 +65,7 @@ struct fo_item {
   char err[128];
   bool ssrf;
   bool in_timer;    /* in ep->backoff: only its timer may start it */
+  bool replay;      /* from leadsync.fanout_replay: never a duplicate */
   int64_t order_us; /* per-lead order: ingress receive time, else event time */
   CURL *easy;
   struct curl_slist *hdrs;
@@ -101,6 +103,7 @@ struct fo_ep {
   fo_item **backoff;
   size_t n_backoff, cap_backoff;
   fo_item *orphans; /* revoked while in flight or unacknowledged */
+  fo_seen *seen;    /* event ids finished lately: duplicates in Kafka */
   int inflight;
   long pending;
   bool paused;
@@ -487,6 +490,7 @@ static void lead_next(fo_ep *ep, fo_item *it) {
 
 static void finalize(fo_item *it, outcome out) {
   fo_ep *ep = it->ep;
+  fo_seen_add(ep->seen, it->ev.event_id);
   it->out = out;
   it->st = IT_ACKWAIT;
   lead_next(ep, it);
@@ -559,9 +563,26 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose,
   return socket(a->family, a->socktype, a->protocol);
 }
 
+static void duplicate(fo_ep *ep) {
+  metric_inc(ep, "leadsync_fanout_duplicates_total",
+             "Records of an event the endpoint already took (not sent again)",
+             NULL, 1);
+}
+
 static void item_start(fo_ep *ep, fo_item *it) {
   const ls_endpoint *c = ep->cfg;
   char line[1024];
+  if (!it->attempts && !it->replay && fo_seen_has(ep->seen, it->ev.event_id)) {
+    /* A second copy queued behind the first one of the same lead. */
+    duplicate(ep);
+    it->st = IT_DONE;
+    lead_next(ep, it);
+    if (it->part)
+      part_advance(ep, it->part);
+    else
+      item_free(it);
+    return;
+  }
   it->attempts++;
   it->st = IT_INFLIGHT;
   it->ssrf = false;
@@ -801,7 +822,9 @@ static void on_message(fo_ep *ep, rd_kafka_message_t *m) {
   ep->pending++;
   json_t *root = NULL;
   it->st = IT_SKIP;
-  if (wanted(ep, it, &root)) {
+  it->replay = !strcmp(rd_kafka_topic_name(m->rkt), FO_TOPIC_REPLAY);
+  if (wanted(ep, it, &root) &&
+      (it->replay || !fo_seen_has(ep->seen, it->ev.event_id))) {
     fo_meta meta;
     char id[40], src[256], type[LS_TOPIC_MAX], tm[48], recv[48];
     meta.id = kq_header(m, "ce_id", id, sizeof id);
@@ -828,6 +851,8 @@ static void on_message(fo_ep *ep, rd_kafka_message_t *m) {
       it->due_us = ls_mono_us() + ep->e->o.order_window_ms * 1000;
       lead_insert(ep, it->lead, it);
     }
+  } else if (it->ev.event_id[0] && fo_seen_has(ep->seen, it->ev.event_id)) {
+    duplicate(ep);
   } else {
     metric_inc(ep, "leadsync_fanout_skipped_total",
                "Records not meant for the endpoint (tenant, type, filter)",
@@ -946,7 +971,7 @@ static void poll_ep(fo_ep *ep) {
         p->eof = true;
         ep->n_eof++;
       }
-    } else if (m->err) {
+    } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       ls_warn("consumer error", "{s:s,s:s}", "endpoint", ep->cfg->id, "error",
               rd_kafka_message_errstr(m));
     }
@@ -1067,6 +1092,7 @@ static bool ep_open(fo_engine *e, fo_ep *ep, const ls_endpoint *c, char *errstr,
   ep->cfg = c;
   snprintf(ep->group, sizeof ep->group, "leadsync-fanout-%s", c->id);
   snprintf(ep->label, sizeof ep->label, "endpoint=\"%s\"", c->id);
+  ep->seen = fo_seen_new((size_t)e->o.seen_max);
   ep->share = curl_share_init();
   if (!ep->share) {
     snprintf(errstr, errlen, "out of memory");
@@ -1081,7 +1107,12 @@ static bool ep_open(fo_engine *e, fo_ep *ep, const ls_endpoint *c, char *errstr,
     rd_kafka_conf_destroy(conf);
     return false;
   }
-  if (!kq_set(conf, "enable.partition.eof", "true", errstr, errlen)) {
+  /* Stored offsets are committed four times a second: after a crash about
+   * the last quarter second of deliveries (and those in flight) is sent
+   * again. */
+  if (!kq_set(conf, "enable.partition.eof", "true", errstr, errlen) ||
+      (!json_object_get(e->o.cfg->kafka_props, "auto.commit.interval.ms") &&
+       !kq_set(conf, "auto.commit.interval.ms", "250", errstr, errlen))) {
     rd_kafka_conf_destroy(conf);
     return false;
   }
@@ -1134,6 +1165,8 @@ static void declare_metrics(ls_metrics *m) {
        "Events sent to the endpoint's DLQ"},
       {LS_COUNTER, "leadsync_fanout_skipped_total",
        "Records not meant for the endpoint (tenant, type, filter)"},
+      {LS_COUNTER, "leadsync_fanout_duplicates_total",
+       "Records of an event the endpoint already took (not sent again)"},
       {LS_HISTOGRAM, "leadsync_fanout_latency_seconds",
        "Request time of delivered events"},
       {LS_GAUGE, "leadsync_fanout_consecutive_failures",
@@ -1249,6 +1282,7 @@ static void ep_close(fo_ep *ep) {
   }
   free(ep->parts);
   free(ep->backoff);
+  fo_seen_free(ep->seen);
   if (ep->share)
     curl_share_cleanup(ep->share);
 }

@@ -33,6 +33,7 @@ typedef struct {
   long order_window_ms; /* how long a record waits for earlier ones of
                            its lead read from other topics */
   long catchup_ms;      /* longest wait for the backlog after assignment */
+  long seen_max;        /* event ids remembered per endpoint (duplicates) */
 } fo_opts;
 
 fo_engine *fo_engine_new(const fo_opts *o, char *errstr, size_t errlen);

@@ -157,6 +157,7 @@ int main(int argc, char **argv) {
       .drain_ms = ls_config_int(cfg, "fanout", "drain_ms", 10000),
       .order_window_ms = ls_config_int(cfg, "fanout", "order_window_ms", 250),
       .catchup_ms = ls_config_int(cfg, "fanout", "catchup_ms", 5000),
+      .seen_max = ls_config_int(cfg, "fanout", "seen_max", 100000),
   };
   eng = fo_engine_new(&o, err, sizeof err);
   if (!eng) {

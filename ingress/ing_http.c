@@ -17,6 +17,8 @@
 
 #include "ing_guard.h"
 #include "ing_mask.h"
+#include "ing_metrics.h"
+#include "ing_variation.h"
 #include "ls_buf.h"
 #include "ls_hash.h"
 #include "ls_log.h"
@@ -24,13 +26,13 @@
 #include "ls_time.h"
 
 #define WEBHOOK_PREFIX "/v1/webhooks/smartlead/"
-#define M_REQUESTS "leadsync_ingress_requests_total"
-#define M_DELIVERY "leadsync_ingress_kafka_delivery_seconds"
-#define M_IN_FLIGHT "leadsync_ingress_in_flight_requests"
-#define M_QUEUE "leadsync_ingress_producer_queue_depth"
-#define M_QUARANTINED "leadsync_ingress_quarantined_total"
-#define M_SCOPE "leadsync_ingress_scope_mismatch_total"
-#define M_READY "leadsync_ingress_ready"
+#define M_REQUESTS ING_M_REQUESTS
+#define M_DELIVERY ING_M_DELIVERY
+#define M_IN_FLIGHT ING_M_IN_FLIGHT
+#define M_QUEUE ING_M_QUEUE
+#define M_QUARANTINED ING_M_QUARANTINED
+#define M_SCOPE ING_M_SCOPE
+#define M_READY ING_M_READY
 #define M_BODY_BYTES "leadsync_ingress_body_bytes_in_flight"
 #define M_DEADLINE "leadsync_ingress_deadline_closed_total"
 #define M_CONNS "leadsync_ingress_open_connections"
@@ -217,6 +219,7 @@ static enum MHD_Result accept_response(ing_server *s, ing_req *r) {
   char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(o);
   count_request(s, 200, ls_event_type_name(r->v.ev.type));
+  ing_metrics_accepted(s->o.metrics, r->src);
   ls_log(LS_LOG_DEBUG, "accepted", "{s:s,s:s,s:s}", "event_id",
          r->v.ev.event_id, "topic", r->v.ev.topic, "tenant",
          r->src->tenant->id);
@@ -351,7 +354,8 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
    * 401, before any body byte is read. */
   char th[65];
   ls_sha256_hex(token, strlen(token), th);
-  r->src = ls_config_find_source(s->o.cfg, th);
+  r->src = s->o.sources ? ing_sources_find(s->o.sources, th)
+                        : ls_config_find_source(s->o.cfg, th);
   if (!r->src || !*token || strchr(token, '/')) {
     r->src = NULL;
     return reject(s, r, LS_ERR_UNAUTHORIZED, NULL, 0, NULL);
@@ -404,6 +408,7 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
 /* Last call, body complete: route it, then publish and suspend until the
  * delivery report (or answer the rejection right away). */
 static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
+  ing_metrics_received(s->o.metrics, r->src);
   ing_guard_body_done(s->guard, r->conn);
   if (r->reserved > r->body.len) {
     /* A chunked body holds only what it turned out to be. */
@@ -421,6 +426,8 @@ static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
       quarantine(s, r);
     return reject(s, r, r->v.err, r->v.detail, 0, NULL);
   }
+  if (r->v.drift[0] || r->v.ev.type == LS_EV_UNKNOWN)
+    ing_metrics_variation(s->o.metrics, r->src, &r->v);
   if (r->v.scope_mismatch) {
     char labels[200];
     snprintf(labels, sizeof labels, "tenant=\"%s\",source=\"%s\"",

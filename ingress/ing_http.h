@@ -8,6 +8,7 @@
 #include "ing_produce.h"
 #include "ing_ratelimit.h"
 #include "ing_route.h"
+#include "ing_sources.h"
 #include "ls_config.h"
 #include "ls_err.h"
 #include "ls_metrics.h"
@@ -24,6 +25,7 @@ typedef struct {
   unsigned conn_timeout_s; /* idle/slow client timeout */
   unsigned threads;        /* MHD worker threads (epoll each) */
   int retry_after_s;       /* Retry-After on 503 */
+  ing_sources *sources;    /* leadsync.sources; NULL: the config's only */
   /* Hostile clients (measured from accept, or from the end of the previous
    * request on a kept-alive connection): */
   long header_timeout_ms;    /* headers complete within this */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "ing_http.h"
+#include "ing_metrics.h"
 #include "ing_produce.h"
 #include "ing_ratelimit.h"
 #include "ing_route.h"
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
   ing_ratelimit *rl = NULL;
   ing_server *srv = NULL;
   ing_producer *prod = NULL;
+  ing_sources *sources = NULL;
 
   if (ls_version_flag(argc, argv, "leadsync-ingress"))
     return 0;
@@ -138,7 +140,14 @@ int main(int argc, char **argv) {
   sigaction(SIGPIPE, &sa, NULL);
 
   metrics = ls_metrics_new();
+  if (metrics)
+    ing_metrics_declare(metrics, cfg);
   rl = ing_ratelimit_new(cfg);
+  /* Sources added or rotated on leadsync.sources apply without a restart. */
+  sources = ing_sources_start(cfg, errstr, sizeof errstr);
+  if (!sources)
+    ls_warn("leadsync.sources not followed: config sources only", "{s:s}",
+            "error", errstr);
   /* Sizes agree end to end: a body plus the room for key and headers must
    * fit the producer's message.max.bytes, or Kafka would refuse it. */
   long msg_max = ing_producer_message_max(cfg, errstr, sizeof errstr);
@@ -181,6 +190,7 @@ int main(int argc, char **argv) {
           (unsigned)clamp(ls_config_int(cfg, "ingress", "threads", 2), 1, 64),
       .retry_after_s = (int)clamp(
           ls_config_int(cfg, "ingress", "retry_after_s", 5), 1, 3600),
+      .sources = sources,
       .header_timeout_ms =
           clamp(ls_config_int(cfg, "ingress", "header_timeout_ms", 10000), 100,
                 3600000),
@@ -225,6 +235,12 @@ int main(int argc, char **argv) {
           "bootstrap", cfg->bootstrap);
   while (!stop_flag && !ing_producer_warm_up(prod, 2000))
     nap_ms(200);
+  /* Ready once the sources that exist are known (bounded: an unreachable
+   * topic leaves the config's sources in force). */
+  for (int i = 0; sources && i < 150 && !stop_flag &&
+                  !ing_sources_caught_up(sources);
+       i++)
+    nap_ms(100);
   if (!stop_flag) {
     if (ready_file && ls_write_file_atomic(ready_file, url) != 0) {
       ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
@@ -255,6 +271,7 @@ int main(int argc, char **argv) {
 out:
   ing_producer_free(prod);
   ing_http_free(srv);
+  ing_sources_stop(sources);
   ing_ratelimit_free(rl);
   ing_schemas_free(schemas);
   ls_metrics_free(metrics);

@@ -514,6 +514,10 @@ static void settle(hs_req *r, const hs_policy *pol, int64_t now) {
     return; /* the limiter now holds it back */
   case HS_C_RATE_DAILY:
     hs_limiter_on_429(r->tgt->lim, r->search, true, now, r->rl.retry_after_ms);
+    snprintf(lab, sizeof lab, "tenant=\"%s\",policy=\"daily\"",
+             r->tgt->label ? r->tgt->label : "-");
+    count(pol, "leadsync_hubspot_rate_limited_total",
+          "429 answers from HubSpot", lab);
     ls_error("hubspot daily limit reached; portal paused until its reset",
              "{s:s}", "tenant", r->tgt->label ? r->tgt->label : "-");
     r->state = HS_R_DEFERRED;

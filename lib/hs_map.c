@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hs_text.h"
+#include "ls_shape.h"
 #include "ls_buf.h"
 #include "ls_time.h"
 
@@ -109,9 +110,10 @@ static void set_text(json_t *o, const char *k, const char *v) {
   free(d);
 }
 
+/* Numeric ids only: a malformed one is left out (ls_json_num_id). */
 static void set_id(json_t *o, const char *k, const json_t *v) {
   char buf[64];
-  ls_json_id(v, buf, sizeof buf);
+  ls_json_num_id(v, buf, sizeof buf);
   if (buf[0])
     json_object_set_new(o, k, json_string(buf));
 }
@@ -479,9 +481,23 @@ static void fit_all(hs_mapped *m, json_t *props) {
   }
 }
 
+static ls_err map_event(const json_t *root, const ls_event *ev,
+                        int64_t time_us, const hs_map_opts *o, hs_mapped *out,
+                        char *errstr, size_t errlen);
+
+/* The second payload shape maps as its classic equivalent (ls_shape.h). */
 ls_err hs_map_event(const json_t *root, const ls_event *ev, int64_t time_us,
                     const hs_map_opts *o, hs_mapped *out, char *errstr,
                     size_t errlen) {
+  json_t *norm = ls_shape_normalized(root);
+  ls_err e = map_event(norm ? norm : root, ev, time_us, o, out, errstr, errlen);
+  json_decref(norm);
+  return e;
+}
+
+static ls_err map_event(const json_t *root, const ls_event *ev,
+                        int64_t time_us, const hs_map_opts *o, hs_mapped *out,
+                        char *errstr, size_t errlen) {
   memset(out, 0, sizeof *out);
   if (!json_is_object(root)) {
     snprintf(errstr, errlen, "payload is not a JSON object");

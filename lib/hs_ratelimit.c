@@ -82,9 +82,10 @@ struct hs_limiter {
   int64_t others_until_us; /* another process spends this window until */
   int64_t penalty_until_us;        /* after a 10 s 429 */
   int64_t search_penalty_until_us; /* after a search 429 */
-  /* Daily budget (UTC day of the wall clock). */
+  /* Daily budget (the portal's local day of the wall clock). */
   long daily_used;
   int64_t day;
+  int64_t utc_offset_us; /* the portal's time zone (account-info) */
   int64_t daily_blocked_until_us; /* mono */
   int in_flight;                  /* acquired, not yet observed */
   /* Share mode (hs_limiter_set_share). */
@@ -138,18 +139,33 @@ void hs_limiter_free(hs_limiter *l) {
   free(l);
 }
 
-static int64_t utc_day(void) { return (int64_t)time(NULL) / 86400; }
+/* HubSpot resets the daily limit at midnight in the account's time zone
+ * (hs_limiter_set_utc_offset; UTC until it is known; a Retry-After
+ * overrides it). */
+static int64_t local_day(const hs_limiter *l, int64_t wall_us) {
+  int64_t t = wall_us + l->utc_offset_us;
+  const int64_t day = 86400LL * 1000000;
+  return t >= 0 ? t / day : (t - day + 1) / day;
+}
 
-/* Microseconds from now until the next UTC midnight (HubSpot resets at the
- * account's midnight; without its time zone UTC is the documented guess,
- * and a Retry-After overrides it). */
-static int64_t until_midnight_us(void) {
-  int64_t now = (int64_t)time(NULL);
-  return (86400 - now % 86400) * 1000000;
+int64_t hs_limiter_until_midnight_us(const hs_limiter *l,
+                                     int64_t now_wall_us) {
+  const int64_t day = 86400LL * 1000000;
+  int64_t into = ((now_wall_us + l->utc_offset_us) % day + day) % day;
+  return day - into;
+}
+
+static int64_t until_midnight_us_of(const hs_limiter *l) {
+  return hs_limiter_until_midnight_us(l, (int64_t)time(NULL) * 1000000);
+}
+
+void hs_limiter_set_utc_offset(hs_limiter *l, int64_t offset_ms) {
+  l->utc_offset_us = offset_ms * 1000;
+  l->day = local_day(l, (int64_t)time(NULL) * 1000000);
 }
 
 static void daily_roll(hs_limiter *l) {
-  int64_t d = utc_day();
+  int64_t d = local_day(l, (int64_t)time(NULL) * 1000000);
   if (d != l->day) {
     l->day = d;
     l->daily_used = 0;
@@ -165,7 +181,7 @@ bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us,
     return true;
   }
   if (l->c.daily > 0 && l->daily_used >= l->c.daily) {
-    l->daily_blocked_until_us = now_us + until_midnight_us();
+    l->daily_blocked_until_us = now_us + until_midnight_us_of(l);
     if (until_us)
       *until_us = l->daily_blocked_until_us;
     return true;
@@ -359,7 +375,7 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   if (!search && l->in_flight > 0)
     l->in_flight--;
   if (h->daily_remaining == 0)
-    l->daily_blocked_until_us = now_us + until_midnight_us();
+    l->daily_blocked_until_us = now_us + until_midnight_us_of(l);
   if (h->daily > 0 && h->daily_remaining >= 0) {
     daily_roll(l);
     long used = h->daily - h->daily_remaining;
@@ -434,7 +450,7 @@ void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
     retry_after_ms = HS_DAILY_WAIT_MAX_MS;
   int64_t ra = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000 : 0;
   if (daily) {
-    int64_t wait = ra > 0 ? ra : until_midnight_us();
+    int64_t wait = ra > 0 ? ra : until_midnight_us_of(l);
     if (wait > (int64_t)HS_DAILY_WAIT_MAX_MS * 1000)
       wait = (int64_t)HS_DAILY_WAIT_MAX_MS * 1000;
     l->daily_blocked_until_us = now_us + wait;
@@ -459,6 +475,27 @@ void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
 int hs_limiter_in_window(hs_limiter *l, int64_t now_us) {
   ring_prune(&l->sends, now_us - window_us(l));
   return (int)l->sends.n;
+}
+
+void hs_limiter_snapshot(hs_limiter *l, int64_t now_us, hs_rl_snapshot *out) {
+  out->window_limit = limit_of(l);
+  long left = out->window_limit - hs_limiter_in_window(l, now_us);
+  /* A fresh header view also counts what other processes spent. */
+  if (l->hdr_known && now_us - l->hdr_obs_us < window_us(l) &&
+      l->hdr_remaining < left)
+    left = l->hdr_remaining;
+  if (l->penalty_until_us > now_us)
+    left = 0;
+  out->window_remaining = left > 0 ? left : 0;
+  out->daily_blocked = hs_limiter_daily_blocked(l, now_us, NULL);
+  if (l->c.daily > 0) {
+    out->daily_limit = l->c.daily;
+    long d = l->c.daily - l->daily_used;
+    out->daily_remaining = out->daily_blocked ? 0 : (d > 0 ? d : 0);
+  } else {
+    out->daily_limit = -1;
+    out->daily_remaining = out->daily_blocked ? 0 : -1;
+  }
 }
 
 /* -- registry ----------------------------------------------------------- */

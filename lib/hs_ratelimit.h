@@ -60,6 +60,12 @@ void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
 /* True while the daily budget is spent; *until_us gets the reset time. */
 bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us,
                               int64_t *until_us);
+/* The portal's UTC offset (account-info): the daily budget resets at
+ * midnight there. Default 0 (UTC). */
+void hs_limiter_set_utc_offset(hs_limiter *l, int64_t offset_ms);
+/* Microseconds from wall-clock time now_wall_us to the portal's next
+ * midnight (tests). */
+int64_t hs_limiter_until_midnight_us(const hs_limiter *l, int64_t now_wall_us);
 /* Requests counted in the last window (tests, metrics). */
 int hs_limiter_in_window(hs_limiter *l, int64_t now_us);
 
@@ -79,6 +85,16 @@ int hs_limiter_in_window(hs_limiter *l, int64_t now_us);
 void hs_limiter_set_share(hs_limiter *l, double share, int64_t now_us);
 /* The requests this process may have in the current window (tests). */
 int hs_limiter_quota(hs_limiter *l, int64_t now_us);
+
+/* What is left of a portal's budget, for the quota gauges. */
+typedef struct {
+  long window_limit;     /* requests per window (config or header Max) */
+  long window_remaining; /* of the current window, as far as we know */
+  long daily_limit;      /* -1: unlimited */
+  long daily_remaining;  /* -1: unlimited */
+  bool daily_blocked;    /* paused until the daily reset */
+} hs_rl_snapshot;
+void hs_limiter_snapshot(hs_limiter *l, int64_t now_us, hs_rl_snapshot *out);
 
 /* A registry keyed by base URL + token: tenants that share a portal share
  * its limiter. The token is hashed, never stored. */

@@ -33,6 +33,50 @@ static bool ok_or_exists(const hs_req *r) {
   return r->state == HS_R_DONE && (r->cls == HS_C_OK || r->status == 409);
 }
 
+/* A final 4xx that no retry changes (HubSpot's own validation of the
+ * definition, a portal limit on custom properties...). */
+static bool refused_for_good(const hs_req *r) {
+  return r->state == HS_R_DONE &&
+         (r->cls == HS_C_VALIDATION || r->cls == HS_C_PERMANENT ||
+          r->cls == HS_C_NOT_FOUND);
+}
+
+/* "POST /crm/v3/properties/contacts" + {"name":...} -> object, name. */
+static void skip(hs_setup_result *res, const hs_target *tgt, const hs_req *r) {
+  json_t *body = r->body ? json_loads(r->body, 0, NULL) : NULL;
+  const char *name = json_string_value(json_object_get(body, "name"));
+  const char *obj = strrchr(r->path, '/');
+  bool group = !strcmp(r->route, "property_groups_create");
+  char object[32];
+  if (group) {
+    /* ".../properties/{object}/groups" */
+    const char *end = obj;
+    const char *beg = end;
+    while (beg > r->path && beg[-1] != '/')
+      beg--;
+    snprintf(object, sizeof object, "%.*s", (int)(end - beg), beg);
+  } else {
+    snprintf(object, sizeof object, "%s", obj ? obj + 1 : "?");
+  }
+  ls_error("HUBSPOT SETUP: property refused; the worker goes on without "
+           "writing it",
+           "{s:s,s:s,s:s,s:i,s:s,s:s}", "tenant", tgt->label ? tgt->label : "-",
+           "object", object, group ? "group" : "property", name ? name : "?",
+           "status", (int)r->status, "category", r->err.category, "message",
+           r->err.message);
+  if (!group && name) {
+    if (!res->skipped)
+      res->skipped = json_object();
+    json_t *a = json_object_get(res->skipped, object);
+    if (!a) {
+      a = json_array();
+      json_object_set_new(res->skipped, object, a);
+    }
+    json_array_append_new(a, json_string(name));
+  }
+  json_decref(body);
+}
+
 ls_err hs_setup_run(hs_transport *tp, const hs_target *tgt,
                     const hs_policy *pol, hs_setup_result *res, char *errstr,
                     size_t errlen) {
@@ -134,6 +178,10 @@ ls_err hs_setup_run(hs_transport *tp, const hs_target *tgt,
     for (size_t i = 0; i < nc; i++) {
       hs_req *r = creates[i];
       res->calls += r->attempts;
+      if (!ok_or_exists(r) && refused_for_good(r)) {
+        skip(res, tgt, r);
+        continue;
+      }
       if (!ok_or_exists(r)) {
         if (e == LS_OK) {
           fail_from(r, errstr, errlen);

@@ -14,11 +14,16 @@ typedef struct {
   int created;   /* properties and groups created now (201) */
   int conflicts; /* 409 answers, counted as success */
   int calls;     /* HubSpot calls made */
+  /* Properties HubSpot refused for good (a 4xx other than 401/403/409):
+   * {"contacts": ["name", ...], ...}, or NULL. Each was logged once; the
+   * caller must not write them, and json_decref()s this. */
+  json_t *skipped;
 } hs_setup_result;
 
 /* Lists each object's properties, then creates the missing group and
  * properties (409 = already there = success). LS_OK when every property
- * exists afterwards; otherwise errstr names the first failure (status,
+ * exists afterwards or was refused for good (res->skipped); otherwise
+ * (auth, transient failures) errstr names the first failure (status,
  * category, message; never the token). */
 ls_err hs_setup_run(hs_transport *tp, const hs_target *tgt,
                     const hs_policy *pol, hs_setup_result *res, char *errstr,

@@ -248,6 +248,16 @@ size_t ls_filter_take_expired(ls_filter *f, int64_t cutoff_us,
   return n;
 }
 
+void ls_filter_foreach_held(const ls_filter *f,
+                            void (*fn)(const char *lead_key,
+                                       const ls_held_item *it, void *ud),
+                            void *ud) {
+  for (size_t b = 0; b < f->nbuckets; b++)
+    for (const lead *l = f->buckets[b]; l; l = l->next)
+      for (size_t i = 0; i < l->n; i++)
+        fn(l->key, &l->items[i], ud);
+}
+
 size_t ls_filter_leads(const ls_filter *f) { return f->nleads; }
 size_t ls_filter_held(const ls_filter *f) { return f->nheld; }
 

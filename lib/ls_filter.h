@@ -55,6 +55,11 @@ size_t ls_filter_take_expired(ls_filter *f, int64_t cutoff_us,
                               ls_held_item **out, char ***keys);
 void ls_filter_item_free(ls_filter *f, ls_held_item *it);
 
+/* Calls fn for every held record (read-only; metrics). */
+void ls_filter_foreach_held(const ls_filter *f,
+                            void (*fn)(const char *lead_key,
+                                       const ls_held_item *it, void *ud),
+                            void *ud);
 size_t ls_filter_leads(const ls_filter *f);
 size_t ls_filter_held(const ls_filter *f);
 

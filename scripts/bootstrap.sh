@@ -11,6 +11,8 @@ PKGS=(
   clang libclang-rt-14-dev
   python3 python3-jsonschema python3-yaml python3-confluent-kafka
   yamllint
+  libsqlite3-dev chromium chromium-driver python3-selenium
+  prometheus  # promtool: make test checks deploy/monitoring rules
 )
 if [ "${LS_BOOTSTRAP_EXTRA:-}" != "" ]; then
   read -r -a extra <<<"$LS_BOOTSTRAP_EXTRA"

@@ -12,6 +12,7 @@ RUN=$ROOT/.run
 LOGS=$RUN/logs
 INGRESS_LISTEN=${INGRESS_LISTEN:-127.0.0.1:8080}
 EMULATOR_LISTEN=${EMULATOR_LISTEN:-127.0.0.1:8091}
+CONSOLE_LISTEN=${CONSOLE_LISTEN:-127.0.0.1:8088}
 DEMO_TOKEN=dev-demo-7d1f3c9a2b4e4f60a8c1
 FILTERED_TOKEN=dev-filtered-5b2e8d71c0f94a3d9e6f
 GROUPS_SPEC=(
@@ -92,7 +93,23 @@ cfg["kafka"]["bootstrap_servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 cfg["ingress"]["listen"] = os.environ.get("INGRESS_LISTEN", "127.0.0.1:8080")
 for t in cfg["tenants"]:
     t["hubspot"]["base_url"] = os.environ["HUBSPOT_BASE_URL"]
+# The console's dev login: a fresh password each run (.run/console_login).
+import hashlib, secrets
+pw = secrets.token_urlsafe(12)
+salt = secrets.token_bytes(16)
+dk = hashlib.pbkdf2_hmac("sha256", pw.encode(), salt, 200000)
+cfg["console"] = {
+    "listen": os.environ.get("CONSOLE_LISTEN", "127.0.0.1:8088"),
+    "db_path": os.path.join(os.path.dirname(sys.argv[2]), "console.db"),
+    "ingress_url": "http://" + os.environ.get("INGRESS_LISTEN", "127.0.0.1:8080"),
+    "cookie_secure": False,
+    "hubspot_portals": {"demo": 1000001, "demo-filtered": 1000001},
+    "auth": {"users": [{"name": "dev", "role": "operator",
+                        "password_hash": f"pbkdf2-sha256$200000${salt.hex()}${dk.hex()}"}]}}
 json.dump(cfg, open(sys.argv[2], "w"), indent=2)
+login = os.path.join(os.path.dirname(sys.argv[2]), "console_login")
+with open(os.open(login, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    f.write(f"dev:{pw}\n")
 PY
 export LEADSYNC_CONFIG=$RUN/config.json
 
@@ -114,6 +131,19 @@ done
   --listen 127.0.0.1:0 --ready-file "$RUN/worker-filter.ready" >"$LOGS/worker-filter.log" 2>&1 &
 PIDS+=($!); wait_ready worker-filter $! "$RUN/worker-filter.ready"
 
+# Webhook assurance (docs/assurance.md): the demo tenant's Smartlead account
+# is the emulator; `leadsync assure --tenant demo --since 2d` runs it now.
+"$BUILD/leadsync-assurance" --config "$LEADSYNC_CONFIG" --listen "${ASSURANCE_LISTEN:-127.0.0.1:0}" \
+  --ready-file "$RUN/assurance.ready" >"$LOGS/assurance.log" 2>&1 &
+PIDS+=($!); wait_ready assurance $! "$RUN/assurance.ready"
+
+# The operations console (web UI and JSON API), its read model under .run/.
+"$BUILD/leadsync-console" --config "$LEADSYNC_CONFIG" --listen "$CONSOLE_LISTEN" --rebuild \
+  --ready-file "$RUN/console.ready" >"$LOGS/console.log" 2>&1 &
+PIDS+=($!); wait_ready console $! "$RUN/console.ready"
+CONSOLE_URL=$(cat "$RUN/console.ready")
+printf '%s\n' "$CONSOLE_URL" >"$RUN/console_url"
+
 cat <<EOF2
 
 leadsync is up (logs: .run/logs/)
@@ -122,7 +152,9 @@ leadsync is up (logs: .run/logs/)
   ingress             $INGRESS_URL   (/healthz /readyz /metrics)
   webhook URL         $(cat "$RUN/webhook_url")
   filtered tenant URL $(cat "$RUN/webhook_url_filtered")
+  console             $CONSOLE_URL   (log in as $(cut -d: -f1 "$RUN/console_login"), password: $(cut -d: -f2- "$RUN/console_login"))
   Smartlead API       $SMARTLEAD_BASE_URL   (emulator; key in .run/smartlead_api_key)
+  assurance           $(cat "$RUN/assurance.ready")   (/metrics; leadsync assure --tenant demo)
 EOF2
 
 if [ "${LEADSYNC_DEMO:-1}" != "0" ]; then

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hs_account.h"
 #include "hs_setup.h"
 #include "kq.h"
 #include "ls_file.h"
@@ -16,6 +17,7 @@
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
+#include "wrk_obs.h"
 #include "wrk_out.h"
 #include "wrk_release.h"
 #include "ls_version.h"
@@ -167,6 +169,46 @@ static bool make_targets(wrk *w) {
   return true;
 }
 
+/* The daily limit resets at midnight in each portal's time zone: a
+ * configured hubspot.utc_offset_minutes, else account-info's offset, else
+ * UTC (logged). Once per portal at start. */
+static void portal_time_zones(wrk *w) {
+  hs_policy pol = w->s.pol;
+  pol.max_retries = 2;
+  for (size_t i = 0; i < w->cfg->n_tenants; i++) {
+    bool seen = false;
+    for (size_t k = 0; k < i; k++)
+      seen |= w->targets[k].lim == w->targets[i].lim;
+    const ls_tenant *t = &w->cfg->tenants[i];
+    if (seen || !w->targets[i].lim)
+      continue;
+    const json_t *cm =
+        json_object_get(json_object_get(t->json, "hubspot"),
+                        "utc_offset_minutes");
+    if (json_is_integer(cm)) {
+      hs_limiter_set_utc_offset(w->targets[i].lim,
+                                (int64_t)json_integer_value(cm) * 60000);
+      ls_info("portal time zone from the config", "{s:s,s:i}", "tenant",
+              t->id, "utc_offset_minutes", (int)json_integer_value(cm));
+      continue;
+    }
+    char tz[64] = "", err[LS_ERRSTR_SIZE] = "";
+    int64_t off = 0;
+    if (w->targets[i].token &&
+        hs_account_time_zone(w->tp, &w->targets[i], &pol, tz, sizeof tz, &off,
+                             err, sizeof err)) {
+      hs_limiter_set_utc_offset(w->targets[i].lim, off);
+      ls_info("portal time zone", "{s:s,s:s,s:i}", "tenant", t->id,
+              "time_zone", tz, "utc_offset_minutes", (int)(off / 60000));
+    } else {
+      ls_warn("portal time zone unknown: the daily limit is assumed to reset "
+              "at UTC midnight",
+              "{s:s,s:s}", "tenant", t->id, "error",
+              err[0] ? err : "no HubSpot token");
+    }
+  }
+}
+
 /* Runs setup once per portal. Transient failures are retried until stop;
  * a tenant whose token is refused is reported and skipped (its events go
  * to the DLQ with reason auth). */
@@ -190,6 +232,17 @@ static int run_setup(wrk *w, bool strict) {
       hs_setup_result res;
       ls_err e = hs_setup_run(w->tp, &w->targets[i], &w->s.pol, &res, err,
                               sizeof err);
+      if (e == LS_OK && res.skipped) {
+        /* Refused for good: reported once (hs_setup); every tenant of the
+         * portal syncs without these properties (wrk_sync). */
+        if (!w->setup_skipped)
+          w->setup_skipped = json_object();
+        for (size_t k = 0; k < w->cfg->n_tenants; k++)
+          if (w->targets[k].lim == w->targets[i].lim)
+            json_object_set(w->setup_skipped, w->cfg->tenants[k].id,
+                            res.skipped);
+      }
+      json_decref(res.skipped);
       if (e == LS_OK)
         break;
       ls_error("hubspot setup failed", "{s:s,s:s,s:i}", "tenant",
@@ -233,6 +286,7 @@ static int run_filter_role(wrk *w, const char *listen,
   w->metrics = ls_metrics_new();
   if (!w->metrics)
     return 1;
+  wrk_obs_declare(w->metrics, true);
   wrk_http *http = wrk_http_start(
       listen ? listen : ls_config_str(w->cfg, "worker", "listen",
                                       "127.0.0.1:9102"),
@@ -344,6 +398,8 @@ int main(int argc, char **argv) {
   w.s.portal_share = portal_share(w.cfg, &w.s);
   w.stop = &stop_flag;
   w.metrics = ls_metrics_new();
+  if (w.metrics)
+    wrk_obs_declare(w.metrics, false);
   w.s.pol.stop = &stop_flag;
   w.s.pol.abort = &w.flush_abort;
   w.s.pol.idle = wrk_consumer_service;
@@ -363,6 +419,7 @@ int main(int argc, char **argv) {
     rc = run_setup(&w, true) ? 1 : 0;
     goto out;
   }
+  portal_time_zones(&w);
 
   char url[160] = "";
   http = wrk_http_start(listen ? listen
@@ -438,7 +495,7 @@ int main(int argc, char **argv) {
       next_chores = now + 1000000;
     }
     if (now >= next_lag) {
-      wrk_consumer_lag(&w);
+      wrk_obs_tick(&w);
       ls_metrics_set(w.metrics, "leadsync_worker_ledger_events",
                      "Event ids known to the ledger", NULL,
                      (double)wrk_ledger_size(w.ledger));
@@ -467,6 +524,7 @@ out:
     ls_warn("first-touch properties not written (stopping)", "{s:i}",
             "contacts", (int)json_object_size(w.ft_carry));
   json_decref(w.ft_carry);
+  json_decref(w.setup_skipped);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);
   /* SIGTERM during start-up (setup, ledger load, subscribe) is a normal

@@ -105,6 +105,8 @@ typedef struct wrk {
   json_t *stuck;           /* "topic/partition" -> first deferred offset */
   json_t *poison;   /* "topic/partition/offset" -> {n, error} */
   json_t *ft_carry;        /* first-touch properties waiting (wrk_sync.c) */
+  json_t *setup_skipped;   /* tenant id -> {object: [property]} setup could
+                              not create: never written */
   /* A flush keeps serving the consumer group while it waits for the
    * limiter (wrk_consumer_service): records polled meanwhile wait in the
    * stash, and a revoke aborts the flush instead of freeing it. */
@@ -130,7 +132,6 @@ void wrk_consumer_unstick(wrk *w);
  * nothing at or after its offset in its partition is stored until the
  * partition was read again from it. */
 void wrk_consumer_block(wrk *w, const rd_kafka_message_t *m, const char *why);
-void wrk_consumer_lag(wrk *w);
 void wrk_consumer_close(wrk *w);
 /* hs_policy.idle during a flush: serves rebalances, stashes records. */
 void wrk_consumer_service(void *w);

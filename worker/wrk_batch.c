@@ -12,6 +12,7 @@
 #include "wrk_fault.h"
 #include "wrk_filter.h"
 #include "wrk_ledger.h"
+#include "wrk_obs.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
 
@@ -154,16 +155,6 @@ static void intake(wrk_batch *b, wrk_event *e) {
     snprintf(e->reason, sizeof e->reason, "in_ledger");
     return;
   }
-  /* Another copy of the event earlier in this batch (a retried or replayed
-   * webhook): that copy decides; this one is a duplicate. Before this
-   * check, copies went into one create call with the same
-   * objectWriteTraceId and each made an object (issue 12). */
-  if (json_object_get(b->ids, e->ev.event_id)) {
-    e->outcome = WRK_DUPLICATE;
-    snprintf(e->reason, sizeof e->reason, "in_batch");
-    return;
-  }
-  json_object_set_new(b->ids, e->ev.event_id, json_true());
   char reason[64] = "";
   /* A hold forwards the record: that output is the event's. */
   wrk_out_owner_set(w->out, &e->out);
@@ -196,6 +187,18 @@ static void intake(wrk_batch *b, wrk_event *e) {
   /* An intent without a final ledger record: a previous run (or the
    * previous owner of the partition) may have created the engagement and
    * stopped before recording it. Search before creating. */
+  /* Another copy of the event is already waiting for HubSpot in this batch
+   * (a retried or replayed webhook): that copy decides, this one is a
+   * duplicate. Only copies on the sync path count: a copy forwarded to
+   * the filter and the copy the filter passed back are different steps.
+   * Before this check, copies went into one create call with the same
+   * objectWriteTraceId and each made an object (issue 12). */
+  if (json_object_get(b->ids, e->ev.event_id)) {
+    e->outcome = WRK_DUPLICATE;
+    snprintf(e->reason, sizeof e->reason, "in_batch");
+    return;
+  }
+  json_object_set_new(b->ids, e->ev.event_id, json_true());
   if (e->map.eng != HS_ENG_NONE &&
       wrk_ledger_has_intent(w->ledger, e->ev.event_id))
     e->suspect = true;
@@ -223,6 +226,7 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
     b->cap = nc;
   }
   e->msg = m;
+  wrk_obs_consumed(m);
   intake(b, e);
   count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
   if (!b->n)

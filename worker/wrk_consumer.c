@@ -193,13 +193,15 @@ void wrk_consumer_unstash(wrk *w) {
 
 /* Marks "topic/partition" stuck at offset (the lowest wins); tenant is the
  * tenant index whose daily block holds it, or -1 (seek back at once). */
-static void mark_stuck(wrk *w, const char *key, int64_t offset, int tenant) {
+static void mark_stuck(wrk *w, const char *key, int64_t offset, int tenant,
+                       int64_t since_us) {
   json_t *cur = json_object_get(w->stuck, key);
   if (cur && json_integer_value(json_object_get(cur, "offset")) <= offset)
     return;
   if (json_object_set_new(w->stuck, key,
-                          json_pack("{s:I,s:i}", "offset", (json_int_t)offset,
-                                    "tenant", tenant)))
+                          json_pack("{s:I,s:i,s:I}", "offset",
+                                    (json_int_t)offset, "tenant", tenant,
+                                    "since_us", (json_int_t)since_us)))
     /* Cannot even remember it: stop storing anything, the process is
      * out of memory; the next owner reads from the committed offset. */
     *w->stop = 1;
@@ -222,7 +224,7 @@ void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n) {
       int ti = evs[i]->tenant && !evs[i]->failed
                    ? (int)(evs[i]->tenant - w->cfg->tenants)
                    : -1;
-      mark_stuck(w, key, m->offset, ti);
+      mark_stuck(w, key, m->offset, ti, evs[i]->received_us);
       continue;
     }
     rd_kafka_topic_partition_t *tp =
@@ -296,7 +298,7 @@ void wrk_consumer_block(wrk *w, const rd_kafka_message_t *m, const char *why) {
            "again",
            "{s:s,s:s,s:I}", "why", why, "partition", key,
            "offset", (json_int_t)m->offset);
-  mark_stuck(w, key, m->offset, -1);
+  mark_stuck(w, key, m->offset, -1, 0);
 }
 
 /* Drops stashed records of one partition (read before its seek-back). */
@@ -353,28 +355,6 @@ void wrk_consumer_unstick(wrk *w) {
     unstash_partition(w, topic, p);
     json_object_del(w->stuck, key);
   }
-}
-
-void wrk_consumer_lag(wrk *w) {
-  rd_kafka_topic_partition_list_t *a = NULL;
-  if (rd_kafka_assignment(w->consumer, &a) || !a)
-    return;
-  rd_kafka_position(w->consumer, a);
-  for (int i = 0; i < a->cnt; i++) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_topic_partition_t *tp = &a->elems[i];
-    if (rd_kafka_get_watermark_offsets(w->consumer, tp->topic, tp->partition,
-                                       &lo, &hi))
-      continue;
-    int64_t pos = tp->offset >= 0 ? tp->offset : lo;
-    char lab[LS_TOPIC_MAX + 64];
-    snprintf(lab, sizeof lab, "topic=\"%s\",partition=\"%d\"", tp->topic,
-             (int)tp->partition);
-    ls_metrics_set(w->metrics, "leadsync_worker_consumer_lag",
-                   "Records not yet consumed per partition", lab,
-                   (double)(hi > pos ? hi - pos : 0));
-  }
-  rd_kafka_topic_partition_list_destroy(a);
 }
 
 void wrk_consumer_close(wrk *w) {

@@ -13,6 +13,7 @@
 #include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk_fault.h"
+#include "wrk_obs.h"
 
 #define MAX_PARTS 1024
 
@@ -44,6 +45,7 @@ typedef struct {
   size_t unflushed;
   char cat_topic[LS_TOPIC_MAX];
   char errstr[LS_ERRSTR_SIZE];
+  int64_t next_held_gauges; /* mono us: per-tenant held gauges due */
 } rel;
 
 static void held_free(void *p) {
@@ -806,6 +808,13 @@ static void update_gauges(rel *r) {
                  "Leads with filter state in memory", NULL, (double)leads);
   ls_metrics_set(r->o->metrics, "leadsync_filter_held",
                  "Events held in memory", NULL, (double)held);
+  /* Per-tenant counts and ages walk every held event: every 5 s. */
+  int64_t now = ls_mono_us();
+  if (now >= r->next_held_gauges) {
+    wrk_obs_held(r->o->metrics, r->o->cfg, r->parts, MAX_PARTS,
+                 r->o->max_age_s);
+    r->next_held_gauges = now + 5000000;
+  }
 }
 
 int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "hs_text.h"
 #include "ls_log.h"
 #include "ls_mask.h"
 #include "ls_time.h"
@@ -227,7 +228,19 @@ static void groups_free(cgroup *g, size_t n) {
   free(g);
 }
 
-static json_t *upsert_body(const job *j) {
+/* Properties setup could not create are never written (hs_setup.h). */
+static void strip_skipped(const wrk *w, size_t tenant, const char *object,
+                          json_t *props) {
+  const json_t *sk = json_object_get(
+      json_object_get(w->setup_skipped, w->cfg->tenants[tenant].id), object);
+  size_t i;
+  const json_t *n;
+  json_array_foreach(sk, i, n) {
+    json_object_del(props, json_string_value(n));
+  }
+}
+
+static json_t *upsert_body(const wrk *w, const job *j) {
   cgroup *g;
   size_t ng = group_by_email(&j->evs, &g);
   json_t *inputs = json_array();
@@ -237,10 +250,22 @@ static json_t *upsert_body(const job *j) {
       hs_props_merge(props, times, g[k].evs.v[i]->map.contact,
                      g[k].evs.v[i]->map.time_us);
     json_decref(times);
-    json_array_append_new(inputs,
-                          json_pack("{s:s,s:s,s:o}", "id", g[k].email,
-                                    "idProperty", "email", "properties",
-                                    props));
+    /* Values HubSpot rejected before stay out (docs/mapping.md). */
+    for (size_t i = 0; i < g[k].evs.n; i++) {
+      size_t d;
+      const json_t *dr;
+      json_array_foreach(g[k].evs.v[i]->map.dropped, d, dr) {
+        json_object_del(props,
+                        json_string_value(json_object_get(dr, "property")));
+      }
+    }
+    strip_skipped(w, j->tenant, "contacts", props);
+    /* The trace id (the group's first event id) ties a 207 error to its
+     * input whatever the order of the answer. */
+    json_array_append_new(
+        inputs, json_pack("{s:s,s:s,s:o,s:s}", "id", g[k].email, "idProperty",
+                          "email", "properties", props, "objectWriteTraceId",
+                          g[k].evs.v[0]->ev.event_id));
   }
   /* Carried first-touch properties: into the contact's input when it is
    * here again, else an input of their own (the contact exists). */
@@ -258,11 +283,15 @@ static json_t *upsert_body(const job *j) {
           json_object_get(json_array_get(inputs, json_integer_value(k)),
                           "properties"),
           props);
-    else
+    else {
+      char tr[48];
+      snprintf(tr, sizeof tr, "ft-%s",
+               json_string_value(json_object_get(ft, "id")));
       json_array_append_new(inputs,
-                            json_pack("{s:s,s:s,s:O}", "id", email,
+                            json_pack("{s:s,s:s,s:O,s:s}", "id", email,
                                       "idProperty", "email", "properties",
-                                      props));
+                                      props, "objectWriteTraceId", tr));
+    }
   }
   json_decref(at);
   groups_free(g, ng);
@@ -281,18 +310,19 @@ static json_t *read_body(const job *j) {
                    inputs);
 }
 
-static json_t *create_body(const job *j) {
+static json_t *create_body(const wrk *w, const job *j) {
   json_t *inputs = json_array();
   for (size_t i = 0; i < j->evs.n; i++) {
     wrk_event *e = j->evs.v[i];
-    json_t *assoc = json_pack(
-        "[{s:{s:s},s:[{s:s,s:i}]}]", "to", "id", e->contact_id, "types",
-        "associationCategory", "HUBSPOT_DEFINED", "associationTypeId",
-        hs_eng_assoc_type(j->eng));
-    json_array_append_new(
-        inputs, json_pack("{s:O,s:o,s:s}", "properties", e->map.eng_props,
-                          "associations", assoc, "objectWriteTraceId",
-                          e->ev.event_id));
+    strip_skipped(w, j->tenant, hs_eng_object(j->eng), e->map.eng_props);
+    json_t *assoc =
+        json_pack("[{s:{s:s},s:[{s:s,s:i}]}]", "to", "id", e->contact_id,
+                  "types", "associationCategory", "HUBSPOT_DEFINED",
+                  "associationTypeId", hs_eng_assoc_type(j->eng));
+    json_array_append_new(inputs,
+                          json_pack("{s:O,s:o,s:s}", "properties",
+                                    e->map.eng_props, "associations", assoc,
+                                    "objectWriteTraceId", e->ev.event_id));
   }
   return inputs_body(inputs);
 }
@@ -321,7 +351,7 @@ static bool build_req(wrk *w, job *j) {
   case J_UPSERT:
     snprintf(path, sizeof path, "/crm/v3/objects/contacts/batch/upsert");
     route = "contacts_batch_upsert";
-    body = upsert_body(j);
+    body = upsert_body(w, j);
     break;
   case J_FIRST_TOUCH:
     snprintf(path, sizeof path, "/crm/v3/objects/contacts/batch/update");
@@ -334,7 +364,7 @@ static bool build_req(wrk *w, job *j) {
     route = j->eng == HS_ENG_EMAIL ? "emails_batch_create"
             : j->eng == HS_ENG_NOTE ? "notes_batch_create"
                                     : "tasks_batch_create";
-    body = create_body(j);
+    body = create_body(w, j);
     break;
   case J_SEARCH:
     snprintf(path, sizeof path, "/crm/v3/objects/%s/search",
@@ -352,6 +382,9 @@ static bool build_req(wrk *w, job *j) {
     return false;
   j->req->search = j->kind == J_SEARCH;
   j->req->idempotent = j->kind != J_CREATE;
+  /* Two groups upserting one new email at once: one of them gets 409
+   * while the other creates it; the retry is an update. */
+  j->req->conflict_transient = j->kind == J_UPSERT;
   return true;
 }
 
@@ -510,37 +543,168 @@ static void read_done(wrk *w, job *j) {
  * as a contacts/batch/update (wrk_sync_carry). Keyed "tenant:id":
  * {"tenant", "id", "email", "props", "t" (event time)}; ft_since_us is
  * when the oldest entry arrived. */
-static void note_new(wrk *w, size_t tenant, const char *id,
-                     const wrk_event *e) {
-  if (!e->map.first_touch)
+static void note_props(wrk *w, size_t tenant, const char *id,
+                       const wrk_event *e, const json_t *props) {
+  if (!json_object_size(props))
     return;
   if (!w->ft_carry && !(w->ft_carry = json_object()))
     return;
+  json_t *clean = json_deep_copy(props);
+  strip_skipped(w, tenant, "contacts", clean);
+  size_t d;
+  const json_t *dr;
+  json_array_foreach(e->map.dropped, d, dr) {
+    json_object_del(clean, json_string_value(json_object_get(dr, "property")));
+  }
   char key[64];
   snprintf(key, sizeof key, "%zu:%s", tenant, id);
   json_t *it = json_object_get(w->ft_carry, key);
   if (it) {
     /* The earliest event of the contact names the campaign. */
     if (e->map.time_us < json_integer_value(json_object_get(it, "t"))) {
-      json_object_set(it, "props", e->map.first_touch);
+      json_object_set(it, "props", clean);
       json_object_set_new(it, "t", json_integer(e->map.time_us));
     }
+    json_decref(clean);
     return;
   }
   if (!json_object_size(w->ft_carry))
     w->ft_since_us = ls_mono_us();
-  json_object_set_new(
-      w->ft_carry, key,
-      json_pack("{s:I,s:s,s:s,s:O,s:I}", "tenant", (json_int_t)tenant, "id",
-                id, "email", e->map.email, "props", e->map.first_touch, "t",
-                (json_int_t)e->map.time_us));
+  json_object_set_new(w->ft_carry, key,
+                      json_pack("{s:I,s:s,s:s,s:o,s:I}", "tenant",
+                                (json_int_t)tenant, "id", id, "email",
+                                e->map.email, "props", clean, "t",
+                                (json_int_t)e->map.time_us));
 }
 
-/* Matches upsert results to events by email; returns events left without
- * a contact id (207 errors). */
+static void note_new(wrk *w, size_t tenant, const char *id,
+                     const wrk_event *e) {
+  note_props(w, tenant, id, e, e->map.first_touch);
+}
+
+/* Properties HubSpot rejected (a 400 or a 207 entry naming them) are left
+ * out of these events' inputs from now on: recorded in map.dropped (the
+ * sync_log's "dropped") and counted. false when nothing new can be
+ * dropped, or the email itself is rejected (a DLQ "validation"). */
+static bool drop_rejected(wrk *w, const evec *evs, json_t *extra,
+                          const json_t *err) {
+  json_t *rej = hs_rejected_properties(err);
+  bool progress = false, email = false;
+  size_t i;
+  const json_t *r;
+  json_array_foreach(rej, i, r) {
+    if (!strcmp(json_string_value(json_object_get(r, "property")), "email"))
+      email = true;
+  }
+  json_array_foreach(rej, i, r) {
+    const char *name = json_string_value(json_object_get(r, "property"));
+    if (email)
+      break;
+    for (size_t k = 0; k < evs->n; k++) {
+      wrk_event *e = evs->v[k];
+      bool has = json_object_get(e->map.contact, name) ||
+                 json_object_get(e->map.first_touch, name) ||
+                 json_object_get(e->map.eng_props, name);
+      size_t d;
+      const json_t *dr;
+      json_array_foreach(e->map.dropped, d, dr) {
+        if (!strcmp(json_string_value(json_object_get(dr, "property")), name))
+          has = false;
+      }
+      if (!has)
+        continue;
+      if (!e->map.dropped)
+        e->map.dropped = json_array();
+      json_array_append(e->map.dropped, (json_t *)r);
+      json_object_del(e->map.eng_props, name);
+      progress = true;
+      char lab[200];
+      snprintf(lab, sizeof lab, "tenant=\"%s\",property=\"%s\"",
+               e->tenant ? e->tenant->id : "-", name);
+      ls_metrics_inc(w->metrics, "leadsync_worker_dropped_properties_total",
+                     "Property values HubSpot rejected and the event synced "
+                     "without",
+                     lab, 1);
+    }
+    size_t x;
+    json_t *ft;
+    json_array_foreach(extra, x, ft) {
+      json_t *props = json_object_get(ft, "props");
+      if (json_object_get(props, name)) {
+        json_t *copy = json_deep_copy(props);
+        json_object_del(copy, name);
+        json_object_set_new(ft, "props", copy);
+        progress = true;
+      }
+    }
+  }
+  json_decref(rej);
+  return progress && !email;
+}
+
+static bool one_email(const evec *evs) {
+  for (size_t i = 1; i < evs->n; i++)
+    if (strcmp(evs->v[i]->map.email, evs->v[0]->map.email))
+      return false;
+  return evs->n > 0;
+}
+
+static bool empty_prop(const json_t *props, const char *k) {
+  const json_t *v = json_object_get(props, k);
+  return v &&
+         (json_is_null(v) || (json_is_string(v) && !*json_string_value(v)));
+}
+
+/* A group's contact is known: every event gets its id; a new contact (or
+ * one whose echo shows no name) gets the create-only values. */
+static void group_resolved(wrk *w, job *j, const evec *evs, const json_t *res) {
+  const char *id = json_string_value(json_object_get(res, "id"));
+  const json_t *props = json_object_get(res, "properties");
+  bool is_new = json_is_true(json_object_get(res, "new"));
+  bool nameless =
+      empty_prop(props, "firstname") && empty_prop(props, "lastname");
+  for (size_t i = 0; i < evs->n; i++) {
+    wrk_event *e = evs->v[i];
+    snprintf(e->contact_id, sizeof e->contact_id, "%s", id);
+    if (e->tenant->update_only)
+      continue;
+    if (is_new)
+      note_new(w, j->tenant, id, e);
+    else if (nameless && e->map.names)
+      note_props(w, j->tenant, id, e, e->map.names);
+  }
+}
+
+static void requeue(jvec *next, const job *j, const evec *evs, bool single) {
+  job *s = job_new(J_UPSERT, j->tenant);
+  s->single = single;
+  for (size_t i = 0; i < evs->n; i++)
+    evec_push(&s->evs, evs->v[i]);
+  jvec_push(next, s);
+}
+
+/* Matches upsert results to their inputs: by the echoed email, then what
+ * is left by elimination (one input, one result: a secondary email or a
+ * merged contact answers with another primary email, or no echo at all);
+ * several unmatched inputs are sent again one per call rather than
+ * guessed from the answer's order. 207 errors are tied to their input by
+ * objectWriteTraceId. */
 static void upsert_done(wrk *w, job *j, jvec *next) {
   hs_req *r = j->req;
   if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
+    if (r->state == HS_R_DONE && r->cls == HS_C_VALIDATION &&
+        one_email(&j->evs) &&
+        drop_rejected(w, &j->evs, j->extra, r->err.body)) {
+      /* One contact: the 400 named its bad values; again without them. */
+      job *s = job_new(J_UPSERT, j->tenant);
+      s->single = j->single;
+      s->inputs = j->inputs;
+      s->extra = json_incref(j->extra);
+      for (size_t i = 0; i < j->evs.n; i++)
+        evec_push(&s->evs, j->evs.v[i]);
+      jvec_push(next, s);
+      return;
+    }
     if (json_array_size(j->extra)) {
       char d[600];
       hs_req_describe(r, d, sizeof d);
@@ -554,44 +718,104 @@ static void upsert_done(wrk *w, job *j, jvec *next) {
   }
   json_t *body = hs_req_json(r);
   const json_t *results = json_object_get(body, "results");
-  evec missing = {0};
-  for (size_t i = 0; i < j->evs.n; i++) {
-    wrk_event *e = j->evs.v[i];
-    size_t k;
-    const json_t *it;
-    bool found = false;
-    json_array_foreach(results, k, it) {
-      char em[LS_EMAIL_MAX + 1];
-      lower_copy(em, sizeof em,
-                 json_string_value(json_object_get(
-                     json_object_get(it, "properties"), "email")));
-      const char *id = json_string_value(json_object_get(it, "id"));
-      if (strcmp(em, e->map.email) || !id)
-        continue;
-      snprintf(e->contact_id, sizeof e->contact_id, "%s", id);
-      if (json_is_true(json_object_get(it, "new")) && !e->tenant->update_only)
-        note_new(w, j->tenant, id, e);
-      found = true;
-      break;
-    }
-    if (!found && json_array_size(results) == 1 && j->evs.n >= 1 &&
-        !json_object_get(json_object_get(json_array_get(results, 0),
-                                         "properties"),
-                         "email")) {
-      /* An answer without echoed properties: one input, one result. */
-      const char *id =
-          json_string_value(json_object_get(json_array_get(results, 0), "id"));
-      if (id) {
-        snprintf(e->contact_id, sizeof e->contact_id, "%s", id);
-        found = true;
+  const json_t *errors = json_object_get(body, "errors");
+  cgroup *g;
+  size_t ng = group_by_email(&j->evs, &g);
+  size_t nres = json_array_size(results);
+  char *state = calloc(ng ? ng : 1, 1);     /* 0 open, 1 done, 2 error */
+  char *taken = calloc(nres ? nres : 1, 1); /* result used */
+  const json_t **gerr = calloc(ng ? ng : 1, sizeof *gerr);
+  /* Carried first-touch inputs of their own (contacts not in this job):
+   * their results are not an event's. */
+  json_t *carried = json_object();
+  size_t x;
+  json_t *ft;
+  json_array_foreach(j->extra, x, ft) {
+    const char *fe = json_string_value(json_object_get(ft, "email"));
+    bool own = true;
+    for (size_t q = 0; fe && q < ng; q++)
+      if (!strcmp(fe, g[q].email))
+        own = false;
+    if (own)
+      json_object_set_new(carried, json_string_value(json_object_get(ft, "id")),
+                          json_true());
+  }
+  /* 207 entries, by trace id. */
+  size_t k;
+  const json_t *it;
+  json_array_foreach(errors, k, it) {
+    const char *tr = json_string_value(json_array_get(
+        json_object_get(json_object_get(it, "context"), "objectWriteTraceId"),
+        0));
+    for (size_t q = 0; tr && q < ng; q++)
+      if (!state[q] && !strcmp(tr, g[q].evs.v[0]->ev.event_id)) {
+        state[q] = 2;
+        gerr[q] = it;
       }
+  }
+  /* Echoed emails. */
+  json_array_foreach(results, k, it) {
+    char em[LS_EMAIL_MAX + 1];
+    lower_copy(em, sizeof em,
+               json_string_value(json_object_get(
+                   json_object_get(it, "properties"), "email")));
+    const char *id = json_string_value(json_object_get(it, "id"));
+    if (!id || json_object_get(carried, id)) {
+      taken[k] = 1;
+      continue;
     }
-    if (!found)
-      evec_push(&missing, e);
+    for (size_t q = 0; q < ng; q++)
+      if (!state[q] && !strcmp(em, g[q].email)) {
+        group_resolved(w, j, &g[q].evs, it);
+        state[q] = 1;
+        taken[k] = 1;
+        break;
+      }
+  }
+  /* What is left, by elimination. */
+  size_t open_g = 0, open_r = 0, lg = 0, lr = 0;
+  for (size_t q = 0; q < ng; q++)
+    if (!state[q]) {
+      open_g++;
+      lg = q;
+    }
+  for (size_t q = 0; q < nres; q++)
+    if (!taken[q]) {
+      open_r++;
+      lr = q;
+    }
+  if (open_g == 1 && open_r == 1) {
+    group_resolved(w, j, &g[lg].evs, json_array_get(results, lr));
+    state[lg] = 1;
+    ls_metrics_inc(w->metrics, "leadsync_worker_upsert_unechoed_total",
+                   "Upsert results matched without their echoed email "
+                   "(secondary email, merged contact, no echo)",
+                   NULL, 1);
+  } else if (open_g && open_r) {
+    for (size_t q = 0; q < ng; q++)
+      if (!state[q]) {
+        requeue(next, j, &g[q].evs, j->single);
+        state[q] = 1;
+      }
+  }
+  /* Errors and missing results. */
+  evec missing = {0};
+  for (size_t q = 0; q < ng; q++) {
+    if (state[q] == 1)
+      continue;
+    if (state[q] == 2 && drop_rejected(w, &g[q].evs, NULL, gerr[q])) {
+      requeue(next, j, &g[q].evs, j->single);
+      continue;
+    }
+    for (size_t i = 0; i < g[q].evs.n; i++)
+      evec_push(&missing, g[q].evs.v[i]);
   }
   if (missing.n) {
     /* 207: these inputs failed; the error names why. */
-    const json_t *err0 = json_array_get(json_object_get(body, "errors"), 0);
+    const json_t *err0 = json_array_get(errors, 0);
+    for (size_t q = 0; q < ng; q++)
+      if (state[q] == 2 && gerr[q])
+        err0 = gerr[q];
     hs_error_clear(&r->err);
     snprintf(r->err.category, sizeof r->err.category, "%s",
              json_string_value(json_object_get(err0, "category"))
@@ -617,6 +841,11 @@ static void upsert_done(wrk *w, job *j, jvec *next) {
     }
   }
   free(missing.v);
+  free(state);
+  free(taken);
+  free(gerr);
+  json_decref(carried);
+  groups_free(g, ng);
   json_decref(body);
 }
 
@@ -731,8 +960,8 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
   size_t k;
   const json_t *it;
   json_array_foreach(results, k, it) {
-    const char *eid = json_string_value(json_object_get(
-        json_object_get(it, "properties"), HS_EVENT_ID_PROP));
+    const char *eid = json_string_value(
+        json_object_get(json_object_get(it, "properties"), HS_EVENT_ID_PROP));
     const char *id = json_string_value(json_object_get(it, "id"));
     if (!id)
       continue;
@@ -742,12 +971,27 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
       snprintf(j->evs.v[k]->eng_id, sizeof j->evs.v[k]->eng_id, "%s",
                id); /* no echo: answers follow the inputs */
   }
+  evec retried = {0};
   json_array_foreach(json_object_get(body, "errors"), k, it) {
     const json_t *tr =
         json_object_get(json_object_get(it, "context"), "objectWriteTraceId");
     wrk_event *e = by_event_id(j, json_string_value(json_array_get(tr, 0)));
     if (!e || e->eng_id[0])
       continue;
+    evec one = {0};
+    evec_push(&one, e);
+    bool again = drop_rejected(w, &one, NULL, it);
+    free(one.v);
+    if (again) {
+      /* Not created (a 207 entry): create it again without the values
+       * HubSpot rejected. */
+      job *c = job_new(J_CREATE, j->tenant);
+      c->eng = j->eng;
+      evec_push(&c->evs, e);
+      jvec_push(next, c);
+      evec_push(&retried, e);
+      continue;
+    }
     const char *cat = json_string_value(json_object_get(it, "category"));
     const char *msg = json_string_value(json_object_get(it, "message"));
     long st = (long)json_integer_value(json_object_get(it, "status"));
@@ -755,14 +999,20 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
                    cat && !strcmp(cat, "VALIDATION_ERROR") ? WRK_DLQ_VALIDATION
                                                            : WRK_DLQ_PERMANENT,
                    st ? st : 400, cat, msg);
-    e->first_failure_us = r->first_failure_us ? r->first_failure_us
-                                              : ls_now_us();
+    e->first_failure_us =
+        r->first_failure_us ? r->first_failure_us : ls_now_us();
   }
   /* Inputs with neither a result nor an error: unknown, so look first. */
   evec unknown = {0};
-  for (size_t i = 0; i < j->evs.n; i++)
-    if (j->evs.v[i]->outcome == WRK_PENDING && !j->evs.v[i]->eng_id[0])
+  for (size_t i = 0; i < j->evs.n; i++) {
+    bool again = false;
+    for (size_t q = 0; q < retried.n; q++)
+      again = again || retried.v[q] == j->evs.v[i];
+    if (!again && j->evs.v[i]->outcome == WRK_PENDING &&
+        !j->evs.v[i]->eng_id[0])
       evec_push(&unknown, j->evs.v[i]);
+  }
+  free(retried.v);
   if (unknown.n)
     queue_search(w, searches, j->tenant, j->eng, &unknown,
                  ls_mono_us() + w->s.search_settle_ms * 1000);

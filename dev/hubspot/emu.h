@@ -65,6 +65,8 @@ struct emu_faults {
   bool html_5xx;         /* 502/504 come with an HTML body, like an edge */
   long upsert_conflict;  /* next N upserts that would create a contact get
                             409: a concurrent writer created it first */
+  char refuse_props[4][64]; /* property creates refused with a 400 (a
+                               portal at its custom-property limit) */
 };
 
 struct emu_obj {

@@ -11,7 +11,7 @@ static const char *const fault_keys[] = {
     "latency_ms", "jitter_ms",       "error_rate", "error_statuses",
     "force_429",  "revoke_tokens",   "drop_rate",  "drop_after_rate",
     "lock_423_rate", "html_5xx",     "portal",     "clear",
-    "upsert_conflict"};
+    "upsert_conflict", "refuse_properties"};
 
 static bool get_rate(json_t *in, const char *key, double *out, char *errstr,
                      size_t n) {
@@ -72,6 +72,16 @@ bool emu_faults_parse(json_t *in, struct emu_faults *f, json_t **revoke,
   f->jitter_ms = (int)jitter;
   f->force_429 = force;
   f->upsert_conflict = conflict;
+  json_t *rp = json_object_get(in, "refuse_properties");
+  if (rp && (!json_is_array(rp) || json_array_size(rp) > 4)) {
+    snprintf(errstr, n, "refuse_properties must be a list of up to 4 names");
+    return false;
+  }
+  for (size_t i = 0; i < json_array_size(rp); i++)
+    snprintf(f->refuse_props[i], sizeof f->refuse_props[i], "%s",
+             json_string_value(json_array_get(rp, i))
+                 ? json_string_value(json_array_get(rp, i))
+                 : "");
   f->html_5xx = json_is_true(json_object_get(in, "html_5xx"));
   json_t *st = json_object_get(in, "error_statuses");
   if (st) {

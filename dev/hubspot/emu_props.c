@@ -580,6 +580,16 @@ void emu_h_props_create(struct emu_call *c) {
   const char *field = json_string_value(json_object_get(in, "fieldType"));
   const char *group = json_string_value(json_object_get(in, "groupName"));
   json_t *opts = json_object_get(in, "options");
+  for (size_t i = 0; i < 4; i++)
+    if (c->p->faults.refuse_props[i][0] &&
+        !strcmp(c->p->faults.refuse_props[i], name)) {
+      c->emu->faults_injected++;
+      emu_fail(c, EMU_E_VALIDATION,
+               "You have reached the maximum number of custom properties "
+               "for this object (property %s not created)",
+               name);
+      return;
+    }
   if (!name_ok(name)) {
     emu_fail(c, EMU_E_VALIDATION,
              "Property name %s is invalid: use lowercase letters, digits and "

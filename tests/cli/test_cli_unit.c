@@ -183,6 +183,19 @@ static void test_urls(void **state) {
   assert_non_null(strstr(out, "https://hooks.zapier.com/..."));
   cli_redact_url("https://x.example.com", out, sizeof out);
   assert_string_equal(out, "https://x.example.com");
+  /* Credentials in userinfo, query and fragment never survive. */
+  cli_redact_url("https://u:p4ss@a.b:8/v1/webhooks/smartlead/s3cr3t?k=q5#f6",
+                 out, sizeof out);
+  assert_string_equal(out, "https://****@a.b:8/v1/webhooks/smartlead/****?****");
+  cli_redact_url("https://u:p4ss@[::1]/", out, sizeof out);
+  assert_string_equal(out, "https://****@[::1]");
+  cli_redact_url("https://h.example.com/catch/p4th?api_key=k3y", out,
+                 sizeof out);
+  assert_null(strstr(out, "p4th"));
+  assert_null(strstr(out, "k3y"));
+  assert_non_null(strstr(out, "?****"));
+  cli_redact_url("not a url at all", out, sizeof out);
+  assert_null(strstr(out, "url at all"));
 }
 
 int main(void) {

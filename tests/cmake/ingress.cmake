@@ -51,3 +51,5 @@ set_tests_properties(ingress_fuzz PROPERTIES
 # probing, body-secret masking and allocation failures.
 ls_add_pytest(ingress_sizes tests/ingress/test_sizes.py
   LABELS integration TIMEOUT 120)
+ls_add_pytest(ingress_framing tests/ingress/test_framing.py
+  LABELS integration TIMEOUT 120)

@@ -85,8 +85,14 @@ EVENT_TOPICS = ["smartlead." + e.lower() for e in ALL_EVENTS]
 CO_PARTITIONED = EVENT_TOPICS + ["smartlead.unknown", "smartlead.quarantine",
                                  "leadsync.held", "leadsync.lead_state"]
 ALL_TOPICS = CO_PARTITIONED + ["leadsync.dlq", "leadsync.sync_log",
-                               "leadsync.ledger"]
-COMPACTED = {"leadsync.lead_state", "leadsync.ledger"}
+                               "leadsync.ledger", "leadsync.fanout_dlq",
+                               "leadsync.fanout_replay",
+                               # docs/assurance.md: progress and election.
+                               "leadsync.assurance"]
+# docs/fanout.md: leadsync-fanout, one consumer group per endpoint.
+FANOUT_DEPLOYMENT = "leadsync-fanout"
+FANOUT_SECRET_DIR = "/var/run/secrets/leadsync/fanout"
+COMPACTED = {"leadsync.lead_state", "leadsync.ledger", "leadsync.assurance"}
 CONFIG_PATH = "/etc/leadsync/config.json"
 TOKEN_DIR = "/var/run/secrets/leadsync/hubspot"
 
@@ -480,9 +486,72 @@ def check_workers(name, objs, topics, cfg):
     ck.eq(sorted(flat), sorted(ALL_EVENTS),
           f"{name}: every event type in exactly one group")
     targets = {s["spec"]["scaleTargetRef"]["name"] for s in sos}
-    ck.true(targets <= {d["metadata"]["name"] for d in deps},
-            f"{name}: every ScaledObject targets a worker Deployment",
-            str(targets))
+    ck.true(targets <= {d["metadata"]["name"] for d in deps} |
+            {FANOUT_DEPLOYMENT},
+            f"{name}: every ScaledObject targets a worker Deployment or the "
+            "fan-out", str(targets))
+
+
+def endpoints_of(cfg):
+    return [e for t in (cfg or {}).get("tenants", [])
+            for e in t.get("endpoints", [])]
+
+
+def check_fanout(name, objs, topics, cfg):
+    dep = named(objs, "Deployment", FANOUT_DEPLOYMENT)
+    if not ck.true(dep is not None, f"{name}: fan-out Deployment"):
+        return
+    ps = dep["spec"]["template"]["spec"]
+    c = ps["containers"][0]
+    args = c.get("args", [])
+    ck.eq(c.get("command"), ["leadsync-fanout"], f"{name}: fan-out command")
+    ck.eq(arg_after(args, "--config"), CONFIG_PATH, f"{name}: fan-out --config")
+    ck.eq(arg_after(args, "--listen"), "0.0.0.0:9100",
+          f"{name}: fan-out --listen")
+    ck.eq(pod_labels(dep).get("app.kubernetes.io/component"), "fanout",
+          f"{name}: fan-out component label")
+    ck.true("replicas" not in dep["spec"], f"{name}: fan-out has no replicas "
+            "field (KEDA owns the count)")
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+    vols = {v["name"]: v for v in ps.get("volumes", [])}
+    ck.eq(vols.get(mounts.get(FANOUT_SECRET_DIR), {}).get("secret", {})
+          .get("secretName"), "leadsync-fanout",
+          f"{name}: endpoint secrets mounted at {FANOUT_SECRET_DIR}")
+    ck.true(TOKEN_DIR not in mounts, f"{name}: the fan-out gets no HubSpot "
+            "token")
+    eps = endpoints_of(cfg)
+    with open(os.path.join(K8S, "base", "fanout-secret.template.yaml")) as f:
+        tmpl = docs_of(f.read())[0]
+    for e in eps:
+        sf = e.get("secret_file")
+        if sf:
+            ck.eq(os.path.dirname(sf), FANOUT_SECRET_DIR,
+                  f"{name}: endpoint {e['id']} secret_file in the mount")
+            ck.true(os.path.basename(sf) in tmpl.get("stringData", {}),
+                    f"{name}: fan-out Secret template has {e['id']}'s key")
+        ck.true(e.get("url", "").startswith("https://") and
+                not e.get("internal"),
+                f"{name}: endpoint {e['id']} is public https")
+    mine = [s for s in of_kind(objs, "ScaledObject")
+            if s["spec"]["scaleTargetRef"]["name"] == FANOUT_DEPLOYMENT]
+    if not ck.eq(len(mine), 1, f"{name}: one ScaledObject for the fan-out"):
+        return
+    so = mine[0]["spec"]
+    trig = so.get("triggers", [])
+    ck.true(trig and all(t.get("type") == "kafka" for t in trig),
+            f"{name}: fan-out scales on Kafka lag")
+    ck.eq(sorted(t["metadata"].get("consumerGroup") for t in trig),
+          sorted(f"leadsync-fanout-{e['id']}" for e in eps),
+          f"{name}: one trigger per endpoint group leadsync-fanout-<id>")
+    bootstrap = kafka_env(objs)
+    for t in trig:
+        ck.eq(t["metadata"].get("bootstrapServers"), bootstrap,
+              f"{name}: fan-out trigger bootstrapServers")
+    mx = so.get("maxReplicaCount")
+    parts = topics.get("smartlead.email_reply", {}).get("partitions")
+    if parts:
+        ck.true(isinstance(mx, int) and mx <= parts,
+                f"{name}: fan-out maxReplicaCount <= partitions")
 
 
 def check_ingress(name, objs, cfg):
@@ -654,10 +723,12 @@ def check_netpol(name, objs):
         return worker_role(dep["spec"]["template"]["spec"]["containers"][0]
                            .get("args", [])) != "filter"
 
+    fanout = named(objs, "Deployment", FANOUT_DEPLOYMENT)
     for dep, peers, port, egress_443 in (
             [(dep_ing, [["ingress-nginx"], ["monitoring"]], 8080, False)] +
             [(w, [["monitoring"]], 9100, calls_hubspot(w))
-             for w in workers]):
+             for w in workers] +
+            ([(fanout, [["monitoring"]], 9100, True)] if fanout else [])):
         dn = dep["metadata"]["name"]
         mine = policy_for(dep)
         if not ck.eq(len(mine), 1, f"{name}/{dn}: one NetworkPolicy"):
@@ -767,8 +838,10 @@ SECRETISH = re.compile(r"token|secret|password|passwd|credential|sasl|key",
                        re.I)
 ALLOWED_SECRET_REFS = {"token_sha256", "token_file", "token_env",
                        "secret_key_sha256", "secret_key_env", "topic_prefix",
+                       "secret_file", "secret_env",
                        "sasl.mechanism", "sasl.mechanisms",
-                       "ssl.key.location", "ssl.keystore.location"}
+                       "ssl.key.location", "ssl.keystore.location",
+                       "api_key_file", "api_key_env"}
 
 
 def secret_values(node, path="$"):
@@ -844,6 +917,12 @@ def check_config(name, cfg):
                     d, os.path.basename(tf))
                 with open(t["hubspot"]["token_file"], "w") as f:
                     f.write("pat-na1-placeholder\n")
+            for e in t.get("endpoints", []):
+                if e.get("secret_file"):
+                    e["secret_file"] = os.path.join(
+                        d, "fanout-" + os.path.basename(e["secret_file"]))
+                    with open(e["secret_file"], "w") as f:
+                        f.write("whsec_cGxhY2Vob2xkZXItc2VjcmV0LWZvci10ZXN0cw==\n")
         good = os.path.join(d, "config.json")
         with open(good, "w") as f:
             json.dump(cfg, f)
@@ -882,6 +961,82 @@ def check_secret_template():
         ck.true("hubspot-secret.template.yaml" not in
                 (yaml.safe_load(f).get("resources") or []),
                 "secret template is not applied by the base")
+
+
+# ------------------------------------------------------------ assurance
+SMARTLEAD_KEY_DIR = "/var/run/secrets/leadsync/smartlead"
+
+
+def check_assurance(name, objs, cfg):
+    """docs/assurance.md: one active replica (leader election through the
+    leadsync-assurance group), API keys from the leadsync-smartlead Secret
+    mount, egress to DNS, Kafka and 443 (Smartlead) only, /metrics scraped."""
+    dep = named(objs, "Deployment", "leadsync-assurance")
+    if not ck.true(dep is not None, f"{name}: leadsync-assurance Deployment"):
+        return
+    ck.eq(dep["spec"].get("replicas"), 1, f"{name}: assurance: one replica")
+    c = containers(dep)[0]
+    ck.eq(c.get("command"), ["leadsync-assurance"],
+          f"{name}: assurance runs leadsync-assurance")
+    ck.eq(arg_after(c.get("args", []), "--config"), CONFIG_PATH,
+          f"{name}: assurance reads the shared config")
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+    m = mounts.get(SMARTLEAD_KEY_DIR)
+    ck.true(m is not None and vols.get(m["name"], {}).get("secret", {})
+            .get("secretName") == "leadsync-smartlead",
+            f"{name}: assurance mounts the leadsync-smartlead Secret at "
+            f"{SMARTLEAD_KEY_DIR}")
+    ck.true(not any(v.get("secret", {}).get("secretName") == "leadsync-hubspot"
+                    for v in vols.values()),
+            f"{name}: assurance never sees HubSpot tokens")
+    pols = [p for p in of_kind(objs, "NetworkPolicy")
+            if label_selector_matches(p["spec"]["podSelector"],
+                                      pod_labels(dep))]
+    if ck.eq(len(pols), 1, f"{name}: assurance: one NetworkPolicy"):
+        spec = pols[0]["spec"]
+        eg = np_ports(spec.get("egress", []))
+        ck.eq(eg, {("UDP", 53), ("TCP", 53), ("TCP", 9092), ("TCP", 9093),
+                   ("TCP", 443)}, f"{name}: assurance egress: DNS, Kafka, "
+              "Smartlead (443) only")
+        ck.eq(np_ports(spec.get("ingress", [])), {("TCP", 9100)},
+              f"{name}: assurance ingress: metrics only")
+        ips = [p.get("ipBlock") for r in spec.get("egress", [])
+               for p in r.get("to", []) if p.get("ipBlock")]
+        ck.true(ips and all("10.0.0.0/8" in (i.get("except") or [])
+                            for i in ips),
+                f"{name}: assurance 443 egress excludes private ranges")
+    if cfg:
+        for t in cfg.get("tenants", []):
+            kf = t.get("smartlead", {}).get("api_key_file")
+            if kf:
+                ck.eq(os.path.dirname(kf), SMARTLEAD_KEY_DIR,
+                      f"{name}: tenant {t.get('id')} api_key_file in the "
+                      "Secret mount")
+                with open(os.path.join(
+                        K8S, "base", "smartlead-secret.template.yaml")) as f:
+                    tmpl = docs_of(f.read())[0]
+                ck.true(os.path.basename(kf) in tmpl.get("stringData", {}),
+                        f"{name}: Smartlead Secret template has tenant "
+                        f"{t.get('id')}'s key")
+
+
+def check_smartlead_secret_template():
+    path = os.path.join(K8S, "base", "smartlead-secret.template.yaml")
+    with open(path) as f:
+        tmpl = docs_of(f.read())
+    ck.eq([t.get("kind") for t in tmpl], ["Secret"],
+          "smartlead secret template: one Secret")
+    for t in tmpl:
+        validate(t, "smartlead secret template")
+        ck.true(not t.get("data"), "smartlead secret template: no data")
+        for k, v in (t.get("stringData") or {}).items():
+            ck.true(str(v).startswith("REPLACE_"),
+                    f"smartlead secret template {k}: placeholder only")
+    with open(os.path.join(K8S, "base", "kustomization.yaml")) as f:
+        ck.true("smartlead-secret.template.yaml" not in
+                (yaml.safe_load(f).get("resources") or []),
+                "smartlead secret template is not applied by the base")
 
 
 # --------------------------------------------------------------- 5 docker
@@ -964,7 +1119,8 @@ def check_dockerfile():
             "cmake -S . -B $(BUILD)" in makefile and
             re.search(r"cmake --build build\b", build_runs),
             "Dockerfile: cmake -S . -B build / cmake --build, as make build")
-    for b in ("leadsync-ingress", "leadsync-worker", "leadsync"):
+    for b in ("leadsync-ingress", "leadsync-worker", "leadsync-fanout",
+              "leadsync"):
         ck.true(re.search(r"--target[^;&]*\b" + re.escape(b) + r"(\s|$)",
                           build_runs) and f"build/{b}" in build_runs,
                 f"Dockerfile: builds and installs {b}")
@@ -1056,13 +1212,16 @@ def main():
         cfg = config_of(objs)
         run(check_containers, name, objs)
         run(check_workers, name, objs, topics, cfg)
+        run(check_fanout, name, objs, topics, cfg)
         run(check_ingress, name, objs, cfg)
         run(check_wiring, name, objs)
         run(check_netpol, name, objs)
         run(check_cli_args, name, objs)
+        run(check_assurance, name, objs, cfg)
         if cfg:
             run(check_config, name, cfg)
     run(check_secret_template)
+    run(check_smartlead_secret_template)
     run(check_dockerfile)
     run(check_yamllint)
     ck.done()

@@ -27,6 +27,7 @@ good = Receiver()
 flaky = Receiver(plan=lambda n, path: 500 if n < 15 else 200)
 slack = Receiver()
 filt_rx = Receiver()
+slow = Receiver(delay_s=1.0)
 dead_sock, dead_port = closed_port()
 dead_rx = None
 
@@ -48,6 +49,8 @@ def endpoints(cfg):
          "max_attempts": 2},
         dict(fast, id="slack", kind="slack", url=slack.url + "/slack",
              hubspot_portal_id=1000001),
+        dict(fast, id="slow", url=slow.url + "/slow", max_in_flight=1,
+             timeout_ms=5000),
     ]
     filtered["endpoints"] = [
         dict(fast, id="filt-tenant", url=filt_rx.url + "/tenant",
@@ -99,6 +102,9 @@ with Stack() as st:
 
     # 1. Once and in order per lead, signed, headers passed.
     wait_n("good: every event delivered", lambda: len(set(good.ids())), n)
+    c.true(len(slow.requests) < n // 2,
+           "a slow endpoint (1 s per request) does not hold the others back",
+           f"slow has {len(slow.requests)} of {n}")
     got = good.ids()
     c.eq(len(got), len(set(got)), "good: no duplicates in a clean run")
     bodies = {r["headers"]["webhook-id"]: r for r in good.ok()}
@@ -221,6 +227,26 @@ with Stack() as st:
     c.true("delivered" in out and "-> endpoint good" in out,
            "history shows endpoint outcomes", out[-600:] + err)
 
+    # 8. A record Kafka holds twice (a producer retry stored twice) goes
+    # out once.
+    from confluent_kafka import Producer
+    src = next(m for m in st.consume_all("smartlead.email_reply", timeout=10)
+               if (dict(m.headers() or []).get("ce_id") or b"").decode()
+               in set(ids))
+    p = Producer({"bootstrap.servers": st.bootstrap})
+    p.produce(src.topic(), src.value(), src.key(), headers=src.headers(),
+              partition=src.partition())
+    p.flush(10)
+    dup_metric = 'leadsync_fanout_duplicates_total{endpoint="good"}'
+    try:
+        wait_for(lambda: metrics(fo.url).get(dup_metric, 0) >= 1, 30, 0.2,
+                 "the duplicate noticed")
+    except AssertionError:
+        pass
+    c.true(metrics(fo.url).get(dup_metric, 0) >= 1,
+           "duplicate record counted")
+    c.eq(len(good.ids()), n, "duplicate record not delivered again")
+
     # 8. DLQ replay for one endpoint once its receiver is back.
     rc, out, err = cli(st, cfg, "dlq", "list", "--endpoint", "dead")
     c.true(rc == 1 and f"{n} record(s) waiting" in out,
@@ -236,6 +262,10 @@ with Stack() as st:
     rc, out, err = cli(st, cfg, "dlq", "list", "--endpoint", "dead")
     c.eq(rc, 0, "dlq list --endpoint: nothing waiting after the replay")
 
-    for r in (good, flaky, slack, filt_rx) + ((dead_rx,) if dead_rx else ()):
+    c.true(0 < len(slow.ok()) < n, "the slow endpoint is still working",
+           f"{len(slow.ok())} of {n}")
+    c.eq(fo.stop(), 0, "SIGTERM with a request in flight: drained, exit 0")
+    for r in (good, flaky, slack, filt_rx, slow) + \
+            ((dead_rx,) if dead_rx else ()):
         r.close()
 c.done()

@@ -15,11 +15,12 @@ mkdir -p "$out/corpus"
 
 sources=(lib/ls_err.c lib/ls_buf.c lib/ls_log.c lib/ls_hash.c lib/ls_time.c
          lib/ls_event.c lib/ls_config.c lib/ls_schema.c ingress/ing_route.c
+         ingress/ing_mask.c
          tests/fuzz/fuzz_ingress.c)
 bin="$out/fuzz_ingress"
 stale=0
 [ -x "$bin" ] || stale=1
-for f in "${sources[@]}" lib/*.h ingress/ing_route.h; do
+for f in "${sources[@]}" lib/*.h ingress/ing_route.h ingress/ing_mask.h; do
   [ "$src/$f" -nt "$bin" ] && stale=1
 done
 if [ $stale = 1 ]; then

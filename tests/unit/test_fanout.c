@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fo_format.h"
+#include "fo_seen.h"
 #include "ls_endpoint.h"
 
 /* The published Standard Webhooks example (secret, id, timestamp, body). */
@@ -227,6 +228,28 @@ static void bodies_by_format(void **state) {
   json_decref(root);
 }
 
+static void seen_set_forgets_the_oldest_first(void **state) {
+  (void)state;
+  fo_seen *s = fo_seen_new(3);
+  assert_true(fo_seen_add(s, "a"));
+  assert_false(fo_seen_add(s, "a"));
+  assert_true(fo_seen_add(s, "b"));
+  assert_true(fo_seen_add(s, "c"));
+  assert_true(fo_seen_has(s, "a"));
+  assert_true(fo_seen_add(s, "d")); /* evicts "a" */
+  assert_false(fo_seen_has(s, "a"));
+  assert_true(fo_seen_has(s, "b") && fo_seen_has(s, "c") &&
+              fo_seen_has(s, "d"));
+  char id[40];
+  for (int i = 0; i < 1000; i++) {
+    snprintf(id, sizeof id, "%032d", i);
+    assert_true(fo_seen_add(s, id));
+  }
+  assert_true(fo_seen_has(s, id));
+  assert_false(fo_seen_has(s, "b"));
+  fo_seen_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(signature_matches_the_specification_example),
@@ -234,6 +257,7 @@ int main(void) {
       cmocka_unit_test(ssrf_guard_classifies_addresses),
       cmocka_unit_test(endpoints_load_with_defaults_and_checks),
       cmocka_unit_test(bodies_by_format),
+      cmocka_unit_test(seen_set_forgets_the_oldest_first),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "hs_map.h"
+#include "hs_ratelimit.h"
 #include "hs_text.h"
 #include "ls_event.h"
 
@@ -254,6 +255,106 @@ static void test_cc_split_and_named_to(void **st) {
   json_decref(root);
 }
 
+/* -- the second payload shape --------------------------------------------- */
+
+static void v2(const char *name, ls_event *ev, hs_mapped *m, json_t **root) {
+  char path[256];
+  snprintf(path, sizeof path, "tests/fixtures/smartlead-v2/%s.json", name);
+  *root = json_load_file(path, 0, NULL);
+  assert_non_null(*root);
+  map_root(*root, ev, m);
+}
+
+static void test_second_shape(void **st) {
+  static const struct {
+    const char *file, *type, *email, *time;
+  } want[] = {
+      {"EMAIL_REPLIED", "EMAIL_REPLY", "v2.reply@lead-example.com",
+       "2024-11-25T11:00:00.000000Z"},
+      {"EMAIL_REPLIED_event_type", "EMAIL_REPLY",
+       "alex.v2@acmecorp-example.com", "2025-01-15T14:32:00.000000Z"},
+      {"EMAIL_SENT", "EMAIL_SENT", "v2.sent@lead-example.com",
+       "2024-11-25T09:00:00.000000Z"},
+      {"EMAIL_OPENED", "EMAIL_OPEN", "v2.sent@lead-example.com",
+       "2024-11-25T10:30:00.000000Z"},
+      {"EMAIL_CLICKED", "EMAIL_LINK_CLICK", "v2.sent@lead-example.com",
+       "2024-11-25T10:45:00.000000Z"},
+      {"EMAIL_BOUNCED", "EMAIL_BOUNCE", "v2.bounce@lead-example.com",
+       "2024-11-25T09:01:00.000000Z"},
+      {"EMAIL_UNSUBSCRIBED", "LEAD_UNSUBSCRIBED", "v2.unsub@lead-example.com",
+       "2024-11-25T12:00:00.000000Z"},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    ls_event ev;
+    hs_mapped m;
+    json_t *root;
+    v2(want[i].file, &ev, &m, &root);
+    assert_string_equal(ev.type_name, want[i].type);
+    assert_string_equal(ev.lead_email, want[i].email);
+    assert_string_equal(ev.event_time, want[i].time);
+    assert_string_equal(m.email, want[i].email);
+    assert_string_equal(prop(m.contact, "smartlead_last_event"), want[i].type);
+    char topic[64];
+    snprintf(topic, sizeof topic, "smartlead.%s", ls_event_type_slug(ev.type));
+    assert_string_equal(ev.topic, topic);
+    if (!strcmp(want[i].file, "EMAIL_REPLIED")) {
+      assert_int_equal(m.eng, HS_ENG_EMAIL);
+      assert_string_equal(prop(m.eng_props, "hs_email_direction"),
+                          "INCOMING_EMAIL");
+      assert_string_equal(prop(m.eng_props, "hs_email_subject"),
+                          "Re: Quick question");
+      assert_string_equal(prop(m.eng_props, "hs_email_text"),
+                          "Thanks for reaching out & yes, let's talk next "
+                          "week.");
+      assert_string_equal(prop(m.names, "firstname"), "John");
+      assert_string_equal(prop(m.contact, "company"), "Acme Corp");
+      assert_string_equal(prop(m.contact, "smartlead_lead_id"), "789");
+      assert_string_equal(prop(m.contact, "smartlead_campaign_id"), "123");
+    }
+    if (!strcmp(want[i].file, "EMAIL_CLICKED"))
+      assert_string_equal(prop(m.contact, "smartlead_last_clicked_link"),
+                          "https://example.com/demo");
+    if (!strcmp(want[i].file, "EMAIL_REPLIED_event_type"))
+      assert_string_equal(prop(m.contact, "smartlead_lead_id"), "67890");
+    hs_mapped_clear(&m);
+    json_decref(root);
+  }
+  /* The same occurrence twice has one id; an unknown second-shape type
+   * stays unknown. */
+  json_t *a = json_load_file("tests/fixtures/smartlead-v2/EMAIL_SENT.json", 0,
+                             NULL);
+  ls_event e1, e2;
+  assert_int_equal(ls_event_identify(a, "x", 1, "demo", "smartlead.", &e1),
+                   LS_OK);
+  assert_int_equal(ls_event_identify(a, "y", 1, "demo", "smartlead.", &e2),
+                   LS_OK);
+  assert_string_equal(e1.event_id, e2.event_id);
+  json_object_set_new(a, "event", json_string("MEETING_BOOKED"));
+  assert_int_equal(ls_event_identify(a, "x", 1, "demo", "smartlead.", &e1),
+                   LS_OK);
+  assert_int_equal(e1.type, LS_EV_UNKNOWN);
+  assert_string_equal(e1.topic, "smartlead.unknown");
+  json_decref(a);
+}
+
+static void test_daily_reset_in_portal_time_zone(void **st) {
+  hs_limiter_conf c = {.per_window = 100, .window_ms = 10000, .daily = 10,
+                       .search_per_s = 5};
+  hs_limiter *l = hs_limiter_new(&c);
+  /* 2025-06-02T05:00:00Z: 22:00 the day before in Los Angeles (UTC-7). */
+  int64_t now = 1748840400LL * 1000000;
+  assert_int_equal(hs_limiter_until_midnight_us(l, now),
+                   19LL * 3600 * 1000000); /* UTC midnight: 19 h away */
+  hs_limiter_set_utc_offset(l, -7LL * 3600 * 1000);
+  assert_int_equal(hs_limiter_until_midnight_us(l, now),
+                   2LL * 3600 * 1000000); /* LA midnight: 2 h away */
+  hs_limiter_set_utc_offset(l, 330LL * 60 * 1000); /* India, UTC+5:30 */
+  assert_int_equal(hs_limiter_until_midnight_us(l, now),
+                   (24LL * 3600 - (10 * 3600 + 30 * 60)) *
+                       1000000); /* 10:30 local: 13.5 h to midnight */
+  hs_limiter_free(l);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fit_short_is_untouched),
@@ -266,6 +367,8 @@ int main(void) {
       cmocka_unit_test(test_long_reply_is_truncated),
       cmocka_unit_test(test_untracked_junk_is_filtered),
       cmocka_unit_test(test_cc_split_and_named_to),
+      cmocka_unit_test(test_daily_reset_in_portal_time_zone),
+      cmocka_unit_test(test_second_shape),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,13 +81,26 @@ def invalid_value(st, w):
     p = wutil.Producer(st.bootstrap)
     good = [p.send(wutil.variant(pl["EMAIL_OPEN"], 30000 + n))
             for n in range(4)]
-    bad_body = wutil.variant(pl["EMAIL_OPEN"], 30009)
-    bad_body["sequence_number"] = "step-two"  # smartlead_sequence_step: number
+    # A bad optional value never sinks an event: synced without it.
+    opt_body = wutil.variant(pl["EMAIL_OPEN"], 30008)
+    opt_body["sequence_number"] = "step-two"  # smartlead_sequence_step: number
+    opt = p.send(opt_body)
+    # The lead's email itself invalid: still a DLQ "validation".
+    bad_body = wutil.variant(pl["EMAIL_OPEN"], 30009, email="not-an-email")
     bad = p.send(bad_body)
     p.flush()
-    recs = wutil.wait_sync_log(st, good + [bad], timeout=60)
+    recs = wutil.wait_sync_log(st, good + [opt, bad], timeout=60)
     c.eq([recs[i][-1]["outcome"] for i in good], ["synced"] * 4,
          "invalid value: the rest of the batch synced")
+    ro = recs[opt][-1]
+    c.eq(ro["outcome"], "synced", "bad optional value: synced")
+    c.eq([d["property"] for d in ro.get("dropped", [])],
+         ["smartlead_sequence_step"], "bad optional value: dropped listed")
+    c.true(ro.get("dropped") and ro["dropped"][0].get("message"),
+           "bad optional value: HubSpot's message kept", ro.get("dropped"))
+    c.true(wutil.metric(w.url, "leadsync_worker_dropped_properties_total",
+                        {"property": "smartlead_sequence_step"}) >= 1,
+           "bad optional value: counted")
     r = recs[bad][-1]
     c.eq((r["outcome"], r["reason"]), ("dlq", "validation"),
          "invalid value: to the DLQ as validation")
@@ -106,8 +119,7 @@ def invalid_value(st, w):
         c.eq(h.get("ls_dlq_http_status"), "400", "DLQ status header")
         c.eq(h.get("ls_dlq_hubspot_category"), "VALIDATION_ERROR",
              "DLQ category header")
-        c.true("smartlead_sequence_step" in h.get("ls_dlq_hubspot_message",
-                                                  ""),
+        c.true("email" in h.get("ls_dlq_hubspot_message", ""),
                "DLQ message names the property",
                h.get("ls_dlq_hubspot_message"))
         c.eq(h.get("ls_dlq_original_topic"), "smartlead.email_open",

@@ -106,7 +106,8 @@ with Stack() as st:
     synced += stashed
 
     everything = synced + held + [big, after_big, bad_big]
-    names = {**{i: "synced" for i in synced}, **{i: "held" for i in held},
+    names = {**{i: "synced" for i in synced},
+             **{i: "stashed" for i in stashed}, **{i: "held" for i in held},
              big: "big", after_big: "after_big", bad_big: "bad_big"}
     try:
         wutil.wait_for(lambda: all(watch.outcomes(i) for i in everything),

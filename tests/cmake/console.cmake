@@ -1,0 +1,8 @@
+# console: leadsync-console (console/, docs/console.md): the JSON API and
+# the web UI in a real browser, against the real stack.
+ls_add_pytest(console_api tests/console/test_console_api.py
+  LABELS integration TIMEOUT 240)
+ls_add_pytest(console_browser tests/console/test_console_browser.py
+  LABELS "integration;slow" TIMEOUT 300)
+# Exit 77: no chromium/chromedriver/selenium on this machine.
+set_tests_properties(console_browser PROPERTIES SKIP_RETURN_CODE 77)
