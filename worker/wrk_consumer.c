@@ -216,8 +216,6 @@ void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n) {
       continue;
     const char *topic = rd_kafka_topic_name(m->rkt);
     tp_key(topic, m->partition, key, sizeof key);
-    if (json_object_get(w->stuck, key))
-      continue;
     if (evs[i]->outcome == WRK_DEFERRED || evs[i]->outcome == WRK_PENDING) {
       /* Left in Kafka: nothing after it in this partition may be stored
        * until it is read again. */
@@ -227,6 +225,12 @@ void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n) {
       mark_stuck(w, key, m->offset, ti, evs[i]->received_us);
       continue;
     }
+    /* A partition left behind stores nothing until it was read again from
+     * its lowest unfinished offset (mark_stuck keeps the lowest: a record
+     * dropped from the stash may be newer than events of the same
+     * partition still finishing in this flush). */
+    if (json_object_get(w->stuck, key))
+      continue;
     rd_kafka_topic_partition_t *tp =
         rd_kafka_topic_partition_list_find(l, topic, m->partition);
     if (!tp)

@@ -1232,15 +1232,30 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
       for (size_t k = 0; k < jobs.v[i]->evs.n; k++, n_intents++)
         wrk_intent_emit(w, w->out, jobs.v[i]->evs.v[k]);
   if (n_intents && !wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL)) {
-    ls_error("ledger intents not acknowledged; engagements deferred", NULL);
+    /* The wait covers every output queued so far (held forwards too); an
+     * output that failed marks its own event (wrk_out_owner). Only the
+     * creates whose intent is not on record wait: they are read again. */
+    ls_error("outputs not acknowledged in the intent wait; those events "
+             "are read again",
+             NULL);
     size_t keep = 0;
     for (size_t i = 0; i < jobs.n; i++) {
-      if (jobs.v[i]->kind == J_CREATE) {
-        defer_events(&jobs.v[i]->evs);
-        job_free(jobs.v[i]);
-      } else {
-        jobs.v[keep++] = jobs.v[i];
+      job *j = jobs.v[i];
+      if (j->kind == J_CREATE) {
+        size_t k2 = 0;
+        for (size_t k = 0; k < j->evs.n; k++) {
+          wrk_event *e = j->evs.v[k];
+          if (e->out.failed && e->outcome == WRK_PENDING)
+            e->outcome = WRK_DEFERRED;
+          else
+            j->evs.v[k2++] = e;
+        }
+        j->evs.n = k2;
       }
+      if (j->evs.n)
+        jobs.v[keep++] = j;
+      else
+        job_free(j);
     }
     jobs.n = keep;
   }
