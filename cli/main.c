@@ -19,6 +19,7 @@ static const struct {
      "send a test event through ingress, Kafka, worker and HubSpot"},
     {"history", cmd_history, "search the sync log (and the DLQ) for events"},
     {"dlq", cmd_dlq, "list or replay dead-lettered events"},
+    {"quarantine", cmd_quarantine, "list or replay quarantined bodies"},
     {"replay", cmd_replay, "re-sync a time window of a topic from Kafka"},
     {"hubspot", cmd_hubspot,
      "create the HubSpot property group and properties"},
