@@ -69,6 +69,11 @@ def start_console(st, cfg):
                         ["--config", cfg, "--db", st.path("console.db")])
 
 
+def start_assurance(st, cfg):
+    return start_daemon(st, "leadsync-assurance", "assurance",
+                        ["--config", cfg])
+
+
 # (daemon name in the table, how to start it). A new daemon adds a line.
 DAEMONS = [
     ("ingress", start_ingress),
@@ -76,6 +81,7 @@ DAEMONS = [
     ("filter", start_filter),
     ("fanout", start_fanout),
     ("console", start_console),
+    ("assurance", start_assurance),
 ]
 
 
