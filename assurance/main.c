@@ -168,6 +168,33 @@ static void update_lag(ls_metrics *m, const char *tenant, const json_t *p) {
                  lab, (double)(ls_now_us() - since) / 1e6);
 }
 
+/* Every family shows on /metrics from the start (docs/metrics.md is
+ * generated from it; LeadsyncAssuranceBackfilling watches backfilled). */
+static void declare_metrics(ls_metrics *m) {
+  static const struct {
+    ls_metric_kind k;
+    const char *name, *help;
+  } fams[] = {
+      {LS_COUNTER, "leadsync_assurance_runs_total", "Assurance runs by result"},
+      {LS_COUNTER, "leadsync_assurance_backfilled_total",
+       "Events back-filled from the Smartlead API (a webhook never "
+       "arrived)"},
+      {LS_COUNTER, "leadsync_assurance_api_calls_total",
+       "Smartlead API calls made by the assurance role"},
+      {LS_COUNTER, "leadsync_assurance_api_429_total",
+       "429 answers from the Smartlead API"},
+      {LS_GAUGE, "leadsync_assurance_last_run_lag_seconds",
+       "Seconds since the start of the last completed assurance run "
+       "(what it covered ends there)"},
+      {LS_GAUGE, "leadsync_assurance_last_run_backfilled",
+       "Events back-filled by the last run"},
+      {LS_GAUGE, "leadsync_assurance_last_run_api_calls",
+       "Smartlead API calls made by the last run"},
+  };
+  for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++)
+    ls_metrics_declare(m, fams[i].k, fams[i].name, fams[i].help, NULL);
+}
+
 static void record_run(ls_metrics *m, const char *tenant, const as_result *r) {
   char lab[160];
   snprintf(lab, sizeof lab, "tenant=\"%s\",result=\"%s\"", tenant,
@@ -353,6 +380,8 @@ static int daemon_main(const ls_config *cfg, const char *listen,
   if (!load_tenants(cfg, NULL, &d.ts))
     goto out;
   d.m = ls_metrics_new();
+  if (d.m)
+    declare_metrics(d.m);
   d.producer = make_producer(cfg);
   if (!d.producer)
     goto out;
