@@ -162,51 +162,28 @@ static void update_lag(ls_metrics *m, const char *tenant, const json_t *p) {
     return;
   char lab[120];
   snprintf(lab, sizeof lab, "tenant=\"%s\"", tenant);
-  ls_metrics_set(m, "leadsync_assurance_last_run_lag_seconds",
-                 "Seconds since the start of the last completed assurance run "
-                 "(what it covered ends there)",
-                 lab, (double)(ls_now_us() - since) / 1e6);
+  ls_metrics_set(m, AS_M_LAG, AS_H_LAG, lab,
+                 (double)(ls_now_us() - since) / 1e6);
 }
 
-/* Every family shows on /metrics from the start (docs/metrics.md is
- * generated from it; LeadsyncAssuranceBackfilling watches backfilled). */
 static void declare_metrics(ls_metrics *m) {
-  static const struct {
-    ls_metric_kind k;
-    const char *name, *help;
-  } fams[] = {
-      {LS_COUNTER, "leadsync_assurance_runs_total", "Assurance runs by result"},
-      {LS_COUNTER, "leadsync_assurance_backfilled_total",
-       "Events back-filled from the Smartlead API (a webhook never "
-       "arrived)"},
-      {LS_COUNTER, "leadsync_assurance_api_calls_total",
-       "Smartlead API calls made by the assurance role"},
-      {LS_COUNTER, "leadsync_assurance_api_429_total",
-       "429 answers from the Smartlead API"},
-      {LS_GAUGE, "leadsync_assurance_last_run_lag_seconds",
-       "Seconds since the start of the last completed assurance run "
-       "(what it covered ends there)"},
-      {LS_GAUGE, "leadsync_assurance_last_run_backfilled",
-       "Events back-filled by the last run"},
-      {LS_GAUGE, "leadsync_assurance_last_run_api_calls",
-       "Smartlead API calls made by the last run"},
-  };
-  for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++)
-    ls_metrics_declare(m, fams[i].k, fams[i].name, fams[i].help, NULL);
+  ls_metrics_declare(m, LS_COUNTER, AS_M_BACKFILLED, AS_H_BACKFILLED, NULL);
+  ls_metrics_declare(m, LS_COUNTER, AS_M_API_CALLS, AS_H_API_CALLS, NULL);
+  ls_metrics_declare(m, LS_COUNTER, AS_M_API_429, AS_H_API_429, NULL);
+  ls_metrics_declare(m, LS_COUNTER, AS_M_RUNS, AS_H_RUNS, NULL);
+  ls_metrics_declare(m, LS_GAUGE, AS_M_LAG, AS_H_LAG, NULL);
+  ls_metrics_declare(m, LS_GAUGE, AS_M_LAST_BF, AS_H_LAST_BF, NULL);
+  ls_metrics_declare(m, LS_GAUGE, AS_M_LAST_CALLS, AS_H_LAST_CALLS, NULL);
 }
 
 static void record_run(ls_metrics *m, const char *tenant, const as_result *r) {
   char lab[160];
   snprintf(lab, sizeof lab, "tenant=\"%s\",result=\"%s\"", tenant,
            r->completed ? "completed" : "incomplete");
-  ls_metrics_inc(m, "leadsync_assurance_runs_total", "Assurance runs by result",
-                 lab, 1);
+  ls_metrics_inc(m, AS_M_RUNS, AS_H_RUNS, lab, 1);
   snprintf(lab, sizeof lab, "tenant=\"%s\"", tenant);
-  ls_metrics_set(m, "leadsync_assurance_last_run_backfilled",
-                 "Events back-filled by the last run", lab,
-                 (double)r->backfilled);
-  ls_metrics_set(m, "leadsync_assurance_last_run_api_calls",
-                 "Smartlead API calls made by the last run", lab,
+  ls_metrics_set(m, AS_M_LAST_BF, AS_H_LAST_BF, lab, (double)r->backfilled);
+  ls_metrics_set(m, AS_M_LAST_CALLS, AS_H_LAST_CALLS, lab,
                  (double)r->api_calls);
 }
 
@@ -380,8 +357,7 @@ static int daemon_main(const ls_config *cfg, const char *listen,
   if (!load_tenants(cfg, NULL, &d.ts))
     goto out;
   d.m = ls_metrics_new();
-  if (d.m)
-    declare_metrics(d.m);
+  declare_metrics(d.m);
   d.producer = make_producer(cfg);
   if (!d.producer)
     goto out;

@@ -14,3 +14,9 @@ ls_add_pytest(worker_variation tests/worker/test_worker_variation.py
 # `leadsync quarantine list|replay` against the dev broker.
 ls_add_pytest(cli_quarantine tests/cli/test_cli_quarantine.py
   LABELS integration TIMEOUT 120)
+# webhooks check: Slack and normal webhooks are separate receivers.
+ls_add_pytest(cli_webhooks_slack tests/cli/test_cli_webhooks_slack.py
+  LABELS integration TIMEOUT 60)
+# The drift corpus (tests/fixtures/drift) through ingress, worker, emulator.
+ls_add_pytest(e2e_drift_corpus tests/e2e/test_drift_corpus.py
+  LABELS e2e TIMEOUT 240)

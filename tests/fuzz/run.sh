@@ -15,7 +15,7 @@ mkdir -p "$out/corpus"
 
 sources=(lib/ls_err.c lib/ls_buf.c lib/ls_log.c lib/ls_hash.c lib/ls_time.c
          lib/ls_event.c lib/ls_config.c lib/ls_schema.c ingress/ing_route.c
-         ingress/ing_mask.c
+         lib/ls_shape.c ingress/ing_mask.c
          tests/fuzz/fuzz_ingress.c)
 bin="$out/fuzz_ingress"
 stale=0

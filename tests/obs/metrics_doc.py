@@ -74,6 +74,11 @@ def start_console(st, cfg):
                         ["--config", cfg, "--db", st.path("console.db")])
 
 
+def start_assurance(st, cfg):
+    return start_daemon(st, "leadsync-assurance", "assurance",
+                        ["--config", cfg])
+
+
 # (daemon name in the table, how to start it). A new daemon adds a line.
 DAEMONS = [
     ("ingress", start_ingress),
