@@ -169,8 +169,9 @@ with Stack() as st:
                dict(wf))
     fproc = next(x for x in st.procs if x.name == "filter")
     ff = seams_fired(fproc.log)
-    c.true(ff.get("rebuild", 0) >= 1, "filter rebuild failure was injected",
-           dict(ff))
+    for seam in ("rebuild", "filter_produce"):
+        c.true(ff.get(seam, 0) >= 1, f"filter fault {seam} was injected",
+               dict(ff))
     flog = open(fproc.log, errors="replace").read()
     c.true("rebuild failed; the partition waits" in flog,
            "a failed rebuild holds its partition back")
