@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "ls_buf.h"
@@ -182,6 +183,11 @@ ls_err cli_wh_parse(cli_wh_report *r, const json_t *doc, const char *name,
       return e;
     }
     cli_redact_url(h.url, h.shown, sizeof h.shown);
+    /* Smartlead sends an event to two receivers at most: one Slack webhook
+     * and one normal webhook (OutboundSync's Smartlead guide). */
+    const char *wt = jstr(o, "webhook_type");
+    h.slack = (wt && !strcasecmp(wt, "SLACK")) ||
+              !strncasecmp(url, "https://hooks.slack.com/", 24);
     r->hooks[r->n_hooks++] = h;
   }
   return LS_OK;
@@ -493,10 +499,14 @@ ls_err cli_wh_resolve(cli_wh_report *r, const ls_config *cfg) {
 
   for (size_t t = 0; t < r->n_types && e == LS_OK; t++) {
     for (size_t sc = 0; sc < r->n_scopes && e == LS_OK; sc++) {
+     /* Two receivers: normal webhooks compete with each other, Slack
+      * webhooks with each other. */
+     for (int rc = 0; rc < 2 && e == LS_OK; rc++) {
       size_t winner = (size_t)-1, n_cand = 0;
       for (size_t i = 0; i < r->n_hooks; i++) {
         const cli_webhook *h = &r->hooks[i];
-        if (!has_type(h, r->types[t]) || !applies(h, &r->scopes[sc]))
+        if (h->slack != (rc == 1) || !has_type(h, r->types[t]) ||
+            !applies(h, &r->scopes[sc]))
           continue;
         n_cand++;
         if (winner == (size_t)-1 || beats(h, &r->hooks[winner]))
@@ -523,14 +533,15 @@ ls_err cli_wh_resolve(cli_wh_report *r, const ls_config *cfg) {
       const cli_webhook *w = &r->hooks[winner];
       for (size_t i = 0; i < r->n_hooks && e == LS_OK; i++) {
         const cli_webhook *h = &r->hooks[i];
-        if (i == winner || !has_type(h, r->types[t]) ||
-            !applies(h, &r->scopes[sc]))
+        if (i == winner || h->slack != (rc == 1) ||
+            !has_type(h, r->types[t]) || !applies(h, &r->scopes[sc]))
           continue;
         rt->shadowed[rt->n_shadowed++] = i;
         if (h->level == w->level && h->updated_us == w->updated_us)
           rt->tie = true;
         e = note_pair(&pairs, &n_pairs, winner, i, r->types[t]);
       }
+     }
     }
   }
   for (size_t i = 0; i < n_pairs && e == LS_OK; i++)

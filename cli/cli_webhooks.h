@@ -35,6 +35,8 @@ typedef struct {
   char source[160];     /* "tenant/source" for CLI_WH_LEADSYNC */
   const ls_source *src; /* that source, for CLI_WH_LEADSYNC */
   char shown[320];      /* the URL, redacted for printing */
+  bool slack; /* a Slack receiver (webhook_type SLACK, or a Slack incoming-
+                 webhook URL): competes only with other Slack webhooks */
 } cli_webhook;
 
 /* A scope is what one campaign sees: campaign_id set = that campaign;

@@ -165,6 +165,50 @@ static void walk_types(problems *ps, const char *path, const json_t *v,
   }
 }
 
+/* tenant.smartlead (docs/assurance.md): the API key must resolve where the
+ * assurance role runs, and durations must parse; a tenant without the
+ * section is simply not assured. */
+static void check_smartlead(problems *ps, const char *tpath, const json_t *sl,
+                            const char *tenant) {
+  char p[256];
+  if (!json_is_object(sl))
+    return;
+  const char *kenv = jstr(sl, "api_key_env");
+  const char *kfile = jstr(sl, "api_key_file");
+  const json_t *as = json_object_get(sl, "assurance");
+  if (json_is_false(json_object_get(as, "enabled")))
+    return;
+  if (!kenv && !kfile) {
+    snprintf(p, sizeof p, "%.200s.smartlead", tpath);
+    add(ps, CLI_SEV_ERROR, p,
+        "tenant \"%.64s\" has neither smartlead.api_key_env nor "
+        "smartlead.api_key_file: assurance cannot call the Smartlead API",
+        tenant);
+    return;
+  }
+  bool ok = false;
+  if (kenv && getenv(kenv) && *getenv(kenv))
+    ok = true;
+  if (!ok && kfile) {
+    FILE *f = fopen(kfile, "r");
+    if (f) {
+      int ch;
+      while ((ch = fgetc(f)) != EOF && !ok)
+        ok = !isspace(ch);
+      fclose(f);
+    }
+  }
+  if (!ok) {
+    snprintf(p, sizeof p, "%.200s.smartlead.%s", tpath,
+             kenv ? "api_key_env" : "api_key_file");
+    add(ps, CLI_SEV_WARN, p,
+        "the Smartlead API key of tenant \"%.64s\" cannot be resolved "
+        "(%s%.200s unset, missing or empty): assurance skips this tenant",
+        tenant, kenv ? "environment variable " : "file ",
+        kenv ? kenv : kfile);
+  }
+}
+
 static void check_token(problems *ps, const char *tpath, const json_t *hs,
                         const char *tenant) {
   char p[256];
@@ -312,6 +356,7 @@ static void check_tenant(problems *ps, size_t ti, const json_t *t,
       }
     }
   }
+  check_smartlead(ps, tp, json_object_get(t, "smartlead"), id ? id : "?");
   const json_t *hs = json_object_get(t, "hubspot");
   if (!json_is_object(hs)) {
     snprintf(p, sizeof p, "%s.hubspot", tp);

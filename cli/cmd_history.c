@@ -318,6 +318,9 @@ static void print_line(const json_t *o) {
   }
   const char *id = jstr(o, "event_id");
   const json_t *lat = json_object_get(o, "latency_ms");
+  /* Back-filled by the assurance role: its webhook never arrived. */
+  if (json_is_true(json_object_get(o, "backfilled")))
+    printf(" [backfilled: webhook never arrived]");
   printf("  (event %s", id ? id : "-");
   if (json_is_integer(lat))
     printf(", %" JSON_INTEGER_FORMAT " ms", json_integer_value(lat));

@@ -18,6 +18,7 @@
 #include "ing_guard.h"
 #include "ing_mask.h"
 #include "ing_metrics.h"
+#include "ing_variation.h"
 #include "ls_buf.h"
 #include "ls_hash.h"
 #include "ls_log.h"
@@ -425,6 +426,8 @@ static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
       quarantine(s, r);
     return reject(s, r, r->v.err, r->v.detail, 0, NULL);
   }
+  if (r->v.drift[0] || r->v.ev.type == LS_EV_UNKNOWN)
+    ing_metrics_variation(s->o.metrics, r->src, &r->v);
   if (r->v.scope_mismatch) {
     char labels[200];
     snprintf(labels, sizeof labels, "tenant=\"%s\",source=\"%s\"",

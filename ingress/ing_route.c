@@ -2,6 +2,7 @@
 #include "ing_route.h"
 #include "ls_shape.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,30 @@ static void reject(ing_verdict *out, ls_err e, bool quarantine,
            detail);
 }
 
+/* What an event cannot be processed without: its type (identify checked)
+ * and, for lead events, a usable lead address. */
+static bool essentials_ok(const ls_event *ev) {
+  if (!ls_event_type_has_lead(ev->type))
+    return true;
+  const char *at = strchr(ev->lead_email, '@');
+  return at && at != ev->lead_email && at[1];
+}
+
+/* "$.client_id: must be ..." -> "client_id"; "$: ..." -> "(root)". Only
+ * names the schema declares can fail, so the label set is bounded. */
+static void drift_field(const char *msg, char *out, size_t cap) {
+  size_t j = 0;
+  if (!strncmp(msg, "$.", 2))
+    for (const char *p = msg + 2;
+         *p && j + 1 < cap && (isalnum((unsigned char)*p) || *p == '_' ||
+                               *p == '-');
+         p++)
+      out[j++] = *p;
+  out[j] = '\0';
+  if (!j)
+    snprintf(out, cap, "(root)");
+}
+
 void ing_route(const ing_schemas *schemas, const ls_source *src,
                const char *topic_prefix, int max_depth, const char *body,
                size_t len, ing_verdict *out) {
@@ -220,7 +245,13 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
   }
   out->have_event = true;
   const ls_schema *schema = ing_schemas_get(schemas, out->ev.type);
-  if (schema && ls_schema_validate(schema, root, msg, sizeof msg) != LS_OK) {
+  bool invalid =
+      schema && ls_schema_validate(schema, root, msg, sizeof msg) != LS_OK;
+  if (invalid && essentials_ok(&out->ev)) {
+    /* Drift in a field leadsync can do without: the event goes on and the
+     * field is counted (docs/ingress.md "Schema drift"). */
+    drift_field(msg, out->drift, sizeof out->drift);
+  } else if (invalid) {
     char d[sizeof out->detail];
     snprintf(d, sizeof d, "%.63s schema: %.*s", out->ev.type_name,
              (int)sizeof d - 80, msg);

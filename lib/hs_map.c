@@ -110,9 +110,10 @@ static void set_text(json_t *o, const char *k, const char *v) {
   free(d);
 }
 
+/* Numeric ids only: a malformed one is left out (ls_json_num_id). */
 static void set_id(json_t *o, const char *k, const json_t *v) {
   char buf[64];
-  ls_json_id(v, buf, sizeof buf);
+  ls_json_num_id(v, buf, sizeof buf);
   if (buf[0])
     json_object_set_new(o, k, json_string(buf));
 }

@@ -157,8 +157,8 @@ char **kq_all_topics(const char *prefix) {
                                          KQ_TOPIC_DLQ, KQ_TOPIC_SYNC_LOG,
                                          KQ_TOPIC_LEDGER, KQ_TOPIC_FANOUT_DLQ,
                                          KQ_TOPIC_FANOUT_REPLAY, KQ_TOPIC_SOURCES,
-                                         KQ_TOPIC_AUDIT, NULL};
-  size_t n = LS_EV__COUNT + 1 + 9 + 1;
+                                         KQ_TOPIC_AUDIT, KQ_TOPIC_ASSURANCE, NULL};
+  size_t n = LS_EV__COUNT + 1 + 10 + 1;
   char **out = calloc(n, sizeof *out);
   if (!out)
     return NULL;

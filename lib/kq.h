@@ -47,6 +47,8 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name,
 #define KQ_TOPIC_DLQ "leadsync.dlq"
 #define KQ_TOPIC_SYNC_LOG "leadsync.sync_log"
 #define KQ_TOPIC_LEDGER "leadsync.ledger"
+/* Assurance progress, compacted, key tenant (docs/assurance.md). */
+#define KQ_TOPIC_ASSURANCE "leadsync.assurance"
 /* Sources (compacted, key source id) and the audit trail of operator
  * actions (replays, source changes); see docs/console.md. */
 #define KQ_TOPIC_SOURCES "leadsync.sources"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ls_evid.h"
 #include "ls_hash.h"
 #include "ls_shape.h"
 #include "ls_time.h"
@@ -69,6 +70,26 @@ void ls_json_id(const json_t *v, char *out, size_t outlen) {
     snprintf(out, outlen, "%.0f", json_real_value(v));
   else
     out[0] = '\0';
+}
+
+void ls_json_num_id(const json_t *v, char *out, size_t outlen) {
+  out[0] = '\0';
+  if (json_is_integer(v) && json_integer_value(v) >= 0) {
+    snprintf(out, outlen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+  } else if (json_is_real(v) && json_real_value(v) >= 0 &&
+             json_real_value(v) < 1e18 &&
+             json_real_value(v) == (double)(long long)json_real_value(v)) {
+    snprintf(out, outlen, "%.0f", json_real_value(v));
+  } else if (json_is_string(v)) {
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n < 1 || n > 20 || n >= outlen)
+      return;
+    for (size_t i = 0; i < n; i++)
+      if (s[i] < '0' || s[i] > '9')
+        return;
+    memcpy(out, s, n + 1);
+  }
 }
 
 static const char *str_at(const json_t *o, const char *k) {
@@ -201,6 +222,14 @@ static void add_json_part(char *buf, size_t cap, size_t *len,
   add_part(buf, cap, len, id);
 }
 
+/* A numeric id: a malformed one counts as absent (ls_json_num_id). */
+static void add_num_part(char *buf, size_t cap, size_t *len,
+                         const json_t *v) {
+  char id[32];
+  ls_json_num_id(v, id, sizeof id);
+  add_part(buf, cap, len, id);
+}
+
 static ls_err identify(const json_t *root, const char *body, size_t len,
                        const char *tenant, const char *topic_prefix,
                        ls_event *ev);
@@ -249,8 +278,8 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
 
   ls_event_lead_email(root, ev->type, ev->lead_email, sizeof ev->lead_email);
   if (ev->type != LS_EV_UNTRACKED_REPLIES)
-    ls_json_id(json_object_get(root, "campaign_id"), ev->campaign_id,
-               sizeof ev->campaign_id);
+    ls_json_num_id(json_object_get(root, "campaign_id"), ev->campaign_id,
+                   sizeof ev->campaign_id);
 
   const char *ts = str_at(root, "event_timestamp");
   static const char *const ts_alts[] = {"time_sent", "time_opened",
@@ -268,6 +297,11 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
            ev->campaign_id[0] ? ev->campaign_id : "-",
            ev->lead_email[0] ? ev->lead_email : "-");
 
+  /* Types the Smartlead API can also report use the occurrence rule, so a
+   * back-filled event and its webhook share the id (docs/assurance.md). */
+  if (ls_evid_occurrence(root, tenant, ev))
+    return LS_OK;
+
   /* The fields that tell one occurrence from another. Smartlead sends no
    * event id and may deliver twice; the same occurrence hashes the same. */
   char in[4096];
@@ -282,7 +316,7 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
     lead = json_object_get(root, "lead_id");
   if (!lead)
     lead = json_object_get(root, "sl_email_lead_id");
-  add_json_part(in, sizeof in, &n, lead);
+  add_num_part(in, sizeof in, &n, lead);
   add_part(in, sizeof in, &n, ev->lead_email);
   add_part(in, sizeof in, &n, ev->campaign_id);
   add_part(in, sizeof in, &n, ts ? ts : "");
@@ -292,7 +326,7 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
   const json_t *newcat = json_object_get(lc, "new_id");
   if (!newcat || json_is_null(newcat))
     newcat = json_object_get(root, "lead_category_id");
-  add_json_part(in, sizeof in, &n, newcat);
+  add_num_part(in, sizeof in, &n, newcat);
   const char *prev = str_at(root, "previous_status");
   const char *cur = str_at(root, "current_status");
   add_part(in, sizeof in, &n, prev ? prev : "");
@@ -301,9 +335,9 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
   if (!json_is_array(links))
     links = json_object_get(root, "link_clicked");
   add_json_part(in, sizeof in, &n, json_array_get(links, 0));
-  add_json_part(in, sizeof in, &n, json_object_get(root, "sequence_number"));
-  add_json_part(in, sizeof in, &n,
-                json_object_get(root, "current_sequence_number"));
+  add_num_part(in, sizeof in, &n, json_object_get(root, "sequence_number"));
+  add_num_part(in, sizeof in, &n,
+               json_object_get(root, "current_sequence_number"));
   if (!ts && !json_object_get(root, "stats_id") && !reply_id) {
     /* Nothing identifies the occurrence: the body itself does. */
     char bh[65];

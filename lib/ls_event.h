@@ -73,6 +73,11 @@ void ls_event_lead_email(const json_t *root, ls_event_type t, char *out,
                          size_t outlen);
 /* A JSON string or integer as a decimal/string id; "" for anything else. */
 void ls_json_id(const json_t *v, char *out, size_t outlen);
+/* Smartlead's numeric ids (campaign, lead, client, sequence step): a
+ * non-negative integer, or a string of 1 to 20 ASCII digits; anything else
+ * ("", "abc", [null], -1) is malformed and treated as absent: left out of
+ * the key, the event id and the HubSpot properties (docs/ingress.md). */
+void ls_json_num_id(const json_t *v, char *out, size_t outlen);
 /* Trims ASCII space and lower-cases ASCII letters into out. */
 void ls_normalize_email(const char *in, char *out, size_t outlen);
 

@@ -131,6 +131,12 @@ done
   --listen 127.0.0.1:0 --ready-file "$RUN/worker-filter.ready" >"$LOGS/worker-filter.log" 2>&1 &
 PIDS+=($!); wait_ready worker-filter $! "$RUN/worker-filter.ready"
 
+# Webhook assurance (docs/assurance.md): the demo tenant's Smartlead account
+# is the emulator; `leadsync assure --tenant demo --since 2d` runs it now.
+"$BUILD/leadsync-assurance" --config "$LEADSYNC_CONFIG" --listen "${ASSURANCE_LISTEN:-127.0.0.1:0}" \
+  --ready-file "$RUN/assurance.ready" >"$LOGS/assurance.log" 2>&1 &
+PIDS+=($!); wait_ready assurance $! "$RUN/assurance.ready"
+
 # The operations console (web UI and JSON API), its read model under .run/.
 "$BUILD/leadsync-console" --config "$LEADSYNC_CONFIG" --listen "$CONSOLE_LISTEN" --rebuild \
   --ready-file "$RUN/console.ready" >"$LOGS/console.log" 2>&1 &
@@ -148,6 +154,7 @@ leadsync is up (logs: .run/logs/)
   filtered tenant URL $(cat "$RUN/webhook_url_filtered")
   console             $CONSOLE_URL   (log in as $(cut -d: -f1 "$RUN/console_login"), password: $(cut -d: -f2- "$RUN/console_login"))
   Smartlead API       $SMARTLEAD_BASE_URL   (emulator; key in .run/smartlead_api_key)
+  assurance           $(cat "$RUN/assurance.ready")   (/metrics; leadsync assure --tenant demo)
 EOF2
 
 if [ "${LEADSYNC_DEMO:-1}" != "0" ]; then

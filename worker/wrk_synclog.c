@@ -79,6 +79,10 @@ json_t *wrk_synclog_json(const wrk *w, const wrk_event *e) {
     json_object_set(j, "truncated", e->map.truncated);
   if (e->map.dropped)
     json_object_set(j, "dropped", e->map.dropped);
+  /* Produced by the assurance role: the webhook never arrived. */
+  char bf[8];
+  if (m && kq_header(m, "ls_backfill", bf, sizeof bf)[0] == '1')
+    json_object_set_new(j, "backfilled", json_true());
   return j;
 }
 

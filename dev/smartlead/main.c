@@ -113,6 +113,8 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+  if (ls_version_flag(argc, argv, "smartlead-emulator"))
+    return 0;
   struct sl_emu e;
   sl_emu_init(&e);
   const char *listen = "127.0.0.1:8094", *ready = NULL;
@@ -130,10 +132,6 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
-      rc = 0;
-      goto out;
-    } else if (!strcmp(a, "--version")) {
-      ls_version_print(stdout, "smartlead-emulator");
       rc = 0;
       goto out;
     } else if (!strcmp(a, "--listen")) {
@@ -168,7 +166,8 @@ int main(int argc, char **argv) {
   }
   char host[256], port[16];
   if (!ls_split_listen(listen, host, sizeof host, port, sizeof port)) {
-    fprintf(stderr, "smartlead-emulator: --listen wants HOST:PORT, got \"%s\"\n",
+    fprintf(stderr,
+            "smartlead-emulator: --listen wants HOST:PORT, got \"%s\"\n",
             listen);
     goto out;
   }

@@ -35,12 +35,12 @@ struct sl_emu {
   int64_t ring[SL_RATE_RING];
   size_t ring_head, ring_len;
   /* the account */
-  json_t *campaigns;  /* [{id,name,status,client_id,created_at,updated_at}] */
-  json_t *webhooks;   /* [{id,campaign_id,name,webhook_url,event_types,...}] */
-  json_t *leads;      /* see sl_model.c */
-  json_t *sent;       /* sent emails */
-  json_t *events;     /* generated events with their webhook bodies */
-  json_t *counters;   /* {"api_calls":{route:n},"api_429":n,...} */
+  json_t *campaigns; /* [{id,name,status,client_id,created_at,updated_at}] */
+  json_t *webhooks;  /* [{id,campaign_id,name,webhook_url,event_types,...}] */
+  json_t *leads;     /* see sl_model.c */
+  json_t *sent;      /* sent emails */
+  json_t *events;    /* generated events with their webhook bodies */
+  json_t *counters;  /* {"api_calls":{route:n},"api_429":n,...} */
   int64_t next_webhook_id;
   uint64_t rng;
 };
@@ -69,8 +69,7 @@ json_t *sl_api_statistics(struct sl_emu *e, const char *cid, long offset,
                           long limit, int *status);
 json_t *sl_api_message_history(struct sl_emu *e, const char *cid,
                                const char *lead_id, int *status);
-json_t *sl_api_lead_by_email(struct sl_emu *e, const char *email,
-                             int *status);
+json_t *sl_api_lead_by_email(struct sl_emu *e, const char *email, int *status);
 json_t *sl_api_categories(void);
 const char *sl_category_name(int id);
 

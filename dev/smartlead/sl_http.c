@@ -101,17 +101,18 @@ static json_t *state_json(struct sl_emu *e) {
         json_object_get(ev, "campaign_id"), "fate", json_object_get(ev, "fate"),
         "duplicate", json_object_get(ev, "duplicate"), "posts",
         json_object_get(ev, "posts"));
+    json_object_set(o, "body", json_object_get(ev, "body"));
     if (json_object_get(ev, "lead_dropped"))
       json_object_set_new(o, "lead_dropped", json_true());
     json_array_append_new(events, o);
   }
-  return json_pack(
-      "{s:{s:s,s:i,s:i,s:b,s:i,s:s},s:O,s:O,s:O,s:o,s:o,s:O}", "config",
-      "api_base_path", SL_API_PREFIX, "rate_requests", e->rate_requests,
-      "rate_window_ms", e->rate_window_ms, "retry_after", e->retry_after,
-      "latency_ms", e->latency_ms, "webhook_url", e->webhook_url, "faults",
-      e->faults, "counters", e->counters, "campaigns", e->campaigns, "leads",
-      leads, "events", events, "webhooks", e->webhooks);
+  return json_pack("{s:{s:s,s:i,s:i,s:b,s:i,s:s},s:O,s:O,s:O,s:o,s:o,s:O}",
+                   "config", "api_base_path", SL_API_PREFIX, "rate_requests",
+                   e->rate_requests, "rate_window_ms", e->rate_window_ms,
+                   "retry_after", e->retry_after, "latency_ms", e->latency_ms,
+                   "webhook_url", e->webhook_url, "faults", e->faults,
+                   "counters", e->counters, "campaigns", e->campaigns, "leads",
+                   leads, "events", events, "webhooks", e->webhooks);
 }
 
 static int admin(struct sl_emu *e, const char *method, char **seg, size_t n,
@@ -166,8 +167,7 @@ static int admin(struct sl_emu *e, const char *method, char **seg, size_t n,
       snprintf(e->webhook_url, sizeof e->webhook_url, "%s",
                json_string_value(v));
     if (json_is_string(v = json_object_get(in, "secret_key")))
-      snprintf(e->secret_key, sizeof e->secret_key, "%s",
-               json_string_value(v));
+      snprintf(e->secret_key, sizeof e->secret_key, "%s", json_string_value(v));
     *out = json_pack("{s:b}", "ok", 1);
     return 200;
   }
@@ -257,15 +257,13 @@ static int api(struct sl_emu *e, struct MHD_Connection *c, const char *method,
           }
         }
         if (!w) {
-          w = json_pack("{s:I,s:I,s:s}", "id",
-                        (json_int_t)e->next_webhook_id++, "campaign_id",
-                        (json_int_t)cid, "created_at", now);
+          w = json_pack("{s:I,s:I,s:s}", "id", (json_int_t)e->next_webhook_id++,
+                        "campaign_id", (json_int_t)cid, "created_at", now);
           json_array_append_new(e->webhooks, w);
         }
         json_t *nm = json_object_get(in, "name");
-        json_object_set_new(w, "name",
-                            json_is_string(nm) ? json_incref(nm)
-                                               : json_string(""));
+        json_object_set_new(
+            w, "name", json_is_string(nm) ? json_incref(nm) : json_string(""));
         json_object_set_new(w, "webhook_url", json_string(url));
         json_object_set(w, "event_types", json_object_get(in, "event_types"));
         json_object_set(w, "categories", (json_t *)cats);
@@ -282,8 +280,8 @@ static int api(struct sl_emu *e, struct MHD_Connection *c, const char *method,
              !strcmp(seg[4], "lead-statistics") && !strcmp(method, "GET")) {
     snprintf(key, sizeof key, "GET /campaigns/{id}/lead-statistics");
     *out = sl_api_lead_statistics(e, seg[3], q(c, "event_time_gt"),
-                                  qlong(c, "offset", 0),
-                                  qlong(c, "limit", 100), &status);
+                                  qlong(c, "offset", 0), qlong(c, "limit", 100),
+                                  &status);
   } else if (n == 5 && !strcmp(seg[2], "campaigns") &&
              !strcmp(seg[4], "statistics") && !strcmp(method, "GET")) {
     snprintf(key, sizeof key, "GET /campaigns/{id}/statistics");
@@ -364,10 +362,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   }
   if (n < 3 || strcmp(seg[0], "api") || strcmp(seg[1], "v1")) {
     json_decref(in);
-    return send_json(c, 404,
-                     json_pack("{s:s}", "message",
-                               "Cannot find the requested route"),
-                     0);
+    return send_json(
+        c, 404,
+        json_pack("{s:s}", "message", "Cannot find the requested route"), 0);
   }
   if (e->latency_ms > 0) {
     struct timespec ts = {e->latency_ms / 1000,
@@ -433,8 +430,8 @@ int sl_http_start(struct sl_emu *e, const char *host, int port, int *bound,
           MHD_USE_AUTO,
       0, NULL, NULL, on_request, e, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned)300, MHD_OPTION_END);
   if (!d) {
     snprintf(err, errlen, "cannot listen on %s:%d", host, port);
     return -1;

@@ -12,10 +12,14 @@
 
 #include "ls_time.h"
 
-static const char *const categories[] = {
-    NULL,           "Interested",         "Meeting Request",
-    "Not Interested", "Do Not Contact",   "Information Request",
-    "Out Of Office",  "Wrong Person"};
+static const char *const categories[] = {NULL,
+                                         "Interested",
+                                         "Meeting Request",
+                                         "Not Interested",
+                                         "Do Not Contact",
+                                         "Information Request",
+                                         "Out Of Office",
+                                         "Wrong Person"};
 #define N_CATEGORIES 7
 
 const char *sl_category_name(int id) {
@@ -96,9 +100,9 @@ static json_t *campaign_by_id(struct sl_emu *e, int64_t id) {
 /* -- generation ---------------------------------------------------------- */
 
 static const char *const first_names[] = {"Sam", "Alex", "Robin", "Jo",
-                                          "Kim", "Lee", "Max", "Pat"};
-static const char *const last_names[] = {"Lane", "Park", "Reyes", "Stone",
-                                         "Young", "Gray", "Moss", "Hart"};
+                                          "Kim", "Lee",  "Max",   "Pat"};
+static const char *const last_names[] = {"Lane",  "Park", "Reyes", "Stone",
+                                         "Young", "Gray", "Moss",  "Hart"};
 
 static json_t *new_sent(struct sl_emu *e, size_t lead_idx, json_t *lead,
                         int64_t t) {
@@ -112,10 +116,10 @@ static json_t *new_sent(struct sl_emu *e, size_t lead_idx, json_t *lead,
   int seq = (int)geti(lead, "seq") + 1;
   json_object_set_new(lead, "seq", json_integer(seq));
   snprintf(subj, sizeof subj, "%s step %d", gets(lead, "company"), seq);
-  json_t *s = json_pack("{s:s,s:I,s:i,s:s,s:I,s:s,s:I,s:I,s:b,s:[]}", "stats_id",
-                        stats, "lead", (json_int_t)lead_idx, "seq", seq,
-                        "message_id", mid, "time_us", (json_int_t)t, "subject",
-                        subj, "open_us", (json_int_t)0, "click_us",
+  json_t *s = json_pack("{s:s,s:I,s:i,s:s,s:I,s:s,s:I,s:I,s:b,s:[]}",
+                        "stats_id", stats, "lead", (json_int_t)lead_idx, "seq",
+                        seq, "message_id", mid, "time_us", (json_int_t)t,
+                        "subject", subj, "open_us", (json_int_t)0, "click_us",
                         (json_int_t)0, "bounced", 0, "replies");
   json_array_append(e->sent, s);
   return s;
@@ -135,9 +139,9 @@ static void common_fields(struct sl_emu *e, json_t *b, const char *type,
   json_object_set_new(b, "app_url", json_string(url));
   json_object_set_new(b, "ui_master_inbox_link", json_string(url));
   json_object_set_new(b, "secret_key", json_string(e->secret_key));
-  json_object_set_new(b, "metadata",
-                      json_pack("{s:s}", "webhook_created_at",
-                                "2025-01-01T00:00:00.000Z"));
+  json_object_set_new(
+      b, "metadata",
+      json_pack("{s:s}", "webhook_created_at", "2025-01-01T00:00:00.000Z"));
 }
 
 static void lead_ids(json_t *b, const json_t *lead) {
@@ -209,8 +213,10 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
                         json_pack("[s]", "https://outreach-example.com/demo"));
     json_object_set_new(b, "link_clicked",
                         json_pack("[s]", "https://outreach-example.com/demo"));
-    snprintf(desc, sizeof desc, "%s clicked a link in Email %d for campaign "
-             "- %s", email, (int)geti(s, "seq"), cname);
+    snprintf(desc, sizeof desc,
+             "%s clicked a link in Email %d for campaign "
+             "- %s",
+             email, (int)geti(s, "seq"), cname);
   } else if (!strcmp(type, "EMAIL_BOUNCE")) {
     /* event_timestamp of a bounce is the send time (REFERENCE 2.8). */
     json_object_set_new(b, "event_timestamp",
@@ -218,12 +224,12 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
     json_object_set_new(b, "time_sent", jtime(geti(s, "time_us"), T_PLUS_MS));
     json_object_set_new(b, "is_bounced", json_true());
     json_object_set_new(b, "message_id", json_string(gets(s, "message_id")));
-    json_object_set_new(
-        b, "bounce_message",
-        json_pack("{s:s,s:s,s:s,s:o}", "message_id",
-                  "<bounce-example@mail.example.com>", "html",
-                  "Address not found", "text", "Address not found", "time",
-                  jtime(t, T_Z_MS)));
+    json_object_set_new(b, "bounce_message",
+                        json_pack("{s:s,s:s,s:s,s:o}", "message_id",
+                                  "<bounce-example@mail.example.com>", "html",
+                                  "Address not found", "text",
+                                  "Address not found", "time",
+                                  jtime(t, T_Z_MS)));
     snprintf(desc, sizeof desc,
              "Email %d sent to %s got bounced for campaign - %s",
              (int)geti(s, "seq"), email, cname);
@@ -234,11 +240,11 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
     json_object_set_new(b, "event_timestamp", jtime(t, T_PLUS_S));
     json_object_set_new(b, "time_replied", jtime(t, T_PLUS_S));
     const char *rid = gets(reply, "message_id");
-    json_object_set_new(
-        b, "reply_message",
-        json_pack("{s:s,s:s,s:s,s:o}", "message_id", rid, "html",
-                  "<div>Thanks, tell me more.</div>", "text",
-                  "Thanks, tell me more.", "time", jtime(t, T_PLUS_S)));
+    json_object_set_new(b, "reply_message",
+                        json_pack("{s:s,s:s,s:s,s:o}", "message_id", rid,
+                                  "html", "<div>Thanks, tell me more.</div>",
+                                  "text", "Thanks, tell me more.", "time",
+                                  jtime(t, T_PLUS_S)));
     json_object_set_new(b, "message_id", json_string(rid));
     json_object_set_new(b, "reply_body",
                         json_string("<div>Thanks, tell me more.</div>"));
@@ -259,8 +265,8 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
     json_object_set_new(b, "from_email", json_string(""));
     json_object_set_new(b, "sent_message",
                         json_pack("{s:n,s:s}", "message_id", "text", ""));
-    snprintf(desc, sizeof desc,
-             "Lead - %s unsubscribed from the campaign - %s", email, cname);
+    snprintf(desc, sizeof desc, "Lead - %s unsubscribed from the campaign - %s",
+             email, cname);
   } else if (!strcmp(type, "LEAD_CATEGORY_UPDATED")) {
     int nc = (int)geti(lead, "category_id");
     to_fields(b, lead);
@@ -278,12 +284,11 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
                   old_cat ? json_string(sl_category_name(old_cat))
                           : json_null(),
                   "new_id", nc, "new_name", sl_category_name(nc)));
-    json_object_set_new(
-        b, "lead_data",
-        json_pack("{s:s,s:s,s:s,s:s}", "email", email, "first_name",
-                  gets(lead, "first_name"), "last_name",
-                  gets(lead, "last_name"), "company_name",
-                  gets(lead, "company")));
+    json_object_set_new(b, "lead_data",
+                        json_pack("{s:s,s:s,s:s,s:s}", "email", email,
+                                  "first_name", gets(lead, "first_name"),
+                                  "last_name", gets(lead, "last_name"),
+                                  "company_name", gets(lead, "company")));
     snprintf(desc, sizeof desc, "Lead category of %s updated to %s", email,
              sl_category_name(nc));
   } else {
@@ -298,12 +303,12 @@ static void add_event(struct sl_emu *e, const char *type, size_t lead_idx,
                       int64_t t, int old_cat) {
   json_t *body = webhook_body(e, type, lead, s, reply, t, old_cat);
   json_array_append_new(
-      e->events, json_pack("{s:s,s:I,s:s,s:I,s:I,s:o,s:s,s:b,s:i}", "type",
-                           type, "lead", (json_int_t)lead_idx, "email",
-                           gets(lead, "email"), "campaign_id",
-                           (json_int_t)geti(lead, "campaign_id"), "time_us",
-                           (json_int_t)t, "body", body, "fate", "pending",
-                           "duplicate", 0, "posts", 0));
+      e->events,
+      json_pack("{s:s,s:I,s:s,s:I,s:I,s:o,s:s,s:b,s:i}", "type", type, "lead",
+                (json_int_t)lead_idx, "email", gets(lead, "email"),
+                "campaign_id", (json_int_t)geti(lead, "campaign_id"), "time_us",
+                (json_int_t)t, "body", body, "fate", "pending", "duplicate", 0,
+                "posts", 0));
   json_object_set_new(lead, "last_event_us", json_integer(t));
 }
 
@@ -350,16 +355,16 @@ static bool lead_action(struct sl_emu *e, size_t li, json_t *lead, int64_t t) {
     char rid[128];
     snprintf(rid, sizeof rid, "<reply-%016" PRIx64 "@mail.example.com>",
              sl_rand(e));
-    json_t *rep = json_pack("{s:s,s:I}", "message_id", rid, "time_us",
-                            (json_int_t)t);
+    json_t *rep =
+        json_pack("{s:s,s:I}", "message_id", rid, "time_us", (json_int_t)t);
     json_array_append(reps, rep);
     add_event(e, "EMAIL_REPLY", li, lead, pick, rep, t, 0);
     json_decref(rep);
     return true;
   }
   if (r < 9.6) {
-    if (geti(last, "open_us") || json_array_size(json_object_get(last,
-                                                                 "replies")))
+    if (geti(last, "open_us") ||
+        json_array_size(json_object_get(last, "replies")))
       return false;
     json_object_set_new(last, "bounced", json_true());
     json_object_set_new(last, "bounce_us", json_integer(t));
@@ -392,10 +397,11 @@ json_t *sl_generate_locked(struct sl_emu *e, const json_t *req, char *err,
   if (json_unpack((json_t *)req, "{s?I,s?I,s?I,s?I,s?I,s?I}", "seed", &seed,
                   "campaigns", &nc, "leads", &nl, "events", &ne, "start_us",
                   &start, "step_ms", &step_ms) ||
-      nc < 1 || nc > 100 || nl < 1 || nl > 100000 || ne < 0 ||
-      ne > 1000000 || step_ms < 1) {
-    snprintf(err, errlen, "want {seed, campaigns 1..100, leads 1..100000, "
-                          "events, start_us, step_ms}");
+      nc < 1 || nc > 100 || nl < 1 || nl > 100000 || ne < 0 || ne > 1000000 ||
+      step_ms < 1) {
+    snprintf(err, errlen,
+             "want {seed, campaigns 1..100, leads 1..100000, "
+             "events, start_us, step_ms}");
     return NULL;
   }
   e->rng = (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 1;
@@ -407,13 +413,13 @@ json_t *sl_generate_locked(struct sl_emu *e, const json_t *req, char *err,
     for (json_int_t c = 0; c < nc; c++) {
       char name[64];
       snprintf(name, sizeof name, "Demo campaign %d", (int)c + 1);
-      json_array_append_new(
-          e->campaigns,
-          json_pack("{s:I,s:I,s:s,s:s,s:I,s:o,s:o}", "id",
-                    (json_int_t)(3000001 + c), "user_id", (json_int_t)90001,
-                    "name", name, "status", "ACTIVE", "client_id",
-                    (json_int_t)501, "created_at", jtime(start, T_Z_MS),
-                    "updated_at", jtime(now, T_Z_MS)));
+      json_array_append_new(e->campaigns,
+                            json_pack("{s:I,s:I,s:s,s:s,s:I,s:o,s:o}", "id",
+                                      (json_int_t)(3000001 + c), "user_id",
+                                      (json_int_t)90001, "name", name, "status",
+                                      "ACTIVE", "client_id", (json_int_t)501,
+                                      "created_at", jtime(start, T_Z_MS),
+                                      "updated_at", jtime(now, T_Z_MS)));
     }
   }
   size_t ncamp = json_array_size(e->campaigns);
@@ -445,8 +451,8 @@ json_t *sl_generate_locked(struct sl_emu *e, const json_t *req, char *err,
   }
   long stuck = 0;
   while (made < ne && stuck < 100000) {
-    size_t li = lead0 + (size_t)(sl_rand(e) % (nleads - lead0 ? nleads - lead0
-                                                               : 1));
+    size_t li =
+        lead0 + (size_t)(sl_rand(e) % (nleads - lead0 ? nleads - lead0 : 1));
     if (li >= nleads)
       break;
     int64_t nt = t + step_ms * 1000 + (int64_t)(sl_rand(e) % 1000) * 1000 + 7;
@@ -583,21 +589,29 @@ static int cmp_size(const void *a, const void *b) {
 
 json_t *sl_deliver(struct sl_emu *e, const json_t *req) {
   const char *only = json_string_value(json_object_get(req, "redeliver"));
+  /* "duplicates": the held second copies; hold_duplicates keeps them back
+   * from the first delivery. */
+  bool dups_only = only && !strcmp(only, "duplicates");
+  bool hold = json_is_true(json_object_get(req, "hold_duplicates"));
+  if (dups_only)
+    only = NULL;
   pthread_mutex_lock(&e->mu);
   size_t nev = json_array_size(e->events);
   size_t *pending = calloc(nev ? nev : 1, sizeof *pending);
   size_t np = 0;
   for (size_t i = 0; i < nev; i++) {
     json_t *ev = json_array_get(e->events, i);
-    if (only ? !strcmp(gets(ev, "fate"), only)
-             : !strcmp(gets(ev, "fate"), "pending"))
+    if (dups_only ? json_is_true(json_object_get(ev, "duplicate")) &&
+                        !strcmp(gets(ev, "fate"), "delivered")
+        : only ? !strcmp(gets(ev, "fate"), only)
+               : !strcmp(gets(ev, "fate"), "pending"))
       pending[np++] = i;
   }
-  if (!only)
+  if (!only && !dups_only)
     assign_fates(e, pending, np);
   qsort(pending, np, sizeof *pending, cmp_size);
-  const char *shadow = json_string_value(json_object_get(e->faults,
-                                                         "shadow_url"));
+  const char *shadow =
+      json_string_value(json_object_get(e->faults, "shadow_url"));
   int delay_ms = (int)fault_d(e, "delay_ms");
   struct post *posts = calloc(np * 2 + 1, sizeof *posts);
   size_t npost = 0, ndup = 0;
@@ -606,6 +620,8 @@ json_t *sl_deliver(struct sl_emu *e, const json_t *req) {
     const char *fate = gets(ev, "fate");
     bool sh = !strcmp(fate, "shadowed");
     if (!only && !sh && strcmp(fate, "delivered"))
+      continue;
+    if (dups_only && sh)
       continue;
     json_t *hook = NULL;
     const char *url = target_url(e, ev, &hook);
@@ -634,23 +650,30 @@ json_t *sl_deliver(struct sl_emu *e, const json_t *req) {
   size_t base = npost;
   for (size_t j = 0; j < base; j++) {
     json_t *ev = json_array_get(e->events, posts[j].ev);
-    if (!only && json_is_true(json_object_get(ev, "duplicate")))
+    if (!only && !dups_only && !hold &&
+        json_is_true(json_object_get(ev, "duplicate")))
       posts[npost++] = (struct post){posts[j].ev, strdup(posts[j].url),
                                      strdup(posts[j].body), posts[j].shadow};
   }
   pthread_mutex_unlock(&e->mu);
 
+  int dup_delay_ms = (int)fault_d(e, "duplicate_delay_ms");
   CURL *h = curl_easy_init();
   long ok = 0, failed = 0, shadowed = 0;
   for (size_t j = 0; j < npost; j++) {
+    if (j == base && base < npost && dup_delay_ms > 0) {
+      /* The copies come later, as a retry after a timeout would. */
+      struct timespec ts = {dup_delay_ms / 1000,
+                            (dup_delay_ms % 1000) * 1000000L};
+      nanosleep(&ts, NULL);
+    }
     if (delay_ms > 0) {
       struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
       nanosleep(&ts, NULL);
     }
     long code = 0;
     /* Smartlead retries a failed delivery a few times. */
-    for (int attempt = 0; attempt < 3 && (code < 200 || code > 299);
-         attempt++)
+    for (int attempt = 0; attempt < 3 && (code < 200 || code > 299); attempt++)
       code = post_json(h, posts[j].url, posts[j].body);
     pthread_mutex_lock(&e->mu);
     json_t *ev = json_array_get(e->events, posts[j].ev);
@@ -679,8 +702,7 @@ json_t *sl_deliver(struct sl_emu *e, const json_t *req) {
   json_t *fates = json_object();
   json_array_foreach(e->events, i, ev) {
     const char *f = gets(ev, "fate");
-    json_object_set_new(fates, f,
-                        json_integer(geti(fates, f) + 1));
+    json_object_set_new(fates, f, json_integer(geti(fates, f) + 1));
   }
   json_object_set_new(sum, "fates", fates);
   json_object_set_new(sum, "posts", json_integer((json_int_t)npost));
@@ -729,8 +751,9 @@ json_t *sl_api_lead_statistics(struct sl_emu *e, const char *cid,
     return not_found(status, "Campaign not found");
   if (event_time_gt && *event_time_gt && !ls_time_parse(event_time_gt, &gt)) {
     *status = 400;
-    return json_pack("{s:s}", "message", "\"event_time_gt\" must be a valid "
-                                          "date");
+    return json_pack("{s:s}", "message",
+                     "\"event_time_gt\" must be a valid "
+                     "date");
   }
   if (limit <= 0 || limit > 100) {
     *status = 400;
@@ -750,19 +773,18 @@ json_t *sl_api_lead_statistics(struct sl_emu *e, const char *cid,
     int cat = (int)geti(l, "category_id");
     json_array_append_new(
         rows,
-        json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:o}", "lead_id",
-                  (json_int_t)geti(l, "id"), "campaign_lead_map_id",
-                  (json_int_t)geti(l, "map_id"), "email", gets(l, "email"),
-                  "first_name", gets(l, "first_name"), "last_name",
-                  gets(l, "last_name"), "company_name", gets(l, "company"),
-                  "lead_category_id", cat ? json_integer(cat) : json_null(),
-                  "category",
-                  cat ? json_string(sl_category_name(cat)) : json_null(),
-                  "status",
-                  json_is_true(json_object_get(l, "unsubscribed"))
-                      ? "UNSUBSCRIBED"
-                      : "INPROGRESS",
-                  "last_event_time", jtime(geti(l, "last_event_us"), T_Z_MS)));
+        json_pack(
+            "{s:I,s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:o}", "lead_id",
+            (json_int_t)geti(l, "id"), "campaign_lead_map_id",
+            (json_int_t)geti(l, "map_id"), "email", gets(l, "email"),
+            "first_name", gets(l, "first_name"), "last_name",
+            gets(l, "last_name"), "company_name", gets(l, "company"),
+            "lead_category_id", cat ? json_integer(cat) : json_null(),
+            "category", cat ? json_string(sl_category_name(cat)) : json_null(),
+            "status",
+            json_is_true(json_object_get(l, "unsubscribed")) ? "UNSUBSCRIBED"
+                                                             : "INPROGRESS",
+            "last_event_time", jtime(geti(l, "last_event_us"), T_Z_MS)));
   }
   *status = 200;
   return json_pack("{s:i,s:i,s:i,s:o}", "total_count", (int)total, "offset",
@@ -791,10 +813,10 @@ json_t *sl_api_statistics(struct sl_emu *e, const char *cid, long offset,
       continue;
     int cat = (int)geti(l, "category_id");
     json_t *reps = json_object_get(s, "replies");
-    int64_t rt = json_array_size(reps)
-                     ? geti(json_array_get(reps, json_array_size(reps) - 1),
-                            "time_us")
-                     : 0;
+    int64_t rt =
+        json_array_size(reps)
+            ? geti(json_array_get(reps, json_array_size(reps) - 1), "time_us")
+            : 0;
     char name[96];
     snprintf(name, sizeof name, "%s %s", gets(l, "first_name"),
              gets(l, "last_name"));
@@ -850,26 +872,26 @@ json_t *sl_api_message_history(struct sl_emu *e, const char *cid,
     if ((size_t)geti(s, "lead") != li)
       continue;
     json_array_append_new(
-        hist, json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:i,s:i,s:i}",
-                        "stats_id", gets(s, "stats_id"), "from",
-                        "alex@outreach-example.com", "to", gets(lead, "email"),
-                        "type", "SENT", "time",
-                        jtime(geti(s, "time_us"), T_Z_MS), "message_id",
-                        gets(s, "message_id"), "subject", gets(s, "subject"),
-                        "email_seq_number", (int)geti(s, "seq"), "open_count",
-                        geti(s, "open_us") ? 1 : 0, "click_count",
-                        geti(s, "click_us") ? 1 : 0));
+        hist,
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:i,s:i,s:i}", "stats_id",
+                  gets(s, "stats_id"), "from", "alex@outreach-example.com",
+                  "to", gets(lead, "email"), "type", "SENT", "time",
+                  jtime(geti(s, "time_us"), T_Z_MS), "message_id",
+                  gets(s, "message_id"), "subject", gets(s, "subject"),
+                  "email_seq_number", (int)geti(s, "seq"), "open_count",
+                  geti(s, "open_us") ? 1 : 0, "click_count",
+                  geti(s, "click_us") ? 1 : 0));
     size_t k;
     json_t *r;
     json_array_foreach(json_object_get(s, "replies"), k, r) {
       json_array_append_new(
-          hist, json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s}", "stats_id",
-                          gets(s, "stats_id"), "from", gets(lead, "email"),
-                          "to", "alex@outreach-example.com", "type", "REPLY",
-                          "time", jtime(geti(r, "time_us"), T_Z_MS),
-                          "message_id", gets(r, "message_id"), "subject",
-                          gets(s, "subject"), "email_body",
-                          "<div>Thanks, tell me more.</div>"));
+          hist,
+          json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s}", "stats_id",
+                    gets(s, "stats_id"), "from", gets(lead, "email"), "to",
+                    "alex@outreach-example.com", "type", "REPLY", "time",
+                    jtime(geti(r, "time_us"), T_Z_MS), "message_id",
+                    gets(r, "message_id"), "subject", gets(s, "subject"),
+                    "email_body", "<div>Thanks, tell me more.</div>"));
     }
   }
   *status = 200;
@@ -877,8 +899,7 @@ json_t *sl_api_message_history(struct sl_emu *e, const char *cid,
                    "alex@outreach-example.com", "to", gets(lead, "email"));
 }
 
-json_t *sl_api_lead_by_email(struct sl_emu *e, const char *email,
-                             int *status) {
+json_t *sl_api_lead_by_email(struct sl_emu *e, const char *email, int *status) {
   size_t i;
   json_t *l;
   json_array_foreach(e->leads, i, l) {
@@ -896,7 +917,7 @@ json_t *sl_api_lead_by_email(struct sl_emu *e, const char *email,
           (json_int_t)geti(l, "map_id"), "lead_category_id",
           cat ? json_integer(cat) : json_null(), "status",
           json_is_true(json_object_get(l, "unsubscribed")) ? "UNSUBSCRIBED"
-                                                            : "INPROGRESS");
+                                                           : "INPROGRESS");
     }
   }
   *status = 200;

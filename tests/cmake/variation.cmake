@@ -11,3 +11,9 @@ ls_add_pytest(hubspot_emulator_variation tests/hubspot/test_emulator_variation.p
 # Dev broker + HubSpot emulator + leadsync-worker under real-world variation.
 ls_add_pytest(worker_variation tests/worker/test_worker_variation.py
   LABELS integration TIMEOUT 240)
+# `leadsync quarantine list|replay` against the dev broker.
+ls_add_pytest(cli_quarantine tests/cli/test_cli_quarantine.py
+  LABELS integration TIMEOUT 120)
+# webhooks check: Slack and normal webhooks are separate receivers.
+ls_add_pytest(cli_webhooks_slack tests/cli/test_cli_webhooks_slack.py
+  LABELS integration TIMEOUT 60)

@@ -86,12 +86,16 @@ CO_PARTITIONED = EVENT_TOPICS + ["smartlead.unknown", "smartlead.quarantine",
                                  "leadsync.held", "leadsync.lead_state"]
 ALL_TOPICS = CO_PARTITIONED + ["leadsync.dlq", "leadsync.sync_log",
                                "leadsync.ledger", "leadsync.fanout_dlq",
-                               "leadsync.fanout_replay", "leadsync.sources",
-                               "leadsync.audit"]
+                               "leadsync.fanout_replay",
+                               # docs/assurance.md: progress and election.
+                               "leadsync.assurance",
+                               # docs/console.md: sources and the audit trail.
+                               "leadsync.sources", "leadsync.audit"]
 # docs/fanout.md: leadsync-fanout, one consumer group per endpoint.
 FANOUT_DEPLOYMENT = "leadsync-fanout"
 FANOUT_SECRET_DIR = "/var/run/secrets/leadsync/fanout"
-COMPACTED = {"leadsync.lead_state", "leadsync.ledger", "leadsync.sources"}
+COMPACTED = {"leadsync.lead_state", "leadsync.ledger", "leadsync.assurance",
+             "leadsync.sources"}
 # docs/console.md: leadsync-console, its Service and example Ingress.
 CONSOLE_DEPLOYMENT = "leadsync-console"
 CONSOLE_PORT = 8088
@@ -890,7 +894,8 @@ ALLOWED_SECRET_REFS = {"token_sha256", "token_file", "token_env",
                        "secret_key_sha256", "secret_key_env", "topic_prefix",
                        "secret_file", "secret_env",
                        "sasl.mechanism", "sasl.mechanisms",
-                       "ssl.key.location", "ssl.keystore.location"}
+                       "ssl.key.location", "ssl.keystore.location",
+                       "api_key_file", "api_key_env"}
 
 
 def secret_values(node, path="$"):
@@ -1010,6 +1015,82 @@ def check_secret_template():
         ck.true("hubspot-secret.template.yaml" not in
                 (yaml.safe_load(f).get("resources") or []),
                 "secret template is not applied by the base")
+
+
+# ------------------------------------------------------------ assurance
+SMARTLEAD_KEY_DIR = "/var/run/secrets/leadsync/smartlead"
+
+
+def check_assurance(name, objs, cfg):
+    """docs/assurance.md: one active replica (leader election through the
+    leadsync-assurance group), API keys from the leadsync-smartlead Secret
+    mount, egress to DNS, Kafka and 443 (Smartlead) only, /metrics scraped."""
+    dep = named(objs, "Deployment", "leadsync-assurance")
+    if not ck.true(dep is not None, f"{name}: leadsync-assurance Deployment"):
+        return
+    ck.eq(dep["spec"].get("replicas"), 1, f"{name}: assurance: one replica")
+    c = containers(dep)[0]
+    ck.eq(c.get("command"), ["leadsync-assurance"],
+          f"{name}: assurance runs leadsync-assurance")
+    ck.eq(arg_after(c.get("args", []), "--config"), CONFIG_PATH,
+          f"{name}: assurance reads the shared config")
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+    m = mounts.get(SMARTLEAD_KEY_DIR)
+    ck.true(m is not None and vols.get(m["name"], {}).get("secret", {})
+            .get("secretName") == "leadsync-smartlead",
+            f"{name}: assurance mounts the leadsync-smartlead Secret at "
+            f"{SMARTLEAD_KEY_DIR}")
+    ck.true(not any(v.get("secret", {}).get("secretName") == "leadsync-hubspot"
+                    for v in vols.values()),
+            f"{name}: assurance never sees HubSpot tokens")
+    pols = [p for p in of_kind(objs, "NetworkPolicy")
+            if label_selector_matches(p["spec"]["podSelector"],
+                                      pod_labels(dep))]
+    if ck.eq(len(pols), 1, f"{name}: assurance: one NetworkPolicy"):
+        spec = pols[0]["spec"]
+        eg = np_ports(spec.get("egress", []))
+        ck.eq(eg, {("UDP", 53), ("TCP", 53), ("TCP", 9092), ("TCP", 9093),
+                   ("TCP", 443)}, f"{name}: assurance egress: DNS, Kafka, "
+              "Smartlead (443) only")
+        ck.eq(np_ports(spec.get("ingress", [])), {("TCP", 9100)},
+              f"{name}: assurance ingress: metrics only")
+        ips = [p.get("ipBlock") for r in spec.get("egress", [])
+               for p in r.get("to", []) if p.get("ipBlock")]
+        ck.true(ips and all("10.0.0.0/8" in (i.get("except") or [])
+                            for i in ips),
+                f"{name}: assurance 443 egress excludes private ranges")
+    if cfg:
+        for t in cfg.get("tenants", []):
+            kf = t.get("smartlead", {}).get("api_key_file")
+            if kf:
+                ck.eq(os.path.dirname(kf), SMARTLEAD_KEY_DIR,
+                      f"{name}: tenant {t.get('id')} api_key_file in the "
+                      "Secret mount")
+                with open(os.path.join(
+                        K8S, "base", "smartlead-secret.template.yaml")) as f:
+                    tmpl = docs_of(f.read())[0]
+                ck.true(os.path.basename(kf) in tmpl.get("stringData", {}),
+                        f"{name}: Smartlead Secret template has tenant "
+                        f"{t.get('id')}'s key")
+
+
+def check_smartlead_secret_template():
+    path = os.path.join(K8S, "base", "smartlead-secret.template.yaml")
+    with open(path) as f:
+        tmpl = docs_of(f.read())
+    ck.eq([t.get("kind") for t in tmpl], ["Secret"],
+          "smartlead secret template: one Secret")
+    for t in tmpl:
+        validate(t, "smartlead secret template")
+        ck.true(not t.get("data"), "smartlead secret template: no data")
+        for k, v in (t.get("stringData") or {}).items():
+            ck.true(str(v).startswith("REPLACE_"),
+                    f"smartlead secret template {k}: placeholder only")
+    with open(os.path.join(K8S, "base", "kustomization.yaml")) as f:
+        ck.true("smartlead-secret.template.yaml" not in
+                (yaml.safe_load(f).get("resources") or []),
+                "smartlead secret template is not applied by the base")
 
 
 # --------------------------------------------------------------- 5 docker
@@ -1191,9 +1272,11 @@ def main():
         run(check_wiring, name, objs)
         run(check_netpol, name, objs)
         run(check_cli_args, name, objs)
+        run(check_assurance, name, objs, cfg)
         if cfg:
             run(check_config, name, cfg)
     run(check_secret_template)
+    run(check_smartlead_secret_template)
     run(check_dockerfile)
     run(check_yamllint)
     ck.done()

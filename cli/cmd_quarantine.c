@@ -1,0 +1,477 @@
+/* cmd_quarantine: `leadsync quarantine list|replay`: bodies the ingress
+ * could not route (bad JSON, no event type, no usable lead address), and
+ * re-publishing them to their event topics once a fix (a new schema, the
+ * drift rules, the second payload shape) lets them through.
+ *
+ * Like `dlq` (cmd_dlq.c): progress is the committed offset of the consumer
+ * group leadsync-quarantine-replay; replay re-validates each waiting record
+ * with the ingress's own routing (ing_route) and today's schemas, sends the
+ * ones that pass to their topic (ce_id/ce_type/key as the ingress would
+ * derive them now, ls_replay=quarantine), and carries the others forward
+ * to the end of the quarantine (so the commit never skips them). The
+ * copies are acknowledged before the commit; a crash in between leaves a
+ * duplicate, never a gap (the worker's ledger absorbs it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_cmds.h"
+#include "cli_kafka.h"
+#include "ing_route.h"
+#include "kq.h"
+#include "ls_schema.h"
+
+#define Q_GROUP "leadsync-quarantine-replay"
+
+static const char usage_text[] =
+    "usage: leadsync quarantine list   [--reason R] [--tenant T] [--all] "
+    "[--limit N]\n"
+    "       leadsync quarantine replay [--reason R] [--tenant T] [--dry-run]\n"
+    "       (both: [--config FILE] [--json])\n"
+    "\n"
+    "list    shows the quarantined bodies still waiting (--all: also the\n"
+    "        replayed ones) with reason, detail and whether today's rules\n"
+    "        would let them through. Exit 1 when some are waiting, 0 when "
+    "none.\n"
+    "replay  re-validates the waiting records that match the filter with\n"
+    "        today's schemas and routing and re-publishes those that pass to\n"
+    "        their event topic (ls_replay=quarantine), then commits the\n"
+    "        consumer group leadsync-quarantine-replay. Records that still\n"
+    "        fail (or do not match) are carried forward to the end of the\n"
+    "        quarantine, so the commit never skips them. --dry-run only\n"
+    "        counts. Exit 0 when done, 1 when Kafka refused a record.\n"
+    "\n"
+    "  --reason R   "
+    "bad_json|bad_utf8|too_deep|not_object|no_event_type|schema\n"
+    "               (comma-separated for several)\n"
+    "  --tenant T   one tenant's records\n";
+
+typedef struct {
+  const char *reasons;
+  const char *tenant;
+} q_filter;
+
+typedef struct {
+  char reason[64];
+  char detail[300];
+  char tenant[LS_TENANT_MAX + 1];
+  char source[64];
+} q_meta;
+
+static bool in_list(const char *list, const char *v) {
+  size_t n = strlen(v);
+  for (const char *p = list; *p;) {
+    size_t k = strcspn(p, ",");
+    if (k == n && !strncmp(p, v, n))
+      return true;
+    p += k;
+    if (*p == ',')
+      p++;
+  }
+  return false;
+}
+
+static void meta_of(const rd_kafka_message_t *m, q_meta *d) {
+  char ce[160];
+  cli_header(m, "ls_quarantine_reason", d->reason, sizeof d->reason);
+  cli_header(m, "ls_quarantine_detail", d->detail, sizeof d->detail);
+  cli_header(m, "ce_tenant", d->tenant, sizeof d->tenant);
+  d->source[0] = '\0';
+  /* ce_source: /smartlead/<tenant>/<source> */
+  if (cli_header(m, "ce_source", ce, sizeof ce)[0]) {
+    const char *last = strrchr(ce, '/');
+    if (last)
+      snprintf(d->source, sizeof d->source, "%s", last + 1);
+  }
+}
+
+static bool q_match(const q_filter *f, const q_meta *d) {
+  if (f->reasons && !in_list(f->reasons, d->reason))
+    return false;
+  if (f->tenant && strcmp(f->tenant, d->tenant))
+    return false;
+  return true;
+}
+
+/* The record's source as the ingress had it; its secret check is off (the
+ * stored body has secret_key masked, and it was checked on arrival). */
+static bool source_of(const ls_config *cfg, const q_meta *d, ls_source *out) {
+  const ls_tenant *t = ls_config_tenant(cfg, d->tenant);
+  if (!t || !t->n_sources)
+    return false;
+  const ls_source *s = &t->sources[0];
+  for (size_t i = 0; i < t->n_sources; i++)
+    if (!strcmp(t->sources[i].id, d->source))
+      s = &t->sources[i];
+  *out = *s;
+  out->has_secret = false;
+  return true;
+}
+
+/* Today's verdict on one record. */
+static bool revalidate(const ing_schemas *sch, const ls_config *cfg,
+                       const rd_kafka_message_t *m, const q_meta *d,
+                       ing_verdict *v) {
+  ls_source src;
+  if (!source_of(cfg, d, &src)) {
+    memset(v, 0, sizeof *v);
+    v->err = LS_ERR_INVALID;
+    snprintf(v->detail, sizeof v->detail, "unknown tenant");
+    return false;
+  }
+  ing_route(sch, &src, cfg->topic_prefix, 64, m->payload ? m->payload : "",
+            m->len, v);
+  return v->err == LS_OK;
+}
+
+/* ---- list ---------------------------------------------------------- */
+
+typedef struct {
+  const q_filter *f;
+  const ls_config *cfg;
+  const ing_schemas *sch;
+  bool all, json;
+  long limit, shown, pending, replayed, would_pass;
+  json_t *arr;
+} list_state;
+
+static int on_list(const rd_kafka_message_t *m, cli_range *rg, void *op) {
+  list_state *s = op;
+  q_meta d;
+  meta_of(m, &d);
+  if (!q_match(s->f, &d))
+    return 0;
+  bool pending = rg->committed < 0 || m->offset >= rg->committed;
+  pending ? s->pending++ : s->replayed++;
+  if (!pending && !s->all)
+    return 0;
+  ing_verdict v;
+  bool pass = revalidate(s->sch, s->cfg, m, &d, &v);
+  if (pending && pass)
+    s->would_pass++;
+  if (s->limit && s->shown >= s->limit)
+    return 0;
+  s->shown++;
+  char id[64];
+  cli_header(m, "ce_id", id, sizeof id);
+  if (s->json) {
+    json_array_append_new(
+        s->arr, json_pack("{s:s,s:s,s:s,s:s,s:s?,s:b,s:s?,s:s,s:i,s:I}",
+                          "state", pending ? "pending" : "replayed", "reason",
+                          d.reason, "detail", d.detail, "tenant", d.tenant,
+                          "event_id", id[0] ? id : NULL, "would_pass", pass,
+                          "now_topic", pass ? v.ev.topic : NULL, "topic",
+                          rd_kafka_topic_name(m->rkt), "partition",
+                          (int)m->partition, "offset", (json_int_t)m->offset));
+  } else {
+    printf("%-8s %-13s %s %s \"%s\" -> %s (quarantine [%d] @%lld)\n",
+           pending ? "pending" : "replayed", d.reason[0] ? d.reason : "-",
+           d.tenant[0] ? d.tenant : "-", id[0] ? id : "-", d.detail,
+           pass ? v.ev.topic : "still fails", (int)m->partition,
+           (long long)m->offset);
+  }
+  return 0;
+}
+
+/* ---- replay -------------------------------------------------------- */
+
+typedef struct {
+  const q_filter *f;
+  const ls_config *cfg;
+  const ing_schemas *sch;
+  int64_t *last_match;
+  cli_ranges *ranges;
+  rd_kafka_t *producer;
+  bool failed;
+  char errstr[LS_ERRSTR_SIZE];
+  int matched, replayed, carried, still_failing;
+} replay_state;
+
+static bool replayable(replay_state *s, const rd_kafka_message_t *m,
+                       ing_verdict *v) {
+  q_meta d;
+  meta_of(m, &d);
+  return q_match(s->f, &d) && revalidate(s->sch, s->cfg, m, &d, v);
+}
+
+static int on_plan(const rd_kafka_message_t *m, cli_range *rg, void *op) {
+  replay_state *s = op;
+  q_meta d;
+  meta_of(m, &d);
+  if (!q_match(s->f, &d))
+    return 0;
+  ing_verdict v;
+  if (!revalidate(s->sch, s->cfg, m, &d, &v)) {
+    s->still_failing++;
+    return 0;
+  }
+  s->matched++;
+  s->last_match[rg - s->ranges->v] = m->offset;
+  return 0;
+}
+
+static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
+  replay_state *s = op;
+  (void)rg;
+  ing_verdict v;
+  rd_kafka_headers_t *hdrs;
+  const char *topic, *key = NULL;
+  size_t klen = 0;
+  char qtopic[LS_TOPIC_MAX];
+  if (replayable(s, m, &v)) {
+    hdrs = cli_replay_headers(m, "quarantine", true);
+    rd_kafka_header_remove(hdrs, "ls_quarantine_reason");
+    rd_kafka_header_remove(hdrs, "ls_quarantine_detail");
+    rd_kafka_header_remove(hdrs, "ce_id");
+    rd_kafka_header_remove(hdrs, "ce_type");
+    rd_kafka_header_remove(hdrs, "ce_time");
+    rd_kafka_header_add(hdrs, "ce_id", -1, v.ev.event_id, -1);
+    rd_kafka_header_add(hdrs, "ce_type", -1, v.ev.ce_type, -1);
+    if (v.ev.event_time[0])
+      rd_kafka_header_add(hdrs, "ce_time", -1, v.ev.event_time, -1);
+    topic = v.ev.topic;
+    key = v.ev.key;
+    klen = strlen(key);
+    s->replayed++;
+  } else {
+    rd_kafka_headers_t *orig = NULL;
+    hdrs = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
+               ? rd_kafka_headers_copy(orig)
+               : NULL;
+    snprintf(qtopic, sizeof qtopic, "%squarantine", s->cfg->topic_prefix);
+    topic = qtopic;
+    key = m->key;
+    klen = m->key_len;
+    s->carried++;
+  }
+  if (cli_kafka_produce(s->producer, topic, key, klen, m->payload, m->len, hdrs,
+                        s->errstr, sizeof s->errstr) != LS_OK) {
+    s->failed = true;
+    return 1;
+  }
+  rd_kafka_poll(s->producer, 0);
+  return 0;
+}
+
+static int run_replay(cli_ctx *ctx, const ls_config *cfg,
+                      const ing_schemas *sch, const q_filter *f, bool dry_run) {
+  char errstr[LS_ERRSTR_SIZE], qtopic[LS_TOPIC_MAX];
+  snprintf(qtopic, sizeof qtopic, "%squarantine", cfg->topic_prefix);
+  const char *topics[] = {qtopic};
+  cli_ranges ranges = {0};
+  cli_delivery dr;
+  rd_kafka_t *producer = NULL;
+  rd_kafka_topic_partition_list_t *commit = NULL;
+  replay_state s;
+  memset(&s, 0, sizeof s);
+  s.f = f;
+  s.cfg = cfg;
+  s.sch = sch;
+  int rc = CLI_EXIT_FAIL;
+  rd_kafka_t *rk = cli_kafka_consumer(cfg, Q_GROUP, errstr, sizeof errstr);
+  if (!rk)
+    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, true, 10000,
+                     &ranges, errstr, sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
+    goto out;
+  }
+  s.ranges = &ranges;
+  s.last_match = calloc(ranges.n ? ranges.n : 1, sizeof *s.last_match);
+  if (!s.last_match)
+    goto out;
+  for (size_t i = 0; i < ranges.n; i++)
+    s.last_match[i] = -1;
+  if (cli_kafka_read(rk, &ranges, on_plan, &s, 15000, 0, errstr,
+                     sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
+    goto out;
+  }
+  int matched = s.matched, still = s.still_failing;
+  if (!dry_run && s.matched) {
+    producer = cli_kafka_producer(cfg, &dr, errstr, sizeof errstr);
+    if (!producer) {
+      rc = cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+      goto out;
+    }
+    s.producer = producer;
+    commit = rd_kafka_topic_partition_list_new((int)ranges.n);
+    for (size_t i = 0; i < ranges.n; i++) {
+      cli_range *r = &ranges.v[i];
+      if (s.last_match[i] < 0) {
+        r->end = r->start;
+        continue;
+      }
+      r->end = s.last_match[i] + 1;
+      rd_kafka_topic_partition_list_add(commit, r->topic, r->partition)
+          ->offset = r->end;
+    }
+    if (cli_kafka_read(rk, &ranges, on_replay, &s, 15000, 0, errstr,
+                       sizeof errstr) != LS_OK ||
+        s.failed) {
+      cli_fail(ctx, CLI_EXIT_FAIL, "%s; nothing committed",
+               s.failed ? s.errstr : errstr);
+      goto out;
+    }
+    if (!cli_kafka_flush(producer, &dr, 30000, errstr, sizeof errstr)) {
+      cli_fail(ctx, CLI_EXIT_FAIL,
+               "%s; nothing committed, the next replay sends them again",
+               errstr);
+      goto out;
+    }
+    if (cli_kafka_commit(rk, commit, errstr, sizeof errstr) != LS_OK) {
+      cli_fail(ctx, CLI_EXIT_FAIL,
+               "%s: the records were re-published but the next replay will "
+               "send them again (the worker's ledger de-duplicates)",
+               errstr);
+      goto out;
+    }
+  }
+  if (ctx->json)
+    cli_print_json(json_pack("{s:b,s:i,s:i,s:i,s:i}", "dry_run", dry_run,
+                             "matched", matched, "replayed",
+                             dry_run ? 0 : s.replayed, "carried_forward",
+                             dry_run ? 0 : s.carried, "still_failing", still));
+  else if (dry_run)
+    printf("dry run: %d record(s) would be replayed, %d still fail today's "
+           "rules\n",
+           matched, still);
+  else
+    printf("replayed %d record(s); %d record(s) carried forward in the "
+           "quarantine (%d still fail today's rules)\n",
+           s.replayed, s.carried, still);
+  rc = CLI_EXIT_OK;
+out:
+  if (commit)
+    rd_kafka_topic_partition_list_destroy(commit);
+  if (producer)
+    rd_kafka_destroy(producer);
+  free(s.last_match);
+  cli_ranges_free(&ranges);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+static int run_list(cli_ctx *ctx, const ls_config *cfg, const ing_schemas *sch,
+                    const q_filter *f, bool all, long limit) {
+  char errstr[LS_ERRSTR_SIZE], qtopic[LS_TOPIC_MAX];
+  snprintf(qtopic, sizeof qtopic, "%squarantine", cfg->topic_prefix);
+  const char *topics[] = {qtopic};
+  cli_ranges ranges = {0};
+  list_state s;
+  memset(&s, 0, sizeof s);
+  s.f = f;
+  s.cfg = cfg;
+  s.sch = sch;
+  s.all = all;
+  s.json = ctx->json;
+  s.limit = limit;
+  s.arr = json_array();
+  int rc = CLI_EXIT_FAIL;
+  rd_kafka_t *rk = cli_kafka_consumer(cfg, Q_GROUP, errstr, sizeof errstr);
+  if (!rk) {
+    json_decref(s.arr);
+    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+  }
+  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, !all, 10000,
+                     &ranges, errstr, sizeof errstr) != LS_OK ||
+      cli_kafka_committed(rk, &ranges, 10000, errstr, sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
+    goto out;
+  }
+  if (cli_kafka_read(rk, &ranges, on_list, &s, 15000, 0, errstr,
+                     sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
+    goto out;
+  }
+  if (ctx->json)
+    cli_print_json(json_pack("{s:i,s:i,s:i,s:O}", "pending", (int)s.pending,
+                             "replayed", (int)s.replayed, "would_pass",
+                             (int)s.would_pass, "records", s.arr));
+  else
+    printf("%ld record(s) waiting in the quarantine (%ld would pass "
+           "today's rules)%s\n",
+           s.pending, s.would_pass, all ? "" : "");
+  rc = s.pending ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out:
+  json_decref(s.arr);
+  cli_ranges_free(&ranges);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+int cmd_quarantine(cli_ctx *ctx, int argc, char **argv) {
+  static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
+                                       {"tenant", required_argument, NULL, 't'},
+                                       {"dry-run", no_argument, NULL, 'n'},
+                                       {"all", no_argument, NULL, 'a'},
+                                       {"limit", required_argument, NULL, 'l'},
+                                       CLI_COMMON_OPTIONS,
+                                       {NULL, 0, NULL, 0}};
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    fputs(usage_text, argc < 2 ? stderr : stdout);
+    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+  }
+  bool list = !strcmp(argv[1], "list"), replay = !strcmp(argv[1], "replay");
+  if (!list && !replay)
+    return cli_usage_error(ctx, "unknown subcommand \"%s\"", argv[1]);
+  ctx->cmd = list ? "quarantine list" : "quarantine replay";
+  q_filter f = {0};
+  bool dry = false, all = false;
+  long limit = 100;
+  int c;
+  optind = 0;
+  argc--;
+  argv++;
+  bool help = false;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'r':
+      f.reasons = optarg;
+      break;
+    case 't':
+      f.tenant = optarg;
+      break;
+    case 'n':
+      if (list)
+        return cli_usage_error(ctx, "--dry-run is for quarantine replay");
+      dry = true;
+      break;
+    case 'a':
+      if (replay)
+        return cli_usage_error(ctx, "--all is for quarantine list");
+      all = true;
+      break;
+    case 'l':
+      if (!cli_parse_long(optarg, 0, 1000000, &limit))
+        return cli_usage_error(ctx, "--limit: not a number: %s", optarg);
+      break;
+    default:
+      if (!cli_common_opt(ctx, c, optarg, &help))
+        return cli_usage_error(ctx, "unknown option");
+    }
+  }
+  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  if (end >= 0)
+    return end;
+  ls_config *cfg = NULL;
+  int crc = cli_config_load(ctx, &cfg);
+  if (crc != CLI_EXIT_OK)
+    return crc;
+  char errstr[LS_ERRSTR_SIZE], sdir[1024];
+  snprintf(sdir, sizeof sdir, "%s/smartlead", ls_schema_dir());
+  ing_schemas *sch = ing_schemas_load(sdir, errstr, sizeof errstr);
+  if (!sch) {
+    int rc = cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+    ls_config_free(cfg);
+    return rc;
+  }
+  int rc = list ? run_list(ctx, cfg, sch, &f, all, limit)
+                : run_replay(ctx, cfg, sch, &f, dry);
+  ing_schemas_free(sch);
+  ls_config_free(cfg);
+  return rc;
+}
