@@ -1,7 +1,7 @@
 /* ls_token: a secret read from a file (a mounted Kubernetes Secret) that
  * may change while the process runs. Secrets are updated in place by the
- * kubelet (an atomic symlink swap), so the file is checked at most once a
- * second and re-read when its inode, size or modification time changed. */
+ * kubelet (an atomic symlink swap), so the file is checked (stat) at every
+ * use and re-read when its inode, size or modification time changed. */
 #ifndef LS_TOKEN_H
 #define LS_TOKEN_H
 
