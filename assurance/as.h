@@ -13,6 +13,25 @@
 #include "ls_metrics.h"
 
 #define AS_TOPIC_PROGRESS "leadsync.assurance"
+
+/* Metric families (declared at start, so /metrics shows them at once). */
+#define AS_M_BACKFILLED "leadsync_assurance_backfilled_total"
+#define AS_H_BACKFILLED                                                        \
+  "Events back-filled from the Smartlead API (a webhook never arrived)"
+#define AS_M_API_CALLS "leadsync_assurance_api_calls_total"
+#define AS_H_API_CALLS "Smartlead API calls made by the assurance role"
+#define AS_M_API_429 "leadsync_assurance_api_429_total"
+#define AS_H_API_429 "429 answers from the Smartlead API"
+#define AS_M_RUNS "leadsync_assurance_runs_total"
+#define AS_H_RUNS "Assurance runs by result"
+#define AS_M_LAG "leadsync_assurance_last_run_lag_seconds"
+#define AS_H_LAG                                                               \
+  "Seconds since the start of the last completed assurance run (what it "      \
+  "covered ends there)"
+#define AS_M_LAST_BF "leadsync_assurance_last_run_backfilled"
+#define AS_H_LAST_BF "Events back-filled by the last run"
+#define AS_M_LAST_CALLS "leadsync_assurance_last_run_api_calls"
+#define AS_H_LAST_CALLS "Smartlead API calls made by the last run"
 #define AS_GROUP "leadsync-assurance"
 
 /* -- per-tenant settings (tenant.smartlead in the config) ---------------- */

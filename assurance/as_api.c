@@ -147,8 +147,7 @@ int as_api_get(as_api *a, const char *path, json_t **out, int max_wait_ms,
     status = (int)code;
     snprintf(lab, sizeof lab, "tenant=\"%s\",route=\"%s\",status=\"%d\"",
              a->t->tenant->id, route, status);
-    ls_metrics_inc(a->m, "leadsync_assurance_api_calls_total",
-                   "Smartlead API calls made by the assurance role", lab, 1);
+    ls_metrics_inc(a->m, AS_M_API_CALLS, AS_H_API_CALLS, lab, 1);
     if (code == 200) {
       *out = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
       ls_buf_free(&body);
@@ -162,8 +161,7 @@ int as_api_get(as_api *a, const char *path, json_t **out, int max_wait_ms,
     if (code == 429) {
       a->r429++;
       snprintf(lab, sizeof lab, "tenant=\"%s\"", a->t->tenant->id);
-      ls_metrics_inc(a->m, "leadsync_assurance_api_429_total",
-                     "429 answers from the Smartlead API", lab, 1);
+      ls_metrics_inc(a->m, AS_M_API_429, AS_H_API_429, lab, 1);
       /* Smartlead documents no Retry-After: wait one window when absent. */
       int64_t wait =
           ra > 0

@@ -228,10 +228,7 @@ static int produce_backfill(as_env *env, const as_tenant *t, json_t *body,
   char lab[200];
   snprintf(lab, sizeof lab, "tenant=\"%s\",event_type=\"%s\"", t->tenant->id,
            ev.type_name);
-  ls_metrics_inc(env->metrics, "leadsync_assurance_backfilled_total",
-                 "Events back-filled from the Smartlead API (a webhook never "
-                 "arrived)",
-                 lab, 1);
+  ls_metrics_inc(env->metrics, AS_M_BACKFILLED, AS_H_BACKFILLED, lab, 1);
   return 0;
 }
 

@@ -24,6 +24,10 @@
 #include "ls_version.h"
 #include "wrk_http.h"
 
+/* A run's progress record is written at least every 25 leads; one that has
+ * not changed for this long is a run that died. */
+#define AS_STALE_US (30 * 1000000LL)
+
 static volatile sig_atomic_t g_stop;
 static volatile int g_run_stop;
 
@@ -162,24 +166,28 @@ static void update_lag(ls_metrics *m, const char *tenant, const json_t *p) {
     return;
   char lab[120];
   snprintf(lab, sizeof lab, "tenant=\"%s\"", tenant);
-  ls_metrics_set(m, "leadsync_assurance_last_run_lag_seconds",
-                 "Seconds since the start of the last completed assurance run "
-                 "(what it covered ends there)",
-                 lab, (double)(ls_now_us() - since) / 1e6);
+  ls_metrics_set(m, AS_M_LAG, AS_H_LAG, lab,
+                 (double)(ls_now_us() - since) / 1e6);
+}
+
+static void declare_metrics(ls_metrics *m) {
+  ls_metrics_declare(m, LS_COUNTER, AS_M_BACKFILLED, AS_H_BACKFILLED, NULL);
+  ls_metrics_declare(m, LS_COUNTER, AS_M_API_CALLS, AS_H_API_CALLS, NULL);
+  ls_metrics_declare(m, LS_COUNTER, AS_M_API_429, AS_H_API_429, NULL);
+  ls_metrics_declare(m, LS_COUNTER, AS_M_RUNS, AS_H_RUNS, NULL);
+  ls_metrics_declare(m, LS_GAUGE, AS_M_LAG, AS_H_LAG, NULL);
+  ls_metrics_declare(m, LS_GAUGE, AS_M_LAST_BF, AS_H_LAST_BF, NULL);
+  ls_metrics_declare(m, LS_GAUGE, AS_M_LAST_CALLS, AS_H_LAST_CALLS, NULL);
 }
 
 static void record_run(ls_metrics *m, const char *tenant, const as_result *r) {
   char lab[160];
   snprintf(lab, sizeof lab, "tenant=\"%s\",result=\"%s\"", tenant,
            r->completed ? "completed" : "incomplete");
-  ls_metrics_inc(m, "leadsync_assurance_runs_total", "Assurance runs by result",
-                 lab, 1);
+  ls_metrics_inc(m, AS_M_RUNS, AS_H_RUNS, lab, 1);
   snprintf(lab, sizeof lab, "tenant=\"%s\"", tenant);
-  ls_metrics_set(m, "leadsync_assurance_last_run_backfilled",
-                 "Events back-filled by the last run", lab,
-                 (double)r->backfilled);
-  ls_metrics_set(m, "leadsync_assurance_last_run_api_calls",
-                 "Smartlead API calls made by the last run", lab,
+  ls_metrics_set(m, AS_M_LAST_BF, AS_H_LAST_BF, lab, (double)r->backfilled);
+  ls_metrics_set(m, AS_M_LAST_CALLS, AS_H_LAST_CALLS, lab,
                  (double)r->api_calls);
 }
 
@@ -353,6 +361,7 @@ static int daemon_main(const ls_config *cfg, const char *listen,
   if (!load_tenants(cfg, NULL, &d.ts))
     goto out;
   d.m = ls_metrics_new();
+  declare_metrics(d.m);
   d.producer = make_producer(cfg);
   if (!d.producer)
     goto out;
@@ -425,8 +434,16 @@ static int daemon_main(const ls_config *cfg, const char *listen,
       const char *st = json_string_value(json_object_get(p, "state"));
       int64_t started = json_integer_value(json_object_get(p, "started_us"));
       int64_t since = ls_now_us() - t->lookback_us;
-      bool due = !p || (st && !strcmp(st, "running")) ||
-                 ls_now_us() - started >= t->schedule_us;
+      /* A "running" record that is still being updated belongs to a live
+       * run (`leadsync assure`, or a leader on its way out): resume it
+       * only once it went quiet. */
+      int64_t at_us = 0;
+      const char *at = json_string_value(json_object_get(p, "at"));
+      bool stale = !at || !ls_time_parse(at, &at_us) ||
+                   ls_now_us() - at_us >= AS_STALE_US;
+      bool due = !p || (st && !strcmp(st, "running") && stale) ||
+                 (!(st && !strcmp(st, "running")) &&
+                  ls_now_us() - started >= t->schedule_us);
       /* Cover from where the last completed run started (an hour's
        * overlap), never further back than the look-back. */
       if (p && st && !strcmp(st, "done") && started - 3600000000LL > since)

@@ -24,14 +24,15 @@ static const char usage_text[] =
     "Searches leadsync.sync_log (one outcome per event: synced, filtered,\n"
     "held, released, expired, dlq, duplicate; per fan-out endpoint:\n"
     "delivered, dlq), leadsync.dlq and the\n"
-    "quarantine topic, newest first: one line per event with its type,\n"
+    "quarantine and unknown-type topics, newest first: one line per event\n"
+    "with its type,\n"
     "outcome, HubSpot ids or the error. DLQ entries say whether they still\n"
     "wait for `leadsync dlq replay`.\n"
     "\n"
     "  --email E       lead e-mail (case-insensitive)\n"
     "  --event-id ID   event id, or a prefix of at least 6 hex digits\n"
     "  --status S      outcome: synced|filtered|held|released|expired|dlq|\n"
-    "                  duplicate|quarantined|delivered\n"
+    "                  duplicate|quarantined|delivered|unknown\n"
     "  --since TIME    RFC 3339 time, or an age: 30m, 2h, 7d\n"
     "  --limit N       at most N lines (default 50, 0 = all)\n"
     "\n"
@@ -58,6 +59,7 @@ typedef struct {
   size_t n, cap;
   char dlq_topic[LS_TOPIC_MAX];
   char quarantine_topic[LS_TOPIC_MAX];
+  char unknown_topic[LS_TOPIC_MAX];
   size_t scanned;
 } scan;
 
@@ -159,7 +161,7 @@ static void on_sync_log(scan *s, const rd_kafka_message_t *m) {
 
 /* DLQ and quarantine records: the original body, the story in headers. */
 static void on_side_topic(scan *s, const rd_kafka_message_t *m,
-                          const cli_range *rg, bool dlq) {
+                          const cli_range *rg, bool dlq, bool unknown) {
   char tenant[LS_TENANT_MAX + 1], campaign[64], email[LS_EMAIL_MAX + 1];
   char id[64], ce_type[LS_TOPIC_MAX], type[LS_TYPE_NAME_MAX], h[600];
   cli_key_parts(m, tenant, sizeof tenant, campaign, sizeof campaign, email,
@@ -170,7 +172,8 @@ static void on_side_topic(scan *s, const rd_kafka_message_t *m,
     snprintf(tenant, sizeof tenant, "%.*s", (int)sizeof tenant - 1, h);
   cli_header(m, "ce_type", ce_type, sizeof ce_type);
   type_from_ce(ce_type, type, sizeof type);
-  const char *outcome = dlq ? "dlq" : "quarantined";
+  /* smartlead.unknown: a type leadsync does not know, kept unsynced. */
+  const char *outcome = dlq ? "dlq" : unknown ? "unknown" : "quarantined";
   int64_t at = record_time_us(m);
   if (!matches(s->f, email, id, campaign, outcome, tenant, type, at))
     return;
@@ -178,7 +181,8 @@ static void on_side_topic(scan *s, const rd_kafka_message_t *m,
   ls_time_format_ms(at, ts, sizeof ts);
   json_t *o = json_pack(
       "{s:s,s:s?,s:s,s:s,s:s?,s:s?,s:s,s:s,s:s,s:i,s:I}", "source",
-      dlq ? "dlq" : "quarantine", "event_id", id[0] ? id : NULL, "tenant",
+      dlq ? "dlq" : unknown ? "unknown" : "quarantine", "event_id",
+      id[0] ? id : NULL, "tenant",
       tenant, "event_type", type[0] ? type : "UNKNOWN", "lead_email",
       email[0] ? email : NULL, "campaign_id", campaign[0] ? campaign : NULL,
       "outcome", outcome, "logged_at", ts, "topic", rd_kafka_topic_name(m->rkt),
@@ -208,6 +212,13 @@ static void on_side_topic(scan *s, const rd_kafka_message_t *m,
     bool pending = rg->committed < 0 || m->offset >= rg->committed;
     json_object_set_new(o, "dlq_state",
                         json_string(pending ? "pending" : "replayed"));
+  } else if (unknown) {
+    json_object_set_new(o, "reason", json_string("unknown_event_type"));
+    json_object_set_new(
+        o, "error",
+        json_pack("{s:s}", "message",
+                  "a type leadsync does not know: kept in the unknown topic, "
+                  "not synced"));
   } else {
     char detail[512];
     cli_header(m, "ls_quarantine_reason", h, sizeof h);
@@ -226,7 +237,8 @@ static int on_record(const rd_kafka_message_t *m, cli_range *rg, void *op) {
   if (!strcmp(topic, KQ_TOPIC_SYNC_LOG))
     on_sync_log(s, m);
   else
-    on_side_topic(s, m, rg, !strcmp(topic, s->dlq_topic));
+    on_side_topic(s, m, rg, !strcmp(topic, s->dlq_topic),
+                  !strcmp(topic, s->unknown_topic));
   return 0;
 }
 
@@ -395,7 +407,10 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv) {
   snprintf(s.dlq_topic, sizeof s.dlq_topic, "%s", KQ_TOPIC_DLQ);
   snprintf(s.quarantine_topic, sizeof s.quarantine_topic, "%squarantine",
            cfg->topic_prefix);
-  const char *topics[] = {KQ_TOPIC_SYNC_LOG, s.dlq_topic, s.quarantine_topic};
+  snprintf(s.unknown_topic, sizeof s.unknown_topic, "%sunknown",
+           cfg->topic_prefix);
+  const char *topics[] = {KQ_TOPIC_SYNC_LOG, s.dlq_topic, s.quarantine_topic,
+                          s.unknown_topic};
   /* The replay group's committed offsets tell replayed from pending. */
   rk = cli_kafka_consumer(cfg, DLQ_GROUP, errstr, sizeof errstr);
   if (!rk) {
@@ -404,7 +419,7 @@ int cmd_history(cli_ctx *ctx, int argc, char **argv) {
   }
   int64_t since_ms =
       f.since_us == CLI_NO_TIME ? CLI_NO_TIME : f.since_us / 1000;
-  if (cli_kafka_plan(rk, topics, 3, since_ms, CLI_NO_TIME, false, 10000,
+  if (cli_kafka_plan(rk, topics, 4, since_ms, CLI_NO_TIME, false, 10000,
                      &ranges, errstr, sizeof errstr) != LS_OK ||
       cli_kafka_committed(rk, &ranges, 10000, errstr, sizeof errstr) != LS_OK) {
     rc =

@@ -438,6 +438,19 @@ static void emit_dlq(fo_item *it) {
   produce(ep->e, &it->ack[1], FO_TOPIC_DLQ, key, klen, m->payload, m->len, h);
 }
 
+/* One acknowledgement fewer to wait for; at none the item is final. */
+static void ack_release(fo_item *it) {
+  if (--it->acks > 0)
+    return;
+  it->st = IT_DONE;
+  if (it->part) {
+    part_advance(it->ep, it->part);
+  } else {
+    orphan_unlink(it->ep, it); /* its partition moved to another member */
+    item_free(it);
+  }
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque) {
   fo_ack *ack = m->_private;
@@ -459,15 +472,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     return;
   }
   e->acks_pending--;
-  if (--it->acks > 0)
-    return;
-  it->st = IT_DONE;
-  if (it->part)
-    part_advance(it->ep, it->part);
-  else {
-    orphan_unlink(it->ep, it); /* its partition moved to another member */
-    item_free(it);
-  }
+  ack_release(it);
 }
 
 /* The lead's head reached a final outcome: the next event of that lead may
@@ -490,6 +495,7 @@ static void lead_next(fo_ep *ep, fo_item *it) {
 
 static void finalize(fo_item *it, outcome out) {
   fo_ep *ep = it->ep;
+  it->acks++; /* guard, released at the end */
   fo_seen_add(ep->seen, it->ev.event_id);
   it->out = out;
   it->st = IT_ACKWAIT;
@@ -508,6 +514,9 @@ static void finalize(fo_item *it, outcome out) {
     emit_dlq(it);
   }
   emit_sync_log(it);
+  /* The guard taken above: acknowledgements that arrive while the records
+   * are produced (a full queue polls) cannot free the item under us. */
+  ack_release(it);
 }
 
 /* ---- HTTP ---------------------------------------------------------- */

@@ -172,6 +172,10 @@ static void reject(ing_verdict *out, ls_err e, bool quarantine,
 static bool essentials_ok(const ls_event *ev) {
   if (!ls_event_type_has_lead(ev->type))
     return true;
+  /* An untracked reply always has a sender; one that is not a person
+   * (MAILER-DAEMON, no @) is the worker's to filter with its reason. */
+  if (ev->type == LS_EV_UNTRACKED_REPLIES)
+    return ev->lead_email[0] != '\0';
   const char *at = strchr(ev->lead_email, '@');
   return at && at != ev->lead_email && at[1];
 }

@@ -17,3 +17,6 @@ ls_add_pytest(cli_quarantine tests/cli/test_cli_quarantine.py
 # webhooks check: Slack and normal webhooks are separate receivers.
 ls_add_pytest(cli_webhooks_slack tests/cli/test_cli_webhooks_slack.py
   LABELS integration TIMEOUT 60)
+# The drift corpus (tests/fixtures/drift) through ingress, worker, emulator.
+ls_add_pytest(e2e_drift_corpus tests/e2e/test_drift_corpus.py
+  LABELS e2e TIMEOUT 240)

@@ -27,6 +27,7 @@ good = Receiver()
 flaky = Receiver(plan=lambda n, path: 500 if n < 15 else 200)
 slack = Receiver()
 filt_rx = Receiver()
+slow = Receiver(delay_s=1.0)
 dead_sock, dead_port = closed_port()
 dead_rx = None
 
@@ -48,6 +49,8 @@ def endpoints(cfg):
          "max_attempts": 2},
         dict(fast, id="slack", kind="slack", url=slack.url + "/slack",
              hubspot_portal_id=1000001),
+        dict(fast, id="slow", url=slow.url + "/slow", max_in_flight=1,
+             timeout_ms=5000),
     ]
     filtered["endpoints"] = [
         dict(fast, id="filt-tenant", url=filt_rx.url + "/tenant",
@@ -99,6 +102,9 @@ with Stack() as st:
 
     # 1. Once and in order per lead, signed, headers passed.
     wait_n("good: every event delivered", lambda: len(set(good.ids())), n)
+    c.true(len(slow.requests) < n // 2,
+           "a slow endpoint (1 s per request) does not hold the others back",
+           f"slow has {len(slow.requests)} of {n}")
     got = good.ids()
     c.eq(len(got), len(set(got)), "good: no duplicates in a clean run")
     bodies = {r["headers"]["webhook-id"]: r for r in good.ok()}
@@ -256,6 +262,10 @@ with Stack() as st:
     rc, out, err = cli(st, cfg, "dlq", "list", "--endpoint", "dead")
     c.eq(rc, 0, "dlq list --endpoint: nothing waiting after the replay")
 
-    for r in (good, flaky, slack, filt_rx) + ((dead_rx,) if dead_rx else ()):
+    c.true(0 < len(slow.ok()) < n, "the slow endpoint is still working",
+           f"{len(slow.ok())} of {n}")
+    c.eq(fo.stop(), 0, "SIGTERM with a request in flight: drained, exit 0")
+    for r in (good, flaky, slack, filt_rx, slow) + \
+            ((dead_rx,) if dead_rx else ()):
         r.close()
 c.done()

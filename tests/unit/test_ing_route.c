@@ -128,7 +128,10 @@ static void verdicts(void **state) {
       {"{\"event_type\":\"CAMPAIGN_STATUS_CHANGED\"}", LS_OK, false},
       {"{\"event_type\":\"CAMPAIGN_STATUS_CHANGED\",\"campaign_id\":5}", LS_OK,
        false},
+      /* A sender without an address: the worker filters it (junk). */
       {"{\"event_type\":\"UNTRACKED_REPLIES\",\"sender_detail\":\"nobody\"}",
+       LS_OK, false},
+      {"{\"event_type\":\"UNTRACKED_REPLIES\",\"sender_detail\":\"\"}",
        LS_ERR_SCHEMA, true},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
