@@ -14,6 +14,7 @@
 
 #include "con_store.h"
 #include "ls_time.h"
+#include "ls_version.h"
 
 typedef struct {
   const char *names[8];
@@ -54,6 +55,8 @@ static void event_id(long i, char out[33]) {
 int main(int argc, char **argv) {
   const char *db = NULL;
   long events = 100000, leads = 0, lookups = 2000;
+  if (ls_version_flag(argc, argv, "bench-console-store"))
+    return 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--db"))
       db = argv[i + 1];
