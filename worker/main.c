@@ -12,6 +12,7 @@
 #include "kq.h"
 #include "ls_file.h"
 #include "ls_log.h"
+#include "ls_token.h"
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_filter.h"
@@ -149,6 +150,11 @@ static bool make_targets(wrk *w) {
                                              "ratelimit_reserve", 0)};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
+    /* A token_file (a mounted Secret) is followed: a rotated token is used
+     * within a second, no restart. */
+    if (t->hs_token_ref && !strncmp(t->hs_token_ref, "file:", 5))
+      w->targets[i].token_src =
+          ls_token_file(t->hs_token_ref + 5, t->hs_token);
     w->targets[i].label = t->id;
     w->targets[i].lim =
         hs_limiters_get(w->limiters, t->hs_base_url,
@@ -510,6 +516,8 @@ out:
   wrk_http_stop(http);
   hs_transport_free(w.tp);
   hs_limiters_free(w.limiters);
+  for (size_t i = 0; w.targets && i < w.cfg->n_tenants; i++)
+    ls_token_free(w.targets[i].token_src);
   free(w.targets);
   free(w.s.types);
   json_decref(w.stuck);
