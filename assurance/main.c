@@ -24,6 +24,10 @@
 #include "ls_version.h"
 #include "wrk_http.h"
 
+/* A run's progress record is written at least every 25 leads; one that has
+ * not changed for this long is a run that died. */
+#define AS_STALE_US (30 * 1000000LL)
+
 static volatile sig_atomic_t g_stop;
 static volatile int g_run_stop;
 
@@ -430,8 +434,16 @@ static int daemon_main(const ls_config *cfg, const char *listen,
       const char *st = json_string_value(json_object_get(p, "state"));
       int64_t started = json_integer_value(json_object_get(p, "started_us"));
       int64_t since = ls_now_us() - t->lookback_us;
-      bool due = !p || (st && !strcmp(st, "running")) ||
-                 ls_now_us() - started >= t->schedule_us;
+      /* A "running" record that is still being updated belongs to a live
+       * run (`leadsync assure`, or a leader on its way out): resume it
+       * only once it went quiet. */
+      int64_t at_us = 0;
+      const char *at = json_string_value(json_object_get(p, "at"));
+      bool stale = !at || !ls_time_parse(at, &at_us) ||
+                   ls_now_us() - at_us >= AS_STALE_US;
+      bool due = !p || (st && !strcmp(st, "running") && stale) ||
+                 (!(st && !strcmp(st, "running")) &&
+                  ls_now_us() - started >= t->schedule_us);
       /* Cover from where the last completed run started (an hour's
        * overlap), never further back than the look-back. */
       if (p && st && !strcmp(st, "done") && started - 3600000000LL > since)

@@ -11,6 +11,8 @@
 #define ING_M_DRIFT "leadsync_ingress_schema_drift_total"
 #define ING_M_UNKNOWN "leadsync_ingress_unknown_events_total"
 
+/* Declares both families at start (so /metrics shows them at 0). */
+void ing_variation_declare(ls_metrics *m);
 /* Counts a verdict's drift field and/or unknown type (src may be NULL). */
 void ing_metrics_variation(ls_metrics *m, const ls_source *src,
                            const ing_verdict *v);

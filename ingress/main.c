@@ -8,6 +8,7 @@
 
 #include "ing_http.h"
 #include "ing_metrics.h"
+#include "ing_variation.h"
 #include "ing_produce.h"
 #include "ing_ratelimit.h"
 #include "ing_route.h"
@@ -140,8 +141,10 @@ int main(int argc, char **argv) {
   sigaction(SIGPIPE, &sa, NULL);
 
   metrics = ls_metrics_new();
-  if (metrics)
+  if (metrics) {
     ing_metrics_declare(metrics, cfg);
+    ing_variation_declare(metrics);
+  }
   rl = ing_ratelimit_new(cfg);
   /* Sources added or rotated on leadsync.sources apply without a restart. */
   sources = ing_sources_start(cfg, errstr, sizeof errstr);

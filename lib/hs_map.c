@@ -525,8 +525,15 @@ static ls_err map_event(const json_t *root, const ls_event *ev,
       as = str_at(hd, "Auto-Submitted");
     if (!as)
       as = str_at(hd, "auto-submitted");
-    const char *why = hs_text_junk_sender(str_at(root, "sender_detail"), as,
-                                          o ? o->junk_patterns : NULL);
+    const char *pats[17] = {NULL};
+    size_t np = 0, pi;
+    const json_t *pv;
+    json_array_foreach(o ? o->junk_senders : NULL, pi, pv) {
+      if (json_is_string(pv) && np < 16)
+        pats[np++] = json_string_value(pv);
+    }
+    const char *why =
+        hs_text_junk_sender(str_at(root, "sender_detail"), as, pats);
     if (why) {
       out->filtered = why;
       snprintf(out->email, sizeof out->email, "%s", ev->lead_email);

@@ -28,10 +28,11 @@ int hs_eng_assoc_type(hs_eng_kind k);
 typedef struct {
   bool opens_as_notes;
   bool clicks_as_notes;
-  /* Untracked replies: extra junk-sender address substrings
-   * (NULL-terminated, may be NULL) on top of the defaults (hs_text.h). */
-  const char *const *junk_patterns;
-  bool keep_junk; /* sync junk senders anyway (default false) */
+  /* Untracked replies: extra junk-sender address substrings (a JSON
+   * array of strings, the tenant's sync.junk_senders; may be NULL) on top
+   * of the defaults (hs_text.h). */
+  const json_t *junk_senders;
+  bool keep_junk; /* sync.keep_junk_senders: sync junk senders anyway */
 } hs_map_opts;
 
 typedef struct {

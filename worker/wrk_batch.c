@@ -150,8 +150,12 @@ static void intake(wrk *w, wrk_event *e) {
   int64_t t = e->ev.event_time_us ? e->ev.event_time_us
               : e->received_us    ? e->received_us
                                   : ls_now_us();
-  hs_map_opts mo = {.opens_as_notes = e->tenant->opens_as_notes,
-                    .clicks_as_notes = e->tenant->clicks_as_notes};
+  const json_t *sync = json_object_get(e->tenant->json, "sync");
+  hs_map_opts mo = {
+      .opens_as_notes = e->tenant->opens_as_notes,
+      .clicks_as_notes = e->tenant->clicks_as_notes,
+      .junk_senders = json_object_get(sync, "junk_senders"),
+      .keep_junk = json_is_true(json_object_get(sync, "keep_junk_senders"))};
   if (hs_map_event(e->root, &e->ev, t, &mo, &e->map, err, sizeof err) !=
       LS_OK) {
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "MAPPING", err);

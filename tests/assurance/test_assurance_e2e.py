@@ -20,7 +20,7 @@ with harness.Stack() as st:
     s = alib.Setup(st, EVENTS, LEADS, seed=16,
                    faults={"drop": 0.10, "duplicate": 0.02, "shadow": 0.05,
                            "drop_leads": 0.03},
-                   budget=10, window_ms=2000, hold_duplicates=True)
+                   budget=8, window_ms=2000, hold_duplicates=True)
     f = s.fates()
     ck.eq(f["dropped"], 100, "100 webhooks dropped")
     ck.eq(f["shadowed"], 50, "50 webhooks sent to the shadowing URL")

@@ -124,7 +124,7 @@ with harness.Stack() as st:
     leader.kill()
     harness.wait_for(lambda: metric(standby.url,
                                     "leadsync_assurance_runs_total") >= 1,
-                     timeout=60, interval=0.5, what="the standby took over")
+                     timeout=120, interval=0.5, what="the standby took over")
     ck.true(metric(standby.url, "leadsync_assurance_last_run_lag_seconds")
             >= 0, "lag metric exported")
     s.check_exactly_once(ck, "after the daemons")

@@ -6,3 +6,6 @@ ls_add_pytest(console_browser tests/console/test_console_browser.py
   LABELS "integration;slow" TIMEOUT 300)
 # Exit 77: no chromium/chromedriver/selenium on this machine.
 set_tests_properties(console_browser PROPERTIES SKIP_RETURN_CODE 77)
+# HubSpot token_file re-read on change (worker and the console's probe).
+ls_add_pytest(console_token_file tests/console/test_token_file.py
+  LABELS integration TIMEOUT 180)

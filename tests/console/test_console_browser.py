@@ -38,6 +38,16 @@ def with_lead(payload, email):
     for k in ("sl_lead_email", "to_email", "lead_email"):
         if k in d:
             d[k] = email
+    # A distinct occurrence per lead: the event id hashes these.
+    import uuid
+    u = uuid.uuid4().hex
+    if "stats_id" in d:
+        d["stats_id"] = u
+    for m in ("reply_message", "sent_message"):
+        if isinstance(d.get(m), dict) and "message_id" in d[m]:
+            d[m]["message_id"] = f"<{u}-{m}@example.com>"
+    if "message_id" in d:
+        d["message_id"] = f"<{u}@example.com>"
     return json.dumps(d).encode()
 
 

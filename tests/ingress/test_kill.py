@@ -44,11 +44,14 @@ def main():
         wait_for(lambda: len(load.acked) > 300, 30, what="load running")
         st.ingress_proc.signal(signal.SIGTERM)
         # readyz flips to 503 while draining (or the port is already closed).
-        try:
-            s = http_request(base, "GET", "/readyz", timeout=5)[0]
-            c.true(s == 503, "readyz 503 while draining", s)
-        except OSError:
-            c.true(True, "listener closed after draining")
+        # The signal flag is read by the main loop, so poll until it has.
+        def drained():
+            try:
+                return http_request(base, "GET", "/readyz", timeout=5)[0] == 503
+            except OSError:
+                return True  # the listener is closed: draining is over
+        c.true(wait_for(drained, 10, interval=0.02, what="readyz 503"),
+               "readyz 503 while draining (or closed)")
         rc = st.ingress_proc.p.wait(30)
         load.join()
         have = kafka_ids(st, ["smartlead.email_sent"])

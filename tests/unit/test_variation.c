@@ -225,6 +225,32 @@ static void test_untracked_junk_is_filtered(void **st) {
   json_decref(root);
 }
 
+static void test_junk_options(void **st) {
+  json_t *root = load("UNTRACKED_REPLIES");
+  json_object_set_new(root, "sender_detail",
+                      json_string("Alerts <alerts@bounces.vendor.com>"));
+  char *body = json_dumps(root, JSON_COMPACT);
+  ls_event ev;
+  assert_int_equal(
+      ls_event_identify(root, body, strlen(body), "demo", "smartlead.", &ev),
+      LS_OK);
+  free(body);
+  json_t *pats = json_pack("[s]", "@bounces.");
+  hs_map_opts o = {.junk_senders = pats};
+  hs_mapped m;
+  char es[128];
+  assert_int_equal(hs_map_event(root, &ev, 1, &o, &m, es, sizeof es), LS_OK);
+  assert_string_equal(m.filtered, "sender_pattern");
+  hs_mapped_clear(&m);
+  json_object_set_new(root, "sender_detail", json_string("MAILER-DAEMON"));
+  o.keep_junk = true;
+  assert_int_equal(hs_map_event(root, &ev, 1, &o, &m, es, sizeof es), LS_OK);
+  assert_null(m.filtered);
+  hs_mapped_clear(&m);
+  json_decref(pats);
+  json_decref(root);
+}
+
 static void test_cc_split_and_named_to(void **st) {
   json_t *root = load("UNTRACKED_REPLIES");
   json_object_set_new(root, "cc", json_string("a@x.com, B Bee <b@y.com>"));
@@ -367,6 +393,7 @@ int main(void) {
       cmocka_unit_test(test_long_reply_is_truncated),
       cmocka_unit_test(test_untracked_junk_is_filtered),
       cmocka_unit_test(test_cc_split_and_named_to),
+      cmocka_unit_test(test_junk_options),
       cmocka_unit_test(test_daily_reset_in_portal_time_zone),
       cmocka_unit_test(test_second_shape),
   };
