@@ -18,6 +18,7 @@
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
+#include "wrk_dlqwatch.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
 #include "wrk_release.h"
@@ -305,9 +306,14 @@ static int run_filter_role(wrk *w, const char *listen,
       .expiry_every_ms =
           ls_config_int(w->cfg, "worker", "held_expiry_interval_ms", 60000),
   };
+  /* The DLQ's pending records and their ages (docs/operations.md). */
+  wrk_dlqwatch *dw = wrk_dlqwatch_start(
+      w->cfg, w->metrics,
+      ls_config_int(w->cfg, "worker", "dlq_watch_interval_ms", 60000));
   int r = wrk_release_run(&o, err, sizeof err);
   if (r != 0)
     ls_error("filter role failed", "{s:s}", "error", err);
+  wrk_dlqwatch_stop(dw);
   w->ready = 0;
   wrk_http_stop(http);
   return r != 0 || rc.failed ? 1 : 0;
