@@ -251,9 +251,15 @@ with Stack() as st:
     c.eq(q[0]["reason"], "schema", "quarantine reason")
     st_, _, j = ops.post("/api/v1/quarantine/replay",
                          {"ids": [q[0]["id"]], "dry_run": True})
-    c.eq((st_, j["items"][0]["result"], j["items"][0]["target"]),
-         (200, "would_replay", "smartlead.email_open"),
-         "quarantine dry run names the event type's topic")
+    valid("replay", j, "quarantine dry run")
+    c.eq((st_, j["items"][0]["result"]), (200, "still_invalid"),
+         "quarantine replay re-validates with today's schemas: still invalid")
+    c.true("to_email" in j["items"][0].get("detail", ""),
+           "and says why", j["items"][0])
+    st_, _, j = ops.post("/api/v1/quarantine/replay",
+                         {"ids": [q[0]["id"]], "reason": "try again"})
+    c.eq((st_, j["replayed"], j["unroutable"]), (200, 0, 1),
+         "a replay sends nothing that still fails")
     is_error(viewer.post("/api/v1/quarantine/replay", {"ids": [q[0]["id"]],
                                                       "dry_run": True}),
              403, "forbidden", "a viewer replays quarantine")
