@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "ls_log.h"
 #include "ls_time.h"
+#include "ls_token.h"
 
 static const char *const class_names[] = {
 #define HS_C_NAME(code, name) name,
@@ -307,6 +309,9 @@ static xfer *xfer_new(curl_tp *t, hs_req *r) {
   snprintf(x->url, ul, "%s%s", r->tgt->base_url, r->path);
   /* The Authorization header is built here and handed to curl only. */
   const char *tok = r->tgt->token ? r->tgt->token : "";
+  char fresh[4096];
+  if (r->tgt->token_src && ls_token_get(r->tgt->token_src, fresh, sizeof fresh))
+    tok = fresh;
   size_t al = strlen(tok) + 32;
   char *auth = malloc(al);
   if (!auth)
@@ -315,6 +320,7 @@ static xfer *xfer_new(curl_tp *t, hs_req *r) {
   x->hdrs = curl_slist_append(NULL, auth);
   memset(auth, 0, al);
   free(auth);
+  OPENSSL_cleanse(fresh, sizeof fresh);
   x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
   x->hdrs = curl_slist_append(x->hdrs, "Accept: application/json");
   x->hdrs = curl_slist_append(x->hdrs, "Expect:");

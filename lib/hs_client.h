@@ -64,6 +64,7 @@ typedef struct {
   const char *token;
   hs_limiter *lim;
   const char *label; /* tenant id, for logs and metrics */
+  struct ls_token *token_src; /* a token_file followed for changes; wins */
 } hs_target;
 
 typedef enum {

@@ -813,6 +813,7 @@ static void update_gauges(rel *r) {
   if (now >= r->next_held_gauges) {
     wrk_obs_held(r->o->metrics, r->o->cfg, r->parts, MAX_PARTS,
                  r->o->max_age_s);
+    wrk_obs_lag(r->o->metrics, r->consumer, "filter");
     r->next_held_gauges = now + 5000000;
   }
 }
@@ -883,6 +884,7 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
         /* Not trusted until rebuilt: read again after recover(). */
       } else if (!m->err && p >= 0 && p < MAX_PARTS) {
         r->cur = p;
+        wrk_obs_consumed(m);
         apply(r, m, true);
         r->cur = -1;
         r->pending[p] = m->offset + 1;
