@@ -56,6 +56,10 @@ SIZES = {
     "stall_seconds":        (60,     30),
     "fresh_window":         (1,      1),
     "session_timeout_ms":   (0,      0),     # 0: the dev config's (6000)
+    # The console's read model: events (each one webhook record and one
+    # sync_log record) in the database before the lookups are timed.
+    "console_events":       (2000000, 50000),
+    "console_lookups":      (5000,   1000),
 }
 SCALE_WORKERS = [1, 2, 4]
 
@@ -774,6 +778,29 @@ class SyncLog:
 
 
 # -- report -------------------------------------------------------------------
+def part_console(build, sizes, res):
+    """The console's read model: filled through its own apply path, then
+    lookups by lead email and by event id timed on the finished database
+    (bench/console_store.c)."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="leadsync-bench-console-")
+    try:
+        log(f"console: filling the read model with {sizes['console_events']:,}"
+            " events")
+        r = subprocess.run(
+            [os.path.join(build, "bench-console-store"), "--db",
+             os.path.join(d, "console.db"), "--events",
+             str(sizes["console_events"]), "--lookups",
+             str(sizes["console_lookups"])],
+            capture_output=True, text=True, timeout=3600)
+        if r.returncode != 0:
+            raise RuntimeError(f"bench-console-store exited {r.returncode}: "
+                               f"{r.stderr[-500:]}")
+        res["console"] = json.loads(r.stdout.strip().splitlines()[-1])
+    finally:
+        subprocess.run(["rm", "-rf", d])
+
+
 def get(d, *path):
     for k in path:
         if not isinstance(d, dict) or k not in d:
@@ -874,6 +901,24 @@ def build_rows(res):
     rows[-1]["text"] = joined("requests_into_exhausted_window", "{:,}")
     add("memory", f"{label} workers largest RSS peak MiB", None, "{}")
     rows[-1]["text"] = joined("rss_peak_mib", "{:.1f}")
+    cs = res.get("console", {})
+    add("console", "read model events (Kafka records)", cs.get("events"),
+        "{:,}")
+    if cs:
+        rows[-1]["text"] += f" ({cs.get('kafka_records', 0):,})"
+    add("console", "read model fill records/s", cs.get("records_per_s"),
+        "{:,.0f}")
+    add("console", "read model size MiB",
+        None if cs.get("db_bytes") is None else cs["db_bytes"] / 2**20,
+        "{:,.0f}")
+    add("console", "lookup by email p50 / p99 ms",
+        get(cs, "email_lookup_ms", "p50"), "{:.2f}")
+    rows[-1]["text"] = (f"{num(get(cs, 'email_lookup_ms', 'p50'), '{:.2f}')}"
+                        f" / {num(get(cs, 'email_lookup_ms', 'p99'), '{:.2f}')}")
+    add("console", "lookup by event id p50 / p99 ms",
+        get(cs, "event_lookup_ms", "p50"), "{:.2f}")
+    rows[-1]["text"] = (f"{num(get(cs, 'event_lookup_ms', 'p50'), '{:.2f}')}"
+                        f" / {num(get(cs, 'event_lookup_ms', 'p99'), '{:.2f}')}")
     return rows
 
 
@@ -906,8 +951,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--out", default=os.environ.get("BENCH_OUT") or None)
-    ap.add_argument("--parts", default="ingress,worker,scaling",
-                    help="comma-separated subset of ingress,worker,scaling")
+    ap.add_argument("--parts", default="ingress,worker,scaling,console",
+                    help="comma-separated subset of ingress,worker,scaling,"
+                    "console")
     ap.add_argument("--show", metavar="JSON",
                     help="print the table of an earlier run's BENCH_OUT")
     a = ap.parse_args()
@@ -949,6 +995,8 @@ def main():
         steps.append(("worker/scaling",
                       lambda: b.part_worker(res, want & {"worker",
                                                          "scaling"})))
+    if "console" in want:
+        steps.append(("console", lambda: part_console(build, sizes, res)))
     for name, step in steps:
         if name == "ingress" and "ingress" not in want:
             continue

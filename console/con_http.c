@@ -731,10 +731,18 @@ static enum MHD_Result h_status(req *q) {
 }
 
 static enum MHD_Result h_assurance(req *q) {
-  /* The assurance role reports nothing the console can read yet. */
+  /* The assurance role's progress per tenant, where it runs. */
+  con_store *st = reader(q);
+  if (!st)
+    return send_error(q, 503, "unavailable", "the read model is not ready");
+  json_t *arr = con_store_assurance(st);
+  con_store_close(st);
+  bool any = json_array_size(arr) > 0;
   return send_json(q, 200,
-                   json_pack("{s:b,s:s}", "available", 0, "message",
-                             "no assurance reports on this cluster"));
+                   json_pack("{s:b,s:s,s:o}", "available", any, "message",
+                             any ? "webhook assurance progress per tenant"
+                                 : "no assurance runs on this cluster",
+                             "tenants", arr));
 }
 
 /* ---- static files --------------------------------------------------- */

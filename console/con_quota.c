@@ -2,6 +2,7 @@
 #include "con_quota.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "ls_log.h"
 #include "ls_time.h"
+#include "ls_token.h"
 
 struct con_quota {
   const ls_config *cfg;
@@ -21,6 +23,7 @@ struct con_quota {
   atomic_bool stop;
   pthread_mutex_t mu;
   json_t *snap;
+  ls_token **tokens; /* per tenant: its token_file followed, or NULL */
 };
 
 typedef struct {
@@ -54,17 +57,21 @@ static size_t discard(char *p, size_t s, size_t n, void *op) {
   return s * n;
 }
 
-static json_t *probe(const ls_tenant *t) {
-  if (!t->hs_base_url || !t->hs_token)
+static json_t *probe(const ls_tenant *t, ls_token *src) {
+  char fresh[4096];
+  const char *token = t->hs_token;
+  if (src && ls_token_get(src, fresh, sizeof fresh))
+    token = fresh;
+  if (!t->hs_base_url || !token)
     return json_pack("{s:s}", "error", "no HubSpot token configured");
   limits l = {-1, -1, -1, -1};
   CURL *c = curl_easy_init();
   if (!c)
     return NULL;
-  char url[1024], auth[1024];
+  char url[1024], auth[4200];
   snprintf(url, sizeof url, "%s/crm/v3/objects/contacts?limit=1",
            t->hs_base_url);
-  snprintf(auth, sizeof auth, "Authorization: Bearer %s", t->hs_token);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
   struct curl_slist *h = curl_slist_append(NULL, auth);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -78,6 +85,8 @@ static json_t *probe(const ls_tenant *t) {
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(h);
   curl_easy_cleanup(c);
+  OPENSSL_cleanse(auth, sizeof auth);
+  OPENSSL_cleanse(fresh, sizeof fresh);
   char at[40];
   ls_time_format_ms(ls_now_us(), at, sizeof at);
   json_t *o =
@@ -104,7 +113,7 @@ static void *run(void *arg) {
     if (ls_mono_us() >= next) {
       json_t *snap = json_object();
       for (size_t i = 0; i < q->cfg->n_tenants; i++) {
-        json_t *o = probe(&q->cfg->tenants[i]);
+        json_t *o = probe(&q->cfg->tenants[i], q->tokens[i]);
         if (o)
           json_object_set_new(snap, q->cfg->tenants[i].id, o);
       }
@@ -127,6 +136,12 @@ con_quota *con_quota_start(const ls_config *cfg, int interval_s) {
   q->cfg = cfg;
   q->interval_s = interval_s;
   q->snap = json_object();
+  q->tokens = calloc(cfg->n_tenants + 1, sizeof *q->tokens);
+  for (size_t i = 0; q->tokens && i < cfg->n_tenants; i++) {
+    const ls_tenant *t = &cfg->tenants[i];
+    if (t->hs_token_ref && !strncmp(t->hs_token_ref, "file:", 5))
+      q->tokens[i] = ls_token_file(t->hs_token_ref + 5, t->hs_token);
+  }
   pthread_mutex_init(&q->mu, NULL);
   if (interval_s > 0 && pthread_create(&q->thread, NULL, run, q) == 0)
     q->started = true;
@@ -147,6 +162,9 @@ void con_quota_stop(con_quota *q) {
   if (q->started)
     pthread_join(q->thread, NULL);
   json_decref(q->snap);
+  for (size_t i = 0; q->tokens && i < q->cfg->n_tenants; i++)
+    ls_token_free(q->tokens[i]);
+  free(q->tokens);
   pthread_mutex_destroy(&q->mu);
   free(q);
 }

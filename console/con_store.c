@@ -11,7 +11,7 @@
 #include "ls_time.h"
 
 /* Bump when the layout changes: an older database is rebuilt from Kafka. */
-#define STORE_LAYOUT "4"
+#define STORE_LAYOUT "5"
 
 struct con_store {
   sqlite3 *db;
@@ -21,7 +21,7 @@ struct con_store {
 
 static const char schema_sql[] =
     "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA synchronous=OFF;"
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
     "CREATE TABLE IF NOT EXISTS offsets(topic TEXT, part INTEGER, next "
     "INTEGER, PRIMARY KEY(topic, part)) WITHOUT ROWID;"
@@ -48,6 +48,8 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS parked_state ON parked(kind, replayed_ms,"
     " at_ms);"
     "CREATE TABLE IF NOT EXISTS sources(id TEXT PRIMARY KEY, rec TEXT,"
+    " updated_ms INTEGER);"
+    "CREATE TABLE IF NOT EXISTS assurance(tenant TEXT PRIMARY KEY, rec TEXT,"
     " updated_ms INTEGER);"
     "CREATE TABLE IF NOT EXISTS source_hits(source TEXT, tenant TEXT,"
     " event_type TEXT, hour INTEGER, n INTEGER, last_ms INTEGER,"
@@ -181,6 +183,9 @@ ls_err con_store_open(const char *path, bool rebuild, con_store **out,
     remove_db(path);
   }
   tune(s->db);
+  /* The writer inserts into indexes keyed by random ids and emails: a
+   * larger page cache keeps their upper levels in memory. */
+  sqlite3_exec(s->db, "PRAGMA cache_size=-131072;", NULL, NULL, NULL);
   if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
       sqlite3_exec(s->db,
                    "INSERT OR REPLACE INTO meta(k,v) VALUES('layout',"
@@ -368,7 +373,11 @@ static bool apply_webhook(con_store *s, const con_record *r) {
   sqlite3_bind_int64(st, 11, r->offset);
   if (!run(st))
     return false;
-  const char *kind = *replay ? "replayed" : released ? "released" : "received";
+  bool backfill = !strcmp(r->header(r->opaque, "ls_backfill"), "1");
+  const char *kind = *replay    ? "replayed"
+                     : released ? "released"
+                     : backfill ? "backfilled"
+                                : "received";
   json_t *detail = json_pack("{s:s?,s:s?}", "source", *src ? src : NULL,
                              "replay", *replay ? replay : NULL);
   if (*replay) {
@@ -558,6 +567,52 @@ static bool apply_source(con_store *s, const con_record *r) {
   return run(st);
 }
 
+/* Assurance progress (compacted, key tenant): the latest per tenant. */
+static bool apply_assurance(con_store *s, const con_record *r) {
+  if (!r->key || !r->key_len || !r->value)
+    return true;
+  char tenant[128];
+  copy_part(r->key, r->key_len, tenant, sizeof tenant);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO assurance(tenant,rec,updated_ms) "
+                         "VALUES(?,?,?) ON CONFLICT(tenant) DO UPDATE SET "
+                         "rec=excluded.rec,updated_ms=excluded.updated_ms",
+                         -1, &st, NULL) != SQLITE_OK)
+    return false;
+  bind_s(st, 1, tenant);
+  sqlite3_bind_text(st, 2, r->value, (int)r->value_len, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, r->ts_ms);
+  bool ok = sqlite3_step(st) == SQLITE_DONE;
+  sqlite3_finalize(st);
+  return ok;
+}
+
+json_t *con_store_assurance(con_store *s) {
+  sqlite3_stmt *st = NULL;
+  json_t *out = json_array();
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT tenant,rec,updated_ms FROM assurance "
+                         "ORDER BY tenant",
+                         -1, &st, NULL) != SQLITE_OK)
+    return out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    json_t *rec = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+    if (!json_is_object(rec)) {
+      json_decref(rec);
+      continue;
+    }
+    char at[40];
+    ls_time_format_ms(sqlite3_column_int64(st, 2) * 1000, at, sizeof at);
+    json_object_set_new(rec, "tenant",
+                        json_string((const char *)sqlite3_column_text(st, 0)));
+    json_object_set_new(rec, "updated_at", json_string(at));
+    json_array_append_new(out, rec);
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
 ls_err con_store_apply(con_store *s, const con_record *r, const char *prefix) {
   bool ok;
   size_t pl = strlen(prefix);
@@ -571,6 +626,8 @@ ls_err con_store_apply(con_store *s, const con_record *r, const char *prefix) {
     ok = apply_audit(s, r);
   else if (!strcmp(r->topic, "leadsync.sources"))
     ok = apply_source(s, r);
+  else if (!strcmp(r->topic, "leadsync.assurance"))
+    ok = apply_assurance(s, r);
   else if (!strncmp(r->topic, prefix, pl) &&
            !strcmp(r->topic + pl, "quarantine"))
     ok = apply_parked(s, r, false);
@@ -642,6 +699,18 @@ static json_t *event_json(sqlite3_stmt *st) {
   ms_field(o, "received_ms", "received_at");
   ms_field(o, "outcome_ms", "outcome_at");
   return o;
+}
+
+/* {key: arr, "next": cursor of the last row, or null on the last page}. */
+static json_t *page(const char *key, json_t *arr, bool more, int64_t a,
+                    int64_t b) {
+  json_t *out = json_pack("{s:o,s:n}", key, arr, "next");
+  if (more) {
+    char cur[64];
+    snprintf(cur, sizeof cur, "%lld.%lld", (long long)a, (long long)b);
+    json_object_set_new(out, "next", json_string(cur));
+  }
+  return out;
 }
 
 /* Cursor: "<received_ms>.<seq>" of the last row of the previous page. */
@@ -719,16 +788,7 @@ json_t *con_store_events(con_store *s, const con_query *q, char *errstr,
     sql_fail(s->db, "events", errstr, len);
     return NULL;
   }
-  json_t *out = json_pack("{s:o}", "events", arr);
-  if (more) {
-    char cur[64];
-    snprintf(cur, sizeof cur, "%lld.%lld", (long long)last_ms,
-             (long long)last_seq);
-    json_object_set_new(out, "next", json_string(cur));
-  } else {
-    json_object_set_new(out, "next", json_null());
-  }
-  return out;
+  return page("events", arr, more, last_ms, last_seq);
 }
 
 static json_t *rows(sqlite3 *db, const char *sql, const char *bind1,
@@ -853,16 +913,7 @@ json_t *con_store_parked(con_store *s, const char *kind, const char *state,
     n++;
   }
   sqlite3_finalize(st);
-  json_t *out = json_pack("{s:o}", "records", arr);
-  if (more) {
-    char cur[64];
-    snprintf(cur, sizeof cur, "%lld.%lld", (long long)last_ms,
-             (long long)last_k);
-    json_object_set_new(out, "next", json_string(cur));
-  } else {
-    json_object_set_new(out, "next", json_null());
-  }
-  return out;
+  return page("records", arr, more, last_ms, last_k);
 }
 
 json_t *con_store_parked_one(con_store *s, const char *kind, int32_t partition,

@@ -71,6 +71,8 @@ json_t *con_store_source_stats(con_store *s, int64_t since_ms);
 json_t *con_store_sources(con_store *s);
 /* Outcome and 429 counts per tenant since since_ms. */
 json_t *con_store_tenant_stats(con_store *s, int64_t since_ms);
+/* The assurance role's latest progress record per tenant (array). */
+json_t *con_store_assurance(con_store *s);
 long long con_store_count(con_store *s, const char *table);
 
 #endif

@@ -68,6 +68,14 @@ void ing_metrics_declare(ls_metrics *m, const ls_config *cfg) {
   ls_metrics_declare(m, LS_GAUGE, ING_M_BODY_BYTES,
                      "Request body bytes held (reserved) right now", NULL);
   ls_metrics_declare(m, LS_GAUGE, ING_M_CONNS, "Open HTTP connections", NULL);
+  ls_metrics_declare(m, LS_COUNTER, "leadsync_ingress_schema_drift_total",
+                     "Events accepted although a field did not match its "
+                     "schema (the field is not needed to process them)",
+                     NULL);
+  ls_metrics_declare(m, LS_COUNTER, "leadsync_ingress_unknown_events_total",
+                     "Events of a type leadsync does not know, kept in "
+                     "smartlead.unknown",
+                     NULL);
   ls_metrics_declare(m, LS_GAUGE, ING_M_LAST_RECEIVED, h_last, NULL);
   ls_metrics_declare(m, LS_COUNTER, ING_M_ACCEPTED, h_accepted, NULL);
   ls_metrics_declare(m, LS_GAUGE, ING_M_SILENCE, h_silence, NULL);

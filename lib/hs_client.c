@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "ls_log.h"
 #include "ls_time.h"
+#include "ls_token.h"
 
 static const char *const class_names[] = {
 #define HS_C_NAME(code, name) name,
@@ -167,6 +169,43 @@ json_t *hs_req_json(const hs_req *r) {
   return json_loadb(r->resp.data, r->resp.len, 0, NULL);
 }
 
+void hs_req_add_context(hs_req *r, const char *event_id,
+                        const char *traceparent) {
+  if (traceparent && *traceparent && !r->traceparent[0])
+    snprintf(r->traceparent, sizeof r->traceparent, "%s", traceparent);
+  if (!event_id || !*event_id)
+    return;
+  size_t len = strlen(r->event_ids);
+  char *plus = strrchr(r->event_ids, '+');
+  if (plus) { /* already shortened: count one more */
+    long n = strtol(plus + 1, NULL, 10);
+    snprintf(plus, sizeof r->event_ids - (size_t)(plus - r->event_ids),
+             "+%ld", n + 1);
+    return;
+  }
+  /* Keep room for ",+NNNN". */
+  if (len + strlen(event_id) + 1 + 7 < sizeof r->event_ids)
+    snprintf(r->event_ids + len, sizeof r->event_ids - len, "%s%s",
+             len ? "," : "", event_id);
+  else
+    snprintf(r->event_ids + len, sizeof r->event_ids - len, ",+1");
+}
+
+/* A log line about one call: tenant, its events and traceparent. */
+static void log_call(ls_log_level lvl, const char *msg, const hs_req *r,
+                     json_t *fields) {
+  if (!fields)
+    fields = json_object();
+  json_object_set_new(fields, "tenant",
+                      json_string(r->tgt && r->tgt->label ? r->tgt->label
+                                                          : "-"));
+  if (r->event_ids[0])
+    json_object_set_new(fields, "event_ids", json_string(r->event_ids));
+  if (r->traceparent[0])
+    json_object_set_new(fields, "traceparent", json_string(r->traceparent));
+  ls_log_json(lvl, msg, fields);
+}
+
 void hs_req_describe(const hs_req *r, char *out, size_t outlen) {
   if (r->status == 0)
     snprintf(out, outlen, "%s %s -> %s", r->method, r->path,
@@ -266,6 +305,9 @@ static xfer *xfer_new(curl_tp *t, hs_req *r) {
   snprintf(x->url, ul, "%s%s", r->tgt->base_url, r->path);
   /* The Authorization header is built here and handed to curl only. */
   const char *tok = r->tgt->token ? r->tgt->token : "";
+  char fresh[4096];
+  if (r->tgt->token_src && ls_token_get(r->tgt->token_src, fresh, sizeof fresh))
+    tok = fresh;
   size_t al = strlen(tok) + 32;
   char *auth = malloc(al);
   if (!auth)
@@ -274,6 +316,7 @@ static xfer *xfer_new(curl_tp *t, hs_req *r) {
   x->hdrs = curl_slist_append(NULL, auth);
   memset(auth, 0, al);
   free(auth);
+  OPENSSL_cleanse(fresh, sizeof fresh);
   x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
   x->hdrs = curl_slist_append(x->hdrs, "Accept: application/json");
   x->hdrs = curl_slist_append(x->hdrs, "Expect:");
@@ -514,8 +557,9 @@ static void settle(hs_req *r, const hs_policy *pol, int64_t now) {
              r->tgt->label ? r->tgt->label : "-");
     count(pol, "leadsync_hubspot_rate_limited_total",
           "429 answers from HubSpot", lab);
-    ls_error("hubspot daily limit reached; portal paused until its reset",
-             "{s:s}", "tenant", r->tgt->label ? r->tgt->label : "-");
+    log_call(LS_LOG_ERROR,
+             "hubspot daily limit reached; portal paused until its reset", r,
+             NULL);
     r->state = HS_R_DEFERRED;
     return;
   case HS_C_TRANSIENT: {
@@ -540,9 +584,9 @@ static void settle(hs_req *r, const hs_policy *pol, int64_t now) {
           "HubSpot calls retried after a transient failure", lab);
     char d[512];
     hs_req_describe(r, d, sizeof d);
-    ls_warn("hubspot call failed, retrying", "{s:s,s:s,s:i,s:i}", "tenant",
-            r->tgt->label ? r->tgt->label : "-", "call", d, "attempt",
-            r->attempts, "backoff_ms", (int)wait);
+    log_call(LS_LOG_WARN, "hubspot call failed, retrying", r,
+             json_pack("{s:s,s:i,s:i}", "call", d, "attempt", r->attempts,
+                       "backoff_ms", (int)wait));
     return;
   }
   default:

@@ -64,6 +64,7 @@ typedef struct {
   const char *token;
   hs_limiter *lim;
   const char *label; /* tenant id, for logs and metrics */
+  struct ls_token *token_src; /* a token_file followed for changes; wins */
 } hs_target;
 
 typedef enum {
@@ -86,6 +87,11 @@ typedef struct hs_req {
   bool conflict_transient;  /* a 409 is a race to retry (upserts: two
                                writers creating one email at once) */
   void *user;
+  /* Log context: the events the call is about (ids, comma-separated, maybe
+   * shortened) and a W3C traceparent one of them carried; "" when none.
+   * Set with hs_req_set_context; the client's log lines carry both. */
+  char event_ids[160];
+  char traceparent[56];
   /* transport output (one attempt) */
   long status;              /* 0 = no HTTP answer */
   bool sent_maybe;          /* transport failure after the body went out */
@@ -106,6 +112,10 @@ typedef struct hs_req {
 hs_req *hs_req_new(const hs_target *tgt, const char *method, const char *path,
                    const char *route, const json_t *body);
 void hs_req_free(hs_req *r);
+/* Adds one event to the request's log context (event_id, traceparent may
+ * be NULL or ""); ids past the room left are counted as "+N". */
+void hs_req_add_context(hs_req *r, const char *event_id,
+                        const char *traceparent);
 /* The answer body parsed (NULL when empty or not JSON); caller decrefs. */
 json_t *hs_req_json(const hs_req *r);
 

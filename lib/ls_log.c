@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,14 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *level_name(ls_log_level l) {
   switch (l) {
-  case LS_LOG_DEBUG: return "debug";
-  case LS_LOG_INFO: return "info";
-  case LS_LOG_WARN: return "warn";
-  default: return "error";
+  case LS_LOG_DEBUG:
+    return "debug";
+  case LS_LOG_INFO:
+    return "info";
+  case LS_LOG_WARN:
+    return "warn";
+  default:
+    return "error";
   }
 }
 
@@ -27,13 +32,73 @@ void ls_log_init(const char *comp) {
   const char *env = getenv("LEADSYNC_LOG_LEVEL");
   if (!env)
     return;
-  if (!strcmp(env, "debug")) min_level = LS_LOG_DEBUG;
-  else if (!strcmp(env, "info")) min_level = LS_LOG_INFO;
-  else if (!strcmp(env, "warn")) min_level = LS_LOG_WARN;
-  else if (!strcmp(env, "error")) min_level = LS_LOG_ERROR;
+  if (!strcmp(env, "debug"))
+    min_level = LS_LOG_DEBUG;
+  else if (!strcmp(env, "info"))
+    min_level = LS_LOG_INFO;
+  else if (!strcmp(env, "warn"))
+    min_level = LS_LOG_WARN;
+  else if (!strcmp(env, "error"))
+    min_level = LS_LOG_ERROR;
 }
 
-void ls_log_set_level(ls_log_level lvl) { min_level = lvl; }
+void ls_log_set_level(ls_log_level lvl) {
+  min_level = lvl;
+}
+
+static bool reserved(const char *key) {
+  return !strcmp(key, "ts") || !strcmp(key, "level") ||
+         !strcmp(key, "component") || !strcmp(key, "msg");
+}
+
+void ls_log_json(ls_log_level lvl, const char *msg, json_t *fields) {
+  if (lvl < min_level) {
+    json_decref(fields);
+    return;
+  }
+  json_t *o = json_object();
+  if (!o) {
+    json_decref(fields);
+    return;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char tbuf[40];
+  snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, ts.tv_nsec / 1000000);
+  /* The four fixed fields first: objects keep insertion order. */
+  json_object_set_new(o, "ts", json_string(tbuf));
+  json_object_set_new(o, "level", json_string(level_name(lvl)));
+  json_object_set_new(o, "component", json_string(component));
+  json_object_set_new(o, "msg", json_string(msg ? msg : ""));
+  if (json_is_object(fields)) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(fields, key, v) {
+      if (reserved(key)) {
+        char k[64];
+        snprintf(k, sizeof k, "x_%s", key);
+        json_object_set(o, k, v);
+      } else {
+        json_object_set(o, key, v);
+      }
+    }
+  }
+  json_decref(fields);
+  char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  if (!line)
+    return;
+  pthread_mutex_lock(&log_lock);
+  fputs(line, stderr);
+  fputc('\n', stderr);
+  fflush(stderr);
+  pthread_mutex_unlock(&log_lock);
+  free(line);
+}
 
 void ls_log(ls_log_level lvl, const char *msg, const char *fields_fmt, ...) {
   if (lvl < min_level)
@@ -45,30 +110,5 @@ void ls_log(ls_log_level lvl, const char *msg, const char *fields_fmt, ...) {
     o = json_vpack_ex(NULL, 0, fields_fmt, ap);
     va_end(ap);
   }
-  if (!o)
-    o = json_object();
-  if (!o)
-    return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char tbuf[40];
-  snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-           tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-  json_object_set_new(o, "ts", json_string(tbuf));
-  json_object_set_new(o, "level", json_string(level_name(lvl)));
-  json_object_set_new(o, "component", json_string(component));
-  json_object_set_new(o, "msg", json_string(msg));
-  char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  if (!line)
-    return;
-  pthread_mutex_lock(&log_lock);
-  fputs(line, stderr);
-  fputc('\n', stderr);
-  fflush(stderr);
-  pthread_mutex_unlock(&log_lock);
-  free(line);
+  ls_log_json(lvl, msg, o);
 }

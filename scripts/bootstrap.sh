@@ -13,6 +13,7 @@ PKGS=(
   yamllint
   libsqlite3-dev chromium chromium-driver python3-selenium
   prometheus  # promtool: make test checks deploy/monitoring rules
+  openssl  # the fan-out test makes a self-signed certificate (TLS verified)
 )
 if [ "${LS_BOOTSTRAP_EXTRA:-}" != "" ]; then
   read -r -a extra <<<"$LS_BOOTSTRAP_EXTRA"

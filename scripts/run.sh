@@ -157,6 +157,17 @@ leadsync is up (logs: .run/logs/)
   assurance           $(cat "$RUN/assurance.ready")   (/metrics; leadsync assure --tenant demo)
 EOF2
 
+# Where each process's Prometheus metrics are (every daemon with a ready
+# file whose URL answers /metrics; docs/metrics.md lists the families).
+echo "  /metrics of each process:"
+for f in "$RUN"/*.ready; do
+  u=$(head -1 "$f" 2>/dev/null) || continue
+  case "$u" in http://*) ;; *) continue ;; esac
+  if curl -sf -o /dev/null --max-time 2 "$u/metrics"; then
+    printf '    %-18s %s/metrics\n' "$(basename "$f" .ready)" "$u"
+  fi
+done
+
 if [ "${LEADSYNC_DEMO:-1}" != "0" ]; then
   /usr/bin/python3 "$ROOT/scripts/demo.py" "$RUN"
 fi

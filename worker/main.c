@@ -12,11 +12,13 @@
 #include "kq.h"
 #include "ls_file.h"
 #include "ls_log.h"
+#include "ls_token.h"
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
+#include "wrk_dlqwatch.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
 #include "wrk_release.h"
@@ -148,6 +150,11 @@ static bool make_targets(wrk *w) {
                                              "ratelimit_reserve", 0)};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
+    /* A token_file (a mounted Secret) is followed: a rotated token is used
+     * within a second, no restart. */
+    if (t->hs_token_ref && !strncmp(t->hs_token_ref, "file:", 5))
+      w->targets[i].token_src =
+          ls_token_file(t->hs_token_ref + 5, t->hs_token);
     w->targets[i].label = t->id;
     w->targets[i].lim =
         hs_limiters_get(w->limiters, t->hs_base_url,
@@ -299,9 +306,14 @@ static int run_filter_role(wrk *w, const char *listen,
       .expiry_every_ms =
           ls_config_int(w->cfg, "worker", "held_expiry_interval_ms", 60000),
   };
+  /* The DLQ's pending records and their ages (docs/operations.md). */
+  wrk_dlqwatch *dw = wrk_dlqwatch_start(
+      w->cfg, w->metrics,
+      ls_config_int(w->cfg, "worker", "dlq_watch_interval_ms", 60000));
   int r = wrk_release_run(&o, err, sizeof err);
   if (r != 0)
     ls_error("filter role failed", "{s:s}", "error", err);
+  wrk_dlqwatch_stop(dw);
   w->ready = 0;
   wrk_http_stop(http);
   return r != 0 || rc.failed ? 1 : 0;
@@ -504,6 +516,8 @@ out:
   wrk_http_stop(http);
   hs_transport_free(w.tp);
   hs_limiters_free(w.limiters);
+  for (size_t i = 0; w.targets && i < w.cfg->n_tenants; i++)
+    ls_token_free(w.targets[i].token_src);
   free(w.targets);
   free(w.s.types);
   json_decref(w.stuck);

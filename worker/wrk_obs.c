@@ -31,6 +31,8 @@ static const char h_lag_s[] =
 
 void wrk_obs_declare(ls_metrics *m, bool filter_role) {
   if (filter_role) {
+    ls_metrics_declare(m, LS_GAUGE, M_LAG, h_lag, NULL);
+    ls_metrics_declare(m, LS_GAUGE, M_LAG_S, h_lag_s, NULL);
     ls_metrics_declare(m, LS_COUNTER, "leadsync_filter_outcomes_total",
                        "Filter outcomes by kind", NULL);
     ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_leads",
@@ -158,11 +160,11 @@ void wrk_obs_consumed(const rd_kafka_message_t *m) {
   pthread_mutex_unlock(&tp_lock);
 }
 
-static void lag(wrk *w) {
+void wrk_obs_lag(ls_metrics *m, rd_kafka_t *rk, const char *group) {
   rd_kafka_topic_partition_list_t *a = NULL;
-  if (!w->consumer || rd_kafka_assignment(w->consumer, &a) || !a)
+  if (!rk || rd_kafka_assignment(rk, &a) || !a)
     return;
-  rd_kafka_position(w->consumer, a);
+  rd_kafka_position(rk, a);
   int64_t now_ms = ls_now_us() / 1000;
   char lab[LS_TOPIC_MAX + 200];
   pthread_mutex_lock(&tp_lock);
@@ -171,8 +173,7 @@ static void lag(wrk *w) {
   for (int i = 0; i < a->cnt; i++) {
     int64_t lo = 0, hi = 0;
     rd_kafka_topic_partition_t *tp = &a->elems[i];
-    if (rd_kafka_get_watermark_offsets(w->consumer, tp->topic, tp->partition,
-                                       &lo, &hi))
+    if (rd_kafka_get_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi))
       continue;
     int64_t pos = tp->offset >= 0 ? tp->offset : lo;
     int64_t behind = hi > pos ? hi - pos : 0;
@@ -181,9 +182,9 @@ static void lag(wrk *w) {
     if (t && behind > 0 && t->ts_ms > 0 && now_ms > t->ts_ms)
       secs = (double)(now_ms - t->ts_ms) / 1000.0;
     snprintf(lab, sizeof lab, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-             w->s.group ? w->s.group : "-", tp->topic, (int)tp->partition);
-    ls_metrics_set(w->metrics, M_LAG, h_lag, lab, (double)behind);
-    ls_metrics_set(w->metrics, M_LAG_S, h_lag_s, lab, secs);
+             group ? group : "-", tp->topic, (int)tp->partition);
+    ls_metrics_set(m, M_LAG, h_lag, lab, (double)behind);
+    ls_metrics_set(m, M_LAG_S, h_lag_s, lab, secs);
     if (t) {
       t->assigned = true;
       t->reported = true;
@@ -193,10 +194,9 @@ static void lag(wrk *w) {
   for (size_t i = 0; i < n_tps; i++)
     if (tps[i].reported && !tps[i].assigned) {
       snprintf(lab, sizeof lab, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-               w->s.group ? w->s.group : "-", tps[i].topic,
-               (int)tps[i].partition);
-      ls_metrics_remove(w->metrics, M_LAG, lab);
-      ls_metrics_remove(w->metrics, M_LAG_S, lab);
+               group ? group : "-", tps[i].topic, (int)tps[i].partition);
+      ls_metrics_remove(m, M_LAG, lab);
+      ls_metrics_remove(m, M_LAG_S, lab);
       tps[i].reported = false;
       tps[i].ts_ms = 0;
     }
@@ -258,7 +258,7 @@ out:
 }
 
 void wrk_obs_tick(wrk *w) {
-  lag(w);
+  wrk_obs_lag(w->metrics, w->consumer, w->s.group);
   budgets(w);
   if (w->stuck)
     deferred(w);

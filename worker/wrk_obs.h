@@ -19,6 +19,8 @@ struct wrk;
 void wrk_obs_declare(ls_metrics *m, bool filter_role);
 /* Remembers the timestamp of a consumed record (lag in seconds). */
 void wrk_obs_consumed(const rd_kafka_message_t *m);
+/* Lag in records and seconds of the partitions rk owns, labelled group. */
+void wrk_obs_lag(ls_metrics *m, rd_kafka_t *rk, const char *group);
 /* Lag, budgets, deferred ages; every few seconds from the main loop. */
 void wrk_obs_tick(struct wrk *w);
 /* Filter role: per-tenant held counts and the oldest held event's age,

@@ -620,6 +620,7 @@ static void update_gauges(rel *r) {
   if (now >= r->next_held_gauges) {
     wrk_obs_held(r->o->metrics, r->o->cfg, r->parts, MAX_PARTS,
                  r->o->max_age_s);
+    wrk_obs_lag(r->o->metrics, r->consumer, "filter");
     r->next_held_gauges = now + 5000000;
   }
 }
@@ -682,6 +683,7 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
     if (m) {
       if (!m->err) {
+        wrk_obs_consumed(m);
         apply(r, m, true);
         if (m->partition >= 0 && m->partition < MAX_PARTS)
           r->pending[m->partition] = m->offset + 1;

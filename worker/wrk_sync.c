@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "hs_text.h"
+#include "kq.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk.h"
@@ -380,6 +381,14 @@ static bool build_req(wrk *w, job *j) {
   /* Two groups upserting one new email at once: one of them gets 409
    * while the other creates it; the retry is an update. */
   j->req->conflict_transient = j->kind == J_UPSERT;
+  /* The call's log lines name its events and their trace. */
+  for (size_t i = 0; i < j->evs.n; i++) {
+    char tp[64];
+    const wrk_event *e = j->evs.v[i];
+    hs_req_add_context(j->req, e->ev.event_id,
+                       e->msg ? kq_header(e->msg, "traceparent", tp, sizeof tp)
+                              : NULL);
+  }
   return true;
 }
 

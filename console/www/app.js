@@ -305,7 +305,11 @@ async function showQuotas() {
       el("td", {}, o.observed_at ? when(o.observed_at) : "not yet"));
   }));
   const a = await api("GET", "/api/v1/assurance");
-  $("assurance").textContent = a.status === 200 ? (a.body.available ? JSON.stringify(a.body) : a.body.message) : errText(a);
+  if (a.status !== 200) { $("assurance").textContent = errText(a); return; }
+  $("assurance").replaceChildren(a.body.message,
+    ...(a.body.tenants || []).map((t) => el("div", { class: "ev-meta" },
+      t.tenant + ": " + (t.state || "?") + ", " + (t.backfilled || 0) + " back-filled, " +
+      (t.api_calls || 0) + " Smartlead calls, updated " + when(t.updated_at))));
 }
 
 // ---- routing ------------------------------------------------------------

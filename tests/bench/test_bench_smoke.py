@@ -34,6 +34,8 @@ TINY = {
     "BENCH_SCALE_EVENTS": "120",
     "BENCH_STALL_SECONDS": "20",
     "BENCH_SESSION_TIMEOUT_MS": "2500",
+    "BENCH_CONSOLE_EVENTS": "2000",
+    "BENCH_CONSOLE_LOOKUPS": "100",
 }
 
 tmp = tempfile.mkdtemp(prefix="leadsync-bench-smoke-")
@@ -80,6 +82,10 @@ try:
         c.eq(data.get("quick"), True, "BENCH_QUICK was honoured")
         c.eq(data.get("sizes", {}).get("worker_events"), 200,
              "size overrides were honoured")
+        cs = data.get("console", {})
+        c.eq((cs.get("events"), cs.get("email_found"), cs.get("event_found")),
+             (2000, 100, 100),
+             "the console part filled its read model and found every lookup")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 c.done()

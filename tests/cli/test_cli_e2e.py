@@ -6,6 +6,7 @@ DLQ to zero and HubSpot gains exactly the missing objects; a window replay
 adds nothing (the worker's ledger)."""
 import copy
 import json
+import re
 import os
 import shutil
 import sys
@@ -87,6 +88,10 @@ with Stack() as st:
     ck.eq(r.rc, 0, "test-sync EMAIL_SENT with --cleanup exits 0")
     ck.true("cleanup" in r.out and "reached HubSpot in" in r.out,
             "human output: stages, total, cleanup result", r.out)
+    # The emulator implements DELETE: the cleanup really removes them.
+    ck.true(re.search(r"cleanup: [1-9][0-9]* object\(s\) deleted($|\n|[^,])",
+                      r.out) is not None,
+            "cleanup deleted the contact and its engagement", r.out)
 
     # -- test-sync through make run's .run/ files, no flags ---------------
     d = tempfile.mkdtemp(prefix="leadsync-run-")

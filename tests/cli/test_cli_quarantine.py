@@ -91,4 +91,18 @@ with Stack() as st:
     ck.eq((r.json() or {}).get("replayed"), 0, "nothing replayed twice")
     ck.eq(len(st.consume_all(["smartlead.email_sent"], timeout=5)), 1,
           "still one EMAIL_SENT record")
+
+    # -- history shows what waits in smartlead.unknown -----------------------
+    p.produce("smartlead.unknown", key="demo:1234567:new@type-example.com",
+              value=json.dumps({"event_type": "MEETING_BOOKED",
+                                "to_email": "new@type-example.com"}),
+              headers=[("ce_id", "f" * 32), ("ce_tenant", "demo"),
+                       ("ce_type", "ai.smartlead.meeting_booked")])
+    p.flush(10)
+    r = cli("history", "--status", "unknown", "--json")
+    ev = (r.json() or {}).get("events", [])
+    ck.eq([(e.get("event_type"), e.get("outcome"), e.get("lead_email"))
+           for e in ev],
+          [("MEETING_BOOKED", "unknown", "new@type-example.com")],
+          "history shows the unknown type, not synced")
 ck.done()

@@ -88,11 +88,17 @@ ALL_TOPICS = CO_PARTITIONED + ["leadsync.dlq", "leadsync.sync_log",
                                "leadsync.ledger", "leadsync.fanout_dlq",
                                "leadsync.fanout_replay",
                                # docs/assurance.md: progress and election.
-                               "leadsync.assurance"]
+                               "leadsync.assurance",
+                               # docs/console.md: sources and the audit trail.
+                               "leadsync.sources", "leadsync.audit"]
 # docs/fanout.md: leadsync-fanout, one consumer group per endpoint.
 FANOUT_DEPLOYMENT = "leadsync-fanout"
 FANOUT_SECRET_DIR = "/var/run/secrets/leadsync/fanout"
-COMPACTED = {"leadsync.lead_state", "leadsync.ledger", "leadsync.assurance"}
+COMPACTED = {"leadsync.lead_state", "leadsync.ledger", "leadsync.assurance",
+             "leadsync.sources"}
+# docs/console.md: leadsync-console, its Service and example Ingress.
+CONSOLE_DEPLOYMENT = "leadsync-console"
+CONSOLE_PORT = 8088
 CONFIG_PATH = "/etc/leadsync/config.json"
 TOKEN_DIR = "/var/run/secrets/leadsync/hubspot"
 
@@ -620,7 +626,9 @@ def check_ingress(name, objs, cfg):
                 f"{name}: Service selects the ingress pods")
         ck.eq([p["targetPort"] for p in svc["spec"]["ports"]], ["http"],
               f"{name}: Service targets the http port")
-    for ing in of_kind(objs, "Ingress"):
+    # The console's Ingress is checked by check_console.
+    for ing in [i for i in of_kind(objs, "Ingress")
+                if i["metadata"]["name"] != CONSOLE_DEPLOYMENT]:
         iname = ing["metadata"]["name"]
         ck.true(ing["spec"].get("tls") and
                 all(t.get("secretName") for t in ing["spec"]["tls"]),
@@ -693,6 +701,47 @@ def check_wiring(name, objs):
           f"{name}: no Secret rendered (tokens are created out of band)")
 
 
+def check_console(name, objs, cfg):
+    """docs/console.md: the console's Deployment, Service and example
+    Ingress agree, its read model lives on a volume of its own, and the
+    trusted-proxy mode of the config is what the Ingress sets."""
+    dep = named(objs, "Deployment", CONSOLE_DEPLOYMENT)
+    if not ck.true(dep is not None, f"{name}: {CONSOLE_DEPLOYMENT}"):
+        return
+    c = containers(dep)[0]
+    args = c.get("args", [])
+    ck.eq(c.get("command"), ["leadsync-console"], f"{name}: console command")
+    ck.eq(arg_after(args, "--listen"), f"0.0.0.0:{CONSOLE_PORT}",
+          f"{name}: console listens on {CONSOLE_PORT}")
+    db = arg_after(args, "--db") or ""
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    vol = vols.get(mounts.get(os.path.dirname(db), ""), {})
+    ck.true("emptyDir" in vol, f"{name}: the read model on its own emptyDir "
+            "(a cache rebuilt from Kafka)", db)
+    svc = named(objs, "Service", CONSOLE_DEPLOYMENT)
+    if ck.true(svc is not None, f"{name}: console Service"):
+        ck.true(selects(svc["spec"]["selector"], pod_labels(dep)),
+                f"{name}: console Service selects the console pods")
+    ing = [i for i in of_kind(objs, "Ingress")
+           if any(p["backend"]["service"]["name"] == CONSOLE_DEPLOYMENT
+                  for r in i["spec"]["rules"]
+                  for p in r["http"]["paths"])]
+    if ck.eq(len(ing), 1, f"{name}: an Ingress for the console"):
+        ann = ing[0]["metadata"].get("annotations", {})
+        ck.true(ann.get("nginx.ingress.kubernetes.io/auth-url"),
+                f"{name}: the console Ingress asks an SSO proxy")
+        con = (cfg or {}).get("console", {})
+        auth = con.get("auth", {})
+        if auth.get("mode") == "proxy":
+            ck.eq(ann.get("nginx.ingress.kubernetes.io/auth-response-headers"),
+                  auth.get("proxy", {}).get("user_header"),
+                  f"{name}: the Ingress passes the header the console trusts")
+        kf = con.get("session_key_file", "")
+        ck.true(os.path.dirname(kf) in mounts,
+                f"{name}: session_key_file is in a mounted Secret", kf)
+
+
 def np_peers(rule):
     return sorted(p.get("namespaceSelector", {}).get("matchLabels", {})
                   .get("kubernetes.io/metadata.name", "?")
@@ -724,11 +773,15 @@ def check_netpol(name, objs):
                            .get("args", [])) != "filter"
 
     fanout = named(objs, "Deployment", FANOUT_DEPLOYMENT)
+    console = named(objs, "Deployment", CONSOLE_DEPLOYMENT)
+    ck.true(console is not None, f"{name}: the console Deployment")
     for dep, peers, port, egress_443 in (
             [(dep_ing, [["ingress-nginx"], ["monitoring"]], 8080, False)] +
             [(w, [["monitoring"]], 9100, calls_hubspot(w))
              for w in workers] +
-            ([(fanout, [["monitoring"]], 9100, True)] if fanout else [])):
+            ([(fanout, [["monitoring"]], 9100, True)] if fanout else []) +
+            ([(console, [["ingress-nginx"], ["monitoring"]], CONSOLE_PORT,
+               True)] if console else [])):
         dn = dep["metadata"]["name"]
         mine = policy_for(dep)
         if not ck.eq(len(mine), 1, f"{name}/{dn}: one NetworkPolicy"):
@@ -837,6 +890,7 @@ def check_kafka(objs, cfg):
 SECRETISH = re.compile(r"token|secret|password|passwd|credential|sasl|key",
                        re.I)
 ALLOWED_SECRET_REFS = {"token_sha256", "token_file", "token_env",
+                       "session_key_file",
                        "secret_key_sha256", "secret_key_env", "topic_prefix",
                        "secret_file", "secret_env",
                        "sasl.mechanism", "sasl.mechanisms",
@@ -1214,6 +1268,7 @@ def main():
         run(check_workers, name, objs, topics, cfg)
         run(check_fanout, name, objs, topics, cfg)
         run(check_ingress, name, objs, cfg)
+        run(check_console, name, objs, cfg)
         run(check_wiring, name, objs)
         run(check_netpol, name, objs)
         run(check_cli_args, name, objs)

@@ -21,7 +21,8 @@ class Receiver:
     answer. Requests are kept as dicts: path, headers (lower-case), body,
     status answered."""
 
-    def __init__(self, plan=None, delay_s=0.0, port=0, retry_after=None):
+    def __init__(self, plan=None, delay_s=0.0, port=0, retry_after=None,
+                 tls=None):
         self.requests = []
         self.lock = threading.Lock()
         self.plan = plan or (lambda n, path: 200)
@@ -60,6 +61,13 @@ class Receiver:
         self.srv.daemon_threads = True
         self.port = self.srv.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.srv.socket = ctx.wrap_socket(self.srv.socket,
+                                              server_side=True)
+            self.url = f"https://127.0.0.1:{self.port}"
         self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.t.start()
 
@@ -82,6 +90,23 @@ def closed_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     return s, s.getsockname()[1]
+
+
+def self_signed(directory):
+    """A certificate for 127.0.0.1/localhost that no CA signed: (cert, key)
+    paths, or None without the openssl command."""
+    import shutil
+    import subprocess
+    if not shutil.which("openssl"):
+        return None
+    cert = os.path.join(directory, "self.crt")
+    key = os.path.join(directory, "self.key")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                        "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       capture_output=True, timeout=60)
+    return (cert, key) if r.returncode == 0 else None
 
 
 def whsec(raw: bytes) -> str:

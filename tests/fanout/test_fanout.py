@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "filter"))
 
 from filterlib import event
 from fanoutlib import (Receiver, closed_port, dlq_records, metrics,
-                       start_fanout, sync_log, verify, whsec)
+                       self_signed, start_fanout, sync_log, verify, whsec)
 from harness import (ALL_EVENTS, BUILD, DEMO_TOKEN, FILTERED_TOKEN, Checks,
                      Stack, http_request, wait_for)
 
@@ -28,6 +28,15 @@ flaky = Receiver(plan=lambda n, path: 500 if n < 15 else 200)
 slack = Receiver()
 filt_rx = Receiver()
 slow = Receiver(delay_s=1.0)
+# 429 with Retry-After on the first request, then 200: honoured (1 s), and
+# clamped (3600 s asked, retry_after_max_ms 300).
+ra = Receiver(plan=lambda n, path: 429 if n == 0 else 200, retry_after=1)
+ra_clamp = Receiver(plan=lambda n, path: 429 if n == 0 else 200,
+                    retry_after=3600)
+import tempfile  # noqa: E402
+_certdir = tempfile.mkdtemp(prefix="fanout-tls-")
+_cert = self_signed(_certdir)
+tls_rx = Receiver(tls=_cert) if _cert else None
 dead_sock, dead_port = closed_port()
 dead_rx = None
 
@@ -51,7 +60,12 @@ def endpoints(cfg):
              hubspot_portal_id=1000001),
         dict(fast, id="slow", url=slow.url + "/slow", max_in_flight=1,
              timeout_ms=5000),
-    ]
+        dict(fast, id="ra", url=ra.url + "/ra",
+             event_types=["LEAD_CATEGORY_UPDATED"]),
+        dict(fast, id="ra-clamp", url=ra_clamp.url + "/ra",
+             event_types=["LEAD_CATEGORY_UPDATED"], retry_after_max_ms=300),
+    ] + ([dict(fast, id="tls-self", url=tls_rx.url + "/tls", max_attempts=2,
+               event_types=["EMAIL_REPLY"])] if tls_rx else [])
     filtered["endpoints"] = [
         dict(fast, id="filt-tenant", url=filt_rx.url + "/tenant",
              filter="tenant"),
@@ -72,6 +86,28 @@ with Stack() as st:
     st.emulator(["--token", "pat-fast:increase:1000002"])
     st.env["FANOUT_SECRET"] = f"{OLD} {NEW}"
     cfg = st.config(endpoints)
+    # config check covers endpoints (resolving secrets, never printing one).
+    rc, out, err = cli(st, cfg, "config", "check", cfg)
+    c.eq(rc, 0, "config check: the test config is valid", )
+    c.true("has no secret" in out, "config check: unsigned endpoint warned")
+
+    def broken(cfgd):
+        endpoints(cfgd)
+        demo = next(t for t in cfgd["tenants"] if t["id"] == "demo")
+        demo["endpoints"][1]["url"] = "http://flaky.example/"
+        demo["endpoints"][1]["internal"] = False
+    rc, out, err = cli(st, cfg, "config", "check", st.config(broken))
+    c.true(rc == 1 and "$.tenants[0].endpoints[1].url" in out and
+           "https" in out, "config check: plain http needs internal", out)
+    env_bad = dict(st.env, FANOUT_SECRET="whsec_TOPSECRETVALUE!!")
+    r = subprocess.run([os.path.join(BUILD, "leadsync"), "config", "check",
+                        cfg], capture_output=True, text=True, env=env_bad,
+                       timeout=60)
+    c.true(r.returncode == 1 and "secret_env" in r.stdout and
+           "TOPSECRET" not in r.stdout + r.stderr,
+           "config check: a bad secret is named by path, never printed",
+           r.stdout)
+
     base = st.ingress(cfg)
     st.worker(cfg, "all", ",".join(ALL_EVENTS))
     st.filter(cfg)
@@ -212,6 +248,32 @@ with Stack() as st:
     c.eq(sorted(paths("/tenant")), sorted(fids["a"]),
          "filter tenant: only what the filter released")
 
+    # 6b. Retry-After honoured and clamped; TLS verified.
+    def retry_gap(rx):
+        first = rx.requests[0]["headers"]["webhook-id"]
+        times = [r["at"] for r in rx.requests
+                 if r["headers"]["webhook-id"] == first]
+        return times[1] - times[0] if len(times) > 1 else None
+    wait_n("ra: every category change delivered", lambda: len(ra.ok()), LEADS)
+    c.true((retry_gap(ra) or 0) >= 0.9, "Retry-After: 1 honoured",
+           repr(retry_gap(ra)))
+    wait_n("ra-clamp: every category change delivered",
+           lambda: len(ra_clamp.ok()), LEADS)
+    c.true(retry_gap(ra_clamp) is not None and retry_gap(ra_clamp) < 60,
+           "Retry-After: 3600 clamped to retry_after_max_ms",
+           repr(retry_gap(ra_clamp)))
+    if tls_rx:
+        wait_n("tls-self: refused certificate into the DLQ",
+               lambda: len(dlq_records(st, "tls-self")), LEADS)
+        h = dlq_records(st, "tls-self")[0][0]
+        c.true("SSL" in h.get("ls_dlq_hubspot_message", "") or
+               "certificate" in h.get("ls_dlq_hubspot_message", ""),
+               "tls-self: the certificate was not trusted",
+               h.get("ls_dlq_hubspot_message"))
+        c.eq(tls_rx.requests, [], "tls-self: no request got through")
+    else:
+        print("SKIP TLS verification: no openssl command", flush=True)
+
     # 7. Metrics and history.
     mt = metrics(fo.url)
     c.eq(mt.get('leadsync_fanout_delivered_total{endpoint="good"}'), float(n),
@@ -265,7 +327,8 @@ with Stack() as st:
     c.true(0 < len(slow.ok()) < n, "the slow endpoint is still working",
            f"{len(slow.ok())} of {n}")
     c.eq(fo.stop(), 0, "SIGTERM with a request in flight: drained, exit 0")
-    for r in (good, flaky, slack, filt_rx, slow) + \
-            ((dead_rx,) if dead_rx else ()):
+    for r in (good, flaky, slack, filt_rx, slow, ra, ra_clamp) + \
+            ((dead_rx,) if dead_rx else ()) + ((tls_rx,) if tls_rx else ()):
         r.close()
+subprocess.run(["rm", "-rf", _certdir])
 c.done()

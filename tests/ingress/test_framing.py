@@ -197,6 +197,23 @@ def main():
         b.pop("event_type")
         b["secret_key"] = SECRET_KEY
         exchange(base, req(json.dumps(b).encode(), token=SECRET_TOKEN))
+        # Bodies whose offending values are lead addresses (schema failure or
+        # drift): answers and log lines name the path and rule, never the
+        # value.
+        bad = json.loads(p["EMAIL_SENT"])
+        bad["campaign_id"] = JANE
+        bad["event_timestamp"] = JANE
+        codes, _, raw = exchange(base, req(json.dumps(bad).encode()))
+        c.true(codes in ([200], [400]), "drifting body answered", codes)
+        c.true(JANE.encode() not in raw, "the answer does not quote the value")
+        bad = json.loads(p["EMAIL_SENT"])
+        bad["to_email"] = [JANE]
+        bad.pop("sl_lead_email", None)
+        bad.pop("lead_email", None)
+        codes, _, raw = exchange(base, req(json.dumps(bad).encode()))
+        c.true(codes in ([200], [400]), "address in a wrong type answered",
+               codes)
+        c.true(JANE.encode() not in raw, "the answer does not quote it")
         stored = [m for m in st.consume_all(
             ["smartlead.email_sent", "smartlead.quarantine"], timeout=15)
             if headers_of(m).get("ce_source", "").endswith("/lab-secret")]

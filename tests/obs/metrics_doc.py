@@ -64,6 +64,11 @@ def start_fanout(st, cfg):
     return start_daemon(st, "leadsync-fanout", "fanout", ["--config", cfg])
 
 
+def start_assurance(st, cfg):
+    return start_daemon(st, "leadsync-assurance", "assurance",
+                        ["--config", cfg])
+
+
 def start_console(st, cfg):
     return start_daemon(st, "leadsync-console", "console",
                         ["--config", cfg, "--db", st.path("console.db")])
@@ -92,6 +97,10 @@ def scenario_config(cfg, hubspot_url):
     demo["endpoints"] = [{"id": "obs-sink", "internal": True,
                           "url": hubspot_url + "/obs-sink",
                           "max_attempts": 1}]
+    # Assurance polls "Smartlead" (the HubSpot emulator, which refuses it).
+    demo["smartlead"] = {"api_key_env": "OBS_SMARTLEAD_KEY",
+                         "base_url": hubspot_url + "/smartlead",
+                         "assurance": {"schedule": "15m", "lookback": "1d"}}
 
 
 def parse(text):
@@ -127,6 +136,7 @@ def scrape():
     with Stack() as st:
         st.broker()
         st.emulator()
+        st.env["OBS_SMARTLEAD_KEY"] = "obs-not-a-key"
         cfg = st.config(lambda c: scenario_config(c, st.hubspot_url))
         urls = {}
         for name, start in DAEMONS:

@@ -6,8 +6,8 @@ filter, process_* and build_info everywhere."""
 import json
 import time
 
-from harness import (DEMO_TOKEN, FILTERED_TOKEN, Checks, Stack, http_request,
-                     load_payloads, wait_for)
+from harness import (DEMO_TOKEN, FILTERED_TOKEN, HUBSPOT_TOKEN, Checks, Stack,
+                     http_request, load_payloads, wait_for)
 
 
 def samples(url):
@@ -37,6 +37,7 @@ def main():
         st.emulator()
 
         def mutate(cfg):
+            cfg["worker"]["dlq_watch_interval_ms"] = 500
             for t in cfg["tenants"]:
                 if t["id"] == "demo-filtered":
                     t["alerting"] = {"silence_seconds": 900}
@@ -120,6 +121,40 @@ def main():
                str(age))
         c.eq(get(s, "leadsync_filter_held_max_age_seconds"), 30 * 86400.0,
              "held max age from held_max_age_days")
+        c.true(any(k[0] == "leadsync_worker_consumer_lag_seconds" and
+                   dict(k[1]).get("group") == "filter" for k in s),
+               "the filter role reports its lag too (group filter)")
+
+        # A revoked token sends the tenant's events to the DLQ (reason
+        # auth); the filter role's DLQ watch reports them per tenant.
+        s = samples(f.url)
+        c.eq(get(s, "leadsync_dlq_pending_events", tenant="demo"), 0.0,
+             "empty DLQ: nothing pending")
+        c.eq(get(s, "leadsync_dlq_oldest_age_seconds", tenant="demo"), 0.0,
+             "empty DLQ: age 0")
+        st.hubspot_faults({"revoke_tokens": [HUBSPOT_TOKEN]})
+        body = json.loads(payloads["EMAIL_SENT"])
+        body["stats_id"] = "obs-dlq-1"
+        body["to_email"] = "dlq.lead@obs-example.com"
+        st_, _, _ = http_request(ing, "POST",
+                                 "/v1/webhooks/smartlead/" + DEMO_TOKEN,
+                                 json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+        c.eq(st_, 200, "event for the revoked token accepted")
+
+        def dlq_seen():
+            s = samples(f.url)
+            n = get(s, "leadsync_dlq_pending_events", tenant="demo")
+            return s if n and n >= 1 else None
+        s = wait_for(dlq_seen, 60, what="the DLQ watch sees the event")
+        c.true((get(s, "leadsync_dlq_pending_records") or 0) >= 1,
+               "pending records counted")
+        age = get(s, "leadsync_dlq_oldest_age_seconds", tenant="demo")
+        c.true(age is not None and 0 <= age < 120, "oldest DLQ age", str(age))
+        s = samples(w.url)
+        c.true((get(s, "leadsync_worker_auth_failures_total", tenant="demo")
+                or 0) >= 1, "auth failure counted (LeadsyncHubSpotAuthFailing)")
+        st.hubspot_faults({"clear": True})
 
         for name, url in (("ingress", ing), ("worker", w.url),
                           ("filter", f.url)):

@@ -149,7 +149,7 @@ static void test_run_retries_transient(void **st) {
                   {200, "{\"results\":[]}", 90, -1, false}};
   script_tp tp = {{script_perform, script_destroy}, steps, 3, 0, 0, 0};
   hs_limiter *lim = mklim(100);
-  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_target tgt = {"http://x", "tok", lim, "t", NULL};
   hs_req *r = hs_req_new(&tgt, "POST", "/crm/v3/objects/contacts/batch/upsert",
                          "contacts_upsert", NULL);
   hs_policy p;
@@ -167,7 +167,7 @@ static void test_run_gives_up_after_max_retries(void **st) {
   step steps[] = {{500, "{}", -1, -1, false}};
   script_tp tp = {{script_perform, script_destroy}, steps, 1, 0, 0, 0};
   hs_limiter *lim = mklim(100);
-  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_target tgt = {"http://x", "tok", lim, "t", NULL};
   hs_req *r = hs_req_new(&tgt, "GET", "/p", "r", NULL);
   hs_policy p;
   policy(&p);
@@ -183,7 +183,7 @@ static void test_run_create_is_not_blindly_resent(void **st) {
   step steps[] = {{0, NULL, -1, -1, true}, {201, "{}", -1, -1, false}};
   script_tp tp = {{script_perform, script_destroy}, steps, 2, 0, 0, 0};
   hs_limiter *lim = mklim(100);
-  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_target tgt = {"http://x", "tok", lim, "t", NULL};
   hs_req *r = hs_req_new(&tgt, "POST", "/crm/v3/objects/notes/batch/create",
                          "notes_create", NULL);
   r->idempotent = false;
@@ -213,7 +213,7 @@ static void test_run_daily_defers_and_blocks(void **st) {
                    -1, 60000, false}};
   script_tp tp = {{script_perform, script_destroy}, steps, 1, 0, 0, 0};
   hs_limiter *lim = mklim(100);
-  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_target tgt = {"http://x", "tok", lim, "t", NULL};
   hs_req *a = hs_req_new(&tgt, "POST", "/a", "a", NULL);
   hs_req *b = hs_req_new(&tgt, "POST", "/b", "b", NULL);
   hs_policy p;
@@ -236,7 +236,7 @@ static void test_run_auth_is_final(void **st) {
                    false}};
   script_tp tp = {{script_perform, script_destroy}, steps, 1, 0, 0, 0};
   hs_limiter *lim = mklim(100);
-  hs_target tgt = {"http://x", "tok", lim, "t"};
+  hs_target tgt = {"http://x", "tok", lim, "t", NULL};
   hs_req *r = hs_req_new(&tgt, "GET", "/p", "r", NULL);
   hs_policy p;
   policy(&p);
@@ -529,7 +529,7 @@ static void test_run_respects_max_in_flight(void **st) {
   static const step ok[] = {{200, "{}", -1, -1, false}};
   script_tp tp = {{script_perform, script_destroy}, ok, 1, 0, 0, 0};
   hs_limiter *lim = mklim(100);
-  hs_target tgt = {"http://h", "tok", lim, "t"};
+  hs_target tgt = {"http://h", "tok", lim, "t", NULL};
   hs_req *r[20];
   for (int i = 0; i < 20; i++)
     r[i] = hs_req_new(&tgt, "POST", "/x", "x", NULL);
