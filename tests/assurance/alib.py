@@ -106,10 +106,10 @@ class Setup:
             return n if set(want) <= set(n) else None
         return harness.wait_for(ok, timeout=timeout, interval=0.5, what=what)
 
-    def assure(self, since="1d", timeout=300, extra=()):
+    def assure(self, since="1d", timeout=300, extra=(), cfg=None):
         r = subprocess.run(
             [os.path.join(harness.BUILD, "leadsync"), "assure", "--tenant",
-             TENANT, "--since", since, "--config", self.cfg, *extra],
+             TENANT, "--since", since, "--config", cfg or self.cfg, *extra],
             env=dict(self.st.env), capture_output=True, text=True,
             timeout=timeout, cwd=harness.SOURCE)
         try:
