@@ -291,8 +291,7 @@ static int run_replay(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
   s.f = f;
   s.prefix = cfg->topic_prefix;
   int rc = CLI_EXIT_FAIL;
-  rd_kafka_t *rk =
-      cli_kafka_consumer(cfg, dlq_group(f), errstr, sizeof errstr);
+  rd_kafka_t *rk = cli_kafka_consumer(cfg, dlq_group(f), errstr, sizeof errstr);
   if (!rk)
     return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
   if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, true, 10000,
@@ -406,8 +405,7 @@ static int run_list(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
   s.limit = limit;
   s.arr = json_array();
   int rc = CLI_EXIT_FAIL;
-  rd_kafka_t *rk =
-      cli_kafka_consumer(cfg, dlq_group(f), errstr, sizeof errstr);
+  rd_kafka_t *rk = cli_kafka_consumer(cfg, dlq_group(f), errstr, sizeof errstr);
   if (!rk) {
     json_decref(s.arr);
     return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
@@ -449,15 +447,15 @@ out:
 }
 
 int cmd_dlq(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
-                                       {"tenant", required_argument, NULL, 't'},
-                                       {"endpoint", required_argument, NULL,
-                                        'E'},
-                                       {"dry-run", no_argument, NULL, 'n'},
-                                       {"all", no_argument, NULL, 'a'},
-                                       {"limit", required_argument, NULL, 'l'},
-                                       CLI_COMMON_OPTIONS,
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"reason", required_argument, NULL, 'r'},
+      {"tenant", required_argument, NULL, 't'},
+      {"endpoint", required_argument, NULL, 'E'},
+      {"dry-run", no_argument, NULL, 'n'},
+      {"all", no_argument, NULL, 'a'},
+      {"limit", required_argument, NULL, 'l'},
+      CLI_COMMON_OPTIONS,
+      {NULL, 0, NULL, 0}};
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     fputs(usage_text, argc < 2 ? stderr : stdout);
     return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;

@@ -309,8 +309,8 @@ static void print_line(const json_t *o) {
     const json_t *st = json_object_get(err, "http_status");
     printf(":");
     if (json_is_integer(st) && json_integer_value(st) > 0)
-      printf(" %s %" JSON_INTEGER_FORMAT, jstr(o, "endpoint") ? "HTTP" : "HubSpot",
-             json_integer_value(st));
+      printf(" %s %" JSON_INTEGER_FORMAT,
+             jstr(o, "endpoint") ? "HTTP" : "HubSpot", json_integer_value(st));
     if (jstr(err, "category"))
       printf(" %s", jstr(err, "category"));
     if (jstr(err, "message"))

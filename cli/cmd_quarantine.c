@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cli_cmds.h"
 #include "cli_kafka.h"
+#include "cli_quarantine.h"
 #include "ing_route.h"
 #include "kq.h"
 #include "ls_schema.h"
@@ -211,6 +212,33 @@ static int on_plan(const rd_kafka_message_t *m, cli_range *rg, void *op) {
   return 0;
 }
 
+static rd_kafka_headers_t *requeue_headers(const rd_kafka_message_t *m,
+                                           const ing_verdict *v) {
+  rd_kafka_headers_t *hdrs = cli_replay_headers(m, "quarantine", true);
+  rd_kafka_header_remove(hdrs, "ls_quarantine_reason");
+  rd_kafka_header_remove(hdrs, "ls_quarantine_detail");
+  rd_kafka_header_remove(hdrs, "ce_id");
+  rd_kafka_header_remove(hdrs, "ce_type");
+  rd_kafka_header_remove(hdrs, "ce_time");
+  rd_kafka_header_add(hdrs, "ce_id", -1, v->ev.event_id, -1);
+  rd_kafka_header_add(hdrs, "ce_type", -1, v->ev.ce_type, -1);
+  if (v->ev.event_time[0])
+    rd_kafka_header_add(hdrs, "ce_time", -1, v->ev.event_time, -1);
+  return hdrs;
+}
+
+bool cli_quarantine_requeue(const ing_schemas *sch, const ls_config *cfg,
+                            const rd_kafka_message_t *m, ing_verdict *v,
+                            rd_kafka_headers_t **hdrs) {
+  q_meta d;
+  meta_of(m, &d);
+  if (!revalidate(sch, cfg, m, &d, v))
+    return false;
+  if (hdrs)
+    *hdrs = requeue_headers(m, v);
+  return true;
+}
+
 static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
   replay_state *s = op;
   (void)rg;
@@ -220,16 +248,7 @@ static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
   size_t klen = 0;
   char qtopic[LS_TOPIC_MAX];
   if (replayable(s, m, &v)) {
-    hdrs = cli_replay_headers(m, "quarantine", true);
-    rd_kafka_header_remove(hdrs, "ls_quarantine_reason");
-    rd_kafka_header_remove(hdrs, "ls_quarantine_detail");
-    rd_kafka_header_remove(hdrs, "ce_id");
-    rd_kafka_header_remove(hdrs, "ce_type");
-    rd_kafka_header_remove(hdrs, "ce_time");
-    rd_kafka_header_add(hdrs, "ce_id", -1, v.ev.event_id, -1);
-    rd_kafka_header_add(hdrs, "ce_type", -1, v.ev.ce_type, -1);
-    if (v.ev.event_time[0])
-      rd_kafka_header_add(hdrs, "ce_time", -1, v.ev.event_time, -1);
+    hdrs = requeue_headers(m, &v);
     topic = v.ev.topic;
     key = v.ev.key;
     klen = strlen(key);

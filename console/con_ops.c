@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "cli_kafka.h"
+#include "cli_quarantine.h"
 #include "cli_sources.h"
+#include "ing_route.h"
 #include "kq.h"
 #include "ls_log.h"
 
@@ -15,6 +17,7 @@
 
 struct con_ops {
   const ls_config *cfg;
+  ing_schemas *schemas; /* quarantine replays re-validate with them */
   rd_kafka_t *producer;
   cli_delivery dr;
   pthread_mutex_t mu;
@@ -29,8 +32,16 @@ ls_err con_ops_new(const ls_config *cfg, con_ops **out, char *errstr,
     return LS_ERR_INTERNAL;
   }
   o->cfg = cfg;
+  char sdir[1024];
+  snprintf(sdir, sizeof sdir, "%s/smartlead", ls_schema_dir());
+  o->schemas = ing_schemas_load(sdir, errstr, len);
+  if (!o->schemas) {
+    free(o);
+    return LS_ERR_CONFIG;
+  }
   o->producer = cli_kafka_producer(cfg, &o->dr, errstr, len);
   if (!o->producer) {
+    ing_schemas_free(o->schemas);
     free(o);
     return LS_ERR_KAFKA;
   }
@@ -44,6 +55,7 @@ void con_ops_free(con_ops *o) {
     return;
   rd_kafka_flush(o->producer, 10000);
   rd_kafka_destroy(o->producer);
+  ing_schemas_free(o->schemas);
   pthread_mutex_destroy(&o->mu);
   free(o);
 }
@@ -74,14 +86,11 @@ static int cmp_want(const void *a, const void *b) {
   return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* The topic a parked record goes back to: the DLQ names it; a quarantined
- * body goes to its event type's topic when the ingress could tell the type. */
-static void target_of(const rd_kafka_message_t *m, const char *prefix, bool dlq,
-                      char *out, size_t len) {
+/* Where a DLQ record goes back to: the topic it names (or its type's). */
+static void dlq_target(const rd_kafka_message_t *m, const char *prefix,
+                       char *out, size_t len) {
   char ce[LS_TOPIC_MAX];
-  out[0] = '\0';
-  if (dlq)
-    kq_header(m, "ls_dlq_original_topic", out, len);
+  kq_header(m, "ls_dlq_original_topic", out, len);
   if (!out[0] && kq_header(m, "ce_type", ce, sizeof ce)[0] &&
       !strncmp(ce, "ai.smartlead.", 13))
     snprintf(out, len, "%s%s", prefix, ce + 13);
@@ -96,24 +105,45 @@ static int on_record(const rd_kafka_message_t *m, cli_range *rg, void *op) {
     return 0;
   w->found = true;
   bool dlq = !strcmp(s->kind, "dlq");
-  char target[LS_TOPIC_MAX], id[80];
-  target_of(m, s->o->cfg->topic_prefix, dlq, target, sizeof target);
+  char target[LS_TOPIC_MAX] = "", id[80];
+  const void *k = m->key;
+  size_t klen = m->key_len;
+  rd_kafka_headers_t *h = NULL;
+  ing_verdict v;
+  const char *why = NULL;
   kq_header(m, "ce_id", id, sizeof id);
+  if (dlq) {
+    dlq_target(m, s->o->cfg->topic_prefix, target, sizeof target);
+  } else if (cli_quarantine_requeue(s->o->schemas, s->o->cfg, m, &v,
+                                    s->dry_run ? NULL : &h)) {
+    /* Today's schemas let it through: its topic, key and id as the
+     * ingress would derive them now (the same code as `leadsync
+     * quarantine replay`). */
+    snprintf(target, sizeof target, "%s", v.ev.topic);
+    snprintf(id, sizeof id, "%s", v.ev.event_id);
+    k = v.ev.key;
+    klen = strlen(v.ev.key);
+  } else {
+    why = v.detail;
+  }
   json_t *item = json_pack(
       "{s:s,s:i,s:I,s:s?,s:s?}", "topic", rd_kafka_topic_name(m->rkt),
       "partition", (int)m->partition, "offset", (json_int_t)m->offset,
       "event_id", id[0] ? id : NULL, "target", target[0] ? target : NULL);
-  if (!target[0]) {
+  if (why) {
+    s->unroutable++;
+    json_object_set_new(item, "result", json_string("still_invalid"));
+    json_object_set_new(item, "detail", json_string(why));
+  } else if (!target[0]) {
     s->unroutable++;
     json_object_set_new(item, "result", json_string("unroutable"));
   } else if (s->dry_run) {
     json_object_set_new(item, "result", json_string("would_replay"));
   } else {
-    rd_kafka_headers_t *h =
-        cli_replay_headers(m, dlq ? "dlq" : "quarantine", dlq);
-    if (cli_kafka_produce(s->o->producer, target, m->key, m->key_len,
-                          m->payload, m->len, h, s->errstr,
-                          sizeof s->errstr) != LS_OK) {
+    if (!h)
+      h = cli_replay_headers(m, "dlq", true);
+    if (cli_kafka_produce(s->o->producer, target, k, klen, m->payload, m->len,
+                          h, s->errstr, sizeof s->errstr) != LS_OK) {
       s->failed = true;
       json_decref(item);
       return 1;

@@ -701,6 +701,18 @@ static json_t *event_json(sqlite3_stmt *st) {
   return o;
 }
 
+/* {key: arr, "next": cursor of the last row, or null on the last page}. */
+static json_t *page(const char *key, json_t *arr, bool more, int64_t a,
+                    int64_t b) {
+  json_t *out = json_pack("{s:o,s:n}", key, arr, "next");
+  if (more) {
+    char cur[64];
+    snprintf(cur, sizeof cur, "%lld.%lld", (long long)a, (long long)b);
+    json_object_set_new(out, "next", json_string(cur));
+  }
+  return out;
+}
+
 /* Cursor: "<received_ms>.<seq>" of the last row of the previous page. */
 static bool parse_cursor(const char *c, int64_t *ms, int64_t *seq) {
   char *end;
@@ -776,16 +788,7 @@ json_t *con_store_events(con_store *s, const con_query *q, char *errstr,
     sql_fail(s->db, "events", errstr, len);
     return NULL;
   }
-  json_t *out = json_pack("{s:o}", "events", arr);
-  if (more) {
-    char cur[64];
-    snprintf(cur, sizeof cur, "%lld.%lld", (long long)last_ms,
-             (long long)last_seq);
-    json_object_set_new(out, "next", json_string(cur));
-  } else {
-    json_object_set_new(out, "next", json_null());
-  }
-  return out;
+  return page("events", arr, more, last_ms, last_seq);
 }
 
 static json_t *rows(sqlite3 *db, const char *sql, const char *bind1,
@@ -910,16 +913,7 @@ json_t *con_store_parked(con_store *s, const char *kind, const char *state,
     n++;
   }
   sqlite3_finalize(st);
-  json_t *out = json_pack("{s:o}", "records", arr);
-  if (more) {
-    char cur[64];
-    snprintf(cur, sizeof cur, "%lld.%lld", (long long)last_ms,
-             (long long)last_k);
-    json_object_set_new(out, "next", json_string(cur));
-  } else {
-    json_object_set_new(out, "next", json_null());
-  }
-  return out;
+  return page("records", arr, more, last_ms, last_k);
 }
 
 json_t *con_store_parked_one(con_store *s, const char *kind, int32_t partition,

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kq.h"
 #include "ls_log.h"
@@ -211,25 +210,9 @@ ls_err con_tail_start(const ls_config *cfg, con_store *store,
   t->topics = console_topics(cfg->topic_prefix);
   t->assigned = rd_kafka_topic_partition_list_new(64);
   t->target = rd_kafka_topic_partition_list_new(64);
-  char group[96];
-  snprintf(group, sizeof group, "leadsync-console-%ld", (long)getpid());
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, errstr, len);
-  if (!conf || !kq_set(conf, "group.id", group, errstr, len) ||
-      !kq_set(conf, "enable.auto.commit", "false", errstr, len) ||
-      !kq_set(conf, "enable.auto.offset.store", "false", errstr, len) ||
-      !kq_set(conf, "enable.partition.eof", "false", errstr, len) ||
-      !kq_set(conf, "fetch.wait.max.ms", "100", errstr, len)) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
+  t->rk = kq_tailer_new(cfg, "leadsync-console", errstr, len);
+  if (!t->rk)
     goto fail;
-  }
-  char rkerr[512];
-  t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!t->rk) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(errstr, len, "cannot create a Kafka consumer: %s", rkerr);
-    goto fail;
-  }
   if (pthread_create(&t->thread, NULL, run, t) != 0) {
     snprintf(errstr, len, "cannot start the read model thread");
     goto fail;

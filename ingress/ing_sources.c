@@ -289,24 +289,9 @@ ing_sources *ing_sources_start(const ls_config *cfg, char *errstr, size_t len) {
   }
   s->cfg = cfg;
   pthread_rwlock_init(&s->lock, NULL);
-  char group[96];
-  snprintf(group, sizeof group, "leadsync-ingress-sources-%ld", (long)getpid());
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, errstr, len);
-  if (!conf || !kq_set(conf, "group.id", group, errstr, len) ||
-      !kq_set(conf, "enable.auto.commit", "false", errstr, len) ||
-      !kq_set(conf, "enable.partition.eof", "false", errstr, len) ||
-      !kq_set(conf, "fetch.wait.max.ms", "100", errstr, len)) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
+  s->rk = kq_tailer_new(cfg, "leadsync-ingress-sources", errstr, len);
+  if (!s->rk)
     goto fail;
-  }
-  char rkerr[512];
-  s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!s->rk) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(errstr, len, "sources consumer: %s", rkerr);
-    goto fail;
-  }
   if (pthread_create(&s->thread, NULL, run, s) != 0) {
     snprintf(errstr, len, "cannot start the sources thread");
     goto fail;

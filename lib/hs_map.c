@@ -163,25 +163,9 @@ static void html_text(ls_buf *b, const char *s) {
   }
 }
 
+/* Every address read from a payload may be "Name <addr>". */
 static json_t *person(const char *email, const char *name) {
-  json_t *p = json_object();
-  char addr[LS_EMAIL_MAX + 1], dn[256];
-  /* Every address read from a payload may be "Name <addr>". */
-  if (email && hs_text_address(email, addr, sizeof addr, dn, sizeof dn)) {
-    email = addr;
-    if ((!name || !*name) && dn[0])
-      name = dn;
-  }
-  json_object_set_new(p, "email", json_string(email ? email : ""));
-  if (name && *name) {
-    char f[128], l[128];
-    hs_split_name(name, f, sizeof f, l, sizeof l);
-    if (f[0])
-      json_object_set_new(p, "firstName", json_string(f));
-    if (l[0])
-      json_object_set_new(p, "lastName", json_string(l));
-  }
-  return p;
+  return hs_text_person(email, name);
 }
 
 /* hs_email_headers: a JSON document serialised into a string. */

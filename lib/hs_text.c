@@ -268,13 +268,16 @@ bool hs_text_address(const char *in, char *addr, size_t alen, char *name,
   return address_span(in, in + strlen(in), addr, alen, name, nlen);
 }
 
-static void list_add(json_t *out, const char *b, const char *e) {
-  char addr[LS_EMAIL_MAX + 1], name[256];
-  if (!address_span(b, e, addr, sizeof addr, name, sizeof name))
-    return;
+json_t *hs_text_person(const char *email, const char *name) {
   json_t *p = json_object();
-  json_object_set_new(p, "email", json_string(addr));
-  if (name[0]) {
+  char addr[LS_EMAIL_MAX + 1], dn[256];
+  if (email && hs_text_address(email, addr, sizeof addr, dn, sizeof dn)) {
+    email = addr;
+    if ((!name || !*name) && dn[0])
+      name = dn;
+  }
+  json_object_set_new(p, "email", json_string(email ? email : ""));
+  if (name && *name) {
     char f[128], l[128];
     hs_split_name(name, f, sizeof f, l, sizeof l);
     if (f[0])
@@ -282,7 +285,13 @@ static void list_add(json_t *out, const char *b, const char *e) {
     if (l[0])
       json_object_set_new(p, "lastName", json_string(l));
   }
-  json_array_append_new(out, p);
+  return p;
+}
+
+static void list_add(json_t *out, const char *b, const char *e) {
+  char addr[LS_EMAIL_MAX + 1], name[256];
+  if (address_span(b, e, addr, sizeof addr, name, sizeof name))
+    json_array_append_new(out, hs_text_person(addr, name));
 }
 
 /* Splits at ',' and ';' outside quotes and angle brackets. */

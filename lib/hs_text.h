@@ -39,6 +39,11 @@ char *hs_text_decode_entities(const char *s);
 bool hs_text_address(const char *in, char *addr, size_t alen, char *name,
                      size_t nlen);
 
+/* The hs_email_headers person {"email","firstName"?,"lastName"?}: email
+ * may be "Name <addr>" (its display name is used when name is empty);
+ * names split at the first space. */
+json_t *hs_text_person(const char *email, const char *name);
+
 /* Splits a JSON string ("a@x.com, B <b@y.com>; c@z.com") or array of such
  * strings into a JSON array of {"email","firstName"?,"lastName"?}
  * objects (the hs_email_headers person shape); entries without an address

@@ -9,3 +9,11 @@ set_tests_properties(console_browser PROPERTIES SKIP_RETURN_CODE 77)
 # HubSpot token_file re-read on change (worker and the console's probe).
 ls_add_pytest(console_token_file tests/console/test_token_file.py
   LABELS integration TIMEOUT 180)
+if(CMOCKA_FOUND)
+  add_executable(test_console ${CMAKE_SOURCE_DIR}/tests/unit/test_console.c)
+  target_link_libraries(test_console PRIVATE console_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_console test_console LABELS unit)
+endif()
+# `leadsync sources` against the dev broker and the ingress.
+ls_add_pytest(console_sources_cli tests/console/test_sources_cli.py
+  LABELS integration TIMEOUT 180)

@@ -113,6 +113,26 @@ class Api:
         return st, h, j
 
 
+def with_lead(payload, email, **extra):
+    """A sample payload as a distinct occurrence for another lead (the
+    event id hashes stats_id and Message-IDs, so those are new too)."""
+    import uuid
+    d = json.loads(payload)
+    for k in ("sl_lead_email", "to_email", "lead_email"):
+        if k in d:
+            d[k] = email
+    u = uuid.uuid4().hex
+    if "stats_id" in d:
+        d["stats_id"] = u
+    for m in ("reply_message", "sent_message"):
+        if isinstance(d.get(m), dict) and "message_id" in d[m]:
+            d[m]["message_id"] = f"<{u}-{m}@example.com>"
+    if "message_id" in d:
+        d["message_id"] = f"<{u}@example.com>"
+    d.update(extra)
+    return json.dumps(d).encode()
+
+
 def wait_event(api, event_id, outcome=None, timeout=60):
     def ok():
         st, _, j = api.get(f"/api/v1/events/{event_id}")

@@ -11,7 +11,7 @@ import time
 from harness import (ALL_EVENTS, DEMO_TOKEN, HUBSPOT_TOKEN, Checks, Stack,
                      headers_of, http_request, load_payloads, wait_for)
 from conlib import (Api, accounts, console_config, start_console, validator,
-                    wait_event)
+                    wait_event, with_lead)
 
 c = Checks("console_api")
 V = {n: validator(n) for n in ("error", "me", "events", "event", "parked",
@@ -39,25 +39,6 @@ def post_webhook(ingress, token, body):
     st, _, b = http_request(ingress, "POST", "/v1/webhooks/smartlead/" + token,
                             body, {"Content-Type": "application/json"})
     return st, (json.loads(b) if b.startswith(b"{") else {})
-
-
-def with_lead(payload, email, **extra):
-    d = json.loads(payload)
-    for k in ("sl_lead_email", "to_email", "lead_email"):
-        if k in d:
-            d[k] = email
-    # A distinct occurrence per lead: the event id hashes these.
-    import uuid
-    u = uuid.uuid4().hex
-    if "stats_id" in d:
-        d["stats_id"] = u
-    for m in ("reply_message", "sent_message"):
-        if isinstance(d.get(m), dict) and "message_id" in d[m]:
-            d[m]["message_id"] = f"<{u}-{m}@example.com>"
-    if "message_id" in d:
-        d["message_id"] = f"<{u}@example.com>"
-    d.update(extra)
-    return json.dumps(d).encode()
 
 
 with Stack() as st:
@@ -270,9 +251,15 @@ with Stack() as st:
     c.eq(q[0]["reason"], "schema", "quarantine reason")
     st_, _, j = ops.post("/api/v1/quarantine/replay",
                          {"ids": [q[0]["id"]], "dry_run": True})
-    c.eq((st_, j["items"][0]["result"], j["items"][0]["target"]),
-         (200, "would_replay", "smartlead.email_open"),
-         "quarantine dry run names the event type's topic")
+    valid("replay", j, "quarantine dry run")
+    c.eq((st_, j["items"][0]["result"]), (200, "still_invalid"),
+         "quarantine replay re-validates with today's schemas: still invalid")
+    c.true("to_email" in j["items"][0].get("detail", ""),
+           "and says why", j["items"][0])
+    st_, _, j = ops.post("/api/v1/quarantine/replay",
+                         {"ids": [q[0]["id"]], "reason": "try again"})
+    c.eq((st_, j["replayed"], j["unroutable"]), (200, 0, 1),
+         "a replay sends nothing that still fails")
     is_error(viewer.post("/api/v1/quarantine/replay", {"ids": [q[0]["id"]],
                                                       "dry_run": True}),
              403, "forbidden", "a viewer replays quarantine")

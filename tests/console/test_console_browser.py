@@ -12,7 +12,8 @@ import sys
 
 from harness import (ALL_EVENTS, BUILD, DEMO_TOKEN, HUBSPOT_TOKEN, Checks,
                      Stack, http_request, load_payloads, wait_for)
-from conlib import Api, accounts, console_config, start_console, wait_event
+from conlib import (Api, accounts, console_config, start_console,
+                    wait_event, with_lead)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -31,24 +32,6 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
 c = Checks("console_browser")
 SHOTS = os.path.join(BUILD, "console-screenshots")
 os.makedirs(SHOTS, exist_ok=True)
-
-
-def with_lead(payload, email):
-    d = json.loads(payload)
-    for k in ("sl_lead_email", "to_email", "lead_email"):
-        if k in d:
-            d[k] = email
-    # A distinct occurrence per lead: the event id hashes these.
-    import uuid
-    u = uuid.uuid4().hex
-    if "stats_id" in d:
-        d["stats_id"] = u
-    for m in ("reply_message", "sent_message"):
-        if isinstance(d.get(m), dict) and "message_id" in d[m]:
-            d[m]["message_id"] = f"<{u}-{m}@example.com>"
-    if "message_id" in d:
-        d["message_id"] = f"<{u}@example.com>"
-    return json.dumps(d).encode()
 
 
 def post(url, body):

@@ -7,29 +7,12 @@ import os
 
 from harness import (ALL_EVENTS, DEMO_TOKEN, Checks, Stack, http_request,
                      load_payloads, wait_for)
-from conlib import Api, accounts, console_config, start_console, wait_event
+from conlib import (Api, accounts, console_config, start_console,
+                    wait_event, with_lead)
 
 c = Checks("console_token_file")
 OLD = "pat-na1-old-0a1b2c3d-token"
 NEW = "pat-na1-new-4e5f6a7b-token"
-
-
-def with_lead(payload, email):
-    d = json.loads(payload)
-    for k in ("sl_lead_email", "to_email", "lead_email"):
-        if k in d:
-            d[k] = email
-    # A distinct occurrence per lead: the event id hashes these.
-    import uuid
-    u = uuid.uuid4().hex
-    if "stats_id" in d:
-        d["stats_id"] = u
-    for m in ("reply_message", "sent_message"):
-        if isinstance(d.get(m), dict) and "message_id" in d[m]:
-            d[m]["message_id"] = f"<{u}-{m}@example.com>"
-    if "message_id" in d:
-        d["message_id"] = f"<{u}@example.com>"
-    return json.dumps(d).encode()
 
 
 with Stack() as st:

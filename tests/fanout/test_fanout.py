@@ -86,6 +86,28 @@ with Stack() as st:
     st.emulator(["--token", "pat-fast:increase:1000002"])
     st.env["FANOUT_SECRET"] = f"{OLD} {NEW}"
     cfg = st.config(endpoints)
+    # config check covers endpoints (resolving secrets, never printing one).
+    rc, out, err = cli(st, cfg, "config", "check", cfg)
+    c.eq(rc, 0, "config check: the test config is valid", )
+    c.true("has no secret" in out, "config check: unsigned endpoint warned")
+
+    def broken(cfgd):
+        endpoints(cfgd)
+        demo = next(t for t in cfgd["tenants"] if t["id"] == "demo")
+        demo["endpoints"][1]["url"] = "http://flaky.example/"
+        demo["endpoints"][1]["internal"] = False
+    rc, out, err = cli(st, cfg, "config", "check", st.config(broken))
+    c.true(rc == 1 and "$.tenants[0].endpoints[1].url" in out and
+           "https" in out, "config check: plain http needs internal", out)
+    env_bad = dict(st.env, FANOUT_SECRET="whsec_TOPSECRETVALUE!!")
+    r = subprocess.run([os.path.join(BUILD, "leadsync"), "config", "check",
+                        cfg], capture_output=True, text=True, env=env_bad,
+                       timeout=60)
+    c.true(r.returncode == 1 and "secret_env" in r.stdout and
+           "TOPSECRET" not in r.stdout + r.stderr,
+           "config check: a bad secret is named by path, never printed",
+           r.stdout)
+
     base = st.ingress(cfg)
     st.worker(cfg, "all", ",".join(ALL_EVENTS))
     st.filter(cfg)

@@ -39,16 +39,22 @@ with Stack() as st:
     wait_for(lambda: "caught up" in open(fo.log).read(), 60, 0.1,
              "the fan-out owns its partitions")
 
-    order = {}
-    for step, kind in enumerate(KINDS, start=1):
-        for i in range(LEADS):
-            lead = f"kill{i}@fanout-example.com"
-            status, _, resp = http_request(
-                base, "POST", f"/v1/webhooks/smartlead/{DEMO_TOKEN}",
-                json.dumps(event(kind, lead, step)),
-                {"Content-Type": "application/json"})
-            assert status == 200, (status, resp)
-            order.setdefault(lead, []).append(json.loads(resp)["event_id"])
+    def post_batch(tag):
+        """LEADS leads x KINDS, interleaved: {lead: [event ids in order]}."""
+        order = {}
+        for step, kind in enumerate(KINDS, start=1):
+            for i in range(LEADS):
+                lead = f"{tag}{i}@fanout-example.com"
+                status, _, resp = http_request(
+                    base, "POST", f"/v1/webhooks/smartlead/{DEMO_TOKEN}",
+                    json.dumps(event(kind, lead, step)),
+                    {"Content-Type": "application/json"})
+                assert status == 200, (status, resp)
+                order.setdefault(lead, []).append(
+                    json.loads(resp)["event_id"])
+        return order
+
+    order = post_batch("kill")
     ids = {i for v in order.values() for i in v}
     n = len(ids)
 
@@ -83,21 +89,8 @@ with Stack() as st:
 
     # Rebalances: a second replica joins mid-batch, then the first leaves
     # (SIGTERM drains its requests in flight) mid-batch.
-    order2 = {}
     before = len(rx.ok())
-
-    def post_batch(tag, step0):
-        for step, kind in enumerate(KINDS, start=step0):
-            for i in range(LEADS):
-                lead = f"{tag}{i}@fanout-example.com"
-                status, _, resp = http_request(
-                    base, "POST", f"/v1/webhooks/smartlead/{DEMO_TOKEN}",
-                    json.dumps(event(kind, lead, step)),
-                    {"Content-Type": "application/json"})
-                assert status == 200, (status, resp)
-                order2.setdefault(lead, []).append(
-                    json.loads(resp)["event_id"])
-    post_batch("rebal", 1)
+    order2 = post_batch("rebal")
     ids2 = {i for v in order2.values() for i in v}
     wait_for(lambda: len(rx.ok()) >= before + len(ids2) // 4, 60, 0.02,
              "deliveries of the second batch under way")

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import wutil  # noqa: E402
-from harness import Checks, Stack, SOURCE  # noqa: E402
+from harness import Checks, Stack, SOURCE, http_request  # noqa: E402
 
 import jsonschema  # noqa: E402
 
@@ -81,9 +81,13 @@ def invalid_value(st, w):
     p = wutil.Producer(st.bootstrap)
     good = [p.send(wutil.variant(pl["EMAIL_OPEN"], 30000 + n))
             for n in range(4)]
-    # A bad optional value never sinks an event: synced without it.
+    # A bad optional value never sinks an event: synced without it (a
+    # phone the portal's validation rule rejects).
+    code, _, _ = http_request(st.hubspot_url, "POST", "/_emulator/portals",
+                              {"token": FREE_TOKEN, "validate_phone": True})
+    c.eq(code, 200, "phone rule set on the portal")
     opt_body = wutil.variant(pl["EMAIL_OPEN"], 30008)
-    opt_body["sequence_number"] = "step-two"  # smartlead_sequence_step: number
+    opt_body.setdefault("lead_data", {})["phone_number"] = "ask reception"
     opt = p.send(opt_body)
     # The lead's email itself invalid: still a DLQ "validation".
     bad_body = wutil.variant(pl["EMAIL_OPEN"], 30009, email="not-an-email")
@@ -95,11 +99,11 @@ def invalid_value(st, w):
     ro = recs[opt][-1]
     c.eq(ro["outcome"], "synced", "bad optional value: synced")
     c.eq([d["property"] for d in ro.get("dropped", [])],
-         ["smartlead_sequence_step"], "bad optional value: dropped listed")
+         ["phone"], "bad optional value: dropped listed")
     c.true(ro.get("dropped") and ro["dropped"][0].get("message"),
            "bad optional value: HubSpot's message kept", ro.get("dropped"))
     c.true(wutil.metric(w.url, "leadsync_worker_dropped_properties_total",
-                        {"property": "smartlead_sequence_step"}) >= 1,
+                        {"property": "phone"}) >= 1,
            "bad optional value: counted")
     r = recs[bad][-1]
     c.eq((r["outcome"], r["reason"]), ("dlq", "validation"),
