@@ -13,6 +13,7 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv);
 int cmd_hubspot(cli_ctx *ctx, int argc, char **argv);
 int cmd_webhooks(cli_ctx *ctx, int argc, char **argv);
 int cmd_config(cli_ctx *ctx, int argc, char **argv);
+int cmd_audit(cli_ctx *ctx, int argc, char **argv);
 int cmd_assure(cli_ctx *ctx, int argc, char **argv);
 int cmd_sources(cli_ctx *ctx, int argc, char **argv);
 

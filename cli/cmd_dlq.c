@@ -98,6 +98,9 @@ static void meta_of(const rd_kafka_message_t *m, const char *prefix,
   cli_header(m, "ls_dlq_endpoint", d->endpoint, sizeof d->endpoint);
   if (d->endpoint[0])
     snprintf(d->target, sizeof d->target, "%s", KQ_TOPIC_FANOUT_REPLAY);
+  /* A stub carries no body to replay (docs/kafka-contract.md). */
+  if (cli_header(m, "ls_dlq_stub", ce, sizeof ce)[0])
+    d->target[0] = '\0';
 }
 
 static bool dlq_match(const dlq_filter *f, const dlq_meta *d) {

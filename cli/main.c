@@ -26,6 +26,8 @@ static const struct {
     {"webhooks", cmd_webhooks,
      "apply Smartlead's webhook priority rules, find shadowed webhooks"},
     {"config", cmd_config, "check a config file and explain every problem"},
+    {"audit", cmd_audit,
+     "list acknowledged events without a final outcome (exit 1 if any)"},
     {"assure", cmd_assure,
      "back-fill Smartlead events whose webhooks never arrived"},
     {"sources", cmd_sources,

@@ -95,6 +95,10 @@ void ing_metrics_received(ls_metrics *m, const ls_source *src) {
   source_labels(src, lab, sizeof lab);
   ls_metrics_set(m, ING_M_LAST_RECEIVED, h_last, lab,
                  (double)ls_now_us() / 1e6);
+  /* A source added at run time (leadsync.sources) gets its threshold with
+   * its first webhook, so LeadsyncSourceSilent covers it from then on. */
+  ls_metrics_set(m, ING_M_SILENCE, h_silence, lab,
+                 (double)ing_metrics_silence_s(src));
 }
 
 void ing_metrics_accepted(ls_metrics *m, const ls_source *src) {

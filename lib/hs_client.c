@@ -1,6 +1,7 @@
 /* hs_client: HubSpot requests, error bodies, the curl multi transport and
  * the run loop (limiter, waves, retries). */
 #include "hs_client.h"
+#include "ls_mask.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -207,13 +208,16 @@ static void log_call(ls_log_level lvl, const char *msg, const hs_req *r,
 }
 
 void hs_req_describe(const hs_req *r, char *out, size_t outlen) {
+  /* For log lines: HubSpot's message quotes what was sent, so addresses
+   * are masked (ls_mask_pii). */
+  char msg[320];
+  ls_mask_pii(r->err.message, msg, sizeof msg);
   if (r->status == 0)
     snprintf(out, outlen, "%s %s -> %s", r->method, r->path,
              r->transport_err[0] ? r->transport_err : "no answer");
   else
-    snprintf(out, outlen, "%s %s -> %ld %s: %.300s", r->method, r->path,
-             r->status, r->err.category[0] ? r->err.category : "-",
-             r->err.message);
+    snprintf(out, outlen, "%s %s -> %ld %s: %s", r->method, r->path,
+             r->status, r->err.category[0] ? r->err.category : "-", msg);
 }
 
 /* -- curl multi transport ----------------------------------------------- */
@@ -274,21 +278,21 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
   size_t n = sz * nm;
   hs_rl_headers *h = &x->req->rl;
   const char *v, *end = p + n;
+  /* Every number is clamped (hs_rl_clamp): absurd values cannot
+   * overflow or block a portal for years. */
   if (header_is(p, n, "X-HubSpot-RateLimit-Remaining", &v))
-    h->remaining = header_long(v, end);
+    h->remaining = hs_rl_clamp(header_long(v, end));
   else if (header_is(p, n, "X-HubSpot-RateLimit-Max", &v))
-    h->max = header_long(v, end);
+    h->max = hs_rl_clamp(header_long(v, end));
   else if (header_is(p, n, "X-HubSpot-RateLimit-Interval-Milliseconds", &v))
-    h->interval_ms = header_long(v, end);
+    h->interval_ms = hs_rl_clamp(header_long(v, end));
   else if (header_is(p, n, "X-HubSpot-RateLimit-Daily", &v))
-    h->daily = header_long(v, end);
+    h->daily = hs_rl_clamp(header_long(v, end));
   else if (header_is(p, n, "X-HubSpot-RateLimit-Daily-Remaining", &v))
-    h->daily_remaining = header_long(v, end);
-  else if (header_is(p, n, "Retry-After", &v)) {
+    h->daily_remaining = hs_rl_clamp(header_long(v, end));
+  else if (header_is(p, n, "Retry-After", &v))
     /* CRM Retry-After is in seconds (REFERENCE.md section 0, 477). */
-    long s = header_long(v, end);
-    h->retry_after_ms = s >= 0 ? s * 1000 : -1;
-  }
+    h->retry_after_ms = hs_rl_retry_after_ms(header_long(v, end));
   return n;
 }
 
@@ -576,8 +580,11 @@ static void settle(hs_req *r, const hs_policy *pol, int64_t now) {
       return;
     }
     long wait = hs_backoff_ms(pol, fails);
-    if (r->rl.retry_after_ms > wait)
-      wait = r->rl.retry_after_ms;
+    long ra = r->rl.retry_after_ms < pol->backoff_max_ms
+                  ? r->rl.retry_after_ms
+                  : pol->backoff_max_ms; /* bounded like the backoff */
+    if (ra > wait)
+      wait = ra;
     r->next_us = now + (int64_t)wait * 1000;
     snprintf(lab, sizeof lab, "route=\"%s\"", r->route);
     count(pol, "leadsync_hubspot_retries_total",

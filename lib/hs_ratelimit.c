@@ -429,22 +429,41 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   }
 }
 
+long hs_rl_clamp(long v) {
+  if (v < 0)
+    return -1;
+  return v > 1000000000L ? 1000000000L : v;
+}
+
+long hs_rl_retry_after_ms(long seconds) {
+  if (seconds < 0)
+    return -1;
+  if (seconds > HS_DAILY_WAIT_MAX_MS / 1000)
+    return HS_DAILY_WAIT_MAX_MS;
+  return seconds * 1000;
+}
+
 void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
                        int64_t now_us, long retry_after_ms) {
+  /* Whatever the server says, bounded (hs_ratelimit.h). */
+  if (retry_after_ms > HS_DAILY_WAIT_MAX_MS)
+    retry_after_ms = HS_DAILY_WAIT_MAX_MS;
+  int64_t ra = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000 : 0;
   if (daily) {
-    int64_t wait = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000
-                                      : until_midnight_us_of(l);
+    int64_t wait = ra > 0 ? ra : until_midnight_us_of(l);
+    if (wait > (int64_t)HS_DAILY_WAIT_MAX_MS * 1000)
+      wait = (int64_t)HS_DAILY_WAIT_MAX_MS * 1000;
     l->daily_blocked_until_us = now_us + wait;
     return;
   }
+  if (ra > window_us(l))
+    ra = window_us(l);
   if (search) {
-    int64_t wait = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000
-                                      : 1000000;
+    int64_t wait = ra > 0 ? ra : 1000000;
     l->search_penalty_until_us = now_us + wait;
     return;
   }
-  int64_t wait = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000
-                                    : window_us(l);
+  int64_t wait = ra > 0 ? ra : window_us(l);
   if (now_us + wait > l->penalty_until_us)
     l->penalty_until_us = now_us + wait;
   /* Whatever the headers said, the window is full now. */

@@ -19,6 +19,16 @@ typedef struct {
 
 void hs_rl_headers_clear(hs_rl_headers *h);
 
+/* Bounds on what HubSpot's answers may make us do (issue 12): a daily
+ * block never outlasts 25 h, a 10-secondly or search wait never outlasts
+ * the window plus its guard, whatever Retry-After says. */
+#define HS_DAILY_WAIT_MAX_MS (25L * 3600 * 1000)
+/* A rate-limit header value: negative -> -1 (absent), else at most 1e9. */
+long hs_rl_clamp(long v);
+/* Retry-After seconds -> milliseconds without overflow, at most
+ * HS_DAILY_WAIT_MAX_MS; -1 when absent or negative. */
+long hs_rl_retry_after_ms(long seconds);
+
 typedef struct hs_limiter hs_limiter;
 
 typedef struct {

@@ -2,8 +2,12 @@
 #include "ls_event.h"
 
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <wctype.h>
 
 #include "ls_evid.h"
 #include "ls_hash.h"
@@ -40,6 +44,82 @@ const char *ls_event_type_slug(ls_event_type t) {
   return (t >= 0 && t < LS_EV__COUNT) ? types[t].slug : "unknown";
 }
 
+/* Case folding of addresses: every letter, not only ASCII, so that
+ * "JÜRGEN@x.de" and "jürgen@x.de" are one lead key. Simple (1:1) Unicode
+ * lower-case mapping through the C.UTF-8 locale's towlower; where that
+ * locale is missing, a table of the Latin-1, Latin Extended-A, Greek and
+ * Cyrillic capitals. Bytes that are not valid UTF-8 are kept as they are. */
+static locale_t utf8_loc;
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+
+static void utf8_init(void) {
+  utf8_loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+static uint32_t fold_cp(uint32_t c) {
+  if (c < 0x80)
+    return (uint32_t)tolower((int)c);
+  if (utf8_loc)
+    return (uint32_t)towlower_l((wint_t)c, utf8_loc);
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB &&
+                                                 c != 0x3A2) ||
+      (c >= 0x410 && c <= 0x42F))
+    return c + 0x20;
+  if (c >= 0x400 && c <= 0x40F)
+    return c + 0x50;
+  if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x138 && c != 0x149 &&
+      c != 0x17F) {
+    bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+    if (odd_upper ? (c & 1) : !(c & 1))
+      return c + 1;
+  }
+  return c;
+}
+
+/* One UTF-8 sequence at s (n bytes left): its length, 0 when invalid. */
+static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp) {
+  size_t len = s[0] >= 0xF0 && s[0] <= 0xF4   ? 4
+               : s[0] >= 0xE0                 ? 3
+               : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+                                              : 0;
+  if (!len || len > n)
+    return 0;
+  uint32_t c = s[0] & (0x7F >> len);
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    c = (c << 6) | (s[i] & 0x3F);
+  }
+  if ((len == 3 && (c < 0x800 || (c >= 0xD800 && c <= 0xDFFF))) ||
+      (len == 4 && (c < 0x10000 || c > 0x10FFFF)))
+    return 0;
+  *cp = c;
+  return len;
+}
+
+static size_t utf8_enc(uint32_t c, unsigned char *out) {
+  if (c < 0x80) {
+    out[0] = (unsigned char)c;
+    return 1;
+  }
+  if (c < 0x800) {
+    out[0] = (unsigned char)(0xC0 | (c >> 6));
+    out[1] = (unsigned char)(0x80 | (c & 0x3F));
+    return 2;
+  }
+  if (c < 0x10000) {
+    out[0] = (unsigned char)(0xE0 | (c >> 12));
+    out[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+    out[2] = (unsigned char)(0x80 | (c & 0x3F));
+    return 3;
+  }
+  out[0] = (unsigned char)(0xF0 | (c >> 18));
+  out[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+  out[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+  out[3] = (unsigned char)(0x80 | (c & 0x3F));
+  return 4;
+}
+
 void ls_normalize_email(const char *in, char *out, size_t outlen) {
   size_t n = strlen(in);
   while (n && isspace((unsigned char)in[n - 1]))
@@ -53,11 +133,32 @@ void ls_normalize_email(const char *in, char *out, size_t outlen) {
     out[0] = '\0';
     return;
   }
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)in[i];
-    out[i] = (char)(c < 128 ? tolower(c) : c);
+  pthread_once(&utf8_once, utf8_init);
+  const unsigned char *s = (const unsigned char *)in;
+  size_t o = 0;
+  for (size_t i = 0; i < n;) {
+    uint32_t c = 0;
+    size_t len = s[i] < 0x80 ? 1 : utf8_dec(s + i, n - i, &c);
+    unsigned char enc[4];
+    size_t elen;
+    if (s[i] < 0x80) {
+      enc[0] = (unsigned char)tolower(s[i]);
+      elen = 1;
+    } else if (!len) {
+      enc[0] = s[i]; /* not UTF-8: kept */
+      elen = len = 1;
+    } else {
+      elen = utf8_enc(fold_cp(c), enc);
+    }
+    if (o + elen >= outlen) {
+      out[0] = '\0'; /* folding grew it past the buffer: no address */
+      return;
+    }
+    memcpy(out + o, enc, elen);
+    o += elen;
+    i += len;
   }
-  out[n] = '\0';
+  out[o] = '\0';
 }
 
 void ls_json_id(const json_t *v, char *out, size_t outlen) {

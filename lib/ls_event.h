@@ -78,7 +78,9 @@ void ls_json_id(const json_t *v, char *out, size_t outlen);
  * ("", "abc", [null], -1) is malformed and treated as absent: left out of
  * the key, the event id and the HubSpot properties (docs/ingress.md). */
 void ls_json_num_id(const json_t *v, char *out, size_t outlen);
-/* Trims ASCII space and lower-cases ASCII letters into out. */
+/* Trims ASCII space and case-folds every letter (UTF-8, simple Unicode
+ * lower-case mapping; invalid bytes kept) into out: the one rule for every
+ * address leadsync keys on. "" when it does not fit. */
 void ls_normalize_email(const char *in, char *out, size_t outlen);
 
 #endif

@@ -42,7 +42,9 @@ static void finish(const char *tenant, const ls_event *ev,
 bool ls_evid_occurrence(const json_t *root, const char *tenant, ls_event *ev) {
   const char *stats = str_of(json_object_get(root, "stats_id"));
   char secs[32], cat_new[32], cat_old[32];
-  const char *parts[4];
+  /* Every part list starts with campaign and lead: a stats_id names one
+   * email to one lead, but a payload whose lead differs is another event. */
+  const char *parts[6] = {ev->campaign_id, ev->lead_email};
   switch (ev->type) {
   case LS_EV_EMAIL_SENT:
   case LS_EV_FIRST_EMAIL_SENT:
@@ -50,8 +52,8 @@ bool ls_evid_occurrence(const json_t *root, const char *tenant, ls_event *ev) {
     /* One send, one bounce per stats_id (the sent email). */
     if (!stats)
       return false;
-    parts[0] = stats;
-    finish(tenant, ev, parts, 1, ev->event_id);
+    parts[2] = stats;
+    finish(tenant, ev, parts, 3, ev->event_id);
     return true;
   case LS_EV_EMAIL_OPEN:
   case LS_EV_EMAIL_LINK_CLICK:
@@ -60,9 +62,9 @@ bool ls_evid_occurrence(const json_t *root, const char *tenant, ls_event *ev) {
     if (!stats || ev->event_time_us <= 0)
       return false;
     snprintf(secs, sizeof secs, "%" PRId64, ev->event_time_us / 1000000);
-    parts[0] = stats;
-    parts[1] = secs;
-    finish(tenant, ev, parts, 2, ev->event_id);
+    parts[2] = stats;
+    parts[3] = secs;
+    finish(tenant, ev, parts, 4, ev->event_id);
     return true;
   case LS_EV_EMAIL_REPLY: {
     /* stats_id is the email replied to; the reply's own Message-ID tells
@@ -73,9 +75,9 @@ bool ls_evid_occurrence(const json_t *root, const char *tenant, ls_event *ev) {
       rid = str_of(json_object_get(root, "message_id"));
     if (!stats || !rid)
       return false;
-    parts[0] = stats;
-    parts[1] = rid;
-    finish(tenant, ev, parts, 2, ev->event_id);
+    parts[2] = stats;
+    parts[3] = rid;
+    finish(tenant, ev, parts, 4, ev->event_id);
     return true;
   }
   case LS_EV_LEAD_UNSUBSCRIBED:
@@ -83,8 +85,6 @@ bool ls_evid_occurrence(const json_t *root, const char *tenant, ls_event *ev) {
      * lead and campaign. */
     if (!ev->campaign_id[0] || !ev->lead_email[0])
       return false;
-    parts[0] = ev->campaign_id;
-    parts[1] = ev->lead_email;
     finish(tenant, ev, parts, 2, ev->event_id);
     return true;
   case LS_EV_LEAD_CATEGORY_UPDATED: {
@@ -98,8 +98,6 @@ bool ls_evid_occurrence(const json_t *root, const char *tenant, ls_event *ev) {
     ls_json_id(json_object_get(lc, "old_id"), cat_old, sizeof cat_old);
     if (!ev->campaign_id[0] || !ev->lead_email[0] || !cat_new[0])
       return false;
-    parts[0] = ev->campaign_id;
-    parts[1] = ev->lead_email;
     parts[2] = cat_old;
     parts[3] = cat_new;
     finish(tenant, ev, parts, 4, ev->event_id);

@@ -127,6 +127,17 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
   s->flush_timeout_ms = ls_config_int(cfg, "worker", "flush_timeout_ms", 30000);
   s->ledger_load_timeout_ms =
       ls_config_int(cfg, "worker", "ledger_load_timeout_ms", 60000);
+  long pa = ls_config_int(cfg, "worker", "poison_attempts", 5);
+  s->poison_after = (int)(pa < 1 ? 1 : pa > 1000 ? 1000 : pa);
+  /* The producer's limit (librdkafka's default unless configured): a DLQ
+   * copy that cannot fit is written as a stub (wrk_dlq.c). */
+  const json_t *mmb = json_object_get(cfg->kafka_props, "message.max.bytes");
+  s->max_msg_bytes = json_is_integer(mmb) ? (long)json_integer_value(mmb)
+                     : json_is_string(mmb)
+                         ? strtol(json_string_value(mmb), NULL, 10)
+                         : 0;
+  if (s->max_msg_bytes <= 0)
+    s->max_msg_bytes = KQ_MESSAGE_MAX_BYTES;
   hs_policy_defaults(&s->pol);
   s->pol.max_retries = (int)ls_config_int(cfg, "worker", "max_retries", 8);
   s->pol.backoff_base_ms = ls_config_int(cfg, "worker", "backoff_base_ms", 200);
@@ -411,7 +422,8 @@ int main(int argc, char **argv) {
       (size_t)ls_config_int(w.cfg, "worker", "max_response_bytes",
                             8L * 1024 * 1024));
   w.stuck = json_object();
-  if (!w.metrics || !w.tp || !w.stuck || !make_targets(&w)) {
+  w.poison = json_object();
+  if (!w.metrics || !w.tp || !w.stuck || !w.poison || !make_targets(&w)) {
     ls_error("out of memory at start", NULL);
     goto out;
   }
@@ -521,6 +533,7 @@ out:
   free(w.targets);
   free(w.s.types);
   json_decref(w.stuck);
+  json_decref(w.poison);
   if (json_object_size(w.ft_carry))
     ls_warn("first-touch properties not written (stopping)", "{s:i}",
             "contacts", (int)json_object_size(w.ft_carry));
@@ -528,6 +541,12 @@ out:
   json_decref(w.setup_skipped);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);
+  /* SIGTERM during start-up (setup, ledger load, subscribe) is a normal
+   * stop: nothing was consumed, nothing is lost. */
+  if (rc != 0 && stop_flag && !setup_only) {
+    ls_info("stopped during start-up", NULL);
+    rc = 0;
+  }
   ls_info("stopped", "{s:i}", "rc", rc);
   return rc;
 }

@@ -13,6 +13,7 @@
 #include "ls_config.h"
 #include "ls_event.h"
 #include "ls_metrics.h"
+#include "wrk_out.h"
 
 /* Final states of one event (sync_log "outcome"), plus the two that are
  * not final: still to sync, and deferred (left in Kafka). */
@@ -35,6 +36,7 @@ const char *wrk_outcome_name(wrk_outcome o);
 #define WRK_DLQ_MAPPING "mapping"
 #define WRK_DLQ_RETRIES "retries_exhausted"
 #define WRK_DLQ_PERMANENT "permanent"
+#define WRK_DLQ_POISON "poison"
 
 /* One consumed record and everything learnt about it. */
 typedef struct wrk_event {
@@ -55,6 +57,9 @@ typedef struct wrk_event {
   int64_t first_failure_us;
   char contact_id[32];
   char eng_id[32];
+  wrk_out_owner out; /* its outputs: failed -> not final */
+  bool failed;       /* left behind by a failure (counts to poison) */
+  bool dlq_stub;     /* its DLQ copy failed before: a stub instead */
 } wrk_event;
 
 /* Worker settings from the "worker" config section and the flags. */
@@ -72,6 +77,8 @@ typedef struct {
   long guard_ms;           /* limiter guard */
   long flush_timeout_ms;   /* producing outcomes before giving up */
   long ledger_load_timeout_ms;
+  int poison_after;   /* failed attempts before DLQ reason poison */
+  long max_msg_bytes; /* the producer's message.max.bytes */
   hs_policy pol;
 } wrk_settings;
 
@@ -96,6 +103,7 @@ typedef struct wrk {
   volatile sig_atomic_t *stop;
   volatile int ready;
   json_t *stuck;           /* "topic/partition" -> first deferred offset */
+  json_t *poison;   /* "topic/partition/offset" -> {n, error} */
   json_t *ft_carry;        /* first-touch properties waiting (wrk_sync.c) */
   json_t *setup_skipped;   /* tenant id -> {object: [property]} setup could
                               not create: never written */
@@ -115,8 +123,15 @@ rd_kafka_t *wrk_consumer_new(wrk *w, char *errstr, size_t errlen);
 /* Stores offsets of the done prefix of events (offset order per
  * partition); deferred events stop their partition from advancing. */
 void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n);
-/* Seeks partitions whose deferred events can go again (daily reset). */
+/* Seeks partitions whose deferred events can go again (daily reset, or
+ * at once for a record left behind by a failure). Call only between
+ * flushes, with the batch empty: records of a partition read before its
+ * seek are dropped from the stash, never stored. */
 void wrk_consumer_unstick(wrk *w);
+/* A record that could not be handled (out of memory, output refused):
+ * nothing at or after its offset in its partition is stored until the
+ * partition was read again from it. */
+void wrk_consumer_block(wrk *w, const rd_kafka_message_t *m, const char *why);
 void wrk_consumer_close(wrk *w);
 /* hs_policy.idle during a flush: serves rebalances, stashes records. */
 void wrk_consumer_service(void *w);
@@ -148,6 +163,15 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n);
  * them on their own when none came within the linger. */
 bool wrk_sync_carry_due(const wrk *w, int64_t now_us);
 void wrk_sync_carry(wrk *w);
+
+/* Poison records (wrk_consumer.c): a record left behind by a failure is
+ * counted; after worker.poison_attempts it goes to the DLQ (reason
+ * poison) on its next read, so its partition moves on. */
+void wrk_poison_note(wrk *w, const rd_kafka_message_t *m, const char *error,
+                     bool dlq_failed);
+/* true when the record had its attempts: e gets a DLQ outcome. */
+bool wrk_poison_check(wrk *w, wrk_event *e);
+void wrk_poison_clear(wrk *w, const rd_kafka_message_t *m);
 
 /* Sets a DLQ outcome. */
 void wrk_event_fail(wrk_event *e, const char *reason, long status,

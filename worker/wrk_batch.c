@@ -6,8 +6,10 @@
 
 #include "kq.h"
 #include "ls_log.h"
+#include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_fault.h"
 #include "wrk_filter.h"
 #include "wrk_ledger.h"
 #include "wrk_obs.h"
@@ -20,7 +22,8 @@ struct wrk_batch {
   size_t n, cap;
   size_t *per_tenant; /* events waiting for HubSpot, per tenant */
   size_t waiting_max;
-  int64_t first_us;   /* mono time of the oldest event */
+  int64_t first_us; /* mono time of the oldest event */
+  json_t *ids;      /* event ids in this batch: copies are duplicates */
 };
 
 wrk_batch *wrk_batch_new(wrk *w) {
@@ -29,7 +32,10 @@ wrk_batch *wrk_batch_new(wrk *w) {
     return NULL;
   b->w = w;
   b->per_tenant = calloc(w->cfg->n_tenants + 1, sizeof *b->per_tenant);
-  if (!b->per_tenant) {
+  b->ids = json_object();
+  if (!b->per_tenant || !b->ids) {
+    free(b->per_tenant);
+    json_decref(b->ids);
     free(b);
     return NULL;
   }
@@ -47,10 +53,13 @@ void wrk_event_free(wrk_event *e) {
 }
 
 static void reset(wrk_batch *b) {
+  if (b->w->out)
+    wrk_out_disown(b->w->out); /* outputs still queued outlive events */
   for (size_t i = 0; i < b->n; i++)
     wrk_event_free(b->evs[i]);
   b->n = 0;
   b->waiting_max = 0;
+  json_object_clear(b->ids);
   memset(b->per_tenant, 0, (b->w->cfg->n_tenants + 1) * sizeof *b->per_tenant);
 }
 
@@ -60,10 +69,13 @@ void wrk_batch_free(wrk_batch *b) {
   reset(b);
   free(b->evs);
   free(b->per_tenant);
+  json_decref(b->ids);
   free(b);
 }
 
-size_t wrk_batch_len(const wrk_batch *b) { return b->n; }
+size_t wrk_batch_len(const wrk_batch *b) {
+  return b->n;
+}
 
 static bool is_hex32(const char *s) {
   if (strlen(s) != 32)
@@ -85,7 +97,8 @@ static void count_event(wrk *w, const char *name, const char *help,
 
 /* Classifies one record; everything that needs no HubSpot call gets its
  * final outcome here and waits for the flush only to be logged. */
-static void intake(wrk *w, wrk_event *e) {
+static void intake(wrk_batch *b, wrk_event *e) {
+  wrk *w = b->w;
   const rd_kafka_message_t *m = e->msg;
   char tenant_id[LS_TENANT_MAX + 1], hv[128], err[LS_ERRSTR_SIZE];
   kq_header(m, "ce_tenant", tenant_id, sizeof tenant_id);
@@ -124,6 +137,10 @@ static void intake(wrk *w, wrk_event *e) {
     memcpy(e->ev.key, m->key, m->key_len);
     e->ev.key[m->key_len] = '\0';
   }
+  /* Failed on every read so far (its outputs refused, out of memory):
+   * to the DLQ, so the partition moves on. */
+  if (wrk_poison_check(w, e))
+    return;
   if (!e->tenant) {
     snprintf(err, sizeof err, "unknown tenant \"%s\"", tenant_id);
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "UNKNOWN_TENANT", err);
@@ -139,12 +156,16 @@ static void intake(wrk *w, wrk_event *e) {
     return;
   }
   char reason[64] = "";
+  /* A hold forwards the record: that output is the event's. */
+  wrk_out_owner_set(w->out, &e->out);
   wrk_verdict v = wrk_filter_decide(w->filter, e->tenant, &e->ev, e->root, m,
                                     reason, sizeof reason);
+  wrk_out_owner_set(w->out, NULL);
   if (v != WRK_VERDICT_SYNC) {
     e->outcome = v == WRK_VERDICT_HELD ? WRK_HELD : WRK_FILTERED;
     snprintf(e->reason, sizeof e->reason, "%s",
-             reason[0] ? reason : (v == WRK_VERDICT_HELD ? "category" : "filter"));
+             reason[0] ? reason
+                       : (v == WRK_VERDICT_HELD ? "category" : "filter"));
     return;
   }
   int64_t t = e->ev.event_time_us ? e->ev.event_time_us
@@ -170,6 +191,18 @@ static void intake(wrk *w, wrk_event *e) {
   /* An intent without a final ledger record: a previous run (or the
    * previous owner of the partition) may have created the engagement and
    * stopped before recording it. Search before creating. */
+  /* Another copy of the event is already waiting for HubSpot in this batch
+   * (a retried or replayed webhook): that copy decides, this one is a
+   * duplicate. Only copies on the sync path count: a copy forwarded to
+   * the filter and the copy the filter passed back are different steps.
+   * Before this check, copies went into one create call with the same
+   * objectWriteTraceId and each made an object (issue 12). */
+  if (json_object_get(b->ids, e->ev.event_id)) {
+    e->outcome = WRK_DUPLICATE;
+    snprintf(e->reason, sizeof e->reason, "in_batch");
+    return;
+  }
+  json_object_set_new(b->ids, e->ev.event_id, json_true());
   if (e->map.eng != HS_ENG_NONE &&
       wrk_ledger_has_intent(w->ledger, e->ev.event_id))
     e->suspect = true;
@@ -178,27 +211,28 @@ static void intake(wrk *w, wrk_event *e) {
 
 void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
   wrk *w = b->w;
-  wrk_event *e = calloc(1, sizeof *e);
+  wrk_event *e = wrk_fault("alloc_intake") ? NULL : calloc(1, sizeof *e);
   if (!e) {
-    ls_error("out of memory: record dropped before intake (not stored)",
-             NULL);
+    wrk_consumer_block(w, m, "out of memory before intake");
     rd_kafka_message_destroy(m);
     return;
   }
-  e->msg = m;
-  wrk_obs_consumed(m);
-  intake(w, e);
-  count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
   if (b->n == b->cap) {
     size_t nc = b->cap ? b->cap * 2 : 128;
     wrk_event **nv = realloc(b->evs, nc * sizeof *nv);
     if (!nv) {
-      wrk_event_free(e);
+      free(e);
+      wrk_consumer_block(w, m, "out of memory growing the batch");
+      rd_kafka_message_destroy(m);
       return;
     }
     b->evs = nv;
     b->cap = nc;
   }
+  e->msg = m;
+  wrk_obs_consumed(m);
+  intake(b, e);
+  count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
   if (!b->n)
     b->first_us = ls_mono_us();
   b->evs[b->n++] = e;
@@ -289,11 +323,11 @@ void wrk_batch_flush(wrk_batch *b) {
   w->flushing = false;
   if (!b->n)
     return;
-  ls_metrics_inc(w->metrics, "leadsync_worker_batches_total",
-                 "Batches flushed", NULL, 1);
+  ls_metrics_inc(w->metrics, "leadsync_worker_batches_total", "Batches flushed",
+                 NULL, 1);
   ls_metrics_inc(w->metrics, "leadsync_worker_batch_events_total",
-                 "Events in flushed batches (sum; / batches = mean size)",
-                 NULL, (double)b->n);
+                 "Events in flushed batches (sum; / batches = mean size)", NULL,
+                 (double)b->n);
   ls_metrics_set(w->metrics, "leadsync_worker_last_batch_size",
                  "Events in the last flushed batch", NULL, (double)b->n);
 
@@ -305,14 +339,19 @@ void wrk_batch_flush(wrk_batch *b) {
       wrk_ledger_emit(w, w->out, e);
       wrk_synclog_emit(w, w->out, e);
       break;
-    case WRK_DLQ:
+    case WRK_DLQ: {
+      /* The full message goes to the DLQ headers; the log gets it with
+       * addresses masked. */
+      char masked[sizeof e->hs_message];
+      ls_mask_pii(e->hs_message, masked, sizeof masked);
       ls_warn("event to DLQ", "{s:s,s:s,s:s,s:i,s:s}", "event_id",
               e->ev.event_id, "tenant", e->tenant ? e->tenant->id : "-",
               "reason", e->reason, "status", (int)e->http_status, "message",
-              e->hs_message);
+              masked);
       wrk_dlq_emit(w, w->out, e);
       wrk_synclog_emit(w, w->out, e);
       break;
+    }
     case WRK_FILTERED:
     case WRK_DUPLICATE:
       wrk_synclog_emit(w, w->out, e);
@@ -325,46 +364,56 @@ void wrk_batch_flush(wrk_batch *b) {
       break;
     }
   }
-  bool acked = wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL);
-  if (acked && w->revoked_in_flush) {
+  /* The one place that decides what is final: an event whose outputs
+   * were all acknowledged (here or in the intent wait) and whose outcome
+   * is final. Anything else stays in Kafka, and wrk_consumer_store stops
+   * its partition there. */
+  if (!wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL))
+    ls_error("outputs not acknowledged; their events will be read again",
+             "{s:i}", "events", (int)b->n);
+  size_t failed = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    wrk_event *e = b->evs[i];
+    if (e->out.failed) {
+      failed++;
+      if (e->outcome == WRK_SYNCED ||
+          (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE))
+        /* The engagement may exist without a ledger record: search
+         * before creating it again. */
+        wrk_ledger_add_intent(w->ledger, e->ev.event_id);
+      bool dlq = e->outcome == WRK_DLQ;
+      e->outcome = WRK_DEFERRED;
+      e->failed = true;
+      if (!w->revoked_in_flush)
+        wrk_poison_note(w, e->msg, e->out.error, dlq);
+      continue;
+    }
+    if (e->outcome == WRK_SYNCED)
+      wrk_ledger_add(w->ledger, e->ev.event_id);
+    else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
+      wrk_ledger_add(w->done, e->ev.event_id);
+    else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE &&
+             w->revoked_in_flush)
+      wrk_ledger_add_intent(w->ledger, e->ev.event_id);
+    if (e->outcome != WRK_DEFERRED && e->outcome != WRK_PENDING)
+      wrk_poison_clear(w, e->msg);
+  }
+  if (failed)
+    ls_warn("events left in Kafka after an output failure", "{s:i,s:i}",
+            "events", (int)failed, "poison_after", w->s.poison_after);
+  if (w->revoked_in_flush)
     /* The partitions went to another owner (maybe us again) during the
      * flush: it reads these events again. What completed is in the
      * ledger now (duplicate there); what did not may have an engagement:
      * it is searched before being created again. Nothing is stored. */
     ls_info("partitions revoked during a flush; its events will be read "
-            "again", "{s:i}", "events", (int)b->n);
-    for (size_t i = 0; i < b->n; i++) {
-      wrk_event *e = b->evs[i];
-      if (e->outcome == WRK_SYNCED)
-        wrk_ledger_add(w->ledger, e->ev.event_id);
-      else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
-        wrk_ledger_add(w->done, e->ev.event_id);
-      else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE)
-        wrk_ledger_add_intent(w->ledger, e->ev.event_id);
-    }
-  } else if (acked) {
-    for (size_t i = 0; i < b->n; i++) {
-      wrk_event *e = b->evs[i];
-      if (e->outcome == WRK_SYNCED)
-        wrk_ledger_add(w->ledger, e->ev.event_id);
-      else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
-        wrk_ledger_add(w->done, e->ev.event_id);
-    }
+            "again",
+            "{s:i}", "events", (int)b->n);
+  else
     wrk_consumer_store(w, b->evs, b->n);
-  } else {
-    /* Outputs not acknowledged: nothing of this batch is stored; its
-     * partitions are read again (and searched, as after a crash). */
-    ls_error("outputs not acknowledged; batch will be read again",
-             "{s:i}", "events", (int)b->n);
-    for (size_t i = 0; i < b->n; i++) {
-      wrk_event *e = b->evs[i];
-      e->outcome = WRK_DEFERRED;
-      /* Their engagements may exist now: search before creating again. */
-      if (e->map.eng != HS_ENG_NONE)
-        wrk_ledger_add_intent(w->ledger, e->ev.event_id);
-    }
-    if (!w->revoked_in_flush)
-      wrk_consumer_store(w, b->evs, b->n);
-  }
   reset(b);
+  /* Between flushes (batch empty): partitions left behind may be read
+   * again from their first unfinished record. */
+  if (json_object_size(w->stuck))
+    wrk_consumer_unstick(w);
 }

@@ -9,8 +9,11 @@
 #include "kq.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "wrk_fault.h"
 
-typedef enum { REC_INFLIGHT, REC_OK, REC_FAILED } rec_state;
+/* FAILED is produced again within the wait; DEAD was refused for good
+ * (too large, unknown topic, out of memory) and fails its owner. */
+typedef enum { REC_INFLIGHT, REC_OK, REC_FAILED, REC_DEAD } rec_state;
 
 typedef struct rec {
   char *topic;
@@ -18,23 +21,67 @@ typedef struct rec {
   size_t klen, vlen;
   rd_kafka_headers_t *hdrs;
   rec_state state;
+  wrk_out_owner *owner;
+  rd_kafka_resp_err_t err;
 } rec;
 
 struct wrk_out {
   rd_kafka_t *rk;
   rec **recs;
   size_t n, cap;
+  wrk_out_owner *owner; /* of records produced from now on */
 };
+
+static void owner_fail(wrk_out_owner *ow, const char *topic, const char *why) {
+  if (!ow)
+    return;
+  if (!ow->failed)
+    snprintf(ow->error, sizeof ow->error, "output to %s not stored: %s",
+             topic ? topic : "?", why);
+  ow->failed = true;
+}
+
+/* Errors that producing the same record again cannot fix. */
+static bool permanent(rd_kafka_resp_err_t err) {
+  switch (err) {
+  case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+  case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+  case RD_KAFKA_RESP_ERR_INVALID_MSG:
+  case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+  case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+  case RD_KAFKA_RESP_ERR__INVALID_ARG:
+  case RD_KAFKA_RESP_ERR__FATAL:
+    return true;
+  default:
+    return false;
+  }
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque) {
   rec *r = m->_private;
   if (!r)
     return;
-  r->state = m->err ? REC_FAILED : REC_OK;
+  r->err = m->err;
+  r->state = !m->err ? REC_OK : permanent(m->err) ? REC_DEAD : REC_FAILED;
   if (m->err)
     ls_warn("output not delivered", "{s:s,s:s}", "topic", r->topic, "error",
             rd_kafka_err2str(m->err));
+}
+
+void wrk_out_owner_set(wrk_out *o, wrk_out_owner *owner) {
+  o->owner = owner;
+}
+
+void wrk_out_disown(wrk_out *o) {
+  o->owner = NULL;
+  for (size_t i = 0; i < o->n; i++)
+    o->recs[i]->owner = NULL;
+}
+
+void wrk_out_fail(wrk_out *o, const char *why) {
+  ls_error("output not produced", "{s:s}", "error", why);
+  owner_fail(o->owner, NULL, why);
 }
 
 wrk_out *wrk_out_new(const ls_config *cfg, char *errstr, size_t errlen) {
@@ -75,21 +122,34 @@ static void rec_free(rec *r) {
 
 static void send_rec(wrk_out *o, rec *r) {
   r->state = REC_INFLIGHT;
+  /* Test seams: produce_held, produce_sync_log, produce_ledger, ... */
+  char seam[64];
+  const char *dot = strrchr(r->topic, '.');
+  snprintf(seam, sizeof seam, "produce_%s", dot ? dot + 1 : r->topic);
+  if (wrk_fault(seam)) {
+    r->state = REC_DEAD;
+    r->err = RD_KAFKA_RESP_ERR__FAIL;
+    return;
+  }
   for (;;) {
     rd_kafka_headers_t *h = r->hdrs ? rd_kafka_headers_copy(r->hdrs) : NULL;
     rd_kafka_resp_err_t err = rd_kafka_producev(
         o->rk, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_KEY(r->key, r->klen),
         RD_KAFKA_V_VALUE(r->val, r->vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
     if (!err)
       return;
     if (h)
       rd_kafka_headers_destroy(h);
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      ls_error("cannot produce output", "{s:s,s:s}", "topic", r->topic,
-               "error", rd_kafka_err2str(err));
-      r->state = REC_FAILED;
+      ls_error("cannot produce output", "{s:s,s:s,s:i}", "topic", r->topic,
+               "error", rd_kafka_err2str(err), "bytes",
+               (int)(r->klen + r->vlen));
+      r->err = err;
+      r->state = permanent(err) || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                     ? REC_DEAD
+                     : REC_FAILED;
       return;
     }
     rd_kafka_poll(o->rk, 100);
@@ -99,9 +159,10 @@ static void send_rec(wrk_out *o, rec *r) {
 void wrk_out_produce(wrk_out *o, const char *topic, const void *key,
                      size_t klen, const void *val, size_t vlen,
                      rd_kafka_headers_t *hdrs) {
-  rec *r = calloc(1, sizeof *r);
+  rec *r = wrk_fault("alloc_output") ? NULL : calloc(1, sizeof *r);
   if (!r)
     goto oom;
+  r->owner = o->owner;
   r->topic = strdup(topic);
   r->key = klen ? malloc(klen) : NULL;
   r->val = vlen ? malloc(vlen) : NULL;
@@ -127,21 +188,14 @@ void wrk_out_produce(wrk_out *o, const char *topic, const void *key,
   send_rec(o, r);
   return;
 oom:
-  /* Leave a failed record behind so wrk_out_wait reports the loss. */
+  /* The owner is not final: its offset waits (wrk_consumer_store). */
   ls_error("out of memory queueing an output", "{s:s}", "topic", topic);
+  owner_fail(o->owner, topic, "out of memory");
   if (r) {
     r->hdrs = hdrs;
     rec_free(r);
   } else if (hdrs) {
     rd_kafka_headers_destroy(hdrs);
-  }
-  if (o->n < o->cap) {
-    rec *bad = calloc(1, sizeof *bad);
-    if (bad) {
-      bad->state = REC_FAILED;
-      bad->topic = strdup(topic);
-      o->recs[o->n++] = bad;
-    }
   }
 }
 
@@ -155,7 +209,6 @@ size_t wrk_out_pending(const wrk_out *o) {
 
 bool wrk_out_wait(wrk_out *o, long timeout_ms, volatile sig_atomic_t *stop) {
   int64_t deadline = ls_mono_us() + (int64_t)timeout_ms * 1000;
-  bool ok = false;
   for (;;) {
     rd_kafka_poll(o->rk, 0);
     size_t inflight = 0, failed = 0;
@@ -165,28 +218,30 @@ bool wrk_out_wait(wrk_out *o, long timeout_ms, volatile sig_atomic_t *stop) {
       else if (o->recs[i]->state == REC_FAILED)
         failed++;
     }
-    if (!inflight && !failed) {
-      ok = true;
+    if (!inflight && !failed)
       break;
-    }
     if (ls_mono_us() > deadline || (stop && *stop && !inflight))
       break;
-    if (!inflight) {
-      /* Produce the failed ones again: the batch's offsets wait. */
+    /* Produce the failed ones again: their owners' offsets wait. */
+    if (!inflight)
       for (size_t i = 0; i < o->n; i++)
-        if (o->recs[i]->state == REC_FAILED && o->recs[i]->key)
+        if (o->recs[i]->state == REC_FAILED)
           send_rec(o, o->recs[i]);
-        else if (o->recs[i]->state == REC_FAILED)
-          o->recs[i]->state = REC_FAILED; /* lost before produce: fatal */
-      bool any = false;
-      for (size_t i = 0; i < o->n; i++)
-        any |= o->recs[i]->state == REC_INFLIGHT;
-      if (!any)
-        break;
-    }
     rd_kafka_flush(o->rk, 100);
   }
-  if (!ok) {
+  bool ok = true, unsettled = false;
+  for (size_t i = 0; i < o->n; i++) {
+    rec *r = o->recs[i];
+    if (r->state == REC_OK)
+      continue;
+    ok = false;
+    unsettled |= r->state == REC_INFLIGHT;
+    owner_fail(r->owner, r->topic,
+               r->state == REC_INFLIGHT ? "not acknowledged in time"
+               : r->err                 ? rd_kafka_err2str(r->err)
+                                        : "refused");
+  }
+  if (unsettled) {
     /* Records still in flight keep their opaque: wait them out briefly so
      * the callback never sees freed memory. */
     rd_kafka_flush(o->rk, 5000);

@@ -10,7 +10,9 @@
 #include "ls_event.h"
 #include "ls_filter.h"
 #include "ls_log.h"
+#include "ls_mask.h"
 #include "ls_time.h"
+#include "wrk_fault.h"
 #include "wrk_obs.h"
 
 #define MAX_PARTS 1024
@@ -31,10 +33,18 @@ typedef struct {
   rd_kafka_t *producer;
   ls_filter *parts[MAX_PARTS];
   int64_t pending[MAX_PARTS]; /* next offset to store once flushed, or -1 */
+  /* Where a partition restarts from: the committed offset at assignment,
+   * then every offset stored (-1: the beginning). */
+  int64_t stored[MAX_PARTS];
+  /* A partition whose state is not trusted (its rebuild failed, or an
+   * output of one of its records was refused): its records are neither
+   * applied nor stored until it is rebuilt and read again from stored. */
+  bool failed[MAX_PARTS];
+  bool bad[MAX_PARTS]; /* an output of this flush was refused */
+  int32_t cur;         /* partition whose record is being applied, or -1 */
   size_t unflushed;
   char cat_topic[LS_TOPIC_MAX];
   char errstr[LS_ERRSTR_SIZE];
-  bool rebalance_failed;
   int64_t next_held_gauges; /* mono us: per-tenant held gauges due */
 } rel;
 
@@ -77,6 +87,27 @@ rd_kafka_headers_t *wrk_release_forward_headers(const rd_kafka_message_t *m) {
 
 /* -- outputs --------------------------------------------------------- */
 
+/* The partition an output is for fails when the output is refused. */
+static void mark_bad(rel *r, int32_t p) {
+  if (p >= 0 && p < MAX_PARTS)
+    r->bad[p] = true;
+}
+
+/* Delivery reports: every output is checked (message.timeout.ms=0 retries
+ * temporary errors forever; what is reported failed is refused for good). */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *opaque) {
+  (void)rk;
+  if (!m->err)
+    return;
+  rel *r = opaque;
+  int32_t p = (int32_t)((intptr_t)m->_private - 1);
+  ls_error("filter: output not delivered", "{s:s,s:s,s:i}", "topic",
+           rd_kafka_topic_name(m->rkt), "error", rd_kafka_err2str(m->err),
+           "held_partition", (int)p);
+  mark_bad(r, p);
+}
+
 /* Produces one record, waiting while the local queue is full; takes the
  * headers (always a list: librdkafka's varargs cannot skip one). */
 static void produce_raw(rel *r, const char *topic, int32_t partition,
@@ -86,15 +117,21 @@ static void produce_raw(rel *r, const char *topic, int32_t partition,
     h = rd_kafka_headers_new(0);
   rd_kafka_resp_err_t err;
   for (;;) {
-    err = rd_kafka_producev(
-        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
-        RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    err = wrk_fault("filter_produce")
+              ? RD_KAFKA_RESP_ERR__FAIL
+              : rd_kafka_producev(
+                    r->producer, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
+                    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(msgflags),
+                    RD_KAFKA_V_HEADERS(h),
+                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)(r->cur + 1)),
+                    RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
       break;
     rd_kafka_poll(r->producer, 100);
   }
   if (err) {
+    mark_bad(r, r->cur);
     ls_error("filter: produce failed", "{s:s,s:s}", "topic", topic, "error",
              rd_kafka_err2str(err));
     rd_kafka_headers_destroy(h);
@@ -107,9 +144,10 @@ static void produce_raw(rel *r, const char *topic, int32_t partition,
 static void produce_json(rel *r, const char *topic, int32_t partition,
                          const char *key, json_t *value,
                          rd_kafka_headers_t *h) {
-  char *s = json_dumps(value, JSON_COMPACT);
+  char *s = value ? json_dumps(value, JSON_COMPACT) : NULL;
   json_decref(value);
   if (!s) {
+    mark_bad(r, r->cur); /* out of memory: the record is applied again */
     if (h)
       rd_kafka_headers_destroy(h);
     return;
@@ -163,8 +201,7 @@ static void sync_log(rel *r, const char *outcome, const char *reason,
       "partition", (int)partition, "offset", (json_int_t)offset, "event_time",
       etime[0] ? etime : NULL, "logged_at", now, "group", r->o->group,
       "attempts", 1);
-  if (rec)
-    produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key, rec, NULL);
+  produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key, rec, NULL);
   ls_metrics_inc(r->o->metrics, "leadsync_filter_outcomes_total",
                  "Filter outcomes by kind", outcome[0] == 'h'   ? "outcome=\"held\""
                                             : outcome[0] == 'r' ? "outcome=\"released\""
@@ -260,10 +297,72 @@ static void state_snapshot(rel *r, int32_t p, const char *key,
                NULL);
 }
 
+/* Releases every held record of the lead (event-time order), then a done
+ * marker lists them. */
+static void release_held(rel *r, int32_t p, ls_filter *f, const char *key,
+                         const char *reason, bool live) {
+  ls_held_item *items;
+  size_t n = ls_filter_take(f, key, &items);
+  json_t *ids = live ? json_array() : NULL;
+  for (size_t i = 0; i < n; i++) {
+    held_rec *h = items[i].payload;
+    if (live && h) {
+      publish(r, h->topic, h->key, h->keylen, h->value, h->len, h->hdrs,
+              true);
+      sync_log(r, "released", reason, h->hdrs, key, p, items[i].offset,
+               h->topic);
+      json_array_append_new(ids, json_string(items[i].event_id));
+    }
+    ls_filter_item_free(f, &items[i]);
+  }
+  free(items);
+  if (live && n)
+    done_marker(r, p, key, ids, "released");
+  else
+    json_decref(ids);
+}
+
+/* "tenant:campaign:email" -> "tenant:-:email" (the key of the lead's
+ * events that carry no campaign, e.g. UNTRACKED_REPLIES); false when the
+ * key has no campaign already or no email. */
+static bool campaignless_key(const char *key, char *out, size_t outlen) {
+  const char *c1 = strchr(key, ':');
+  const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+  if (!c2 || !c2[1] || !strcmp(c2 + 1, "-") ||
+      (c2 - c1 == 2 && c1[1] == '-'))
+    return false;
+  int w = snprintf(out, outlen, "%.*s:-:%s", (int)(c1 - key), key, c2 + 1);
+  return w > 0 && (size_t)w < outlen;
+}
+
+/* The any-campaign rule (docs/filter.md): a category decision of
+ * tenant:C:email is also told to tenant:-:email, which lives in another
+ * partition, through a "category" marker on leadsync.held. */
+static void tell_campaignless(rel *r, const rd_kafka_message_t *m,
+                              const char *key, bool allowed,
+                              const char *cname) {
+  char k2[LS_KEY_MAX];
+  if (!campaignless_key(key, k2, sizeof k2))
+    return;
+  rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+  rd_kafka_header_add(h, WRK_H_MARKER, -1, "category", -1);
+  char v[64];
+  if (kq_header(m, "ce_id", v, sizeof v)[0])
+    rd_kafka_header_add(h, "ce_id", -1, v, -1);
+  if (kq_header(m, "ce_tenant", v, sizeof v)[0])
+    rd_kafka_header_add(h, "ce_tenant", -1, v, -1);
+  produce_json(r, KQ_TOPIC_HELD, RD_KAFKA_PARTITION_UA, k2,
+               json_pack("{s:b,s:s,s:s}", "allowed", allowed, "category",
+                         cname, "from_key", key),
+               h);
+}
+
 /* Applies one leadsync.held record. live=false replays history to rebuild
  * memory and has no side effects; live=true also publishes and logs. */
 static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
   int32_t p = m->partition;
+  if (p < 0 || p >= MAX_PARTS)
+    return; /* never assigned (rebalance_cb) */
   ls_filter *f = r->parts[p];
   char key[LS_KEY_MAX], marker[16], tenant_id[LS_TENANT_MAX],
       topic[LS_TOPIC_MAX], id[64];
@@ -274,7 +373,27 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
   rd_kafka_headers_t *hdrs = NULL;
   rd_kafka_message_headers(m, &hdrs);
 
-  if (kq_header(m, WRK_H_MARKER, marker, sizeof marker)[0]) {
+  if (!strcmp(kq_header(m, WRK_H_MARKER, marker, sizeof marker),
+              "category")) {
+    /* The lead's address was decided in some campaign: a campaign-less
+     * key is allowed once any campaign allows it, and a later denial in
+     * another campaign does not hold it again. */
+    json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+    bool allowed = json_is_true(json_object_get(v, "allowed"));
+    const char *cname = json_string_value(json_object_get(v, "category"));
+    char reason[160];
+    snprintf(reason, sizeof reason, "%s (any campaign)",
+             cname && *cname ? cname : "allowed");
+    if (allowed) {
+      ls_filter_set_state(f, key, LS_CAT_ALLOWED, m->offset);
+      release_held(r, p, f, key, reason, live);
+    } else if (ls_filter_state(f, key, NULL) != LS_CAT_ALLOWED) {
+      ls_filter_set_state(f, key, LS_CAT_DENIED, m->offset);
+    }
+    json_decref(v);
+    return;
+  }
+  if (marker[0]) {
     /* Our own note that these ids are no longer held. */
     json_t *v = json_loadb(m->payload, m->len, 0, NULL);
     json_t *ids = json_object_get(v, "event_ids");
@@ -290,10 +409,13 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
   kq_header(m, "ce_id", id, sizeof id);
   const ls_tenant *t = ls_config_tenant(r->o->cfg, tenant_id);
   if (!topic[0] || !id[0]) {
-    if (live)
+    if (live) {
+      char masked[LS_KEY_MAX + 32];
+      ls_mask_pii(key, masked, sizeof masked);
       ls_warn("filter: record without ls_original_topic or ce_id ignored",
-              "{s:s,s:i,s:I}", "key", key, "partition", (int)p, "offset",
+              "{s:s,s:i,s:I}", "key", masked, "partition", (int)p, "offset",
               (json_int_t)m->offset);
+    }
     return;
   }
   if (!t || !t->has_filter) {
@@ -310,10 +432,14 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
     bool allowed = ls_tenant_allows(t, cid, cname);
     ls_filter_set_state(f, key, allowed ? LS_CAT_ALLOWED : LS_CAT_DENIED,
                         m->offset);
-    if (live)
+    if (live) {
       state_snapshot(r, p, key, tenant_id, cid, cname, allowed, m->offset, m);
+      tell_campaignless(r, m, key, allowed, cname);
+    }
     if (!allowed) {
       held_rec *h = held_from(m);
+      if (!h)
+        mark_bad(r, p); /* out of memory: applied again after a rebuild */
       if (h && ls_filter_hold(f, key, id, event_time_of(m), held_time_of(m),
                                 m->offset, h) &&
           live)
@@ -321,28 +447,9 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
                  topic);
       return;
     }
-    ls_held_item *items;
-    size_t n = ls_filter_take(f, key, &items);
-    json_t *ids = live ? json_array() : NULL;
-    for (size_t i = 0; i < n; i++) {
-      held_rec *h = items[i].payload;
-      if (live && h) {
-        publish(r, h->topic, h->key, h->keylen, h->value, h->len, h->hdrs,
-                true);
-        sync_log(r, "released", cid[0] || cname[0] ? cname : NULL, h->hdrs,
-                 key, p, items[i].offset, h->topic);
-        json_array_append_new(ids, json_string(items[i].event_id));
-      }
-      ls_filter_item_free(f, &items[i]);
-    }
-    free(items);
-    if (live) {
+    release_held(r, p, f, key, cid[0] || cname[0] ? cname : NULL, live);
+    if (live)
       publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, false);
-      if (n)
-        done_marker(r, p, key, ids, "released");
-      else
-        json_decref(ids);
-    }
     return;
   }
   if (ls_filter_state(f, key, NULL) == LS_CAT_ALLOWED) {
@@ -351,6 +458,8 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
     return;
   }
   held_rec *h = held_from(m);
+  if (!h)
+    mark_bad(r, p);
   if (h && ls_filter_hold(f, key, id, event_time_of(m), held_time_of(m),
                                 m->offset, h) && live)
     sync_log(r, "held",
@@ -362,30 +471,52 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
 
 /* -- durability ------------------------------------------------------ */
 
-/* Waits until everything produced so far is acknowledged (the idempotent
- * producer retries forever: message.timeout.ms=0), then stores the offsets
- * of the records that caused it. Returns false when stopping first. */
-/* Stores the pending offsets: call only once their outputs are acked. */
+/* Stores the pending offsets: call only once their outputs are acked.
+ * A partition with a refused output (bad) stores nothing and is rebuilt
+ * and read again from its last stored offset (recover). */
 static void store_pending(rel *r) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
   for (int p = 0; p < MAX_PARTS; p++) {
+    if (r->bad[p]) {
+      r->bad[p] = false;
+      r->pending[p] = -1;
+      if (r->parts[p] && !r->failed[p]) {
+        ls_error("filter: an output was refused; the partition is rebuilt "
+                 "and read again from its last stored offset",
+                 "{s:i,s:I}", "partition", p, "offset",
+                 (json_int_t)r->stored[p]);
+        r->failed[p] = true;
+      }
+      continue;
+    }
     if (r->pending[p] < 0)
       continue;
-    rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
-        r->pending[p];
+    if (!r->failed[p]) {
+      rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
+          r->pending[p];
+      r->stored[p] = r->pending[p];
+    }
     r->pending[p] = -1;
   }
-  if (l->cnt)
-    rd_kafka_offsets_store(r->consumer, l);
+  if (l->cnt) {
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(r->consumer, l);
+    if (err)
+      ls_warn("filter: offset store failed", "{s:s}", "error",
+              rd_kafka_err2str(err));
+  }
   rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Waits until everything produced so far is acknowledged or refused (the
+ * idempotent producer retries forever: message.timeout.ms=0), then stores
+ * the offsets of the records that caused it. false when stopping first. */
 static bool flush_and_store(rel *r) {
   while (rd_kafka_outq_len(r->producer) > 0) {
     if (*r->o->stop)
       return false;
     rd_kafka_flush(r->producer, 500);
   }
+  rd_kafka_poll(r->producer, 0); /* the last delivery reports */
   r->unflushed = 0;
   store_pending(r);
   return true;
@@ -394,8 +525,9 @@ static bool flush_and_store(rel *r) {
 static void expire(rel *r) {
   int64_t cutoff = ls_now_us() - (int64_t)r->o->max_age_s * 1000000;
   for (int p = 0; p < MAX_PARTS; p++) {
-    if (!r->parts[p])
+    if (!r->parts[p] || r->failed[p])
       continue;
+    r->cur = p;
     ls_held_item *items;
     char **keys;
     size_t n = ls_filter_take_expired(r->parts[p], cutoff, &items, &keys);
@@ -415,6 +547,7 @@ static void expire(rel *r) {
       ls_info("filter: held events expired", "{s:i,s:i}", "partition", p,
               "count", (int)n);
   }
+  r->cur = -1;
 }
 
 /* -- rebuild --------------------------------------------------------- */
@@ -537,6 +670,11 @@ static void seed_from_snapshot(ls_filter *dst, ls_filter *snap,
 
 static bool rebuild(rel *r, int32_t p, int64_t committed) {
   int64_t lo = 0, hi = 0, slo = 0, shi = 0;
+  if (wrk_fault("rebuild")) {
+    snprintf(r->errstr, sizeof r->errstr,
+             "rebuild: injected failure of partition %d", (int)p);
+    return false;
+  }
   if (rd_kafka_query_watermark_offsets(r->consumer, KQ_TOPIC_HELD, p, &lo, &hi,
                                        10000) ||
       rd_kafka_query_watermark_offsets(r->consumer, KQ_TOPIC_LEAD_STATE, p,
@@ -558,13 +696,53 @@ static bool rebuild(rel *r, int32_t p, int64_t committed) {
   free(sa.keys);
   ls_filter_free(sa.snap);
   int64_t upto = committed >= 0 ? committed : lo;
+  r->bad[p] = false;
   if (ok)
     ok = read_range(r, KQ_TOPIC_HELD, p, lo, upto, replay_fn, NULL);
+  if (ok && (r->bad[p] || !r->parts[p])) {
+    ok = false; /* out of memory while replaying */
+    snprintf(r->errstr, sizeof r->errstr,
+             "rebuild of partition %d ran out of memory", (int)p);
+  }
+  r->bad[p] = false;
   ls_info("filter: partition rebuilt", "{s:i,s:I,s:I,s:i,s:i,s:b}",
           "partition", (int)p, "replayed_to", (json_int_t)upto, "state_records",
           (json_int_t)(shi - slo), "leads", (int)ls_filter_leads(r->parts[p]),
           "held", (int)ls_filter_held(r->parts[p]), "ok", ok);
   return ok;
+}
+
+/* Rebuilds failed partitions and seeks them back to where they restart
+ * (records read meanwhile were dropped, never stored). */
+static void recover(rel *r) {
+  for (int p = 0; p < MAX_PARTS; p++) {
+    if (!r->failed[p] || *r->o->stop)
+      continue;
+    if (!rebuild(r, p, r->stored[p])) {
+      ls_error("filter: rebuild failed; the partition waits (nothing of it "
+               "is applied or stored)",
+               "{s:i,s:s}", "partition", p, "error", r->errstr);
+      continue;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
+        r->stored[p] >= 0 ? r->stored[p] : RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_error_t *err = rd_kafka_seek_partitions(r->consumer, l, 5000);
+    if (!err && l->elems[0].err)
+      err = rd_kafka_error_new(l->elems[0].err, "%s",
+                               rd_kafka_err2str(l->elems[0].err));
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+      ls_error("filter: seek after rebuild failed; the partition waits",
+               "{s:i,s:s}", "partition", p, "error",
+               rd_kafka_error_string(err));
+      rd_kafka_error_destroy(err);
+      continue;
+    }
+    r->failed[p] = false;
+    ls_info("filter: partition recovered", "{s:i,s:I}", "partition", p,
+            "offset", (json_int_t)r->stored[p]);
+  }
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -573,20 +751,33 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   rel *r = opaque;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     rd_kafka_committed(rk, parts, 10000);
+    rd_kafka_topic_partition_list_t *mine =
+        rd_kafka_topic_partition_list_new(parts->cnt);
     for (int i = 0; i < parts->cnt; i++) {
       int32_t p = parts->elems[i].partition;
-      if (p < 0 || p >= MAX_PARTS)
+      if (p < 0 || p >= MAX_PARTS) {
+        /* Not taken: it stays in Kafka for a build with more room. */
+        ls_error("filter: partition beyond MAX_PARTS not consumed",
+                 "{s:i,s:i}", "partition", (int)p, "max", MAX_PARTS);
         continue;
-      int64_t c = parts->elems[i].offset;
-      if (!rebuild(r, p, c >= 0 ? c : -1)) {
-        ls_error("filter: rebuild failed", "{s:i,s:s}", "partition", (int)p,
-                 "error", r->errstr);
-        r->rebalance_failed = true;
       }
-      if (c < 0)
-        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+      int64_t c = parts->elems[i].offset;
+      r->stored[p] = c >= 0 ? c : -1;
+      r->pending[p] = -1;
+      r->bad[p] = false;
+      r->failed[p] = false;
+      if (!rebuild(r, p, c >= 0 ? c : -1)) {
+        /* Assigned, but its records are dropped unread until recover()
+         * rebuilds it: partial state never decides or stores. */
+        ls_error("filter: rebuild failed; the partition waits", "{s:i,s:s}",
+                 "partition", (int)p, "error", r->errstr);
+        r->failed[p] = true;
+      }
+      rd_kafka_topic_partition_list_add(mine, parts->elems[i].topic, p)
+          ->offset = c >= 0 ? c : RD_KAFKA_OFFSET_BEGINNING;
     }
-    rd_kafka_assign(rk, parts);
+    rd_kafka_assign(rk, mine);
+    rd_kafka_topic_partition_list_destroy(mine);
   } else {
     flush_and_store(r);
     rd_kafka_commit(rk, NULL, 0);
@@ -596,6 +787,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         ls_filter_free(r->parts[p]);
         r->parts[p] = NULL;
         r->pending[p] = -1;
+        r->failed[p] = false;
+        r->bad[p] = false;
       }
     }
     rd_kafka_assign(rk, NULL);
@@ -633,8 +826,9 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
     return 1;
   }
   r->o = o;
+  r->cur = -1;
   for (int p = 0; p < MAX_PARTS; p++)
-    r->pending[p] = -1;
+    r->pending[p] = r->stored[p] = -1;
   snprintf(r->cat_topic, sizeof r->cat_topic, "%slead_category_updated",
            o->cfg->topic_prefix);
 
@@ -645,6 +839,8 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
       rd_kafka_conf_destroy(pc);
     goto out;
   }
+  rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+  rd_kafka_conf_set_opaque(pc, r);
   char rkerr[256];
   r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, rkerr, sizeof rkerr);
   if (!r->producer) {
@@ -679,16 +875,21 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
   if (o->on_ready)
     o->on_ready(o->ready_arg);
   int64_t next_expiry = ls_mono_us() + o->expiry_every_ms * 1000;
+  int64_t next_recover = 0;
   while (!*o->stop) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
     if (m) {
-      if (!m->err) {
+      int32_t p = m->partition;
+      if (!m->err && p >= 0 && p < MAX_PARTS && r->failed[p]) {
+        /* Not trusted until rebuilt: read again after recover(). */
+      } else if (!m->err && p >= 0 && p < MAX_PARTS) {
+        r->cur = p;
         wrk_obs_consumed(m);
         apply(r, m, true);
-        if (m->partition >= 0 && m->partition < MAX_PARTS)
-          r->pending[m->partition] = m->offset + 1;
+        r->cur = -1;
+        r->pending[p] = m->offset + 1;
         r->unflushed++;
-      } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         ls_warn("filter: consumer error", "{s:s}", "error",
                 rd_kafka_message_errstr(m));
       }
@@ -698,6 +899,10 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
     }
     if (r->unflushed && !flush_and_store(r))
       break;
+    if (ls_mono_us() >= next_recover) {
+      recover(r);
+      next_recover = ls_mono_us() + 1000000;
+    }
     if (ls_mono_us() >= next_expiry) {
       expire(r);
       next_expiry = ls_mono_us() + o->expiry_every_ms * 1000;

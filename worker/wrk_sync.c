@@ -11,6 +11,7 @@
 #include "hs_text.h"
 #include "kq.h"
 #include "ls_log.h"
+#include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_out.h"
@@ -25,16 +26,17 @@ typedef struct {
   size_t n, cap;
 } evec;
 
-static void evec_push(evec *a, wrk_event *e) {
+static bool evec_push(evec *a, wrk_event *e) {
   if (a->n == a->cap) {
     size_t nc = a->cap ? a->cap * 2 : 16;
     wrk_event **nv = realloc(a->v, nc * sizeof *nv);
     if (!nv)
-      return;
+      return false;
     a->v = nv;
     a->cap = nc;
   }
   a->v[a->n++] = e;
+  return true;
 }
 
 /* One unit of HubSpot work: a request over a set of events. */
@@ -58,16 +60,17 @@ typedef struct {
   size_t n, cap;
 } jvec;
 
-static void jvec_push(jvec *a, job *j) {
+static bool jvec_push(jvec *a, job *j) {
   if (a->n == a->cap) {
     size_t nc = a->cap ? a->cap * 2 : 16;
     job **nv = realloc(a->v, nc * sizeof *nv);
     if (!nv)
-      return;
+      return false;
     a->v = nv;
     a->cap = nc;
   }
   a->v[a->n++] = j;
+  return true;
 }
 
 static job *job_new(jkind k, size_t tenant) {
@@ -158,11 +161,13 @@ static void auth_alarm(wrk *w, size_t ti, const hs_req *r) {
   snprintf(lab, sizeof lab, "tenant=\"%s\"", t->id);
   ls_metrics_inc(w->metrics, "leadsync_worker_auth_failures_total",
                  "HubSpot rejected the tenant's token (401/403)", lab, 1);
+  char masked[sizeof r->err.message];
+  ls_mask_pii(r->err.message, masked, sizeof masked);
   ls_error("HUBSPOT AUTH FAILED: the tenant's events go to the DLQ (reason "
            "auth) until its token is fixed",
            "{s:s,s:i,s:s,s:s,s:s}", "tenant", t->id, "status",
            (int)r->status, "category", r->err.category, "message",
-           r->err.message, "token_ref", t->hs_token_ref ? t->hs_token_ref : "");
+           masked, "token_ref", t->hs_token_ref ? t->hs_token_ref : "");
 }
 
 /* Common failure handling: the request is final and not OK. Returns true
@@ -423,47 +428,72 @@ static void run_jobs(wrk *w, jvec *jobs) {
   free(reqs);
 }
 
+/* A new job of the same kind in parts, or NULL when memory ran out. */
+static job *part_of(const job *j, jvec *parts, bool single) {
+  job *x = job_new(j->kind, j->tenant);
+  if (x && !jvec_push(parts, x)) {
+    job_free(x);
+    x = NULL;
+  }
+  if (x) {
+    x->eng = j->eng;
+    x->single = single;
+  }
+  return x;
+}
+
 /* Splits a failing job in two halves (by email for upserts), or one event
- * per job when it can no longer be split. false: nothing left to split. */
+ * per job when it can no longer be split. false: nothing left to split.
+ * Out of memory: the job's events are deferred (read again, never sent
+ * to the DLQ for it) and true is returned. */
 static bool bisect(job *j, jvec *next) {
+  jvec parts = {0};
+  bool oom = false, split = false;
   if (j->kind == J_UPSERT && !j->single) {
     cgroup *g;
     size_t ng = group_by_email(&j->evs, &g);
-    if (ng > 1) {
-      job *a = job_new(J_UPSERT, j->tenant), *b = job_new(J_UPSERT, j->tenant);
-      for (size_t k = 0; k < ng; k++)
-        for (size_t i = 0; i < g[k].evs.n; i++)
-          evec_push(k < ng / 2 ? &a->evs : &b->evs, g[k].evs.v[i]);
-      jvec_push(next, a);
-      jvec_push(next, b);
-      groups_free(g, ng);
-      return true;
-    }
-    groups_free(g, ng);
-    if (j->evs.n > 1) {
+    oom = !g;
+    if (!oom && ng > 1) {
+      job *a = part_of(j, &parts, false), *b = part_of(j, &parts, false);
+      oom = !a || !b;
+      for (size_t k = 0; !oom && k < ng; k++)
+        for (size_t i = 0; !oom && i < g[k].evs.n; i++)
+          oom = !evec_push(k < ng / 2 ? &a->evs : &b->evs, g[k].evs.v[i]);
+      split = true;
+    } else if (!oom && j->evs.n > 1) {
       /* One contact, several events: try them one by one, so only the
        * event carrying the bad value goes to the DLQ. */
-      for (size_t i = 0; i < j->evs.n; i++) {
-        job *s = job_new(J_UPSERT, j->tenant);
-        s->single = true;
-        evec_push(&s->evs, j->evs.v[i]);
-        jvec_push(next, s);
+      for (size_t i = 0; !oom && i < j->evs.n; i++) {
+        job *x = part_of(j, &parts, true);
+        oom = !x || !evec_push(&x->evs, j->evs.v[i]);
       }
-      return true;
+      split = true;
     }
-    return false;
+    if (g)
+      groups_free(g, ng);
+  } else if (j->evs.n > 1) {
+    job *a = part_of(j, &parts, j->single), *b = part_of(j, &parts, j->single);
+    oom = !a || !b;
+    for (size_t i = 0; !oom && i < j->evs.n; i++)
+      oom = !evec_push(i < j->evs.n / 2 ? &a->evs : &b->evs, j->evs.v[i]);
+    split = true;
   }
-  if (j->evs.n > 1) {
-    job *a = job_new(j->kind, j->tenant), *b = job_new(j->kind, j->tenant);
-    a->eng = b->eng = j->eng;
-    a->single = b->single = j->single;
-    for (size_t i = 0; i < j->evs.n; i++)
-      evec_push(i < j->evs.n / 2 ? &a->evs : &b->evs, j->evs.v[i]);
-    jvec_push(next, a);
-    jvec_push(next, b);
+  size_t base = next->n;
+  for (size_t i = 0; !oom && i < parts.n; i++)
+    oom = !jvec_push(next, parts.v[i]);
+  if (oom) {
+    ls_error("out of memory splitting a failing batch; its events are read "
+             "again",
+             "{s:i}", "events", (int)j->evs.n);
+    next->n = base; /* none of the parts runs */
+    for (size_t i = 0; i < parts.n; i++)
+      job_free(parts.v[i]);
+    defer_events(&j->evs);
+    free(parts.v);
     return true;
   }
-  return false;
+  free(parts.v);
+  return split;
 }
 
 static void pending_only(evec *dst, const evec *src) {
@@ -839,6 +869,23 @@ static wrk_event *by_event_id(const job *j, const char *id) {
   return NULL;
 }
 
+/* Gives the object to every input of the job with that event id that has
+ * none yet (a job never holds two copies of one event: wrk_batch marks
+ * later copies duplicate; matching all of them keeps an answer from
+ * leaving a copy "unknown", which would be searched, matched to the first
+ * copy again, and created once more, round after round). */
+static bool set_eng_id(const job *j, const char *eid, const char *id) {
+  bool any = false;
+  for (size_t i = 0; eid && i < j->evs.n; i++) {
+    wrk_event *e = j->evs.v[i];
+    if (!e->eng_id[0] && !strcmp(e->ev.event_id, eid)) {
+      snprintf(e->eng_id, sizeof e->eng_id, "%s", id);
+      any = true;
+    }
+  }
+  return any;
+}
+
 static void search_done(wrk *w, job *j, jvec *creates) {
   hs_req *r = j->req;
   if (r->state == HS_R_DEFERRED) {
@@ -852,14 +899,11 @@ static void search_done(wrk *w, job *j, jvec *creates) {
     json_array_foreach(json_object_get(body, "results"), k, it) {
       const char *eid = json_string_value(json_object_get(
           json_object_get(it, "properties"), HS_EVENT_ID_PROP));
-      wrk_event *e = by_event_id(j, eid);
       const char *id = json_string_value(json_object_get(it, "id"));
-      if (e && id && !e->eng_id[0]) {
-        snprintf(e->eng_id, sizeof e->eng_id, "%s", id);
+      if (id && set_eng_id(j, eid, id))
         ls_metrics_inc(w->metrics, "leadsync_worker_recovered_total",
                        "Engagements found by search instead of re-created",
                        NULL, 1);
-      }
     }
     json_decref(body);
   } else if (r->cls == HS_C_AUTH) {
@@ -927,12 +971,14 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
   json_array_foreach(results, k, it) {
     const char *eid = json_string_value(
         json_object_get(json_object_get(it, "properties"), HS_EVENT_ID_PROP));
-    wrk_event *e = by_event_id(j, eid);
-    if (!e && !eid && json_array_size(results) == j->evs.n)
-      e = j->evs.v[k]; /* no echo: answers follow the inputs */
     const char *id = json_string_value(json_object_get(it, "id"));
-    if (e && id)
-      snprintf(e->eng_id, sizeof e->eng_id, "%s", id);
+    if (!id)
+      continue;
+    if (eid)
+      set_eng_id(j, eid, id);
+    else if (json_array_size(results) == j->evs.n)
+      snprintf(j->evs.v[k]->eng_id, sizeof j->evs.v[k]->eng_id, "%s",
+               id); /* no echo: answers follow the inputs */
   }
   evec retried = {0};
   json_array_foreach(json_object_get(body, "errors"), k, it) {
@@ -1004,7 +1050,9 @@ static void run_rounds(wrk *w, jvec *jobs,
   jobs->n = 0;
 }
 
-static void read_cb(wrk *w, job *j, jvec *next, void *ud) { read_done(w, j); }
+static void read_cb(wrk *w, job *j, jvec *next, void *ud) {
+  read_done(w, j);
+}
 static void upsert_cb(wrk *w, job *j, jvec *next, void *ud) {
   (void)ud;
   upsert_done(w, j, next);
@@ -1193,15 +1241,30 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
       for (size_t k = 0; k < jobs.v[i]->evs.n; k++, n_intents++)
         wrk_intent_emit(w, w->out, jobs.v[i]->evs.v[k]);
   if (n_intents && !wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL)) {
-    ls_error("ledger intents not acknowledged; engagements deferred", NULL);
+    /* The wait covers every output queued so far (held forwards too); an
+     * output that failed marks its own event (wrk_out_owner). Only the
+     * creates whose intent is not on record wait: they are read again. */
+    ls_error("outputs not acknowledged in the intent wait; those events "
+             "are read again",
+             NULL);
     size_t keep = 0;
     for (size_t i = 0; i < jobs.n; i++) {
-      if (jobs.v[i]->kind == J_CREATE) {
-        defer_events(&jobs.v[i]->evs);
-        job_free(jobs.v[i]);
-      } else {
-        jobs.v[keep++] = jobs.v[i];
+      job *j = jobs.v[i];
+      if (j->kind == J_CREATE) {
+        size_t k2 = 0;
+        for (size_t k = 0; k < j->evs.n; k++) {
+          wrk_event *e = j->evs.v[k];
+          if (e->out.failed && e->outcome == WRK_PENDING)
+            e->outcome = WRK_DEFERRED;
+          else
+            j->evs.v[k2++] = e;
+        }
+        j->evs.n = k2;
       }
+      if (j->evs.n)
+        jobs.v[keep++] = j;
+      else
+        job_free(j);
     }
     jobs.n = keep;
   }

@@ -86,12 +86,15 @@ json_t *wrk_synclog_json(const wrk *w, const wrk_event *e) {
   return j;
 }
 
-void wrk_synclog_emit(wrk *w, struct wrk_out *o, const wrk_event *e) {
+void wrk_synclog_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
+  wrk_out_owner_set(o, &e->out);
   json_t *j = wrk_synclog_json(w, e);
   char *s = json_dumps(j, JSON_COMPACT);
   json_decref(j);
-  if (!s)
+  if (!s) {
+    wrk_out_fail(o, "out of memory serialising a record");
     return;
+  }
   const char *key = e->ev.key[0] ? e->ev.key : e->ev.event_id;
   wrk_out_produce(o, KQ_TOPIC_SYNC_LOG, key, strlen(key), s, strlen(s), NULL);
   free(s);
@@ -108,18 +111,22 @@ json_t *wrk_ledger_json(const wrk_event *e) {
                    now);
 }
 
-void wrk_ledger_emit(wrk *w, struct wrk_out *o, const wrk_event *e) {
+void wrk_ledger_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
+  wrk_out_owner_set(o, &e->out);
   json_t *j = wrk_ledger_json(e);
   char *s = json_dumps(j, JSON_COMPACT);
   json_decref(j);
-  if (!s)
+  if (!s) {
+    wrk_out_fail(o, "out of memory serialising a record");
     return;
+  }
   wrk_out_produce(o, KQ_TOPIC_LEDGER, e->ev.event_id, strlen(e->ev.event_id),
                   s, strlen(s), NULL);
   free(s);
 }
 
-void wrk_intent_emit(wrk *w, struct wrk_out *o, const wrk_event *e) {
+void wrk_intent_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
+  wrk_out_owner_set(o, &e->out);
   char now[40];
   ls_time_format_us(ls_now_us(), now, sizeof now);
   json_t *j = json_pack("{s:s,s:o,s:s,s:s,s:o,s:[],s:s}", "event_id",
@@ -130,8 +137,10 @@ void wrk_intent_emit(wrk *w, struct wrk_out *o, const wrk_event *e) {
                         "at", now);
   char *s = json_dumps(j, JSON_COMPACT);
   json_decref(j);
-  if (!s)
+  if (!s) {
+    wrk_out_fail(o, "out of memory serialising a record");
     return;
+  }
   wrk_out_produce(o, KQ_TOPIC_LEDGER, e->ev.event_id, strlen(e->ev.event_id),
                   s, strlen(s), NULL);
   free(s);

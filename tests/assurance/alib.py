@@ -23,6 +23,9 @@ TYPES = ["EMAIL_SENT", "EMAIL_OPEN", "EMAIL_LINK_CLICK", "EMAIL_REPLY",
 def occurrence_id(tenant, b):
     """docs/assurance.md "Event ids", re-implemented independently."""
     t = b["event_type"]
+    email = (b.get("lead_email") if t == "LEAD_CATEGORY_UPDATED"
+             else b.get("to_email")).strip().lower()
+    lead = [str(b["campaign_id"]), email]
     if t in ("EMAIL_SENT", "FIRST_EMAIL_SENT", "EMAIL_BOUNCE"):
         parts = [b["stats_id"]]
     elif t in ("EMAIL_OPEN", "EMAIL_LINK_CLICK"):
@@ -32,15 +35,14 @@ def occurrence_id(tenant, b):
     elif t == "EMAIL_REPLY":
         parts = [b["stats_id"], b["reply_message"]["message_id"]]
     elif t == "LEAD_UNSUBSCRIBED":
-        parts = [str(b["campaign_id"]), b["to_email"].strip().lower()]
+        parts = []
     elif t == "LEAD_CATEGORY_UPDATED":
         lc = b["lead_category"]
         old = lc.get("old_id")
-        parts = [str(b["campaign_id"]), b["lead_email"].strip().lower(),
-                 "" if old is None else str(old), str(lc["new_id"])]
+        parts = ["" if old is None else str(old), str(lc["new_id"])]
     else:
         raise ValueError(t)
-    s = "\x1f".join(["occ1", tenant, t] + parts) + "\x1f"
+    s = "\x1f".join(["occ1", tenant, t] + lead + parts) + "\x1f"
     return hashlib.sha256(s.encode()).hexdigest()[:32]
 
 
@@ -104,10 +106,10 @@ class Setup:
             return n if set(want) <= set(n) else None
         return harness.wait_for(ok, timeout=timeout, interval=0.5, what=what)
 
-    def assure(self, since="1d", timeout=300, extra=()):
+    def assure(self, since="1d", timeout=300, extra=(), cfg=None):
         r = subprocess.run(
             [os.path.join(harness.BUILD, "leadsync"), "assure", "--tenant",
-             TENANT, "--since", since, "--config", self.cfg, *extra],
+             TENANT, "--since", since, "--config", cfg or self.cfg, *extra],
             env=dict(self.st.env), capture_output=True, text=True,
             timeout=timeout, cwd=harness.SOURCE)
         try:

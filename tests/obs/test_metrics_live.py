@@ -4,9 +4,11 @@ silence thresholds, HubSpot budget gauges and consumer lag (records and
 seconds, per group) at the worker, held counts and ages per tenant at the
 filter, process_* and build_info everywhere."""
 import json
+import os
+import subprocess
 import time
 
-from harness import (DEMO_TOKEN, FILTERED_TOKEN, HUBSPOT_TOKEN, Checks, Stack,
+from harness import (BUILD, DEMO_TOKEN, FILTERED_TOKEN, HUBSPOT_TOKEN, Checks, Stack,
                      http_request, load_payloads, wait_for)
 
 
@@ -155,6 +157,21 @@ def main():
         c.true((get(s, "leadsync_worker_auth_failures_total", tenant="demo")
                 or 0) >= 1, "auth failure counted (LeadsyncHubSpotAuthFailing)")
         st.hubspot_faults({"clear": True})
+
+        # A replay commits leadsync-dlq-replay: nothing waits any more.
+        r = subprocess.run([os.path.join(BUILD, "leadsync"), "--config", cfg,
+                            "dlq", "replay", "--tenant", "demo"],
+                           capture_output=True, text=True, env=st.env,
+                           timeout=120)
+        c.eq(r.returncode, 0, "dlq replay: " + r.stderr[-300:])
+
+        def dlq_empty():
+            s = samples(f.url)
+            return s if get(s, "leadsync_dlq_pending_events",
+                            tenant="demo") == 0 else None
+        s = wait_for(dlq_empty, 60, what="the DLQ watch sees the replay")
+        c.eq(get(s, "leadsync_dlq_oldest_age_seconds", tenant="demo"), 0.0,
+             "after the replay: age 0")
 
         for name, url in (("ingress", ing), ("worker", w.url),
                           ("filter", f.url)):

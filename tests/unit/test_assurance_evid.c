@@ -168,6 +168,14 @@ static void what_the_rule_separates_and_merges(void **state) {
   id_of(k, b);
   assert_string_equal(a, b);
   json_decref(k);
+  /* The same stats_id and reply for another lead: another occurrence. */
+  json_t *r2 = fixture("EMAIL_REPLY");
+  id_of(r2, a);
+  json_object_set_new(r2, "sl_lead_email", json_string("bob@acme-example.com"));
+  json_object_set_new(r2, "to_email", json_string("bob@acme-example.com"));
+  id_of(r2, b);
+  assert_string_not_equal(a, b);
+  json_decref(r2);
   /* A second reply to the same email is another occurrence. */
   json_t *r = fixture("EMAIL_REPLY");
   id_of(r, a);
