@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cli_cmds.h"
 #include "cli_kafka.h"
+#include "cli_replay.h"
 #include "kq.h"
 #include "ls_time.h"
 
@@ -216,12 +217,6 @@ static int on_list(const rd_kafka_message_t *m, cli_range *rg, void *op) {
 typedef struct {
   const dlq_filter *f;
   const char *prefix;
-  int64_t *last_match; /* per range: offset of the last replayable match */
-  cli_ranges *ranges;
-  /* pass 2 */
-  rd_kafka_t *producer;
-  bool failed;
-  char errstr[LS_ERRSTR_SIZE];
   int matched, replayed, carried, unroutable;
   count topics[32], reasons[32];
   size_t n_topics, n_reasons;
@@ -233,26 +228,27 @@ static bool replayable(const replay_state *s, const rd_kafka_message_t *m,
   return dlq_match(s->f, d) && d->target[0];
 }
 
-static int on_plan(const rd_kafka_message_t *m, cli_range *rg, void *op) {
-  replay_state *s = op;
+/* Pass 1 of the replay (cli_replay.h): the matching, routable records. */
+static bool chosen(const rd_kafka_message_t *m, void *ud) {
+  replay_state *s = ud;
   dlq_meta d;
   meta_of(m, s->prefix, &d);
   if (!dlq_match(s->f, &d))
-    return 0;
+    return false;
   if (!d.target[0]) {
     s->unroutable++;
-    return 0;
+    return false;
   }
   s->matched++;
   bump(s->topics, &s->n_topics, 32, d.target);
   bump(s->reasons, &s->n_reasons, 32, d.reason);
-  s->last_match[rg - s->ranges->v] = m->offset;
-  return 0;
+  return true;
 }
 
-static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
-  replay_state *s = op;
-  (void)rg;
+/* Pass 2: replay a chosen record, carry any other forward. */
+static int emit(rd_kafka_t *producer, const rd_kafka_message_t *m, void *ud,
+                char *errstr, size_t errlen) {
+  replay_state *s = ud;
   dlq_meta d;
   rd_kafka_headers_t *hdrs;
   const char *topic;
@@ -272,97 +268,25 @@ static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
     topic = dlq_topic(s->f);
     s->carried++;
   }
-  if (cli_kafka_produce(s->producer, topic, m->key, m->key_len, m->payload,
-                        m->len, hdrs, s->errstr, sizeof s->errstr) != LS_OK) {
-    s->failed = true;
-    return 1;
-  }
-  rd_kafka_poll(s->producer, 0);
-  return 0;
+  return cli_kafka_produce(producer, topic, m->key, m->key_len, m->payload,
+                           m->len, hdrs, errstr, errlen) != LS_OK;
 }
 
 static int run_replay(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
                       bool dry_run) {
-  char errstr[LS_ERRSTR_SIZE];
-  const char *topics[] = {dlq_topic(f)};
-  cli_ranges ranges = {0};
-  cli_delivery dr;
-  rd_kafka_t *producer = NULL;
-  rd_kafka_topic_partition_list_t *commit = NULL;
   replay_state s;
   memset(&s, 0, sizeof s);
   s.f = f;
   s.prefix = cfg->topic_prefix;
-  int rc = CLI_EXIT_FAIL;
-  rd_kafka_t *rk = cli_kafka_consumer(cfg, dlq_group(f), errstr, sizeof errstr);
-  if (!rk)
-    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
-  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, true, 10000,
-                     &ranges, errstr, sizeof errstr) != LS_OK) {
-    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
-    goto out;
-  }
-  s.ranges = &ranges;
-  s.last_match = calloc(ranges.n ? ranges.n : 1, sizeof *s.last_match);
-  if (!s.last_match)
-    goto out;
-  for (size_t i = 0; i < ranges.n; i++)
-    s.last_match[i] = -1;
-  /* Pass 1: which records match, and where each partition's last is. */
-  if (cli_kafka_read(rk, &ranges, on_plan, &s, 15000, 0, errstr,
-                     sizeof errstr) != LS_OK) {
-    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
-    goto out;
-  }
-  int carried = 0;
-  if (!dry_run && s.matched) {
-    producer = cli_kafka_producer(cfg, &dr, errstr, sizeof errstr);
-    if (!producer) {
-      rc = cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
-      goto out;
-    }
-    s.producer = producer;
-    commit = rd_kafka_topic_partition_list_new((int)ranges.n);
-    /* Pass 2: the same records up to each partition's last match. */
-    for (size_t i = 0; i < ranges.n; i++) {
-      cli_range *r = &ranges.v[i];
-      if (s.last_match[i] < 0) {
-        r->end = r->start;
-        continue;
-      }
-      r->end = s.last_match[i] + 1;
-      rd_kafka_topic_partition_list_add(commit, r->topic, r->partition)
-          ->offset = r->end;
-    }
-    if (cli_kafka_read(rk, &ranges, on_replay, &s, 15000, 0, errstr,
-                       sizeof errstr) != LS_OK) {
-      cli_fail(ctx, CLI_EXIT_FAIL, "%s; nothing committed", errstr);
-      goto out;
-    }
-    if (s.failed) {
-      cli_fail(ctx, CLI_EXIT_FAIL, "%s; nothing committed", s.errstr);
-      goto out;
-    }
-    if (!cli_kafka_flush(producer, &dr, 30000, errstr, sizeof errstr)) {
-      cli_fail(ctx, CLI_EXIT_FAIL,
-               "%s; nothing committed, the next replay sends them again",
-               errstr);
-      goto out;
-    }
-    if (cli_kafka_commit(rk, commit, errstr, sizeof errstr) != LS_OK) {
-      cli_fail(ctx, CLI_EXIT_FAIL,
-               "%s: the records were re-published but the next replay will "
-               "send them again (the worker's ledger de-duplicates)",
-               errstr);
-      goto out;
-    }
-    carried = s.carried;
-  }
+  cli_replay_ops ops = {chosen, emit, &s};
+  int rc = cli_replay_run(ctx, cfg, dlq_group(f), dlq_topic(f), dry_run, &ops);
+  if (rc != CLI_EXIT_OK)
+    return rc;
   if (ctx->json) {
     cli_print_json(json_pack("{s:b,s:i,s:i,s:i,s:i,s:o,s:o}", "dry_run",
                              dry_run, "matched", s.matched, "replayed",
-                             dry_run ? 0 : s.replayed, "carried_forward",
-                             carried, "unroutable", s.unroutable, "by_topic",
+                             s.replayed, "carried_forward", s.carried,
+                             "unroutable", s.unroutable, "by_topic",
                              counts_json(s.topics, s.n_topics), "by_reason",
                              counts_json(s.reasons, s.n_reasons)));
   } else {
@@ -371,7 +295,7 @@ static int run_replay(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
     else
       printf("replayed %d record(s); %d non-matching record(s) carried "
              "forward in the DLQ\n",
-             s.replayed, carried);
+             s.replayed, s.carried);
     if (s.n_topics)
       print_counts("  by topic:", s.topics, s.n_topics);
     if (s.n_reasons)
@@ -381,17 +305,7 @@ static int run_replay(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
              "the DLQ\n",
              s.unroutable);
   }
-  rc = CLI_EXIT_OK;
-out:
-  if (commit)
-    rd_kafka_topic_partition_list_destroy(commit);
-  if (producer)
-    rd_kafka_destroy(producer);
-  free(s.last_match);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return rc;
+  return CLI_EXIT_OK;
 }
 
 static int run_list(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,

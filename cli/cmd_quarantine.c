@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cli_cmds.h"
 #include "cli_kafka.h"
+#include "cli_replay.h"
 #include "cli_quarantine.h"
 #include "ing_route.h"
 #include "kq.h"
@@ -181,11 +182,6 @@ typedef struct {
   const q_filter *f;
   const ls_config *cfg;
   const ing_schemas *sch;
-  int64_t *last_match;
-  cli_ranges *ranges;
-  rd_kafka_t *producer;
-  bool failed;
-  char errstr[LS_ERRSTR_SIZE];
   int matched, replayed, carried, still_failing;
 } replay_state;
 
@@ -196,20 +192,19 @@ static bool replayable(replay_state *s, const rd_kafka_message_t *m,
   return q_match(s->f, &d) && revalidate(s->sch, s->cfg, m, &d, v);
 }
 
-static int on_plan(const rd_kafka_message_t *m, cli_range *rg, void *op) {
-  replay_state *s = op;
+static bool chosen(const rd_kafka_message_t *m, void *ud) {
+  replay_state *s = ud;
   q_meta d;
   meta_of(m, &d);
   if (!q_match(s->f, &d))
-    return 0;
+    return false;
   ing_verdict v;
   if (!revalidate(s->sch, s->cfg, m, &d, &v)) {
     s->still_failing++;
-    return 0;
+    return false;
   }
   s->matched++;
-  s->last_match[rg - s->ranges->v] = m->offset;
-  return 0;
+  return true;
 }
 
 static rd_kafka_headers_t *requeue_headers(const rd_kafka_message_t *m,
@@ -239,9 +234,9 @@ bool cli_quarantine_requeue(const ing_schemas *sch, const ls_config *cfg,
   return true;
 }
 
-static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
-  replay_state *s = op;
-  (void)rg;
+static int emit(rd_kafka_t *producer, const rd_kafka_message_t *m, void *ud,
+                char *errstr, size_t errlen) {
+  replay_state *s = ud;
   ing_verdict v;
   rd_kafka_headers_t *hdrs;
   const char *topic, *key = NULL;
@@ -264,113 +259,37 @@ static int on_replay(const rd_kafka_message_t *m, cli_range *rg, void *op) {
     klen = m->key_len;
     s->carried++;
   }
-  if (cli_kafka_produce(s->producer, topic, key, klen, m->payload, m->len, hdrs,
-                        s->errstr, sizeof s->errstr) != LS_OK) {
-    s->failed = true;
-    return 1;
-  }
-  rd_kafka_poll(s->producer, 0);
-  return 0;
+  return cli_kafka_produce(producer, topic, key, klen, m->payload, m->len,
+                           hdrs, errstr, errlen) != LS_OK;
 }
 
 static int run_replay(cli_ctx *ctx, const ls_config *cfg,
                       const ing_schemas *sch, const q_filter *f, bool dry_run) {
-  char errstr[LS_ERRSTR_SIZE], qtopic[LS_TOPIC_MAX];
+  char qtopic[LS_TOPIC_MAX];
   snprintf(qtopic, sizeof qtopic, "%squarantine", cfg->topic_prefix);
-  const char *topics[] = {qtopic};
-  cli_ranges ranges = {0};
-  cli_delivery dr;
-  rd_kafka_t *producer = NULL;
-  rd_kafka_topic_partition_list_t *commit = NULL;
   replay_state s;
   memset(&s, 0, sizeof s);
   s.f = f;
   s.cfg = cfg;
   s.sch = sch;
-  int rc = CLI_EXIT_FAIL;
-  rd_kafka_t *rk = cli_kafka_consumer(cfg, Q_GROUP, errstr, sizeof errstr);
-  if (!rk)
-    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
-  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, true, 10000,
-                     &ranges, errstr, sizeof errstr) != LS_OK) {
-    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
-    goto out;
-  }
-  s.ranges = &ranges;
-  s.last_match = calloc(ranges.n ? ranges.n : 1, sizeof *s.last_match);
-  if (!s.last_match)
-    goto out;
-  for (size_t i = 0; i < ranges.n; i++)
-    s.last_match[i] = -1;
-  if (cli_kafka_read(rk, &ranges, on_plan, &s, 15000, 0, errstr,
-                     sizeof errstr) != LS_OK) {
-    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
-    goto out;
-  }
-  int matched = s.matched, still = s.still_failing;
-  if (!dry_run && s.matched) {
-    producer = cli_kafka_producer(cfg, &dr, errstr, sizeof errstr);
-    if (!producer) {
-      rc = cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
-      goto out;
-    }
-    s.producer = producer;
-    commit = rd_kafka_topic_partition_list_new((int)ranges.n);
-    for (size_t i = 0; i < ranges.n; i++) {
-      cli_range *r = &ranges.v[i];
-      if (s.last_match[i] < 0) {
-        r->end = r->start;
-        continue;
-      }
-      r->end = s.last_match[i] + 1;
-      rd_kafka_topic_partition_list_add(commit, r->topic, r->partition)
-          ->offset = r->end;
-    }
-    if (cli_kafka_read(rk, &ranges, on_replay, &s, 15000, 0, errstr,
-                       sizeof errstr) != LS_OK ||
-        s.failed) {
-      cli_fail(ctx, CLI_EXIT_FAIL, "%s; nothing committed",
-               s.failed ? s.errstr : errstr);
-      goto out;
-    }
-    if (!cli_kafka_flush(producer, &dr, 30000, errstr, sizeof errstr)) {
-      cli_fail(ctx, CLI_EXIT_FAIL,
-               "%s; nothing committed, the next replay sends them again",
-               errstr);
-      goto out;
-    }
-    if (cli_kafka_commit(rk, commit, errstr, sizeof errstr) != LS_OK) {
-      cli_fail(ctx, CLI_EXIT_FAIL,
-               "%s: the records were re-published but the next replay will "
-               "send them again (the worker's ledger de-duplicates)",
-               errstr);
-      goto out;
-    }
-  }
+  cli_replay_ops ops = {chosen, emit, &s};
+  int rc = cli_replay_run(ctx, cfg, Q_GROUP, qtopic, dry_run, &ops);
+  if (rc != CLI_EXIT_OK)
+    return rc;
   if (ctx->json)
     cli_print_json(json_pack("{s:b,s:i,s:i,s:i,s:i}", "dry_run", dry_run,
-                             "matched", matched, "replayed",
-                             dry_run ? 0 : s.replayed, "carried_forward",
-                             dry_run ? 0 : s.carried, "still_failing", still));
+                             "matched", s.matched, "replayed", s.replayed,
+                             "carried_forward", s.carried, "still_failing",
+                             s.still_failing));
   else if (dry_run)
     printf("dry run: %d record(s) would be replayed, %d still fail today's "
            "rules\n",
-           matched, still);
+           s.matched, s.still_failing);
   else
     printf("replayed %d record(s); %d record(s) carried forward in the "
            "quarantine (%d still fail today's rules)\n",
-           s.replayed, s.carried, still);
-  rc = CLI_EXIT_OK;
-out:
-  if (commit)
-    rd_kafka_topic_partition_list_destroy(commit);
-  if (producer)
-    rd_kafka_destroy(producer);
-  free(s.last_match);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return rc;
+           s.replayed, s.carried, s.still_failing);
+  return CLI_EXIT_OK;
 }
 
 static int run_list(cli_ctx *ctx, const ls_config *cfg, const ing_schemas *sch,

@@ -1,0 +1,119 @@
+/* cli_replay: the two-pass replay shared by dlq and quarantine
+ * (cli_replay.h). */
+#include "cli_replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const cli_replay_ops *ops;
+  cli_ranges *ranges;
+  int64_t *last; /* per range: offset of the last chosen record, or -1 */
+  size_t chosen;
+  rd_kafka_t *producer;
+  char errstr[LS_ERRSTR_SIZE];
+  bool failed;
+} run_state;
+
+static int on_plan(const rd_kafka_message_t *m, cli_range *rg, void *op) {
+  run_state *s = op;
+  if (s->ops->chosen(m, s->ops->ud)) {
+    s->chosen++;
+    s->last[rg - s->ranges->v] = m->offset;
+  }
+  return 0;
+}
+
+static int on_emit(const rd_kafka_message_t *m, cli_range *rg, void *op) {
+  run_state *s = op;
+  (void)rg;
+  if (s->ops->emit(s->producer, m, s->ops->ud, s->errstr, sizeof s->errstr)) {
+    s->failed = true;
+    return 1;
+  }
+  rd_kafka_poll(s->producer, 0);
+  return 0;
+}
+
+int cli_replay_run(cli_ctx *ctx, const ls_config *cfg, const char *group,
+                   const char *topic, bool dry_run, const cli_replay_ops *ops) {
+  char errstr[LS_ERRSTR_SIZE];
+  const char *topics[] = {topic};
+  cli_ranges ranges = {0};
+  cli_delivery dr;
+  rd_kafka_topic_partition_list_t *commit = NULL;
+  run_state s;
+  memset(&s, 0, sizeof s);
+  s.ops = ops;
+  int rc = CLI_EXIT_FAIL;
+  rd_kafka_t *rk = cli_kafka_consumer(cfg, group, errstr, sizeof errstr);
+  if (!rk)
+    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, true, 10000,
+                     &ranges, errstr, sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
+    goto out;
+  }
+  s.ranges = &ranges;
+  s.last = calloc(ranges.n ? ranges.n : 1, sizeof *s.last);
+  if (!s.last)
+    goto out;
+  for (size_t i = 0; i < ranges.n; i++)
+    s.last[i] = -1;
+  if (cli_kafka_read(rk, &ranges, on_plan, &s, 15000, 0, errstr,
+                     sizeof errstr) != LS_OK) {
+    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
+    goto out;
+  }
+  if (!dry_run && s.chosen) {
+    s.producer = cli_kafka_producer(cfg, &dr, errstr, sizeof errstr);
+    if (!s.producer) {
+      rc = cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+      goto out;
+    }
+    commit = rd_kafka_topic_partition_list_new((int)ranges.n);
+    for (size_t i = 0; i < ranges.n; i++) {
+      cli_range *r = &ranges.v[i];
+      if (s.last[i] < 0) {
+        r->end = r->start;
+        continue;
+      }
+      r->end = s.last[i] + 1;
+      rd_kafka_topic_partition_list_add(commit, r->topic, r->partition)
+          ->offset = r->end;
+    }
+    if (cli_kafka_read(rk, &ranges, on_emit, &s, 15000, 0, errstr,
+                       sizeof errstr) != LS_OK) {
+      cli_fail(ctx, CLI_EXIT_FAIL, "%s; nothing committed", errstr);
+      goto out;
+    }
+    if (s.failed) {
+      cli_fail(ctx, CLI_EXIT_FAIL, "%s; nothing committed", s.errstr);
+      goto out;
+    }
+    if (!cli_kafka_flush(s.producer, &dr, 30000, errstr, sizeof errstr)) {
+      cli_fail(ctx, CLI_EXIT_FAIL,
+               "%s; nothing committed, the next replay sends them again",
+               errstr);
+      goto out;
+    }
+    if (cli_kafka_commit(rk, commit, errstr, sizeof errstr) != LS_OK) {
+      cli_fail(ctx, CLI_EXIT_FAIL,
+               "%s: the records were re-published but the next replay will "
+               "send them again (the worker's ledger de-duplicates)",
+               errstr);
+      goto out;
+    }
+  }
+  rc = CLI_EXIT_OK;
+out:
+  if (commit)
+    rd_kafka_topic_partition_list_destroy(commit);
+  if (s.producer)
+    rd_kafka_destroy(s.producer);
+  free(s.last);
+  cli_ranges_free(&ranges);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
