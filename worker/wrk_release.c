@@ -189,9 +189,12 @@ static void produce_json(rel *r, const char *topic, int32_t partition,
               RD_KAFKA_MSG_F_FREE, h);
 }
 
-static void sync_log(rel *r, const char *outcome, const char *reason,
-                     const rd_kafka_headers_t *h, const char *key,
-                     int32_t partition, int64_t offset, const char *topic) {
+/* One sync_log record; error (taken, may be NULL) and attempts for the
+ * poison outcome (dlq). */
+static void sync_log_ex(rel *r, const char *outcome, const char *reason,
+                        const rd_kafka_headers_t *h, const char *key,
+                        int32_t partition, int64_t offset, const char *topic,
+                        json_t *error, int attempts) {
   char tenant[LS_TENANT_MAX] = "", id[64] = "", type[LS_TOPIC_MAX] = "",
        etime[48] = "";
   const void *v;
@@ -226,20 +229,28 @@ static void sync_log(rel *r, const char *outcome, const char *reason,
   char now[40];
   ls_time_format_ms(ls_now_us(), now, sizeof now);
   json_t *rec = json_pack(
-      "{s:s,s:s,s:s,s:s?,s:s?,s:s,s:s?,s:n,s:n,s:s,s:i,s:I,s:s?,s:s,s:s,s:i}",
+      "{s:s,s:s,s:s,s:s?,s:s?,s:s,s:s?,s:n,s:o?,s:s,s:i,s:I,s:s?,s:s,s:s,s:i}",
       "event_id", id, "tenant", tenant, "event_type", upper, "lead_email",
       strcmp(email, "-") ? email : NULL, "campaign_id",
       strcmp(campaign, "-") && campaign[0] ? campaign : NULL, "outcome",
-      outcome, "reason", reason, "hubspot", "error", "topic", topic,
+      outcome, "reason", reason, "hubspot", "error", error, "topic", topic,
       "partition", (int)partition, "offset", (json_int_t)offset, "event_time",
       etime[0] ? etime : NULL, "logged_at", now, "group", r->o->group,
-      "attempts", 1);
+      "attempts", attempts);
   produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key, rec, NULL);
   ls_metrics_inc(r->o->metrics, "leadsync_filter_outcomes_total",
-                 "Filter outcomes by kind", outcome[0] == 'h'   ? "outcome=\"held\""
-                                            : outcome[0] == 'r' ? "outcome=\"released\""
-                                                                : "outcome=\"expired\"",
+                 "Filter outcomes by kind",
+                 outcome[0] == 'h'   ? "outcome=\"held\""
+                 : outcome[0] == 'r' ? "outcome=\"released\""
+                 : outcome[0] == 'd' ? "outcome=\"poison\""
+                                     : "outcome=\"expired\"",
                  1);
+}
+
+static void sync_log(rel *r, const char *outcome, const char *reason,
+                     const rd_kafka_headers_t *h, const char *key,
+                     int32_t partition, int64_t offset, const char *topic) {
+  sync_log_ex(r, outcome, reason, h, key, partition, offset, topic, NULL, 1);
 }
 
 /* Re-publishes a record to the topic it came from, marked as decided. */
@@ -287,7 +298,8 @@ static void done_marker(rel *r, int32_t partition, const char *key,
 static void poison_dlq(rel *r, int32_t p, int64_t off, const char *event_id,
                        const void *key, size_t klen, const void *value,
                        size_t len, const rd_kafka_headers_t *hdrs,
-                       const char *msg) {
+                       const char *msg, const char *keystr,
+                       const char *orig_topic) {
   wrk_dlq_src s = {
       .topic = KQ_TOPIC_HELD,
       .partition = p,
@@ -319,8 +331,11 @@ static void poison_dlq(rel *r, int32_t p, int64_t off, const char *event_id,
   else
     produce_raw(r, KQ_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, key, kl, (void *)value,
                 len, RD_KAFKA_MSG_F_COPY, h);
-  ls_metrics_inc(r->o->metrics, "leadsync_filter_outcomes_total",
-                 "Filter outcomes by kind", "outcome=\"poison\"", 1);
+  /* The sync_log says so too (outcome dlq, reason poison). */
+  sync_log_ex(r, "dlq", "poison", hdrs, keystr, p, off, orig_topic,
+              json_pack("{s:n,s:s,s:s}", "http_status", "category", "POISON",
+                        "message", msg),
+              r->poison_n[p]);
 }
 
 /* -- decisions ------------------------------------------------------- */
@@ -402,7 +417,7 @@ static void release_held(rel *r, int32_t p, ls_filter *f, const char *key,
       snprintf(msg, sizeof msg, "released by a poisoned record: %s",
                r->poison_err[p]);
       poison_dlq(r, p, items[i].offset, items[i].event_id, h->key, h->keylen,
-                 h->value, h->len, h->hdrs, msg);
+                 h->value, h->len, h->hdrs, msg, h->key, h->topic);
     }
     if (live && h) {
       publish(r, h->topic, h->key, h->keylen, h->value, h->len, h->hdrs,
@@ -575,10 +590,14 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
  * change would have released go to the DLQ with it (release_held). */
 static void poison(rel *r, const rd_kafka_message_t *m) {
   int32_t p = m->partition;
-  char msg[300], id[64];
+  char msg[300], id[64], topic[LS_TOPIC_MAX], key[LS_KEY_MAX];
   snprintf(msg, sizeof msg, "gave up after %d failed attempts: %s",
            r->poison_n[p], r->poison_err[p]);
   kq_header(m, "ce_id", id, sizeof id);
+  kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
+  snprintf(key, sizeof key, "%.*s",
+           (int)(m->key_len < sizeof key ? m->key_len : sizeof key - 1),
+           m->key ? (const char *)m->key : "");
   rd_kafka_headers_t *hdrs = NULL;
   rd_kafka_message_headers(m, &hdrs);
   ls_error("filter: poison record to the DLQ; the partition moves on",
@@ -586,7 +605,7 @@ static void poison(rel *r, const rd_kafka_message_t *m) {
            (json_int_t)m->offset, "attempts", r->poison_n[p], "stub",
            r->poison_dlq_failed[p], "error", r->poison_err[p]);
   poison_dlq(r, p, m->offset, id, m->key, m->key_len, m->payload, m->len, hdrs,
-             msg);
+             msg, key, topic[0] ? topic : KQ_TOPIC_HELD);
   r->poisoning = true;
   apply(r, m, false);
   r->poisoning = false;

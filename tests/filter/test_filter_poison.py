@@ -72,6 +72,13 @@ with Stack() as st:
     c.eq(h.get("ls_dlq_stub"), None, "not a stub")
     c.eq(wutil.engagements_of(st.hubspot_state(), "emails", bad), [],
          "the poison record never reached HubSpot")
+    wutil.wait_for(lambda: "dlq" in watch.outcomes(bad), timeout=15,
+                   what="the sync_log record of the poison record")
+    log = [r for r in watch.by_id.get(bad, []) if r.get("outcome") == "dlq"]
+    c.eq([(r.get("reason"), r.get("attempts")) for r in log], [("poison", 2)],
+         "sync_log: dlq / poison once, after 2 attempts")
+    c.true("synced" not in watch.outcomes(bad), "the poison record not synced",
+           watch.outcomes(bad))
     flog = open(filt.log, errors="replace").read()
     c.true("poison record to the DLQ" in flog,
            "the filter logs the poison record")
