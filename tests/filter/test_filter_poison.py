@@ -8,7 +8,10 @@ re-publication of one event through the test-only hook
 LEADSYNC_TEST_FAULTS=filter_publish@<event id>:N. The lead is allowed
 first; its next three sends share one lead key, hence one partition of
 leadsync.held: the first is the poison record, the two behind it must
-sync. Ends with `leadsync audit`: 0 acknowledged events without an outcome."""
+sync. Then a category change that is itself poison: the event it would
+have released goes to the DLQ with it, and the lead's state still
+changes (a later event passes). Ends with `leadsync audit`: 0
+acknowledged events without an outcome."""
 import json
 import os
 import sys
@@ -21,7 +24,9 @@ from harness import Checks, Stack, SyncLogWatcher, headers_of  # noqa: E402
 c = Checks("filter_poison")
 TENANT = "demo-filtered"
 POISON = "filter-poison-0001"
+POISON_CAT = "filter-poison-0002"
 LEAD = "poison.lead@filter-poison.example.com"
+LEAD_B = "poison.cat@filter-poison.example.com"
 
 
 def poison_config(cfg):
@@ -33,7 +38,8 @@ with Stack() as st:
     st.emulator()
     cfg = wutil.fast_config(st, poison_config)
     filt = st.filter(cfg, env={"LEADSYNC_TEST_FAULTS":
-                               f"filter_publish@{POISON}:1000"})
+                               f"filter_publish@{POISON}:1000,"
+                               f"filter_publish@{POISON_CAT}:1000"})
     w = st.worker(cfg, "activity",
                   wutil.GROUPS["activity"] + wutil.GROUPS["leadstatus"])
     watch = SyncLogWatcher(st.bootstrap)
@@ -82,6 +88,39 @@ with Stack() as st:
     flog = open(filt.log, errors="replace").read()
     c.true("poison record to the DLQ" in flog,
            "the filter logs the poison record")
+
+    # A poisoned category change: the held event it releases goes to the
+    # DLQ with it (a rebuild would release it again); the category holds.
+    held_b = p.send(event("SENT", LEAD_B, 1), tenant=TENANT)
+    p.flush()
+    wutil.wait_for(lambda: "held" in watch.outcomes(held_b), timeout=30,
+                   what="lead B's first send held")
+    p.send(event("Interested", LEAD_B, 2), tenant=TENANT, eid=POISON_CAT)
+    p.flush()
+
+    def reasons():
+        out = {}
+        for m in wutil.dlq(st, timeout=2.0):
+            h = headers_of(m)
+            if h.get("ce_id") in (POISON_CAT, held_b):
+                out.setdefault(h.get("ce_id"), []).append(
+                    (h.get("ls_dlq_reason"), h.get("ls_dlq_hubspot_message")))
+        return out
+    wutil.wait_for(lambda: len(reasons()) == 2, timeout=30,
+                   what="the poisoned category change and its release in "
+                        "the DLQ")
+    got = reasons()
+    c.eq([r for r, _ in got.get(POISON_CAT, [])], ["poison"],
+         "the poisoned category change: DLQ reason poison")
+    c.true([m for r, m in got.get(held_b, []) if r == "poison" and
+            "released by a poisoned record" in (m or "")],
+           "the event it released: DLQ reason poison", got.get(held_b))
+    after_b = p.send(event("SENT", LEAD_B, 3), tenant=TENANT)
+    p.flush()
+    wutil.wait_for(lambda: watch.last(after_b) == "synced", timeout=30,
+                   what="lead B's next send passes (category kept)")
+    c.eq(watch.outcomes(after_b).count("synced"), 1,
+         "lead B's next send synced once")
 
     wutil.check_audit(c, cfg)
     watch.close()
