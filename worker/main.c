@@ -316,6 +316,8 @@ static int run_filter_role(wrk *w, const char *listen,
                                  days * 86400),
       .expiry_every_ms =
           ls_config_int(w->cfg, "worker", "held_expiry_interval_ms", 60000),
+      .poison_after = w->s.poison_after,
+      .max_msg_bytes = w->s.max_msg_bytes,
   };
   /* The DLQ's pending records and their ages (docs/operations.md). */
   wrk_dlqwatch *dw = wrk_dlqwatch_start(

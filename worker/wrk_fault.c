@@ -10,7 +10,7 @@
 #define MAX_SEAMS 16
 
 static struct {
-  char name[32];
+  char name[96];
   long left;
 } seams[MAX_SEAMS];
 static int n_seams = -1; /* -1: environment not read yet */
@@ -52,4 +52,14 @@ bool wrk_fault(const char *seam) {
       return true;
     }
   return false;
+}
+
+bool wrk_fault_for(const char *seam, const char *subject) {
+  char name[96];
+  if (n_seams < 0)
+    load();
+  if (!n_seams || !subject || !*subject)
+    return false;
+  int w = snprintf(name, sizeof name, "%s@%s", seam, subject);
+  return w > 0 && (size_t)w < sizeof name && wrk_fault(name);
 }

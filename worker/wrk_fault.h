@@ -4,7 +4,9 @@
  * and the filter role (rebuild, filter_produce). Inactive unless the
  * environment variable LEADSYNC_TEST_FAULTS is set, e.g.
  * "alloc_intake:2,seek:1": the next N calls at each named seam fail. Used by
- * tests/worker/ test_worker_lossless.py; never set it in production. */
+ * tests/worker/ test_worker_lossless.py; never set it in production.
+ * A seam may name one subject: "filter_publish@EVENT_ID:1000" fails only
+ * that event's re-publications (wrk_fault_for). */
 #ifndef WRK_FAULT_H
 #define WRK_FAULT_H
 
@@ -12,5 +14,7 @@
 
 /* true when the seam's next call must fail (and counts it down). */
 bool wrk_fault(const char *seam);
+/* The same for the seam "seam@subject" (one record's calls only). */
+bool wrk_fault_for(const char *seam, const char *subject);
 
 #endif

@@ -12,6 +12,7 @@
 #include "ls_log.h"
 #include "ls_mask.h"
 #include "ls_time.h"
+#include "wrk_dlq.h"
 #include "wrk_fault.h"
 #include "wrk_obs.h"
 
@@ -41,7 +42,20 @@ typedef struct {
    * applied nor stored until it is rebuilt and read again from stored. */
   bool failed[MAX_PARTS];
   bool bad[MAX_PARTS]; /* an output of this flush was refused */
+  /* The lowest offset whose own output was refused in this flush (-1:
+   * none known) and why: the record that counts toward poison. */
+  int64_t bad_off[MAX_PARTS];
+  char bad_err[MAX_PARTS][160];
+  /* Poison (docs/filter.md): the record of each partition that failed,
+   * how often in a row, its last error, and whether its DLQ copy was
+   * refused too (then a stub). */
+  int64_t poison_off[MAX_PARTS];
+  int poison_n[MAX_PARTS];
+  char poison_err[MAX_PARTS][160];
+  bool poison_dlq_failed[MAX_PARTS];
+  bool poisoning;      /* applying a poisoned record: releases go to DLQ */
   int32_t cur;         /* partition whose record is being applied, or -1 */
+  int64_t cur_off;     /* offset of that record, or -1 (e.g. expiry) */
   size_t unflushed;
   char cat_topic[LS_TOPIC_MAX];
   char errstr[LS_ERRSTR_SIZE];
@@ -87,10 +101,28 @@ rd_kafka_headers_t *wrk_release_forward_headers(const rd_kafka_message_t *m) {
 
 /* -- outputs --------------------------------------------------------- */
 
-/* The partition an output is for fails when the output is refused. */
+/* The partition an output is for fails when the output is refused; the
+ * record that caused it (offset off, -1 unknown) counts toward poison. */
+static void record_bad(rel *r, int32_t p, int64_t off, const char *why) {
+  if (p < 0 || p >= MAX_PARTS)
+    return;
+  r->bad[p] = true;
+  if (off >= 0 && (r->bad_off[p] < 0 || off < r->bad_off[p])) {
+    r->bad_off[p] = off;
+    snprintf(r->bad_err[p], sizeof r->bad_err[p], "%s", why);
+  }
+}
+
 static void mark_bad(rel *r, int32_t p) {
-  if (p >= 0 && p < MAX_PARTS)
-    r->bad[p] = true;
+  record_bad(r, p, p == r->cur ? r->cur_off : -1, "out of memory");
+}
+
+/* A produce's opaque: the held partition and offset it is for. */
+_Static_assert(sizeof(intptr_t) >= 8, "the opaque packs an offset");
+#define OPAQUE_PART_BITS 11 /* MAX_PARTS + 1 fits */
+static void *opaque_of(const rel *r) {
+  return (void *)(((intptr_t)(r->cur_off + 1) << OPAQUE_PART_BITS) |
+                  (intptr_t)(r->cur + 1));
 }
 
 /* Delivery reports: every output is checked (message.timeout.ms=0 retries
@@ -101,11 +133,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
   if (!m->err)
     return;
   rel *r = opaque;
-  int32_t p = (int32_t)((intptr_t)m->_private - 1);
-  ls_error("filter: output not delivered", "{s:s,s:s,s:i}", "topic",
+  intptr_t v = (intptr_t)m->_private;
+  int32_t p = (int32_t)(v & ((1 << OPAQUE_PART_BITS) - 1)) - 1;
+  int64_t off = (int64_t)(v >> OPAQUE_PART_BITS) - 1;
+  ls_error("filter: output not delivered", "{s:s,s:s,s:i,s:I}", "topic",
            rd_kafka_topic_name(m->rkt), "error", rd_kafka_err2str(m->err),
-           "held_partition", (int)p);
-  mark_bad(r, p);
+           "held_partition", (int)p, "held_offset", (json_int_t)off);
+  record_bad(r, p, off, rd_kafka_err2str(m->err));
 }
 
 /* Produces one record, waiting while the local queue is full; takes the
@@ -123,15 +157,14 @@ static void produce_raw(rel *r, const char *topic, int32_t partition,
                     r->producer, RD_KAFKA_V_TOPIC(topic),
                     RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, klen),
                     RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(msgflags),
-                    RD_KAFKA_V_HEADERS(h),
-                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)(r->cur + 1)),
+                    RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque_of(r)),
                     RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
       break;
     rd_kafka_poll(r->producer, 100);
   }
   if (err) {
-    mark_bad(r, r->cur);
+    record_bad(r, r->cur, r->cur_off, rd_kafka_err2str(err));
     ls_error("filter: produce failed", "{s:s,s:s}", "topic", topic, "error",
              rd_kafka_err2str(err));
     rd_kafka_headers_destroy(h);
@@ -156,9 +189,12 @@ static void produce_json(rel *r, const char *topic, int32_t partition,
               RD_KAFKA_MSG_F_FREE, h);
 }
 
-static void sync_log(rel *r, const char *outcome, const char *reason,
-                     const rd_kafka_headers_t *h, const char *key,
-                     int32_t partition, int64_t offset, const char *topic) {
+/* One sync_log record; error (taken, may be NULL) and attempts for the
+ * poison outcome (dlq). */
+static void sync_log_ex(rel *r, const char *outcome, const char *reason,
+                        const rd_kafka_headers_t *h, const char *key,
+                        int32_t partition, int64_t offset, const char *topic,
+                        json_t *error, int attempts) {
   char tenant[LS_TENANT_MAX] = "", id[64] = "", type[LS_TOPIC_MAX] = "",
        etime[48] = "";
   const void *v;
@@ -193,20 +229,28 @@ static void sync_log(rel *r, const char *outcome, const char *reason,
   char now[40];
   ls_time_format_ms(ls_now_us(), now, sizeof now);
   json_t *rec = json_pack(
-      "{s:s,s:s,s:s,s:s?,s:s?,s:s,s:s?,s:n,s:n,s:s,s:i,s:I,s:s?,s:s,s:s,s:i}",
+      "{s:s,s:s,s:s,s:s?,s:s?,s:s,s:s?,s:n,s:o?,s:s,s:i,s:I,s:s?,s:s,s:s,s:i}",
       "event_id", id, "tenant", tenant, "event_type", upper, "lead_email",
       strcmp(email, "-") ? email : NULL, "campaign_id",
       strcmp(campaign, "-") && campaign[0] ? campaign : NULL, "outcome",
-      outcome, "reason", reason, "hubspot", "error", "topic", topic,
+      outcome, "reason", reason, "hubspot", "error", error, "topic", topic,
       "partition", (int)partition, "offset", (json_int_t)offset, "event_time",
       etime[0] ? etime : NULL, "logged_at", now, "group", r->o->group,
-      "attempts", 1);
+      "attempts", attempts);
   produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key, rec, NULL);
   ls_metrics_inc(r->o->metrics, "leadsync_filter_outcomes_total",
-                 "Filter outcomes by kind", outcome[0] == 'h'   ? "outcome=\"held\""
-                                            : outcome[0] == 'r' ? "outcome=\"released\""
-                                                                : "outcome=\"expired\"",
+                 "Filter outcomes by kind",
+                 outcome[0] == 'h'   ? "outcome=\"held\""
+                 : outcome[0] == 'r' ? "outcome=\"released\""
+                 : outcome[0] == 'd' ? "outcome=\"poison\""
+                                     : "outcome=\"expired\"",
                  1);
+}
+
+static void sync_log(rel *r, const char *outcome, const char *reason,
+                     const rd_kafka_headers_t *h, const char *key,
+                     int32_t partition, int64_t offset, const char *topic) {
+  sync_log_ex(r, outcome, reason, h, key, partition, offset, topic, NULL, 1);
 }
 
 /* Re-publishes a record to the topic it came from, marked as decided. */
@@ -222,6 +266,20 @@ static void publish(rel *r, const char *topic, const char *key, size_t keylen,
     rd_kafka_header_remove(h, WRK_H_RELEASED);
     rd_kafka_header_add(h, WRK_H_RELEASED, -1, "1", -1);
   }
+  const void *id;
+  size_t idlen;
+  char idbuf[96];
+  if (src && !rd_kafka_header_get_last(src, "ce_id", &id, &idlen) && id &&
+      idlen < sizeof idbuf) {
+    memcpy(idbuf, id, idlen);
+    idbuf[idlen] = '\0';
+    if (wrk_fault_for("filter_publish", idbuf)) {
+      record_bad(r, r->cur, r->cur_off, "Local: Failed (injected)");
+      rd_kafka_headers_destroy(h);
+      r->unflushed++;
+      return;
+    }
+  }
   produce_raw(r, topic, RD_KAFKA_PARTITION_UA, key, keylen, (void *)value,
               len, RD_KAFKA_MSG_F_COPY, h);
 }
@@ -232,6 +290,52 @@ static void done_marker(rel *r, int32_t partition, const char *key,
   rd_kafka_header_add(h, WRK_H_MARKER, -1, "done", -1);
   produce_json(r, KQ_TOPIC_HELD, partition, key,
                json_pack("{s:o,s:s}", "event_ids", ids, "reason", reason), h);
+}
+
+/* Writes one record that leadsync.held partition p holds at offset off to
+ * the DLQ with reason poison (a stub when too large, or when its full copy
+ * was refused before), through the worker's DLQ builder. */
+static void poison_dlq(rel *r, int32_t p, int64_t off, const char *event_id,
+                       const void *key, size_t klen, const void *value,
+                       size_t len, const rd_kafka_headers_t *hdrs,
+                       const char *msg, const char *keystr,
+                       const char *orig_topic) {
+  wrk_dlq_src s = {
+      .topic = KQ_TOPIC_HELD,
+      .partition = p,
+      .offset = off,
+      .key = key,
+      .klen = klen,
+      .value = value,
+      .len = len,
+      .hdrs = hdrs,
+      .event_id = event_id,
+      .reason = "poison",
+      .hs_category = "POISON",
+      .hs_message = msg,
+      .attempts = r->poison_n[p],
+      .group = r->o->group,
+      .force_stub = r->poison_dlq_failed[p],
+      .max_msg_bytes = r->o->max_msg_bytes,
+  };
+  rd_kafka_headers_t *h;
+  char *stub;
+  size_t kl;
+  if (!wrk_dlq_build(&s, &h, &stub, &kl)) {
+    mark_bad(r, p); /* out of memory: tried again on the next read */
+    return;
+  }
+  if (stub)
+    produce_raw(r, KQ_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, key, kl, stub,
+                strlen(stub), RD_KAFKA_MSG_F_FREE, h);
+  else
+    produce_raw(r, KQ_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, key, kl, (void *)value,
+                len, RD_KAFKA_MSG_F_COPY, h);
+  /* The sync_log says so too (outcome dlq, reason poison). */
+  sync_log_ex(r, "dlq", "poison", hdrs, keystr, p, off, orig_topic,
+              json_pack("{s:n,s:s,s:s}", "http_status", "category", "POISON",
+                        "message", msg),
+              r->poison_n[p]);
 }
 
 /* -- decisions ------------------------------------------------------- */
@@ -306,6 +410,15 @@ static void release_held(rel *r, int32_t p, ls_filter *f, const char *key,
   json_t *ids = live ? json_array() : NULL;
   for (size_t i = 0; i < n; i++) {
     held_rec *h = items[i].payload;
+    if (!live && r->poisoning && h) {
+      /* Released by a poisoned category change: they go to the DLQ with
+       * it, so a rebuild (which releases them again) loses nothing. */
+      char msg[300];
+      snprintf(msg, sizeof msg, "released by a poisoned record: %s",
+               r->poison_err[p]);
+      poison_dlq(r, p, items[i].offset, items[i].event_id, h->key, h->keylen,
+                 h->value, h->len, h->hdrs, msg, h->key, h->topic);
+    }
     if (live && h) {
       publish(r, h->topic, h->key, h->keylen, h->value, h->len, h->hdrs,
               true);
@@ -469,6 +582,35 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
              hdrs, key, p, m->offset, topic);
 }
 
+/* A record whose outputs were refused poison_after times in a row: it
+ * goes to the DLQ (reason poison) instead of being applied live, and its
+ * offset is stored once that copy is acknowledged. Its effect on the
+ * lead's state is kept exactly as a rebuild would replay it, so the state
+ * never depends on when the filter restarted; events a poisoned category
+ * change would have released go to the DLQ with it (release_held). */
+static void poison(rel *r, const rd_kafka_message_t *m) {
+  int32_t p = m->partition;
+  char msg[300], id[64], topic[LS_TOPIC_MAX], key[LS_KEY_MAX];
+  snprintf(msg, sizeof msg, "gave up after %d failed attempts: %s",
+           r->poison_n[p], r->poison_err[p]);
+  kq_header(m, "ce_id", id, sizeof id);
+  kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
+  snprintf(key, sizeof key, "%.*s",
+           (int)(m->key_len < sizeof key ? m->key_len : sizeof key - 1),
+           m->key ? (const char *)m->key : "");
+  rd_kafka_headers_t *hdrs = NULL;
+  rd_kafka_message_headers(m, &hdrs);
+  ls_error("filter: poison record to the DLQ; the partition moves on",
+           "{s:i,s:I,s:i,s:b,s:s}", "partition", (int)p, "offset",
+           (json_int_t)m->offset, "attempts", r->poison_n[p], "stub",
+           r->poison_dlq_failed[p], "error", r->poison_err[p]);
+  poison_dlq(r, p, m->offset, id, m->key, m->key_len, m->payload, m->len, hdrs,
+             msg, key, topic[0] ? topic : KQ_TOPIC_HELD);
+  r->poisoning = true;
+  apply(r, m, false);
+  r->poisoning = false;
+}
+
 /* -- durability ------------------------------------------------------ */
 
 /* Stores the pending offsets: call only once their outputs are acked.
@@ -480,14 +622,39 @@ static void store_pending(rel *r) {
     if (r->bad[p]) {
       r->bad[p] = false;
       r->pending[p] = -1;
+      if (r->bad_off[p] >= 0) {
+        if (r->poison_off[p] == r->bad_off[p]) {
+          r->poison_n[p]++;
+        } else {
+          r->poison_off[p] = r->bad_off[p];
+          r->poison_n[p] = 1;
+          r->poison_dlq_failed[p] = false;
+        }
+        /* Failed once more after it was poisoned: its DLQ copy was
+         * refused, the next attempt writes the stub. */
+        if (r->poison_n[p] > r->o->poison_after)
+          r->poison_dlq_failed[p] = true;
+        else
+          snprintf(r->poison_err[p], sizeof r->poison_err[p], "%s",
+                   r->bad_err[p]);
+        r->bad_off[p] = -1;
+      }
       if (r->parts[p] && !r->failed[p]) {
         ls_error("filter: an output was refused; the partition is rebuilt "
                  "and read again from its last stored offset",
-                 "{s:i,s:I}", "partition", p, "offset",
-                 (json_int_t)r->stored[p]);
+                 "{s:i,s:I,s:I,s:i,s:i}", "partition", p, "offset",
+                 (json_int_t)r->stored[p], "failed_offset",
+                 (json_int_t)r->poison_off[p], "attempts", r->poison_n[p],
+                 "poison_after", r->o->poison_after);
         r->failed[p] = true;
       }
       continue;
+    }
+    if (r->pending[p] > r->poison_off[p] && r->poison_off[p] >= 0 &&
+        !r->failed[p]) {
+      r->poison_off[p] = -1; /* stored past it: done with it */
+      r->poison_n[p] = 0;
+      r->poison_dlq_failed[p] = false;
     }
     if (r->pending[p] < 0)
       continue;
@@ -705,6 +872,7 @@ static bool rebuild(rel *r, int32_t p, int64_t committed) {
              "rebuild of partition %d ran out of memory", (int)p);
   }
   r->bad[p] = false;
+  r->bad_off[p] = -1;
   ls_info("filter: partition rebuilt", "{s:i,s:I,s:I,s:i,s:i,s:b}",
           "partition", (int)p, "replayed_to", (json_int_t)upto, "state_records",
           (json_int_t)(shi - slo), "leads", (int)ls_filter_leads(r->parts[p]),
@@ -766,6 +934,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       r->pending[p] = -1;
       r->bad[p] = false;
       r->failed[p] = false;
+      r->bad_off[p] = r->poison_off[p] = -1;
+      r->poison_n[p] = 0;
+      r->poison_dlq_failed[p] = false;
       if (!rebuild(r, p, c >= 0 ? c : -1)) {
         /* Assigned, but its records are dropped unread until recover()
          * rebuilds it: partial state never decides or stores. */
@@ -789,6 +960,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         r->pending[p] = -1;
         r->failed[p] = false;
         r->bad[p] = false;
+        r->bad_off[p] = r->poison_off[p] = -1;
+        r->poison_n[p] = 0;
       }
     }
     rd_kafka_assign(rk, NULL);
@@ -827,8 +1000,11 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
   }
   r->o = o;
   r->cur = -1;
-  for (int p = 0; p < MAX_PARTS; p++)
+  r->cur_off = -1;
+  for (int p = 0; p < MAX_PARTS; p++) {
     r->pending[p] = r->stored[p] = -1;
+    r->bad_off[p] = r->poison_off[p] = -1;
+  }
   snprintf(r->cat_topic, sizeof r->cat_topic, "%slead_category_updated",
            o->cfg->topic_prefix);
 
@@ -884,9 +1060,15 @@ int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
         /* Not trusted until rebuilt: read again after recover(). */
       } else if (!m->err && p >= 0 && p < MAX_PARTS) {
         r->cur = p;
+        r->cur_off = m->offset;
         wrk_obs_consumed(m);
-        apply(r, m, true);
+        if (r->poison_off[p] == m->offset &&
+            r->poison_n[p] >= r->o->poison_after)
+          poison(r, m);
+        else
+          apply(r, m, true);
         r->cur = -1;
+        r->cur_off = -1;
         r->pending[p] = m->offset + 1;
         r->unflushed++;
       } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {

@@ -34,6 +34,8 @@ typedef struct {
   void *ready_arg;
   long max_age_s;           /* held events held longer than this expire */
   long expiry_every_ms;     /* how often expiry runs */
+  int poison_after;         /* failed attempts before the DLQ (poison) */
+  long max_msg_bytes;       /* the producer's message.max.bytes */
 } wrk_release_opts;
 
 /* Runs the filter role until *stop: consumes leadsync.held in its own

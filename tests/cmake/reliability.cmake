@@ -17,3 +17,11 @@ endif()
 # with `leadsync audit` (0 acknowledged events without an outcome).
 ls_add_pytest(worker_lossless tests/worker/test_worker_lossless.py
   LABELS integration TIMEOUT 240)
+# Poison in the filter role: a record whose re-publication is always
+# refused goes to the DLQ (reason poison); its partition moves on.
+ls_add_pytest(filter_poison tests/filter/test_filter_poison.py
+  LABELS integration TIMEOUT 120)
+# Daily-limit deferral: events left in Kafka while the portal's budget is
+# spent sync once after its midnight reset (emulator time zone), none lost.
+ls_add_pytest(worker_daily_defer tests/worker/test_worker_daily_defer.py
+  LABELS integration TIMEOUT 120)

@@ -178,3 +178,16 @@ def metric(base, name, labels=None):
             continue
         total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def check_audit(c, cfg):
+    """`leadsync audit --since 1h --grace 0s` must find 0 acknowledged
+    events without a final outcome (exit 0)."""
+    import subprocess
+    p = subprocess.run([os.path.join(harness.BUILD, "leadsync"), "--config",
+                        cfg, "audit", "--since", "1h", "--grace", "0s"],
+                       capture_output=True, text=True, timeout=90)
+    print(p.stdout.strip(), p.stderr.strip(), flush=True)
+    c.eq(p.returncode, 0, "leadsync audit: exit 0")
+    c.true(" 0 missing" in p.stdout, "leadsync audit: 0 acknowledged "
+           "events without a final outcome", p.stdout)

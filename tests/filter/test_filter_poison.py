@@ -1,0 +1,88 @@
+"""Poison in the filter role (docs/filter.md "Poison records"): a held
+record whose re-publication is always refused goes to the DLQ with reason
+`poison` after worker.poison_attempts, and its partition moves on.
+
+Real stack (dev broker, HubSpot emulator, a worker for the activity and
+lead-status events, the filter role). The filter refuses every
+re-publication of one event through the test-only hook
+LEADSYNC_TEST_FAULTS=filter_publish@<event id>:N. The lead is allowed
+first; its next three sends share one lead key, hence one partition of
+leadsync.held: the first is the poison record, the two behind it must
+sync. Ends with `leadsync audit`: 0 acknowledged events without an outcome."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "worker"))
+import wutil  # noqa: E402
+from filterlib import event  # noqa: E402
+from harness import Checks, Stack, SyncLogWatcher, headers_of  # noqa: E402
+
+c = Checks("filter_poison")
+TENANT = "demo-filtered"
+POISON = "filter-poison-0001"
+LEAD = "poison.lead@filter-poison.example.com"
+
+
+def poison_config(cfg):
+    cfg["worker"]["poison_attempts"] = 2
+
+
+with Stack() as st:
+    st.broker()
+    st.emulator()
+    cfg = wutil.fast_config(st, poison_config)
+    filt = st.filter(cfg, env={"LEADSYNC_TEST_FAULTS":
+                               f"filter_publish@{POISON}:1000"})
+    w = st.worker(cfg, "activity",
+                  wutil.GROUPS["activity"] + wutil.GROUPS["leadstatus"])
+    watch = SyncLogWatcher(st.bootstrap)
+    p = wutil.Producer(st.bootstrap)
+
+    # The lead is allowed (Interested) before its sends reach the filter.
+    cat = p.send(event("Interested", LEAD, 1), tenant=TENANT)
+    p.flush()
+    wutil.wait_for(lambda: watch.last(cat) == "synced", timeout=60,
+                   what="the category update synced")
+    bad = p.send(event("SENT", LEAD, 2), tenant=TENANT, eid=POISON)
+    behind = [p.send(event("SENT", LEAD, n), tenant=TENANT)
+              for n in (3, 4)]
+    p.flush()
+    wutil.wait_for(lambda: all(watch.last(i) == "synced" for i in behind),
+                   timeout=60, what="the events behind the poison record")
+    c.eq([watch.outcomes(i).count("synced") for i in behind], [1, 1],
+         "the events behind the poison record synced once each")
+
+    def poison_dlq():
+        return [m for m in wutil.dlq(st, timeout=2.0)
+                if headers_of(m).get("ce_id") == bad]
+    wutil.wait_for(poison_dlq, timeout=30, what="the poison record's DLQ copy")
+    recs = poison_dlq()
+    c.eq(len(recs), 1, "one DLQ record for the poison record")
+    h = headers_of(recs[0])
+    c.eq(h.get("ls_dlq_reason"), "poison", "DLQ reason poison")
+    c.eq(h.get("ls_dlq_original_topic"), "leadsync.held",
+         "the DLQ copy names leadsync.held as its origin")
+    c.eq(h.get("ls_dlq_attempts"), "2", "after worker.poison_attempts (2)")
+    c.true("gave up after 2 failed attempts" in
+           (h.get("ls_dlq_hubspot_message") or ""),
+           "the DLQ copy carries the error", h.get("ls_dlq_hubspot_message"))
+    c.eq(json.loads(recs[0].value()).get("to_email"), LEAD,
+         "a full copy (small record): the original body")
+    c.eq(h.get("ls_dlq_stub"), None, "not a stub")
+    c.eq(wutil.engagements_of(st.hubspot_state(), "emails", bad), [],
+         "the poison record never reached HubSpot")
+    wutil.wait_for(lambda: "dlq" in watch.outcomes(bad), timeout=15,
+                   what="the sync_log record of the poison record")
+    log = [r for r in watch.by_id.get(bad, []) if r.get("outcome") == "dlq"]
+    c.eq([(r.get("reason"), r.get("attempts")) for r in log], [("poison", 2)],
+         "sync_log: dlq / poison once, after 2 attempts")
+    c.true("synced" not in watch.outcomes(bad), "the poison record not synced",
+           watch.outcomes(bad))
+    flog = open(filt.log, errors="replace").read()
+    c.true("poison record to the DLQ" in flog,
+           "the filter logs the poison record")
+
+    wutil.check_audit(c, cfg)
+    watch.close()
+c.done()
