@@ -4,7 +4,7 @@ the batch").
 
 Real stack: dev broker, HubSpot emulator, one worker. The portal's time
 zone is set (/_emulator/portals utc_offset_ms) so that its local midnight,
-when HubSpot resets the daily budget, is ~20 s away; the worker reads it
+when HubSpot resets the daily budget, is ~35 s away; the worker reads it
 from account-info at start. Then the budget is spent (daily_used =
 daily_limit): events get the daily 429 and are left in Kafka (deferred).
 More events of the same leads, hence the same partitions, arrive while
@@ -22,7 +22,7 @@ from harness import (HUBSPOT_TOKEN, Checks, Stack,  # noqa: E402
 
 c = Checks("worker_daily_defer")
 DAY_MS = 86400000
-LEAD_S = 20  # seconds from the time-zone change to the portal's midnight
+LEAD_S = 35  # seconds from the time-zone change to the portal's midnight
 
 
 def portal(st, body):
