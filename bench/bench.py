@@ -80,7 +80,7 @@ WRITES = {  # event type -> (upserts a contact, engagement object or None)
     "LEAD_UNSUBSCRIBED": (True, "notes"),
     "MANUAL_STEP_REACHED": (True, "tasks"),
 }
-BATCH_INPUTS = 100      # HubSpot's batch limit (REFERENCE.md section 1)
+BATCH_INPUTS = 100      # HubSpot's batch limit (docs/hubspot-client.md)
 WINDOW_S = 10.0         # HubSpot's rolling rate-limit window
 TIERS = {"professional": 190, "increase": 250}
 FINAL = {"synced", "filtered", "dlq", "duplicate", "expired", "released"}

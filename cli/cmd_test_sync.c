@@ -94,7 +94,7 @@ static void random_hex(char *out, size_t nbytes) {
     snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-/* A payload shaped like Smartlead's (shared smartlead/REFERENCE.md 2.1 and
+/* A payload shaped like Smartlead's (tests/fixtures/smartlead and
  * 2.4), with nothing that could reach a real person. */
 static json_t *build_payload(const char *type, const char *email,
                              const ls_source *src, const char *secret,

@@ -101,7 +101,7 @@ static const json_t *as_array(const json_t *doc) {
   return json_is_array(a) ? a : NULL;
 }
 
-/* Campaign list, then each campaign's webhooks (REFERENCE.md 3.1), as
+/* Campaign list, then each campaign's webhooks (docs/cli.md), as
  * definitions in the FILE format. */
 static int fetch_smartlead(const cli_ctx *ctx, json_t **out) {
   const char *key = getenv("SMARTLEAD_API_KEY");

@@ -291,7 +291,7 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
   else if (header_is(p, n, "X-HubSpot-RateLimit-Daily-Remaining", &v))
     h->daily_remaining = hs_rl_clamp(header_long(v, end));
   else if (header_is(p, n, "Retry-After", &v))
-    /* CRM Retry-After is in seconds (REFERENCE.md section 0, 477). */
+    /* CRM Retry-After is in seconds (docs/hubspot-client.md). */
     h->retry_after_ms = hs_rl_retry_after_ms(header_long(v, end));
   return n;
 }

@@ -37,7 +37,7 @@ typedef enum {
 
 const char *hs_class_name(hs_class c);
 
-/* A parsed HubSpot error body (every field optional, REFERENCE.md 0). */
+/* A parsed HubSpot error body (every field optional). */
 typedef struct {
   char category[64];
   char sub_category[64];

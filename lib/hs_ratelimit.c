@@ -1,4 +1,4 @@
-/* hs_ratelimit: per-portal request budget (HubSpot REFERENCE.md section 6).
+/* hs_ratelimit: per-portal request budget (docs/hubspot-client.md).
  *
  * Three things limit a portal: our own sends in the rolling window (exact
  * for one process), what the last response's headers said is left, and

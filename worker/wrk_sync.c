@@ -1133,7 +1133,7 @@ void wrk_sync_carry(wrk *w) {
 
 void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
   size_t nt = w->cfg->n_tenants;
-  /* Inputs per call: HubSpot takes 100 (REFERENCE.md section 1). */
+  /* Inputs per call: HubSpot takes 100 (docs/hubspot-client.md). */
   const size_t HS_BATCH_LIMIT = (size_t)w->s.batch_max;
   jvec jobs = {0};
 

@@ -1,5 +1,5 @@
 /* emu.h: shared types of hubspot-emulator, a local stand-in for the subset
- * of the HubSpot CRM API that leadsync uses (shared hubspot/REFERENCE.md). */
+ * of the HubSpot CRM API that leadsync uses (docs/hubspot-emulator.md). */
 #ifndef EMU_H
 #define EMU_H
 

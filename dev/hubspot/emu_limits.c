@@ -1,4 +1,4 @@
-/* emu_limits.c: HubSpot's rate limits (REFERENCE.md §6): a rolling
+/* emu_limits.c: HubSpot's rate limits (docs/hubspot-emulator.md): a rolling
  * 10-second window per app, a daily budget per account that resets at
  * midnight (UTC here), and a 5/s bucket for search, which is exempt from
  * the 10-second window. Callers hold emu->mu. */

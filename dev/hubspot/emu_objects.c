@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Association types the emulator accepts (REFERENCE.md §3). */
+/* Association types the emulator accepts (docs/hubspot-emulator.md). */
 static const struct {
   enum emu_otype from, to;
   int type_id;
@@ -678,7 +678,7 @@ void emu_h_batch_update(struct emu_call *c) {
   if (!inputs_of(c, &inputs))
     return;
   /* Batch update must use record ids; idProperty fails unless it names a
-   * custom unique property (REFERENCE.md §1.1, ISS-548). */
+   * custom unique property (docs/hubspot-emulator.md). */
   const char *top = json_string_value(json_object_get(c->in, "idProperty"));
   size_t i;
   json_t *in;
@@ -783,7 +783,7 @@ void emu_h_batch_upsert(struct emu_call *c) {
   json_t *cleans = json_array();
   /* Every input traced: a bad value fails only its input, answered in a
    * 207 (as batch create documents); otherwise the whole batch gets the
-   * 400 with every property error (REFERENCE.md 1.1 leaves it open). */
+   * 400 with every property error (HubSpot's docs leave it open). */
   bool multi = traced(inputs);
   json_t *errors = json_array();
   bool *bad = calloc(n ? n : 1, sizeof *bad);

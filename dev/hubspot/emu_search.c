@@ -1,6 +1,6 @@
 /* emu_search.c: POST /crm/v3/objects/{type}/search over the search index,
  * which lags the store by --search-lag-ms, with HubSpot's request limits
- * (REFERENCE.md §1.4). Callers hold emu->mu. */
+ * (docs/hubspot-emulator.md, search). Callers hold emu->mu. */
 #include "emu.h"
 
 #include <ctype.h>

@@ -31,7 +31,7 @@ bool emu_otype_parse(const char *s, enum emu_otype *out) {
   return false;
 }
 
-/* Tier -> limits, from the usage-guidelines table (REFERENCE.md §6.1).
+/* Tier -> limits, from the usage-guidelines table (docs/hubspot-emulator.md).
  * "increase" is a Professional account with one API limit increase. */
 static const struct {
   const char *tier;

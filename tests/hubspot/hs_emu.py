@@ -225,7 +225,7 @@ def check_shape(ck, name, expect, body):
 
 
 def check_common(ck, name, r, search=False, oauth=False):
-    """What every API answer carries (REFERENCE.md §0, §6.2)."""
+    """What every API answer carries (docs/hubspot-emulator.md)."""
     ck.eq(name + ": content-type", CT_JSON, r.h("content-type"))
     corr = r.h("x-hubspot-correlation-id")
     ck.check(name + ": correlation header", corr and len(corr) == 36,

@@ -3,7 +3,7 @@
 
 Each row sends one documented request and compares status, the common
 headers (content type, correlation id, rate-limit headers) and the body
-shape with shared hubspot/REFERENCE.md, including every error body the
+shape with docs/hubspot-emulator.md, including every error body the
 reference documents. Rows run in order; `save` keeps ids for later rows.
 """
 import os
@@ -26,7 +26,7 @@ MSG_NOT_FOUND = ("Could not get some CONTACT objects, they may be deleted or "
 
 
 def prop_missing_msg(name):
-    # REFERENCE.md §4, with {HubId} = the portal id.
+    # HubSpot's record URL, with {HubId} = the portal id.
     inner = ('[{"isValid":false,"message":"Property \\"%s\\" does not exist",'
              '"error":"PROPERTY_DOESNT_EXIST","name":"%s",'
              '"localizedErrorMessage":"Property \\"%s\\" does not exist",'

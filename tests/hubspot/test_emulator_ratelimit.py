@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Rate limits of hubspot-emulator (REFERENCE.md §6).
+"""Rate limits of hubspot-emulator (docs/hubspot-emulator.md).
 
 Fires exactly limit+1 requests into a window and checks the 429 body and
 headers for each policy: TEN_SECONDLY_ROLLING (tiny configured limit, then

@@ -1,5 +1,5 @@
 /* test_event: topic, key, lead e-mail, times and event ids (lib/ls_event.c)
- * for every shared Smartlead sample and the traps of REFERENCE.md. */
+ * for every shared Smartlead sample and the known traps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
