@@ -11,7 +11,8 @@ import shutil
 import sys
 
 from harness import (ALL_EVENTS, BUILD, DEMO_TOKEN, HUBSPOT_TOKEN, Checks,
-                     Stack, http_request, load_payloads, wait_for)
+                     Stack, http_request, load_payloads)
+from harness import wait_for as harness_wait_for
 from conlib import (Api, accounts, console_config, start_console,
                     wait_event, with_lead)
 
@@ -32,6 +33,19 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
 c = Checks("console_browser")
 SHOTS = os.path.join(BUILD, "console-screenshots")
 os.makedirs(SHOTS, exist_ok=True)
+
+
+def wait_for(cond, *args, **kwargs):
+    """harness.wait_for, where an element the page re-rendered while it was
+    being read (StaleElementReferenceException) counts as "not yet"."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def settled():
+        try:
+            return cond()
+        except StaleElementReferenceException:
+            return None
+    return harness_wait_for(settled, *args, **kwargs)
 
 
 def post(url, body):
@@ -89,6 +103,18 @@ with Stack() as st:
 
     def by_id(i):
         return drv.find_element(By.ID, i)
+
+    def click_in_row(rows_css, match, inner_css, what):
+        """Clicks inside the first row that matches; again if the table was
+        re-rendered between finding the row and the click. Returns its text."""
+        def attempt():
+            for r in drv.find_elements(By.CSS_SELECTOR, rows_css):
+                if match(r):
+                    text = r.text
+                    r.find_element(By.CSS_SELECTOR, inner_css).click()
+                    return text or " "
+            return None
+        return wait_for(attempt, 20, 0.2, what)
 
     def visible(i):
         return wait_for(lambda: by_id(i).is_displayed() and by_id(i), 15, 0.1,
@@ -158,11 +184,10 @@ with Stack() as st:
         # -- DLQ: select and replay ----------------------------------------
         drv.get(con.url + "/#/dlq")
         bob_id = parked_ids["bob.browser@acme-example.com"]
-        row_box = wait_for(lambda: [b for b in drv.find_elements(
-            By.CSS_SELECTOR, "#parked-table tbody tr")
-            if "bob.browser" in b.text], 20, 0.2, "bob's DLQ row")[0]
-        c.true("auth" in row_box.text, "the DLQ row shows the reason")
-        row_box.find_element(By.CSS_SELECTOR, "input.select-row").click()
+        row_text = click_in_row("#parked-table tbody tr",
+                                lambda b: "bob.browser" in b.text,
+                                "input.select-row", "bob's DLQ row")
+        c.true("auth" in row_text, "the DLQ row shows the reason")
         text_of("replay-count", "1 selected")
         by_id("replay-dry").click()
         text_of("replay-result", "Dry run: 1 of 1 would be replayed")
@@ -204,11 +229,9 @@ with Stack() as st:
         wait_for(lambda: post(url1, lead) == 200, 20, 0.2,
                  "a post to the new URL accepted")
         c.true(True, "posted to the new source's URL")
-        row = wait_for(lambda: [r for r in drv.find_elements(
-            By.CSS_SELECTOR, "#sources-table tbody tr")
-            if r.get_attribute("data-source") == "browser-src"], 10, 0.2,
-            "the new source's row")[0]
-        row.find_element(By.CSS_SELECTOR, "button.rotate").click()
+        click_in_row("#sources-table tbody tr",
+                     lambda r: r.get_attribute("data-source") == "browser-src",
+                     "button.rotate", "the new source's row")
         url2 = wait_for(lambda: (by_id("source-url").get_attribute("value") or
                                  None) if by_id("source-url").get_attribute(
                                      "value") != url1 else None,
@@ -240,10 +263,9 @@ with Stack() as st:
         visible("login-user")
         login("viewer")
         drv.get(con.url + "/#/dlq")
-        row_box = wait_for(lambda: [b for b in drv.find_elements(
-            By.CSS_SELECTOR, "#parked-table tbody tr")
-            if "carol.browser" in b.text], 20, 0.2, "carol's DLQ row")[0]
-        row_box.find_element(By.CSS_SELECTOR, "input.select-row").click()
+        click_in_row("#parked-table tbody tr",
+                     lambda b: "carol.browser" in b.text,
+                     "input.select-row", "carol's DLQ row")
         by_id("replay-reason").send_keys("trying as a viewer")
         by_id("replay-go").click()
         text_of("replay-result", "needs the operator role")
