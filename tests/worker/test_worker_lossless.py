@@ -32,6 +32,7 @@ MAX_MSG = 40000
 WORKER_FAULTS = ("alloc_intake:2,alloc_stash:1,alloc_output:2,"
                  "produce_held:1,produce_ledger:1,seek:1")
 FILTER_FAULTS = "rebuild:2,filter_produce:1"
+OUTPUT_FAULTS = 2 + 1  # alloc_output and produce_ledger above
 
 
 def audit(cfg, *extra):
@@ -121,9 +122,15 @@ with Stack() as st:
     c.eq([i for i in synced if "synced" not in snap[i] or
           not set(snap[i]) <= {"synced", "duplicate"}], [],
          "demo events synced despite the injected faults")
-    c.true(all(snap[i].count("synced") == 1 for i in synced),
-           "each synced event logged synced once",
-           {i[:8]: snap[i] for i in synced if snap[i].count("synced") != 1})
+    # An event's outputs are separate writes: one whose ledger write (or
+    # output allocation) was refused after its sync_log record went out is
+    # processed again and may log "synced" twice (docs/worker.md), never
+    # more, and only as many events as output faults were injected.
+    twice = {i[:8]: snap[i] for i in synced if snap[i].count("synced") != 1}
+    c.true(all(1 <= snap[i].count("synced") <= 2 for i in synced) and
+           len(twice) <= OUTPUT_FAULTS,
+           "each synced event logged synced once, or twice after a refused "
+           "output", twice)
     c.eq([snap[i][-1] for i in held], ["held"] * len(held),
          "filtered tenant's events held by the filter role")
     c.eq(snap[after_big][-1], "held",
