@@ -499,49 +499,49 @@ ls_err cli_wh_resolve(cli_wh_report *r, const ls_config *cfg) {
 
   for (size_t t = 0; t < r->n_types && e == LS_OK; t++) {
     for (size_t sc = 0; sc < r->n_scopes && e == LS_OK; sc++) {
-     /* Two receivers: normal webhooks compete with each other, Slack
-      * webhooks with each other. */
-     for (int rc = 0; rc < 2 && e == LS_OK; rc++) {
-      size_t winner = (size_t)-1, n_cand = 0;
-      for (size_t i = 0; i < r->n_hooks; i++) {
-        const cli_webhook *h = &r->hooks[i];
-        if (h->slack != (rc == 1) || !has_type(h, r->types[t]) ||
-            !applies(h, &r->scopes[sc]))
+      /* Two receivers: normal webhooks compete with each other, Slack
+       * webhooks with each other. */
+      for (int rc = 0; rc < 2 && e == LS_OK; rc++) {
+        size_t winner = (size_t)-1, n_cand = 0;
+        for (size_t i = 0; i < r->n_hooks; i++) {
+          const cli_webhook *h = &r->hooks[i];
+          if (h->slack != (rc == 1) || !has_type(h, r->types[t]) ||
+              !applies(h, &r->scopes[sc]))
+            continue;
+          n_cand++;
+          if (winner == (size_t)-1 || beats(h, &r->hooks[winner]))
+            winner = i;
+        }
+        if (!n_cand)
           continue;
-        n_cand++;
-        if (winner == (size_t)-1 || beats(h, &r->hooks[winner]))
-          winner = i;
+        cli_wh_route *g = realloc(r->routes, (r->n_routes + 1) * sizeof *g);
+        if (!g) {
+          e = LS_ERR_NOMEM;
+          break;
+        }
+        r->routes = g;
+        cli_wh_route *rt = &r->routes[r->n_routes++];
+        memset(rt, 0, sizeof *rt);
+        rt->type = t;
+        rt->scope = sc;
+        rt->winner = winner;
+        rt->shadowed = calloc(n_cand, sizeof *rt->shadowed);
+        if (!rt->shadowed) {
+          e = LS_ERR_NOMEM;
+          break;
+        }
+        const cli_webhook *w = &r->hooks[winner];
+        for (size_t i = 0; i < r->n_hooks && e == LS_OK; i++) {
+          const cli_webhook *h = &r->hooks[i];
+          if (i == winner || h->slack != (rc == 1) ||
+              !has_type(h, r->types[t]) || !applies(h, &r->scopes[sc]))
+            continue;
+          rt->shadowed[rt->n_shadowed++] = i;
+          if (h->level == w->level && h->updated_us == w->updated_us)
+            rt->tie = true;
+          e = note_pair(&pairs, &n_pairs, winner, i, r->types[t]);
+        }
       }
-      if (!n_cand)
-        continue;
-      cli_wh_route *g = realloc(r->routes, (r->n_routes + 1) * sizeof *g);
-      if (!g) {
-        e = LS_ERR_NOMEM;
-        break;
-      }
-      r->routes = g;
-      cli_wh_route *rt = &r->routes[r->n_routes++];
-      memset(rt, 0, sizeof *rt);
-      rt->type = t;
-      rt->scope = sc;
-      rt->winner = winner;
-      rt->shadowed = calloc(n_cand, sizeof *rt->shadowed);
-      if (!rt->shadowed) {
-        e = LS_ERR_NOMEM;
-        break;
-      }
-      const cli_webhook *w = &r->hooks[winner];
-      for (size_t i = 0; i < r->n_hooks && e == LS_OK; i++) {
-        const cli_webhook *h = &r->hooks[i];
-        if (i == winner || h->slack != (rc == 1) ||
-            !has_type(h, r->types[t]) || !applies(h, &r->scopes[sc]))
-          continue;
-        rt->shadowed[rt->n_shadowed++] = i;
-        if (h->level == w->level && h->updated_us == w->updated_us)
-          rt->tie = true;
-        e = note_pair(&pairs, &n_pairs, winner, i, r->types[t]);
-      }
-     }
     }
   }
   for (size_t i = 0; i < n_pairs && e == LS_OK; i++)

@@ -204,8 +204,7 @@ static void check_smartlead(problems *ps, const char *tpath, const json_t *sl,
     add(ps, CLI_SEV_WARN, p,
         "the Smartlead API key of tenant \"%.64s\" cannot be resolved "
         "(%s%.200s unset, missing or empty): assurance skips this tenant",
-        tenant, kenv ? "environment variable " : "file ",
-        kenv ? kenv : kfile);
+        tenant, kenv ? "environment variable " : "file ", kenv ? kenv : kfile);
   }
 }
 

@@ -181,12 +181,14 @@ static void on_side_topic(scan *s, const rd_kafka_message_t *m,
   ls_time_format_ms(at, ts, sizeof ts);
   json_t *o = json_pack(
       "{s:s,s:s?,s:s,s:s,s:s?,s:s?,s:s,s:s,s:s,s:i,s:I}", "source",
-      dlq ? "dlq" : unknown ? "unknown" : "quarantine", "event_id",
-      id[0] ? id : NULL, "tenant",
-      tenant, "event_type", type[0] ? type : "UNKNOWN", "lead_email",
-      email[0] ? email : NULL, "campaign_id", campaign[0] ? campaign : NULL,
-      "outcome", outcome, "logged_at", ts, "topic", rd_kafka_topic_name(m->rkt),
-      "partition", (int)m->partition, "offset", (json_int_t)m->offset);
+      dlq       ? "dlq"
+      : unknown ? "unknown"
+                : "quarantine",
+      "event_id", id[0] ? id : NULL, "tenant", tenant, "event_type",
+      type[0] ? type : "UNKNOWN", "lead_email", email[0] ? email : NULL,
+      "campaign_id", campaign[0] ? campaign : NULL, "outcome", outcome,
+      "logged_at", ts, "topic", rd_kafka_topic_name(m->rkt), "partition",
+      (int)m->partition, "offset", (json_int_t)m->offset);
   if (!o)
     return;
   if (dlq) {

@@ -259,8 +259,8 @@ static int emit(rd_kafka_t *producer, const rd_kafka_message_t *m, void *ud,
     klen = m->key_len;
     s->carried++;
   }
-  return cli_kafka_produce(producer, topic, key, klen, m->payload, m->len,
-                           hdrs, errstr, errlen) != LS_OK;
+  return cli_kafka_produce(producer, topic, key, klen, m->payload, m->len, hdrs,
+                           errstr, errlen) != LS_OK;
 }
 
 static int run_replay(cli_ctx *ctx, const ls_config *cfg,

@@ -199,8 +199,8 @@ static enum MHD_Result reject(ing_server *s, ing_req *r, ls_err e,
                         ls_err_name(e), "message", detail);
   char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(o);
-  ls_warn("request rejected", "{s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "status",
-          status, "reason", ls_err_name(e), "detail", detail, "tenant",
+  ls_warn("request rejected", "{s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "status", status,
+          "reason", ls_err_name(e), "detail", detail, "tenant",
           r->src ? r->src->tenant->id : "-", "source",
           r->src ? r->src->id : "-", "event_type", etype, "event_id",
           r->v.have_event ? r->v.ev.event_id : "-");

@@ -186,8 +186,8 @@ static void drift_field(const char *msg, char *out, size_t cap) {
   size_t j = 0;
   if (!strncmp(msg, "$.", 2))
     for (const char *p = msg + 2;
-         *p && j + 1 < cap && (isalnum((unsigned char)*p) || *p == '_' ||
-                               *p == '-');
+         *p && j + 1 < cap &&
+         (isalnum((unsigned char)*p) || *p == '_' || *p == '-');
          p++)
       out[j++] = *p;
   out[j] = '\0';

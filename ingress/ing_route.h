@@ -27,7 +27,8 @@ typedef struct {
   bool have_event;     /* ev is filled (always on LS_OK) */
   bool scope_mismatch; /* client_id/campaign_id contradict the source scope */
   char drift[64];      /* non-empty: accepted although the schema failed at
-                          this top-level field (leadsync_ingress_schema_drift_total) */
+                          this top-level field (leadsync_ingress_schema_drift_total)
+                        */
   ls_event ev;
   char detail[300]; /* names the problem; never holds a secret */
 } ing_verdict;

@@ -240,9 +240,8 @@ int main(int argc, char **argv) {
     nap_ms(200);
   /* Ready once the sources that exist are known (bounded: an unreachable
    * topic leaves the config's sources in force). */
-  for (int i = 0; sources && i < 150 && !stop_flag &&
-                  !ing_sources_caught_up(sources);
-       i++)
+  for (int i = 0;
+       sources && i < 150 && !stop_flag && !ing_sources_caught_up(sources); i++)
     nap_ms(100);
   if (!stop_flag) {
     if (ready_file && ls_write_file_atomic(ready_file, url) != 0) {

@@ -76,8 +76,7 @@ void hs_error_parse(const char *body, size_t len, hs_error *e) {
   e->body = j;
   copy_str(e->category, sizeof e->category, json_object_get(j, "category"));
   if (!e->category[0])
-    copy_str(e->category, sizeof e->category,
-             json_object_get(j, "errorType"));
+    copy_str(e->category, sizeof e->category, json_object_get(j, "errorType"));
   copy_str(e->sub_category, sizeof e->sub_category,
            json_object_get(j, "subCategory"));
   copy_str(e->message, sizeof e->message, json_object_get(j, "message"));
@@ -180,8 +179,8 @@ void hs_req_add_context(hs_req *r, const char *event_id,
   char *plus = strrchr(r->event_ids, '+');
   if (plus) { /* already shortened: count one more */
     long n = strtol(plus + 1, NULL, 10);
-    snprintf(plus, sizeof r->event_ids - (size_t)(plus - r->event_ids),
-             "+%ld", n + 1);
+    snprintf(plus, sizeof r->event_ids - (size_t)(plus - r->event_ids), "+%ld",
+             n + 1);
     return;
   }
   /* Keep room for ",+NNNN". */
@@ -197,9 +196,9 @@ static void log_call(ls_log_level lvl, const char *msg, const hs_req *r,
                      json_t *fields) {
   if (!fields)
     fields = json_object();
-  json_object_set_new(fields, "tenant",
-                      json_string(r->tgt && r->tgt->label ? r->tgt->label
-                                                          : "-"));
+  json_object_set_new(
+      fields, "tenant",
+      json_string(r->tgt && r->tgt->label ? r->tgt->label : "-"));
   if (r->event_ids[0])
     json_object_set_new(fields, "event_ids", json_string(r->event_ids));
   if (r->traceparent[0])
@@ -216,8 +215,8 @@ void hs_req_describe(const hs_req *r, char *out, size_t outlen) {
     snprintf(out, outlen, "%s %s -> %s", r->method, r->path,
              r->transport_err[0] ? r->transport_err : "no answer");
   else
-    snprintf(out, outlen, "%s %s -> %ld %s: %s", r->method, r->path,
-             r->status, r->err.category[0] ? r->err.category : "-", msg);
+    snprintf(out, outlen, "%s %s -> %ld %s: %s", r->method, r->path, r->status,
+             r->err.category[0] ? r->err.category : "-", msg);
 }
 
 /* -- curl multi transport ----------------------------------------------- */
@@ -433,7 +432,9 @@ static void curl_destroy(hs_transport *base) {
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 hs_transport *hs_transport_curl_new(long timeout_ms, long connect_timeout_ms,
                                     size_t max_resp) {
@@ -649,8 +650,7 @@ void hs_run(hs_transport *tp, hs_req **reqs, size_t n, const hs_policy *pol) {
           snprintf(lab, sizeof lab, "tenant=\"%s\"",
                    r->tgt->label ? r->tgt->label : "-");
           ls_metrics_inc(pol->metrics, "leadsync_hubspot_ratelimit_waits_total",
-                         "Times a call waited for the portal's budget", lab,
-                         1);
+                         "Times a call waited for the portal's budget", lab, 1);
         }
         continue;
       }

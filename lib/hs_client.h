@@ -16,23 +16,23 @@
 #include "ls_metrics.h"
 
 /* What an answer means for the caller. */
-#define HS_CLASS_MAP(X)                                                      \
-  X(HS_C_OK, "ok")                 /* 2xx (207: look at errors[]) */         \
-  X(HS_C_TRANSIENT, "transient")   /* 5xx, 423, 477, timeouts, resets */     \
-  X(HS_C_RATE_WINDOW, "rate_window") /* 429 TEN_SECONDLY_ROLLING */          \
-  X(HS_C_RATE_SECONDLY, "rate_secondly") /* 429 search secondly */           \
-  X(HS_C_RATE_DAILY, "rate_daily") /* 429 DAILY */                           \
-  X(HS_C_AUTH, "auth")             /* 401, 403 */                            \
-  X(HS_C_VALIDATION, "validation") /* 400 */                                 \
-  X(HS_C_NOT_FOUND, "not_found")   /* 404 */                                 \
-  X(HS_C_CONFLICT, "conflict")     /* 409 */                                 \
-  X(HS_C_PERMANENT, "permanent")   /* any other 4xx, oversized answers */
+#define HS_CLASS_MAP(X)                                                        \
+  X(HS_C_OK, "ok")                       /* 2xx (207: look at errors[]) */     \
+  X(HS_C_TRANSIENT, "transient")         /* 5xx, 423, 477, timeouts, resets */ \
+  X(HS_C_RATE_WINDOW, "rate_window")     /* 429 TEN_SECONDLY_ROLLING */        \
+  X(HS_C_RATE_SECONDLY, "rate_secondly") /* 429 search secondly */             \
+  X(HS_C_RATE_DAILY, "rate_daily")       /* 429 DAILY */                       \
+  X(HS_C_AUTH, "auth")                   /* 401, 403 */                        \
+  X(HS_C_VALIDATION, "validation")       /* 400 */                             \
+  X(HS_C_NOT_FOUND, "not_found")         /* 404 */                             \
+  X(HS_C_CONFLICT, "conflict")           /* 409 */                             \
+  X(HS_C_PERMANENT, "permanent")         /* any other 4xx, oversized answers */
 
 typedef enum {
 #define HS_C_ENUM(code, name) code,
   HS_CLASS_MAP(HS_C_ENUM)
 #undef HS_C_ENUM
-  HS_C__COUNT
+      HS_C__COUNT
 } hs_class;
 
 const char *hs_class_name(hs_class c);
@@ -42,12 +42,12 @@ typedef struct {
   char category[64];
   char sub_category[64];
   char message[512];
-  char policy[48];         /* 429 policyName: TEN_SECONDLY_ROLLING, DAILY */
+  char policy[48]; /* 429 policyName: TEN_SECONDLY_ROLLING, DAILY */
   char correlation_id[64];
-  char code[64];           /* first errors[].code */
-  char property[128];      /* first errors[].context.propertyName[0] */
-  char existing_id[32];    /* 409 "Existing ID: N" */
-  json_t *body;            /* the whole body, for errors[] / context */
+  char code[64];        /* first errors[].code */
+  char property[128];   /* first errors[].context.propertyName[0] */
+  char existing_id[32]; /* 409 "Existing ID: N" */
+  json_t *body;         /* the whole body, for errors[] / context */
 } hs_error;
 
 /* Parses any error body; never fails (a non-JSON body leaves the message
@@ -63,7 +63,7 @@ typedef struct {
   const char *base_url;
   const char *token;
   hs_limiter *lim;
-  const char *label; /* tenant id, for logs and metrics */
+  const char *label;          /* tenant id, for logs and metrics */
   struct ls_token *token_src; /* a token_file followed for changes; wins */
 } hs_target;
 
@@ -77,15 +77,15 @@ typedef enum {
 typedef struct hs_req {
   /* in */
   const hs_target *tgt;
-  const char *method;       /* "GET", "POST", "PATCH" */
-  char path[256];           /* "/crm/v3/objects/contacts/batch/upsert" */
-  const char *route;        /* metric label, e.g. "contacts_upsert" */
-  char *body;               /* owned JSON text or NULL */
+  const char *method; /* "GET", "POST", "PATCH" */
+  char path[256];     /* "/crm/v3/objects/contacts/batch/upsert" */
+  const char *route;  /* metric label, e.g. "contacts_upsert" */
+  char *body;         /* owned JSON text or NULL */
   size_t body_len;
-  bool search;              /* counts against the search bucket */
-  bool idempotent;          /* false: creates, never blindly re-sent */
-  bool conflict_transient;  /* a 409 is a race to retry (upserts: two
-                               writers creating one email at once) */
+  bool search;             /* counts against the search bucket */
+  bool idempotent;         /* false: creates, never blindly re-sent */
+  bool conflict_transient; /* a 409 is a race to retry (upserts: two
+                              writers creating one email at once) */
   void *user;
   /* Log context: the events the call is about (ids, comma-separated, maybe
    * shortened) and a W3C traceparent one of them carried; "" when none.
@@ -93,8 +93,8 @@ typedef struct hs_req {
   char event_ids[160];
   char traceparent[56];
   /* transport output (one attempt) */
-  long status;              /* 0 = no HTTP answer */
-  bool sent_maybe;          /* transport failure after the body went out */
+  long status;     /* 0 = no HTTP answer */
+  bool sent_maybe; /* transport failure after the body went out */
   ls_buf resp;
   hs_rl_headers rl;
   char transport_err[160];
@@ -134,13 +134,13 @@ hs_transport *hs_transport_curl_new(long timeout_ms, long connect_timeout_ms,
 void hs_transport_free(hs_transport *t);
 
 typedef struct {
-  int max_retries;          /* transient failures per request */
-  long backoff_base_ms;     /* first retry delay */
-  long backoff_max_ms;      /* cap */
-  long max_rate_waits;      /* 429 window waits per request before giving up
-                               (<= 0: unlimited) */
-  int max_in_flight;        /* requests sent concurrently (<= 0: all) */
-  volatile sig_atomic_t *stop; /* abandon pending requests when set */
+  int max_retries;              /* transient failures per request */
+  long backoff_base_ms;         /* first retry delay */
+  long backoff_max_ms;          /* cap */
+  long max_rate_waits;          /* 429 window waits per request before giving up
+                                   (<= 0: unlimited) */
+  int max_in_flight;            /* requests sent concurrently (<= 0: all) */
+  volatile sig_atomic_t *stop;  /* abandon pending requests when set */
   volatile sig_atomic_t *abort; /* the same, for the caller's own reasons
                                    (the worker: partitions revoked) */
   /* Called instead of idling while requests wait for the limiter or a
@@ -148,7 +148,7 @@ typedef struct {
    * there, so a long wait never keeps it from a rebalance. */
   void (*idle)(void *ud);
   void *idle_ud;
-  ls_metrics *metrics;      /* may be NULL */
+  ls_metrics *metrics; /* may be NULL */
 } hs_policy;
 
 void hs_policy_defaults(hs_policy *p);

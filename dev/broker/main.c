@@ -31,14 +31,15 @@ static void on_up(int sig) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: leadsync-devbroker [--partitions N] [--brokers N]\n"
-          "                          [--bootstrap-file PATH] [--topic-prefix P]\n"
-          "                          [--topic NAME]... [--rtt-ms N] [--version]\n"
-          "Hosts librdkafka's mock Kafka cluster on loopback TCP ports,\n"
-          "creates leadsync's topics, prints bootstrap=<servers> and runs\n"
-          "until SIGTERM/SIGINT. SIGUSR1: all brokers down; SIGUSR2: up.\n"
-          "Development and tests only: records live in memory.\n");
+  fprintf(
+      f,
+      "usage: leadsync-devbroker [--partitions N] [--brokers N]\n"
+      "                          [--bootstrap-file PATH] [--topic-prefix P]\n"
+      "                          [--topic NAME]... [--rtt-ms N] [--version]\n"
+      "Hosts librdkafka's mock Kafka cluster on loopback TCP ports,\n"
+      "creates leadsync's topics, prints bootstrap=<servers> and runs\n"
+      "until SIGTERM/SIGINT. SIGUSR1: all brokers down; SIGUSR2: up.\n"
+      "Development and tests only: records live in memory.\n");
 }
 
 static void set_all(rd_kafka_mock_cluster_t *mc, int brokers, int up) {
@@ -89,7 +90,8 @@ int main(int argc, char **argv) {
     }
   }
   if (partitions < 1 || partitions > 1000 || brokers < 1 || brokers > 16) {
-    fprintf(stderr, "leadsync-devbroker: --partitions 1..1000, --brokers 1..16\n");
+    fprintf(stderr,
+            "leadsync-devbroker: --partitions 1..1000, --brokers 1..16\n");
     return 2;
   }
 

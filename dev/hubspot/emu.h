@@ -24,25 +24,25 @@ enum emu_otype { EMU_CONTACTS, EMU_EMAILS, EMU_NOTES, EMU_TASKS, EMU_NTYPES };
 
 /* Error kinds: one row per error body the emulator can send. The single
  * place that turns a kind into a status and a body is emu_fail(). */
-#define EMU_ERR_MAP(X)                                                      \
-  X(BAD_JSON, 400, "VALIDATION_ERROR")                                      \
-  X(VALIDATION, 400, "VALIDATION_ERROR")                                    \
-  X(AUTH, 401, "INVALID_AUTHENTICATION")                                    \
-  X(SCOPES, 403, "MISSING_SCOPES")                                          \
-  X(NOT_FOUND, 404, "OBJECT_NOT_FOUND")                                     \
-  X(NO_ROUTE, 404, "OBJECT_NOT_FOUND")                                      \
-  X(METHOD, 405, "VALIDATION_ERROR")                                        \
-  X(CONFLICT, 409, "CONFLICT")                                              \
-  X(EXISTS, 409, "OBJECT_ALREADY_EXISTS")                                   \
-  X(TOO_LARGE, 413, "VALIDATION_ERROR")                                     \
-  X(LOCKED, 423, "LOCKED")                                                  \
+#define EMU_ERR_MAP(X)                                                         \
+  X(BAD_JSON, 400, "VALIDATION_ERROR")                                         \
+  X(VALIDATION, 400, "VALIDATION_ERROR")                                       \
+  X(AUTH, 401, "INVALID_AUTHENTICATION")                                       \
+  X(SCOPES, 403, "MISSING_SCOPES")                                             \
+  X(NOT_FOUND, 404, "OBJECT_NOT_FOUND")                                        \
+  X(NO_ROUTE, 404, "OBJECT_NOT_FOUND")                                         \
+  X(METHOD, 405, "VALIDATION_ERROR")                                           \
+  X(CONFLICT, 409, "CONFLICT")                                                 \
+  X(EXISTS, 409, "OBJECT_ALREADY_EXISTS")                                      \
+  X(TOO_LARGE, 413, "VALIDATION_ERROR")                                        \
+  X(LOCKED, 423, "LOCKED")                                                     \
   X(INTERNAL, 500, "INTERNAL_ERROR")
 
 enum emu_err {
 #define X(name, status, category) EMU_E_##name,
   EMU_ERR_MAP(X)
 #undef X
-  EMU_E_COUNT
+      EMU_E_COUNT
 };
 
 /* A rolling window: timestamps (monotonic ms) of the requests it admitted,
@@ -58,21 +58,21 @@ struct emu_faults {
   double error_rate;
   int error_statuses[8];
   size_t n_error_statuses;
-  long force_429;        /* next N requests get TEN_SECONDLY_ROLLING */
-  double drop_rate;      /* close the connection before processing */
-  double drop_after_rate; /* process, then close without an answer */
-  double lock_423_rate;  /* writes answered 423 */
-  bool html_5xx;         /* 502/504 come with an HTML body, like an edge */
-  long upsert_conflict;  /* next N upserts that would create a contact get
-                            409: a concurrent writer created it first */
+  long force_429;           /* next N requests get TEN_SECONDLY_ROLLING */
+  double drop_rate;         /* close the connection before processing */
+  double drop_after_rate;   /* process, then close without an answer */
+  double lock_423_rate;     /* writes answered 423 */
+  bool html_5xx;            /* 502/504 come with an HTML body, like an edge */
+  long upsert_conflict;     /* next N upserts that would create a contact get
+                               409: a concurrent writer created it first */
   char refuse_props[4][64]; /* property creates refused with a 400 (a
                                portal at its custom-property limit) */
 };
 
 struct emu_obj {
   uint64_t id;
-  json_t *props;     /* name -> string, current values */
-  json_t *idx_props; /* what search sees; NULL until first indexed */
+  json_t *props;      /* name -> string, current values */
+  json_t *idx_props;  /* what search sees; NULL until first indexed */
   int64_t idx_due_ms; /* monotonic time the pending write becomes visible */
   int64_t created_ms, updated_ms; /* wall clock */
 };
@@ -95,7 +95,7 @@ struct emu_portal {
   uint64_t portal_id;
   char tier[16];
   long daily_limit, daily_used;
-  int64_t day; /* portal-local day number daily_used belongs to */
+  int64_t day;           /* portal-local day number daily_used belongs to */
   char time_zone[64];    /* account-info timeZone (default "UTC") */
   int64_t utc_offset_ms; /* its offset now; the daily budget resets at
                             midnight there */
@@ -134,8 +134,8 @@ struct emu {
   bool retry_after;
   int base_latency_ms;
   bool quiet;
-  bool upsert_no_echo;   /* upsert results carry no properties */
-  bool shuffle_results;  /* batch results in random order */
+  bool upsert_no_echo;  /* upsert results carry no properties */
+  bool shuffle_results; /* batch results in random order */
   uint64_t requests_total, rate_limited_429, into_exhausted;
   uint64_t dropped, faults_injected;
   json_t *by_route; /* "METHOD /route" -> {"status": n} */
@@ -150,20 +150,20 @@ struct emu_call {
   void *conn; /* struct MHD_Connection *, for query arguments */
   const char *body;
   size_t body_len;
-  json_t *in;              /* parsed body, owned */
-  const char *seg[10];     /* path segments */
+  json_t *in;          /* parsed body, owned */
+  const char *seg[10]; /* path segments */
   size_t nseg;
-  enum emu_otype otype;    /* object type named in the path */
+  enum emu_otype otype; /* object type named in the path */
   int status;
-  json_t *out;             /* response body, owned; NULL = empty */
-  char *out_raw;           /* or a raw body (HTML fault pages), owned */
+  json_t *out;   /* response body, owned; NULL = empty */
+  char *out_raw; /* or a raw body (HTML fault pages), owned */
   char corr[40];
-  bool rl_headers;         /* add the X-HubSpot-RateLimit-* headers */
+  bool rl_headers; /* add the X-HubSpot-RateLimit-* headers */
   long hdr_daily_rem, hdr_win_rem, hdr_sec_rem, hdr_max;
   bool hdr_oauth;
   long hdr_daily;
-  int retry_after_s;       /* > 0: add Retry-After */
-  bool auth_failure;       /* add x-hubspot-auth-failure */
+  int retry_after_s; /* > 0: add Retry-After */
+  bool auth_failure; /* add x-hubspot-auth-failure */
 };
 
 /* emu_util.c */
@@ -201,8 +201,8 @@ struct emu_obj *emu_obj_get(struct emu_portal *p, enum emu_otype t,
 struct emu_obj *emu_contact_by_email(struct emu_portal *p, const char *email);
 struct emu_obj *emu_obj_new(struct emu_portal *p, enum emu_otype t,
                             int64_t lag_ms);
-void emu_obj_touch(struct emu_portal *p, enum emu_otype t,
-                   struct emu_obj *o, int64_t lag_ms);
+void emu_obj_touch(struct emu_portal *p, enum emu_otype t, struct emu_obj *o,
+                   int64_t lag_ms);
 void emu_email_index(struct emu_portal *p, struct emu_obj *o,
                      const char *old_email);
 void emu_obj_reindex_due(struct emu_obj *o);
@@ -297,8 +297,8 @@ struct emu_response {
 void emu_dispatch(struct emu *e, const char *method, const char *path,
                   void *conn, const char *body, size_t len, bool too_large,
                   struct emu_response *r);
-int emu_http_start(struct emu *e, const char *host, int port,
-                   int *bound_port, void **daemon_out, char *errstr, size_t n);
+int emu_http_start(struct emu *e, const char *host, int port, int *bound_port,
+                   void **daemon_out, char *errstr, size_t n);
 void emu_http_stop(void *daemon);
 
 #endif

@@ -8,9 +8,9 @@
 #include <string.h>
 
 static const char *const fault_keys[] = {
-    "latency_ms", "jitter_ms",       "error_rate", "error_statuses",
-    "force_429",  "revoke_tokens",   "drop_rate",  "drop_after_rate",
-    "lock_423_rate", "html_5xx",     "portal",     "clear",
+    "latency_ms",      "jitter_ms",        "error_rate", "error_statuses",
+    "force_429",       "revoke_tokens",    "drop_rate",  "drop_after_rate",
+    "lock_423_rate",   "html_5xx",         "portal",     "clear",
     "upsert_conflict", "refuse_properties"};
 
 static bool get_rate(json_t *in, const char *key, double *out, char *errstr,
@@ -208,14 +208,14 @@ void emu_h_admin_faults(struct emu_call *c) {
   size_t i;
   json_t *t;
   json_array_foreach(revoke, i, t) {
-    struct emu_app *a = json_is_string(t) ? emu_app_find(e, json_string_value(t))
-                                          : NULL;
+    struct emu_app *a =
+        json_is_string(t) ? emu_app_find(e, json_string_value(t)) : NULL;
     if (a && !clear)
       a->revoked = true;
   }
   emu_logf(e, "faults set%s", only ? " for one portal" : "");
-  emu_reply(c, 200, json_pack("{s:s, s:o}", "status", "ok", "portals",
-                              faults_list(e)));
+  emu_reply(c, 200,
+            json_pack("{s:s, s:o}", "status", "ok", "portals", faults_list(e)));
 }
 
 /* Add or change one portal/token: used by --config and /_emulator/portals. */
@@ -249,8 +249,8 @@ bool emu_portal_apply(struct emu *e, json_t *in, char *errstr, size_t n) {
     return false;
   }
   struct emu_portal *p = emu_portal_find(e, pid);
-  if (!p && !(p = emu_portal_add(e, pid, tier ? tier : "professional", errstr,
-                                 n)))
+  if (!p &&
+      !(p = emu_portal_add(e, pid, tier ? tier : "professional", errstr, n)))
     return false;
   if (tier) {
     snprintf(p->tier, sizeof p->tier, "%s", tier);
@@ -301,8 +301,9 @@ bool emu_portal_apply(struct emu *e, json_t *in, char *errstr, size_t n) {
     if (off)
       ms = (int64_t)json_integer_value(off);
     else if (!emu_tz_offset(json_string_value(tz), &ms)) {
-      snprintf(errstr, n, "unknown time_zone (an IANA name such as "
-                          "America/Los_Angeles, or give utc_offset_ms)");
+      snprintf(errstr, n,
+               "unknown time_zone (an IANA name such as "
+               "America/Los_Angeles, or give utc_offset_ms)");
       return false;
     }
     snprintf(p->time_zone, sizeof p->time_zone, "%s",

@@ -252,11 +252,11 @@ static void reply_401(struct emu_call *c) {
 }
 
 static void reply_403(struct emu_call *c, const char *scope) {
-  json_t *extra = json_pack(
-      "{s:[{s:s, s:{s:[s]}}], s:{s:s}}", "errors", "message",
-      "One or more of the following scopes are required.", "context",
-      "requiredGranularScopes", scope, "links", "scopes",
-      "https://developers.hubspot.com/scopes");
+  json_t *extra =
+      json_pack("{s:[{s:s, s:{s:[s]}}], s:{s:s}}", "errors", "message",
+                "One or more of the following scopes are required.", "context",
+                "requiredGranularScopes", scope, "links", "scopes",
+                "https://developers.hubspot.com/scopes");
   emu_fail_json(c, EMU_E_SCOPES,
                 emu_err_body(c, "MISSING_SCOPES",
                              "This app hasn't been granted all required "
@@ -291,7 +291,8 @@ static void reply_fault(struct emu_call *c, int status, bool html) {
 }
 
 static void add_header(struct emu_response *r, const char *name,
-                       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+                       const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void add_header(struct emu_response *r, const char *name,
                        const char *fmt, ...) {
   if (r->nh >= sizeof r->h / sizeof r->h[0])
@@ -547,8 +548,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (!cx)
       return MHD_NO;
     *con_cls = cx;
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long n;
     if (cl && emu_parse_long(cl, &n) && n > (long)EMU_MAX_BODY)
       cx->too_large = true;
@@ -575,11 +576,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   }
   struct MHD_Response *resp;
   if (r.body)
-    resp = MHD_create_response_from_buffer(r.len, r.body,
-                                           MHD_RESPMEM_MUST_FREE);
+    resp =
+        MHD_create_response_from_buffer(r.len, r.body, MHD_RESPMEM_MUST_FREE);
   else
-    resp = MHD_create_response_from_buffer(0, (void *)"",
-                                           MHD_RESPMEM_PERSISTENT);
+    resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   if (!resp) {
     free(r.body);
     return MHD_NO;
@@ -594,8 +595,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
   ctx_free(*con_cls);
   *con_cls = NULL;
 }

@@ -85,14 +85,13 @@ static void set_headers(struct emu_call *c, int64_t now) {
 }
 
 static void reply_ten_secondly(struct emu_call *c) {
-  json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "status", "error",
-                        "message",
-                        "You have reached your ten_secondly_rolling limit.",
-                        "errorType", "RATE_LIMIT", "correlationId", c->corr,
-                        "policyName", "TEN_SECONDLY_ROLLING");
+  json_t *b =
+      json_pack("{s:s, s:s, s:s, s:s, s:s}", "status", "error", "message",
+                "You have reached your ten_secondly_rolling limit.",
+                "errorType", "RATE_LIMIT", "correlationId", c->corr,
+                "policyName", "TEN_SECONDLY_ROLLING");
   emu_reply(c, 429, b);
 }
-
 
 bool emu_limit_check(struct emu_call *c, bool is_search) {
   struct emu *e = c->emu;
@@ -137,10 +136,9 @@ bool emu_limit_check(struct emu_call *c, bool is_search) {
       if (e->retry_after)
         c->retry_after_s = 1;
       emu_reply(c, 429,
-                json_pack("{s:s, s:s, s:s, s:s}", "status", "error",
-                          "message", "You have reached your secondly limit.",
-                          "correlationId", c->corr, "category",
-                          "RATE_LIMITS"));
+                json_pack("{s:s, s:s, s:s, s:s}", "status", "error", "message",
+                          "You have reached your secondly limit.",
+                          "correlationId", c->corr, "category", "RATE_LIMITS"));
       return false;
     }
     emu_window_push(&p->search, now);

@@ -85,7 +85,9 @@ static json_t *ifail_entry(struct ifail *f, const char *trace) {
 
 /* --- helpers ----------------------------------------------------------- */
 
-static int64_t lag(struct emu_call *c) { return c->emu->search_lag_ms; }
+static int64_t lag(struct emu_call *c) {
+  return c->emu->search_lag_ms;
+}
 
 static const char *id_text(uint64_t id, char buf[24]) {
   snprintf(buf, 24, "%llu", (unsigned long long)id);
@@ -279,9 +281,9 @@ static bool assocs_ok(struct emu_call *c, enum emu_otype t, json_t *in,
                   emu_otype_upper[tt], to_id);
         return false;
       }
-      json_array_append_new(pending, json_pack("[i, I, i]", (int)tt,
-                                               (json_int_t)target->id,
-                                               (int)tid));
+      json_array_append_new(
+          pending,
+          json_pack("[i, I, i]", (int)tt, (json_int_t)target->id, (int)tid));
     }
   }
   return true;
@@ -304,8 +306,8 @@ static void assoc_add(struct emu_portal *p, enum emu_otype from,
     p->assocs = v;
     p->cap_assocs = cap;
   }
-  p->assocs[p->n_assocs++] = (struct emu_assoc){from, to, from_id, to_id,
-                                                type_id};
+  p->assocs[p->n_assocs++] =
+      (struct emu_assoc){from, to, from_id, to_id, type_id};
 }
 
 /* Everything HubSpot checks before creating one record. */
@@ -326,8 +328,8 @@ static bool plan_create(struct emu_call *c, enum emu_otype t, json_t *input,
   pl->assocs = json_array();
   json_t *errors;
   char *message;
-  if (!emu_props_validate(c, t, json_object_get(input, "properties"),
-                          pl->clean, &errors, &message)) {
+  if (!emu_props_validate(c, t, json_object_get(input, "properties"), pl->clean,
+                          &errors, &message)) {
     f->status = 400;
     f->category = "VALIDATION_ERROR";
     f->message = message;
@@ -449,15 +451,14 @@ void emu_h_list(struct emu_call *c) {
   while (i < tab->n && (long)tab->v[i]->id < after)
     i++;
   for (; i < tab->n && (long)json_array_size(res) < limit; i++)
-    json_array_append_new(res, emu_obj_json(c, c->otype, tab->v[i], want,
-                                            false));
+    json_array_append_new(res,
+                          emu_obj_json(c, c->otype, tab->v[i], want, false));
   json_t *body = json_pack("{s:o}", "results", res);
   if (i < tab->n) {
     char next[24];
     json_object_set_new(
         body, "paging",
-        json_pack("{s:{s:s}}", "next", "after",
-                  id_text(tab->v[i]->id, next)));
+        json_pack("{s:{s:s}}", "next", "after", id_text(tab->v[i]->id, next)));
   }
   json_decref(want);
   emu_reply(c, 200, body);
@@ -466,7 +467,8 @@ void emu_h_list(struct emu_call *c) {
 /* --- batches ------------------------------------------------------------ */
 
 static const char *trace_of(json_t *input) {
-  const char *t = json_string_value(json_object_get(input, "objectWriteTraceId"));
+  const char *t =
+      json_string_value(json_object_get(input, "objectWriteTraceId"));
   return t && *t ? t : NULL;
 }
 
@@ -530,8 +532,7 @@ void emu_h_batch_create(struct emu_call *c) {
       continue;
     struct emu_obj *o = create(c, c->otype, &plans[i]);
     if (o)
-      json_array_append_new(results,
-                            emu_obj_json(c, c->otype, o, NULL, false));
+      json_array_append_new(results, emu_obj_json(c, c->otype, o, NULL, false));
   }
   if (c->emu->shuffle_results)
     emu_shuffle(results);
@@ -575,7 +576,8 @@ void emu_h_batch_read(struct emu_call *c) {
     return;
   }
   json_t *want = emu_want_from_array(json_object_get(c->in, "properties"));
-  json_t *results = json_array(), *missing = json_array(), *seen = json_object();
+  json_t *results = json_array(), *missing = json_array(),
+         *seen = json_object();
   size_t i;
   json_t *in;
   json_array_foreach(inputs, i, in) {
@@ -603,9 +605,9 @@ void emu_h_batch_read(struct emu_call *c) {
              "Could not get some %s objects, they may be deleted or not "
              "exist. Check that ids are valid.",
              emu_otype_upper[c->otype]);
-    add_errors(body, json_pack("[{s:s, s:s, s:s, s:{s:O}}]", "status",
-                               "error", "category", "OBJECT_NOT_FOUND",
-                               "message", msg, "context", "ids", missing));
+    add_errors(body, json_pack("[{s:s, s:s, s:s, s:{s:O}}]", "status", "error",
+                               "category", "OBJECT_NOT_FOUND", "message", msg,
+                               "context", "ids", missing));
     emu_reply(c, 207, body);
   } else {
     emu_reply(c, 200, body);
@@ -731,9 +733,9 @@ void emu_h_batch_update(struct emu_call *c) {
              "Could not get some %s objects, they may be deleted or not "
              "exist. Check that ids are valid.",
              emu_otype_upper[c->otype]);
-    add_errors(body, json_pack("[{s:s, s:s, s:s, s:{s:O}}]", "status",
-                               "error", "category", "OBJECT_NOT_FOUND",
-                               "message", msg, "context", "ids", missing));
+    add_errors(body, json_pack("[{s:s, s:s, s:s, s:{s:O}}]", "status", "error",
+                               "category", "OBJECT_NOT_FOUND", "message", msg,
+                               "context", "ids", missing));
     emu_reply(c, 207, body);
   } else {
     emu_reply(c, 200, body);
@@ -798,10 +800,11 @@ void emu_h_batch_upsert(struct emu_call *c) {
        * validates it like the property. */
       if (pv && c->otype == EMU_CONTACTS && iid &&
           !emu_contact_by_any_email(c->p, iid) &&
-          emu_streq_ci(json_string_value(json_object_get(in, "idProperty"))
-                           ? json_string_value(json_object_get(in, "idProperty"))
-                           : (top ? top : ""),
-                       "email"))
+          emu_streq_ci(
+              json_string_value(json_object_get(in, "idProperty"))
+                  ? json_string_value(json_object_get(in, "idProperty"))
+                  : (top ? top : ""),
+              "email"))
         json_object_set_new(pv, "email", json_string(iid));
       bool valid = emu_props_validate(c, c->otype, pv, clean, &perrs, &message);
       json_decref(pv);
@@ -809,11 +812,11 @@ void emu_h_batch_upsert(struct emu_call *c) {
       if (!valid) {
         bad[i] = true;
         json_t *ctx = json_pack("{s:[s]}", "objectWriteTraceId", trace_of(in));
-        json_array_append_new(
-            errors, json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", "error",
-                              "category", "VALIDATION_ERROR", "message",
-                              message ? message : "", "context", ctx,
-                              "errors", perrs));
+        json_array_append_new(errors,
+                              json_pack("{s:s, s:s, s:s, s:o, s:o}", "status",
+                                        "error", "category", "VALIDATION_ERROR",
+                                        "message", message ? message : "",
+                                        "context", ctx, "errors", perrs));
         free(message);
       }
       json_array_append_new(cleans, clean);
@@ -921,8 +924,7 @@ void emu_h_assoc_read(struct emu_call *c) {
     if (a->from_type == from && a->from_id == o->id && a->to_type == to) {
       other = a->to_id;
       type_id = a->type_id;
-    } else if (a->to_type == from && a->to_id == o->id &&
-               a->from_type == to) {
+    } else if (a->to_type == from && a->to_id == o->id && a->from_type == to) {
       other = a->from_id;
       type_id = reverse_type(a->from_type, a->to_type);
     } else {

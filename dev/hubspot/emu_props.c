@@ -39,18 +39,18 @@ static const struct defprop {
      "contactinformation", NULL, 0},
     {EMU_CONTACTS, "address", "Street Address", "string", "text",
      "contactinformation", NULL, 0},
-    {EMU_CONTACTS, "city", "City", "string", "text", "contactinformation",
-     NULL, 0},
+    {EMU_CONTACTS, "city", "City", "string", "text", "contactinformation", NULL,
+     0},
     {EMU_CONTACTS, "state", "State/Region", "string", "text",
      "contactinformation", NULL, 0},
-    {EMU_CONTACTS, "zip", "Postal Code", "string", "text",
-     "contactinformation", NULL, 0},
+    {EMU_CONTACTS, "zip", "Postal Code", "string", "text", "contactinformation",
+     NULL, 0},
     {EMU_CONTACTS, "country", "Country/Region", "string", "text",
      "contactinformation", NULL, 0},
     {EMU_CONTACTS, "message", "Message", "string", "textarea",
      "contactinformation", NULL, 0},
-    {EMU_CONTACTS, "lifecyclestage", "Lifecycle Stage", "enumeration",
-     "radio", "contactinformation",
+    {EMU_CONTACTS, "lifecyclestage", "Lifecycle Stage", "enumeration", "radio",
+     "contactinformation",
      "subscriber;lead;marketingqualifiedlead;salesqualifiedlead;opportunity;"
      "customer;evangelist;other",
      0},
@@ -59,14 +59,14 @@ static const struct defprop {
      "NEW;OPEN;IN_PROGRESS;OPEN_DEAL;UNQUALIFIED;ATTEMPTED_TO_CONTACT;"
      "CONNECTED;BAD_TIMING",
      0},
-    {EMU_CONTACTS, "hubspot_owner_id", "Contact owner", "enumeration",
-     "select", "sales_properties", NULL, P_EXTERNAL},
+    {EMU_CONTACTS, "hubspot_owner_id", "Contact owner", "enumeration", "select",
+     "sales_properties", NULL, P_EXTERNAL},
     {EMU_CONTACTS, "hs_email_optout", "Unsubscribed from all email", "bool",
      "booleancheckbox", "emailinformation", NULL, 0},
     {EMU_CONTACTS, "createdate", "Create Date", "datetime", "date",
      "contactinformation", NULL, P_RO},
-    {EMU_CONTACTS, "lastmodifieddate", "Last Modified Date", "datetime",
-     "date", "contactinformation", NULL, P_RO},
+    {EMU_CONTACTS, "lastmodifieddate", "Last Modified Date", "datetime", "date",
+     "contactinformation", NULL, P_RO},
     {EMU_CONTACTS, "notes_last_updated", "Last Activity Date", "datetime",
      "date", "sales_properties", NULL, P_RO},
     {EMU_CONTACTS, "hs_object_id", "Record ID", "number", "number",
@@ -111,8 +111,8 @@ static const struct defprop {
      "checkbox", "noteinformation", NULL, P_EXTERNAL},
     {EMU_NOTES, "hs_createdate", "Created at", "datetime", "date",
      "noteinformation", NULL, P_RO},
-    {EMU_NOTES, "hs_lastmodifieddate", "Last modified date", "datetime",
-     "date", "noteinformation", NULL, P_RO},
+    {EMU_NOTES, "hs_lastmodifieddate", "Last modified date", "datetime", "date",
+     "noteinformation", NULL, P_RO},
     {EMU_NOTES, "hs_object_id", "Record ID", "number", "number",
      "noteinformation", NULL, P_RO | P_UNIQUE},
 
@@ -134,8 +134,8 @@ static const struct defprop {
      "taskinformation", NULL, P_EXTERNAL},
     {EMU_TASKS, "hs_createdate", "Created at", "datetime", "date",
      "taskinformation", NULL, P_RO},
-    {EMU_TASKS, "hs_lastmodifieddate", "Last modified date", "datetime",
-     "date", "taskinformation", NULL, P_RO},
+    {EMU_TASKS, "hs_lastmodifieddate", "Last modified date", "datetime", "date",
+     "taskinformation", NULL, P_RO},
     {EMU_TASKS, "hs_object_id", "Record ID", "number", "number",
      "taskinformation", NULL, P_RO | P_UNIQUE},
 };
@@ -152,13 +152,14 @@ static const struct {
     {EMU_TASKS, "taskinformation", "Task information"},
 };
 
-static const char *const prop_types[] = {
-    "string", "number", "date", "datetime", "enumeration", "bool",
-    "phone_number"};
+static const char *const prop_types[] = {"string",      "number",      "date",
+                                         "datetime",    "enumeration", "bool",
+                                         "phone_number"};
 static const char *const field_types[] = {
-    "text",   "textarea", "select", "radio", "checkbox",
-    "booleancheckbox", "number", "date", "file", "html",
-    "phonenumber", "calculation_equation"};
+    "text",   "textarea",    "select",
+    "radio",  "checkbox",    "booleancheckbox",
+    "number", "date",        "file",
+    "html",   "phonenumber", "calculation_equation"};
 
 static bool in_list(const char *s, const char *const *list, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -172,10 +173,9 @@ static json_t *group_json(const char *name, const char *label, int order) {
                    "displayOrder", order, "archived", false);
 }
 
-static json_t *prop_json(const char *name, const char *label,
-                         const char *type, const char *field,
-                         const char *group, json_t *options, int flags,
-                         bool hubspot_defined, json_t *extra) {
+static json_t *prop_json(const char *name, const char *label, const char *type,
+                         const char *field, const char *group, json_t *options,
+                         int flags, bool hubspot_defined, json_t *extra) {
   char now[32];
   emu_iso8601(emu_wall_ms(), now);
   json_t *p = json_pack(
@@ -187,9 +187,8 @@ static json_t *prop_json(const char *name, const char *label,
       "calculated", false, "externalOptions", (flags & P_EXTERNAL) != 0,
       "hasUniqueValue", (flags & P_UNIQUE) != 0, "hidden", false,
       "hubspotDefined", hubspot_defined, "modificationMetadata", "archivable",
-      !hubspot_defined, "readOnlyDefinition", hubspot_defined,
-      "readOnlyValue", (flags & P_RO) != 0, "formField", !(flags & P_RO),
-      "archived", false);
+      !hubspot_defined, "readOnlyDefinition", hubspot_defined, "readOnlyValue",
+      (flags & P_RO) != 0, "formField", !(flags & P_RO), "archived", false);
   if (extra) {
     json_object_update(p, extra);
     json_decref(extra);
@@ -211,9 +210,9 @@ void emu_props_defaults(struct emu_portal *p) {
       int order = 0;
       for (char *v = strtok_r(buf, ";", &save); v;
            v = strtok_r(NULL, ";", &save))
-        json_array_append_new(
-            opts, json_pack("{s:s, s:s, s:i, s:b}", "label", v, "value", v,
-                            "displayOrder", order++, "hidden", false));
+        json_array_append_new(opts, json_pack("{s:s, s:s, s:i, s:b}", "label",
+                                              v, "value", v, "displayOrder",
+                                              order++, "hidden", false));
     }
     json_object_set_new(p->props[d->t], d->name,
                         prop_json(d->name, d->label, d->type, d->field,
@@ -314,8 +313,8 @@ static bool edge_space(const char *s) {
     return false;
   unsigned char a = (unsigned char)s[0], z = (unsigned char)s[n - 1];
   /* ASCII whitespace, or a no-break space (U+00A0, C2 A0) at either end. */
-  return isspace(a) || isspace(z) || (n >= 2 && a == 0xC2 &&
-                                      (unsigned char)s[1] == 0xA0) ||
+  return isspace(a) || isspace(z) ||
+         (n >= 2 && a == 0xC2 && (unsigned char)s[1] == 0xA0) ||
          (n >= 2 && (unsigned char)s[n - 2] == 0xC2 && z == 0xA0);
 }
 
@@ -336,14 +335,13 @@ static void add_invalid(struct emu_call *c, json_t *inner, json_t *errors,
                         const char *name, const char *code,
                         const char *message) {
   json_array_append_new(
-      inner, json_pack("{s:b, s:s, s:s, s:s, s:s, s:I}", "isValid", false,
-                       "message", message, "error", code, "name", name,
-                       "localizedErrorMessage", message, "portalId",
-                       (json_int_t)c->p->portal_id));
-  json_array_append_new(errors,
-                        json_pack("{s:s, s:s, s:{s:[s]}}", "message", message,
-                                  "code", code, "context", "propertyName",
-                                  name));
+      inner,
+      json_pack("{s:b, s:s, s:s, s:s, s:s, s:I}", "isValid", false, "message",
+                message, "error", code, "name", name, "localizedErrorMessage",
+                message, "portalId", (json_int_t)c->p->portal_id));
+  json_array_append_new(errors, json_pack("{s:s, s:s, s:{s:[s]}}", "message",
+                                          message, "code", code, "context",
+                                          "propertyName", name));
 }
 
 /* Check every property of a write. On success the values, as strings, are
@@ -410,8 +408,7 @@ bool emu_props_validate(struct emu_call *c, enum emu_otype t, json_t *props,
       snprintf(msg, sizeof msg, "%.200s was not a valid boolean", s);
       add_invalid(c, inner, errors, name, "INVALID_BOOLEAN", msg);
     } else if (strcmp(type, "enumeration") == 0 && !option_ok(def, s)) {
-      snprintf(msg, sizeof msg, "%.200s was not one of the allowed options",
-               s);
+      snprintf(msg, sizeof msg, "%.200s was not one of the allowed options", s);
       add_invalid(c, inner, errors, name, "INVALID_OPTION", msg);
     } else if (t == EMU_CONTACTS && strcmp(name, "email") == 0 &&
                !emu_is_email(s)) {
@@ -444,16 +441,15 @@ bool emu_props_validate(struct emu_call *c, enum emu_otype t, json_t *props,
 void emu_fail_props(struct emu_call *c, json_t *errors, char *message) {
   json_t *extra = json_pack("{s:o}", "errors", errors);
   emu_reply(c, 400,
-            emu_err_body(c, "VALIDATION_ERROR", message ? message : "",
-                         extra));
+            emu_err_body(c, "VALIDATION_ERROR", message ? message : "", extra));
   free(message);
 }
 
 /* --- rendering ---------------------------------------------------------- */
 
 static const char *const default_contact_props[] = {
-    "createdate", "email", "firstname", "hs_object_id", "lastmodifieddate",
-    "lastname"};
+    "createdate",       "email",   "firstname", "hs_object_id",
+    "lastmodifieddate", "lastname"};
 static const char *const default_engagement_props[] = {
     "hs_createdate", "hs_lastmodifieddate", "hs_object_id"};
 
@@ -472,8 +468,8 @@ json_t *emu_obj_json(struct emu_call *c, enum emu_otype t,
   } else {
     bool contact = t == EMU_CONTACTS;
     size_t n = contact ? 6 : 3;
-    const char *const *always = contact ? default_contact_props
-                                        : default_engagement_props;
+    const char *const *always =
+        contact ? default_contact_props : default_engagement_props;
     bool defaults = json_array_size(want) == 0;
     for (size_t i = 0; i < n; i++) {
       if (!defaults && strcmp(always[i], "hs_object_id") &&
@@ -493,9 +489,8 @@ json_t *emu_obj_json(struct emu_call *c, enum emu_otype t,
       if (!name || !json_object_get(c->p->props[t], name))
         continue;
       json_t *v = json_object_get(src, name);
-      json_object_set_new(props, name,
-                          v && *json_string_value(v) ? json_copy(v)
-                                                     : json_null());
+      json_object_set_new(
+          props, name, v && *json_string_value(v) ? json_copy(v) : json_null());
     }
   }
   char id[24], cr[32], up[32];
@@ -543,8 +538,9 @@ void emu_h_props_get(struct emu_call *c) {
   const char *name = c->seg[4];
   json_t *def = json_object_get(c->p->props[c->otype], name);
   if (!def) {
-    emu_fail(c, EMU_E_NOT_FOUND, "Unable to find property %s for object type %s",
-             name, emu_otype_ids[c->otype]);
+    emu_fail(c, EMU_E_NOT_FOUND,
+             "Unable to find property %s for object type %s", name,
+             emu_otype_ids[c->otype]);
     return;
   }
   emu_reply(c, 200, json_incref(def));
@@ -620,8 +616,8 @@ void emu_h_props_create(struct emu_call *c) {
     emu_fail(c, EMU_E_EXISTS, "Property named '%s' already exists.", name);
     return;
   }
-  int flags = json_is_true(json_object_get(in, "hasUniqueValue")) ? P_UNIQUE
-                                                                   : 0;
+  int flags =
+      json_is_true(json_object_get(in, "hasUniqueValue")) ? P_UNIQUE : 0;
   json_t *clean_opts = json_array();
   size_t i;
   json_t *o;
@@ -631,12 +627,12 @@ void emu_h_props_create(struct emu_call *c) {
     if (!label || !value)
       continue;
     json_array_append_new(
-        clean_opts, json_pack("{s:s, s:s, s:I, s:b}", "label", label, "value",
-                              value, "displayOrder",
-                              (json_int_t)json_integer_value(
-                                  json_object_get(o, "displayOrder")),
-                              "hidden",
-                              json_is_true(json_object_get(o, "hidden"))));
+        clean_opts,
+        json_pack(
+            "{s:s, s:s, s:I, s:b}", "label", label, "value", value,
+            "displayOrder",
+            (json_int_t)json_integer_value(json_object_get(o, "displayOrder")),
+            "hidden", json_is_true(json_object_get(o, "hidden"))));
   }
   json_t *extra = json_object();
   const char *desc = json_string_value(json_object_get(in, "description"));
@@ -669,7 +665,9 @@ void emu_h_groups_create(struct emu_call *c) {
   const char *label = json_string_value(json_object_get(c->in, "label"));
   if (!name || !label) {
     emu_fail(c, EMU_E_VALIDATION, "Missing required field(s): %s",
-             !name && !label ? "name, label" : !name ? "name" : "label");
+             !name && !label ? "name, label"
+             : !name         ? "name"
+                             : "label");
     return;
   }
   if (!name_ok(name)) {
@@ -682,9 +680,9 @@ void emu_h_groups_create(struct emu_call *c) {
     return;
   }
   json_t *order = json_object_get(c->in, "displayOrder");
-  json_t *g = group_json(name, label,
-                         json_is_integer(order) ? (int)json_integer_value(order)
-                                                : -1);
+  json_t *g =
+      group_json(name, label,
+                 json_is_integer(order) ? (int)json_integer_value(order) : -1);
   json_object_set_new(c->p->groups[c->otype], name, g);
   emu_reply(c, 201, json_incref(g));
 }

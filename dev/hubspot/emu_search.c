@@ -280,8 +280,10 @@ static int cmp_objs(const void *pa, const void *pb) {
   const struct emu_obj *a = *(struct emu_obj *const *)pa;
   const struct emu_obj *b = *(struct emu_obj *const *)pb;
   if (sort_ctx.prop) {
-    const char *x = json_string_value(json_object_get(a->idx_props, sort_ctx.prop));
-    const char *y = json_string_value(json_object_get(b->idx_props, sort_ctx.prop));
+    const char *x =
+        json_string_value(json_object_get(a->idx_props, sort_ctx.prop));
+    const char *y =
+        json_string_value(json_object_get(b->idx_props, sort_ctx.prop));
     int r;
     if (!x || !y)
       r = x ? -1 : y ? 1 : 0; /* records without the value come last */
@@ -313,8 +315,8 @@ void emu_h_search(struct emu_call *c) {
   if (jl)
     limit = (long)json_integer_value(jl);
   if (limit < 0 || limit > SEARCH_PAGE_MAX) {
-    emu_fail(c, EMU_E_VALIDATION,
-             "limit must be between 0 and %d, got %ld", SEARCH_PAGE_MAX, limit);
+    emu_fail(c, EMU_E_VALIDATION, "limit must be between 0 and %d, got %ld",
+             SEARCH_PAGE_MAX, limit);
     return;
   }
   json_t *ja = json_object_get(c->in, "after");
@@ -389,8 +391,8 @@ void emu_h_search(struct emu_call *c) {
   for (size_t i = (size_t)after; i < nh && (long)json_array_size(res) < limit;
        i++)
     json_array_append_new(res, emu_obj_json(c, c->otype, hits[i], want, true));
-  json_t *body = json_pack("{s:I, s:o}", "total", (json_int_t)nh, "results",
-                           res);
+  json_t *body =
+      json_pack("{s:I, s:o}", "total", (json_int_t)nh, "results", res);
   if ((size_t)(after + limit) < nh && limit > 0) {
     char next[24];
     snprintf(next, sizeof next, "%ld", after + limit);

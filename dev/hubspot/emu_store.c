@@ -14,7 +14,8 @@ const char *const emu_otype_upper[EMU_NTYPES] = {"CONTACT", "EMAIL", "NOTE",
 
 bool emu_otype_parse(const char *s, enum emu_otype *out) {
   for (int t = 0; t < EMU_NTYPES; t++) {
-    if (strcmp(s, emu_otype_names[t]) == 0 || strcmp(s, emu_otype_ids[t]) == 0) {
+    if (strcmp(s, emu_otype_names[t]) == 0 ||
+        strcmp(s, emu_otype_ids[t]) == 0) {
       *out = (enum emu_otype)t;
       return true;
     }
@@ -37,8 +38,8 @@ static const struct {
   const char *tier;
   long per_10s, daily;
 } tiers[] = {
-    {"free", 100, 250000},          {"starter", 100, 250000},
-    {"professional", 190, 625000},  {"enterprise", 190, 1000000},
+    {"free", 100, 250000},         {"starter", 100, 250000},
+    {"professional", 190, 625000}, {"enterprise", 190, 1000000},
     {"increase", 250, 1625000},
 };
 
@@ -384,12 +385,12 @@ json_t *emu_state(struct emu *e, uint64_t only_portal) {
       snprintf(f, sizeof f, "%llu", (unsigned long long)a->from_id);
       snprintf(to, sizeof to, "%llu", (unsigned long long)a->to_id);
       json_array_append_new(
-          assocs, json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s}", "portal_id",
-                            (json_int_t)p->portal_id, "from_type",
-                            emu_otype_names[a->from_type], "from_id", f,
-                            "to_type", emu_otype_names[a->to_type], "to_id",
-                            to, "type_id", a->type_id, "category",
-                            "HUBSPOT_DEFINED"));
+          assocs,
+          json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s}", "portal_id",
+                    (json_int_t)p->portal_id, "from_type",
+                    emu_otype_names[a->from_type], "from_id", f, "to_type",
+                    emu_otype_names[a->to_type], "to_id", to, "type_id",
+                    a->type_id, "category", "HUBSPOT_DEFINED"));
     }
     json_array_append_new(portals, portal_state(e, p));
   }
@@ -401,15 +402,13 @@ json_t *emu_state(struct emu *e, uint64_t only_portal) {
       json_pack("{s:I, s:O, s:I, s:I, s:I, s:I}", "requests_total",
                 (json_int_t)e->requests_total, "by_route", e->by_route,
                 "rate_limited_429", (json_int_t)e->rate_limited_429,
-                "requests_into_exhausted_window",
-                (json_int_t)e->into_exhausted, "dropped",
-                (json_int_t)e->dropped, "faults_injected",
+                "requests_into_exhausted_window", (json_int_t)e->into_exhausted,
+                "dropped", (json_int_t)e->dropped, "faults_injected",
                 (json_int_t)e->faults_injected));
   json_object_set_new(st, "portals", portals);
   json_object_set_new(st, "config",
                       json_pack("{s:i, s:b, s:i}", "search_lag_ms",
-                                e->search_lag_ms, "retry_after",
-                                e->retry_after, "latency_ms",
-                                e->base_latency_ms));
+                                e->search_lag_ms, "retry_after", e->retry_after,
+                                "latency_ms", e->base_latency_ms));
   return st;
 }

@@ -45,8 +45,10 @@ static void usage(FILE *out) {
 static bool parse_nonneg(const char *flag, const char *s, int *out) {
   long v;
   if (!emu_parse_long(s, &v) || v < 0 || v > 3600000) {
-    fprintf(stderr, "hubspot-emulator: %s wants a non-negative integer, got "
-                    "\"%s\"\n", flag, s);
+    fprintf(stderr,
+            "hubspot-emulator: %s wants a non-negative integer, got "
+            "\"%s\"\n",
+            flag, s);
     return false;
   }
   *out = (int)v;
@@ -95,8 +97,10 @@ static bool load_config(struct emu *e, const char *path) {
   bool ok = false;
   json_t *portals = json_object_get(cfg, "portals");
   if (!json_is_object(cfg) || (portals && !json_is_array(portals))) {
-    fprintf(stderr, "hubspot-emulator: %s: want an object with a portals "
-                    "array\n", path);
+    fprintf(stderr,
+            "hubspot-emulator: %s: want an object with a portals "
+            "array\n",
+            path);
     goto out;
   }
   size_t i;
@@ -104,8 +108,7 @@ static bool load_config(struct emu *e, const char *path) {
   json_array_foreach(portals, i, p) {
     char err[200];
     if (!emu_portal_apply(e, p, err, sizeof err)) {
-      fprintf(stderr, "hubspot-emulator: %s: portals[%zu]: %s\n", path, i,
-              err);
+      fprintf(stderr, "hubspot-emulator: %s: portals[%zu]: %s\n", path, i, err);
       goto out;
     }
   }
@@ -196,15 +199,14 @@ int main(int argc, char **argv) {
       i++;
   }
   if (e.n_apps == 0 && !add_token_flag(&e, EMU_DEFAULT_TOKEN ":professional"
-                                           ":1000001"))
+                                                             ":1000001"))
     goto out;
 
   char host[256];
   snprintf(host, sizeof host, "%s", listen);
   char *colon = strrchr(host, ':');
   long port;
-  if (!colon || !emu_parse_long(colon + 1, &port) || port < 0 ||
-      port > 65535) {
+  if (!colon || !emu_parse_long(colon + 1, &port) || port < 0 || port > 65535) {
     fprintf(stderr, "hubspot-emulator: --listen wants HOST:PORT, got \"%s\"\n",
             listen);
     goto out;
