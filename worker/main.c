@@ -412,8 +412,10 @@ int main(int argc, char **argv) {
   w.s.portal_share = portal_share(w.cfg, &w.s);
   w.stop = &stop_flag;
   w.metrics = ls_metrics_new();
-  if (w.metrics)
+  if (w.metrics) {
     wrk_obs_declare(w.metrics, false);
+    wrk_ledger_declare(w.metrics);
+  }
   w.s.pol.stop = &stop_flag;
   w.s.pol.abort = &w.flush_abort;
   w.s.pol.idle = wrk_consumer_service;
@@ -449,16 +451,15 @@ int main(int argc, char **argv) {
     run_setup(&w, false);
 
   w.out = wrk_out_new(w.cfg, err, sizeof err);
-  w.done = wrk_ledger_new_local();
-  w.ledger = wrk_ledger_new(w.cfg, &w.s, err, sizeof err);
+  /* The state is restored per partition on assignment (wrk_ledger). */
+  w.ledger = wrk_ledger_new(
+      w.cfg, w.s.group,
+      wrk_ledger_window_s(json_object_get(
+          json_object_get(w.cfg->root, "worker"), "dedup_window")),
+      w.metrics, err, sizeof err);
   w.filter = w.out ? wrk_filter_hold_new(w.out) : NULL;
-  if (!w.out || !w.ledger || !w.done || !w.filter) {
+  if (!w.out || !w.ledger || !w.filter) {
     ls_error("cannot start the Kafka side", "{s:s}", "error", err);
-    goto out;
-  }
-  if (wrk_ledger_load(w.ledger, w.s.ledger_load_timeout_ms, &stop_flag, err,
-                      sizeof err) != LS_OK) {
-    ls_error("cannot load the ledger", "{s:s}", "error", err);
     goto out;
   }
   w.batch = wrk_batch_new(&w);
@@ -484,6 +485,8 @@ int main(int argc, char **argv) {
     int timeout_ms = (int)(wait / 1000);
     if (timeout_ms > 100)
       timeout_ms = 100;
+    if (wrk_ledger_restoring(w.ledger))
+      timeout_ms = 0; /* the restore reads in wrk_ledger_poll */
     /* Records polled while the last flush waited for HubSpot go first. */
     rd_kafka_message_t *m = NULL;
     if (w.n_stash)
@@ -500,11 +503,11 @@ int main(int argc, char **argv) {
         wrk_batch_add(w.batch, m);
       }
     }
+    wrk_ledger_poll(w.ledger, w.consumer);
     now = ls_mono_us();
     if (wrk_batch_due(w.batch, now))
       wrk_batch_flush(w.batch);
     if (now >= next_chores) {
-      wrk_ledger_poll(w.ledger);
       wrk_consumer_unstick(&w);
       next_chores = now + 1000000;
     }
@@ -525,7 +528,6 @@ out:
   wrk_batch_free(w.batch);
   wrk_out_free(w.out);
   wrk_ledger_free(w.ledger);
-  wrk_ledger_free(w.done);
   wrk_filter_free(w.filter);
   wrk_http_stop(http);
   hs_transport_free(w.tp);

@@ -149,10 +149,11 @@ static void intake(wrk_batch *b, wrk_event *e) {
   /* Already synced (ledger), or already final in this process unless an
    * operator replays it on purpose. */
   bool replay = kq_header(m, "ls_replay", hv, sizeof hv)[0] != '\0';
-  if (wrk_ledger_has(w->ledger, e->ev.event_id) ||
-      (!replay && wrk_ledger_has(w->done, e->ev.event_id))) {
+  unsigned seen = wrk_ledger_seen(w->ledger, m->partition, e->ev.event_id);
+  if ((seen & WRK_SEEN_SYNCED) || (!replay && (seen & WRK_SEEN_DONE))) {
     e->outcome = WRK_DUPLICATE;
     snprintf(e->reason, sizeof e->reason, "in_ledger");
+    wrk_ledger_count_skip(w->ledger, "state");
     return;
   }
   char reason[64] = "";
@@ -200,12 +201,26 @@ static void intake(wrk_batch *b, wrk_event *e) {
   if (json_object_get(b->ids, e->ev.event_id)) {
     e->outcome = WRK_DUPLICATE;
     snprintf(e->reason, sizeof e->reason, "in_batch");
+    wrk_ledger_count_skip(w->ledger, "in_flush");
     return;
   }
   json_object_set_new(b->ids, e->ev.event_id, json_true());
-  if (e->map.eng != HS_ENG_NONE &&
-      wrk_ledger_has_intent(w->ledger, e->ev.event_id))
-    e->suspect = true;
+  /* Suspect: an intent without a final record, or an event first received
+   * before worker.dedup_window (a late replay): the state may not know
+   * it, so the leadsync_event_id search decides before any create. */
+  if (e->map.eng != HS_ENG_NONE) {
+    const char *cause = (seen & WRK_SEEN_INTENT) ? "intent"
+                        : wrk_ledger_beyond_window(w->ledger, e->received_us)
+                            ? "window"
+                            : NULL;
+    if (cause) {
+      char lab[32];
+      e->suspect = true;
+      snprintf(lab, sizeof lab, "cause=\"%s\"", cause);
+      ls_metrics_inc(w->metrics, "leadsync_worker_suspect_searches_total",
+                     NULL, lab, 1);
+    }
+  }
   e->outcome = WRK_PENDING;
 }
 
@@ -228,6 +243,13 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
     }
     b->evs = nv;
     b->cap = nc;
+  }
+  if (!wrk_ledger_restored(w->ledger, m->partition)) {
+    /* Paused until restored, so not expected: read again later. */
+    free(e);
+    wrk_consumer_block(w, m, "partition state not restored yet");
+    rd_kafka_message_destroy(m);
+    return;
   }
   e->msg = m;
   wrk_obs_consumed(m);
@@ -380,7 +402,8 @@ void wrk_batch_flush(wrk_batch *b) {
           (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE))
         /* The engagement may exist without a ledger record: search
          * before creating it again. */
-        wrk_ledger_add_intent(w->ledger, e->ev.event_id);
+        wrk_ledger_record(w->ledger, e->msg->partition, e->ev.event_id,
+                          WRK_SEEN_INTENT);
       bool dlq = e->outcome == WRK_DLQ;
       e->outcome = WRK_DEFERRED;
       e->failed = true;
@@ -388,13 +411,14 @@ void wrk_batch_flush(wrk_batch *b) {
         wrk_poison_note(w, e->msg, e->out.error, dlq);
       continue;
     }
+    int32_t part = e->msg ? e->msg->partition : 0;
     if (e->outcome == WRK_SYNCED)
-      wrk_ledger_add(w->ledger, e->ev.event_id);
+      wrk_ledger_record(w->ledger, part, e->ev.event_id, WRK_SEEN_SYNCED);
     else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
-      wrk_ledger_add(w->done, e->ev.event_id);
+      wrk_ledger_record(w->ledger, part, e->ev.event_id, WRK_SEEN_DONE);
     else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE &&
              w->revoked_in_flush)
-      wrk_ledger_add_intent(w->ledger, e->ev.event_id);
+      wrk_ledger_record(w->ledger, part, e->ev.event_id, WRK_SEEN_INTENT);
     if (e->outcome != WRK_DEFERRED && e->outcome != WRK_PENDING)
       wrk_poison_clear(w, e->msg);
   }

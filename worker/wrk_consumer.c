@@ -67,18 +67,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       tp_key(parts->elems[i].topic, parts->elems[i].partition, key, sizeof key);
       json_object_del(w->stuck, key);
     }
-    /* The previous owners' ledger records first: what they synced is a
-     * duplicate here, what they only intended is searched before being
-     * created again. */
-    char lerr[LS_ERRSTR_SIZE];
-    int64_t t0 = ls_mono_us();
-    if (w->ledger && wrk_ledger_catch_up(w->ledger, 10000, w->stop, lerr,
-                                         sizeof lerr) != LS_OK)
-      ls_warn("ledger not caught up after assign", "{s:s}", "error", lerr);
-    ls_info("partitions assigned", "{s:s,s:i,s:i}", "group", w->s.group,
-            "count", parts->cnt, "ledger_ms",
-            (int)((ls_mono_us() - t0) / 1000));
+    ls_info("partitions assigned", "{s:s,s:i}", "group", w->s.group,
+            "count", parts->cnt);
     rd_kafka_assign(rk, parts);
+    /* The previous owners' ledger records first: partitions whose state
+     * is not restored yet stay paused until it is (wrk_ledger_poll). */
+    if (w->ledger)
+      wrk_ledger_assign(w->ledger, rk, parts);
     wrk_consumer_set_share(w, rk, parts->cnt);
     return;
   }
@@ -103,6 +98,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   json_object_clear(w->stuck);
   json_object_clear(w->poison);
   wrk_consumer_set_share(w, rk, 0);
+  if (w->ledger)
+    wrk_ledger_revoke(w->ledger, parts);
   ls_info("partitions revoked", "{s:s,s:i}", "group", w->s.group, "count",
           parts->cnt);
   rd_kafka_assign(rk, NULL);
@@ -114,7 +111,8 @@ rd_kafka_t *wrk_consumer_new(wrk *w, char *errstr, size_t errlen) {
   rd_kafka_topic_partition_list_t *topics = NULL;
   if (!conf)
     return NULL;
-  if (!kq_consumer_defaults(conf, w->s.group_id, errstr, errlen))
+  if (!kq_consumer_defaults(conf, w->s.group_id, errstr, errlen) ||
+      !wrk_ledger_bound_prefetch(conf, w->cfg, errstr, errlen))
     goto fail;
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_opaque(conf, w);

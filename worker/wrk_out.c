@@ -20,6 +20,7 @@ typedef struct rec {
   void *key, *val;
   size_t klen, vlen;
   rd_kafka_headers_t *hdrs;
+  int32_t partition; /* RD_KAFKA_PARTITION_UA: the partitioner's */
   rec_state state;
   wrk_out_owner *owner;
   rd_kafka_resp_err_t err;
@@ -134,7 +135,8 @@ static void send_rec(wrk_out *o, rec *r) {
   for (;;) {
     rd_kafka_headers_t *h = r->hdrs ? rd_kafka_headers_copy(r->hdrs) : NULL;
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        o->rk, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_KEY(r->key, r->klen),
+        o->rk, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_PARTITION(r->partition),
+        RD_KAFKA_V_KEY(r->key, r->klen),
         RD_KAFKA_V_VALUE(r->val, r->vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
         RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
@@ -159,10 +161,18 @@ static void send_rec(wrk_out *o, rec *r) {
 void wrk_out_produce(wrk_out *o, const char *topic, const void *key,
                      size_t klen, const void *val, size_t vlen,
                      rd_kafka_headers_t *hdrs) {
+  wrk_out_produce_to(o, topic, RD_KAFKA_PARTITION_UA, key, klen, val, vlen,
+                     hdrs);
+}
+
+void wrk_out_produce_to(wrk_out *o, const char *topic, int32_t partition,
+                        const void *key, size_t klen, const void *val,
+                        size_t vlen, rd_kafka_headers_t *hdrs) {
   rec *r = wrk_fault("alloc_output") ? NULL : calloc(1, sizeof *r);
   if (!r)
     goto oom;
   r->owner = o->owner;
+  r->partition = partition;
   r->topic = strdup(topic);
   r->key = klen ? malloc(klen) : NULL;
   r->val = vlen ? malloc(vlen) : NULL;

@@ -15,7 +15,8 @@ c = Checks("bench_smoke")
 SCHEMA = os.path.join(SOURCE, "bench", "results.schema.json")
 TARGET_KEYS = {"ingress_ratio", "ingress_p99_ms", "ingress_rss_mib",
                "worker_ceiling_fraction", "calls_per_1000", "into_exhausted",
-               "e2e_p50_ms", "scaling_into_exhausted"}
+               "e2e_p50_ms", "scaling_into_exhausted", "worker_rss_mib",
+               "state_ready_s", "state_rss_mib"}
 # The smallest sizes that still exercise every code path: one wrk and one
 # produce run per side, a few batches per worker run, 4 partitions so the
 # 4-worker scaling run has partitions for each, no waiting for an empty
@@ -34,6 +35,8 @@ TINY = {
     "BENCH_SCALE_EVENTS": "120",
     "BENCH_STALL_SECONDS": "20",
     "BENCH_SESSION_TIMEOUT_MS": "2500",
+    "BENCH_STATE_RECORDS": "2000",
+    "BENCH_STATE_PARTITIONS": "4",
     "BENCH_CONSOLE_EVENTS": "2000",
     "BENCH_CONSOLE_LOOKUPS": "100",
 }

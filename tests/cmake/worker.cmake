@@ -18,3 +18,7 @@ ls_add_pytest(worker_crash tests/worker/test_worker_crash.py
 # Four workers of one group share one portal; one leaves under load.
 ls_add_pytest(worker_share tests/worker/test_worker_share.py
   LABELS integration TIMEOUT 120)
+# The partitioned de-duplication state: restore, groups, kills, rebalance
+# during a restore, the dedup window (docs/worker.md "State").
+ls_add_pytest(worker_state tests/worker/test_worker_state.py
+  LABELS integration slow TIMEOUT 300)
