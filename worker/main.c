@@ -387,11 +387,11 @@ static void run_loop(wrk *w) {
     rd_kafka_message_t *m = wrk_consumer_next(w, timeout_ms);
     wrk_plan plan = {0};
     apply_rebalances(w, &plan);
+    if (m)
+      wrk_batch_add(w->batch, m, &plan);
     if (plan.n)
       store(w, &plan);
     wrk_plan_free(&plan);
-    if (m)
-      wrk_batch_add(w->batch, m);
     now = ls_mono_us();
     if (wrk_batch_due(w->batch, now)) {
       wrk_batch_sync(w->batch);

@@ -27,8 +27,6 @@ struct wrk_batch {
   size_t waiting_max;
   int64_t first_us; /* mono time of the oldest event */
   json_t *ids;      /* event ids in this batch: copies are duplicates */
-  wrk_pos *blocked; /* records that could not be taken in (out of memory) */
-  size_t n_blocked, cap_blocked;
 };
 
 wrk_batch *wrk_batch_new(wrk *w) {
@@ -53,7 +51,6 @@ static void reset(wrk_batch *b) {
   for (size_t i = 0; i < b->n; i++)
     wrk_event_free(b->evs[i]);
   b->n = 0;
-  b->n_blocked = 0;
   b->waiting_max = 0;
   json_object_clear(b->ids);
   memset(b->per_tenant, 0, (b->w->cfg->n_tenants + 1) * sizeof *b->per_tenant);
@@ -65,7 +62,6 @@ void wrk_batch_free(wrk_batch *b) {
   reset(b);
   free(b->evs);
   free(b->per_tenant);
-  free(b->blocked);
   json_decref(b->ids);
   free(b);
 }
@@ -80,8 +76,9 @@ wrk_event *wrk_batch_event(const wrk_batch *b, size_t i) {
 
 /* A record that could not be taken in (out of memory): nothing at or
  * after its offset in its partition is stored until the partition was
- * read again from it (the plan marks it unfinished). */
-static void block(wrk_batch *b, const rd_kafka_message_t *m, const char *why) {
+ * read again from it (plan marks it unfinished at once). */
+static void block(wrk_batch *b, const rd_kafka_message_t *m, const char *why,
+                  wrk_plan *plan) {
   wrk_pos pos;
   wrk_pos_of(&pos, m);
   wrk_poison_note(&b->w->poison, &pos, why, false);
@@ -89,19 +86,7 @@ static void block(wrk_batch *b, const rd_kafka_message_t *m, const char *why) {
            "again",
            "{s:s,s:s,s:i,s:I}", "why", why, "topic", pos.topic, "partition",
            (int)pos.partition, "offset", (json_int_t)pos.offset);
-  if (b->n_blocked == b->cap_blocked) {
-    size_t nc = b->cap_blocked ? b->cap_blocked * 2 : 8;
-    wrk_pos *nv = realloc(b->blocked, nc * sizeof *nv);
-    if (!nv) {
-      /* Cannot even remember it: stop storing anything, the process is
-       * out of memory; the next owner reads from the committed offset. */
-      *b->w->stop = 1;
-      return;
-    }
-    b->blocked = nv;
-    b->cap_blocked = nc;
-  }
-  b->blocked[b->n_blocked++] = pos;
+  wrk_plan_unfinished(plan, &pos, -1, 0);
 }
 
 static bool is_hex32(const char *s) {
@@ -153,17 +138,13 @@ static void intake_mapped(wrk_batch *b, wrk_event *e) {
   e->outcome = WRK_PENDING;
 }
 
-/* Classifies one record; everything that needs no HubSpot call gets its
- * final outcome here and waits for the flush only to be logged. */
-static void intake(wrk_batch *b, wrk_event *e) {
+/* Tenant, receive time, body, event id and key of a consumed record;
+ * false when it got its final outcome here (DLQ: not an event, unknown
+ * tenant, or a poison record). *replay: an operator's replay. */
+static bool identify(wrk_batch *b, wrk_event *e, bool *replay) {
   wrk *w = b->w;
   const rd_kafka_message_t *m = e->msg;
   char tenant_id[LS_TENANT_MAX + 1], hv[128], err[LS_ERRSTR_SIZE];
-  if (!m) {
-    /* Built by the caller (tests): identified and mapped already. */
-    intake_mapped(b, e);
-    return;
-  }
   kq_header(m, "ce_tenant", tenant_id, sizeof tenant_id);
   if (!tenant_id[0] && m->key) {
     size_t k = 0;
@@ -191,7 +172,7 @@ static void intake(wrk_batch *b, wrk_event *e) {
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "BAD_RECORD",
                    "record body is not a Smartlead event (JSON object with "
                    "event_type)");
-    return;
+    return false;
   }
   kq_header(m, "ce_id", hv, sizeof hv);
   if (is_hex32(hv))
@@ -203,34 +184,49 @@ static void intake(wrk_batch *b, wrk_event *e) {
   /* Failed on every read so far (its outputs refused, out of memory):
    * to the DLQ, so the partition moves on. */
   if (wrk_poison_check(&w->poison, w->s.poison_after, e))
-    return;
+    return false;
   if (!e->tenant) {
     snprintf(err, sizeof err, "unknown tenant \"%s\"", tenant_id);
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "UNKNOWN_TENANT", err);
-    return;
+    return false;
   }
-  /* Already synced (ledger), or already final in this process unless an
-   * operator replays it on purpose. */
-  bool replay = kq_header(m, "ls_replay", hv, sizeof hv)[0] != '\0';
-  if (wrk_ledger_has(w->ledger, e->ev.event_id) ||
-      (!replay && wrk_ledger_has(w->done, e->ev.event_id))) {
-    e->outcome = WRK_DUPLICATE;
-    snprintf(e->reason, sizeof e->reason, "in_ledger");
-    return;
-  }
+  *replay = kq_header(m, "ls_replay", hv, sizeof hv)[0] != '\0';
+  return true;
+}
+
+/* Already synced (ledger), or already final in this process unless an
+ * operator replays it on purpose: a duplicate. */
+static bool already_final(wrk_batch *b, wrk_event *e, bool replay) {
+  wrk *w = b->w;
+  if (!wrk_ledger_has(w->ledger, e->ev.event_id) &&
+      (replay || !wrk_ledger_has(w->done, e->ev.event_id)))
+    return false;
+  e->outcome = WRK_DUPLICATE;
+  snprintf(e->reason, sizeof e->reason, "in_ledger");
+  return true;
+}
+
+/* The tenant's category filter: false when it held or filtered e. */
+static bool filter_passes(wrk_batch *b, wrk_event *e) {
+  wrk *w = b->w;
   char reason[64] = "";
   /* A hold forwards the record: that output is the event's. */
   wrk_out_owner_set(w->out, &e->out);
-  wrk_verdict v = wrk_filter_decide(w->filter, e->tenant, &e->ev, e->root, m,
-                                    reason, sizeof reason);
+  wrk_verdict v = wrk_filter_decide(w->filter, e->tenant, &e->ev, e->root,
+                                    e->msg, reason, sizeof reason);
   wrk_out_owner_set(w->out, NULL);
-  if (v != WRK_VERDICT_SYNC) {
-    e->outcome = v == WRK_VERDICT_HELD ? WRK_HELD : WRK_FILTERED;
-    snprintf(e->reason, sizeof e->reason, "%s",
-             reason[0] ? reason
-                       : (v == WRK_VERDICT_HELD ? "category" : "filter"));
-    return;
-  }
+  if (v == WRK_VERDICT_SYNC)
+    return true;
+  e->outcome = v == WRK_VERDICT_HELD ? WRK_HELD : WRK_FILTERED;
+  snprintf(e->reason, sizeof e->reason, "%s",
+           reason[0] ? reason
+                     : (v == WRK_VERDICT_HELD ? "category" : "filter"));
+  return false;
+}
+
+/* What the event writes to HubSpot (hs_map_event); false: DLQ mapping. */
+static bool map(wrk_batch *b, wrk_event *e) {
+  char err[LS_ERRSTR_SIZE];
   int64_t t = e->ev.event_time_us ? e->ev.event_time_us
               : e->received_us    ? e->received_us
                                   : ls_now_us();
@@ -240,11 +236,25 @@ static void intake(wrk_batch *b, wrk_event *e) {
       .clicks_as_notes = e->tenant->clicks_as_notes,
       .junk_senders = json_object_get(sync, "junk_senders"),
       .keep_junk = json_is_true(json_object_get(sync, "keep_junk_senders"))};
-  if (hs_map_event(e->root, &e->ev, t, &mo, &e->map, err, sizeof err) !=
-      LS_OK) {
-    wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "MAPPING", err);
+  (void)b;
+  if (hs_map_event(e->root, &e->ev, t, &mo, &e->map, err, sizeof err) == LS_OK)
+    return true;
+  wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "MAPPING", err);
+  return false;
+}
+
+/* Classifies one record; everything that needs no HubSpot call gets its
+ * final outcome here and waits for the flush only to be logged. An event
+ * built by the caller (tests: no message) is identified and mapped
+ * already. */
+static void intake(wrk_batch *b, wrk_event *e) {
+  bool replay = false;
+  if (e->msg && !identify(b, e, &replay))
     return;
-  }
+  if (already_final(b, e, replay) || !filter_passes(b, e))
+    return;
+  if (e->msg && !map(b, e))
+    return;
   intake_mapped(b, e);
 }
 
@@ -273,14 +283,14 @@ static bool append(wrk_batch *b, wrk_event *e) {
   return true;
 }
 
-void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
+void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan) {
   wrk *w = b->w;
   wrk_event *e = wrk_fault("alloc_intake") ? NULL : calloc(1, sizeof *e);
   if (!e || (b->n == b->cap && !append_room(b))) {
+    const char *why =
+        e ? "out of memory growing the batch" : "out of memory before intake";
     free(e);
-    block(b, m,
-          e ? "out of memory growing the batch"
-            : "out of memory before intake");
+    block(b, m, why, plan);
     rd_kafka_message_destroy(m);
     return;
   }
@@ -300,8 +310,6 @@ void wrk_batch_add_event(wrk_batch *b, wrk_event *e) {
 }
 
 bool wrk_batch_due(const wrk_batch *b, int64_t now_us) {
-  if (b->n_blocked)
-    return true; /* its partition is marked at once */
   if (!b->n)
     return wrk_sync_carry_due(b->w, now_us);
   /* A backlog fills a flush of flush_max events at once: one flush then
@@ -321,11 +329,9 @@ int64_t wrk_batch_wait_us(const wrk_batch *b, int64_t now_us) {
   return left > 0 ? left : 0;
 }
 
-/* Adds every event (final or not) and blocked record to plan. */
+/* Adds every event, final or not, to plan. */
 static void plan_all(wrk_batch *b, wrk_plan *plan, bool abandoned) {
   wrk *w = b->w;
-  for (size_t i = 0; i < b->n_blocked; i++)
-    wrk_plan_unfinished(plan, &b->blocked[i], -1, 0);
   for (size_t i = 0; i < b->n; i++) {
     const wrk_event *e = b->evs[i];
     if (!e->has_pos)
@@ -453,13 +459,13 @@ void wrk_batch_emit(wrk_batch *b) {
 void wrk_batch_settle(wrk_batch *b, wrk_plan *plan) {
   wrk *w = b->w;
   bool revoked = w->cons.revoked;
-  if (!b->n && !b->n_blocked)
+  if (!b->n)
     return;
   /* The one place that decides what is final: an event whose outputs
    * were all acknowledged (here or in the intent wait) and whose outcome
    * is final. Anything else stays in Kafka, and the plan stops its
    * partition there. */
-  if (b->n && !wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL))
+  if (!wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL))
     ls_error("outputs not acknowledged; their events will be read again",
              "{s:i}", "events", (int)b->n);
   size_t failed = 0;

@@ -18,8 +18,10 @@ typedef struct wrk_batch wrk_batch;
 
 wrk_batch *wrk_batch_new(struct wrk *w);
 void wrk_batch_free(wrk_batch *b);
-/* Takes a consumed message (ownership) and classifies it. */
-void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m);
+/* Takes a consumed message (ownership) and classifies it. A record that
+ * cannot be taken in (out of memory) goes to plan as unfinished: its
+ * partition stops there until it is read again. */
+void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan);
 /* Takes an event built by the caller (tests; ownership); intake as for a
  * record, with e->msg possibly NULL. */
 void wrk_batch_add_event(wrk_batch *b, wrk_event *e);
