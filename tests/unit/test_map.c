@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "hs_map.h"
+#include "hs_text.h"
 #include "ls_event.h"
 
 typedef struct {
