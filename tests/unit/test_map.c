@@ -1,4 +1,4 @@
-/* Unit tests of lib/hs_map: each shared sample payload maps to the
+/* Unit tests of lib/hubspot/hs_map: each shared sample payload maps to the
  * properties and engagement docs/mapping.md documents; merge; names. */
 #include <setjmp.h>
 #include <stdarg.h>
