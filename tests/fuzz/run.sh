@@ -24,8 +24,8 @@ for f in "$src"/lib/ls_*.c; do
     *) lib_sources+=("lib/$(basename "$f")") ;;
   esac
 done
-sources=("${lib_sources[@]}" ingress/ing_route.c ingress/ing_mask.c
-         tests/fuzz/fuzz_ingress.c)
+sources=("${lib_sources[@]}" ingress/ing_route.c ingress/ing_json.c ingress/ing_mask.c
+         tests/ingress/route_ref.c tests/fuzz/fuzz_ingress.c)
 bin="$out/fuzz_ingress"
 stale=0
 [ -x "$bin" ] || stale=1
@@ -39,7 +39,7 @@ if [ $stale = 1 ]; then
   echo "fuzz: building $bin"
   (cd "$src" && "$cc" -g -O1 -std=c11 -D_GNU_SOURCE \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Ilib -Iingress $(pkg-config --cflags jansson libcrypto) \
+    -Ilib -Iingress -Itests/ingress $(pkg-config --cflags jansson libcrypto) \
     -DLS_DEFAULT_SCHEMA_DIR="\"$src/schemas\"" \
     "${sources[@]}" -o "$bin" \
     $(pkg-config --libs jansson libcrypto) -lpthread -lm)
