@@ -2,10 +2,10 @@
 # docs/hubspot-client.md, docs/mapping.md).
 if(CMOCKA_FOUND)
   add_executable(test_hs_client ${CMAKE_SOURCE_DIR}/tests/unit/test_hs_client.c)
-  target_link_libraries(test_hs_client PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_hs_client PRIVATE ls_hubspot PkgConfig::CMOCKA)
   ls_add_ctest(unit_hs_client test_hs_client LABELS unit)
   add_executable(test_map ${CMAKE_SOURCE_DIR}/tests/unit/test_map.c)
-  target_link_libraries(test_map PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_map PRIVATE ls_hubspot PkgConfig::CMOCKA)
   ls_add_ctest(unit_map test_map LABELS unit)
 endif()
 # Dev broker + HubSpot emulator + leadsync-worker.
