@@ -64,7 +64,7 @@ SIZES = {
 SCALE_WORKERS = [1, 2, 4]
 
 # -- the worker's event mix and what each event writes to HubSpot -----------
-# Shares in percent (docs/bench.md). WRITES mirrors lib/hs_map.c with
+# Shares in percent (docs/bench.md). WRITES mirrors lib/hubspot/hs_map.c with
 # the dev config (opens and clicks as contact properties only): every event
 # of the mix upserts its contact; some also create one engagement.
 MIX = [

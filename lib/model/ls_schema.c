@@ -24,9 +24,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ls_config.h"
-
 #define MAX_DEPTH 256
+
+#ifndef LS_DEFAULT_SCHEMA_DIR
+#define LS_DEFAULT_SCHEMA_DIR "/usr/share/leadsync/schemas"
+#endif
+
+const char *ls_schema_dir(void) {
+  const char *env = getenv("LEADSYNC_SCHEMA_DIR");
+  return (env && *env) ? env : LS_DEFAULT_SCHEMA_DIR;
+}
 
 typedef struct {
   const void *id; /* the "pattern" string node, or a patternProperties key */

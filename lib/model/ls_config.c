@@ -10,15 +10,6 @@
 #include "ls_hash.h"
 #include "ls_schema.h"
 
-#ifndef LS_DEFAULT_SCHEMA_DIR
-#define LS_DEFAULT_SCHEMA_DIR "/usr/share/leadsync/schemas"
-#endif
-
-const char *ls_schema_dir(void) {
-  const char *env = getenv("LEADSYNC_SCHEMA_DIR");
-  return (env && *env) ? env : LS_DEFAULT_SCHEMA_DIR;
-}
-
 const char *ls_level_name(ls_level l) {
   switch (l) {
   case LS_LEVEL_USER: return "user";

@@ -78,8 +78,4 @@ const char *ls_config_str(const ls_config *cfg, const char *section,
 
 const char *ls_level_name(ls_level l);
 
-/* Directory holding the JSON Schemas: LEADSYNC_SCHEMA_DIR, else the one
- * compiled in (the source tree's schemas/, or /usr/share/leadsync/schemas). */
-const char *ls_schema_dir(void);
-
 #endif

@@ -10,6 +10,10 @@
 
 typedef struct ls_schema ls_schema;
 
+/* Directory holding the JSON Schemas: LEADSYNC_SCHEMA_DIR, else the one
+ * compiled in (the source tree's schemas/, or /usr/share/leadsync/schemas). */
+const char *ls_schema_dir(void);
+
 /* Loads a schema file; NULL with errstr on failure. */
 ls_schema *ls_schema_load(const char *path, char *errstr, size_t errlen);
 void ls_schema_free(ls_schema *s);
