@@ -389,9 +389,11 @@ static ls_err note_pair(pair **pairs, size_t *n, size_t w, size_t s,
   size_t tl = strlen(type);
   if (p->types.len >= tl && !strcmp(p->types.data + p->types.len - tl, type))
     return LS_OK;
+  ls_err e = LS_OK;
   if (p->types.len)
-    ls_buf_appendz(&p->types, ", ");
-  return ls_buf_appendz(&p->types, type);
+    ls_buf_putz(&p->types, &e, ", ");
+  ls_buf_putz(&p->types, &e, type);
+  return e;
 }
 
 static ls_err pair_finding(cli_wh_report *r, const pair *p) {
