@@ -241,11 +241,9 @@ static void deferred(wrk *w) {
   int *parts = calloc(n ? n : 1, sizeof *parts);
   if (!oldest || !parts)
     goto out;
-  const char *key;
-  json_t *v;
-  json_object_foreach(w->stuck, key, v) {
-    json_int_t ti = json_integer_value(json_object_get(v, "tenant"));
-    json_int_t since = json_integer_value(json_object_get(v, "since_us"));
+  for (size_t k = 0; k < w->cons.n_stuck; k++) {
+    int ti = w->cons.stuck[k].tenant;
+    int64_t since = w->cons.stuck[k].since_us;
     if (ti < 0 || (size_t)ti >= n)
       continue;
     parts[ti]++;
@@ -267,10 +265,9 @@ out:
 }
 
 void wrk_obs_tick(wrk *w) {
-  wrk_obs_lag(w->metrics, w->consumer, w->s.group);
+  wrk_obs_lag(w->metrics, w->cons.rk, w->s.group);
   budgets(w);
-  if (w->stuck)
-    deferred(w);
+  deferred(w);
 }
 
 /* -- held events (filter role) ---------------------------------------- */
