@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fl_role.h"
 #include "hs_account.h"
 #include "hs_setup.h"
 #include "kq.h"
@@ -18,10 +19,8 @@
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
-#include "wrk_dlqwatch.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
-#include "wrk_release.h"
 #include "ls_version.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -146,6 +145,18 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
   s->pol.max_in_flight = (int)ls_config_int(cfg, "worker", "max_in_flight", 8);
 }
 
+/* Replies and category updates are served first when the portal is
+ * busy (docs/worker.md "Rate limiting"): a group that handles one of them
+ * takes the headroom that bulk groups leave free. */
+static hs_rl_class quota_class(const wrk_settings *s) {
+  for (size_t i = 0; i < s->n_types; i++)
+    if (s->types[i] == LS_EV_EMAIL_REPLY ||
+        s->types[i] == LS_EV_UNTRACKED_REPLIES ||
+        s->types[i] == LS_EV_LEAD_CATEGORY_UPDATED)
+      return HS_RL_PRIORITY;
+  return HS_RL_BULK;
+}
+
 /* One target per tenant; tenants of one portal share its limiter. */
 static bool make_targets(wrk *w) {
   w->limiters = hs_limiters_new();
@@ -158,7 +169,8 @@ static bool make_targets(wrk *w) {
     hs_limiter_conf lc = {t->hs_per_10s, 10000, t->hs_daily, w->s.guard_ms,
                           4,
                           (int)ls_config_int(w->cfg, "worker",
-                                             "ratelimit_reserve", 0)};
+                                             "ratelimit_reserve", 0),
+                          0};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
     /* A token_file (a mounted Secret) is followed: a rotated token is used
@@ -172,6 +184,7 @@ static bool make_targets(wrk *w) {
                         t->hs_token ? t->hs_token : "", &lc);
     if (!w->targets[i].lim)
       return false;
+    hs_limiter_set_class(w->targets[i].lim, quota_class(&w->s));
   }
   return true;
 }
@@ -268,68 +281,93 @@ static int run_setup(wrk *w, bool strict) {
   return failures;
 }
 
-typedef struct {
-  wrk *w;
-  const char *ready_file;
-  const char *url;
-  bool failed;
-} ready_ctx;
-
-static void filter_ready(void *arg) {
-  ready_ctx *rc = arg;
-  rc->w->ready = 1;
-  if (rc->ready_file && ls_write_file_atomic(rc->ready_file, rc->url) != 0) {
-    ls_error("cannot write the ready file", "{s:s}", "path", rc->ready_file);
-    rc->failed = true;
-    stop_flag = 1;
+/* Applies what the rebalance callback recorded (it only records, raises
+ * the flush's abort flag and (un)assigns). A revoke: the batch is dropped
+ * (every event is read again, by whoever owns its partition now), the
+ * revoked partitions leave plan (nothing of theirs is stored), their
+ * stashed records, stuck marks and poison counts are forgotten, and their
+ * de-duplication state is dropped. An assign: partitions whose state is
+ * not restored yet are paused until it is (wrk_ledger_poll restores and
+ * resumes them; a record read before the pause is not taken in, see
+ * wrk_batch_add). After each, the share
+ * follows what is owned. Runs after every poll and after every flush. */
+static void apply_rebalances(wrk *w, wrk_plan *plan) {
+  wrk_reb r;
+  while (wrk_consumer_take(w, &r)) {
+    if (r.kind == WRK_REB_REVOKE) {
+      wrk_batch_abandon(w->batch, plan);
+      wrk_plan_drop(plan, r.parts);
+      wrk_consumer_forget(w, &r);
+      wrk_poison_forget(&w->poison, r.parts);
+      wrk_ledger_revoke(w->ledger, r.parts);
+    } else {
+      wrk_consumer_forget(w, &r);
+      if (r.parts)
+        wrk_ledger_assign(w->ledger, w->cons.rk, r.parts);
+      ls_info("partitions assigned", "{s:s,s:i,s:i,s:i}", "group", w->s.group,
+              "count", wrk_consumer_owned(w), "added",
+              r.parts ? r.parts->cnt : 0, "restoring",
+              wrk_ledger_restoring(w->ledger));
+    }
+    if (r.parts)
+      rd_kafka_topic_partition_list_destroy(r.parts);
+    wrk_consumer_set_share(w, wrk_consumer_owned(w));
   }
 }
 
-/* --role filter: no HubSpot, no event topics; leadsync.held only. */
-static int run_filter_role(wrk *w, const char *listen,
-                           const char *ready_file) {
-  char err[LS_ERRSTR_SIZE], url[160] = "";
-  w->stop = &stop_flag;
-  w->metrics = ls_metrics_new();
-  if (!w->metrics)
-    return 1;
-  wrk_obs_declare(w->metrics, true);
-  wrk_http *http = wrk_http_start(
-      listen ? listen : ls_config_str(w->cfg, "worker", "listen",
-                                      "127.0.0.1:9102"),
-      w->metrics, &w->ready, url, sizeof url, err, sizeof err);
-  if (!http) {
-    ls_error("cannot start the HTTP server", "{s:s}", "error", err);
-    return 1;
+/* Stores what plan allows (after the rebalances it must respect). */
+static void store(wrk *w, wrk_plan *plan) {
+  apply_rebalances(w, plan);
+  wrk_consumer_store(w, plan);
+  wrk_plan_free(plan);
+}
+
+/* The cycle: poll -> intake -> (flush when due: sync -> outputs ->
+ * outputs acknowledged) -> offsets stored. Nothing else stores offsets,
+ * and the flush never calls the consumer: while it waits for HubSpot the
+ * client's idle hook only keeps the group membership alive. */
+static void run_loop(wrk *w) {
+  int64_t next_chores = 0, next_lag = 0;
+  while (!stop_flag) {
+    int64_t now = ls_mono_us();
+    int timeout_ms = (int)(wrk_batch_wait_us(w->batch, now) / 1000);
+    if (timeout_ms > 100)
+      timeout_ms = 100;
+    if (wrk_ledger_restoring(w->ledger))
+      timeout_ms = 0; /* the restore reads in wrk_ledger_poll */
+    rd_kafka_message_t *m = wrk_consumer_next(w, timeout_ms);
+    wrk_plan plan = {0};
+    apply_rebalances(w, &plan);
+    if (m)
+      wrk_batch_add(w->batch, m, &plan);
+    if (plan.n)
+      store(w, &plan);
+    wrk_plan_free(&plan);
+    now = ls_mono_us();
+    if (wrk_batch_due(w->batch, now)) {
+      wrk_batch_sync(w->batch);
+      wrk_batch_emit(w->batch);
+      wrk_batch_settle(w->batch, &plan);
+      store(w, &plan);
+      /* Between flushes (batch empty): partitions left behind may be
+       * read again from their first unfinished record. */
+      wrk_consumer_unstick(w);
+    }
+    /* The state: restores (a slice per turn), the tail, expiry. */
+    wrk_ledger_poll(w->ledger, w->cons.rk);
+    if (now >= next_chores) {
+      if (!wrk_batch_len(w->batch))
+        wrk_consumer_unstick(w);
+      next_chores = now + 1000000;
+    }
+    if (now >= next_lag) {
+      wrk_obs_tick(w);
+      ls_metrics_set(w->metrics, "leadsync_worker_ledger_events",
+                     "Event ids known to the ledger", NULL,
+                     (double)wrk_ledger_size(w->ledger));
+      next_lag = now + 5000000;
+    }
   }
-  ready_ctx rc = {w, ready_file, url, false};
-  long days = ls_config_int(w->cfg, "worker", "held_max_age_days", 30);
-  wrk_release_opts o = {
-      .cfg = w->cfg,
-      .group = w->s.group_id,
-      .metrics = w->metrics,
-      .stop = &stop_flag,
-      .on_ready = filter_ready,
-      .ready_arg = &rc,
-      /* held_max_age_s (seconds) overrides the days, for tests. */
-      .max_age_s = ls_config_int(w->cfg, "worker", "held_max_age_s",
-                                 days * 86400),
-      .expiry_every_ms =
-          ls_config_int(w->cfg, "worker", "held_expiry_interval_ms", 60000),
-      .poison_after = w->s.poison_after,
-      .max_msg_bytes = w->s.max_msg_bytes,
-  };
-  /* The DLQ's pending records and their ages (docs/operations.md). */
-  wrk_dlqwatch *dw = wrk_dlqwatch_start(
-      w->cfg, w->metrics,
-      ls_config_int(w->cfg, "worker", "dlq_watch_interval_ms", 60000));
-  int r = wrk_release_run(&o, err, sizeof err);
-  if (r != 0)
-    ls_error("filter role failed", "{s:s}", "error", err);
-  wrk_dlqwatch_stop(dw);
-  w->ready = 0;
-  wrk_http_stop(http);
-  return r != 0 || rc.failed ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -402,7 +440,11 @@ int main(int argc, char **argv) {
   w.s.group = group ? group : "setup";
   snprintf(w.s.group_id, sizeof w.s.group_id, "leadsync-%s", w.s.group);
   if (filter_role) {
-    rc = run_filter_role(&w, listen, ready_file);
+    /* The category filter (filter/): no HubSpot, leadsync.held only. */
+    fl_role_args fa = {w.cfg,      w.s.group_id, listen,
+                       ready_file, &stop_flag,   w.s.poison_after,
+                       w.s.max_msg_bytes};
+    rc = fl_role_run(&fa);
     goto out;
   }
   if (!setup_only && !parse_events(events, &w.s, err, sizeof err)) {
@@ -413,11 +455,11 @@ int main(int argc, char **argv) {
   w.stop = &stop_flag;
   w.metrics = ls_metrics_new();
   if (w.metrics) {
-    wrk_obs_declare(w.metrics, false);
+    wrk_obs_declare(w.metrics);
     wrk_ledger_declare(w.metrics);
   }
   w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.flush_abort;
+  w.s.pol.abort = &w.cons.abort;
   w.s.pol.idle = wrk_consumer_service;
   w.s.pol.idle_ud = &w;
   w.s.pol.metrics = w.metrics;
@@ -425,9 +467,7 @@ int main(int argc, char **argv) {
       ls_config_int(w.cfg, "worker", "http_timeout_ms", 30000), 5000,
       (size_t)ls_config_int(w.cfg, "worker", "max_response_bytes",
                             8L * 1024 * 1024));
-  w.stuck = json_object();
-  w.poison = json_object();
-  if (!w.metrics || !w.tp || !w.stuck || !w.poison || !make_targets(&w)) {
+  if (!w.metrics || !w.tp || !make_targets(&w)) {
     ls_error("out of memory at start", NULL);
     goto out;
   }
@@ -462,9 +502,9 @@ int main(int argc, char **argv) {
     ls_error("cannot start the Kafka side", "{s:s}", "error", err);
     goto out;
   }
+
   w.batch = wrk_batch_new(&w);
-  w.consumer = w.batch ? wrk_consumer_new(&w, err, sizeof err) : NULL;
-  if (!w.consumer) {
+  if (!w.batch || !wrk_consumer_start(&w, err, sizeof err)) {
     ls_error("cannot start the consumer", "{s:s}", "error", err);
     goto out;
   }
@@ -478,50 +518,10 @@ int main(int argc, char **argv) {
           w.s.batch_max, "flush_max", w.s.flush_max, "linger_ms",
           (int)w.s.linger_ms, "portal_share", w.s.portal_share);
 
-  int64_t next_chores = 0, next_lag = 0;
-  while (!stop_flag) {
-    int64_t now = ls_mono_us();
-    int64_t wait = wrk_batch_wait_us(w.batch, now);
-    int timeout_ms = (int)(wait / 1000);
-    if (timeout_ms > 100)
-      timeout_ms = 100;
-    if (wrk_ledger_restoring(w.ledger))
-      timeout_ms = 0; /* the restore reads in wrk_ledger_poll */
-    /* Records polled while the last flush waited for HubSpot go first. */
-    rd_kafka_message_t *m = NULL;
-    if (w.n_stash)
-      wrk_consumer_unstash(&w);
-    else
-      m = rd_kafka_consumer_poll(w.consumer, timeout_ms);
-    if (m) {
-      if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-          ls_warn("consumer error", "{s:s}", "error",
-                  rd_kafka_message_errstr(m));
-        rd_kafka_message_destroy(m);
-      } else {
-        wrk_batch_add(w.batch, m);
-      }
-    }
-    wrk_ledger_poll(w.ledger, w.consumer);
-    now = ls_mono_us();
-    if (wrk_batch_due(w.batch, now))
-      wrk_batch_flush(w.batch);
-    if (now >= next_chores) {
-      wrk_consumer_unstick(&w);
-      next_chores = now + 1000000;
-    }
-    if (now >= next_lag) {
-      wrk_obs_tick(&w);
-      ls_metrics_set(w.metrics, "leadsync_worker_ledger_events",
-                     "Event ids known to the ledger", NULL,
-                     (double)wrk_ledger_size(w.ledger));
-      next_lag = now + 5000000;
-    }
-  }
+  run_loop(&w);
   ls_info("shutting down", "{s:s}", "group", w.s.group);
   w.ready = 0;
-  wrk_batch_abandon(w.batch);
+  wrk_batch_abandon(w.batch, NULL);
   rc = 0;
 out:
   wrk_consumer_close(&w);
@@ -536,16 +536,15 @@ out:
     ls_token_free(w.targets[i].token_src);
   free(w.targets);
   free(w.s.types);
-  json_decref(w.stuck);
-  json_decref(w.poison);
-  if (json_object_size(w.ft_carry))
+  wrk_poison_free(&w.poison);
+  if (w.carry.n)
     ls_warn("first-touch properties not written (stopping)", "{s:i}",
-            "contacts", (int)json_object_size(w.ft_carry));
-  json_decref(w.ft_carry);
+            "contacts", (int)w.carry.n);
+  wrk_carry_clear(&w.carry);
   json_decref(w.setup_skipped);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);
-  /* SIGTERM during start-up (setup, ledger load, subscribe) is a normal
+  /* SIGTERM during start-up (setup, subscribe) is a normal
    * stop: nothing was consumed, nothing is lost. */
   if (rc != 0 && stop_flag && !setup_only) {
     ls_info("stopped during start-up", NULL);

@@ -73,29 +73,30 @@ static int hexval(char c) {
   return -1;
 }
 
-/* 96 bits of the id: its first 24 hex digits (event ids are 32 hex
- * digits of a hash), or of its SHA-256 for anything else. */
+/* 96 bits of the id: its first 16 hex digits, and the last 16 folded to
+ * 32 bits (event ids are 32 hex digits of a hash); anything else through
+ * SHA-256 first. */
 static void to_key(const char *id, uint64_t *a, uint32_t *b) {
   char hex[65];
   const char *src = id;
   size_t len = strlen(id);
   bool ok = len == 32;
-  for (size_t i = 0; ok && i < 24; i++)
+  for (size_t i = 0; ok && i < 32; i++)
     ok = hexval(id[i]) >= 0;
   if (!ok) {
     ls_sha256_hex(id, len, hex);
     src = hex;
   }
-  uint64_t x = 0;
-  uint32_t y = 0;
+  uint64_t x = 0, y = 0;
   for (int i = 0; i < 16; i++)
     x = (x << 4) | (uint64_t)hexval(src[i]);
-  for (int i = 16; i < 24; i++)
-    y = (y << 4) | (uint32_t)hexval(src[i]);
-  if (!x && !y)
-    y = 1;
+  for (int i = 16; i < 32; i++)
+    y = (y << 4) | (uint64_t)hexval(src[i]);
+  uint32_t f = (uint32_t)y ^ (uint32_t)(y >> 32);
+  if (!x && !f)
+    f = 1;
   *a = x;
-  *b = y;
+  *b = f;
 }
 
 static size_t home(const table *t, uint64_t a, uint32_t b) {
@@ -294,8 +295,8 @@ static wrk_ledger *alloc_ledger(int32_t nparts, long window_s) {
   return l;
 }
 
-wrk_ledger *wrk_ledger_new_local(long window_s) {
-  wrk_ledger *l = alloc_ledger(MAX_PARTS, window_s);
+wrk_ledger *wrk_ledger_new_local(void) {
+  wrk_ledger *l = alloc_ledger(MAX_PARTS, WRK_DEDUP_WINDOW_S);
   for (int32_t p = 0; l && p < l->nparts; p++)
     l->p[p].state = P_READY;
   return l;
@@ -505,9 +506,33 @@ static void drop_waiting(wrk_ledger *l, const char *topic, int32_t p) {
   rd_kafka_topic_partition_list_del(l->waiting, topic, p);
 }
 
+/* Drops partition number p's state (no assigned topic has it any more). */
+static void drop_part(wrk_ledger *l, int32_t p) {
+  part *pp = &l->p[p];
+  if (pp->state == P_RESTORING)
+    l->pending--;
+  if (pp->active)
+    ledger_unassign(l, p);
+  pp->active = false;
+  pp->refs = 0;
+  pp->state = P_IDLE;
+  tab_free(&pp->t);
+  part_metrics(l, p, true);
+}
+
 void wrk_ledger_revoke(wrk_ledger *l,
                        const rd_kafka_topic_partition_list_t *parts) {
-  for (int i = 0; i < parts->cnt; i++) {
+  if (!l->rk)
+    return; /* local tables (tests): nothing is restored again */
+  if (!parts) {
+    /* Every partition (an eager revoke, or a lost assignment). */
+    for (int32_t p = 0; p < l->nparts; p++)
+      if (l->p[p].state != P_IDLE)
+        drop_part(l, p);
+    while (l->waiting->cnt)
+      rd_kafka_topic_partition_list_del_by_idx(l->waiting, 0);
+  }
+  for (int i = 0; parts && i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
     if (p < 0 || p >= l->nparts)
       continue;
@@ -515,16 +540,8 @@ void wrk_ledger_revoke(wrk_ledger *l,
     drop_waiting(l, parts->elems[i].topic, p);
     if (pp->refs > 0)
       pp->refs--;
-    if (pp->refs || !l->rk)
-      continue;
-    if (pp->state == P_RESTORING)
-      l->pending--;
-    if (pp->active)
-      ledger_unassign(l, p);
-    pp->active = false;
-    pp->state = P_IDLE;
-    tab_free(&pp->t);
-    part_metrics(l, p, true);
+    if (!pp->refs && pp->state != P_IDLE)
+      drop_part(l, p);
   }
   if (l->m)
     ls_metrics_set(l->m, M_RESTORING, NULL, NULL, l->pending);

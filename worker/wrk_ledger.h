@@ -42,7 +42,7 @@ bool wrk_ledger_bound_prefetch(rd_kafka_conf_t *conf, const ls_config *cfg,
                                char *errstr, size_t errlen);
 
 /* Tables only (no Kafka), every partition restored: unit tests. */
-wrk_ledger *wrk_ledger_new_local(long window_s);
+wrk_ledger *wrk_ledger_new_local(void);
 /* A group-less consumer on the group's ledger partitions, assigned as the
  * group consumer's partitions are (wrk_ledger_assign). group: the key
  * prefix of the group's records; metrics may be NULL. */

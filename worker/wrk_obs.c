@@ -1,5 +1,4 @@
-/* wrk_obs: worker gauges computed from the consumer, the limiters and the
- * filter state. */
+/* wrk_obs: worker gauges computed from the consumer and the limiters. */
 #include "wrk_obs.h"
 
 #include <pthread.h>
@@ -19,9 +18,6 @@
 #define M_PAUSED "leadsync_hubspot_daily_paused"
 #define M_DEFER_AGE "leadsync_worker_oldest_deferred_age_seconds"
 #define M_DEFER_PARTS "leadsync_worker_deferred_partitions"
-#define M_HELD_AGE "leadsync_filter_oldest_held_age_seconds"
-#define M_HELD_TENANT "leadsync_filter_held_events"
-#define M_HELD_MAX "leadsync_filter_held_max_age_seconds"
 
 static const char h_lag[] =
     "Records not yet consumed per partition of the group";
@@ -29,26 +25,7 @@ static const char h_lag_s[] =
     "Seconds behind per partition: the age of the newest record consumed "
     "while records remain (0 when caught up)";
 
-void wrk_obs_declare(ls_metrics *m, bool filter_role) {
-  if (filter_role) {
-    ls_metrics_declare(m, LS_GAUGE, M_LAG, h_lag, NULL);
-    ls_metrics_declare(m, LS_GAUGE, M_LAG_S, h_lag_s, NULL);
-    ls_metrics_declare(m, LS_COUNTER, "leadsync_filter_outcomes_total",
-                       "Filter outcomes by kind", NULL);
-    ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_leads",
-                       "Leads with filter state in memory", NULL);
-    ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_held",
-                       "Events held in memory", NULL);
-    ls_metrics_declare(m, LS_GAUGE, M_HELD_TENANT,
-                       "Events held by the category filter per tenant", NULL);
-    ls_metrics_declare(m, LS_GAUGE, M_HELD_AGE,
-                       "Age of the tenant's oldest held event (0: none)", NULL);
-    ls_metrics_declare(m, LS_GAUGE, M_HELD_MAX,
-                       "Held events older than this expire "
-                       "(worker.held_max_age_days)",
-                       NULL);
-    return;
-  }
+void wrk_obs_declare(ls_metrics *m) {
   static const struct {
     ls_metric_kind k;
     const char *name, *help;
@@ -160,6 +137,15 @@ void wrk_obs_consumed(const rd_kafka_message_t *m) {
   pthread_mutex_unlock(&tp_lock);
 }
 
+/* The lag series' labels; false when they do not fit (a cut label would
+ * name another series). */
+static bool lag_label(char *lab, size_t len, const char *group,
+                      const char *topic, int32_t partition) {
+  int n = snprintf(lab, len, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
+                   group ? group : "-", topic, (int)partition);
+  return n >= 0 && (size_t)n < len;
+}
+
 void wrk_obs_lag(ls_metrics *m, rd_kafka_t *rk, const char *group) {
   rd_kafka_topic_partition_list_t *a = NULL;
   if (!rk || rd_kafka_assignment(rk, &a) || !a)
@@ -181,8 +167,8 @@ void wrk_obs_lag(ls_metrics *m, rd_kafka_t *rk, const char *group) {
     double secs = 0;
     if (t && behind > 0 && t->ts_ms > 0 && now_ms > t->ts_ms)
       secs = (double)(now_ms - t->ts_ms) / 1000.0;
-    snprintf(lab, sizeof lab, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-             group ? group : "-", tp->topic, (int)tp->partition);
+    if (!lag_label(lab, sizeof lab, group, tp->topic, tp->partition))
+      continue;
     ls_metrics_set(m, M_LAG, h_lag, lab, (double)behind);
     ls_metrics_set(m, M_LAG_S, h_lag_s, lab, secs);
     if (t) {
@@ -193,10 +179,10 @@ void wrk_obs_lag(ls_metrics *m, rd_kafka_t *rk, const char *group) {
   /* Partitions this member no longer owns: their lag is someone else's. */
   for (size_t i = 0; i < n_tps; i++)
     if (tps[i].reported && !tps[i].assigned) {
-      snprintf(lab, sizeof lab, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-               group ? group : "-", tps[i].topic, (int)tps[i].partition);
-      ls_metrics_remove(m, M_LAG, lab);
-      ls_metrics_remove(m, M_LAG_S, lab);
+      if (lag_label(lab, sizeof lab, group, tps[i].topic, tps[i].partition)) {
+        ls_metrics_remove(m, M_LAG, lab);
+        ls_metrics_remove(m, M_LAG_S, lab);
+      }
       tps[i].reported = false;
       tps[i].ts_ms = 0;
     }
@@ -232,11 +218,9 @@ static void deferred(wrk *w) {
   int *parts = calloc(n ? n : 1, sizeof *parts);
   if (!oldest || !parts)
     goto out;
-  const char *key;
-  json_t *v;
-  json_object_foreach(w->stuck, key, v) {
-    json_int_t ti = json_integer_value(json_object_get(v, "tenant"));
-    json_int_t since = json_integer_value(json_object_get(v, "since_us"));
+  for (size_t k = 0; k < w->cons.n_stuck; k++) {
+    int ti = w->cons.stuck[k].tenant;
+    int64_t since = w->cons.stuck[k].since_us;
     if (ti < 0 || (size_t)ti >= n)
       continue;
     parts[ti]++;
@@ -258,58 +242,7 @@ out:
 }
 
 void wrk_obs_tick(wrk *w) {
-  wrk_obs_lag(w->metrics, w->consumer, w->s.group);
+  wrk_obs_lag(w->metrics, w->cons.rk, w->s.group);
   budgets(w);
-  if (w->stuck)
-    deferred(w);
-}
-
-/* -- held events (filter role) ---------------------------------------- */
-
-typedef struct {
-  const ls_config *cfg;
-  int64_t *oldest;
-  double *count;
-} held_acc;
-
-static void held_one(const char *lead_key, const ls_held_item *it, void *ud) {
-  held_acc *a = ud;
-  const char *colon = strchr(lead_key, ':');
-  size_t len = colon ? (size_t)(colon - lead_key) : strlen(lead_key);
-  for (size_t i = 0; i < a->cfg->n_tenants; i++) {
-    const char *id = a->cfg->tenants[i].id;
-    if (strlen(id) == len && !strncmp(id, lead_key, len)) {
-      a->count[i]++;
-      if (it->held_us > 0 && (!a->oldest[i] || it->held_us < a->oldest[i]))
-        a->oldest[i] = it->held_us;
-      return;
-    }
-  }
-}
-
-void wrk_obs_held(ls_metrics *m, const ls_config *cfg, ls_filter *const *parts,
-                  size_t nparts, long max_age_s) {
-  size_t n = cfg->n_tenants;
-  held_acc a = {cfg, calloc(n ? n : 1, sizeof(int64_t)),
-                calloc(n ? n : 1, sizeof(double))};
-  if (a.oldest && a.count) {
-    for (size_t p = 0; p < nparts; p++)
-      if (parts[p])
-        ls_filter_foreach_held(parts[p], held_one, &a);
-    int64_t now = ls_now_us();
-    for (size_t i = 0; i < n; i++) {
-      if (!cfg->tenants[i].has_filter)
-        continue;
-      char lab[160];
-      snprintf(lab, sizeof lab, "tenant=\"%s\"", cfg->tenants[i].id);
-      ls_metrics_set(m, M_HELD_TENANT, NULL, lab, a.count[i]);
-      ls_metrics_set(m, M_HELD_AGE, NULL, lab,
-                     a.oldest[i] && now > a.oldest[i]
-                         ? (double)(now - a.oldest[i]) / 1e6
-                         : 0);
-    }
-    ls_metrics_set(m, M_HELD_MAX, NULL, NULL, (double)max_age_s);
-  }
-  free(a.oldest);
-  free(a.count);
+  deferred(w);
 }

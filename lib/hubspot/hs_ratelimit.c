@@ -1,0 +1,777 @@
+/* hs_ratelimit: per-portal request budget (docs/hubspot-client.md).
+ *
+ * Three things limit a portal: our own sends in the rolling window (exact
+ * for one process), what the last response's headers said is left, and
+ * the daily budget.
+ *
+ * Several processes spending one portal cannot learn each other's sends
+ * in time from the headers alone (an answer says nothing of requests still
+ * on their way), so sharing is by quota: each process is given a share of
+ * the window (the worker derives it from the Kafka partitions it owns, so
+ * the shares of a group sum to 1), and a share that grows is only used
+ * once the old one has left the window. Proof sketch: a process's sends
+ * in any window ending at t are at most the largest quota it used in that
+ * window, and each such quota is at most its share at t - W; the shares
+ * at t - W sum to at most the window. A reserve outside every share pays
+ * for the few requests a process sends before it has a quota (setup,
+ * probes). When the headers show more traffic than the other shares can
+ * explain (shares over-committed by configuration), the older rule caps
+ * us as well: use only a quarter of what the server says is left.
+ *
+ * Work-conserving quota (the default in share mode; docs/worker.md "Rate
+ * limiting"): the share is a guarantee, and a process may borrow what the
+ * others leave unused. Each answer's X-HubSpot-RateLimit-Max and
+ * -Remaining say how much of the portal's window the server had counted
+ * when the request arrived; less our own requests that had arrived by
+ * then (hs_run answers a whole wave before it sends the next), that is
+ * what the other processes spent. With our own sends since, it estimates
+ * the window now, and a send goes while the estimate stays under a cap:
+ * the window less the reserve for a priority process (replies, category
+ * updates), less the reserve and the headroom for a bulk one. Bulk
+ * processes therefore leave the headroom free, and when both wait for
+ * room the priority process is served first. What a view cannot show is
+ * absorbed by damping and by the reserve: once the answers show another
+ * process filling the window too (the others' count grows), each takes a
+ * quarter of the room it sees per answer; a view older than a second lets
+ * a bulk process only replace its own sends that left the window; without
+ * a view a process sends one request of its guarantee at a time until an
+ * answer brings one; a window that looks full is watched with lone
+ * lookout requests, at growing gaps while it stays full, that can only
+ * spend half of the headroom (bulk) or of the reserve (priority). A
+ * priority process relies on the bulk processes keeping to their cap
+ * with its requests counted: half a second after an answer, one request
+ * at a time, it assumes so rather than wait for the window to drain
+ * unseen. */
+#include "hs_ratelimit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ls_hash.h"
+
+void hs_rl_headers_clear(hs_rl_headers *h) {
+  h->remaining = h->max = h->interval_ms = -1;
+  h->daily = h->daily_remaining = h->retry_after_ms = -1;
+}
+
+#define HS_SHARE_HIST 32
+
+typedef struct {
+  int64_t *ts;
+  size_t cap, head, n;
+} ring;
+
+static int ring_init(ring *r, size_t cap) {
+  memset(r, 0, sizeof *r);
+  r->cap = cap ? cap : 1;
+  r->ts = calloc(r->cap, sizeof *r->ts);
+  return r->ts ? 0 : -1;
+}
+
+static void ring_prune(ring *r, int64_t older_than) {
+  while (r->n && r->ts[r->head] <= older_than) {
+    r->head = (r->head + 1) % r->cap;
+    r->n--;
+  }
+}
+
+static void ring_push(ring *r, int64_t t) {
+  if (r->n == r->cap) {
+    r->head = (r->head + 1) % r->cap;
+    r->n--;
+  }
+  r->ts[(r->head + r->n) % r->cap] = t;
+  r->n++;
+}
+
+static size_t ring_count_after(const ring *r, int64_t t) {
+  size_t k = 0;
+  for (size_t i = 0; i < r->n; i++) {
+    size_t ix = (r->head + r->n - 1 - i) % r->cap;
+    if (r->ts[ix] <= t)
+      break;
+    k++;
+  }
+  return k;
+}
+
+struct hs_limiter {
+  hs_limiter_conf c;
+  ring sends;  /* our sends, mono us */
+  ring search; /* our search sends */
+  /* Latest header view. */
+  bool hdr_known;
+  long hdr_remaining, hdr_max;
+  int64_t hdr_sent_us, hdr_obs_us;
+  int64_t others_until_us;  /* another process spends this window until */
+  int64_t penalty_until_us; /* after a 10 s 429 */
+  int64_t search_penalty_until_us; /* after a search 429 */
+  /* Daily budget (the portal's local day of the wall clock). */
+  long daily_used;
+  int64_t day;
+  int64_t utc_offset_us;          /* the portal's time zone (account-info) */
+  int64_t daily_blocked_until_us; /* mono */
+  int in_flight;                  /* acquired, not yet observed */
+  /* Share mode (hs_limiter_set_share). */
+  bool shared;
+  struct {
+    int64_t t;
+    double share;
+  } hist[HS_SHARE_HIST]; /* share changes; [0] was in effect a window ago */
+  size_t n_hist;
+  ring probes;       /* sends beyond the quota (on the reserve) */
+  bool had_share;    /* a share above 0 was ever set */
+  bool witness_open; /* a request sent with nothing else in flight */
+  int64_t witness_sent_us;
+  /* Work-conserving quota. */
+  hs_rl_class cls;
+  long hdr_ours_at_obs;       /* our sends in the window when the view came */
+  int64_t lookout_gap_us;     /* between lookouts into a window at our cap */
+  long prev_others;           /* the others' count in the last view */
+  long hdr_others;            /* the others' count in this view */
+  int64_t contended_until_us; /* others fill the window too, until */
+};
+
+/* A header view older than this may only replace our own sends. */
+#define HS_VIEW_FRESH_US 1000000
+
+static int64_t window_us(const hs_limiter *l) {
+  return ((int64_t)l->c.window_ms + l->c.guard_ms) * 1000;
+}
+
+hs_limiter *hs_limiter_new(const hs_limiter_conf *c) {
+  hs_limiter *l = calloc(1, sizeof *l);
+  if (!l)
+    return NULL;
+  l->c = *c;
+  if (l->c.per_window < 1)
+    l->c.per_window = 1;
+  if (l->c.window_ms <= 0)
+    l->c.window_ms = 10000;
+  if (l->c.search_per_s < 1)
+    l->c.search_per_s = 4;
+  if (l->c.reserve <= 0)
+    l->c.reserve = l->c.per_window / 16 > 4 ? l->c.per_window / 16 : 4;
+  if (l->c.reserve >= l->c.per_window)
+    l->c.reserve = l->c.per_window - 1;
+  if (l->c.headroom == 0)
+    l->c.headroom = l->c.per_window / 32 > 4 ? l->c.per_window / 32 : 4;
+  if (l->c.headroom > 0 && l->c.headroom >= l->c.per_window - l->c.reserve)
+    l->c.headroom = l->c.per_window - l->c.reserve - 1;
+  if (l->c.headroom < 0)
+    l->c.headroom = -1;
+  if (ring_init(&l->sends, (size_t)l->c.per_window) ||
+      ring_init(&l->search, (size_t)l->c.search_per_s) ||
+      ring_init(&l->probes,
+                (size_t)(l->c.reserve / 2 > 1 ? l->c.reserve / 2 : 1))) {
+    hs_limiter_free(l);
+    return NULL;
+  }
+  return l;
+}
+
+void hs_limiter_free(hs_limiter *l) {
+  if (!l)
+    return;
+  free(l->sends.ts);
+  free(l->search.ts);
+  free(l->probes.ts);
+  free(l);
+}
+
+/* HubSpot resets the daily limit at midnight in the account's time zone
+ * (hs_limiter_set_utc_offset; UTC until it is known; a Retry-After
+ * overrides it). */
+static int64_t local_day(const hs_limiter *l, int64_t wall_us) {
+  int64_t t = wall_us + l->utc_offset_us;
+  const int64_t day = 86400LL * 1000000;
+  return t >= 0 ? t / day : (t - day + 1) / day;
+}
+
+int64_t hs_limiter_until_midnight_us(const hs_limiter *l, int64_t now_wall_us) {
+  const int64_t day = 86400LL * 1000000;
+  int64_t into = ((now_wall_us + l->utc_offset_us) % day + day) % day;
+  return day - into;
+}
+
+static int64_t until_midnight_us_of(const hs_limiter *l) {
+  return hs_limiter_until_midnight_us(l, (int64_t)time(NULL) * 1000000);
+}
+
+void hs_limiter_set_utc_offset(hs_limiter *l, int64_t offset_ms) {
+  l->utc_offset_us = offset_ms * 1000;
+  l->day = local_day(l, (int64_t)time(NULL) * 1000000);
+}
+
+static void daily_roll(hs_limiter *l) {
+  int64_t d = local_day(l, (int64_t)time(NULL) * 1000000);
+  if (d != l->day) {
+    l->day = d;
+    l->daily_used = 0;
+  }
+}
+
+bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us,
+                              int64_t *until_us) {
+  daily_roll(l);
+  if (l->daily_blocked_until_us > now_us) {
+    if (until_us)
+      *until_us = l->daily_blocked_until_us;
+    return true;
+  }
+  if (l->c.daily > 0 && l->daily_used >= l->c.daily) {
+    l->daily_blocked_until_us = now_us + until_midnight_us_of(l);
+    if (until_us)
+      *until_us = l->daily_blocked_until_us;
+    return true;
+  }
+  return false;
+}
+
+static int limit_of(const hs_limiter *l) {
+  int lim = l->c.per_window;
+  if (l->hdr_known && l->hdr_max > 0 && l->hdr_max < lim)
+    lim = (int)l->hdr_max;
+  return lim;
+}
+
+static int64_t acquire_search(hs_limiter *l, int64_t now_us) {
+  if (l->search_penalty_until_us > now_us)
+    return l->search_penalty_until_us - now_us;
+  int64_t span = (1000 + l->c.guard_ms) * 1000;
+  ring_prune(&l->search, now_us - span);
+  if (l->search.n >= (size_t)l->c.search_per_s)
+    return l->search.ts[l->search.head] + span - now_us + 1;
+  ring_push(&l->search, now_us);
+  l->daily_used++;
+  return 0;
+}
+
+/* The smallest share held during the last window (share mode). */
+static double share_floor(hs_limiter *l, int64_t now_us) {
+  int64_t edge = now_us - window_us(l);
+  size_t first = 0;
+  while (first + 1 < l->n_hist && l->hist[first + 1].t <= edge)
+    first++;
+  if (first) {
+    memmove(l->hist, l->hist + first, (l->n_hist - first) * sizeof l->hist[0]);
+    l->n_hist -= first;
+  }
+  double m = 1.0;
+  for (size_t i = 0; i < l->n_hist; i++)
+    if (l->hist[i].share < m)
+      m = l->hist[i].share;
+  return l->n_hist ? m : 0.0;
+}
+
+static int quota_of(hs_limiter *l, int64_t now_us, int lim) {
+  int usable = lim - l->c.reserve;
+  if (usable < 1)
+    usable = 1;
+  return (int)(share_floor(l, now_us) * usable);
+}
+
+int hs_limiter_quota(hs_limiter *l, int64_t now_us) {
+  if (!l->shared)
+    return limit_of(l);
+  return quota_of(l, now_us, limit_of(l));
+}
+
+void hs_limiter_set_share(hs_limiter *l, double share, int64_t now_us) {
+  if (!(share >= 0.0))
+    share = 0.0;
+  if (share > 1.0)
+    share = 1.0;
+  if (share > 0.0)
+    l->had_share = true;
+  if (!l->shared) {
+    /* Before share mode the process may have spent the whole window:
+     * start from nothing, as if the share had been 0 until now. */
+    l->shared = true;
+    l->n_hist = 1;
+    l->hist[0].t = now_us;
+    l->hist[0].share = 0.0;
+  }
+  share_floor(l, now_us);
+  if (l->n_hist == HS_SHARE_HIST) {
+    /* Rebalance storm: fold the two oldest (keeping the smaller share,
+     * which only makes us slower). */
+    if (l->hist[1].share > l->hist[0].share)
+      l->hist[1].share = l->hist[0].share;
+    memmove(l->hist, l->hist + 1, (l->n_hist - 1) * sizeof l->hist[0]);
+    l->n_hist--;
+  }
+  l->hist[l->n_hist].t = now_us;
+  l->hist[l->n_hist].share = share;
+  l->n_hist++;
+}
+
+/* The view from the headers (the older rule): at most Remaining minus our
+ * sends since that answer, a quarter of it when others spend the window.
+ * Returns 0 when a request may go, else the microseconds to wait. */
+static int64_t header_wait(hs_limiter *l, int64_t now_us) {
+  int64_t span = window_us(l);
+  if (l->hdr_known && l->hdr_obs_us > now_us - l->c.window_ms * 1000) {
+    long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
+    long share = l->hdr_remaining;
+    /* Other processes spend the same window and see the same headers:
+     * each takes a quarter of what is left, so up to four sharers (the
+     * dev stack's worker groups) cannot overrun it together, and the
+     * answers keep correcting the view. */
+    if (l->others_until_us > now_us)
+      share /= 4;
+    if (share - since <= 0) {
+      if (l->in_flight > 0)
+        return 20000; /* answers are on their way; look again then */
+      /* Nothing in flight and nothing left: wait until every request the
+       * server had counted has left the window. */
+      return l->hdr_obs_us + span - now_us + 1;
+    }
+  } else if (l->others_until_us > now_us) {
+    /* Shared window, stale view: one request at a time until an answer
+     * tells us what is left. */
+    if (l->in_flight > 0)
+      return 20000;
+  }
+  return 0;
+}
+
+/* Share mode, quota spent: a lone request may still go on the reserve
+ * while the last answer showed more than half of the reserve left (the
+ * first one blind): reserve/2 per window before the process ever had a
+ * share, one per window afterwards. It keeps the first call after a
+ * rebalance moving, and its answer may show that nobody else spends the
+ * window (the fast path in hs_limiter_observe). */
+static bool probe_allowed(hs_limiter *l, int64_t now_us) {
+  if (l->in_flight > 0)
+    return false;
+  ring_prune(&l->probes, now_us - window_us(l));
+  size_t cap = l->had_share ? 1 : l->probes.cap;
+  if (l->probes.n >= cap)
+    return false;
+  if (!l->hdr_known || l->hdr_obs_us <= now_us - l->c.window_ms * 1000)
+    return true;
+  long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
+  return l->hdr_remaining - since > l->c.reserve / 2;
+}
+
+static void take(hs_limiter *l, int64_t now_us, bool probe) {
+  if (l->in_flight == 0) {
+    /* Everything sent before was answered, so it reached the server: the
+     * answer to this one can tell other processes' traffic apart. */
+    l->witness_open = true;
+    l->witness_sent_us = now_us;
+  }
+  if (probe)
+    ring_push(&l->probes, now_us);
+  ring_push(&l->sends, now_us);
+  l->in_flight++;
+  l->daily_used++;
+}
+
+void hs_limiter_set_class(hs_limiter *l, hs_rl_class c) {
+  l->cls = c;
+}
+
+static bool borrowing(const hs_limiter *l) {
+  return l->shared && l->c.headroom >= 0;
+}
+
+/* What the other processes had spent of the server's window when the
+ * viewed request arrived: the server's count less ours sent up to it,
+ * except those still unanswered (they may not have arrived yet). */
+static long others_of(const hs_limiter *l, int64_t sent_us, long used) {
+  long since = (long)ring_count_after(&l->sends, sent_us);
+  long ours = (long)ring_count_after(&l->sends,
+                                     sent_us - (int64_t)l->c.window_ms * 1000) -
+              since;
+  long unanswered = l->in_flight - since;
+  if (unanswered > 0)
+    ours -= unanswered < ours ? unanswered : ours;
+  return used > ours ? used - ours : 0;
+}
+
+/* Computed when the answer comes: later our own sends leave the ring. */
+static long view_others(const hs_limiter *l) {
+  return l->hdr_others;
+}
+
+/* The largest window total a send may bring about: a bulk process
+ * (within its share or borrowing) leaves the headroom to the priority
+ * ones, which is what serves them first when both wait. */
+static long cap_of(const hs_limiter *l, int lim) {
+  long cap = lim - l->c.reserve;
+  if (l->cls == HS_RL_BULK)
+    cap -= l->c.headroom;
+  return cap;
+}
+
+/* Requests the view allows now in *room (may be <= 0); false without a
+ * view. Of the room a view shows under the cap, a process takes at most a
+ * quarter before the next answer: processes that act on views of the
+ * same moment (up to four busy ones) cannot overfill it together, and a
+ * lone process still closes in on the cap within a few waves. An older
+ * view (within the window) only replaces our own sends that left the
+ * window since it came. */
+static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room,
+                      long *shown) {
+  if (!l->hdr_known || l->hdr_obs_us <= now_us - window_us(l))
+    return false;
+  long others = view_others(l);
+  long ours = (long)l->sends.n;
+  long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
+  /* A bulk process that saw our requests keeps the window at its cap at
+   * most, with ours counted: half a second on (a few of its answers), a
+   * priority process may take that as the others' ceiling, so it does not
+   * wait for the window to drain unseen. */
+  bool trusted = false;
+  if (l->cls == HS_RL_PRIORITY && now_us - l->hdr_obs_us > 500000) {
+    long bulk_cap = lim - l->c.reserve - l->c.headroom - ours;
+    if (bulk_cap >= 0 && others > bulk_cap) {
+      others = bulk_cap;
+      trusted = true;
+    }
+  }
+  long base = cap_of(l, lim) - others - (ours - since);
+  *room = (l->contended_until_us > now_us ? (base + 2) / 4 : base) - since;
+  /* On that assumption only one request at a time, and only while the
+   * last answer showed a few left: when bulk processes raced past their
+   * cap, its answer says so before the next one goes. */
+  if (trusted && (l->in_flight > 0 || l->hdr_remaining - since <= 2) &&
+      *room > 0)
+    *room = 0;
+  else if (trusted && *room > 1)
+    *room = 1;
+  *shown = *room;
+  /* The bulk processes never fill the headroom whatever our view's age,
+   * so a priority process may use an old view as it is. */
+  if (now_us - l->hdr_obs_us > HS_VIEW_FRESH_US && l->cls == HS_RL_BULK) {
+    long replace = l->hdr_ours_at_obs - ours;
+    if (replace < *room)
+      *room = replace;
+  }
+  return true;
+}
+
+int hs_limiter_room(hs_limiter *l, int64_t now_us) {
+  ring_prune(&l->sends, now_us - window_us(l));
+  int lim = limit_of(l);
+  long r = 0, shown = 0;
+  if (!view_room(l, now_us, lim, &r, &shown))
+    return -1;
+  return r < 0 ? 0 : (int)r;
+}
+
+/* Share mode with borrowing (hs_ratelimit.h, file comment). */
+static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
+  int64_t span = window_us(l);
+  int q = quota_of(l, now_us, lim);
+  bool within = (int)l->sends.n < q;
+  long room = 0, shown = 0;
+  bool view = view_room(l, now_us, lim, &room, &shown);
+  if (view && room > 0) {
+    take(l, now_us, false);
+    return 0;
+  }
+  /* No view, or an old one that left room: a few requests of the
+   * guarantee at a time, whose answers bring a fresh view (bulk
+   * borrowers leave the headroom for them). */
+  int blind = l->c.headroom / 4 > 1 ? l->c.headroom / 4 : 1;
+  bool fresh = view && now_us - l->hdr_obs_us <= HS_VIEW_FRESH_US;
+  if ((!view || (!fresh && shown > 0)) && within && l->in_flight < blind) {
+    take(l, now_us, false);
+    return 0;
+  }
+  /* The view says the cap is reached, but it only ages: the others'
+   * requests leave the window unseen. A lone lookout request finds out: a
+   * quarter second after an answer that showed the window under our cap
+   * (always for a priority process), else after a gap that doubles up to
+   * 2 s, while the window stays under the cap plus half the headroom
+   * (bulk) or plus half the reserve (priority), so a window that does not
+   * drain gets only a few. */
+  if (view && l->in_flight == 0) {
+    long used = (l->hdr_max - l->hdr_remaining) +
+                (long)ring_count_after(&l->sends, l->hdr_sent_us);
+    long cap = cap_of(l, lim);
+    long over = l->cls == HS_RL_PRIORITY ? l->c.reserve / 2 : l->c.headroom / 2;
+    int64_t gap =
+        used < cap || l->cls == HS_RL_PRIORITY ? 250000 : l->lookout_gap_us;
+    if (used < cap + over && now_us - l->hdr_obs_us >= gap) {
+      if (used >= cap)
+        l->lookout_gap_us =
+            l->lookout_gap_us < 1000000 ? 2 * l->lookout_gap_us : 2000000;
+      take(l, now_us, false);
+      return 0;
+    }
+  }
+  if (!view && probe_allowed(l, now_us)) {
+    take(l, now_us, true);
+    return 0;
+  }
+  if (l->in_flight > 0)
+    return 20000; /* answers are on their way; look again then */
+  /* Our oldest send leaving the window, the view ageing, or the quota
+   * growing: look again within 100 ms. */
+  int64_t w =
+      l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : 100000;
+  return w < 100000 ? w : 100000;
+}
+
+int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
+  int64_t until;
+  if (hs_limiter_daily_blocked(l, now_us, &until))
+    return until - now_us;
+  if (search)
+    return acquire_search(l, now_us);
+  if (l->penalty_until_us > now_us)
+    return l->penalty_until_us - now_us;
+  int64_t span = window_us(l);
+  ring_prune(&l->sends, now_us - span);
+  int lim = limit_of(l);
+  if (l->sends.n >= (size_t)lim)
+    return l->sends.ts[l->sends.head] + span - now_us + 1;
+  if (borrowing(l))
+    return acquire_borrowing(l, now_us, lim);
+  if (l->shared) {
+    int q = quota_of(l, now_us, lim);
+    int64_t hw = l->others_until_us > now_us ? header_wait(l, now_us) : 0;
+    if ((int)l->sends.n < q && hw == 0) {
+      take(l, now_us, false);
+      return 0;
+    }
+    if (hw == 0 && probe_allowed(l, now_us)) {
+      take(l, now_us, true);
+      return 0;
+    }
+    if (hw > 0)
+      return hw;
+    if (l->in_flight > 0)
+      return 20000;
+    /* Our oldest send leaving the window, or the quota growing. */
+    int64_t w =
+        l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : 100000;
+    return w < 100000 ? w : 100000;
+  }
+  int64_t hw = header_wait(l, now_us);
+  if (hw > 0)
+    return hw;
+  take(l, now_us, false);
+  return 0;
+}
+
+void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
+                        int64_t now_us, const hs_rl_headers *h) {
+  if (!search && l->in_flight > 0)
+    l->in_flight--;
+  if (h->daily_remaining == 0)
+    l->daily_blocked_until_us = now_us + until_midnight_us_of(l);
+  if (h->daily > 0 && h->daily_remaining >= 0) {
+    daily_roll(l);
+    long used = h->daily - h->daily_remaining;
+    if (used > l->daily_used)
+      l->daily_used = used;
+  }
+  if (search || h->remaining < 0)
+    return;
+  if (l->hdr_known && sent_us < l->hdr_sent_us)
+    return; /* an older answer than the one we hold */
+  if (l->hdr_known && sent_us == l->hdr_sent_us &&
+      h->remaining > l->hdr_remaining && now_us - l->hdr_obs_us < 1000000)
+    return; /* same wave: the lowest Remaining arrived last */
+  l->hdr_known = true;
+  l->hdr_remaining = h->remaining;
+  l->hdr_max = h->max > 0 ? h->max : l->c.per_window;
+  l->hdr_sent_us = sent_us;
+  l->hdr_obs_us = now_us;
+  ring_prune(&l->sends, now_us - window_us(l));
+  l->hdr_ours_at_obs = (long)l->sends.n;
+  /* Another process filling the window as well shows as the others'
+   * count growing between views: then each takes a quarter of the room
+   * a view shows (view_room) for a window. */
+  l->hdr_others = others_of(l, sent_us, l->hdr_max - l->hdr_remaining);
+  if (l->hdr_known) {
+    long others = view_others(l);
+    if (others - l->prev_others > l->c.headroom / 2)
+      l->contended_until_us = now_us + window_us(l);
+    l->prev_others = others;
+  }
+  if (l->lookout_gap_us < 250000 ||
+      l->hdr_max - l->hdr_remaining < cap_of(l, limit_of(l)))
+    l->lookout_gap_us = 250000;
+  long server_used = l->hdr_max - h->remaining;
+  long ours =
+      (long)ring_count_after(&l->sends, sent_us - l->c.window_ms * 1000);
+  if (!l->shared) {
+    /* More spent than we sent in the window: another process shares it. */
+    if (server_used > ours + 1)
+      l->others_until_us = now_us + 3 * (int64_t)l->c.window_ms * 1000;
+    return;
+  }
+  int lim = limit_of(l);
+  int q = quota_of(l, now_us, lim);
+  /* Others spend more than every other share together may: the shares are
+   * over-committed (configuration); add the header rule as a cap. With
+   * borrowing, others may rightly spend more: every send checks the view. */
+  if (!borrowing(l) && server_used - ours > lim - q)
+    l->others_until_us = now_us + 3 * (int64_t)l->c.window_ms * 1000;
+  if (l->witness_open && sent_us == l->witness_sent_us) {
+    l->witness_open = false;
+    /* Ours in the server's window: sent after now - W (so they arrived
+     * after the start of the window this answer describes) and before
+     * this request (answered before it was sent, so they had arrived);
+     * requests sent with it in the same wave count as others. */
+    long ours_in =
+        (long)ring_count_after(&l->sends, now_us - l->c.window_ms * 1000) -
+        (long)ring_count_after(&l->sends, sent_us - 1) + 1;
+    long others = server_used - ours_in;
+    /* Sent after the last share change and nobody else in the window: no
+     * one can be spending an older, larger share, so the new share holds
+     * at once instead of after a window. */
+    if (l->n_hist && sent_us > l->hist[l->n_hist - 1].t &&
+        others <= l->c.reserve / 2) {
+      double cur = l->hist[l->n_hist - 1].share;
+      l->n_hist = 1;
+      l->hist[0].t = now_us;
+      l->hist[0].share = cur;
+    }
+  }
+}
+
+long hs_rl_clamp(long v) {
+  if (v < 0)
+    return -1;
+  return v > 1000000000L ? 1000000000L : v;
+}
+
+long hs_rl_retry_after_ms(long seconds) {
+  if (seconds < 0)
+    return -1;
+  if (seconds > HS_DAILY_WAIT_MAX_MS / 1000)
+    return HS_DAILY_WAIT_MAX_MS;
+  return seconds * 1000;
+}
+
+void hs_limiter_on_429(hs_limiter *l, bool search, bool daily, int64_t now_us,
+                       long retry_after_ms) {
+  /* Whatever the server says, bounded (hs_ratelimit.h). */
+  if (retry_after_ms > HS_DAILY_WAIT_MAX_MS)
+    retry_after_ms = HS_DAILY_WAIT_MAX_MS;
+  int64_t ra = retry_after_ms > 0 ? (int64_t)retry_after_ms * 1000 : 0;
+  if (daily) {
+    int64_t wait = ra > 0 ? ra : until_midnight_us_of(l);
+    if (wait > (int64_t)HS_DAILY_WAIT_MAX_MS * 1000)
+      wait = (int64_t)HS_DAILY_WAIT_MAX_MS * 1000;
+    l->daily_blocked_until_us = now_us + wait;
+    return;
+  }
+  if (ra > window_us(l))
+    ra = window_us(l);
+  if (search) {
+    int64_t wait = ra > 0 ? ra : 1000000;
+    l->search_penalty_until_us = now_us + wait;
+    return;
+  }
+  int64_t wait = ra > 0 ? ra : window_us(l);
+  if (now_us + wait > l->penalty_until_us)
+    l->penalty_until_us = now_us + wait;
+  /* Whatever the headers said, the window is full now. */
+  l->hdr_known = true;
+  l->hdr_remaining = 0;
+  if (l->hdr_max <= 0)
+    l->hdr_max = l->c.per_window;
+  ring_prune(&l->sends, now_us - window_us(l));
+  l->hdr_others =
+      l->hdr_max > (long)l->sends.n ? l->hdr_max - (long)l->sends.n : 0;
+  l->hdr_ours_at_obs = (long)l->sends.n;
+  l->hdr_obs_us = now_us;
+}
+
+int hs_limiter_in_window(hs_limiter *l, int64_t now_us) {
+  ring_prune(&l->sends, now_us - window_us(l));
+  return (int)l->sends.n;
+}
+
+void hs_limiter_snapshot(hs_limiter *l, int64_t now_us, hs_rl_snapshot *out) {
+  out->window_limit = limit_of(l);
+  long left = out->window_limit - hs_limiter_in_window(l, now_us);
+  /* A fresh header view also counts what other processes spent. */
+  if (l->hdr_known && now_us - l->hdr_obs_us < window_us(l) &&
+      l->hdr_remaining < left)
+    left = l->hdr_remaining;
+  if (l->penalty_until_us > now_us)
+    left = 0;
+  out->window_remaining = left > 0 ? left : 0;
+  out->daily_blocked = hs_limiter_daily_blocked(l, now_us, NULL);
+  if (l->c.daily > 0) {
+    out->daily_limit = l->c.daily;
+    long d = l->c.daily - l->daily_used;
+    out->daily_remaining = out->daily_blocked ? 0 : (d > 0 ? d : 0);
+  } else {
+    out->daily_limit = -1;
+    out->daily_remaining = out->daily_blocked ? 0 : -1;
+  }
+}
+
+/* -- registry ----------------------------------------------------------- */
+
+typedef struct lim_entry {
+  struct lim_entry *next;
+  char key[65];
+  hs_limiter *lim;
+} lim_entry;
+
+struct hs_limiters {
+  lim_entry *head;
+};
+
+hs_limiters *hs_limiters_new(void) {
+  return calloc(1, sizeof(hs_limiters));
+}
+
+void hs_limiters_free(hs_limiters *r) {
+  if (!r)
+    return;
+  lim_entry *e = r->head;
+  while (e) {
+    lim_entry *n = e->next;
+    hs_limiter_free(e->lim);
+    free(e);
+    e = n;
+  }
+  free(r);
+}
+
+hs_limiter *hs_limiters_get(hs_limiters *r, const char *base_url,
+                            const char *token, const hs_limiter_conf *c) {
+  /* sha256(base_url NUL token): the key never holds the token itself. */
+  size_t bl = strlen(base_url), tl = token ? strlen(token) : 0;
+  char *k = malloc(bl + tl + 2);
+  if (!k)
+    return NULL;
+  memcpy(k, base_url, bl + 1);
+  if (tl)
+    memcpy(k + bl + 1, token, tl);
+  k[bl + 1 + tl] = '\0';
+  char key[65];
+  ls_sha256_hex(k, bl + 1 + tl, key);
+  free(k);
+  for (lim_entry *e = r->head; e; e = e->next)
+    if (!strcmp(e->key, key)) {
+      /* Tenants of one portal may configure different tiers: the
+       * smallest budget wins. */
+      return e->lim;
+    }
+  lim_entry *e = calloc(1, sizeof *e);
+  if (!e)
+    return NULL;
+  e->lim = hs_limiter_new(c);
+  if (!e->lim) {
+    free(e);
+    return NULL;
+  }
+  memcpy(e->key, key, sizeof key);
+  e->next = r->head;
+  r->head = e;
+  return e->lim;
+}

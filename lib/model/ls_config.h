@@ -1,0 +1,81 @@
+/* ls_config: the one JSON config of ingress, worker and CLI, loaded once. */
+#ifndef LS_CONFIG_H
+#define LS_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ls_err.h"
+
+typedef enum { LS_LEVEL_USER, LS_LEVEL_CLIENT, LS_LEVEL_CAMPAIGN } ls_level;
+
+struct ls_tenant;
+
+typedef struct {
+  char *id;
+  ls_level level;
+  char *scope_id;          /* client or campaign id; NULL for user level */
+  char token_sha256[65];   /* lower-case hex */
+  bool has_secret;
+  char secret_sha256[65];  /* SHA-256 of the expected body secret_key */
+  double rate_per_s;       /* 0 = unlimited */
+  double rate_burst;
+  struct ls_tenant *tenant;
+} ls_source;
+
+typedef struct ls_tenant {
+  char *id;
+  ls_source *sources;
+  size_t n_sources;
+  char *hs_base_url;   /* resolved: base_url_env wins over base_url */
+  char *hs_token;      /* resolved from token_env / token_file; may be NULL */
+  char *hs_token_ref;  /* "env:NAME" or "file:PATH", for messages */
+  char *hs_tier;
+  int hs_per_10s;
+  long hs_daily;
+  bool has_filter;
+  char **categories;   /* names (compare case-insensitively) or ids */
+  size_t n_categories;
+  bool update_only;    /* contact_mode == "update_only" */
+  bool opens_as_notes;
+  bool clicks_as_notes;
+  const json_t *json;  /* the tenant object, for per-area options */
+} ls_tenant;
+
+typedef struct {
+  char *path;
+  json_t *root;
+  char *bootstrap;           /* KAFKA_BOOTSTRAP_SERVERS env wins */
+  char *topic_prefix;        /* "smartlead." */
+  int partitions;
+  const json_t *kafka_props; /* passthrough librdkafka properties */
+  ls_tenant *tenants;
+  size_t n_tenants;
+} ls_config;
+
+/* Loads, validates (schema, then semantic checks) and resolves a config.
+ * On failure errstr names the file, the JSON path and the rule. */
+ls_err ls_config_load(const char *path, ls_config **out, char *errstr,
+                      size_t errlen);
+/* Same, from a JSON text already in memory (tests, `leadsync config check`). */
+ls_err ls_config_load_text(const char *text, const char *name, ls_config **out,
+                           char *errstr, size_t errlen);
+void ls_config_free(ls_config *cfg);
+
+/* The source whose token hashes to token_sha256, compared in constant time
+ * against every source; NULL when none matches. */
+const ls_source *ls_config_find_source(const ls_config *cfg,
+                                       const char *token_sha256);
+const ls_tenant *ls_config_tenant(const ls_config *cfg, const char *id);
+
+/* Convenience getters for optional scalars under a section ("ingress",
+ * "worker") with defaults. */
+long ls_config_int(const ls_config *cfg, const char *section, const char *key,
+                   long dflt);
+const char *ls_config_str(const ls_config *cfg, const char *section,
+                          const char *key, const char *dflt);
+
+const char *ls_level_name(ls_level l);
+
+#endif

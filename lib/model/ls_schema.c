@@ -1,0 +1,830 @@
+/* ls_schema: a JSON Schema 2020-12 subset validator (the keywords below).
+ *
+ * Supported assertions: type, enum, const, properties, required,
+ * additionalProperties, patternProperties, propertyNames, minProperties,
+ * maxProperties, dependentRequired, items, prefixItems, minItems, maxItems,
+ * uniqueItems, minLength, maxLength, pattern, minimum, maximum,
+ * exclusiveMinimum, exclusiveMaximum, allOf, anyOf, oneOf, not,
+ * if/then/else, and $ref to "#" or "#/json/pointer" within the same file.
+ * Annotations ($schema, $id, $comment, title, description, default,
+ * examples, deprecated, readOnly, writeOnly, format) are accepted and not
+ * checked, as 2020-12 specifies for format by default. Any other keyword
+ * makes the schema fail to load, so a schema never silently relies on
+ * something this validator ignores. `pattern` uses POSIX extended regular
+ * expressions: schemas stay within the subset ERE and ECMA-262 share
+ * (no \d, \w, lookaround or lazy quantifiers). Messages name the JSON path
+ * and the rule, never the offending value (it may be a secret). */
+#include "ls_schema.h"
+
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ls_array.h"
+
+#define MAX_DEPTH 256
+
+#ifndef LS_DEFAULT_SCHEMA_DIR
+#define LS_DEFAULT_SCHEMA_DIR "/usr/share/leadsync/schemas"
+#endif
+
+const char *ls_schema_dir(void) {
+  const char *env = getenv("LEADSYNC_SCHEMA_DIR");
+  return (env && *env) ? env : LS_DEFAULT_SCHEMA_DIR;
+}
+
+typedef struct {
+  const void *id; /* the "pattern" string node, or a patternProperties key */
+  regex_t re;
+} pattern_re;
+
+struct ls_schema {
+  json_t *root;
+  char *name;
+  pattern_re *res;
+  size_t n_res, cap_res;
+};
+
+/* ---- paths ------------------------------------------------------------ */
+
+/* An instance path as a chain of stack frames, rendered only on error. */
+typedef struct seg {
+  const struct seg *up;
+  const char *key; /* NULL: array index */
+  size_t idx;
+} seg;
+
+static void render_path(const seg *p, char *out, size_t outlen) {
+  const seg *chain[64];
+  size_t n = 0;
+  for (; p && n < 64; p = p->up)
+    chain[n++] = p;
+  size_t len = (size_t)snprintf(out, outlen, "$");
+  while (n-- > 0 && len < outlen) {
+    const seg *s = chain[n];
+    int w;
+    if (!s->key)
+      w = snprintf(out + len, outlen - len, "[%zu]", s->idx);
+    else {
+      bool plain = *s->key != '\0';
+      for (const char *k = s->key; *k; k++)
+        if (!(*k == '_' || *k == '-' || (*k >= '0' && *k <= '9') ||
+              (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z')))
+          plain = false;
+      w = plain ? snprintf(out + len, outlen - len, ".%.64s", s->key)
+                : snprintf(out + len, outlen - len, "[\"%.64s\"]", s->key);
+    }
+    if (w < 0)
+      break;
+    len += (size_t)w;
+  }
+}
+
+/* ---- schema loading and keyword checks --------------------------------- */
+
+static const char *const annotations[] = {
+    "$schema",         "$id",       "$comment", "title",
+    "description",     "default",   "examples", "deprecated",
+    "readOnly",        "writeOnly", "format",   "contentMediaType",
+    "contentEncoding", NULL};
+
+static bool is_annotation(const char *k) {
+  for (int i = 0; annotations[i]; i++)
+    if (!strcmp(annotations[i], k))
+      return true;
+  return false;
+}
+
+static bool add_regex(ls_schema *s, const void *id, const char *pattern,
+                      char *err, size_t errlen, const char *where) {
+  if (!LS_ARRAY_GROW(s->res, s->cap_res, s->n_res + 1)) {
+    snprintf(err, errlen, "%s: out of memory", s->name);
+    return false;
+  }
+  int rc = regcomp(&s->res[s->n_res].re, pattern, REG_EXTENDED | REG_NOSUB);
+  if (rc != 0) {
+    char msg[128];
+    regerror(rc, &s->res[s->n_res].re, msg, sizeof msg);
+    snprintf(err, errlen, "%s: %s: pattern does not compile: %s", s->name,
+             where, msg);
+    return false;
+  }
+  s->res[s->n_res++].id = id;
+  return true;
+}
+
+static const regex_t *regex_of(const ls_schema *s, const void *id) {
+  for (size_t i = 0; i < s->n_res; i++)
+    if (s->res[i].id == id)
+      return &s->res[i].re;
+  return NULL;
+}
+
+/* Resolves "#" or "#/a/b~1c" against the schema root; NULL if absent. */
+static const json_t *resolve_ref(const ls_schema *s, const char *ref) {
+  if (ref[0] != '#')
+    return NULL;
+  const json_t *cur = s->root;
+  const char *p = ref + 1;
+  if (!*p)
+    return cur;
+  if (*p != '/')
+    return NULL;
+  while (*p == '/' && cur) {
+    char tok[256];
+    size_t n = 0;
+    p++;
+    while (*p && *p != '/' && n < sizeof tok - 1) {
+      if (p[0] == '~' && p[1] == '0') {
+        tok[n++] = '~';
+        p += 2;
+      } else if (p[0] == '~' && p[1] == '1') {
+        tok[n++] = '/';
+        p += 2;
+      } else {
+        tok[n++] = *p++;
+      }
+    }
+    tok[n] = '\0';
+    if (json_is_object(cur)) {
+      cur = json_object_get(cur, tok);
+    } else if (json_is_array(cur)) {
+      char *end;
+      unsigned long i = strtoul(tok, &end, 10);
+      cur = (*tok && !*end) ? json_array_get(cur, i) : NULL;
+    } else {
+      cur = NULL;
+    }
+  }
+  return *p ? NULL : cur;
+}
+
+static bool check_schema(ls_schema *s, const json_t *sch, const char *where,
+                         int depth, char *err, size_t errlen);
+
+static bool check_map(ls_schema *s, const json_t *m, const char *where,
+                      const char *kw, int depth, bool keys_are_patterns,
+                      char *err, size_t errlen) {
+  const char *k;
+  json_t *v;
+  if (!json_is_object(m)) {
+    snprintf(err, errlen, "%s: %s/%s: must be an object", s->name, where, kw);
+    return false;
+  }
+  json_object_foreach((json_t *)m, k, v) {
+    char w[512];
+    snprintf(w, sizeof w, "%.200s/%s/%.100s", where, kw, k);
+    /* A patternProperties key is the pattern; the key's storage in the
+     * (never modified) schema object identifies it. */
+    if (keys_are_patterns && !add_regex(s, k, k, err, errlen, w))
+      return false;
+    if (!check_schema(s, v, w, depth + 1, err, errlen))
+      return false;
+  }
+  return true;
+}
+
+static bool check_list(ls_schema *s, const json_t *a, const char *where,
+                       const char *kw, int depth, char *err, size_t errlen) {
+  if (!json_is_array(a) || json_array_size(a) == 0) {
+    snprintf(err, errlen, "%s: %s/%s: must be a non-empty array", s->name,
+             where, kw);
+    return false;
+  }
+  for (size_t i = 0; i < json_array_size(a); i++) {
+    char w[512];
+    snprintf(w, sizeof w, "%.200s/%s/%zu", where, kw, i);
+    if (!check_schema(s, json_array_get(a, i), w, depth + 1, err, errlen))
+      return false;
+  }
+  return true;
+}
+
+static bool is_type_name(const char *t) {
+  static const char *const names[] = {"null",   "boolean", "object",  "array",
+                                      "number", "string",  "integer", NULL};
+  for (int i = 0; names[i]; i++)
+    if (!strcmp(names[i], t))
+      return true;
+  return false;
+}
+
+static bool check_schema(ls_schema *s, const json_t *sch, const char *where,
+                         int depth, char *err, size_t errlen) {
+  const char *k;
+  json_t *v;
+  if (depth > MAX_DEPTH) {
+    snprintf(err, errlen, "%s: %s: schema nested too deep", s->name, where);
+    return false;
+  }
+  if (json_is_boolean(sch))
+    return true;
+  if (!json_is_object(sch)) {
+    snprintf(err, errlen, "%s: %s: a schema must be an object or a boolean",
+             s->name, where);
+    return false;
+  }
+  json_object_foreach((json_t *)sch, k, v) {
+    char w[512];
+    snprintf(w, sizeof w, "%.300s/%s", where, k);
+    if (is_annotation(k))
+      continue;
+    if (!strcmp(k, "$defs") || !strcmp(k, "definitions") ||
+        !strcmp(k, "properties") || !strcmp(k, "dependentSchemas")) {
+      if (!check_map(s, v, where, k, depth, false, err, errlen))
+        return false;
+    } else if (!strcmp(k, "patternProperties")) {
+      if (!check_map(s, v, where, k, depth, true, err, errlen))
+        return false;
+    } else if (!strcmp(k, "additionalProperties") || !strcmp(k, "items") ||
+               !strcmp(k, "not") || !strcmp(k, "if") || !strcmp(k, "then") ||
+               !strcmp(k, "else") || !strcmp(k, "propertyNames")) {
+      if (!check_schema(s, v, w, depth + 1, err, errlen))
+        return false;
+    } else if (!strcmp(k, "allOf") || !strcmp(k, "anyOf") ||
+               !strcmp(k, "oneOf") || !strcmp(k, "prefixItems")) {
+      if (!check_list(s, v, where, k, depth, err, errlen))
+        return false;
+    } else if (!strcmp(k, "type")) {
+      bool ok = json_is_string(v) && is_type_name(json_string_value(v));
+      if (json_is_array(v)) {
+        ok = json_array_size(v) > 0;
+        for (size_t i = 0; i < json_array_size(v); i++) {
+          const json_t *t = json_array_get(v, i);
+          ok = ok && json_is_string(t) && is_type_name(json_string_value(t));
+        }
+      }
+      if (!ok) {
+        snprintf(err, errlen, "%s: %s: unknown type", s->name, w);
+        return false;
+      }
+    } else if (!strcmp(k, "enum")) {
+      if (!json_is_array(v)) {
+        snprintf(err, errlen, "%s: %s: must be an array", s->name, w);
+        return false;
+      }
+    } else if (!strcmp(k, "const")) {
+      /* any value */
+    } else if (!strcmp(k, "required")) {
+      bool ok = json_is_array(v);
+      for (size_t i = 0; ok && i < json_array_size(v); i++)
+        ok = json_is_string(json_array_get(v, i));
+      if (!ok) {
+        snprintf(err, errlen, "%s: %s: must be an array of strings", s->name,
+                 w);
+        return false;
+      }
+    } else if (!strcmp(k, "dependentRequired")) {
+      if (!json_is_object(v)) {
+        snprintf(err, errlen, "%s: %s: must be an object", s->name, w);
+        return false;
+      }
+    } else if (!strcmp(k, "minLength") || !strcmp(k, "maxLength") ||
+               !strcmp(k, "minItems") || !strcmp(k, "maxItems") ||
+               !strcmp(k, "minProperties") || !strcmp(k, "maxProperties")) {
+      if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(err, errlen, "%s: %s: must be a non-negative integer", s->name,
+                 w);
+        return false;
+      }
+    } else if (!strcmp(k, "minimum") || !strcmp(k, "maximum") ||
+               !strcmp(k, "exclusiveMinimum") ||
+               !strcmp(k, "exclusiveMaximum")) {
+      if (!json_is_number(v)) {
+        snprintf(err, errlen, "%s: %s: must be a number", s->name, w);
+        return false;
+      }
+    } else if (!strcmp(k, "uniqueItems")) {
+      if (!json_is_boolean(v)) {
+        snprintf(err, errlen, "%s: %s: must be a boolean", s->name, w);
+        return false;
+      }
+    } else if (!strcmp(k, "pattern")) {
+      if (!json_is_string(v)) {
+        snprintf(err, errlen, "%s: %s: must be a string", s->name, w);
+        return false;
+      }
+      if (!add_regex(s, v, json_string_value(v), err, errlen, w))
+        return false;
+    } else if (!strcmp(k, "$ref")) {
+      if (!json_is_string(v) || !resolve_ref(s, json_string_value(v))) {
+        snprintf(err, errlen,
+                 "%s: %s: only local references (\"#/...\") that resolve "
+                 "are supported",
+                 s->name, w);
+        return false;
+      }
+    } else {
+      snprintf(err, errlen, "%s: %s: unsupported keyword \"%s\"", s->name,
+               where, k);
+      return false;
+    }
+  }
+  return true;
+}
+
+static void free_regexes(ls_schema *s) {
+  for (size_t i = 0; i < s->n_res; i++)
+    regfree(&s->res[i].re);
+  free(s->res);
+  s->res = NULL;
+  s->n_res = s->cap_res = 0;
+}
+
+static ls_schema *schema_from_root(json_t *root, const char *name, char *errstr,
+                                   size_t errlen) {
+  ls_schema *s = calloc(1, sizeof *s);
+  if (!s || !(s->name = strdup(name))) {
+    free(s);
+    json_decref(root);
+    snprintf(errstr, errlen, "%s: out of memory", name);
+    return NULL;
+  }
+  s->root = root;
+  if (!check_schema(s, root, "#", 0, errstr, errlen)) {
+    ls_schema_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+ls_schema *ls_schema_load(const char *path, char *errstr, size_t errlen) {
+  json_error_t jerr;
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    snprintf(errstr, errlen, "%s: line %d column %d: %s", path, jerr.line,
+             jerr.column, jerr.text);
+    return NULL;
+  }
+  return schema_from_root(root, path, errstr, errlen);
+}
+
+void ls_schema_free(ls_schema *s) {
+  if (!s)
+    return;
+  free_regexes(s);
+  json_decref(s->root);
+  free(s->name);
+  free(s);
+}
+
+/* ---- validation -------------------------------------------------------- */
+
+typedef struct {
+  const ls_schema *s;
+  char *err; /* NULL: a trial branch, no message wanted */
+  size_t errlen;
+  int depth;
+} vctx;
+
+static bool fail(vctx *c, const seg *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool fail(vctx *c, const seg *at, const char *fmt, ...) {
+  if (!c->err)
+    return false;
+  char path[256], rule[384];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(rule, sizeof rule, fmt, ap);
+  va_end(ap);
+  render_path(at, path, sizeof path);
+  snprintf(c->err, c->errlen, "%s: %s", path, rule);
+  return false;
+}
+
+static const char *type_of(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT:
+    return "object";
+  case JSON_ARRAY:
+    return "array";
+  case JSON_STRING:
+    return "string";
+  case JSON_INTEGER:
+    return "integer";
+  case JSON_REAL:
+    return "number";
+  case JSON_TRUE:
+  case JSON_FALSE:
+    return "boolean";
+  default:
+    return "null";
+  }
+}
+
+static bool is_integral(const json_t *v) {
+  if (json_is_integer(v))
+    return true;
+  if (!json_is_real(v))
+    return false;
+  double d = json_real_value(v);
+  return isfinite(d) && floor(d) == d;
+}
+
+static bool has_type(const json_t *v, const char *t) {
+  if (!strcmp(t, "integer"))
+    return is_integral(v);
+  if (!strcmp(t, "number"))
+    return json_is_number(v);
+  return !strcmp(t, type_of(v));
+}
+
+/* JSON Schema equality: numbers by value (1 == 1.0), the rest structurally. */
+static bool json_eq(const json_t *a, const json_t *b) {
+  if (json_is_number(a) && json_is_number(b)) {
+    if (json_is_integer(a) && json_is_integer(b))
+      return json_integer_value(a) == json_integer_value(b);
+    return json_number_value(a) == json_number_value(b);
+  }
+  if (json_typeof(a) != json_typeof(b))
+    return false;
+  if (json_is_array(a)) {
+    if (json_array_size(a) != json_array_size(b))
+      return false;
+    for (size_t i = 0; i < json_array_size(a); i++)
+      if (!json_eq(json_array_get(a, i), json_array_get(b, i)))
+        return false;
+    return true;
+  }
+  if (json_is_object(a)) {
+    const char *k;
+    json_t *v;
+    if (json_object_size(a) != json_object_size(b))
+      return false;
+    json_object_foreach((json_t *)a, k, v) {
+      const json_t *w = json_object_get(b, k);
+      if (!w || !json_eq(v, w))
+        return false;
+    }
+    return true;
+  }
+  return json_equal((json_t *)a, (json_t *)b);
+}
+
+static size_t utf8_len(const char *s, size_t bytes) {
+  size_t n = 0;
+  for (size_t i = 0; i < bytes; i++)
+    if (((unsigned char)s[i] & 0xC0) != 0x80)
+      n++;
+  return n;
+}
+
+static bool validate(vctx *c, const json_t *sch, const json_t *v,
+                     const seg *at);
+
+static bool matches(vctx *c, const json_t *sch, const json_t *v,
+                    const seg *at) {
+  vctx t = {c->s, NULL, 0, c->depth};
+  return validate(&t, sch, v, at);
+}
+
+static bool pattern_ok(const vctx *c, const void *id, const char *str) {
+  const regex_t *re = regex_of(c->s, id);
+  return re && regexec(re, str, 0, NULL, 0) == 0;
+}
+
+static void describe_values(const json_t *arr, char *out, size_t outlen) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < json_array_size(arr) && len < outlen; i++) {
+    char *d =
+        json_dumps(json_array_get(arr, i), JSON_ENCODE_ANY | JSON_COMPACT);
+    int w =
+        snprintf(out + len, outlen - len, "%s%s", i ? ", " : "", d ? d : "?");
+    free(d);
+    if (w < 0)
+      break;
+    len += (size_t)w;
+  }
+}
+
+static bool validate_object(vctx *c, const json_t *sch, const json_t *v,
+                            const seg *at) {
+  const json_t *props = json_object_get(sch, "properties");
+  const json_t *pprops = json_object_get(sch, "patternProperties");
+  const json_t *addl = json_object_get(sch, "additionalProperties");
+  const json_t *pnames = json_object_get(sch, "propertyNames");
+  const json_t *req = json_object_get(sch, "required");
+  const json_t *dreq = json_object_get(sch, "dependentRequired");
+  const json_t *x;
+  for (size_t i = 0; i < json_array_size(req); i++) {
+    const char *name = json_string_value(json_array_get(req, i));
+    if (!json_object_get(v, name))
+      return fail(c, at, "required property \"%.64s\" is missing", name);
+  }
+  if ((x = json_object_get(sch, "minProperties")) &&
+      json_object_size(v) < (size_t)json_integer_value(x))
+    return fail(c, at, "must have at least %lld properties",
+                (long long)json_integer_value(x));
+  if ((x = json_object_get(sch, "maxProperties")) &&
+      json_object_size(v) > (size_t)json_integer_value(x))
+    return fail(c, at, "must have at most %lld properties",
+                (long long)json_integer_value(x));
+  const char *k;
+  json_t *pv;
+  json_object_foreach((json_t *)v, k, pv) {
+    seg here = {at, k, 0};
+    bool known = false;
+    const json_t *ps = json_object_get(props, k);
+    if (ps) {
+      known = true;
+      if (!validate(c, ps, pv, &here))
+        return false;
+    }
+    const char *pk;
+    json_t *psch;
+    json_object_foreach((json_t *)pprops, pk, psch) {
+      if (pattern_ok(c, pk, k)) {
+        known = true;
+        if (!validate(c, psch, pv, &here))
+          return false;
+      }
+    }
+    if (!known && addl) {
+      if (json_is_false(addl))
+        return fail(c, &here, "is not an allowed property");
+      if (!validate(c, addl, pv, &here))
+        return false;
+    }
+    if (pnames) {
+      json_t *name = json_string(k);
+      bool ok = name && matches(c, pnames, name, &here);
+      json_decref(name);
+      if (!ok)
+        return fail(c, &here, "property name does not match propertyNames");
+    }
+    const json_t *deps = json_object_get(dreq, k);
+    for (size_t i = 0; i < json_array_size(deps); i++) {
+      const char *d = json_string_value(json_array_get(deps, i));
+      if (d && !json_object_get(v, d))
+        return fail(c, at, "property \"%.64s\" requires \"%.64s\"", k, d);
+    }
+  }
+  const json_t *dsch = json_object_get(sch, "dependentSchemas");
+  json_object_foreach((json_t *)dsch, k, pv) {
+    if (json_object_get(v, k) && !validate(c, pv, v, at))
+      return false;
+  }
+  return true;
+}
+
+static bool validate_array(vctx *c, const json_t *sch, const json_t *v,
+                           const seg *at) {
+  const json_t *x;
+  size_t n = json_array_size(v);
+  if ((x = json_object_get(sch, "minItems")) &&
+      n < (size_t)json_integer_value(x))
+    return fail(c, at, "must have at least %lld items",
+                (long long)json_integer_value(x));
+  if ((x = json_object_get(sch, "maxItems")) &&
+      n > (size_t)json_integer_value(x))
+    return fail(c, at, "must have at most %lld items",
+                (long long)json_integer_value(x));
+  const json_t *prefix = json_object_get(sch, "prefixItems");
+  size_t np = json_array_size(prefix);
+  for (size_t i = 0; i < n && i < np; i++) {
+    seg here = {at, NULL, i};
+    if (!validate(c, json_array_get(prefix, i), json_array_get(v, i), &here))
+      return false;
+  }
+  const json_t *items = json_object_get(sch, "items");
+  for (size_t i = np; items && i < n; i++) {
+    seg here = {at, NULL, i};
+    if (!validate(c, items, json_array_get(v, i), &here))
+      return false;
+  }
+  if (json_is_true(json_object_get(sch, "uniqueItems")))
+    for (size_t i = 0; i < n; i++)
+      for (size_t j = i + 1; j < n; j++)
+        if (json_eq(json_array_get(v, i), json_array_get(v, j)))
+          return fail(c, at, "items %zu and %zu are equal (uniqueItems)", i, j);
+  return true;
+}
+
+static bool validate_scalar(vctx *c, const json_t *sch, const json_t *v,
+                            const seg *at) {
+  const json_t *x;
+  if (json_is_string(v)) {
+    size_t len = utf8_len(json_string_value(v), json_string_length(v));
+    if ((x = json_object_get(sch, "minLength")) &&
+        len < (size_t)json_integer_value(x))
+      return fail(c, at, "must be at least %lld characters long",
+                  (long long)json_integer_value(x));
+    if ((x = json_object_get(sch, "maxLength")) &&
+        len > (size_t)json_integer_value(x))
+      return fail(c, at, "must be at most %lld characters long",
+                  (long long)json_integer_value(x));
+    if ((x = json_object_get(sch, "pattern")) &&
+        (strlen(json_string_value(v)) != json_string_length(v) ||
+         !pattern_ok(c, x, json_string_value(v))))
+      return fail(c, at, "must match the pattern %.200s", json_string_value(x));
+  }
+  if (json_is_number(v)) {
+    double d = json_number_value(v);
+    if ((x = json_object_get(sch, "minimum")) && d < json_number_value(x))
+      return fail(c, at, "must be >= %g", json_number_value(x));
+    if ((x = json_object_get(sch, "maximum")) && d > json_number_value(x))
+      return fail(c, at, "must be <= %g", json_number_value(x));
+    if ((x = json_object_get(sch, "exclusiveMinimum")) &&
+        d <= json_number_value(x))
+      return fail(c, at, "must be > %g", json_number_value(x));
+    if ((x = json_object_get(sch, "exclusiveMaximum")) &&
+        d >= json_number_value(x))
+      return fail(c, at, "must be < %g", json_number_value(x));
+  }
+  return true;
+}
+
+static bool validate_combinators(vctx *c, const json_t *sch, const json_t *v,
+                                 const seg *at) {
+  const json_t *x;
+  const char *desc = json_string_value(json_object_get(sch, "description"));
+  if ((x = json_object_get(sch, "allOf")))
+    for (size_t i = 0; i < json_array_size(x); i++)
+      if (!validate(c, json_array_get(x, i), v, at))
+        return false;
+  if ((x = json_object_get(sch, "anyOf"))) {
+    bool any = false;
+    for (size_t i = 0; !any && i < json_array_size(x); i++)
+      any = matches(c, json_array_get(x, i), v, at);
+    if (!any) {
+      if (!c->err)
+        return false;
+      /* Say why the first alternative failed: usually the useful one. */
+      char first[256] = "";
+      vctx t = {c->s, first, sizeof first, c->depth};
+      validate(&t, json_array_get(x, 0), v, at);
+      return fail(c, at,
+                  "matches none of the anyOf alternatives%s%.80s%s "
+                  "(first: %s)",
+                  desc ? " (" : "", desc ? desc : "", desc ? ")" : "", first);
+    }
+  }
+  if ((x = json_object_get(sch, "oneOf"))) {
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(x); i++)
+      n += matches(c, json_array_get(x, i), v, at);
+    if (n != 1)
+      return fail(c, at,
+                  "must match exactly one oneOf alternative%s%.80s%s "
+                  "(matches %zu)",
+                  desc ? " (" : "", desc ? desc : "", desc ? ")" : "", n);
+  }
+  if ((x = json_object_get(sch, "not")) && matches(c, x, v, at))
+    return fail(c, at, "must not match the \"not\" schema%s%.80s%s",
+                desc ? " (" : "", desc ? desc : "", desc ? ")" : "");
+  if ((x = json_object_get(sch, "if"))) {
+    const json_t *branch = matches(c, x, v, at) ? json_object_get(sch, "then")
+                                                : json_object_get(sch, "else");
+    if (branch && !validate(c, branch, v, at))
+      return false;
+  }
+  return true;
+}
+
+static bool validate(vctx *c, const json_t *sch, const json_t *v,
+                     const seg *at) {
+  const json_t *x;
+  if (json_is_true(sch))
+    return true;
+  if (json_is_false(sch))
+    return fail(c, at, "is not allowed here");
+  if (++c->depth > MAX_DEPTH) {
+    c->depth--;
+    return fail(c, at, "schema recursion too deep");
+  }
+  bool ok = false;
+  if ((x = json_object_get(sch, "$ref")) &&
+      !validate(c, resolve_ref(c->s, json_string_value(x)), v, at))
+    goto out;
+  if ((x = json_object_get(sch, "type"))) {
+    bool t = false;
+    if (json_is_string(x))
+      t = has_type(v, json_string_value(x));
+    for (size_t i = 0; !t && i < json_array_size(x); i++)
+      t = has_type(v, json_string_value(json_array_get(x, i)));
+    if (!t) {
+      char want[128];
+      if (json_is_string(x))
+        snprintf(want, sizeof want, "%s", json_string_value(x));
+      else
+        describe_values(x, want, sizeof want);
+      fail(c, at, "must be of type %s (is %s)", want, type_of(v));
+      goto out;
+    }
+  }
+  if ((x = json_object_get(sch, "const")) && !json_eq(x, v)) {
+    char want[128];
+    char *d = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf(want, sizeof want, "%s", d ? d : "?");
+    free(d);
+    fail(c, at, "must be %s", want);
+    goto out;
+  }
+  if ((x = json_object_get(sch, "enum"))) {
+    bool found = false;
+    for (size_t i = 0; !found && i < json_array_size(x); i++)
+      found = json_eq(json_array_get(x, i), v);
+    if (!found) {
+      char want[200];
+      describe_values(x, want, sizeof want);
+      fail(c, at, "must be one of %s", want);
+      goto out;
+    }
+  }
+  if (json_is_object(v) && !validate_object(c, sch, v, at))
+    goto out;
+  if (json_is_array(v) && !validate_array(c, sch, v, at))
+    goto out;
+  if (!validate_scalar(c, sch, v, at))
+    goto out;
+  ok = validate_combinators(c, sch, v, at);
+out:
+  c->depth--;
+  return ok;
+}
+
+ls_err ls_schema_validate(const ls_schema *s, const json_t *instance,
+                          char *errstr, size_t errlen) {
+  char scratch[8];
+  vctx c = {s, errstr ? errstr : scratch, errstr ? errlen : sizeof scratch, 0};
+  return validate(&c, s->root, instance, NULL) ? LS_OK : LS_ERR_SCHEMA;
+}
+
+/* ---- what validation reads (ls_schema_reads) --------------------------- */
+
+static bool reads(const ls_schema *s, const ls_schema_reader *r,
+                  const json_t *sch, void *node, int depth) {
+  const char *k;
+  json_t *v;
+  if (!json_is_object(sch))
+    return true; /* true/false read nothing */
+  if (depth > 64) {
+    r->whole(node);
+    return true;
+  }
+  json_object_foreach((json_t *)sch, k, v) {
+    if (!strcmp(k, "properties")) {
+      const char *pk;
+      json_t *ps;
+      json_object_foreach(v, pk, ps) {
+        void *kid = r->member(node, pk);
+        if (!kid || !reads(s, r, ps, kid, depth + 1))
+          return false;
+      }
+    } else if (!strcmp(k, "required")) {
+      for (size_t i = 0; i < json_array_size(v); i++)
+        if (!r->member(node, json_string_value(json_array_get(v, i))))
+          return false;
+    } else if (!strcmp(k, "additionalProperties") ||
+               !strcmp(k, "patternProperties") || !strcmp(k, "propertyNames") ||
+               !strcmp(k, "minProperties") || !strcmp(k, "maxProperties") ||
+               !strcmp(k, "dependentRequired") ||
+               !strcmp(k, "dependentSchemas") || !strcmp(k, "const") ||
+               !strcmp(k, "enum")) {
+      r->whole(node);
+    } else if (!strcmp(k, "allOf") || !strcmp(k, "anyOf") ||
+               !strcmp(k, "oneOf")) {
+      for (size_t i = 0; i < json_array_size(v); i++)
+        if (!reads(s, r, json_array_get(v, i), node, depth + 1))
+          return false;
+    } else if (!strcmp(k, "not") || !strcmp(k, "if") || !strcmp(k, "then") ||
+               !strcmp(k, "else")) {
+      if (!reads(s, r, v, node, depth + 1))
+        return false;
+    } else if (!strcmp(k, "$ref")) {
+      if (!reads(s, r, resolve_ref(s, json_string_value(v)), node, depth + 1))
+        return false;
+    }
+  }
+  return true;
+}
+
+bool ls_schema_reads(const ls_schema *s, const ls_schema_reader *r,
+                     void *root) {
+  return reads(s, r, s->root, root, 0);
+}
+
+ls_err ls_schema_validate_config(const json_t *root, const char *name,
+                                 char *errstr, size_t errlen) {
+  char path[1024], msg[LS_ERRSTR_SIZE];
+  snprintf(path, sizeof path, "%s/config.schema.json", ls_schema_dir());
+  ls_schema *s = ls_schema_load(path, msg, sizeof msg);
+  if (!s) {
+    snprintf(errstr, errlen, "%s: cannot load the config schema: %s", name,
+             msg);
+    return LS_ERR_CONFIG;
+  }
+  ls_err e = ls_schema_validate(s, root, msg, sizeof msg);
+  ls_schema_free(s);
+  if (e != LS_OK) {
+    snprintf(errstr, errlen, "%s: %s", name, msg);
+    return LS_ERR_CONFIG;
+  }
+  return LS_OK;
+}
