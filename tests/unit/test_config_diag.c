@@ -151,6 +151,15 @@ static void unknown_keys_are_fatal_with_their_path(void **state) {
   assert_int_equal(ls_diags_count(&d, LS_DIAG_FATAL), 2);
   ls_diags_free(&d);
   free(text);
+  /* Settings nothing read are gone from the schema: a config that sets
+   * them is told. */
+  const char *dead =
+      "{\"tenants\":[{\"id\":\"t\",\"mapping\":{},\"sources\":[],"
+      "\"hubspot\":{\"portal_id\":1,\"token_env\":\"LS_TEST_HS_TOKEN\"}}]}";
+  assert_false(load(dead, &d, &cfg));
+  expect(&d, "$.tenants[0].mapping", "unknown_key", LS_DIAG_FATAL);
+  expect(&d, "$.tenants[0].hubspot.portal_id", "unknown_key", LS_DIAG_FATAL);
+  ls_diags_free(&d);
 }
 
 static void type_and_range_errors_are_reported_together(void **state) {
