@@ -1,5 +1,5 @@
 /* as_backfill: webhook-shaped bodies from Smartlead API rows. They carry
- * the fields the occurrence rule hashes (lib/ls_evid.c) in the webhook's
+ * the fields the occurrence rule hashes (lib/model/ls_evid.c) in the webhook's
  * places, so ls_event_identify gives the id the webhook would have had. */
 #include "as.h"
 

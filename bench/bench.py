@@ -64,7 +64,7 @@ SIZES = {
 SCALE_WORKERS = [1, 2, 4]
 
 # -- the worker's event mix and what each event writes to HubSpot -----------
-# Shares in percent (docs/bench.md). WRITES mirrors lib/hs_map.c with
+# Shares in percent (docs/bench.md). WRITES mirrors lib/hubspot/hs_map.c with
 # the dev config (opens and clicks as contact properties only): every event
 # of the mix upserts its contact; some also create one engagement.
 MIX = [
@@ -87,6 +87,9 @@ FINAL = {"synced", "filtered", "dlq", "duplicate", "expired", "released"}
 
 TARGETS = {
     "ingress_ratio": 0.5, "ingress_p99_ms": 25.0, "ingress_rss_mib": 64.0,
+    # Against the minimal forwarder of the same run (bench/forwarder.c):
+    # CPU per request at most its own plus 5 us, requests/s at least 0.9x.
+    "ingress_cpu_over_forwarder_us": 5.0, "ingress_forwarder_ratio": 0.9,
     "worker_ceiling_fraction": 0.8, "calls_per_1000": 25.0,
     "into_exhausted": 0, "e2e_p50_ms": 1000.0,
 }
@@ -170,6 +173,18 @@ class RssSampler:
         self._stop.set()
         self._t.join()
         return False
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a process (every thread), in seconds; None when it
+    is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # fields[0] is the state (field 3): utime and stime are fields 14, 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values, p):
@@ -339,6 +354,9 @@ class Bench:
                 "non_2xx": j["errors_status"], "socket_errors": errors}
 
     def part_ingress(self, res):
+        """Rounds of bare server, minimal forwarder and ingress back to
+        back (the same load each), with the CPU each process used per
+        request (utime + stime over the run / requests)."""
         s = self.sizes
         h = self.h
         path = f"/v1/webhooks/smartlead/{h.DEMO_TOKEN}"
@@ -352,10 +370,17 @@ class Bench:
                             [self.binary("bench-bare-server"), "--listen",
                              "127.0.0.1:0", "--ready-file", rf],
                             ready_file=rf)
-            bare_url = bare.ready_value
+            ff = st.path("forwarder.ready")
+            fwd = st.spawn("forwarder",
+                           [self.binary("bench-forwarder"), "--config", cfg,
+                            "--listen", "127.0.0.1:0", "--ready-file", ff],
+                           ready_file=ff)
+            sides = (("bare", bare, bare.ready_value),
+                     ("forwarder", fwd, fwd.ready_value),
+                     ("ingress", ing, ingress_url))
             with open(os.path.join(FIXTURES, "EMAIL_SENT.json"), "rb") as f:
                 sample = f.read()
-            for name, base in (("bare", bare_url), ("ingress", ingress_url)):
+            for name, _, base in sides:
                 st_, _, body = h.http_request(
                     base, "POST", path, sample,
                     {"Content-Type": "application/json"})
@@ -363,43 +388,60 @@ class Bench:
                     raise RuntimeError(f"{name} answered {st_} to a sample "
                                        f"POST: {body[:200]!r}")
             idle = proc_status(ing.pid, "VmRSS")
-            runs = {"bare": [], "ingress": []}
+            runs = {name: [] for name, _, _ in sides}
             load_rss = 0.0
             for k in range(s["wrk_runs"]):
-                for name, base in (("bare", bare_url),
-                                   ("ingress", ingress_url)):
+                for name, proc, base in sides:
                     log(f"wrk {name} run {k + 1}/{s['wrk_runs']} "
                         f"({s['wrk_seconds']} s, {s['wrk_connections']} "
                         f"connections)")
+                    c0 = proc_cpu_s(proc.pid)
                     with RssSampler([ing.pid]) as rs:
                         r = self.run_wrk(base, path)
+                    c1 = proc_cpu_s(proc.pid)
+                    r["cpu_s"] = (c1 - c0) if None not in (c0, c1) else None
+                    r["cpu_us_per_request"] = (
+                        r["cpu_s"] * 1e6 / r["requests"]
+                        if r["cpu_s"] is not None and r["requests"] else None)
                     if name == "ingress":
                         load_rss = max(load_rss, rs.max[ing.pid])
                     runs[name].append(r)
-                    if not ing.alive():
-                        raise RuntimeError("the ingress died under load:\n"
-                                           + ing.tail())
+                    if not proc.alive():
+                        raise RuntimeError(f"the {name} died under load:\n"
+                                           + proc.tail())
             peak = proc_status(ing.pid, "VmHWM")
 
             def summary(rs):
+                cpu = [r["cpu_us_per_request"] for r in rs
+                       if r["cpu_us_per_request"] is not None]
                 return {"runs": rs,
                         "rps": median([r["rps"] for r in rs]),
                         "p50_ms": median([r["p50_ms"] for r in rs]),
                         "p99_ms": median([r["p99_ms"] for r in rs]),
                         "non_2xx": sum(r["non_2xx"] for r in rs),
-                        "socket_errors": sum(r["socket_errors"] for r in rs)}
+                        "socket_errors": sum(r["socket_errors"] for r in rs),
+                        "cpu_us_per_request": median(cpu)}
             b, i = summary(runs["bare"]), summary(runs["ingress"])
+            fw = summary(runs["forwarder"])
             res["ingress"] = {
                 "connections": s["wrk_connections"],
                 "seconds_per_run": s["wrk_seconds"], "runs": s["wrk_runs"],
-                "bare": b, "ingress": i,
+                "bare": b, "ingress": i, "forwarder": fw,
                 "ratio_to_bare": i["rps"] / b["rps"] if b["rps"] else None,
                 "pair_ratios": [ri["rps"] / rb["rps"] for rb, ri in
                                 zip(runs["bare"], runs["ingress"])
                                 if rb["rps"]],
+                "cpu_us_per_request": i["cpu_us_per_request"],
+                "ratio_to_forwarder": (i["rps"] / fw["rps"] if fw["rps"]
+                                       else None),
+                "forwarder_pair_ratios": [
+                    ri["rps"] / rf_["rps"] for rf_, ri in
+                    zip(runs["forwarder"], runs["ingress"]) if rf_["rps"]],
                 "rss_idle_mib": idle, "rss_load_mib": load_rss,
                 "rss_peak_mib": peak,
             }
+            res["ingress"]["forwarder"]["cpu_us_per_request"] = \
+                fw["cpu_us_per_request"]
             # wrk counts every answer as a request, non-2xx ones included.
             total = sum(r["requests"] for r in runs["ingress"])
             if i["non_2xx"] > 0.01 * max(1, total):
@@ -830,7 +872,28 @@ def build_rows(res):
         get(i, "bare", "p50_ms"), "{:.2f}")
     rows[-1]["text"] = (f"{num(get(i, 'bare', 'p50_ms'), '{:.2f}')} / "
                         f"{num(get(i, 'bare', 'p99_ms'), '{:.2f}')}")
+    add("ingress", "bare CPU-us / request", get(i, "bare", "cpu_us_per_request"),
+        "{:.1f}")
+    add("ingress", "forwarder req/s (baseline)", get(i, "forwarder", "rps"),
+        "{:,.0f}")
+    add("ingress", "forwarder p50 / p99 ms",
+        get(i, "forwarder", "p50_ms"), "{:.2f}")
+    rows[-1]["text"] = (f"{num(get(i, 'forwarder', 'p50_ms'), '{:.2f}')} / "
+                        f"{num(get(i, 'forwarder', 'p99_ms'), '{:.2f}')}")
+    fcpu = get(i, "forwarder", "cpu_us_per_request")
+    add("ingress", "forwarder CPU-us / request", fcpu, "{:.1f}")
     add("ingress", "ingress req/s", get(i, "ingress", "rps"), "{:,.0f}")
+    add("ingress", "ingress / forwarder req/s", get(i, "ratio_to_forwarder"),
+        "{:.2f}", f">= {TARGETS['ingress_forwarder_ratio']:.1f}",
+        lambda v: v >= TARGETS["ingress_forwarder_ratio"],
+        "ingress_forwarder_ratio")
+    cpu_limit = (None if fcpu is None
+                 else fcpu + TARGETS["ingress_cpu_over_forwarder_us"])
+    add("ingress", "ingress CPU-us / request", get(i, "cpu_us_per_request"),
+        "{:.1f}", "<= fwd+5" if cpu_limit is None
+        else f"<= {cpu_limit:.1f}",
+        lambda v: cpu_limit is not None and v <= cpu_limit,
+        "ingress_cpu_us_per_request")
     add("ingress", "ingress / bare ratio", get(i, "ratio_to_bare"), "{:.2f}",
         f">= {TARGETS['ingress_ratio']:.2f}",
         lambda v: v >= TARGETS["ingress_ratio"], "ingress_ratio")

@@ -1,6 +1,6 @@
 /* bench-kafka-produce: produces Smartlead payloads to Kafka exactly as the
  * ingress records them (same config, producer settings, topic, key and
- * CloudEvents headers, computed by lib/ls_event.c), either as fast as
+ * CloudEvents headers, computed by lib/model/ls_event.c), either as fast as
  * librdkafka goes (the Kafka ceiling of make bench) or at a steady rate
  * (the worker benchmark's load). Prints one JSON line with the figures.
  * Benchmarks only: it skips the ingress's validation on purpose. */

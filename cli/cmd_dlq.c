@@ -116,7 +116,7 @@ static bool dlq_match(const dlq_filter *f, const dlq_meta *d) {
 
 /* Reason counts for the summary. */
 typedef struct {
-  char name[64];
+  char name[LS_TOPIC_MAX]; /* a reason or a target topic */
   int n;
 } count;
 

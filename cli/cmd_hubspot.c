@@ -1,5 +1,5 @@
 /* cmd_hubspot: `leadsync hubspot setup`: creates the property group and the
- * custom properties through lib/hs_setup.c, the same code the worker runs
+ * custom properties through lib/hubspot/hs_setup.c, the same code the worker runs
  * (one implementation), so both agree on every property leadsync writes. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -318,6 +318,92 @@ static int run_filter_role(wrk *w, const char *listen,
   return r != 0 || rc.failed ? 1 : 0;
 }
 
+/* Applies what the rebalance callback recorded (it only records, raises
+ * the flush's abort flag and (un)assigns). A revoke: the batch is dropped
+ * (every event is read again, by whoever owns its partition now), the
+ * revoked partitions leave plan (nothing of theirs is stored), their
+ * stashed records, stuck marks and poison counts are forgotten. An
+ * assign: the ledger catches up with the previous owners' records before
+ * any record of the new partitions is taken in. After each, the share
+ * follows what is owned. Runs after every poll and after every flush. */
+static void apply_rebalances(wrk *w, wrk_plan *plan) {
+  wrk_reb r;
+  while (wrk_consumer_take(w, &r)) {
+    if (r.kind == WRK_REB_REVOKE) {
+      wrk_batch_abandon(w->batch, plan);
+      wrk_plan_drop(plan, r.parts);
+      wrk_consumer_forget(w, &r);
+      wrk_poison_forget(&w->poison, r.parts);
+    } else {
+      char lerr[LS_ERRSTR_SIZE];
+      int64_t t0 = ls_mono_us();
+      if (wrk_ledger_catch_up(w->ledger, 10000, w->stop, lerr,
+                              sizeof lerr) != LS_OK)
+        ls_warn("ledger not caught up after assign", "{s:s}", "error", lerr);
+      wrk_consumer_forget(w, &r);
+      ls_info("partitions assigned", "{s:s,s:i,s:i,s:i}", "group", w->s.group,
+              "count", wrk_consumer_owned(w), "added",
+              r.parts ? r.parts->cnt : 0, "ledger_ms",
+              (int)((ls_mono_us() - t0) / 1000));
+    }
+    if (r.parts)
+      rd_kafka_topic_partition_list_destroy(r.parts);
+    wrk_consumer_set_share(w, wrk_consumer_owned(w));
+  }
+}
+
+/* Stores what plan allows (after the rebalances it must respect). */
+static void store(wrk *w, wrk_plan *plan) {
+  apply_rebalances(w, plan);
+  wrk_consumer_store(w, plan);
+  wrk_plan_free(plan);
+}
+
+/* The cycle: poll -> intake -> (flush when due: sync -> outputs ->
+ * outputs acknowledged) -> offsets stored. Nothing else stores offsets,
+ * and the flush never calls the consumer: while it waits for HubSpot the
+ * client's idle hook only keeps the group membership alive. */
+static void run_loop(wrk *w) {
+  int64_t next_chores = 0, next_lag = 0;
+  while (!stop_flag) {
+    int64_t now = ls_mono_us();
+    int timeout_ms = (int)(wrk_batch_wait_us(w->batch, now) / 1000);
+    if (timeout_ms > 100)
+      timeout_ms = 100;
+    rd_kafka_message_t *m = wrk_consumer_next(w, timeout_ms);
+    wrk_plan plan = {0};
+    apply_rebalances(w, &plan);
+    if (m)
+      wrk_batch_add(w->batch, m, &plan);
+    if (plan.n)
+      store(w, &plan);
+    wrk_plan_free(&plan);
+    now = ls_mono_us();
+    if (wrk_batch_due(w->batch, now)) {
+      wrk_batch_sync(w->batch);
+      wrk_batch_emit(w->batch);
+      wrk_batch_settle(w->batch, &plan);
+      store(w, &plan);
+      /* Between flushes (batch empty): partitions left behind may be
+       * read again from their first unfinished record. */
+      wrk_consumer_unstick(w);
+    }
+    if (now >= next_chores) {
+      wrk_ledger_poll(w->ledger);
+      if (!wrk_batch_len(w->batch))
+        wrk_consumer_unstick(w);
+      next_chores = now + 1000000;
+    }
+    if (now >= next_lag) {
+      wrk_obs_tick(w);
+      ls_metrics_set(w->metrics, "leadsync_worker_ledger_events",
+                     "Event ids known to the ledger", NULL,
+                     (double)wrk_ledger_size(w->ledger));
+      next_lag = now + 5000000;
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   const char *config = NULL, *group = NULL, *events = NULL, *listen = NULL;
   const char *ready_file = NULL, *role = NULL;
@@ -410,15 +496,13 @@ int main(int argc, char **argv) {
   if (w.metrics)
     wrk_obs_declare(w.metrics, false);
   w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.flush_abort;
+  w.s.pol.abort = &w.cons.abort;
   w.s.pol.idle = wrk_consumer_service;
   w.s.pol.idle_ud = &w;
   w.s.pol.metrics = w.metrics;
   w.tp = hs_transport_curl_new(w.cfg->worker.http_timeout_ms, 5000,
                                (size_t)w.cfg->worker.max_response_bytes);
-  w.stuck = json_object();
-  w.poison = json_object();
-  if (!w.metrics || !w.tp || !w.stuck || !w.poison || !make_targets(&w)) {
+  if (!w.metrics || !w.tp || !make_targets(&w)) {
     ls_error("out of memory at start", NULL);
     goto out;
   }
@@ -452,8 +536,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   w.batch = wrk_batch_new(&w);
-  w.consumer = w.batch ? wrk_consumer_new(&w, err, sizeof err) : NULL;
-  if (!w.consumer) {
+  if (!w.batch || !wrk_consumer_start(&w, err, sizeof err)) {
     ls_error("cannot start the consumer", "{s:s}", "error", err);
     goto out;
   }
@@ -467,48 +550,10 @@ int main(int argc, char **argv) {
           w.s.batch_max, "flush_max", w.s.flush_max, "linger_ms",
           (int)w.s.linger_ms, "portal_share", w.s.portal_share);
 
-  int64_t next_chores = 0, next_lag = 0;
-  while (!stop_flag) {
-    int64_t now = ls_mono_us();
-    int64_t wait = wrk_batch_wait_us(w.batch, now);
-    int timeout_ms = (int)(wait / 1000);
-    if (timeout_ms > 100)
-      timeout_ms = 100;
-    /* Records polled while the last flush waited for HubSpot go first. */
-    rd_kafka_message_t *m = NULL;
-    if (w.n_stash)
-      wrk_consumer_unstash(&w);
-    else
-      m = rd_kafka_consumer_poll(w.consumer, timeout_ms);
-    if (m) {
-      if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-          ls_warn("consumer error", "{s:s}", "error",
-                  rd_kafka_message_errstr(m));
-        rd_kafka_message_destroy(m);
-      } else {
-        wrk_batch_add(w.batch, m);
-      }
-    }
-    now = ls_mono_us();
-    if (wrk_batch_due(w.batch, now))
-      wrk_batch_flush(w.batch);
-    if (now >= next_chores) {
-      wrk_ledger_poll(w.ledger);
-      wrk_consumer_unstick(&w);
-      next_chores = now + 1000000;
-    }
-    if (now >= next_lag) {
-      wrk_obs_tick(&w);
-      ls_metrics_set(w.metrics, "leadsync_worker_ledger_events",
-                     "Event ids known to the ledger", NULL,
-                     (double)wrk_ledger_size(w.ledger));
-      next_lag = now + 5000000;
-    }
-  }
+  run_loop(&w);
   ls_info("shutting down", "{s:s}", "group", w.s.group);
   w.ready = 0;
-  wrk_batch_abandon(w.batch);
+  wrk_batch_abandon(w.batch, NULL);
   rc = 0;
 out:
   wrk_consumer_close(&w);
@@ -524,12 +569,11 @@ out:
     ls_token_free(w.targets[i].token_src);
   free(w.targets);
   free(w.s.types);
-  json_decref(w.stuck);
-  json_decref(w.poison);
-  if (json_object_size(w.ft_carry))
+  wrk_poison_free(&w.poison);
+  if (w.carry.n)
     ls_warn("first-touch properties not written (stopping)", "{s:i}",
-            "contacts", (int)json_object_size(w.ft_carry));
-  json_decref(w.ft_carry);
+            "contacts", (int)w.carry.n);
+  wrk_carry_clear(&w.carry);
   json_decref(w.setup_skipped);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);

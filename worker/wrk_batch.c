@@ -1,5 +1,8 @@
 /* wrk_batch: intake (parse, identify, de-duplicate, filter, map) and the
- * flush cycle: sync -> outputs acknowledged -> offsets stored. */
+ * flush: sync -> outputs queued -> outputs acknowledged -> the plan of
+ * offsets to store (the loop stores them; docs/worker.md "One cycle"). */
+#include "wrk_batch.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,16 +45,6 @@ wrk_batch *wrk_batch_new(wrk *w) {
   return b;
 }
 
-void wrk_event_free(wrk_event *e) {
-  if (!e)
-    return;
-  if (e->msg)
-    rd_kafka_message_destroy(e->msg);
-  json_decref(e->root);
-  hs_mapped_clear(&e->map);
-  free(e);
-}
-
 static void reset(wrk_batch *b) {
   if (b->w->out)
     wrk_out_disown(b->w->out); /* outputs still queued outlive events */
@@ -77,6 +70,25 @@ size_t wrk_batch_len(const wrk_batch *b) {
   return b->n;
 }
 
+wrk_event *wrk_batch_event(const wrk_batch *b, size_t i) {
+  return i < b->n ? b->evs[i] : NULL;
+}
+
+/* A record that could not be taken in (out of memory): nothing at or
+ * after its offset in its partition is stored until the partition was
+ * read again from it (plan marks it unfinished at once). */
+static void block(wrk_batch *b, const rd_kafka_message_t *m, const char *why,
+                  wrk_plan *plan) {
+  wrk_pos pos;
+  wrk_pos_of(&pos, m);
+  wrk_poison_note(&b->w->poison, &pos, why, false);
+  ls_error("record not handled; its partition stops here until it is read "
+           "again",
+           "{s:s,s:s,s:i,s:I}", "why", why, "topic", pos.topic, "partition",
+           (int)pos.partition, "offset", (json_int_t)pos.offset);
+  wrk_plan_unfinished(plan, &pos, -1, 0);
+}
+
 static bool is_hex32(const char *s) {
   if (strlen(s) != 32)
     return false;
@@ -95,9 +107,41 @@ static void count_event(wrk *w, const char *name, const char *help,
   ls_metrics_inc(w->metrics, name, help, lab, 1);
 }
 
-/* Classifies one record; everything that needs no HubSpot call gets its
- * final outcome here and waits for the flush only to be logged. */
-static void intake(wrk_batch *b, wrk_event *e) {
+/* The end of intake for an event that is mapped: nothing to write, a copy
+ * of an event already waiting, or waiting for HubSpot. */
+static void intake_mapped(wrk_batch *b, wrk_event *e) {
+  wrk *w = b->w;
+  if (!e->map.contact) {
+    e->outcome = WRK_FILTERED;
+    snprintf(e->reason, sizeof e->reason, "%s",
+             e->map.filtered ? e->map.filtered : "no_hubspot_write");
+    return;
+  }
+  /* An intent without a final ledger record: a previous run (or the
+   * previous owner of the partition) may have created the engagement and
+   * stopped before recording it. Search before creating. */
+  /* Another copy of the event is already waiting for HubSpot in this batch
+   * (a retried or replayed webhook): that copy decides, this one is a
+   * duplicate. Only copies on the sync path count: a copy forwarded to
+   * the filter and the copy the filter passed back are different steps.
+   * Before this check, copies went into one create call with the same
+   * objectWriteTraceId and each made an object (issue 12). */
+  if (json_object_get(b->ids, e->ev.event_id)) {
+    e->outcome = WRK_DUPLICATE;
+    snprintf(e->reason, sizeof e->reason, "in_batch");
+    return;
+  }
+  json_object_set_new(b->ids, e->ev.event_id, json_true());
+  if (e->map.eng != HS_ENG_NONE &&
+      wrk_ledger_has_intent(w->ledger, e->ev.event_id))
+    e->suspect = true;
+  e->outcome = WRK_PENDING;
+}
+
+/* Tenant, receive time, body, event id and key of a consumed record;
+ * false when it got its final outcome here (DLQ: not an event, unknown
+ * tenant, or a poison record). *replay: an operator's replay. */
+static bool identify(wrk_batch *b, wrk_event *e, bool *replay) {
   wrk *w = b->w;
   const rd_kafka_message_t *m = e->msg;
   char tenant_id[LS_TENANT_MAX + 1], hv[128], err[LS_ERRSTR_SIZE];
@@ -128,7 +172,7 @@ static void intake(wrk_batch *b, wrk_event *e) {
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "BAD_RECORD",
                    "record body is not a Smartlead event (JSON object with "
                    "event_type)");
-    return;
+    return false;
   }
   kq_header(m, "ce_id", hv, sizeof hv);
   if (is_hex32(hv))
@@ -139,35 +183,50 @@ static void intake(wrk_batch *b, wrk_event *e) {
   }
   /* Failed on every read so far (its outputs refused, out of memory):
    * to the DLQ, so the partition moves on. */
-  if (wrk_poison_check(w, e))
-    return;
+  if (wrk_poison_check(&w->poison, w->s.poison_after, e))
+    return false;
   if (!e->tenant) {
     snprintf(err, sizeof err, "unknown tenant \"%s\"", tenant_id);
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "UNKNOWN_TENANT", err);
-    return;
+    return false;
   }
-  /* Already synced (ledger), or already final in this process unless an
-   * operator replays it on purpose. */
-  bool replay = kq_header(m, "ls_replay", hv, sizeof hv)[0] != '\0';
-  if (wrk_ledger_has(w->ledger, e->ev.event_id) ||
-      (!replay && wrk_ledger_has(w->done, e->ev.event_id))) {
-    e->outcome = WRK_DUPLICATE;
-    snprintf(e->reason, sizeof e->reason, "in_ledger");
-    return;
-  }
+  *replay = kq_header(m, "ls_replay", hv, sizeof hv)[0] != '\0';
+  return true;
+}
+
+/* Already synced (ledger), or already final in this process unless an
+ * operator replays it on purpose: a duplicate. */
+static bool already_final(wrk_batch *b, wrk_event *e, bool replay) {
+  wrk *w = b->w;
+  if (!wrk_ledger_has(w->ledger, e->ev.event_id) &&
+      (replay || !wrk_ledger_has(w->done, e->ev.event_id)))
+    return false;
+  e->outcome = WRK_DUPLICATE;
+  snprintf(e->reason, sizeof e->reason, "in_ledger");
+  return true;
+}
+
+/* The tenant's category filter: false when it held or filtered e. */
+static bool filter_passes(wrk_batch *b, wrk_event *e) {
+  wrk *w = b->w;
   char reason[64] = "";
   /* A hold forwards the record: that output is the event's. */
   wrk_out_owner_set(w->out, &e->out);
-  wrk_verdict v = wrk_filter_decide(w->filter, e->tenant, &e->ev, e->root, m,
-                                    reason, sizeof reason);
+  wrk_verdict v = wrk_filter_decide(w->filter, e->tenant, &e->ev, e->root,
+                                    e->msg, reason, sizeof reason);
   wrk_out_owner_set(w->out, NULL);
-  if (v != WRK_VERDICT_SYNC) {
-    e->outcome = v == WRK_VERDICT_HELD ? WRK_HELD : WRK_FILTERED;
-    snprintf(e->reason, sizeof e->reason, "%s",
-             reason[0] ? reason
-                       : (v == WRK_VERDICT_HELD ? "category" : "filter"));
-    return;
-  }
+  if (v == WRK_VERDICT_SYNC)
+    return true;
+  e->outcome = v == WRK_VERDICT_HELD ? WRK_HELD : WRK_FILTERED;
+  snprintf(e->reason, sizeof e->reason, "%s",
+           reason[0] ? reason
+                     : (v == WRK_VERDICT_HELD ? "category" : "filter"));
+  return false;
+}
+
+/* What the event writes to HubSpot (hs_map_event); false: DLQ mapping. */
+static bool map(wrk_batch *b, wrk_event *e) {
+  char err[LS_ERRSTR_SIZE];
   int64_t t = e->ev.event_time_us ? e->ev.event_time_us
               : e->received_us    ? e->received_us
                                   : ls_now_us();
@@ -177,70 +236,77 @@ static void intake(wrk_batch *b, wrk_event *e) {
       .clicks_as_notes = e->tenant->clicks_as_notes,
       .junk_senders = json_object_get(sync, "junk_senders"),
       .keep_junk = json_is_true(json_object_get(sync, "keep_junk_senders"))};
-  if (hs_map_event(e->root, &e->ev, t, &mo, &e->map, err, sizeof err) !=
-      LS_OK) {
-    wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "MAPPING", err);
-    return;
-  }
-  if (!e->map.contact) {
-    e->outcome = WRK_FILTERED;
-    snprintf(e->reason, sizeof e->reason, "%s",
-             e->map.filtered ? e->map.filtered : "no_hubspot_write");
-    return;
-  }
-  /* An intent without a final ledger record: a previous run (or the
-   * previous owner of the partition) may have created the engagement and
-   * stopped before recording it. Search before creating. */
-  /* Another copy of the event is already waiting for HubSpot in this batch
-   * (a retried or replayed webhook): that copy decides, this one is a
-   * duplicate. Only copies on the sync path count: a copy forwarded to
-   * the filter and the copy the filter passed back are different steps.
-   * Before this check, copies went into one create call with the same
-   * objectWriteTraceId and each made an object (issue 12). */
-  if (json_object_get(b->ids, e->ev.event_id)) {
-    e->outcome = WRK_DUPLICATE;
-    snprintf(e->reason, sizeof e->reason, "in_batch");
-    return;
-  }
-  json_object_set_new(b->ids, e->ev.event_id, json_true());
-  if (e->map.eng != HS_ENG_NONE &&
-      wrk_ledger_has_intent(w->ledger, e->ev.event_id))
-    e->suspect = true;
-  e->outcome = WRK_PENDING;
+  (void)b;
+  if (hs_map_event(e->root, &e->ev, t, &mo, &e->map, err, sizeof err) == LS_OK)
+    return true;
+  wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "MAPPING", err);
+  return false;
 }
 
-void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m) {
-  wrk *w = b->w;
-  wrk_event *e = wrk_fault("alloc_intake") ? NULL : calloc(1, sizeof *e);
-  if (!e) {
-    wrk_consumer_block(w, m, "out of memory before intake");
-    rd_kafka_message_destroy(m);
+/* Classifies one record; everything that needs no HubSpot call gets its
+ * final outcome here and waits for the flush only to be logged. An event
+ * built by the caller (tests: no message) is identified and mapped
+ * already. */
+static void intake(wrk_batch *b, wrk_event *e) {
+  bool replay = false;
+  if (e->msg && !identify(b, e, &replay))
     return;
-  }
-  if (b->n == b->cap) {
-    size_t nc = b->cap ? b->cap * 2 : 128;
-    wrk_event **nv = realloc(b->evs, nc * sizeof *nv);
-    if (!nv) {
-      free(e);
-      wrk_consumer_block(w, m, "out of memory growing the batch");
-      rd_kafka_message_destroy(m);
-      return;
-    }
-    b->evs = nv;
-    b->cap = nc;
-  }
-  e->msg = m;
-  wrk_obs_consumed(m);
-  intake(b, e);
-  count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
+  if (already_final(b, e, replay) || !filter_passes(b, e))
+    return;
+  if (e->msg && !map(b, e))
+    return;
+  intake_mapped(b, e);
+}
+
+static bool append_room(wrk_batch *b) {
+  size_t nc = b->cap ? b->cap * 2 : 128;
+  wrk_event **nv = realloc(b->evs, nc * sizeof *nv);
+  if (!nv)
+    return false;
+  b->evs = nv;
+  b->cap = nc;
+  return true;
+}
+
+/* Appends e (intake done); false when the batch cannot grow. */
+static bool append(wrk_batch *b, wrk_event *e) {
+  if (b->n == b->cap && !append_room(b))
+    return false;
   if (!b->n)
     b->first_us = ls_mono_us();
   b->evs[b->n++] = e;
   if (e->outcome == WRK_PENDING) {
-    size_t ti = (size_t)(e->tenant - w->cfg->tenants);
+    size_t ti = (size_t)(e->tenant - b->w->cfg->tenants);
     if (++b->per_tenant[ti] > b->waiting_max)
       b->waiting_max = b->per_tenant[ti];
   }
+  return true;
+}
+
+void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan) {
+  wrk *w = b->w;
+  wrk_event *e = wrk_fault("alloc_intake") ? NULL : calloc(1, sizeof *e);
+  if (!e || (b->n == b->cap && !append_room(b))) {
+    const char *why =
+        e ? "out of memory growing the batch" : "out of memory before intake";
+    free(e);
+    block(b, m, why, plan);
+    rd_kafka_message_destroy(m);
+    return;
+  }
+  e->msg = m;
+  wrk_pos_of(&e->pos, m);
+  e->has_pos = true;
+  wrk_obs_consumed(m);
+  intake(b, e);
+  count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
+  append(b, e); /* room was made above */
+}
+
+void wrk_batch_add_event(wrk_batch *b, wrk_event *e) {
+  intake(b, e);
+  if (!append(b, e))
+    wrk_event_free(e);
 }
 
 bool wrk_batch_due(const wrk_batch *b, int64_t now_us) {
@@ -263,10 +329,32 @@ int64_t wrk_batch_wait_us(const wrk_batch *b, int64_t now_us) {
   return left > 0 ? left : 0;
 }
 
-void wrk_batch_abandon(wrk_batch *b) {
+/* Adds every event, final or not, to plan. */
+static void plan_all(wrk_batch *b, wrk_plan *plan, bool abandoned) {
+  wrk *w = b->w;
+  for (size_t i = 0; i < b->n; i++) {
+    const wrk_event *e = b->evs[i];
+    if (!e->has_pos)
+      continue;
+    if (!abandoned && wrk_outcome_final(e->outcome)) {
+      wrk_plan_final(plan, &e->pos);
+      continue;
+    }
+    /* Left in Kafka: nothing after it in its partition is stored until it
+     * is read again; a daily block holds it until the portal's reset. */
+    int ti = !abandoned && e->tenant && !e->failed
+                 ? (int)(e->tenant - w->cfg->tenants)
+                 : -1;
+    wrk_plan_unfinished(plan, &e->pos, ti, e->received_us);
+  }
+}
+
+void wrk_batch_abandon(wrk_batch *b, wrk_plan *plan) {
   if (b->n)
     ls_info("batch abandoned; its offsets are not stored", "{s:i}", "events",
             (int)b->n);
+  if (plan)
+    plan_all(b, plan, true);
   reset(b);
 }
 
@@ -308,19 +396,21 @@ static void account(wrk *w, const wrk_event *e) {
   }
 }
 
-void wrk_batch_flush(wrk_batch *b) {
+void wrk_batch_sync(wrk_batch *b) {
   wrk *w = b->w;
   size_t waiting = 0;
   for (size_t i = 0; i < b->n; i++)
     waiting += b->evs[i]->outcome == WRK_PENDING;
-  w->flushing = true;
-  w->flush_abort = 0;
-  w->revoked_in_flush = false;
+  w->cons.abort = 0;
+  w->cons.revoked = false;
   if (waiting)
     wrk_sync(w, b->evs, b->n);
   else if (wrk_sync_carry_due(w, ls_mono_us()))
     wrk_sync_carry(w);
-  w->flushing = false;
+}
+
+void wrk_batch_emit(wrk_batch *b) {
+  wrk *w = b->w;
   if (!b->n)
     return;
   ls_metrics_inc(w->metrics, "leadsync_worker_batches_total", "Batches flushed",
@@ -364,10 +454,17 @@ void wrk_batch_flush(wrk_batch *b) {
       break;
     }
   }
+}
+
+void wrk_batch_settle(wrk_batch *b, wrk_plan *plan) {
+  wrk *w = b->w;
+  bool revoked = w->cons.revoked;
+  if (!b->n)
+    return;
   /* The one place that decides what is final: an event whose outputs
    * were all acknowledged (here or in the intent wait) and whose outcome
-   * is final. Anything else stays in Kafka, and wrk_consumer_store stops
-   * its partition there. */
+   * is final. Anything else stays in Kafka, and the plan stops its
+   * partition there. */
   if (!wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL))
     ls_error("outputs not acknowledged; their events will be read again",
              "{s:i}", "events", (int)b->n);
@@ -384,36 +481,31 @@ void wrk_batch_flush(wrk_batch *b) {
       bool dlq = e->outcome == WRK_DLQ;
       e->outcome = WRK_DEFERRED;
       e->failed = true;
-      if (!w->revoked_in_flush)
-        wrk_poison_note(w, e->msg, e->out.error, dlq);
+      if (!revoked && e->has_pos)
+        wrk_poison_note(&w->poison, &e->pos, e->out.error, dlq);
       continue;
     }
     if (e->outcome == WRK_SYNCED)
       wrk_ledger_add(w->ledger, e->ev.event_id);
     else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
       wrk_ledger_add(w->done, e->ev.event_id);
-    else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE &&
-             w->revoked_in_flush)
+    else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE && revoked)
       wrk_ledger_add_intent(w->ledger, e->ev.event_id);
-    if (e->outcome != WRK_DEFERRED && e->outcome != WRK_PENDING)
-      wrk_poison_clear(w, e->msg);
+    if (wrk_outcome_final(e->outcome) && e->has_pos)
+      wrk_poison_clear(&w->poison, &e->pos);
   }
   if (failed)
     ls_warn("events left in Kafka after an output failure", "{s:i,s:i}",
             "events", (int)failed, "poison_after", w->s.poison_after);
-  if (w->revoked_in_flush)
-    /* The partitions went to another owner (maybe us again) during the
-     * flush: it reads these events again. What completed is in the
-     * ledger now (duplicate there); what did not may have an engagement:
-     * it is searched before being created again. Nothing is stored. */
-    ls_info("partitions revoked during a flush; its events will be read "
+  if (revoked)
+    /* Partitions went to another owner (maybe us again) during the flush:
+     * it reads their events again. What completed is in the ledger now
+     * (duplicate there); what did not may have an engagement: it is
+     * searched before being created again. The loop drops the revoked
+     * partitions from the plan, so nothing of theirs is stored. */
+    ls_info("partitions revoked during a flush; their events will be read "
             "again",
             "{s:i}", "events", (int)b->n);
-  else
-    wrk_consumer_store(w, b->evs, b->n);
+  plan_all(b, plan, false);
   reset(b);
-  /* Between flushes (batch empty): partitions left behind may be read
-   * again from their first unfinished record. */
-  if (json_object_size(w->stuck))
-    wrk_consumer_unstick(w);
 }

@@ -1,5 +1,8 @@
-/* wrk_consumer: the group consumer: subscription, rebalances, offsets
- * stored only for events in a final state, consumer lag. */
+/* wrk_consumer: the group consumer: subscription, rebalances recorded for
+ * the loop, offsets stored only for events in a final state, seek back of
+ * partitions left behind, the rate-limit share. */
+#include "wrk_consumer.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +12,6 @@
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_fault.h"
-#include "wrk_ledger.h"
-
-static void tp_key(const char *topic, int32_t p, char *out, size_t n) {
-  snprintf(out, n, "%s/%d", topic, (int)p);
-}
 
 /* Partitions of every subscribed topic (the group's whole work); 0 when
  * the metadata cannot be read. */
@@ -34,8 +32,8 @@ static int total_partitions(wrk *w, rd_kafka_t *rk) {
   return total;
 }
 
-void wrk_consumer_set_share(wrk *w, rd_kafka_t *rk, int owned) {
-  int total = owned > 0 ? total_partitions(w, rk) : 0;
+void wrk_consumer_set_share(wrk *w, int owned) {
+  int total = owned > 0 ? total_partitions(w, w->cons.rk) : 0;
   if (owned > 0 && total <= 0) {
     /* No metadata: the configured count, never below what we own. */
     total = w->cfg->partitions * (int)w->s.n_types;
@@ -58,62 +56,94 @@ void wrk_consumer_set_share(wrk *w, rd_kafka_t *rk, int owned) {
           share, "partitions", owned, "of", total);
 }
 
+int wrk_consumer_owned(wrk *w) {
+  rd_kafka_topic_partition_list_t *l = NULL;
+  if (!w->cons.rk || rd_kafka_assignment(w->cons.rk, &l) || !l)
+    return 0;
+  int n = l->cnt;
+  rd_kafka_topic_partition_list_destroy(l);
+  return n;
+}
+
+/* Keeps a copy of parts for the loop. false: out of memory. */
+static bool record(wrk_consumer *c, wrk_reb_kind kind,
+                   const rd_kafka_topic_partition_list_t *parts) {
+  if (c->n_reb == c->cap_reb) {
+    size_t nc = c->cap_reb ? c->cap_reb * 2 : 4;
+    wrk_reb *nv = realloc(c->reb, nc * sizeof *nv);
+    if (!nv)
+      return false;
+    c->reb = nv;
+    c->cap_reb = nc;
+  }
+  rd_kafka_topic_partition_list_t *copy =
+      parts ? rd_kafka_topic_partition_list_copy(parts) : NULL;
+  if (parts && !copy)
+    return false;
+  c->reb[c->n_reb++] = (wrk_reb){kind, copy, c->epoch};
+  return true;
+}
+
+/* The rebalance callback (served by rd_kafka_consumer_poll, from the loop
+ * or the flush's keep-alive). It records the change for the loop, raises
+ * the flush's abort flag on a revoke, commits what is stored before
+ * partitions go, and (un)assigns as the group's protocol wants: eager
+ * assign / assign(NULL), or incremental for cooperative-sticky. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   wrk *w = opaque;
-  char key[LS_TOPIC_MAX + 16];
+  wrk_consumer *c = &w->cons;
+  bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+  rd_kafka_error_t *error = NULL;
+  rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    for (int i = 0; i < parts->cnt; i++) {
-      tp_key(parts->elems[i].topic, parts->elems[i].partition, key, sizeof key);
-      json_object_del(w->stuck, key);
+    if (coop)
+      error = rd_kafka_incremental_assign(rk, parts);
+    else
+      aerr = rd_kafka_assign(rk, parts);
+    if (!error && !aerr && !record(c, WRK_REB_ASSIGN, parts))
+      ls_error("out of memory recording an assignment", NULL);
+  } else {
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+      ls_error("rebalance failed; leaving the assignment", "{s:s}", "error",
+               rd_kafka_err2str(err));
+    /* Events read but not final are read again by the next owner; a flush
+     * in progress sends nothing more and stores nothing of these. */
+    c->epoch++;
+    c->abort = 1;
+    c->revoked = true;
+    bool all = !coop || err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
+    if (!record(c, WRK_REB_REVOKE, all ? NULL : parts))
+      /* Cannot say which: the loop treats it as every partition. */
+      record(c, WRK_REB_REVOKE, NULL);
+    if (!rd_kafka_assignment_lost(rk)) {
+      rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+      if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        ls_warn("commit on revoke failed", "{s:s}", "error",
+                rd_kafka_err2str(cerr));
     }
-    /* The previous owners' ledger records first: what they synced is a
-     * duplicate here, what they only intended is searched before being
-     * created again. */
-    char lerr[LS_ERRSTR_SIZE];
-    int64_t t0 = ls_mono_us();
-    if (w->ledger && wrk_ledger_catch_up(w->ledger, 10000, w->stop, lerr,
-                                         sizeof lerr) != LS_OK)
-      ls_warn("ledger not caught up after assign", "{s:s}", "error", lerr);
-    ls_info("partitions assigned", "{s:s,s:i,s:i}", "group", w->s.group,
-            "count", parts->cnt, "ledger_ms",
-            (int)((ls_mono_us() - t0) / 1000));
-    rd_kafka_assign(rk, parts);
-    wrk_consumer_set_share(w, rk, parts->cnt);
-    return;
+    ls_info("partitions revoked", "{s:s,s:i,s:s}", "group", w->s.group, "count",
+            parts ? parts->cnt : 0, "protocol", coop ? "cooperative" : "eager");
+    if (coop && err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+      error = rd_kafka_incremental_unassign(rk, parts);
+    else
+      aerr = rd_kafka_assign(rk, NULL);
   }
-  /* Revoked: events consumed but not yet synced are dropped without
-   * storing their offsets (the next owner reads them again), and what is
-   * stored is committed before the partitions go. A flush in progress
-   * (this runs inside its limiter wait) is aborted instead: it sends
-   * nothing more and stores nothing (wrk_batch_flush). */
-  if (w->flushing) {
-    w->flush_abort = 1;
-    w->revoked_in_flush = true;
-  } else if (w->batch) {
-    wrk_batch_abandon(w->batch);
+  if (error) {
+    ls_error("incremental (un)assign failed", "{s:s}", "error",
+             rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+  } else if (aerr) {
+    ls_error("(un)assign failed", "{s:s}", "error", rd_kafka_err2str(aerr));
   }
-  for (size_t i = 0; i < w->n_stash; i++)
-    rd_kafka_message_destroy(w->stash[i]);
-  w->n_stash = 0;
-  rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
-  if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-    ls_warn("commit on revoke failed", "{s:s}", "error",
-            rd_kafka_err2str(cerr));
-  json_object_clear(w->stuck);
-  json_object_clear(w->poison);
-  wrk_consumer_set_share(w, rk, 0);
-  ls_info("partitions revoked", "{s:s,s:i}", "group", w->s.group, "count",
-          parts->cnt);
-  rd_kafka_assign(rk, NULL);
 }
 
-rd_kafka_t *wrk_consumer_new(wrk *w, char *errstr, size_t errlen) {
+bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
   rd_kafka_conf_t *conf = kq_conf_new_consumer(w->cfg, errstr, errlen);
   rd_kafka_t *rk = NULL;
   rd_kafka_topic_partition_list_t *topics = NULL;
   if (!conf)
-    return NULL;
+    return false;
   if (!kq_consumer_defaults(conf, w->s.group_id, errstr, errlen))
     goto fail;
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
@@ -139,240 +169,269 @@ rd_kafka_t *wrk_consumer_new(wrk *w, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(err));
     goto fail;
   }
-  return rk;
+  w->cons.rk = rk;
+  return true;
 fail:
   if (conf)
     rd_kafka_conf_destroy(conf);
   if (rk)
     rd_kafka_destroy(rk);
+  return false;
+}
+
+/* Marks the partition stuck at pos->offset (the lowest wins). */
+static void mark_stuck(wrk *w, const wrk_pos *pos, int tenant,
+                       int64_t since_us) {
+  wrk_consumer *c = &w->cons;
+  for (size_t i = 0; i < c->n_stuck; i++) {
+    wrk_stuck *s = &c->stuck[i];
+    if (!wrk_pos_same_partition(&s->pos, pos))
+      continue;
+    if (s->pos.offset > pos->offset)
+      *s = (wrk_stuck){*pos, tenant, since_us};
+    return;
+  }
+  if (c->n_stuck == c->cap_stuck) {
+    size_t nc = c->cap_stuck ? c->cap_stuck * 2 : 8;
+    wrk_stuck *nv = realloc(c->stuck, nc * sizeof *nv);
+    if (!nv) {
+      /* Cannot even remember it: stop storing anything, the process is
+       * out of memory; the next owner reads from the committed offset. */
+      *w->stop = 1;
+      return;
+    }
+    c->stuck = nv;
+    c->cap_stuck = nc;
+  }
+  c->stuck[c->n_stuck++] = (wrk_stuck){*pos, tenant, since_us};
+}
+
+static const wrk_stuck *stuck_of(const wrk_consumer *c, const wrk_pos *pos) {
+  for (size_t i = 0; i < c->n_stuck; i++)
+    if (wrk_pos_same_partition(&c->stuck[i].pos, pos))
+      return &c->stuck[i];
   return NULL;
+}
+
+/* A record that could not be handled (out of memory stashing it): nothing
+ * at or after its offset in its partition is stored until the partition
+ * was read again from it. */
+static void block(wrk *w, const rd_kafka_message_t *m, const char *why) {
+  wrk_pos pos;
+  wrk_pos_of(&pos, m);
+  wrk_poison_note(&w->poison, &pos, why, false);
+  ls_error("record not handled; its partition stops here until it is read "
+           "again",
+           "{s:s,s:s,s:i,s:I}", "why", why, "topic", pos.topic, "partition",
+           (int)pos.partition, "offset", (json_int_t)pos.offset);
+  mark_stuck(w, &pos, -1, 0);
+}
+
+static bool stash_push(wrk *w, rd_kafka_message_t *m) {
+  wrk_consumer *c = &w->cons;
+  if (c->head && c->head == c->n_stash)
+    c->head = c->n_stash = 0;
+  if (c->n_stash == c->cap_stash) {
+    size_t nc = c->cap_stash ? c->cap_stash * 2 : 256;
+    wrk_stashed *nv =
+        wrk_fault("alloc_stash") ? NULL : realloc(c->stash, nc * sizeof *nv);
+    if (!nv)
+      return false;
+    c->stash = nv;
+    c->cap_stash = nc;
+  }
+  c->stash[c->n_stash++] = (wrk_stashed){m, c->epoch};
+  return true;
+}
+
+/* A consumed message, or NULL (errors are logged and dropped). */
+static rd_kafka_message_t *poll_one(rd_kafka_t *rk, int timeout_ms) {
+  rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, timeout_ms);
+  if (m && m->err) {
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      ls_warn("consumer error", "{s:s}", "error", rd_kafka_message_errstr(m));
+    rd_kafka_message_destroy(m);
+    return NULL;
+  }
+  return m;
+}
+
+rd_kafka_message_t *wrk_consumer_next(wrk *w, int timeout_ms) {
+  wrk_consumer *c = &w->cons;
+  /* Records polled while the last flush waited for HubSpot go first. */
+  if (c->head < c->n_stash)
+    return c->stash[c->head++].msg;
+  c->head = c->n_stash = 0;
+  return c->rk ? poll_one(c->rk, timeout_ms) : NULL;
 }
 
 void wrk_consumer_service(void *arg) {
   wrk *w = arg;
-  if (!w->consumer)
+  wrk_consumer *c = &w->cons;
+  if (!c->rk)
     return;
-  /* Bounded: librdkafka keeps fetching ahead anyway; past the bound the
-   * records stay in its queue (and a rebalance waits for the flush). */
+  /* rd_kafka_consumer_poll, not rd_kafka_poll: the main queue is
+   * forwarded to the consumer's (rd_kafka_poll is not permitted then),
+   * and only a consumer poll serves the group (rebalances, the
+   * max.poll.interval.ms clock). What it returns waits in the stash and is
+   * taken in after the flush, in order; it is stored only after a flush of
+   * its own. Bounded: past the bound librdkafka keeps the records (and a
+   * rebalance waits for the flush). */
   size_t bound = (size_t)w->s.flush_max * 4;
-  while (w->n_stash < bound) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
+  while (c->n_stash - c->head < bound) {
+    rd_kafka_message_t *m = poll_one(c->rk, 0);
     if (!m)
       return;
-    if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        ls_warn("consumer error", "{s:s}", "error", rd_kafka_message_errstr(m));
+    if (!stash_push(w, m)) {
+      /* Its partition stops here and is read again from it. */
+      block(w, m, "out of memory stashing a record");
       rd_kafka_message_destroy(m);
-      continue;
+      return;
     }
-    if (w->n_stash == w->cap_stash) {
-      size_t nc = w->cap_stash ? w->cap_stash * 2 : 256;
-      rd_kafka_message_t **nv =
-          wrk_fault("alloc_stash") ? NULL : realloc(w->stash, nc * sizeof *nv);
-      if (!nv) {
-        /* Its partition stops here and is read again from it. */
-        wrk_consumer_block(w, m, "out of memory stashing a record");
-        rd_kafka_message_destroy(m);
-        return;
-      }
-      w->stash = nv;
-      w->cap_stash = nc;
-    }
-    w->stash[w->n_stash++] = m;
   }
 }
 
-void wrk_consumer_unstash(wrk *w) {
-  /* In order, and no more than one flush's worth at a time. */
+bool wrk_consumer_take(wrk *w, wrk_reb *r) {
+  wrk_consumer *c = &w->cons;
+  if (!c->n_reb)
+    return false;
+  *r = c->reb[0];
+  memmove(c->reb, c->reb + 1, (c->n_reb - 1) * sizeof *c->reb);
+  c->n_reb--;
+  return true;
+}
+
+static bool in_parts(const rd_kafka_topic_partition_list_t *parts,
+                     const char *topic, int32_t p) {
+  if (!parts)
+    return true;
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].partition == p && !strcmp(parts->elems[i].topic, topic))
+      return true;
+  return false;
+}
+
+/* Drops stashed records of partitions in parts (NULL: all) read at or
+ * before epoch. */
+static void unstash(wrk_consumer *c,
+                    const rd_kafka_topic_partition_list_t *parts,
+                    const char *topic, int32_t p, unsigned epoch) {
+  size_t k = c->head;
+  for (size_t i = c->head; i < c->n_stash; i++) {
+    rd_kafka_message_t *m = c->stash[i].msg;
+    bool drop =
+        c->stash[i].epoch <= epoch &&
+        (topic
+             ? m->partition == p && !strcmp(rd_kafka_topic_name(m->rkt), topic)
+             : in_parts(parts, rd_kafka_topic_name(m->rkt), m->partition));
+    if (drop)
+      rd_kafka_message_destroy(m);
+    else
+      c->stash[k++] = c->stash[i];
+  }
+  c->n_stash = k;
+}
+
+void wrk_consumer_forget(wrk *w, const wrk_reb *r) {
+  wrk_consumer *c = &w->cons;
+  if (r->kind == WRK_REB_REVOKE)
+    unstash(c, r->parts, NULL, 0, r->epoch);
   size_t k = 0;
-  while (k < w->n_stash && !wrk_batch_due(w->batch, ls_mono_us()))
-    wrk_batch_add(w->batch, w->stash[k++]);
-  memmove(w->stash, w->stash + k, (w->n_stash - k) * sizeof *w->stash);
-  w->n_stash -= k;
+  for (size_t i = 0; i < c->n_stuck; i++)
+    if (!in_parts(r->parts, c->stuck[i].pos.topic, c->stuck[i].pos.partition))
+      c->stuck[k++] = c->stuck[i];
+  c->n_stuck = k;
 }
 
-/* Marks "topic/partition" stuck at offset (the lowest wins); tenant is the
- * tenant index whose daily block holds it, or -1 (seek back at once). */
-static void mark_stuck(wrk *w, const char *key, int64_t offset, int tenant,
-                       int64_t since_us) {
-  json_t *cur = json_object_get(w->stuck, key);
-  if (cur && json_integer_value(json_object_get(cur, "offset")) <= offset)
-    return;
-  if (json_object_set_new(w->stuck, key,
-                          json_pack("{s:I,s:i,s:I}", "offset",
-                                    (json_int_t)offset, "tenant", tenant,
-                                    "since_us", (json_int_t)since_us)))
-    /* Cannot even remember it: stop storing anything, the process is
-     * out of memory; the next owner reads from the committed offset. */
+void wrk_consumer_store(wrk *w, const wrk_plan *p) {
+  if (p->oom) {
+    ls_error("out of memory deciding offsets; nothing stored", NULL);
     *w->stop = 1;
-}
-
-void wrk_consumer_store(wrk *w, wrk_event **evs, size_t n) {
+    return;
+  }
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
-  char key[LS_TOPIC_MAX + 16];
-  for (size_t i = 0; i < n; i++) {
-    const rd_kafka_message_t *m = evs[i]->msg;
-    if (!m)
-      continue;
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    tp_key(topic, m->partition, key, sizeof key);
-    if (evs[i]->outcome == WRK_DEFERRED || evs[i]->outcome == WRK_PENDING) {
-      /* Left in Kafka: nothing after it in this partition may be stored
-       * until it is read again. */
-      int ti = evs[i]->tenant && !evs[i]->failed
-                   ? (int)(evs[i]->tenant - w->cfg->tenants)
-                   : -1;
-      mark_stuck(w, key, m->offset, ti, evs[i]->received_us);
-      continue;
-    }
+  for (size_t i = 0; i < p->n; i++) {
+    const wrk_mark *m = &p->v[i];
     /* A partition left behind stores nothing until it was read again from
      * its lowest unfinished offset (mark_stuck keeps the lowest: a record
      * dropped from the stash may be newer than events of the same
      * partition still finishing in this flush). */
-    if (json_object_get(w->stuck, key))
-      continue;
-    rd_kafka_topic_partition_t *tp =
-        rd_kafka_topic_partition_list_find(l, topic, m->partition);
-    if (!tp)
-      tp = rd_kafka_topic_partition_list_add(l, topic, m->partition);
-    if (m->offset + 1 > tp->offset)
-      tp->offset = m->offset + 1;
+    int64_t off = wrk_plan_store_offset(m);
+    if (off >= 0 && !stuck_of(&w->cons, &m->pos))
+      rd_kafka_topic_partition_list_add(l, m->pos.topic, m->pos.partition)
+          ->offset = off;
+    if (m->unfinished >= 0) {
+      wrk_pos at = m->pos;
+      at.offset = m->unfinished;
+      mark_stuck(w, &at, m->tenant, m->since_us);
+    }
   }
-  if (l->cnt) {
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->consumer, l);
+  if (l->cnt && w->cons.rk) {
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->cons.rk, l);
     if (err)
       ls_warn("offset store failed", "{s:s}", "error", rd_kafka_err2str(err));
   }
   rd_kafka_topic_partition_list_destroy(l);
 }
 
-static void poison_key(const rd_kafka_message_t *m, char *out, size_t n) {
-  snprintf(out, n, "%s/%d/%lld", rd_kafka_topic_name(m->rkt), (int)m->partition,
-           (long long)m->offset);
-}
-
-void wrk_poison_note(wrk *w, const rd_kafka_message_t *m, const char *error,
-                     bool dlq_failed) {
-  char key[LS_TOPIC_MAX + 48];
-  if (!w->poison)
-    return;
-  poison_key(m, key, sizeof key);
-  json_t *cur = json_object_get(w->poison, key);
-  json_int_t n = json_integer_value(json_object_get(cur, "n")) + 1;
-  dlq_failed |= json_is_true(json_object_get(cur, "dlq_failed"));
-  json_object_set_new(w->poison, key,
-                      json_pack("{s:I,s:s,s:b}", "n", n, "error",
-                                error && *error ? error : "failed",
-                                "dlq_failed", dlq_failed));
-}
-
-bool wrk_poison_check(wrk *w, wrk_event *e) {
-  char key[LS_TOPIC_MAX + 48];
-  if (!w->poison || !json_object_size(w->poison) || !e->msg)
-    return false;
-  poison_key(e->msg, key, sizeof key);
-  json_t *cur = json_object_get(w->poison, key);
-  json_int_t n = json_integer_value(json_object_get(cur, "n"));
-  if (!cur || n < w->s.poison_after)
-    return false;
-  char msg[300];
-  snprintf(msg, sizeof msg, "gave up after %d failed attempts: %s", (int)n,
-           json_string_value(json_object_get(cur, "error")));
-  wrk_event_fail(e, WRK_DLQ_POISON, 0, "POISON", msg);
-  e->attempts = (int)n;
-  /* Its DLQ copy failed already (one more read after poisoning): write
-   * the stub, which always fits. */
-  e->dlq_stub = json_is_true(json_object_get(cur, "dlq_failed"));
-  return true;
-}
-
-void wrk_poison_clear(wrk *w, const rd_kafka_message_t *m) {
-  char key[LS_TOPIC_MAX + 48];
-  if (!w->poison || !json_object_size(w->poison) || !m)
-    return;
-  poison_key(m, key, sizeof key);
-  json_object_del(w->poison, key);
-}
-
-void wrk_consumer_block(wrk *w, const rd_kafka_message_t *m, const char *why) {
-  char key[LS_TOPIC_MAX + 16];
-  wrk_poison_note(w, m, why, false);
-  tp_key(rd_kafka_topic_name(m->rkt), m->partition, key, sizeof key);
-  ls_error("record not handled; its partition stops here until it is read "
-           "again",
-           "{s:s,s:s,s:I}", "why", why, "partition", key,
-           "offset", (json_int_t)m->offset);
-  mark_stuck(w, key, m->offset, -1, 0);
-}
-
-/* Drops stashed records of one partition (read before its seek-back). */
-static void unstash_partition(wrk *w, const char *topic, int32_t p) {
-  size_t k = 0;
-  for (size_t i = 0; i < w->n_stash; i++) {
-    rd_kafka_message_t *m = w->stash[i];
-    if (m->partition == p && !strcmp(rd_kafka_topic_name(m->rkt), topic))
-      rd_kafka_message_destroy(m);
-    else
-      w->stash[k++] = m;
-  }
-  w->n_stash = k;
-}
-
 void wrk_consumer_unstick(wrk *w) {
-  const char *key;
-  json_t *v, *tmp;
+  wrk_consumer *c = &w->cons;
   int64_t now = ls_mono_us();
-  /* Events of the batch read before a seek would be stored past the
-   * deferred ones: seek only between flushes. */
-  if (w->batch && wrk_batch_len(w->batch))
-    return;
-  json_object_foreach_safe(w->stuck, tmp, key, v) {
-    int ti = (int)json_integer_value(json_object_get(v, "tenant"));
-    if ((size_t)ti < w->cfg->n_tenants &&
-        hs_limiter_daily_blocked(w->targets[ti].lim, now, NULL))
-      continue;
-    char topic[LS_TOPIC_MAX];
-    const char *slash = strrchr(key, '/');
-    if (!slash)
-      continue;
-    snprintf(topic, sizeof topic, "%.*s", (int)(slash - key), key);
-    int32_t p = (int32_t)strtol(slash + 1, NULL, 10);
-    int64_t off = json_integer_value(json_object_get(v, "offset"));
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, p)->offset = off;
-    rd_kafka_error_t *err = rd_kafka_seek_partitions(w->consumer, l, 2000);
-    if (!err && l->elems[0].err)
-      err = rd_kafka_error_new(l->elems[0].err, "%s",
-                               rd_kafka_err2str(l->elems[0].err));
-    rd_kafka_topic_partition_list_destroy(l);
-    if (err || wrk_fault("seek")) {
-      /* Still stuck: nothing past the offset is stored; tried again at
-       * the next chores. */
-      ls_warn("seek back failed", "{s:s,s:s}", "partition", key, "error",
-              err ? rd_kafka_error_string(err) : "injected");
-      if (err)
-        rd_kafka_error_destroy(err);
-      continue;
+  size_t k = 0;
+  for (size_t i = 0; i < c->n_stuck; i++) {
+    wrk_stuck s = c->stuck[i];
+    int ti = s.tenant;
+    bool keep = true;
+    if (!((size_t)ti < w->cfg->n_tenants &&
+          hs_limiter_daily_blocked(w->targets[ti].lim, now, NULL))) {
+      rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(l, s.pos.topic, s.pos.partition)
+          ->offset = s.pos.offset;
+      rd_kafka_error_t *err = rd_kafka_seek_partitions(c->rk, l, 2000);
+      if (!err && l->elems[0].err)
+        err = rd_kafka_error_new(l->elems[0].err, "%s",
+                                 rd_kafka_err2str(l->elems[0].err));
+      rd_kafka_topic_partition_list_destroy(l);
+      if (err || wrk_fault("seek")) {
+        /* Still stuck: nothing past the offset is stored; tried again at
+         * the next chores. */
+        ls_warn("seek back failed", "{s:s,s:i,s:s}", "topic", s.pos.topic,
+                "partition", (int)s.pos.partition, "error",
+                err ? rd_kafka_error_string(err) : "injected");
+        if (err)
+          rd_kafka_error_destroy(err);
+      } else {
+        ls_info("reading deferred events again", "{s:s,s:i,s:I}", "topic",
+                s.pos.topic, "partition", (int)s.pos.partition, "offset",
+                (json_int_t)s.pos.offset);
+        unstash(c, NULL, s.pos.topic, s.pos.partition, (unsigned)-1);
+        keep = false;
+      }
     }
-    ls_info("reading deferred events again", "{s:s,s:I}", "partition", key,
-            "offset", (json_int_t)off);
-    unstash_partition(w, topic, p);
-    json_object_del(w->stuck, key);
+    if (keep)
+      c->stuck[k++] = s;
   }
+  c->n_stuck = k;
 }
 
 void wrk_consumer_close(wrk *w) {
-  for (size_t i = 0; i < w->n_stash; i++)
-    rd_kafka_message_destroy(w->stash[i]);
-  w->n_stash = 0;
-  free(w->stash);
-  w->stash = NULL;
-  if (!w->consumer)
-    return;
-  rd_kafka_resp_err_t err = rd_kafka_commit(w->consumer, NULL, 0);
-  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-    ls_warn("final commit failed", "{s:s}", "error", rd_kafka_err2str(err));
-  rd_kafka_consumer_close(w->consumer);
-  rd_kafka_destroy(w->consumer);
-  w->consumer = NULL;
+  wrk_consumer *c = &w->cons;
+  for (size_t i = c->head; i < c->n_stash; i++)
+    rd_kafka_message_destroy(c->stash[i].msg);
+  c->head = c->n_stash = 0;
+  if (c->rk) {
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      ls_warn("final commit failed", "{s:s}", "error", rd_kafka_err2str(err));
+    /* Runs the revoke through on_rebalance (recorded, dropped below). */
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+  }
+  free(c->stash);
+  for (size_t i = 0; i < c->n_reb; i++)
+    if (c->reb[i].parts)
+      rd_kafka_topic_partition_list_destroy(c->reb[i].parts);
+  free(c->reb);
+  free(c->stuck);
+  memset(c, 0, sizeof *c);
 }

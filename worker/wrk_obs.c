@@ -160,6 +160,15 @@ void wrk_obs_consumed(const rd_kafka_message_t *m) {
   pthread_mutex_unlock(&tp_lock);
 }
 
+/* The lag series' labels; false when they do not fit (a cut label would
+ * name another series). */
+static bool lag_label(char *lab, size_t len, const char *group,
+                      const char *topic, int32_t partition) {
+  int n = snprintf(lab, len, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
+                   group ? group : "-", topic, (int)partition);
+  return n >= 0 && (size_t)n < len;
+}
+
 void wrk_obs_lag(ls_metrics *m, rd_kafka_t *rk, const char *group) {
   rd_kafka_topic_partition_list_t *a = NULL;
   if (!rk || rd_kafka_assignment(rk, &a) || !a)
@@ -181,8 +190,8 @@ void wrk_obs_lag(ls_metrics *m, rd_kafka_t *rk, const char *group) {
     double secs = 0;
     if (t && behind > 0 && t->ts_ms > 0 && now_ms > t->ts_ms)
       secs = (double)(now_ms - t->ts_ms) / 1000.0;
-    snprintf(lab, sizeof lab, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-             group ? group : "-", tp->topic, (int)tp->partition);
+    if (!lag_label(lab, sizeof lab, group, tp->topic, tp->partition))
+      continue;
     ls_metrics_set(m, M_LAG, h_lag, lab, (double)behind);
     ls_metrics_set(m, M_LAG_S, h_lag_s, lab, secs);
     if (t) {
@@ -193,10 +202,10 @@ void wrk_obs_lag(ls_metrics *m, rd_kafka_t *rk, const char *group) {
   /* Partitions this member no longer owns: their lag is someone else's. */
   for (size_t i = 0; i < n_tps; i++)
     if (tps[i].reported && !tps[i].assigned) {
-      snprintf(lab, sizeof lab, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-               group ? group : "-", tps[i].topic, (int)tps[i].partition);
-      ls_metrics_remove(m, M_LAG, lab);
-      ls_metrics_remove(m, M_LAG_S, lab);
+      if (lag_label(lab, sizeof lab, group, tps[i].topic, tps[i].partition)) {
+        ls_metrics_remove(m, M_LAG, lab);
+        ls_metrics_remove(m, M_LAG_S, lab);
+      }
       tps[i].reported = false;
       tps[i].ts_ms = 0;
     }
@@ -232,11 +241,9 @@ static void deferred(wrk *w) {
   int *parts = calloc(n ? n : 1, sizeof *parts);
   if (!oldest || !parts)
     goto out;
-  const char *key;
-  json_t *v;
-  json_object_foreach(w->stuck, key, v) {
-    json_int_t ti = json_integer_value(json_object_get(v, "tenant"));
-    json_int_t since = json_integer_value(json_object_get(v, "since_us"));
+  for (size_t k = 0; k < w->cons.n_stuck; k++) {
+    int ti = w->cons.stuck[k].tenant;
+    int64_t since = w->cons.stuck[k].since_us;
     if (ti < 0 || (size_t)ti >= n)
       continue;
     parts[ti]++;
@@ -258,10 +265,9 @@ out:
 }
 
 void wrk_obs_tick(wrk *w) {
-  wrk_obs_lag(w->metrics, w->consumer, w->s.group);
+  wrk_obs_lag(w->metrics, w->cons.rk, w->s.group);
   budgets(w);
-  if (w->stuck)
-    deferred(w);
+  deferred(w);
 }
 
 /* -- held events (filter role) ---------------------------------------- */

@@ -26,7 +26,8 @@ typedef struct rec {
 } rec;
 
 struct wrk_out {
-  rd_kafka_t *rk;
+  rd_kafka_t *rk; /* NULL: a sink (wrk_out_new_sink) */
+  size_t produced;
   rec **recs;
   size_t n, cap;
   wrk_out_owner *owner; /* of records produced from now on */
@@ -111,6 +112,14 @@ fail:
   return NULL;
 }
 
+wrk_out *wrk_out_new_sink(void) {
+  return calloc(1, sizeof(wrk_out));
+}
+
+size_t wrk_out_produced(const wrk_out *o) {
+  return o->produced;
+}
+
 static void rec_free(rec *r) {
   free(r->topic);
   free(r->key);
@@ -129,6 +138,11 @@ static void send_rec(wrk_out *o, rec *r) {
   if (wrk_fault(seam)) {
     r->state = REC_DEAD;
     r->err = RD_KAFKA_RESP_ERR__FAIL;
+    return;
+  }
+  o->produced++;
+  if (!o->rk) {
+    r->state = REC_OK; /* a sink acknowledges at once */
     return;
   }
   for (;;) {
@@ -210,7 +224,8 @@ size_t wrk_out_pending(const wrk_out *o) {
 bool wrk_out_wait(wrk_out *o, long timeout_ms, volatile sig_atomic_t *stop) {
   int64_t deadline = ls_mono_us() + (int64_t)timeout_ms * 1000;
   for (;;) {
-    rd_kafka_poll(o->rk, 0);
+    if (o->rk)
+      rd_kafka_poll(o->rk, 0);
     size_t inflight = 0, failed = 0;
     for (size_t i = 0; i < o->n; i++) {
       if (o->recs[i]->state == REC_INFLIGHT)
@@ -227,7 +242,8 @@ bool wrk_out_wait(wrk_out *o, long timeout_ms, volatile sig_atomic_t *stop) {
       for (size_t i = 0; i < o->n; i++)
         if (o->recs[i]->state == REC_FAILED)
           send_rec(o, o->recs[i]);
-    rd_kafka_flush(o->rk, 100);
+    if (o->rk)
+      rd_kafka_flush(o->rk, 100);
   }
   bool ok = true, unsettled = false;
   for (size_t i = 0; i < o->n; i++) {
@@ -241,7 +257,7 @@ bool wrk_out_wait(wrk_out *o, long timeout_ms, volatile sig_atomic_t *stop) {
                : r->err                 ? rd_kafka_err2str(r->err)
                                         : "refused");
   }
-  if (unsettled) {
+  if (unsettled && o->rk) {
     /* Records still in flight keep their opaque: wait them out briefly so
      * the callback never sees freed memory. */
     rd_kafka_flush(o->rk, 5000);
@@ -259,8 +275,10 @@ void wrk_out_free(wrk_out *o) {
     return;
   if (o->n)
     wrk_out_wait(o, 5000, NULL);
-  rd_kafka_flush(o->rk, 5000);
-  rd_kafka_destroy(o->rk);
+  if (o->rk) {
+    rd_kafka_flush(o->rk, 5000);
+    rd_kafka_destroy(o->rk);
+  }
   free(o->recs);
   free(o);
 }

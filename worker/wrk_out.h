@@ -23,6 +23,11 @@ typedef struct wrk_out_owner {
 } wrk_out_owner;
 
 wrk_out *wrk_out_new(const ls_config *cfg, char *errstr, size_t errlen);
+/* Without Kafka (unit tests): every record is acknowledged at once unless
+ * a fault seam (wrk_fault.h, produce_<topic>) refuses it. */
+wrk_out *wrk_out_new_sink(void);
+/* Records handed to Kafka (or the sink) so far. */
+size_t wrk_out_produced(const wrk_out *o);
 void wrk_out_free(wrk_out *o);
 /* Records produced from now on belong to owner (NULL: none). */
 void wrk_out_owner_set(wrk_out *o, wrk_out_owner *owner);

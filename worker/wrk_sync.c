@@ -14,6 +14,7 @@
 #include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_sync.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
 
@@ -48,7 +49,7 @@ typedef struct job {
   hs_eng_kind eng;     /* J_CREATE, J_SEARCH */
   bool single;         /* J_UPSERT: one event, not merged */
   evec evs;            /* events involved */
-  json_t *extra;       /* J_FIRST_TOUCH: [{id, properties}]; J_UPSERT:
+  wrk_carry ft;        /* J_FIRST_TOUCH: the properties to write; J_UPSERT:
                           carried first-touch entries (note_new) */
   int64_t not_before;  /* mono us (search settle) */
   size_t inputs;       /* J_UPSERT: distinct emails, carried ones too */
@@ -86,31 +87,43 @@ static void job_free(job *j) {
   if (!j)
     return;
   free(j->evs.v);
-  json_decref(j->extra);
+  wrk_carry_clear(&j->ft);
   hs_req_free(j->req);
   free(j);
 }
 
 /* Stop sending: shutdown, or the flush's partitions were revoked. */
-static bool halted(const wrk *w) { return *w->stop || w->flush_abort; }
+static bool halted(const wrk *w) { return *w->stop || w->cons.abort; }
+
+void wrk_carry_clear(wrk_carry *c) {
+  for (size_t i = 0; i < c->n; i++)
+    json_decref(c->v[i].props);
+  free(c->v);
+  c->v = NULL;
+  c->n = c->cap = 0;
+}
+
+/* Appends a copy of ft (props shared: one more reference); NULL when
+ * memory ran out. */
+static wrk_ft *carry_push(wrk_carry *c, const wrk_ft *ft) {
+  if (c->n == c->cap) {
+    size_t nc = c->cap ? c->cap * 2 : 16;
+    wrk_ft *nv = realloc(c->v, nc * sizeof *nv);
+    if (!nv)
+      return NULL;
+    c->v = nv;
+    c->cap = nc;
+  }
+  c->v[c->n] = *ft;
+  json_incref(ft->props);
+  return &c->v[c->n++];
+}
 
 static size_t tenant_ix(const wrk *w, const wrk_event *e) {
   return (size_t)(e->tenant - w->cfg->tenants);
 }
 
 /* -- outcomes ----------------------------------------------------------- */
-
-void wrk_event_fail(wrk_event *e, const char *reason, long status,
-                    const char *category, const char *message) {
-  e->outcome = WRK_DLQ;
-  snprintf(e->reason, sizeof e->reason, "%s", reason);
-  e->http_status = status;
-  snprintf(e->hs_category, sizeof e->hs_category, "%s",
-           category ? category : "");
-  snprintf(e->hs_message, sizeof e->hs_message, "%s", message ? message : "");
-  if (!e->first_failure_us)
-    e->first_failure_us = ls_now_us();
-}
 
 static const char *dlq_reason_of(hs_class c) {
   switch (c) {
@@ -270,31 +283,23 @@ static json_t *upsert_body(const wrk *w, const job *j) {
   }
   /* Carried first-touch properties: into the contact's input when it is
    * here again, else an input of their own (the contact exists). */
-  json_t *at = json_object();
-  for (size_t k = 0; j->extra && k < ng; k++)
-    json_object_set_new(at, g[k].email, json_integer((json_int_t)k));
-  size_t i;
-  json_t *ft;
-  json_array_foreach(j->extra, i, ft) {
-    const char *email = json_string_value(json_object_get(ft, "email"));
-    json_t *props = json_object_get(ft, "props");
-    const json_t *k = json_object_get(at, email);
-    if (k)
+  for (size_t i = 0; i < j->ft.n; i++) {
+    const wrk_ft *ft = &j->ft.v[i];
+    size_t k = 0;
+    while (k < ng && strcmp(g[k].email, ft->email))
+      k++;
+    if (k < ng)
       json_object_update(
-          json_object_get(json_array_get(inputs, json_integer_value(k)),
-                          "properties"),
-          props);
+          json_object_get(json_array_get(inputs, k), "properties"), ft->props);
     else {
       char tr[48];
-      snprintf(tr, sizeof tr, "ft-%s",
-               json_string_value(json_object_get(ft, "id")));
+      snprintf(tr, sizeof tr, "ft-%s", ft->id);
       json_array_append_new(inputs,
-                            json_pack("{s:s,s:s,s:O,s:s}", "id", email,
+                            json_pack("{s:s,s:s,s:O,s:s}", "id", ft->email,
                                       "idProperty", "email", "properties",
-                                      props, "objectWriteTraceId", tr));
+                                      ft->props, "objectWriteTraceId", tr));
     }
   }
-  json_decref(at);
   groups_free(g, ng);
   return inputs_body(inputs);
 }
@@ -357,7 +362,11 @@ static bool build_req(wrk *w, job *j) {
   case J_FIRST_TOUCH:
     snprintf(path, sizeof path, "/crm/v3/objects/contacts/batch/update");
     route = "contacts_batch_update";
-    body = json_pack("{s:O}", "inputs", j->extra);
+    body = json_pack("{s:[]}", "inputs");
+    for (size_t i = 0; i < j->ft.n; i++)
+      json_array_append_new(json_object_get(body, "inputs"),
+                            json_pack("{s:s,s:O}", "id", j->ft.v[i].id,
+                                      "properties", j->ft.v[i].props));
     break;
   case J_CREATE:
     snprintf(path, sizeof path, "/crm/v3/objects/%s/batch/create",
@@ -546,44 +555,45 @@ static void read_done(wrk *w, job *j) {
 /* -- phase 2: upserts --------------------------------------------------- */
 
 /* First-touch properties of contacts an upsert created (docs/mapping.md)
- * wait in w->ft_carry and ride the next upsert of their tenant as one
- * more input (or the same input, when the contact is in it again), which
- * costs no call of its own; with no upsert within the linger, they go out
- * as a contacts/batch/update (wrk_sync_carry). Keyed "tenant:id":
- * {"tenant", "id", "email", "props", "t" (event time)}; ft_since_us is
- * when the oldest entry arrived. */
+ * wait in w->carry and ride the next upsert of their tenant as one more
+ * input (or the same input, when the contact is in it again), which costs
+ * no call of its own; with no upsert within the linger, they go out as a
+ * contacts/batch/update (wrk_sync_carry). One entry per tenant and
+ * contact; carry.since_us is when the oldest entry arrived. */
 static void note_props(wrk *w, size_t tenant, const char *id,
                        const wrk_event *e, const json_t *props) {
   if (!json_object_size(props))
     return;
-  if (!w->ft_carry && !(w->ft_carry = json_object()))
-    return;
   json_t *clean = json_deep_copy(props);
+  if (!clean)
+    return;
   strip_skipped(w, tenant, "contacts", clean);
   size_t d;
   const json_t *dr;
   json_array_foreach(e->map.dropped, d, dr) {
     json_object_del(clean, json_string_value(json_object_get(dr, "property")));
   }
-  char key[64];
-  snprintf(key, sizeof key, "%zu:%s", tenant, id);
-  json_t *it = json_object_get(w->ft_carry, key);
-  if (it) {
+  for (size_t i = 0; i < w->carry.n; i++) {
+    wrk_ft *it = &w->carry.v[i];
+    if (it->tenant != tenant || strcmp(it->id, id))
+      continue;
     /* The earliest event of the contact names the campaign. */
-    if (e->map.time_us < json_integer_value(json_object_get(it, "t"))) {
-      json_object_set(it, "props", clean);
-      json_object_set_new(it, "t", json_integer(e->map.time_us));
+    if (e->map.time_us < it->t) {
+      json_decref(it->props);
+      it->props = json_incref(clean);
+      it->t = e->map.time_us;
     }
     json_decref(clean);
     return;
   }
-  if (!json_object_size(w->ft_carry))
-    w->ft_since_us = ls_mono_us();
-  json_object_set_new(w->ft_carry, key,
-                      json_pack("{s:I,s:s,s:s,s:o,s:I}", "tenant",
-                                (json_int_t)tenant, "id", id, "email",
-                                e->map.email, "props", clean, "t",
-                                (json_int_t)e->map.time_us));
+  wrk_ft ft = {.tenant = tenant, .props = clean, .t = e->map.time_us};
+  snprintf(ft.id, sizeof ft.id, "%s", id);
+  snprintf(ft.email, sizeof ft.email, "%s", e->map.email);
+  if (!w->carry.n)
+    w->carry.since_us = ls_mono_us();
+  if (!carry_push(&w->carry, &ft))
+    ls_warn("first-touch properties not written (out of memory)", NULL);
+  json_decref(clean);
 }
 
 static void note_new(wrk *w, size_t tenant, const char *id,
@@ -595,7 +605,7 @@ static void note_new(wrk *w, size_t tenant, const char *id,
  * out of these events' inputs from now on: recorded in map.dropped (the
  * sync_log's "dropped") and counted. false when nothing new can be
  * dropped, or the email itself is rejected (a DLQ "validation"). */
-static bool drop_rejected(wrk *w, const evec *evs, json_t *extra,
+static bool drop_rejected(wrk *w, const evec *evs, wrk_carry *carried,
                           const json_t *err) {
   json_t *rej = hs_rejected_properties(err);
   bool progress = false, email = false;
@@ -635,14 +645,14 @@ static bool drop_rejected(wrk *w, const evec *evs, json_t *extra,
                      "without",
                      lab, 1);
     }
-    size_t x;
-    json_t *ft;
-    json_array_foreach(extra, x, ft) {
-      json_t *props = json_object_get(ft, "props");
-      if (json_object_get(props, name)) {
-        json_t *copy = json_deep_copy(props);
+    for (size_t x = 0; carried && x < carried->n; x++) {
+      wrk_ft *ft = &carried->v[x];
+      if (json_object_get(ft->props, name)) {
+        /* props may be shared with another entry: copy, then drop. */
+        json_t *copy = json_deep_copy(ft->props);
         json_object_del(copy, name);
-        json_object_set_new(ft, "props", copy);
+        json_decref(ft->props);
+        ft->props = copy;
         progress = true;
       }
     }
@@ -703,23 +713,24 @@ static void upsert_done(wrk *w, job *j, jvec *next) {
   if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
     if (r->state == HS_R_DONE && r->cls == HS_C_VALIDATION &&
         one_email(&j->evs) &&
-        drop_rejected(w, &j->evs, j->extra, r->err.body)) {
+        drop_rejected(w, &j->evs, &j->ft, r->err.body)) {
       /* One contact: the 400 named its bad values; again without them. */
       job *s = job_new(J_UPSERT, j->tenant);
       s->single = j->single;
       s->inputs = j->inputs;
-      s->extra = json_incref(j->extra);
+      s->ft = j->ft; /* moved: j is freed after this */
+      memset(&j->ft, 0, sizeof j->ft);
       for (size_t i = 0; i < j->evs.n; i++)
         evec_push(&s->evs, j->evs.v[i]);
       jvec_push(next, s);
       return;
     }
-    if (json_array_size(j->extra)) {
+    if (j->ft.n) {
       char d[600];
       hs_req_describe(r, d, sizeof d);
       ls_warn("first-touch properties not written (their upsert failed)",
               "{s:s,s:i}", "call", d, "contacts",
-              (int)json_array_size(j->extra));
+              (int)j->ft.n);
     }
     if (handle_failure(w, j) && !bisect(j, next))
       fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
@@ -737,17 +748,13 @@ static void upsert_done(wrk *w, job *j, jvec *next) {
   /* Carried first-touch inputs of their own (contacts not in this job):
    * their results are not an event's. */
   json_t *carried = json_object();
-  size_t x;
-  json_t *ft;
-  json_array_foreach(j->extra, x, ft) {
-    const char *fe = json_string_value(json_object_get(ft, "email"));
+  for (size_t x = 0; x < j->ft.n; x++) {
     bool own = true;
-    for (size_t q = 0; fe && q < ng; q++)
-      if (!strcmp(fe, g[q].email))
+    for (size_t q = 0; q < ng; q++)
+      if (!strcmp(j->ft.v[x].email, g[q].email))
         own = false;
     if (own)
-      json_object_set_new(carried, json_string_value(json_object_get(ft, "id")),
-                          json_true());
+      json_object_set_new(carried, j->ft.v[x].id, json_true());
   }
   /* 207 entries, by trace id. */
   size_t k;
@@ -1062,15 +1069,14 @@ static void upsert_cb(wrk *w, job *j, jvec *next, void *ud) {
  * note_new): the job that has the contact, else one with room. */
 static void carry_into(wrk *w, size_t t, jvec *jobs, size_t first,
                        const json_t *where, size_t limit) {
-  if (!json_object_size(w->ft_carry))
-    return;
-  const char *key;
-  json_t *ft, *tmp;
-  json_object_foreach_safe(w->ft_carry, tmp, key, ft) {
-    if ((size_t)json_integer_value(json_object_get(ft, "tenant")) != t)
+  size_t keep = 0;
+  for (size_t i = 0; i < w->carry.n; i++) {
+    wrk_ft *ft = &w->carry.v[i];
+    if (ft->tenant != t) {
+      w->carry.v[keep++] = *ft;
       continue;
-    const json_t *at = json_object_get(
-        where, json_string_value(json_object_get(ft, "email")));
+    }
+    const json_t *at = json_object_get(where, ft->email);
     job *j = at ? jobs->v[json_integer_value(at)] : NULL;
     if (!j) {
       j = jobs->n > first ? jobs->v[jobs->n - 1] : NULL;
@@ -1080,42 +1086,36 @@ static void carry_into(wrk *w, size_t t, jvec *jobs, size_t first,
       }
       j->inputs++;
     }
-    if (!j->extra)
-      j->extra = json_array();
-    json_array_append(j->extra, ft);
-    json_object_del(w->ft_carry, key);
+    if (!carry_push(&j->ft, ft))
+      ls_warn("first-touch properties not written (out of memory)", NULL);
+    json_decref(ft->props);
   }
+  w->carry.n = keep;
   /* Entries of other tenants stay; their age restarts (a bound, not a
    * promise: they go with the next flush or after one more linger). */
-  if (json_object_size(w->ft_carry))
-    w->ft_since_us = ls_mono_us();
+  if (w->carry.n)
+    w->carry.since_us = ls_mono_us();
 }
 
 bool wrk_sync_carry_due(const wrk *w, int64_t now_us) {
-  return json_object_size(w->ft_carry) &&
-         now_us - w->ft_since_us >= w->s.linger_ms * 1000;
+  return w->carry.n && now_us - w->carry.since_us >= w->s.linger_ms * 1000;
 }
 
 void wrk_sync_carry(wrk *w) {
   jvec jobs = {0};
   for (size_t t = 0; t < w->cfg->n_tenants; t++) {
     job *j = NULL;
-    const char *key;
-    json_t *ft;
-    json_object_foreach(w->ft_carry, key, ft) {
-      if ((size_t)json_integer_value(json_object_get(ft, "tenant")) != t)
+    for (size_t i = 0; i < w->carry.n; i++) {
+      if (w->carry.v[i].tenant != t)
         continue;
-      if (!j || json_array_size(j->extra) >= (size_t)w->s.batch_max) {
+      if (!j || j->ft.n >= (size_t)w->s.batch_max) {
         j = job_new(J_FIRST_TOUCH, t);
-        j->extra = json_array();
         jvec_push(&jobs, j);
       }
-      json_array_append_new(
-          j->extra, json_pack("{s:O,s:O}", "id", json_object_get(ft, "id"),
-                              "properties", json_object_get(ft, "props")));
+      carry_push(&j->ft, &w->carry.v[i]);
     }
   }
-  json_object_clear(w->ft_carry);
+  wrk_carry_clear(&w->carry);
   if (jobs.n)
     run_jobs(w, &jobs);
   for (size_t i = 0; i < jobs.n; i++) {

@@ -7,15 +7,6 @@
 #include "ls_time.h"
 #include "wrk_records.h"
 
-static const char *const outcome_names[] = {
-    "pending", "synced", "filtered", "held", "dlq", "duplicate", "deferred"};
-
-const char *wrk_outcome_name(wrk_outcome o) {
-  return (size_t)o < sizeof outcome_names / sizeof outcome_names[0]
-             ? outcome_names[o]
-             : "unknown";
-}
-
 static json_t *str_or_null(const char *s) {
   return (s && *s) ? json_string(s) : json_null();
 }

@@ -27,9 +27,13 @@ void emu_iso8601(int64_t wall_ms, char out[32]) {
   time_t secs = (time_t)(wall_ms / 1000);
   struct tm tm;
   gmtime_r(&secs, &tm);
-  snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           (int)(wall_ms % 1000));
+  int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                   tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+  /* Only a year past 9999 overflows; an empty string is then safer than a
+   * cut one that still parses. */
+  if (n < 0 || n >= 32)
+    out[0] = '\0';
 }
 
 static void fill_random(void *buf, size_t n) {

@@ -15,7 +15,8 @@ c = Checks("bench_smoke")
 SCHEMA = os.path.join(SOURCE, "bench", "results.schema.json")
 TARGET_KEYS = {"ingress_ratio", "ingress_p99_ms", "ingress_rss_mib",
                "worker_ceiling_fraction", "calls_per_1000", "into_exhausted",
-               "e2e_p50_ms", "scaling_into_exhausted"}
+               "e2e_p50_ms", "scaling_into_exhausted",
+               "ingress_forwarder_ratio", "ingress_cpu_us_per_request"}
 # The smallest sizes that still exercise every code path: one wrk and one
 # produce run per side, a few batches per worker run, 4 partitions so the
 # 4-worker scaling run has partitions for each, no waiting for an empty
@@ -82,6 +83,16 @@ try:
         c.eq(data.get("quick"), True, "BENCH_QUICK was honoured")
         c.eq(data.get("sizes", {}).get("worker_events"), 200,
              "size overrides were honoured")
+        ing = data.get("ingress", {})
+        fw = ing.get("forwarder", {})
+        c.true(fw.get("requests", 0) > 0 or sum(
+            r.get("requests", 0) for r in fw.get("runs", [])) > 0,
+            "the forwarder answered requests", fw)
+        c.eq(fw.get("non_2xx"), 0,
+             "the forwarder answered every request 200 (after its delivery "
+             "report)")
+        c.true((ing.get("cpu_us_per_request") or 0) > 0,
+               "the ingress's CPU per request was measured", ing)
         cs = data.get("console", {})
         c.eq((cs.get("events"), cs.get("email_found"), cs.get("event_found")),
              (2000, 100, 100),

@@ -12,7 +12,7 @@ if(CMOCKA_FOUND)
     ${CMAKE_SOURCE_DIR}/assurance/as_backfill.c)
   target_include_directories(test_assurance_evid PRIVATE
     ${CMAKE_SOURCE_DIR}/assurance)
-  target_link_libraries(test_assurance_evid PRIVATE leadsync_core
-    PkgConfig::RDKAFKA PkgConfig::CMOCKA)
+  target_link_libraries(test_assurance_evid PRIVATE ls_kafka
+    PkgConfig::CMOCKA)
   ls_add_ctest(unit_assurance_evid test_assurance_evid LABELS unit)
 endif()

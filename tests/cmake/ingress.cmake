@@ -3,11 +3,11 @@
 # Total budget about 4 minutes on 2 cores (the fuzz run takes 60 s of it).
 if(CMOCKA_FOUND)
   add_executable(test_event ${CMAKE_SOURCE_DIR}/tests/unit/test_event.c)
-  target_link_libraries(test_event PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_event PRIVATE ls_model PkgConfig::CMOCKA)
   ls_add_ctest(unit_event test_event LABELS unit)
 
   add_executable(test_schema ${CMAKE_SOURCE_DIR}/tests/unit/test_schema.c)
-  target_link_libraries(test_schema PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_schema PRIVATE ls_model PkgConfig::CMOCKA)
   ls_add_ctest(unit_schema test_schema LABELS unit)
 
   add_executable(test_ing_route ${CMAKE_SOURCE_DIR}/tests/unit/test_ing_route.c)
@@ -26,7 +26,7 @@ endif()
 # The C validator as a filter, for the differential test against
 # python3-jsonschema (tests/ingress/test_schemas.py).
 add_executable(ls-schema-check ${CMAKE_SOURCE_DIR}/tests/ingress/schema_check.c)
-target_link_libraries(ls-schema-check PRIVATE leadsync_core)
+target_link_libraries(ls-schema-check PRIVATE ls_model)
 
 ls_add_pytest(ingress_schemas tests/ingress/test_schemas.py
   LABELS integration TIMEOUT 60)

@@ -4,10 +4,10 @@
 # (promtool) and the dashboard.
 if(CMOCKA_FOUND)
   add_executable(test_metrics ${CMAKE_SOURCE_DIR}/tests/unit/test_metrics.c)
-  target_link_libraries(test_metrics PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_metrics PRIVATE ls_core PkgConfig::CMOCKA)
   ls_add_ctest(unit_metrics test_metrics LABELS unit)
   add_executable(test_log ${CMAKE_SOURCE_DIR}/tests/unit/test_log.c)
-  target_link_libraries(test_log PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_log PRIVATE ls_core PkgConfig::CMOCKA)
   ls_add_ctest(unit_log test_log LABELS unit)
 endif()
 ls_add_pytest(obs_version tests/obs/test_version.py LABELS integration TIMEOUT 60)

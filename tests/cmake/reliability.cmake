@@ -8,7 +8,7 @@ if(CMOCKA_FOUND)
   # Clamped HubSpot numbers (Retry-After, rate-limit headers).
   add_executable(test_reliability
     ${CMAKE_SOURCE_DIR}/tests/unit/test_reliability.c)
-  target_link_libraries(test_reliability PRIVATE leadsync_core
+  target_link_libraries(test_reliability PRIVATE ls_hubspot
     PkgConfig::CMOCKA)
   ls_add_ctest(unit_reliability test_reliability LABELS unit)
 endif()

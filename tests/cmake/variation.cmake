@@ -3,7 +3,7 @@
 # the emulator behaviours that make the client's assumptions testable.
 if(CMOCKA_FOUND)
   add_executable(test_variation ${CMAKE_SOURCE_DIR}/tests/unit/test_variation.c)
-  target_link_libraries(test_variation PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_variation PRIVATE ls_hubspot PkgConfig::CMOCKA)
   ls_add_ctest(unit_variation test_variation LABELS unit)
 endif()
 ls_add_pytest(hubspot_emulator_variation tests/hubspot/test_emulator_variation.py

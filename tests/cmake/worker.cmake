@@ -2,10 +2,10 @@
 # docs/hubspot-client.md, docs/mapping.md).
 if(CMOCKA_FOUND)
   add_executable(test_hs_client ${CMAKE_SOURCE_DIR}/tests/unit/test_hs_client.c)
-  target_link_libraries(test_hs_client PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_hs_client PRIVATE ls_hubspot PkgConfig::CMOCKA)
   ls_add_ctest(unit_hs_client test_hs_client LABELS unit)
   add_executable(test_map ${CMAKE_SOURCE_DIR}/tests/unit/test_map.c)
-  target_link_libraries(test_map PRIVATE leadsync_core PkgConfig::CMOCKA)
+  target_link_libraries(test_map PRIVATE ls_hubspot PkgConfig::CMOCKA)
   ls_add_ctest(unit_map test_map LABELS unit)
 endif()
 # Dev broker + HubSpot emulator + leadsync-worker.
@@ -18,3 +18,13 @@ ls_add_pytest(worker_crash tests/worker/test_worker_crash.py
 # Four workers of one group share one portal; one leaves under load.
 ls_add_pytest(worker_share tests/worker/test_worker_share.py
   LABELS integration TIMEOUT 120)
+# The worker's flush against a fake HubSpot (worker_core): bisection, 207
+# answers, first-touch carry, revoke during a flush, offsets of final
+# events only, copies of one event in a flush.
+if(CMOCKA_FOUND)
+  add_executable(test_worker_core
+    ${CMAKE_SOURCE_DIR}/tests/unit/test_worker_core.c)
+  target_link_libraries(test_worker_core PRIVATE worker_core
+    PkgConfig::CMOCKA)
+  ls_add_ctest(unit_worker_core test_worker_core LABELS unit)
+endif()

@@ -13,16 +13,19 @@ out=${LS_FUZZ_BUILD:-$src/build-fuzz}
 cc=${CLANG:-clang}
 mkdir -p "$out/corpus"
 
-# Every lib/ls_*.c (the pure helpers: JSON, hashing, time, event identity,
-# schemas, config), so a helper added to lib/ never breaks this build; not
-# the ones that need the CMake build's generated version header or process
-# probes.
+# Every .c of the two bottom layers, lib/core and lib/model (the pure
+# helpers: JSON, hashing, time, event identity, schemas, config), so a
+# helper added there never breaks this build; not the ones that need the
+# CMake build's generated version header or process probes.
+lib_dirs=(lib/core lib/model)
 lib_sources=()
-for f in "$src"/lib/ls_*.c; do
-  case "$(basename "$f")" in
-    ls_version.c | ls_metrics.c | ls_process.c) ;;
-    *) lib_sources+=("lib/$(basename "$f")") ;;
-  esac
+for d in "${lib_dirs[@]}"; do
+  for f in "$src/$d"/*.c; do
+    case "$(basename "$f")" in
+      ls_version.c | ls_metrics.c | ls_process.c) ;;
+      *) lib_sources+=("$d/$(basename "$f")") ;;
+    esac
+  done
 done
 sources=("${lib_sources[@]}" ingress/ing_route.c ingress/ing_mask.c
          tests/fuzz/fuzz_ingress.c)
@@ -32,14 +35,14 @@ stale=0
 for f in "${sources[@]}"; do
   [ "$src/$f" -nt "$bin" ] && stale=1
 done
-for f in "$src"/lib/*.h "$src"/ingress/*.h; do
+for f in "$src"/lib/core/*.h "$src"/lib/model/*.h "$src"/ingress/*.h; do
   [ "$f" -nt "$bin" ] && stale=1
 done
 if [ $stale = 1 ]; then
   echo "fuzz: building $bin"
   (cd "$src" && "$cc" -g -O1 -std=c11 -D_GNU_SOURCE \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Ilib -Iingress $(pkg-config --cflags jansson libcrypto) \
+    -Ilib/core -Ilib/model -Iingress $(pkg-config --cflags jansson libcrypto) \
     -DLS_DEFAULT_SCHEMA_DIR="\"$src/schemas\"" \
     "${sources[@]}" -o "$bin" \
     $(pkg-config --libs jansson libcrypto) -lpthread -lm)

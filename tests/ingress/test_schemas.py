@@ -1,6 +1,6 @@
 """Schemas: every schemas/smartlead/*.schema.json is a valid 2020-12 schema
 and accepts every shared sample of its type according to an independent
-validator (python3-jsonschema); the C validator (lib/ls_schema.c, driven
+validator (python3-jsonschema); the C validator (lib/model/ls_schema.c, driven
 through ls-schema-check) agrees with it on the samples and on a few hundred
 mutations of them, and on the config schema with good and broken configs."""
 import copy

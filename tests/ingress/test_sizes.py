@@ -17,7 +17,7 @@ from ingress_lib import HOOK, jbody, post  # noqa: E402
 c = Checks("ingress_sizes")
 MIB = 1 << 20
 ROOM = MIB              # ING_KAFKA_ROOM (ingress/ing_produce.h)
-DEFAULT_MSG_MAX = 3 * MIB  # KQ_MESSAGE_MAX_BYTES (lib/kq.h)
+DEFAULT_MSG_MAX = 3 * MIB  # KQ_MESSAGE_MAX_BYTES (lib/kafka/kq.h)
 
 
 def body_of_size(template, n, tag):

@@ -1,4 +1,4 @@
-/* Unit tests for fan-out endpoints (lib/ls_endpoint.c) and request bodies
+/* Unit tests for fan-out endpoints (lib/model/ls_endpoint.c) and request bodies
  * (fanout/fo_format.c). */
 #include <setjmp.h>
 #include <stdarg.h>

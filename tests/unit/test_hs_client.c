@@ -1,4 +1,4 @@
-/* Unit tests of lib/hs_client and lib/hs_ratelimit: error bodies, the
+/* Unit tests of lib/hubspot/hs_client and lib/hubspot/hs_ratelimit: error bodies, the
  * classification, and the run loop against a scripted transport. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests of lib/hs_map: each shared sample payload maps to the
+/* Unit tests of lib/hubspot/hs_map: each shared sample payload maps to the
  * properties and engagement docs/mapping.md documents; merge; names. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "hs_map.h"
+#include "hs_text.h"
 #include "ls_event.h"
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* test_schema: the JSON Schema subset validator (lib/ls_schema.c) and the
+/* test_schema: the JSON Schema subset validator (lib/model/ls_schema.c) and the
  * config check built on it. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -9,6 +9,10 @@
 
 typedef struct ls_schema ls_schema;
 
+/* Directory holding the JSON Schemas: LEADSYNC_SCHEMA_DIR, else the one
+ * compiled in (the source tree's schemas/, or /usr/share/leadsync/schemas). */
+const char *ls_schema_dir(void);
+
 /* Loads a schema file; NULL with errstr on failure. */
 ls_schema *ls_schema_load(const char *path, char *errstr, size_t errlen);
 void ls_schema_free(ls_schema *s);
@@ -25,9 +29,5 @@ typedef void (*ls_schema_report_fn)(void *ud, const char *path,
  * keywords are not checked). */
 ls_err ls_schema_validate_each(const ls_schema *s, const json_t *instance,
                                ls_schema_report_fn report, void *ud);
-
-/* Directory holding the JSON Schemas: LEADSYNC_SCHEMA_DIR, else the one
- * compiled in (the source tree's schemas/, or /usr/share/leadsync/schemas). */
-const char *ls_schema_dir(void);
 
 #endif

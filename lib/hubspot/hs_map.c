@@ -126,24 +126,6 @@ static void set_time(json_t *o, const char *k, int64_t us) {
   json_object_set_new(o, k, json_string(buf));
 }
 
-void hs_split_name(const char *full, char *first, size_t fl, char *last,
-                   size_t ll) {
-  first[0] = last[0] = '\0';
-  if (!full)
-    return;
-  while (isspace((unsigned char)*full))
-    full++;
-  size_t n = strcspn(full, " \t");
-  snprintf(first, fl, "%.*s", (int)n, full);
-  const char *rest = full + n;
-  while (isspace((unsigned char)*rest))
-    rest++;
-  snprintf(last, ll, "%s", rest);
-  size_t k = strlen(last);
-  while (k && isspace((unsigned char)last[k - 1]))
-    last[--k] = '\0';
-}
-
 /* "Sam Lee <sam@x.com>" -> "Sam Lee" (quotes stripped); "" without one. */
 static void display_name(const char *detail, char *out, size_t cap) {
   char addr[LS_EMAIL_MAX + 1];

@@ -211,12 +211,17 @@ void hs_req_describe(const hs_req *r, char *out, size_t outlen) {
    * are masked (ls_mask_pii). */
   char msg[320];
   ls_mask_pii(r->err.message, msg, sizeof msg);
+  int n;
   if (r->status == 0)
-    snprintf(out, outlen, "%s %s -> %s", r->method, r->path,
-             r->transport_err[0] ? r->transport_err : "no answer");
+    n = snprintf(out, outlen, "%s %s -> %s", r->method, r->path,
+                 r->transport_err[0] ? r->transport_err : "no answer");
   else
-    snprintf(out, outlen, "%s %s -> %ld %s: %s", r->method, r->path, r->status,
-             r->err.category[0] ? r->err.category : "-", msg);
+    n = snprintf(out, outlen, "%s %s -> %ld %s: %s", r->method, r->path,
+                 r->status, r->err.category[0] ? r->err.category : "-", msg);
+  /* A description longer than the caller's buffer ends in "..." so a
+   * reader knows HubSpot's message was cut. */
+  if (n >= 0 && (size_t)n >= outlen && outlen > 3)
+    memcpy(out + outlen - 4, "...", 4);
 }
 
 /* -- curl multi transport ----------------------------------------------- */

@@ -39,6 +39,10 @@ char *hs_text_decode_entities(const char *s);
 bool hs_text_address(const char *in, char *addr, size_t alen, char *name,
                      size_t nlen);
 
+/* Splits "Jane Q. Doe" into first ("Jane") and last ("Q. Doe"). */
+void hs_split_name(const char *full, char *first, size_t fl, char *last,
+                   size_t ll);
+
 /* The hs_email_headers person {"email","firstName"?,"lastName"?}: email
  * may be "Name <addr>" (its display name is used when name is empty);
  * names split at the first space. */

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "hs_map.h"
 #include "ls_buf.h"
 #include "ls_event.h"
 
@@ -266,6 +265,24 @@ bool hs_text_address(const char *in, char *addr, size_t alen, char *name,
   if (!in)
     return false;
   return address_span(in, in + strlen(in), addr, alen, name, nlen);
+}
+
+void hs_split_name(const char *full, char *first, size_t fl, char *last,
+                   size_t ll) {
+  first[0] = last[0] = '\0';
+  if (!full)
+    return;
+  while (isspace((unsigned char)*full))
+    full++;
+  size_t n = strcspn(full, " \t");
+  snprintf(first, fl, "%.*s", (int)n, full);
+  const char *rest = full + n;
+  while (isspace((unsigned char)*rest))
+    rest++;
+  snprintf(last, ll, "%s", rest);
+  size_t k = strlen(last);
+  while (k && isspace((unsigned char)last[k - 1]))
+    last[--k] = '\0';
 }
 
 json_t *hs_text_person(const char *email, const char *name) {

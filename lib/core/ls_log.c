@@ -1,5 +1,6 @@
 /* ls_log: JSON log lines (ts, level, component, msg, extra fields). */
 #include "ls_log.h"
+#include "ls_time.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -8,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static char component[32] = "leadsync";
 static ls_log_level min_level = LS_LOG_INFO;
@@ -61,14 +61,8 @@ void ls_log_json(ls_log_level lvl, const char *msg, json_t *fields) {
     json_decref(fields);
     return;
   }
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
   char tbuf[40];
-  snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-           tm.tm_sec, ts.tv_nsec / 1000000);
+  ls_time_format_ms(ls_now_us(), tbuf, sizeof tbuf);
   /* The four fixed fields first: objects keep insertion order. */
   json_object_set_new(o, "ts", json_string(tbuf));
   json_object_set_new(o, "level", json_string(level_name(lvl)));

@@ -76,8 +76,4 @@ typedef struct {
 
 const hs_prop_def *hs_map_properties(size_t *n);
 
-/* Splits "Jane Q. Doe" into first ("Jane") and last ("Q. Doe"). */
-void hs_split_name(const char *full, char *first, size_t fl, char *last,
-                   size_t ll);
-
 #endif

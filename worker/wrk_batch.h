@@ -1,0 +1,46 @@
+/* wrk_batch: intake of consumed records (tenant, event id, ledger, filter
+ * seam, mapping) and the flush in three visible steps: sync (HubSpot),
+ * emit (outputs queued), settle (outputs acknowledged; the plan of
+ * offsets to store). It never calls the consumer. */
+#ifndef WRK_BATCH_H
+#define WRK_BATCH_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wrk_event.h"
+#include "wrk_plan.h"
+
+struct wrk;
+typedef struct wrk_batch wrk_batch;
+
+wrk_batch *wrk_batch_new(struct wrk *w);
+void wrk_batch_free(wrk_batch *b);
+/* Takes a consumed message (ownership) and classifies it. A record that
+ * cannot be taken in (out of memory) goes to plan as unfinished: its
+ * partition stops there until it is read again. */
+void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan);
+/* Takes an event built by the caller (tests; ownership); intake as for a
+ * record, with e->msg possibly NULL. */
+void wrk_batch_add_event(wrk_batch *b, wrk_event *e);
+bool wrk_batch_due(const wrk_batch *b, int64_t now_us);
+/* Microseconds until the linger deadline (or a default when empty). */
+int64_t wrk_batch_wait_us(const wrk_batch *b, int64_t now_us);
+size_t wrk_batch_len(const wrk_batch *b);
+wrk_event *wrk_batch_event(const wrk_batch *b, size_t i);
+/* The HubSpot side of a flush (wrk_sync), or the carried first-touch
+ * properties when they are due and nothing waits. Lowers the consumer's
+ * abort flag first; a revoke raises it and the sync stops sending. */
+void wrk_batch_sync(wrk_batch *b);
+/* Queues every event's outputs (sync_log, ledger, DLQ copy). */
+void wrk_batch_emit(wrk_batch *b);
+/* Waits for the outputs, decides which events are final, adds them to
+ * plan (unfinished ones too) and empties the batch. */
+void wrk_batch_settle(wrk_batch *b, wrk_plan *plan);
+/* Drops every event (shutdown, revoke) without outputs: all go to plan
+ * as unfinished (plan may be NULL). */
+void wrk_batch_abandon(wrk_batch *b, wrk_plan *plan);
+
+#endif
