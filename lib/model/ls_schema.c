@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
+
 #define MAX_DEPTH 256
 
 #ifndef LS_DEFAULT_SCHEMA_DIR
@@ -99,15 +101,9 @@ static bool is_annotation(const char *k) {
 
 static bool add_regex(ls_schema *s, const void *id, const char *pattern,
                       char *err, size_t errlen, const char *where) {
-  if (s->n_res == s->cap_res) {
-    size_t cap = s->cap_res ? s->cap_res * 2 : 8;
-    pattern_re *p = realloc(s->res, cap * sizeof *p);
-    if (!p) {
-      snprintf(err, errlen, "%s: out of memory", s->name);
-      return false;
-    }
-    s->res = p;
-    s->cap_res = cap;
+  if (!LS_ARRAY_GROW(s->res, s->cap_res, s->n_res + 1)) {
+    snprintf(err, errlen, "%s: out of memory", s->name);
+    return false;
   }
   int rc = regcomp(&s->res[s->n_res].re, pattern, REG_EXTENDED | REG_NOSUB);
   if (rc != 0) {
@@ -854,4 +850,58 @@ ls_err ls_schema_validate_each(const ls_schema *s, const json_t *instance,
                                ls_schema_report_fn report, void *ud) {
   vctx c = {s, NULL, 0, 0, report, ud};
   return validate(&c, s->root, instance, NULL) ? LS_OK : LS_ERR_SCHEMA;
+}
+
+/* ---- what validation reads (ls_schema_reads) --------------------------- */
+
+static bool reads(const ls_schema *s, const ls_schema_reader *r,
+                  const json_t *sch, void *node, int depth) {
+  const char *k;
+  json_t *v;
+  if (!json_is_object(sch))
+    return true; /* true/false read nothing */
+  if (depth > 64) {
+    r->whole(node);
+    return true;
+  }
+  json_object_foreach((json_t *)sch, k, v) {
+    if (!strcmp(k, "properties")) {
+      const char *pk;
+      json_t *ps;
+      json_object_foreach(v, pk, ps) {
+        void *kid = r->member(node, pk);
+        if (!kid || !reads(s, r, ps, kid, depth + 1))
+          return false;
+      }
+    } else if (!strcmp(k, "required")) {
+      for (size_t i = 0; i < json_array_size(v); i++)
+        if (!r->member(node, json_string_value(json_array_get(v, i))))
+          return false;
+    } else if (!strcmp(k, "additionalProperties") ||
+               !strcmp(k, "patternProperties") || !strcmp(k, "propertyNames") ||
+               !strcmp(k, "minProperties") || !strcmp(k, "maxProperties") ||
+               !strcmp(k, "dependentRequired") ||
+               !strcmp(k, "dependentSchemas") || !strcmp(k, "const") ||
+               !strcmp(k, "enum")) {
+      r->whole(node);
+    } else if (!strcmp(k, "allOf") || !strcmp(k, "anyOf") ||
+               !strcmp(k, "oneOf")) {
+      for (size_t i = 0; i < json_array_size(v); i++)
+        if (!reads(s, r, json_array_get(v, i), node, depth + 1))
+          return false;
+    } else if (!strcmp(k, "not") || !strcmp(k, "if") || !strcmp(k, "then") ||
+               !strcmp(k, "else")) {
+      if (!reads(s, r, v, node, depth + 1))
+        return false;
+    } else if (!strcmp(k, "$ref")) {
+      if (!reads(s, r, resolve_ref(s, json_string_value(v)), node, depth + 1))
+        return false;
+    }
+  }
+  return true;
+}
+
+bool ls_schema_reads(const ls_schema *s, const ls_schema_reader *r,
+                     void *root) {
+  return reads(s, r, s->root, root, 0);
 }

@@ -41,7 +41,7 @@ typedef struct fake {
 static void answer(hs_req *r, long status, json_t *body) {
   char *s = json_dumps(body, JSON_COMPACT);
   r->status = status;
-  ls_buf_appendz(&r->resp, s);
+  assert_int_equal(ls_buf_appendz(&r->resp, s), LS_OK);
   free(s);
   json_decref(body);
 }
@@ -163,7 +163,7 @@ static int setup(void **state) {
   x->cfg.topic_prefix = "smartlead.";
   x->f.base.perform = fake_perform;
   x->f.base.destroy = fake_destroy;
-  hs_limiter_conf lc = {1000, 10000, 0, 0, 100, 0};
+  hs_limiter_conf lc = {1000, 10000, 0, 0, 100, 0, 0};
   x->lim = hs_limiter_new(&lc);
   x->tgt = (hs_target){"http://hubspot.invalid", "tok", x->lim, "t1", NULL};
   wrk *w = &x->w;
