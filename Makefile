@@ -4,7 +4,11 @@ JOBS       ?= 2
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
 
-.PHONY: all bootstrap build run test bench fuzz clean format
+# No "Entering directory" lines from the make that cmake --build runs.
+MAKEFLAGS += --no-print-directory
+CONFIGURE = cmake -S . -B $(BUILD) -DLS_SANITIZE=ON -DLS_WERROR=ON $(CMAKE_ARGS) >/dev/null
+
+.PHONY: all bootstrap build run test bench fuzz clean format format-check
 
 all: build
 
@@ -13,11 +17,16 @@ bootstrap:
 
 # make test and make run share build/; the tests need the sanitizers on.
 build: bootstrap
-	@cmake -S . -B $(BUILD) -DLS_SANITIZE=ON -DLS_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	@$(CONFIGURE)
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	@./scripts/run.sh
+# The same build, quietly: its output is shown only when it fails.
+run: bootstrap
+	@$(CONFIGURE)
+	@echo "make run: building in $(BUILD)/ (output: $(BUILD)/run-build.log)"
+	@cmake --build $(BUILD) -j $(JOBS) >$(BUILD)/run-build.log 2>&1 \
+	  || { tail -n 60 $(BUILD)/run-build.log; echo "make run: build failed"; exit 1; }
+	@BUILD=$(BUILD) ./scripts/run.sh
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
@@ -32,6 +41,10 @@ fuzz: bootstrap
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Every tracked .c/.h against .clang-format, changing nothing.
+format-check:
+	@./scripts/format-check.sh
 
 clean:
 	rm -rf $(BUILD) build-release build-fuzz .run

@@ -9,6 +9,7 @@ PKGS=(
   libssl-dev libcmocka-dev
   kcat wrk curl procps
   clang libclang-rt-14-dev
+  clang-format  # make format, make format-check (.clang-format names the version)
   python3 python3-jsonschema python3-yaml python3-confluent-kafka
   yamllint
   libsqlite3-dev chromium chromium-driver python3-selenium

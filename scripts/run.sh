@@ -4,11 +4,23 @@
 #   HubSpot emulator on 127.0.0.1:8091 (or the real API when HUBSPOT_TOKEN is set)
 #   ingress on 127.0.0.1:8080, one worker per worker group
 #   LEADSYNC_DEMO=0 skips posting the bundled sample events.
+#   LEADSYNC_RUN_DIR moves .run/ (ready files, logs, effective config).
+# Ctrl-C (SIGINT) or SIGTERM stops every process, newest first, and exits 0
+# when each of them stopped on SIGTERM with status 0; 1 otherwise.
 set -euo pipefail
+
+# On a terminal, run as a foreground job of a job-control shell: Ctrl-C then
+# reaches this script's process group only, not the make that started it
+# (make dies of SIGINT whatever its recipe returns), so `make run` exits 0.
+if [ -t 0 ] && [ -z "${LS_RUN_FOREGROUND:-}" ]; then
+  export LS_RUN_FOREGROUND=1
+  exec bash -m -c '"$0" "$@"; exit $?' "$0" "$@"
+fi
+
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BUILD:-build}
-RUN=$ROOT/.run
+RUN=${LEADSYNC_RUN_DIR:-$ROOT/.run}
 LOGS=$RUN/logs
 INGRESS_LISTEN=${INGRESS_LISTEN:-127.0.0.1:8080}
 EMULATOR_LISTEN=${EMULATOR_LISTEN:-127.0.0.1:8091}
@@ -23,23 +35,66 @@ GROUPS_SPEC=(
 )
 
 PIDS=()
-cleanup() {
-  trap - INT TERM EXIT
+declare -A NAME_OF=() # pid -> name, recorded by wait_ready
+# Every process runs in its own session (setsid): Ctrl-C reaches this script
+# only, which stops them in order. stop_all sends SIGTERM to the services,
+# then to what they need (the dev broker and the emulators), reaps each and
+# is false when one needed SIGKILL after 10 s or exited with a non-zero status.
+stop_all() {
+  local failed=0
+  stop_tier service || failed=1
+  stop_tier infra || failed=1
+  rm -f "$RUN"/*.ready
+  return $failed
+}
+stop_tier() { # service|infra
+  local i p n rc failed=0 tier pids=()
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    case "${NAME_OF[${PIDS[i]}]:-}" in devbroker | *-emulator) tier=infra ;; *) tier=service ;; esac
+    [ "$tier" = "$1" ] && pids+=("${PIDS[i]}")
+  done
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    n=${NAME_OF[$p]:-process $p}
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then
+      kill -KILL "$p" 2>/dev/null || true
+      echo "make run: $n did not stop within 10 s; killed"
+      failed=1
+    fi
+    rc=0
+    wait "$p" 2>/dev/null || rc=$?
+    if [ "$rc" != 0 ]; then
+      echo "make run: $n exited with status $rc (see $LOGS/$n.log)"
+      failed=1
+    fi
+  done
+  return $failed
+}
+# Ctrl-C, SIGTERM or a closed terminal: the normal way to stop.
+on_stop() {
+  trap - INT TERM HUP EXIT
   echo
   echo "make run: stopping ${#PIDS[@]} processes"
-  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  rm -f "$RUN"/*.ready
-  echo "make run: stopped (logs in .run/logs)"
+  local rc=0
+  stop_all || rc=1
+  echo "make run: stopped (logs in $LOGS)"
+  exit $rc
 }
-trap cleanup INT TERM EXIT
+# Any other exit (a process failed to start or died): stop the rest and keep
+# the failing status.
+on_exit() {
+  local rc=$?
+  trap - INT TERM HUP EXIT
+  stop_all || true
+  exit $rc
+}
+trap on_stop INT TERM HUP
+trap on_exit EXIT
 
 # Waits until a ready file appears, or fails if the process died.
 wait_ready() { # name pid file
+  NAME_OF[$2]=$1
   for _ in $(seq 300); do
     [ -s "$3" ] && return 0
     kill -0 "$2" 2>/dev/null || { echo "make run: $1 exited; last log lines:"; tail -20 "$LOGS/$1.log"; exit 1; }
@@ -52,7 +107,7 @@ mkdir -p "$LOGS"
 rm -f "$RUN"/*.ready "$RUN"/bootstrap
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 
-"$BUILD/leadsync-devbroker" --partitions 6 --bootstrap-file "$RUN/bootstrap" \
+setsid "$BUILD/leadsync-devbroker" --partitions 6 --bootstrap-file "$RUN/bootstrap" \
   >"$LOGS/devbroker.log" 2>&1 &
 PIDS+=($!); wait_ready devbroker $! "$RUN/bootstrap"
 export KAFKA_BOOTSTRAP_SERVERS=$(cat "$RUN/bootstrap")
@@ -62,7 +117,7 @@ if [ -n "${HUBSPOT_TOKEN:-}" ]; then
   echo "make run: syncing into the real HubSpot API at $HUBSPOT_BASE_URL"
 else
   export HUBSPOT_TOKEN=pat-na1-dev-token
-  "$BUILD/hubspot-emulator" --listen "$EMULATOR_LISTEN" --ready-file "$RUN/hubspot.ready" \
+  setsid "$BUILD/hubspot-emulator" --listen "$EMULATOR_LISTEN" --ready-file "$RUN/hubspot.ready" \
     --token "$HUBSPOT_TOKEN:professional:1000001" >"$LOGS/hubspot-emulator.log" 2>&1 &
   PIDS+=($!); wait_ready hubspot-emulator $! "$RUN/hubspot.ready"
   HUBSPOT_BASE_URL=$(cat "$RUN/hubspot.ready")
@@ -74,7 +129,7 @@ printf '%s\n' "$HUBSPOT_BASE_URL" >"$RUN/hubspot_url"
 # is the API base ($URL/campaigns?api_key=$(cat .run/smartlead_api_key)).
 SMARTLEAD_LISTEN=${SMARTLEAD_LISTEN:-127.0.0.1:8094}
 SMARTLEAD_API_KEY=${SMARTLEAD_API_KEY:-sl-dev-api-key}
-"$BUILD/smartlead-emulator" --listen "$SMARTLEAD_LISTEN" --api-key "$SMARTLEAD_API_KEY" \
+setsid "$BUILD/smartlead-emulator" --listen "$SMARTLEAD_LISTEN" --api-key "$SMARTLEAD_API_KEY" \
   --ready-file "$RUN/smartlead.ready" >"$LOGS/smartlead-emulator.log" 2>&1 &
 PIDS+=($!); wait_ready smartlead-emulator $! "$RUN/smartlead.ready"
 export SMARTLEAD_BASE_URL=$(cat "$RUN/smartlead.ready") SMARTLEAD_API_KEY
@@ -113,7 +168,7 @@ with open(os.open(login, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as 
 PY
 export LEADSYNC_CONFIG=$RUN/config.json
 
-"$BUILD/leadsync-ingress" --config "$LEADSYNC_CONFIG" --listen "$INGRESS_LISTEN" \
+setsid "$BUILD/leadsync-ingress" --config "$LEADSYNC_CONFIG" --listen "$INGRESS_LISTEN" \
   --ready-file "$RUN/ingress.ready" >"$LOGS/ingress.log" 2>&1 &
 PIDS+=($!); wait_ready ingress $! "$RUN/ingress.ready"
 INGRESS_URL=$(cat "$RUN/ingress.ready")
@@ -122,23 +177,23 @@ printf '%s/v1/webhooks/smartlead/%s\n' "$INGRESS_URL" "$FILTERED_TOKEN" >"$RUN/w
 
 for spec in "${GROUPS_SPEC[@]}"; do
   g=${spec%%=*}; ev=${spec#*=}
-  "$BUILD/leadsync-worker" --config "$LEADSYNC_CONFIG" --group "$g" --events "$ev" \
+  setsid "$BUILD/leadsync-worker" --config "$LEADSYNC_CONFIG" --group "$g" --events "$ev" \
     --listen 127.0.0.1:0 --ready-file "$RUN/worker-$g.ready" >"$LOGS/worker-$g.log" 2>&1 &
   PIDS+=($!); wait_ready "worker-$g" $! "$RUN/worker-$g.ready"
 done
 # The category filter (hold and release for tenants with filter.categories).
-"$BUILD/leadsync-worker" --config "$LEADSYNC_CONFIG" --role filter \
+setsid "$BUILD/leadsync-worker" --config "$LEADSYNC_CONFIG" --role filter \
   --listen 127.0.0.1:0 --ready-file "$RUN/worker-filter.ready" >"$LOGS/worker-filter.log" 2>&1 &
 PIDS+=($!); wait_ready worker-filter $! "$RUN/worker-filter.ready"
 
 # Webhook assurance (docs/assurance.md): the demo tenant's Smartlead account
 # is the emulator; `leadsync assure --tenant demo --since 2d` runs it now.
-"$BUILD/leadsync-assurance" --config "$LEADSYNC_CONFIG" --listen "${ASSURANCE_LISTEN:-127.0.0.1:0}" \
+setsid "$BUILD/leadsync-assurance" --config "$LEADSYNC_CONFIG" --listen "${ASSURANCE_LISTEN:-127.0.0.1:0}" \
   --ready-file "$RUN/assurance.ready" >"$LOGS/assurance.log" 2>&1 &
 PIDS+=($!); wait_ready assurance $! "$RUN/assurance.ready"
 
 # The operations console (web UI and JSON API), its read model under .run/.
-"$BUILD/leadsync-console" --config "$LEADSYNC_CONFIG" --listen "$CONSOLE_LISTEN" --rebuild \
+setsid "$BUILD/leadsync-console" --config "$LEADSYNC_CONFIG" --listen "$CONSOLE_LISTEN" --rebuild \
   --ready-file "$RUN/console.ready" >"$LOGS/console.log" 2>&1 &
 PIDS+=($!); wait_ready console $! "$RUN/console.ready"
 CONSOLE_URL=$(cat "$RUN/console.ready")
@@ -176,7 +231,7 @@ echo
 echo "Press Ctrl-C to stop."
 while :; do
   for p in "${PIDS[@]}"; do
-    kill -0 "$p" 2>/dev/null || { echo "make run: process $p exited; see .run/logs"; exit 1; }
+    kill -0 "$p" 2>/dev/null || { echo "make run: ${NAME_OF[$p]:-process $p} exited; see $LOGS"; exit 1; }
   done
   sleep 1
 done

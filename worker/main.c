@@ -146,6 +146,18 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
   s->pol.max_in_flight = (int)ls_config_int(cfg, "worker", "max_in_flight", 8);
 }
 
+/* Replies and category updates are served first when the portal is
+ * busy (docs/worker.md "Rate limiting"): a group that handles one of them
+ * takes the headroom that bulk groups leave free. */
+static hs_rl_class quota_class(const wrk_settings *s) {
+  for (size_t i = 0; i < s->n_types; i++)
+    if (s->types[i] == LS_EV_EMAIL_REPLY ||
+        s->types[i] == LS_EV_UNTRACKED_REPLIES ||
+        s->types[i] == LS_EV_LEAD_CATEGORY_UPDATED)
+      return HS_RL_PRIORITY;
+  return HS_RL_BULK;
+}
+
 /* One target per tenant; tenants of one portal share its limiter. */
 static bool make_targets(wrk *w) {
   w->limiters = hs_limiters_new();
@@ -158,7 +170,8 @@ static bool make_targets(wrk *w) {
     hs_limiter_conf lc = {t->hs_per_10s, 10000, t->hs_daily, w->s.guard_ms,
                           4,
                           (int)ls_config_int(w->cfg, "worker",
-                                             "ratelimit_reserve", 0)};
+                                             "ratelimit_reserve", 0),
+                          0};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
     /* A token_file (a mounted Secret) is followed: a rotated token is used
@@ -172,6 +185,7 @@ static bool make_targets(wrk *w) {
                         t->hs_token ? t->hs_token : "", &lc);
     if (!w->targets[i].lim)
       return false;
+    hs_limiter_set_class(w->targets[i].lim, quota_class(&w->s));
   }
   return true;
 }

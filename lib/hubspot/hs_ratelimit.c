@@ -16,7 +16,32 @@
  * for the few requests a process sends before it has a quota (setup,
  * probes). When the headers show more traffic than the other shares can
  * explain (shares over-committed by configuration), the older rule caps
- * us as well: use only a quarter of what the server says is left. */
+ * us as well: use only a quarter of what the server says is left.
+ *
+ * Work-conserving quota (the default in share mode; docs/worker.md "Rate
+ * limiting"): the share is a guarantee, and a process may borrow what the
+ * others leave unused. Each answer's X-HubSpot-RateLimit-Max and
+ * -Remaining say how much of the portal's window the server had counted
+ * when the request arrived; less our own requests that had arrived by
+ * then (hs_run answers a whole wave before it sends the next), that is
+ * what the other processes spent. With our own sends since, it estimates
+ * the window now, and a send goes while the estimate stays under a cap:
+ * the window less the reserve for a priority process (replies, category
+ * updates), less the reserve and the headroom for a bulk one. Bulk
+ * processes therefore leave the headroom free, and when both wait for
+ * room the priority process is served first. What a view cannot show is
+ * absorbed by damping and by the reserve: once the answers show another
+ * process filling the window too (the others' count grows), each takes a
+ * quarter of the room it sees per answer; a view older than a second lets
+ * a bulk process only replace its own sends that left the window; without
+ * a view a process sends one request of its guarantee at a time until an
+ * answer brings one; a window that looks full is watched with lone
+ * lookout requests, at growing gaps while it stays full, that can only
+ * spend half of the headroom (bulk) or of the reserve (priority). A
+ * priority process relies on the bulk processes keeping to their cap
+ * with its requests counted: half a second after an answer, one request
+ * at a time, it assumes so rather than wait for the window to drain
+ * unseen. */
 #include "hs_ratelimit.h"
 
 #include <stdlib.h>
@@ -73,19 +98,19 @@ static size_t ring_count_after(const ring *r, int64_t t) {
 
 struct hs_limiter {
   hs_limiter_conf c;
-  ring sends;   /* our sends, mono us */
-  ring search;  /* our search sends */
+  ring sends;  /* our sends, mono us */
+  ring search; /* our search sends */
   /* Latest header view. */
   bool hdr_known;
   long hdr_remaining, hdr_max;
   int64_t hdr_sent_us, hdr_obs_us;
-  int64_t others_until_us; /* another process spends this window until */
-  int64_t penalty_until_us;        /* after a 10 s 429 */
+  int64_t others_until_us;  /* another process spends this window until */
+  int64_t penalty_until_us; /* after a 10 s 429 */
   int64_t search_penalty_until_us; /* after a search 429 */
   /* Daily budget (the portal's local day of the wall clock). */
   long daily_used;
   int64_t day;
-  int64_t utc_offset_us; /* the portal's time zone (account-info) */
+  int64_t utc_offset_us;          /* the portal's time zone (account-info) */
   int64_t daily_blocked_until_us; /* mono */
   int in_flight;                  /* acquired, not yet observed */
   /* Share mode (hs_limiter_set_share). */
@@ -95,11 +120,21 @@ struct hs_limiter {
     double share;
   } hist[HS_SHARE_HIST]; /* share changes; [0] was in effect a window ago */
   size_t n_hist;
-  ring probes;            /* sends beyond the quota (on the reserve) */
-  bool had_share;         /* a share above 0 was ever set */
-  bool witness_open;      /* a request sent with nothing else in flight */
+  ring probes;       /* sends beyond the quota (on the reserve) */
+  bool had_share;    /* a share above 0 was ever set */
+  bool witness_open; /* a request sent with nothing else in flight */
   int64_t witness_sent_us;
+  /* Work-conserving quota. */
+  hs_rl_class cls;
+  long hdr_ours_at_obs;       /* our sends in the window when the view came */
+  int64_t lookout_gap_us;     /* between lookouts into a window at our cap */
+  long prev_others;           /* the others' count in the last view */
+  long hdr_others;            /* the others' count in this view */
+  int64_t contended_until_us; /* others fill the window too, until */
 };
+
+/* A header view older than this may only replace our own sends. */
+#define HS_VIEW_FRESH_US 1000000
 
 static int64_t window_us(const hs_limiter *l) {
   return ((int64_t)l->c.window_ms + l->c.guard_ms) * 1000;
@@ -120,10 +155,16 @@ hs_limiter *hs_limiter_new(const hs_limiter_conf *c) {
     l->c.reserve = l->c.per_window / 16 > 4 ? l->c.per_window / 16 : 4;
   if (l->c.reserve >= l->c.per_window)
     l->c.reserve = l->c.per_window - 1;
+  if (l->c.headroom == 0)
+    l->c.headroom = l->c.per_window / 32 > 4 ? l->c.per_window / 32 : 4;
+  if (l->c.headroom > 0 && l->c.headroom >= l->c.per_window - l->c.reserve)
+    l->c.headroom = l->c.per_window - l->c.reserve - 1;
+  if (l->c.headroom < 0)
+    l->c.headroom = -1;
   if (ring_init(&l->sends, (size_t)l->c.per_window) ||
       ring_init(&l->search, (size_t)l->c.search_per_s) ||
-      ring_init(&l->probes, (size_t)(l->c.reserve / 2 > 1 ? l->c.reserve / 2
-                                                          : 1))) {
+      ring_init(&l->probes,
+                (size_t)(l->c.reserve / 2 > 1 ? l->c.reserve / 2 : 1))) {
     hs_limiter_free(l);
     return NULL;
   }
@@ -148,8 +189,7 @@ static int64_t local_day(const hs_limiter *l, int64_t wall_us) {
   return t >= 0 ? t / day : (t - day + 1) / day;
 }
 
-int64_t hs_limiter_until_midnight_us(const hs_limiter *l,
-                                     int64_t now_wall_us) {
+int64_t hs_limiter_until_midnight_us(const hs_limiter *l, int64_t now_wall_us) {
   const int64_t day = 86400LL * 1000000;
   int64_t into = ((now_wall_us + l->utc_offset_us) % day + day) % day;
   return day - into;
@@ -330,6 +370,154 @@ static void take(hs_limiter *l, int64_t now_us, bool probe) {
   l->daily_used++;
 }
 
+void hs_limiter_set_class(hs_limiter *l, hs_rl_class c) {
+  l->cls = c;
+}
+
+static bool borrowing(const hs_limiter *l) {
+  return l->shared && l->c.headroom >= 0;
+}
+
+/* What the other processes had spent of the server's window when the
+ * viewed request arrived: the server's count less ours sent up to it,
+ * except those still unanswered (they may not have arrived yet). */
+static long others_of(const hs_limiter *l, int64_t sent_us, long used) {
+  long since = (long)ring_count_after(&l->sends, sent_us);
+  long ours = (long)ring_count_after(&l->sends,
+                                     sent_us - (int64_t)l->c.window_ms * 1000) -
+              since;
+  long unanswered = l->in_flight - since;
+  if (unanswered > 0)
+    ours -= unanswered < ours ? unanswered : ours;
+  return used > ours ? used - ours : 0;
+}
+
+/* Computed when the answer comes: later our own sends leave the ring. */
+static long view_others(const hs_limiter *l) {
+  return l->hdr_others;
+}
+
+/* The largest window total a send may bring about: a bulk process
+ * (within its share or borrowing) leaves the headroom to the priority
+ * ones, which is what serves them first when both wait. */
+static long cap_of(const hs_limiter *l, int lim) {
+  long cap = lim - l->c.reserve;
+  if (l->cls == HS_RL_BULK)
+    cap -= l->c.headroom;
+  return cap;
+}
+
+/* Requests the view allows now in *room (may be <= 0); false without a
+ * view. Of the room a view shows under the cap, a process takes at most a
+ * quarter before the next answer: processes that act on views of the
+ * same moment (up to four busy ones) cannot overfill it together, and a
+ * lone process still closes in on the cap within a few waves. An older
+ * view (within the window) only replaces our own sends that left the
+ * window since it came. */
+static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room,
+                      long *shown) {
+  if (!l->hdr_known || l->hdr_obs_us <= now_us - window_us(l))
+    return false;
+  long others = view_others(l);
+  long ours = (long)l->sends.n;
+  long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
+  /* A bulk process that saw our requests keeps the window at its cap at
+   * most, with ours counted: half a second on (a few of its answers), a
+   * priority process may take that as the others' ceiling, so it does not
+   * wait for the window to drain unseen. */
+  bool trusted = false;
+  if (l->cls == HS_RL_PRIORITY && now_us - l->hdr_obs_us > 500000) {
+    long bulk_cap = lim - l->c.reserve - l->c.headroom - ours;
+    if (bulk_cap >= 0 && others > bulk_cap) {
+      others = bulk_cap;
+      trusted = true;
+    }
+  }
+  long base = cap_of(l, lim) - others - (ours - since);
+  *room = (l->contended_until_us > now_us ? (base + 2) / 4 : base) - since;
+  /* On that assumption only one request at a time, and only while the
+   * last answer showed a few left: when bulk processes raced past their
+   * cap, its answer says so before the next one goes. */
+  if (trusted && (l->in_flight > 0 || l->hdr_remaining - since <= 2) &&
+      *room > 0)
+    *room = 0;
+  else if (trusted && *room > 1)
+    *room = 1;
+  *shown = *room;
+  /* The bulk processes never fill the headroom whatever our view's age,
+   * so a priority process may use an old view as it is. */
+  if (now_us - l->hdr_obs_us > HS_VIEW_FRESH_US && l->cls == HS_RL_BULK) {
+    long replace = l->hdr_ours_at_obs - ours;
+    if (replace < *room)
+      *room = replace;
+  }
+  return true;
+}
+
+int hs_limiter_room(hs_limiter *l, int64_t now_us) {
+  ring_prune(&l->sends, now_us - window_us(l));
+  int lim = limit_of(l);
+  long r = 0, shown = 0;
+  if (!view_room(l, now_us, lim, &r, &shown))
+    return -1;
+  return r < 0 ? 0 : (int)r;
+}
+
+/* Share mode with borrowing (hs_ratelimit.h, file comment). */
+static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
+  int64_t span = window_us(l);
+  int q = quota_of(l, now_us, lim);
+  bool within = (int)l->sends.n < q;
+  long room = 0, shown = 0;
+  bool view = view_room(l, now_us, lim, &room, &shown);
+  if (view && room > 0) {
+    take(l, now_us, false);
+    return 0;
+  }
+  /* No view, or an old one that left room: a few requests of the
+   * guarantee at a time, whose answers bring a fresh view (bulk
+   * borrowers leave the headroom for them). */
+  int blind = l->c.headroom / 4 > 1 ? l->c.headroom / 4 : 1;
+  bool fresh = view && now_us - l->hdr_obs_us <= HS_VIEW_FRESH_US;
+  if ((!view || (!fresh && shown > 0)) && within && l->in_flight < blind) {
+    take(l, now_us, false);
+    return 0;
+  }
+  /* The view says the cap is reached, but it only ages: the others'
+   * requests leave the window unseen. A lone lookout request finds out: a
+   * quarter second after an answer that showed the window under our cap
+   * (always for a priority process), else after a gap that doubles up to
+   * 2 s, while the window stays under the cap plus half the headroom
+   * (bulk) or plus half the reserve (priority), so a window that does not
+   * drain gets only a few. */
+  if (view && l->in_flight == 0) {
+    long used = (l->hdr_max - l->hdr_remaining) +
+                (long)ring_count_after(&l->sends, l->hdr_sent_us);
+    long cap = cap_of(l, lim);
+    long over = l->cls == HS_RL_PRIORITY ? l->c.reserve / 2 : l->c.headroom / 2;
+    int64_t gap =
+        used < cap || l->cls == HS_RL_PRIORITY ? 250000 : l->lookout_gap_us;
+    if (used < cap + over && now_us - l->hdr_obs_us >= gap) {
+      if (used >= cap)
+        l->lookout_gap_us =
+            l->lookout_gap_us < 1000000 ? 2 * l->lookout_gap_us : 2000000;
+      take(l, now_us, false);
+      return 0;
+    }
+  }
+  if (!view && probe_allowed(l, now_us)) {
+    take(l, now_us, true);
+    return 0;
+  }
+  if (l->in_flight > 0)
+    return 20000; /* answers are on their way; look again then */
+  /* Our oldest send leaving the window, the view ageing, or the quota
+   * growing: look again within 100 ms. */
+  int64_t w =
+      l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : 100000;
+  return w < 100000 ? w : 100000;
+}
+
 int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
   int64_t until;
   if (hs_limiter_daily_blocked(l, now_us, &until))
@@ -343,6 +531,8 @@ int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
   int lim = limit_of(l);
   if (l->sends.n >= (size_t)lim)
     return l->sends.ts[l->sends.head] + span - now_us + 1;
+  if (borrowing(l))
+    return acquire_borrowing(l, now_us, lim);
   if (l->shared) {
     int q = quota_of(l, now_us, lim);
     int64_t hw = l->others_until_us > now_us ? header_wait(l, now_us) : 0;
@@ -359,8 +549,8 @@ int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
     if (l->in_flight > 0)
       return 20000;
     /* Our oldest send leaving the window, or the quota growing. */
-    int64_t w = l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1
-                           : 100000;
+    int64_t w =
+        l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : 100000;
     return w < 100000 ? w : 100000;
   }
   int64_t hw = header_wait(l, now_us);
@@ -386,14 +576,32 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
     return;
   if (l->hdr_known && sent_us < l->hdr_sent_us)
     return; /* an older answer than the one we hold */
+  if (l->hdr_known && sent_us == l->hdr_sent_us &&
+      h->remaining > l->hdr_remaining && now_us - l->hdr_obs_us < 1000000)
+    return; /* same wave: the lowest Remaining arrived last */
   l->hdr_known = true;
   l->hdr_remaining = h->remaining;
   l->hdr_max = h->max > 0 ? h->max : l->c.per_window;
   l->hdr_sent_us = sent_us;
   l->hdr_obs_us = now_us;
+  ring_prune(&l->sends, now_us - window_us(l));
+  l->hdr_ours_at_obs = (long)l->sends.n;
+  /* Another process filling the window as well shows as the others'
+   * count growing between views: then each takes a quarter of the room
+   * a view shows (view_room) for a window. */
+  l->hdr_others = others_of(l, sent_us, l->hdr_max - l->hdr_remaining);
+  if (l->hdr_known) {
+    long others = view_others(l);
+    if (others - l->prev_others > l->c.headroom / 2)
+      l->contended_until_us = now_us + window_us(l);
+    l->prev_others = others;
+  }
+  if (l->lookout_gap_us < 250000 ||
+      l->hdr_max - l->hdr_remaining < cap_of(l, limit_of(l)))
+    l->lookout_gap_us = 250000;
   long server_used = l->hdr_max - h->remaining;
-  long ours = (long)ring_count_after(&l->sends,
-                                     sent_us - l->c.window_ms * 1000);
+  long ours =
+      (long)ring_count_after(&l->sends, sent_us - l->c.window_ms * 1000);
   if (!l->shared) {
     /* More spent than we sent in the window: another process shares it. */
     if (server_used > ours + 1)
@@ -403,8 +611,9 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   int lim = limit_of(l);
   int q = quota_of(l, now_us, lim);
   /* Others spend more than every other share together may: the shares are
-   * over-committed (configuration); add the header rule as a cap. */
-  if (server_used - ours > lim - q)
+   * over-committed (configuration); add the header rule as a cap. With
+   * borrowing, others may rightly spend more: every send checks the view. */
+  if (!borrowing(l) && server_used - ours > lim - q)
     l->others_until_us = now_us + 3 * (int64_t)l->c.window_ms * 1000;
   if (l->witness_open && sent_us == l->witness_sent_us) {
     l->witness_open = false;
@@ -412,9 +621,9 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
      * after the start of the window this answer describes) and before
      * this request (answered before it was sent, so they had arrived);
      * requests sent with it in the same wave count as others. */
-    long ours_in = (long)ring_count_after(&l->sends,
-                                          now_us - l->c.window_ms * 1000) -
-                   (long)ring_count_after(&l->sends, sent_us - 1) + 1;
+    long ours_in =
+        (long)ring_count_after(&l->sends, now_us - l->c.window_ms * 1000) -
+        (long)ring_count_after(&l->sends, sent_us - 1) + 1;
     long others = server_used - ours_in;
     /* Sent after the last share change and nobody else in the window: no
      * one can be spending an older, larger share, so the new share holds
@@ -443,8 +652,8 @@ long hs_rl_retry_after_ms(long seconds) {
   return seconds * 1000;
 }
 
-void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
-                       int64_t now_us, long retry_after_ms) {
+void hs_limiter_on_429(hs_limiter *l, bool search, bool daily, int64_t now_us,
+                       long retry_after_ms) {
   /* Whatever the server says, bounded (hs_ratelimit.h). */
   if (retry_after_ms > HS_DAILY_WAIT_MAX_MS)
     retry_after_ms = HS_DAILY_WAIT_MAX_MS;
@@ -469,6 +678,12 @@ void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
   /* Whatever the headers said, the window is full now. */
   l->hdr_known = true;
   l->hdr_remaining = 0;
+  if (l->hdr_max <= 0)
+    l->hdr_max = l->c.per_window;
+  ring_prune(&l->sends, now_us - window_us(l));
+  l->hdr_others =
+      l->hdr_max > (long)l->sends.n ? l->hdr_max - (long)l->sends.n : 0;
+  l->hdr_ours_at_obs = (long)l->sends.n;
   l->hdr_obs_us = now_us;
 }
 
@@ -510,7 +725,9 @@ struct hs_limiters {
   lim_entry *head;
 };
 
-hs_limiters *hs_limiters_new(void) { return calloc(1, sizeof(hs_limiters)); }
+hs_limiters *hs_limiters_new(void) {
+  return calloc(1, sizeof(hs_limiters));
+}
 
 void hs_limiters_free(hs_limiters *r) {
   if (!r)

@@ -32,13 +32,17 @@ long hs_rl_retry_after_ms(long seconds);
 typedef struct hs_limiter hs_limiter;
 
 typedef struct {
-  int per_window;     /* requests per window (tier: 100/190/250) */
-  long window_ms;     /* 10000 */
-  long daily;         /* daily budget; <= 0 = unlimited */
-  long guard_ms;      /* added to the window: send/arrival clock skew */
-  int search_per_s;   /* search bucket (HubSpot: 5/s per account) */
-  int reserve;        /* share mode: requests per window kept out of every
-                         share, for probes and setup (0: max(2, 5 %)) */
+  int per_window;   /* requests per window (tier: 100/190/250) */
+  long window_ms;   /* 10000 */
+  long daily;       /* daily budget; <= 0 = unlimited */
+  long guard_ms;    /* added to the window: send/arrival clock skew */
+  int search_per_s; /* search bucket (HubSpot: 5/s per account) */
+  int reserve;      /* share mode: requests per window kept out of every
+                       share, for probes and setup (0: max(4, 1/16)) */
+  int headroom;       /* share mode: requests per window that bulk
+                         processes leave free for the priority ones
+                         (0: max(4, 1/32)); -1: no borrowing, the shares
+                         are fixed caps */
 } hs_limiter_conf;
 
 hs_limiter *hs_limiter_new(const hs_limiter_conf *c);
@@ -55,11 +59,10 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
 /* A 429. daily=true blocks the portal until the daily reset (or the
  * Retry-After); otherwise the window is treated as exhausted until it
  * frees (Retry-After wins when present). */
-void hs_limiter_on_429(hs_limiter *l, bool search, bool daily,
-                       int64_t now_us, long retry_after_ms);
+void hs_limiter_on_429(hs_limiter *l, bool search, bool daily, int64_t now_us,
+                       long retry_after_ms);
 /* True while the daily budget is spent; *until_us gets the reset time. */
-bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us,
-                              int64_t *until_us);
+bool hs_limiter_daily_blocked(hs_limiter *l, int64_t now_us, int64_t *until_us);
 /* The portal's UTC offset (account-info): the daily budget resets at
  * midnight there. Default 0 (UTC). */
 void hs_limiter_set_utc_offset(hs_limiter *l, int64_t offset_ms);
@@ -85,6 +88,19 @@ int hs_limiter_in_window(hs_limiter *l, int64_t now_us);
 void hs_limiter_set_share(hs_limiter *l, double share, int64_t now_us);
 /* The requests this process may have in the current window (tests). */
 int hs_limiter_quota(hs_limiter *l, int64_t now_us);
+
+/* Work-conserving quota (share mode, docs/worker.md "Rate limiting"):
+ * the share is a guarantee, not a cap. A process may send while the
+ * window, as the last X-HubSpot-RateLimit-Max / -Remaining it saw and its
+ * own sends since show it, stays under a cap: the window less the reserve
+ * for a PRIORITY process (replies, category updates), less the reserve
+ * and the headroom for a BULK one, so when both wait the priority one is
+ * served first. BULK is the default. */
+typedef enum { HS_RL_BULK, HS_RL_PRIORITY } hs_rl_class;
+void hs_limiter_set_class(hs_limiter *l, hs_rl_class c);
+/* Requests this process may still send now by its header view, -1
+ * without one (tests). */
+int hs_limiter_room(hs_limiter *l, int64_t now_us);
 
 /* What is left of a portal's budget, for the quota gauges. */
 typedef struct {

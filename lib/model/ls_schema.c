@@ -760,6 +760,60 @@ ls_err ls_schema_validate(const ls_schema *s, const json_t *instance,
   return validate(&c, s->root, instance, NULL) ? LS_OK : LS_ERR_SCHEMA;
 }
 
+/* ---- what validation reads (ls_schema_reads) --------------------------- */
+
+static bool reads(const ls_schema *s, const ls_schema_reader *r,
+                  const json_t *sch, void *node, int depth) {
+  const char *k;
+  json_t *v;
+  if (!json_is_object(sch))
+    return true; /* true/false read nothing */
+  if (depth > 64) {
+    r->whole(node);
+    return true;
+  }
+  json_object_foreach((json_t *)sch, k, v) {
+    if (!strcmp(k, "properties")) {
+      const char *pk;
+      json_t *ps;
+      json_object_foreach(v, pk, ps) {
+        void *kid = r->member(node, pk);
+        if (!kid || !reads(s, r, ps, kid, depth + 1))
+          return false;
+      }
+    } else if (!strcmp(k, "required")) {
+      for (size_t i = 0; i < json_array_size(v); i++)
+        if (!r->member(node, json_string_value(json_array_get(v, i))))
+          return false;
+    } else if (!strcmp(k, "additionalProperties") ||
+               !strcmp(k, "patternProperties") || !strcmp(k, "propertyNames") ||
+               !strcmp(k, "minProperties") || !strcmp(k, "maxProperties") ||
+               !strcmp(k, "dependentRequired") ||
+               !strcmp(k, "dependentSchemas") || !strcmp(k, "const") ||
+               !strcmp(k, "enum")) {
+      r->whole(node);
+    } else if (!strcmp(k, "allOf") || !strcmp(k, "anyOf") ||
+               !strcmp(k, "oneOf")) {
+      for (size_t i = 0; i < json_array_size(v); i++)
+        if (!reads(s, r, json_array_get(v, i), node, depth + 1))
+          return false;
+    } else if (!strcmp(k, "not") || !strcmp(k, "if") || !strcmp(k, "then") ||
+               !strcmp(k, "else")) {
+      if (!reads(s, r, v, node, depth + 1))
+        return false;
+    } else if (!strcmp(k, "$ref")) {
+      if (!reads(s, r, resolve_ref(s, json_string_value(v)), node, depth + 1))
+        return false;
+    }
+  }
+  return true;
+}
+
+bool ls_schema_reads(const ls_schema *s, const ls_schema_reader *r,
+                     void *root) {
+  return reads(s, r, s->root, root, 0);
+}
+
 ls_err ls_schema_validate_config(const json_t *root, const char *name,
                                  char *errstr, size_t errlen) {
   char path[1024], msg[LS_ERRSTR_SIZE];

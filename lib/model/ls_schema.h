@@ -3,6 +3,7 @@
 #define LS_SCHEMA_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ls_err.h"
@@ -19,6 +20,24 @@ void ls_schema_free(ls_schema *s);
 /* LS_OK, or LS_ERR_SCHEMA with errstr "<json path>: <rule>". */
 ls_err ls_schema_validate(const ls_schema *s, const json_t *instance,
                           char *errstr, size_t errlen);
+/* What validating an object against s can read, for callers that build
+ * only part of an instance (ingress/ing_json.c): member(node, key) is
+ * called for every property a rule names (returning the node for that
+ * member's value, NULL when out of memory) and whole(node) where a rule
+ * needs the whole value (additionalProperties, patternProperties,
+ * propertyNames, min/maxProperties, dependentRequired/Schemas, const,
+ * enum, or $ref chains too deep to follow). Subschemas applied to the same
+ * instance (allOf, anyOf, oneOf, not, if/then/else, $ref) are followed.
+ * Arrays are not descended into: a caller keeps them whole. Validating the
+ * part so kept gives the same result and message as validating all of it.
+ * false when member() failed. */
+typedef struct {
+  void *(*member)(void *node, const char *key);
+  void (*whole)(void *node);
+} ls_schema_reader;
+bool ls_schema_reads(const ls_schema *s, const ls_schema_reader *r,
+                     void *root);
+
 /* Validates a config root against <schema dir>/config.schema.json; errstr
  * reads "<name>: <json path>: <rule>". */
 ls_err ls_schema_validate_config(const json_t *root, const char *name,

@@ -132,7 +132,7 @@ static void script_perform(hs_transport *t, hs_req **reqs, size_t n) {
 static void script_destroy(hs_transport *t) { (void)t; }
 
 static hs_limiter *mklim(int per) {
-  hs_limiter_conf c = {per, 10000, 0, 0, 4, 0};
+  hs_limiter_conf c = {per, 10000, 0, 0, 4, 0, 0};
   return hs_limiter_new(&c);
 }
 
@@ -306,7 +306,7 @@ static void test_limiter_429_waits_window(void **st) {
 
 static void test_limiter_registry_shares_portal(void **st) {
   hs_limiters *r = hs_limiters_new();
-  hs_limiter_conf c = {190, 10000, 0, 0, 4, 0};
+  hs_limiter_conf c = {190, 10000, 0, 0, 4, 0, 0};
   hs_limiter *a = hs_limiters_get(r, "http://h", "tok", &c);
   hs_limiter *b = hs_limiters_get(r, "http://h", "tok", &c);
   hs_limiter *d = hs_limiters_get(r, "http://h", "other", &c);
@@ -342,8 +342,15 @@ static hs_rl_headers hdr(long remaining, long max) {
 
 #define SEC 1000000LL
 
+/* Fixed shares (no borrowing): what these tests were written for; the
+ * work-conserving quota is tested in test_hs_quota.c. */
+static hs_limiter *mklim_fixed(int per) {
+  hs_limiter_conf c = {per, 10000, 0, 0, 4, 0, -1};
+  return hs_limiter_new(&c);
+}
+
 static void test_share_growth_waits_a_window(void **st) {
-  hs_limiter *l = mklim(100); /* reserve 6, usable 94 */
+  hs_limiter *l = mklim_fixed(100); /* reserve 6, usable 94 */
   int64_t t = 10 * SEC;
   hs_limiter_set_share(l, 0.0, t);
   hs_limiter_set_share(l, 0.5, t + 1);
@@ -361,7 +368,7 @@ static void test_share_growth_waits_a_window(void **st) {
 }
 
 static void test_share_idle_portal_ramps_at_once(void **st) {
-  hs_limiter *l = mklim(100);
+  hs_limiter *l = mklim_fixed(100);
   int64_t t = 20 * SEC;
   hs_limiter_set_share(l, 0.0, t);
   hs_limiter_set_share(l, 0.5, t + 1);
@@ -377,7 +384,7 @@ static void test_share_idle_portal_ramps_at_once(void **st) {
 }
 
 static void test_share_shrink_applies_at_once(void **st) {
-  hs_limiter *l = mklim(100);
+  hs_limiter *l = mklim_fixed(100);
   int64_t t = 30 * SEC;
   hs_limiter_set_share(l, 1.0, t);
   assert_int_equal(hs_limiter_acquire(l, false, t + 1), 0);
@@ -428,7 +435,7 @@ static void test_share_simulated_portal_never_exhausted(void **st) {
   const int64_t W = 10 * SEC, END = 80 * SEC, STEP = 1000;
   hs_limiter *lim[P];
   for (int i = 0; i < P; i++) {
-    hs_limiter_conf c = {L, 10000, 0, 500, 4, 0};
+    hs_limiter_conf c = {L, 10000, 0, 500, 4, 0, 0};
     lim[i] = hs_limiter_new(&c);
     hs_limiter_set_share(lim[i], 0.0, 0);
   }

@@ -23,7 +23,7 @@
 #define GUARD_MS 500L
 
 static hs_limiter *limiter(void) {
-  hs_limiter_conf c = {100, WINDOW_MS, 250000, GUARD_MS, 4, 0};
+  hs_limiter_conf c = {100, WINDOW_MS, 250000, GUARD_MS, 4, 0, 0};
   hs_limiter *l = hs_limiter_new(&c);
   assert_non_null(l);
   return l;

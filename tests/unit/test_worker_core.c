@@ -163,7 +163,7 @@ static int setup(void **state) {
   x->cfg.topic_prefix = "smartlead.";
   x->f.base.perform = fake_perform;
   x->f.base.destroy = fake_destroy;
-  hs_limiter_conf lc = {1000, 10000, 0, 0, 100, 0};
+  hs_limiter_conf lc = {1000, 10000, 0, 0, 100, 0, 0};
   x->lim = hs_limiter_new(&lc);
   x->tgt = (hs_target){"http://hubspot.invalid", "tok", x->lim, "t1", NULL};
   wrk *w = &x->w;

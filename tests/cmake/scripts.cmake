@@ -1,0 +1,4 @@
+# scripts area: make run (scripts/run.sh) comes up and stops cleanly on
+# Ctrl-C / SIGINT with exit status 0.
+ls_add_pytest(make_run tests/scripts/test_make_run.py
+  LABELS integration TIMEOUT 300)

@@ -1,0 +1,347 @@
+/* test_hs_quota: the work-conserving portal quota of hs_ratelimit (share
+ * mode with borrowing, docs/worker.md "Rate limiting"): a share is a
+ * guarantee, what others leave unused is borrowed as far as the headers
+ * show room, bulk borrowing leaves the headroom to priority processes,
+ * and no request lands in an exhausted window. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "hs_ratelimit.h"
+
+#define SEC 1000000LL
+#define L 190 /* professional: reserve 11, headroom 5 */
+#define BULK_CAP (L - 11 - 5)
+
+static hs_limiter *mk(hs_rl_class cls) {
+  hs_limiter_conf c = {L, 10000, 0, 500, 4, 0, 0};
+  hs_limiter *l = hs_limiter_new(&c);
+  hs_limiter_set_class(l, cls);
+  return l;
+}
+
+static hs_rl_headers hdr(long remaining) {
+  hs_rl_headers h;
+  hs_rl_headers_clear(&h);
+  h.remaining = remaining;
+  h.max = L;
+  h.interval_ms = 10000;
+  return h;
+}
+
+/* Sends waves of up to 8 requests (as hs_run does), each answered with
+ * the window the server would count if nobody else used the portal
+ * beyond `others`; returns how many went before the limiter said wait. */
+static int drain(hs_limiter *l, int64_t *t, long others, int waves) {
+  int sent = 0;
+  for (int w = 0; w < waves; w++) {
+    int64_t t0 = *t, got = 0;
+    while (got < 8 && hs_limiter_acquire(l, false, t0) == 0)
+      got++;
+    if (!got)
+      break;
+    sent += (int)got;
+    *t += 100000;
+    for (int i = 0; i < got; i++) {
+      hs_rl_headers h =
+          hdr(L - others - hs_limiter_in_window(l, *t) + (got - 1 - i));
+      hs_limiter_observe(l, false, t0, *t, &h);
+    }
+    *t += 1000;
+  }
+  return sent;
+}
+
+/* A bulk process with half the portal, alone on it: it borrows the other
+ * half, up to the window less the reserve and the headroom. */
+static void test_bulk_borrows_idle_portal(void **st) {
+  (void)st;
+  hs_limiter *l = mk(HS_RL_BULK);
+  int64_t t = 100 * SEC;
+  hs_limiter_set_share(l, 0.0, t);
+  hs_limiter_set_share(l, 0.5, t + 1);
+  t += 10;
+  int sent = drain(l, &t, 0, 200);
+  /* The fixed share would stop at 0.5 x 179 = 89. */
+  assert_true(sent > 89);
+  assert_true(sent <= BULK_CAP);
+  assert_true(sent >= BULK_CAP - 8);
+  hs_limiter_free(l);
+}
+
+/* The same process when the headers show the others spending their own
+ * share: it keeps to its guarantee. */
+static void test_bulk_keeps_to_share_when_others_busy(void **st) {
+  (void)st;
+  hs_limiter *l = mk(HS_RL_BULK);
+  int64_t t = 200 * SEC;
+  hs_limiter_set_share(l, 0.0, t);
+  hs_limiter_set_share(l, 0.5, t + 1);
+  t += 10;
+  int sent = drain(l, &t, 89, 200); /* the others hold 89 */
+  assert_true(sent <= BULK_CAP - 89);
+  assert_true(sent >= BULK_CAP - 89 - 8);
+  hs_limiter_free(l);
+}
+
+/* The window holds what a bulk borrower may fill (the cap less the
+ * headroom): the bulk process waits, the priority process still finds
+ * room, so it is served first. */
+static void test_priority_served_first(void **st) {
+  (void)st;
+  hs_limiter *bulk = mk(HS_RL_BULK);
+  hs_limiter *prio = mk(HS_RL_PRIORITY);
+  int64_t t = 300 * SEC;
+  hs_limiter_set_share(bulk, 0.0, t);
+  hs_limiter_set_share(bulk, 0.8, t + 1);
+  hs_limiter_set_share(prio, 0.0, t);
+  hs_limiter_set_share(prio, 0.2, t + 1);
+  t += 10;
+  int sent = drain(bulk, &t, 0, 200);
+  assert_true(sent > 0.8 * 179); /* borrowed past its own share */
+  assert_true(hs_limiter_acquire(bulk, false, t) > 0);
+  /* The priority process sees the same window in its answers. */
+  long used = BULK_CAP; /* what bulk filled, at most */
+  assert_int_equal(hs_limiter_acquire(prio, false, t), 0); /* blind */
+  hs_rl_headers h = hdr(L - used - 1);
+  hs_limiter_observe(prio, false, t, t + 100000, &h);
+  t += 100001;
+  assert_int_equal(hs_limiter_acquire(prio, false, t), 0);
+  assert_true(hs_limiter_room(prio, t) >= 0);
+  assert_true(hs_limiter_acquire(bulk, false, t) > 0);
+  hs_limiter_free(bulk);
+  hs_limiter_free(prio);
+}
+
+/* A bulk borrower at its cap learns of the window draining only from
+ * answers: it sends lone lookouts at growing gaps (a few while the
+ * answers show the window full), and replaces its own sends once they
+ * left the window. */
+static void test_lookouts_then_replace(void **st) {
+  (void)st;
+  hs_limiter *l = mk(HS_RL_BULK);
+  int64_t t = 400 * SEC;
+  hs_limiter_set_share(l, 0.0, t);
+  hs_limiter_set_share(l, 0.3, t + 1);
+  t += 10;
+  int64_t first = t;
+  int sent = drain(l, &t, 0, 200);
+  assert_true(sent > 0.3 * 179);
+  int lookouts = 0;
+  for (int64_t end = t + 4 * SEC; t < end; t += 50000)
+    if (hs_limiter_acquire(l, false, t) == 0) {
+      lookouts++;
+      hs_rl_headers h = hdr(L - BULK_CAP - lookouts); /* nothing drained */
+      hs_limiter_observe(l, false, t, t + 100000, &h);
+    }
+  assert_true(lookouts >= 1 && lookouts <= 4);
+  /* Our first wave leaves the window: it may be replaced. */
+  t = first + 10 * SEC + 900000;
+  assert_int_equal(hs_limiter_acquire(l, false, t), 0);
+  hs_limiter_free(l);
+}
+
+/* With borrowing off (headroom -1) the share is a fixed cap. */
+static void test_fixed_share_does_not_borrow(void **st) {
+  (void)st;
+  hs_limiter_conf c = {L, 10000, 0, 500, 4, 0, -1};
+  hs_limiter *l = hs_limiter_new(&c);
+  int64_t t = 500 * SEC;
+  hs_limiter_set_share(l, 0.0, t);
+  hs_limiter_set_share(l, 0.5, t + 1);
+  t += 10;
+  int sent = drain(l, &t, 0, 200);
+  assert_true(sent <= 89 + 1);
+  hs_limiter_free(l);
+}
+
+/* -- a simulated portal -----------------------------------------------------
+ * Bulk processes with endless backlogs and one priority process whose
+ * work arrives at random (a flush of two calls, one after the other, like
+ * a reply's upsert and email), each sending in waves like hs_run, with
+ * random latencies to the server and back; some bulk processes stop and
+ * start. The server counts arrivals in a 10 s window. */
+typedef struct {
+  int64_t arrive, answer, sent;
+  long remaining;
+  bool limited;
+  bool done;
+} sreq;
+
+typedef struct {
+  hs_limiter *lim;
+  bool prio;
+  sreq *wave[8];
+  int nwave, answered;
+  int64_t wave_sent;
+  long sends;
+  /* priority work: flushes of two calls, one after the other */
+  int64_t ready_since; /* the next call is ready since (-1: none) */
+  int stage;           /* 0: the flush's first call, 1: its second */
+  int queued;          /* flushes waiting */
+} sproc;
+
+static uint64_t rng_s = 0x9E3779B97F4A7C15ull;
+static int64_t rnd(int64_t lo, int64_t hi) {
+  rng_s ^= rng_s << 13;
+  rng_s ^= rng_s >> 7;
+  rng_s ^= rng_s << 17;
+  return lo + (int64_t)(rng_s % (uint64_t)(hi - lo + 1));
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void simulate(uint64_t seed, int nbulk, double prio_share,
+                     bool bulk_pauses) {
+  enum { MAXP = 5, MAXQ = 60000 };
+  const int64_t W = 10 * SEC, END = 120 * SEC, STEP = 1000;
+  rng_s = seed;
+  sproc p[MAXP] = {{0}};
+  int np = nbulk + 1;
+  for (int i = 0; i < np; i++) {
+    p[i].prio = i == 0;
+    p[i].lim = mk(p[i].prio ? HS_RL_PRIORITY : HS_RL_BULK);
+    hs_limiter_set_share(p[i].lim, 0.0, 0);
+    hs_limiter_set_share(
+        p[i].lim, p[i].prio ? prio_share : (1.0 - prio_share) / nbulk, 1);
+  }
+  sreq *q = calloc(MAXQ, sizeof *q);
+  int64_t *win = calloc(MAXQ, sizeof *win);
+  int64_t *waits = calloc(MAXQ, sizeof *waits);
+  size_t nq = 0, nwin = 0, whead = 0, nwaits = 0;
+  long exhausted = 0, bulk_sends_late = 0, prio_sends_late = 0;
+  for (int64_t now = 0; now < END && nq < MAXQ - 64; now += STEP) {
+    /* Priority work: about 2 flushes a second (5 replies/s batched). */
+    if (rnd(0, 499) == 0) {
+      if (!p[0].queued && !p[0].nwave)
+        p[0].ready_since = now;
+      p[0].queued++;
+    }
+    /* Server arrivals, then answers. */
+    for (size_t k = 0; k < nq; k++) {
+      sreq *r = &q[k];
+      if (r->arrive == now) {
+        while (nwin > 0 && win[whead] <= now - W) {
+          whead++;
+          nwin--;
+        }
+        if ((long)nwin >= L) {
+          exhausted++;
+          if (getenv("SIM_DEBUG"))
+            for (int d = 0; d < np; d++)
+              print_message("exhausted t=%lld: p%d inw %d room %d\n",
+                            (long long)(now / 1000), d,
+                            hs_limiter_in_window(p[d].lim, now),
+                            hs_limiter_room(p[d].lim, now));
+          r->limited = true;
+          r->remaining = 0;
+        } else {
+          win[whead + nwin++] = now;
+          r->remaining = L - (long)nwin;
+        }
+      }
+      if (r->answer == now)
+        r->done = true;
+    }
+    for (int i = 0; i < np; i++) {
+      sproc *s = &p[i];
+      if (s->nwave) {
+        int done = 0;
+        for (int k = 0; k < s->nwave; k++)
+          done += s->wave[k]->done;
+        if (done < s->nwave)
+          continue;
+        for (int k = 0; k < s->nwave; k++) {
+          hs_rl_headers h = hdr(s->wave[k]->remaining);
+          hs_limiter_observe(s->lim, false, s->wave_sent, now, &h);
+          if (s->wave[k]->limited)
+            hs_limiter_on_429(s->lim, false, false, now, -1);
+        }
+        s->nwave = 0;
+        if (s->prio) {
+          if (s->stage == 0) {
+            s->stage = 1;
+          } else {
+            s->stage = 0;
+            s->queued--;
+          }
+          s->ready_since = now;
+        }
+      }
+      bool paused = bulk_pauses && !s->prio &&
+                    ((now / (15 * SEC)) % 3 == (i % 3)) && i > 1;
+      int want = s->prio ? (s->queued > 0 ? 1 : 0) : (paused ? 0 : 8);
+      while (s->nwave < want && hs_limiter_acquire(s->lim, false, now) == 0) {
+        sreq *r = &q[nq++];
+        r->sent = now;
+        r->arrive = now + rnd(20, 150) * 1000 / STEP * STEP;
+        r->answer = r->arrive + rnd(1, 80) * 1000 / STEP * STEP;
+        s->wave[s->nwave++] = r;
+        s->wave_sent = now;
+        s->sends++;
+        if (now >= 20 * SEC && s->prio)
+          prio_sends_late++;
+        else if (now >= 20 * SEC)
+          bulk_sends_late++;
+        if (s->prio)
+          waits[nwaits++] = now - s->ready_since;
+      }
+    }
+  }
+  qsort(waits, nwaits, sizeof *waits, cmp_i64);
+  int64_t p99 = nwaits ? waits[nwaits * 99 / 100] : 0;
+  double windows = (double)((END - 20 * SEC) / W);
+  double bulk_per_window = (double)bulk_sends_late / windows;
+  double all_per_window = (double)(bulk_sends_late + prio_sends_late) / windows;
+  print_message("seed %llu, %d bulk%s: into exhausted %ld, per window bulk "
+                "%.0f all %.0f, priority calls %zu, wait p99 %lld ms\n",
+                (unsigned long long)seed, nbulk, bulk_pauses ? " pausing" : "",
+                exhausted, bulk_per_window, all_per_window, nwaits,
+                (long long)(p99 / 1000));
+  assert_int_equal(exhausted, 0);
+  assert_true(nwaits > 200);
+  /* The priority process never waits behind the bulk ones for long. */
+  assert_true(p99 <= 1000000);
+  /* Work-conserving: the bulk processes together use nearly the whole
+   * window less reserve, headroom and what the priority one spends. */
+  if (!bulk_pauses)
+    assert_true(all_per_window >= 0.75 * L);
+  for (int i = 0; i < np; i++)
+    hs_limiter_free(p[i].lim);
+  free(q);
+  free(win);
+  free(waits);
+}
+
+static void test_sim_one_bulk(void **st) {
+  (void)st;
+  simulate(1, 1, 0.2, false);
+  simulate(2, 1, 0.1, false);
+}
+
+static void test_sim_three_bulk(void **st) {
+  (void)st;
+  simulate(3, 3, 0.2, false);
+  simulate(4, 3, 0.2, true);
+  simulate(5, 2, 0.3, true);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bulk_borrows_idle_portal),
+      cmocka_unit_test(test_bulk_keeps_to_share_when_others_busy),
+      cmocka_unit_test(test_priority_served_first),
+      cmocka_unit_test(test_lookouts_then_replace),
+      cmocka_unit_test(test_fixed_share_does_not_borrow),
+      cmocka_unit_test(test_sim_one_bulk),
+      cmocka_unit_test(test_sim_three_bulk),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
