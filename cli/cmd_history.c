@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ls_array.h"
 #include "cli_cmds.h"
 #include "cli_kafka.h"
 #include "kq.h"
@@ -95,15 +96,9 @@ static bool matches(const filter *f, const char *email, const char *event_id,
 static bool push(scan *s, int64_t at_us, json_t *o) {
   if (!o)
     return false;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 64;
-    entry *g = realloc(s->v, cap * sizeof *g);
-    if (!g) {
-      json_decref(o);
-      return false;
-    }
-    s->v = g;
-    s->cap = cap;
+  if (!LS_ARRAY_GROW(s->v, s->cap, s->n + 1)) {
+    json_decref(o);
+    return false;
   }
   s->v[s->n].at_us = at_us;
   s->v[s->n++].o = o;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fl_role.h"
 #include "hs_account.h"
 #include "hs_setup.h"
 #include "kq.h"
@@ -18,10 +19,8 @@
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
-#include "wrk_dlqwatch.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
-#include "wrk_release.h"
 #include "ls_version.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -282,70 +281,6 @@ static int run_setup(wrk *w, bool strict) {
   return failures;
 }
 
-typedef struct {
-  wrk *w;
-  const char *ready_file;
-  const char *url;
-  bool failed;
-} ready_ctx;
-
-static void filter_ready(void *arg) {
-  ready_ctx *rc = arg;
-  rc->w->ready = 1;
-  if (rc->ready_file && ls_write_file_atomic(rc->ready_file, rc->url) != 0) {
-    ls_error("cannot write the ready file", "{s:s}", "path", rc->ready_file);
-    rc->failed = true;
-    stop_flag = 1;
-  }
-}
-
-/* --role filter: no HubSpot, no event topics; leadsync.held only. */
-static int run_filter_role(wrk *w, const char *listen,
-                           const char *ready_file) {
-  char err[LS_ERRSTR_SIZE], url[160] = "";
-  w->stop = &stop_flag;
-  w->metrics = ls_metrics_new();
-  if (!w->metrics)
-    return 1;
-  wrk_obs_declare(w->metrics, true);
-  wrk_http *http = wrk_http_start(
-      listen ? listen : ls_config_str(w->cfg, "worker", "listen",
-                                      "127.0.0.1:9102"),
-      w->metrics, &w->ready, url, sizeof url, err, sizeof err);
-  if (!http) {
-    ls_error("cannot start the HTTP server", "{s:s}", "error", err);
-    return 1;
-  }
-  ready_ctx rc = {w, ready_file, url, false};
-  long days = ls_config_int(w->cfg, "worker", "held_max_age_days", 30);
-  wrk_release_opts o = {
-      .cfg = w->cfg,
-      .group = w->s.group_id,
-      .metrics = w->metrics,
-      .stop = &stop_flag,
-      .on_ready = filter_ready,
-      .ready_arg = &rc,
-      /* held_max_age_s (seconds) overrides the days, for tests. */
-      .max_age_s = ls_config_int(w->cfg, "worker", "held_max_age_s",
-                                 days * 86400),
-      .expiry_every_ms =
-          ls_config_int(w->cfg, "worker", "held_expiry_interval_ms", 60000),
-      .poison_after = w->s.poison_after,
-      .max_msg_bytes = w->s.max_msg_bytes,
-  };
-  /* The DLQ's pending records and their ages (docs/operations.md). */
-  wrk_dlqwatch *dw = wrk_dlqwatch_start(
-      w->cfg, w->metrics,
-      ls_config_int(w->cfg, "worker", "dlq_watch_interval_ms", 60000));
-  int r = wrk_release_run(&o, err, sizeof err);
-  if (r != 0)
-    ls_error("filter role failed", "{s:s}", "error", err);
-  wrk_dlqwatch_stop(dw);
-  w->ready = 0;
-  wrk_http_stop(http);
-  return r != 0 || rc.failed ? 1 : 0;
-}
-
 /* Applies what the rebalance callback recorded (it only records, raises
  * the flush's abort flag and (un)assigns). A revoke: the batch is dropped
  * (every event is read again, by whoever owns its partition now), the
@@ -502,7 +437,11 @@ int main(int argc, char **argv) {
   w.s.group = group ? group : "setup";
   snprintf(w.s.group_id, sizeof w.s.group_id, "leadsync-%s", w.s.group);
   if (filter_role) {
-    rc = run_filter_role(&w, listen, ready_file);
+    /* The category filter (filter/): no HubSpot, leadsync.held only. */
+    fl_role_args fa = {w.cfg,      w.s.group_id, listen,
+                       ready_file, &stop_flag,   w.s.poison_after,
+                       w.s.max_msg_bytes};
+    rc = fl_role_run(&fa);
     goto out;
   }
   if (!setup_only && !parse_events(events, &w.s, err, sizeof err)) {
@@ -513,7 +452,7 @@ int main(int argc, char **argv) {
   w.stop = &stop_flag;
   w.metrics = ls_metrics_new();
   if (w.metrics)
-    wrk_obs_declare(w.metrics, false);
+    wrk_obs_declare(w.metrics);
   w.s.pol.stop = &stop_flag;
   w.s.pol.abort = &w.cons.abort;
   w.s.pol.idle = wrk_consumer_service;

@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
+
 #define MAX_DEPTH 256
 
 #ifndef LS_DEFAULT_SCHEMA_DIR
@@ -99,15 +101,9 @@ static bool is_annotation(const char *k) {
 
 static bool add_regex(ls_schema *s, const void *id, const char *pattern,
                       char *err, size_t errlen, const char *where) {
-  if (s->n_res == s->cap_res) {
-    size_t cap = s->cap_res ? s->cap_res * 2 : 8;
-    pattern_re *p = realloc(s->res, cap * sizeof *p);
-    if (!p) {
-      snprintf(err, errlen, "%s: out of memory", s->name);
-      return false;
-    }
-    s->res = p;
-    s->cap_res = cap;
+  if (!LS_ARRAY_GROW(s->res, s->cap_res, s->n_res + 1)) {
+    snprintf(err, errlen, "%s: out of memory", s->name);
+    return false;
   }
   int rc = regcomp(&s->res[s->n_res].re, pattern, REG_EXTENDED | REG_NOSUB);
   if (rc != 0) {

@@ -41,7 +41,7 @@ typedef struct fake {
 static void answer(hs_req *r, long status, json_t *body) {
   char *s = json_dumps(body, JSON_COMPACT);
   r->status = status;
-  ls_buf_appendz(&r->resp, s);
+  assert_int_equal(ls_buf_appendz(&r->resp, s), LS_OK);
   free(s);
   json_decref(body);
 }
