@@ -14,6 +14,7 @@
 #include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_consumer.h"
 #include "wrk_sync.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
@@ -94,7 +95,7 @@ static void job_free(job *j) {
 
 /* Stop sending: shutdown, or the flush's partitions were revoked. */
 static bool halted(const wrk *w) {
-  return *w->stop || w->cons.abort;
+  return *w->stop || w->cons->abort;
 }
 
 void wrk_carry_clear(wrk_carry *c) {
@@ -579,8 +580,8 @@ static void note_props(wrk *w, size_t tenant, const char *id,
   json_array_foreach(e->map.dropped, d, dr) {
     json_object_del(clean, json_string_value(json_object_get(dr, "property")));
   }
-  for (size_t i = 0; i < w->carry.n; i++) {
-    wrk_ft *it = &w->carry.v[i];
+  for (size_t i = 0; i < w->carry->n; i++) {
+    wrk_ft *it = &w->carry->v[i];
     if (it->tenant != tenant || strcmp(it->id, id))
       continue;
     /* The earliest event of the contact names the campaign. */
@@ -595,9 +596,9 @@ static void note_props(wrk *w, size_t tenant, const char *id,
   wrk_ft ft = {.tenant = tenant, .props = clean, .t = e->map.time_us};
   snprintf(ft.id, sizeof ft.id, "%s", id);
   snprintf(ft.email, sizeof ft.email, "%s", e->map.email);
-  if (!w->carry.n)
-    w->carry.since_us = ls_mono_us();
-  if (!carry_push(&w->carry, &ft))
+  if (!w->carry->n)
+    w->carry->since_us = ls_mono_us();
+  if (!carry_push(w->carry, &ft))
     ls_warn("first-touch properties not written (out of memory)", NULL);
   json_decref(clean);
 }
@@ -1108,10 +1109,10 @@ static void upsert_cb(wrk *w, job *j, jvec *next, void *ud) {
 static void carry_into(wrk *w, size_t t, jvec *jobs, size_t first,
                        const json_t *where, size_t limit) {
   size_t keep = 0;
-  for (size_t i = 0; i < w->carry.n; i++) {
-    wrk_ft *ft = &w->carry.v[i];
+  for (size_t i = 0; i < w->carry->n; i++) {
+    wrk_ft *ft = &w->carry->v[i];
     if (ft->tenant != t) {
-      w->carry.v[keep++] = *ft;
+      w->carry->v[keep++] = *ft;
       continue;
     }
     const json_t *at = json_object_get(where, ft->email);
@@ -1128,32 +1129,32 @@ static void carry_into(wrk *w, size_t t, jvec *jobs, size_t first,
       ls_warn("first-touch properties not written (out of memory)", NULL);
     json_decref(ft->props);
   }
-  w->carry.n = keep;
+  w->carry->n = keep;
   /* Entries of other tenants stay; their age restarts (a bound, not a
    * promise: they go with the next flush or after one more linger). */
-  if (w->carry.n)
-    w->carry.since_us = ls_mono_us();
+  if (w->carry->n)
+    w->carry->since_us = ls_mono_us();
 }
 
 bool wrk_sync_carry_due(const wrk *w, int64_t now_us) {
-  return w->carry.n && now_us - w->carry.since_us >= w->s.linger_ms * 1000;
+  return w->carry->n && now_us - w->carry->since_us >= w->s.linger_ms * 1000;
 }
 
 void wrk_sync_carry(wrk *w) {
   jvec jobs = {0};
   for (size_t t = 0; t < w->cfg->n_tenants; t++) {
     job *j = NULL;
-    for (size_t i = 0; i < w->carry.n; i++) {
-      if (w->carry.v[i].tenant != t)
+    for (size_t i = 0; i < w->carry->n; i++) {
+      if (w->carry->v[i].tenant != t)
         continue;
       if (!j || j->ft.n >= (size_t)w->s.batch_max) {
         j = job_new(J_FIRST_TOUCH, t);
         jvec_push(&jobs, j);
       }
-      carry_push(&j->ft, &w->carry.v[i]);
+      carry_push(&j->ft, &w->carry->v[i]);
     }
   }
-  wrk_carry_clear(&w->carry);
+  wrk_carry_clear(w->carry);
   if (jobs.n)
     run_jobs(w, &jobs);
   for (size_t i = 0; i < jobs.n; i++) {
