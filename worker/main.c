@@ -16,6 +16,11 @@
 #include "ls_token.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_batch.h"
+#include "wrk_consumer.h"
+#include "wrk_plan.h"
+#include "wrk_poison.h"
+#include "wrk_sync.h"
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
@@ -286,7 +291,7 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_batch_abandon(w->batch, plan);
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
-      wrk_poison_forget(&w->poison, r.parts);
+      wrk_poison_forget(w->poison, r.parts);
     } else {
       char lerr[LS_ERRSTR_SIZE];
       int64_t t0 = ls_mono_us();
@@ -364,7 +369,16 @@ int main(int argc, char **argv) {
   int rc = 1;
   char err[LS_ERRSTR_SIZE];
   wrk w;
+  wrk_consumer cons;
+  wrk_poison poison;
+  wrk_carry carry;
   memset(&w, 0, sizeof w);
+  memset(&cons, 0, sizeof cons);
+  memset(&poison, 0, sizeof poison);
+  memset(&carry, 0, sizeof carry);
+  w.cons = &cons;
+  w.poison = &poison;
+  w.carry = &carry;
   wrk_http *http = NULL;
 
   if (ls_version_flag(argc, argv, "leadsync-worker"))
@@ -453,7 +467,7 @@ int main(int argc, char **argv) {
   if (w.metrics)
     wrk_obs_declare(w.metrics);
   w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.cons.abort;
+  w.s.pol.abort = &w.cons->abort;
   w.s.pol.idle = wrk_consumer_service;
   w.s.pol.idle_ud = &w;
   w.s.pol.metrics = w.metrics;
@@ -526,11 +540,11 @@ out:
     ls_token_free(w.targets[i].token_src);
   free(w.targets);
   free(w.s.types);
-  wrk_poison_free(&w.poison);
-  if (w.carry.n)
+  wrk_poison_free(w.poison);
+  if (w.carry->n)
     ls_warn("first-touch properties not written (stopping)", "{s:i}",
-            "contacts", (int)w.carry.n);
-  wrk_carry_clear(&w.carry);
+            "contacts", (int)w.carry->n);
+  wrk_carry_clear(w.carry);
   json_decref(w.setup_skipped);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);
