@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_hash.h"
 #include "ls_log.h"
 #include "ls_time.h"
@@ -242,40 +243,23 @@ static void part_metrics(wrk_ledger *l, int32_t p, bool drop) {
   l->p[p].reported = true;
 }
 
-long wrk_ledger_window_s(const json_t *v) {
-  if (json_is_integer(v) && json_integer_value(v) > 0)
-    return (long)json_integer_value(v);
-  if (json_is_number(v) && json_number_value(v) > 0)
-    return (long)json_number_value(v);
-  const char *s = json_string_value(v);
-  if (!s || !*s)
-    return WRK_DEDUP_WINDOW_S;
-  char *end;
-  long n = strtol(s, &end, 10);
-  long unit = !strcmp(end, "s") || !*end ? 1
-              : !strcmp(end, "m")        ? 60
-              : !strcmp(end, "h")        ? 3600
-              : !strcmp(end, "d")        ? 86400
-                                         : 0;
-  if (end == s || n <= 0 || !unit || n > 3650L * 86400 / unit)
-    return WRK_DEDUP_WINDOW_S;
-  return n * unit;
-}
-
-bool wrk_ledger_bound_prefetch(rd_kafka_conf_t *conf, const ls_config *cfg,
-                               char *errstr, size_t errlen) {
+const char **wrk_ledger_prefetch_props(const ls_config *cfg, const char **out,
+                                       size_t n) {
   static const char *const props[][2] = {
-      /* librdkafka's defaults: 100,000 records per partition and 64 MiB
-       * per consumer queue, ahead of a worker that takes ~1,000 a flush. */
+      /* librdkafka's defaults: 100,000 records and 64 MiB per partition
+       * ahead of a worker that takes ~1,000 a flush. */
       {"queued.min.messages", "2000"},
       {"queued.max.messages.kbytes", "8192"},
       {"fetch.max.bytes", "4194304"},
       {"fetch.message.max.bytes", "262144"}};
-  for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
-    if (!json_object_get(cfg->kafka_props, props[i][0]) &&
-        !kq_set(conf, props[i][0], props[i][1], errstr, errlen))
-      return false;
-  return true;
+  size_t k = 0;
+  for (size_t i = 0; i < sizeof props / sizeof props[0] && k + 3 <= n; i++)
+    if (!json_object_get(cfg->kafka_props, props[i][0])) {
+      out[k++] = props[i][0];
+      out[k++] = props[i][1];
+    }
+  out[k] = NULL;
+  return out;
 }
 
 /* -- construction --------------------------------------------------- */
@@ -306,31 +290,28 @@ wrk_ledger *wrk_ledger_new(const ls_config *cfg, const char *group,
                            long window_s, ls_metrics *metrics, char *errstr,
                            size_t errlen) {
   wrk_ledger *l = NULL;
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, errstr, errlen);
-  rd_kafka_t *rk = NULL;
   const struct rd_kafka_metadata *md = NULL;
-  char gid[220], rkerr[512];
-  if (!conf)
-    return NULL;
-  /* Group-less: partitions are assigned by hand. The prefetch is bounded
-   * (the restore is read as fast as it arrives; the table is the state). */
+  char gid[220];
+  /* Group-less: partitions are assigned by hand, a few restoring at once
+   * (start_restores); end of partition events end a restore. */
+  static const char *const props[] = {"enable.partition.eof",
+                                      "true",
+                                      "auto.offset.reset",
+                                      "earliest",
+                                      "queued.min.messages",
+                                      "20000",
+                                      "queued.max.messages.kbytes",
+                                      "2048",
+                                      "fetch.message.max.bytes",
+                                      "1048576",
+                                      "fetch.wait.max.ms",
+                                      "25",
+                                      NULL};
   snprintf(gid, sizeof gid, "leadsync-%s-ledger", group);
-  if (!kq_set(conf, "group.id", gid, errstr, errlen) ||
-      !kq_set(conf, "enable.auto.commit", "false", errstr, errlen) ||
-      !kq_set(conf, "enable.auto.offset.store", "false", errstr, errlen) ||
-      !kq_set(conf, "enable.partition.eof", "true", errstr, errlen) ||
-      !kq_set(conf, "auto.offset.reset", "earliest", errstr, errlen) ||
-      !kq_set(conf, "queued.min.messages", "20000", errstr, errlen) ||
-      !kq_set(conf, "queued.max.messages.kbytes", "2048", errstr, errlen) ||
-      !kq_set(conf, "fetch.message.max.bytes", "1048576", errstr, errlen) ||
-      !kq_set(conf, "fetch.wait.max.ms", "25", errstr, errlen))
-    goto fail;
-  rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!rk) {
-    snprintf(errstr, errlen, "ledger consumer: %s", rkerr);
-    goto fail;
-  }
-  conf = NULL;
+  kq_consumer_opts o = {.kind = KQ_READER, .group_id = gid, .props = props};
+  rd_kafka_t *rk = kq_consumer_new(cfg, &o, errstr, errlen);
+  if (!rk)
+    return NULL;
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, KQ_TOPIC_LEDGER, NULL);
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   for (int tries = 0; tries < 50; tries++) {
@@ -364,10 +345,7 @@ wrk_ledger *wrk_ledger_new(const ls_config *cfg, const char *group,
   l->plen = strlen(l->prefix);
   return l;
 fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  if (rk)
-    rd_kafka_destroy(rk);
+  rd_kafka_destroy(rk);
   return NULL;
 }
 

@@ -31,15 +31,12 @@ enum {
  * docs/worker.md "State" says why. */
 #define WRK_DEDUP_WINDOW_S (8 * 86400L)
 
-/* worker.dedup_window: seconds, or a string "<n>s|m|h|d" ("8d"); NULL or
- * unreadable: the default. */
-long wrk_ledger_window_s(const json_t *v);
-
 /* Bounds what librdkafka fetches ahead for the group consumer (unless
  * kafka.properties sets it): the worker's memory under a backlog is its
- * flush, not the backlog (docs/worker.md "Memory"). */
-bool wrk_ledger_bound_prefetch(rd_kafka_conf_t *conf, const ls_config *cfg,
-                               char *errstr, size_t errlen);
+ * flush, not the backlog (docs/worker.md "State"). Fills out (n >= 9) with
+ * "name", "value", ..., NULL for kq_consumer_opts.props; returns out. */
+const char **wrk_ledger_prefetch_props(const ls_config *cfg, const char **out,
+                                       size_t n);
 
 /* Tables only (no Kafka), every partition restored: unit tests. */
 wrk_ledger *wrk_ledger_new_local(void);
