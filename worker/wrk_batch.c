@@ -322,8 +322,11 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan) {
   if (!wrk_ledger_restored(w->ledger, m->partition)) {
     /* Paused until its state is restored (wrk_ledger_assign), so only a
      * record fetched before the pause: read again once restored. */
+    wrk_pos pos;
     free(e);
-    block(b, m, "partition state not restored yet", plan);
+    wrk_pos_of(&pos, m);
+    /* Not a failed attempt: no poison count. */
+    wrk_plan_unfinished(plan, &pos, -1, 0);
     rd_kafka_message_destroy(m);
     return;
   }
