@@ -10,6 +10,7 @@
 
 #include "hs_text.h"
 #include "kq.h"
+#include "ls_array.h"
 #include "ls_log.h"
 #include "ls_mask.h"
 #include "ls_time.h"
@@ -29,14 +30,8 @@ typedef struct {
 } evec;
 
 static bool evec_push(evec *a, wrk_event *e) {
-  if (a->n == a->cap) {
-    size_t nc = a->cap ? a->cap * 2 : 16;
-    wrk_event **nv = realloc(a->v, nc * sizeof *nv);
-    if (!nv)
-      return false;
-    a->v = nv;
-    a->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(a->v, a->cap, a->n + 1))
+    return false;
   a->v[a->n++] = e;
   return true;
 }
@@ -63,14 +58,8 @@ typedef struct {
 } jvec;
 
 static bool jvec_push(jvec *a, job *j) {
-  if (a->n == a->cap) {
-    size_t nc = a->cap ? a->cap * 2 : 16;
-    job **nv = realloc(a->v, nc * sizeof *nv);
-    if (!nv)
-      return false;
-    a->v = nv;
-    a->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(a->v, a->cap, a->n + 1))
+    return false;
   a->v[a->n++] = j;
   return true;
 }
@@ -109,14 +98,8 @@ void wrk_carry_clear(wrk_carry *c) {
 /* Appends a copy of ft (props shared: one more reference); NULL when
  * memory ran out. */
 static wrk_ft *carry_push(wrk_carry *c, const wrk_ft *ft) {
-  if (c->n == c->cap) {
-    size_t nc = c->cap ? c->cap * 2 : 16;
-    wrk_ft *nv = realloc(c->v, nc * sizeof *nv);
-    if (!nv)
-      return NULL;
-    c->v = nv;
-    c->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(c->v, c->cap, c->n + 1))
+    return NULL;
   c->v[c->n] = *ft;
   json_incref(ft->props);
   return &c->v[c->n++];
