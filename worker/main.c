@@ -504,6 +504,7 @@ int main(int argc, char **argv) {
     ls_error("invalid configuration", "{s:s}", "error", err);
     return 1;
   }
+  ls_config_log_problems(w.cfg);
   load_settings(w.cfg, &w.s);
   /* --events, else the group's types from worker.groups. */
   if (!events)
