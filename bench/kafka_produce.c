@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bench_common.h"
+#include "ls_array.h"
 #include "kq.h"
 #include "ls_buf.h"
 #include "ls_config.h"
@@ -116,15 +117,9 @@ static bool add_rec(kp_state *st, rd_kafka_t *rk, const ls_config *cfg,
   kp_rec *r = NULL;
   bool ok = false;
   char buf[LS_TENANT_MAX + 160];
-  if (st->n == st->cap) {
-    size_t cap = st->cap ? st->cap * 2 : 64;
-    kp_rec *nr = realloc(st->recs, cap * sizeof *nr);
-    if (!nr) {
-      snprintf(errstr, errlen, "out of memory");
-      goto out;
-    }
-    st->recs = nr;
-    st->cap = cap;
+  if (!LS_ARRAY_GROW(st->recs, st->cap, st->n + 1)) {
+    snprintf(errstr, errlen, "out of memory");
+    goto out;
   }
   r = &st->recs[st->n];
   memset(r, 0, sizeof *r);
@@ -282,7 +277,7 @@ static rd_kafka_t *make_producer(const ls_config *cfg, kp_state *st,
   if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
     goto fail;
   snprintf(v, sizeof v, "%ld",
-           ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000));
+           cfg->ingress.kafka_timeout_ms);
   if (!kq_set(conf, "message.timeout.ms", v, errstr, errlen))
     goto fail;
   rd_kafka_conf_set_opaque(conf, st);

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "ls_array.h"
 #include "fo_format.h"
 #include "fo_seen.h"
 #include "kq.h"
@@ -170,14 +171,8 @@ static fo_part *part_get(fo_ep *ep, const char *topic, int32_t partition,
       return ep->parts[i];
   if (!create)
     return NULL;
-  if (ep->n_parts == ep->cap_parts) {
-    size_t cap = ep->cap_parts ? ep->cap_parts * 2 : 32;
-    fo_part **g = realloc(ep->parts, cap * sizeof *g);
-    if (!g)
-      return NULL;
-    ep->parts = g;
-    ep->cap_parts = cap;
-  }
+  if (!LS_ARRAY_GROW(ep->parts, ep->cap_parts, ep->n_parts + 1))
+    return NULL;
   fo_part *p = calloc(1, sizeof *p);
   if (!p)
     return NULL;
@@ -268,18 +263,12 @@ static fo_lead *ready_pop(fo_ep *ep) {
 static void timer_push(fo_ep *ep, fo_item *it) {
   if (it->in_timer)
     return;
-  if (ep->n_backoff == ep->cap_backoff) {
-    size_t cap = ep->cap_backoff ? ep->cap_backoff * 2 : 64;
-    fo_item **g = realloc(ep->backoff, cap * sizeof *g);
-    if (!g) {
-      /* Without room to wait, go at once rather than lose the item. */
-      it->st = IT_QUEUED;
-      it->due_us = 0;
-      ready_push(ep, it->lead);
-      return;
-    }
-    ep->backoff = g;
-    ep->cap_backoff = cap;
+  if (!LS_ARRAY_GROW(ep->backoff, ep->cap_backoff, ep->n_backoff + 1)) {
+    /* Without room to wait, go at once rather than lose the item. */
+    it->st = IT_QUEUED;
+    it->due_us = 0;
+    ready_push(ep, it->lead);
+    return;
   }
   it->in_timer = true;
   ep->backoff[ep->n_backoff++] = it;
