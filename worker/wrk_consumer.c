@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk.h"
@@ -140,23 +141,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(w->cfg, errstr, errlen);
-  rd_kafka_t *rk = NULL;
   rd_kafka_topic_partition_list_t *topics = NULL;
-  if (!conf)
+  kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
+                         .group_id = w->s.group_id,
+                         .on_rebalance = on_rebalance,
+                         .opaque = w,
+                         .poll_set_consumer = true};
+  rd_kafka_t *rk = kq_consumer_new(w->cfg, &co, errstr, errlen);
+  if (!rk)
     return false;
-  if (!kq_consumer_defaults(conf, w->s.group_id, errstr, errlen))
-    goto fail;
-  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-  rd_kafka_conf_set_opaque(conf, w);
-  char rkerr[512];
-  rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!rk) {
-    snprintf(errstr, errlen, "consumer: %s", rkerr);
-    goto fail;
-  }
-  conf = NULL;
-  rd_kafka_poll_set_consumer(rk);
   topics = rd_kafka_topic_partition_list_new((int)w->s.n_types);
   for (size_t i = 0; i < w->s.n_types; i++) {
     char t[LS_TOPIC_MAX];
@@ -173,8 +166,6 @@ bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
   w->cons->rk = rk;
   return true;
 fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
   if (rk)
     rd_kafka_destroy(rk);
   return false;
