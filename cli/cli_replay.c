@@ -115,9 +115,7 @@ out:
   if (s.producer)
     rd_kafka_destroy(s.producer);
   free(s.last);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  cli_kafka_done(rk, &ranges);
   return rc;
 }
 
@@ -139,9 +137,7 @@ int cli_replay_list(cli_ctx *ctx, const ls_config *cfg, const char *group,
   else if (cli_kafka_read(rk, &ranges, on_record, ud, 15000, 0, errstr,
                           sizeof errstr) != LS_OK)
     rc = cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  cli_kafka_done(rk, &ranges);
   return rc;
 }
 
