@@ -119,6 +119,18 @@ out:
   return rc;
 }
 
+int cli_replay_carry(rd_kafka_t *producer, const rd_kafka_message_t *m,
+                     char *errstr, size_t errlen) {
+  rd_kafka_headers_t *orig = NULL;
+  rd_kafka_headers_t *hdrs =
+      rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
+          ? rd_kafka_headers_copy(orig)
+          : NULL;
+  return cli_kafka_produce(producer, rd_kafka_topic_name(m->rkt), m->key,
+                           m->key_len, m->payload, m->len, hdrs, errstr,
+                           errlen) != LS_OK;
+}
+
 int cli_replay_list(cli_ctx *ctx, const ls_config *cfg, const char *group,
                     const char *topic, bool all, cli_record_fn on_record,
                     void *ud) {
