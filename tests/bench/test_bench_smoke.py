@@ -57,7 +57,7 @@ try:
     t0 = time.monotonic()
     r = subprocess.run([os.path.join(SOURCE, "bench", "run.sh"), BUILD],
                        cwd=tmp, env=env, capture_output=True, text=True,
-                       timeout=140)
+                       timeout=220)
     secs = time.monotonic() - t0
     print(f"bench ran in {secs:.1f} s, exit {r.returncode}", flush=True)
     if not c.eq(r.returncode, 0, "bench/run.sh exit status"):
@@ -105,10 +105,10 @@ try:
         pr, po = data.get("priority", {}), data.get("portals", {})
         c.eq((pr.get("replies_synced"), pr.get("activity_synced")),
              (pr.get("replies"), pr.get("activity_backlog")),
-             "the priority part synced every reply and activity event", pr)
-        c.eq(po.get("completed"), po.get("events"),
-             "the portals part synced every tenant's backlog",
-             {k: po.get(k) for k in ("events", "completed", "tenants")})
+             "the priority part synced every reply and activity event")
+        c.eq((po.get("completed"), po.get("tenants")),
+             (po.get("events"), 2),
+             "the portals part synced every tenant's backlog")
         cs = data.get("console", {})
         c.eq((cs.get("events"), cs.get("email_found"), cs.get("event_found")),
              (2000, 100, 100),
