@@ -87,9 +87,8 @@ static void take_budget(as_api *a, volatile int *stop) {
 
 static size_t on_body(char *p, size_t s, size_t n, void *u) {
   ls_buf *b = u;
-  if (b->len + s * n > 64u * 1024 * 1024)
-    return 0;
-  ls_buf_append(b, p, s * n);
+  if (b->len + s * n > 64u * 1024 * 1024 || ls_buf_append(b, p, s * n) != LS_OK)
+    return 0; /* curl then fails the transfer with a write error */
   return s * n;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bench_common.h"
+#include "ls_array.h"
 #include "kq.h"
 #include "ls_buf.h"
 #include "ls_config.h"
@@ -116,15 +117,9 @@ static bool add_rec(kp_state *st, rd_kafka_t *rk, const ls_config *cfg,
   kp_rec *r = NULL;
   bool ok = false;
   char buf[LS_TENANT_MAX + 160];
-  if (st->n == st->cap) {
-    size_t cap = st->cap ? st->cap * 2 : 64;
-    kp_rec *nr = realloc(st->recs, cap * sizeof *nr);
-    if (!nr) {
-      snprintf(errstr, errlen, "out of memory");
-      goto out;
-    }
-    st->recs = nr;
-    st->cap = cap;
+  if (!LS_ARRAY_GROW(st->recs, st->cap, st->n + 1)) {
+    snprintf(errstr, errlen, "out of memory");
+    goto out;
   }
   r = &st->recs[st->n];
   memset(r, 0, sizeof *r);
@@ -146,7 +141,7 @@ static bool add_rec(kp_state *st, rd_kafka_t *rk, const ls_config *cfg,
     snprintf(errstr, errlen, "%s: too many topics", what);
     goto out;
   }
-  /* DESIGN.md section 3 / docs/kafka-contract.md, as ingress/ing_http.c
+  /* The headers of docs/kafka-contract.md, as ingress/ing_http.c
    * writes them; ls_received_at is added per message. */
   r->hdrs = rd_kafka_headers_new(10);
   hdr(r->hdrs, "ce_specversion", "1.0");
@@ -282,7 +277,7 @@ static rd_kafka_t *make_producer(const ls_config *cfg, kp_state *st,
   if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
     goto fail;
   snprintf(v, sizeof v, "%ld",
-           ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000));
+           cfg->ingress.kafka_timeout_ms);
   if (!kq_set(conf, "message.timeout.ms", v, errstr, errlen))
     goto fail;
   rd_kafka_conf_set_opaque(conf, st);
@@ -300,7 +295,7 @@ fail:
 }
 
 /* Fetches every topic's metadata before the clock starts: the producer
- * does it lazily otherwise and the first records stall (DESIGN.md 9). */
+ * does it lazily otherwise and the first records stall. */
 static bool warm_up(rd_kafka_t *rk, kp_state *st, char *errstr, size_t errlen) {
   for (size_t i = 0; i < st->n_topics; i++) {
     const struct rd_kafka_metadata *md = NULL;

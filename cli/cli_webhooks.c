@@ -1,4 +1,4 @@
-/* cli_webhooks: Smartlead's webhook priority rules (DESIGN.md section 7).
+/* cli_webhooks: Smartlead's webhook priority rules (docs/cli.md).
  *
  * Smartlead fires one webhook per event type for a campaign: a user-level
  * webhook beats a client-level one, which beats a campaign-level one, and
@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "ls_array.h"
 #include "ls_buf.h"
 #include "ls_event.h"
 #include "ls_hash.h"
@@ -122,11 +123,8 @@ ls_err cli_wh_parse(cli_wh_report *r, const json_t *doc, const char *name,
     return LS_ERR_INVALID;
   }
   size_t n = json_array_size(arr);
-  cli_webhook *grown =
-      realloc(r->hooks, (r->n_hooks + n + 1) * sizeof *r->hooks);
-  if (!grown)
+  if (!LS_ARRAY_GROW(r->hooks, r->cap_hooks, r->n_hooks + n + 1))
     return LS_ERR_NOMEM;
-  r->hooks = grown;
   for (size_t i = 0; i < n; i++) {
     const json_t *o = json_array_get(arr, i);
     cli_webhook h;
@@ -296,10 +294,8 @@ static ls_err add_type(cli_wh_report *r, const char *t) {
   for (size_t i = 0; i < r->n_types; i++)
     if (!strcmp(r->types[i], t))
       return LS_OK;
-  char **g = realloc(r->types, (r->n_types + 1) * sizeof *g);
-  if (!g)
+  if (!LS_ARRAY_GROW(r->types, r->cap_types, r->n_types + 1))
     return LS_ERR_NOMEM;
-  r->types = g;
   if (!(r->types[r->n_types] = strdup(t)))
     return LS_ERR_NOMEM;
   r->n_types++;
@@ -318,10 +314,8 @@ static ls_err add_scope(cli_wh_report *r, const char *campaign,
       return LS_OK;
     }
   }
-  cli_wh_scope *g = realloc(r->scopes, (r->n_scopes + 1) * sizeof *g);
-  if (!g)
+  if (!LS_ARRAY_GROW(r->scopes, r->cap_scopes, r->n_scopes + 1))
     return LS_ERR_NOMEM;
-  r->scopes = g;
   cli_wh_scope *s = &r->scopes[r->n_scopes++];
   snprintf(s->campaign_id, sizeof s->campaign_id, "%s", campaign);
   snprintf(s->client_id, sizeof s->client_id, "%s", client);
@@ -349,10 +343,8 @@ static ls_err add_finding(cli_wh_report *r, cli_severity sev, const char *code,
 
 static ls_err add_finding(cli_wh_report *r, cli_severity sev, const char *code,
                           const char *fmt, ...) {
-  cli_wh_finding *g = realloc(r->findings, (r->n_findings + 1) * sizeof *g);
-  if (!g)
+  if (!LS_ARRAY_GROW(r->findings, r->cap_findings, r->n_findings + 1))
     return LS_ERR_NOMEM;
-  r->findings = g;
   cli_wh_finding *f = &r->findings[r->n_findings++];
   f->sev = sev;
   snprintf(f->code, sizeof f->code, "%s", code);
@@ -369,18 +361,16 @@ typedef struct {
   ls_buf types;
 } pair;
 
-static ls_err note_pair(pair **pairs, size_t *n, size_t w, size_t s,
-                        const char *type) {
+static ls_err note_pair(pair **pairs, size_t *n, size_t *cap, size_t w,
+                        size_t s, const char *type) {
   pair *p = NULL;
   for (size_t i = 0; i < *n && !p; i++)
     if ((*pairs)[i].w == w && (*pairs)[i].s == s)
       p = &(*pairs)[i];
   if (!p) {
-    pair *g = realloc(*pairs, (*n + 1) * sizeof *g);
-    if (!g)
+    if (!LS_ARRAY_GROW(*pairs, *cap, *n + 1))
       return LS_ERR_NOMEM;
-    *pairs = g;
-    p = &g[(*n)++];
+    p = &(*pairs)[(*n)++];
     p->w = w;
     p->s = s;
     ls_buf_init(&p->types, 64 * 1024);
@@ -389,9 +379,11 @@ static ls_err note_pair(pair **pairs, size_t *n, size_t w, size_t s,
   size_t tl = strlen(type);
   if (p->types.len >= tl && !strcmp(p->types.data + p->types.len - tl, type))
     return LS_OK;
+  ls_err e = LS_OK;
   if (p->types.len)
-    ls_buf_appendz(&p->types, ", ");
-  return ls_buf_appendz(&p->types, type);
+    ls_buf_putz(&p->types, &e, ", ");
+  ls_buf_putz(&p->types, &e, type);
+  return e;
 }
 
 static ls_err pair_finding(cli_wh_report *r, const pair *p) {
@@ -479,7 +471,7 @@ ls_err cli_wh_resolve(cli_wh_report *r, const ls_config *cfg) {
   ls_err e = LS_OK;
   classify(r, cfg);
   pair *pairs = NULL;
-  size_t n_pairs = 0;
+  size_t n_pairs = 0, cap_pairs = 0;
   for (size_t i = 0; i < r->n_hooks && e == LS_OK; i++) {
     const cli_webhook *h = &r->hooks[i];
     for (size_t k = 0; k < h->n_types && e == LS_OK; k++)
@@ -514,12 +506,10 @@ ls_err cli_wh_resolve(cli_wh_report *r, const ls_config *cfg) {
         }
         if (!n_cand)
           continue;
-        cli_wh_route *g = realloc(r->routes, (r->n_routes + 1) * sizeof *g);
-        if (!g) {
+        if (!LS_ARRAY_GROW(r->routes, r->cap_routes, r->n_routes + 1)) {
           e = LS_ERR_NOMEM;
           break;
         }
-        r->routes = g;
         cli_wh_route *rt = &r->routes[r->n_routes++];
         memset(rt, 0, sizeof *rt);
         rt->type = t;
@@ -539,7 +529,7 @@ ls_err cli_wh_resolve(cli_wh_report *r, const ls_config *cfg) {
           rt->shadowed[rt->n_shadowed++] = i;
           if (h->level == w->level && h->updated_us == w->updated_us)
             rt->tie = true;
-          e = note_pair(&pairs, &n_pairs, winner, i, r->types[t]);
+          e = note_pair(&pairs, &n_pairs, &cap_pairs, winner, i, r->types[t]);
         }
       }
     }

@@ -64,15 +64,15 @@ typedef struct {
 
 typedef struct {
   cli_webhook *hooks;
-  size_t n_hooks;
+  size_t n_hooks, cap_hooks;
   char **types;
-  size_t n_types;
+  size_t n_types, cap_types;
   cli_wh_scope *scopes;
-  size_t n_scopes;
+  size_t n_scopes, cap_scopes;
   cli_wh_route *routes;
-  size_t n_routes;
+  size_t n_routes, cap_routes;
   cli_wh_finding *findings;
-  size_t n_findings;
+  size_t n_findings, cap_findings;
 } cli_wh_report;
 
 /* Appends the webhook definitions of doc (an array, or an object holding

@@ -24,68 +24,71 @@ static char *dup_bytes(const char *p, size_t n) {
 }
 
 /* Slack's mrkdwn needs &, < and > escaped; max bounds the bytes copied
- * (cut at a UTF-8 boundary). */
-static void slack_escape(ls_buf *b, const char *s, size_t max) {
+ * (cut at a UTF-8 boundary). The text is built with ls_buf_put*: at the
+ * buffer's ceiling it ends with what fitted. */
+static void slack_escape(ls_buf *b, ls_err *e, const char *s, size_t max) {
   size_t n = strlen(s);
   if (n > max) {
     n = max;
     while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
       n--;
   }
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && *e == LS_OK; i++) {
     switch (s[i]) {
     case '&':
-      ls_buf_appendz(b, "&amp;");
+      ls_buf_putz(b, e, "&amp;");
       break;
     case '<':
-      ls_buf_appendz(b, "&lt;");
+      ls_buf_putz(b, e, "&lt;");
       break;
     case '>':
-      ls_buf_appendz(b, "&gt;");
+      ls_buf_putz(b, e, "&gt;");
       break;
     default:
-      ls_buf_append(b, &s[i], 1);
+      ls_buf_put(b, e, &s[i], 1);
     }
   }
   if (n < strlen(s))
-    ls_buf_appendz(b, "…");
+    ls_buf_putz(b, e, "…");
 }
 
-static void url_encode(ls_buf *b, const char *s) {
+static void url_encode(ls_buf *b, ls_err *e, const char *s) {
   static const char hex[] = "0123456789ABCDEF";
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
         (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
         c == '~') {
-      ls_buf_append(b, s, 1);
+      ls_buf_put(b, e, s, 1);
     } else {
-      char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-      ls_buf_append(b, e, 3);
+      char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+      ls_buf_put(b, e, esc, 3);
     }
   }
 }
 
-static void campaign_part(ls_buf *b, const json_t *root, const ls_event *ev) {
+static void campaign_part(ls_buf *b, ls_err *e, const json_t *root,
+                          const ls_event *ev) {
   const char *name = jstr(root, "campaign_name");
   if (name && *name) {
-    ls_buf_appendz(b, " in campaign *");
-    slack_escape(b, name, 200);
-    ls_buf_appendz(b, "*");
+    ls_buf_putz(b, e, " in campaign *");
+    slack_escape(b, e, name, 200);
+    ls_buf_putz(b, e, "*");
   } else if (ev->campaign_id[0]) {
-    ls_buf_printf(b, " in campaign %s", ev->campaign_id);
+    ls_buf_putf(b, e, " in campaign %s", ev->campaign_id);
   }
 }
 
-static void contact_link(ls_buf *b, const ls_endpoint *ep, const ls_event *ev) {
+static void contact_link(ls_buf *b, ls_err *e, const ls_endpoint *ep,
+                         const ls_event *ev) {
   if (!ep->portal_id || !ev->lead_email[0])
     return;
-  ls_buf_printf(b,
-                "\n<https://app.hubspot.com/contacts/%s/objects/0-1/views/"
-                "all/list?query=",
-                ep->portal_id);
-  url_encode(b, ev->lead_email);
-  ls_buf_appendz(b, "|HubSpot contact>");
+  ls_buf_putf(b, e,
+              "\n<https://app.hubspot.com/contacts/%s/objects/0-1/views/"
+              "all/list?query=",
+              ep->portal_id);
+  url_encode(b, e, ev->lead_email);
+  ls_buf_putz(b, e, "|HubSpot contact>");
 }
 
 static const char *reply_text(const json_t *root) {
@@ -101,30 +104,31 @@ static char *slack_body(const ls_endpoint *ep, const json_t *root,
                         const ls_event *ev, size_t *out_len) {
   ls_buf b;
   ls_buf_init(&b, 64 * 1024);
+  ls_err e = LS_OK;
   const char *lead = ev->lead_email[0] ? ev->lead_email : "(unknown lead)";
   if (ev->type == LS_EV_EMAIL_REPLY || ev->type == LS_EV_UNTRACKED_REPLIES) {
-    ls_buf_appendz(&b, ":speech_balloon: *Reply* from ");
-    slack_escape(&b, lead, 254);
-    campaign_part(&b, root, ev);
+    ls_buf_putz(&b, &e, ":speech_balloon: *Reply* from ");
+    slack_escape(&b, &e, lead, 254);
+    campaign_part(&b, &e, root, ev);
     const char *t = reply_text(root);
     if (t) {
-      ls_buf_appendz(&b, "\n>");
-      slack_escape(&b, t, SLACK_PREVIEW_MAX);
+      ls_buf_putz(&b, &e, "\n>");
+      slack_escape(&b, &e, t, SLACK_PREVIEW_MAX);
     }
   } else if (ev->type == LS_EV_LEAD_CATEGORY_UPDATED) {
     char id[64], name[128];
     ls_event_category(root, id, sizeof id, name, sizeof name);
-    ls_buf_appendz(&b, ":label: *");
-    slack_escape(&b, lead, 254);
-    ls_buf_appendz(&b, "* moved to *");
-    slack_escape(&b, name[0] ? name : id[0] ? id : "?", 120);
-    ls_buf_appendz(&b, "*");
-    campaign_part(&b, root, ev);
+    ls_buf_putz(&b, &e, ":label: *");
+    slack_escape(&b, &e, lead, 254);
+    ls_buf_putz(&b, &e, "* moved to *");
+    slack_escape(&b, &e, name[0] ? name : id[0] ? id : "?", 120);
+    ls_buf_putz(&b, &e, "*");
+    campaign_part(&b, &e, root, ev);
   } else {
     ls_buf_free(&b);
     return NULL;
   }
-  contact_link(&b, ep, ev);
+  contact_link(&b, &e, ep, ev);
   json_t *msg =
       json_pack("{s:s,s:b}", "text", b.data ? b.data : "", "mrkdwn", 1);
   ls_buf_free(&b);

@@ -1,5 +1,7 @@
 /* ing_route: the parse-validate-route path of one webhook body. */
 #include "ing_route.h"
+
+#include "ing_json.h"
 #include "ls_shape.h"
 
 #include <ctype.h>
@@ -11,7 +13,59 @@
 
 struct ing_schemas {
   ls_schema *by_type[LS_EV__COUNT];
+  ing_pick *pick; /* the members the route reads (ing_json.h) */
 };
+
+/* Members read by the route itself, the event identity (ls_event.c,
+ * ls_evid.c) and the second shape's normalisation (ls_shape.c), besides
+ * those the schemas name. A field read here but missing from the list
+ * would make an accepted body's id or routing differ from what the whole
+ * body gives: unit_ing_route and the fuzzer compare both on every input. */
+static const char *const k_route_reads[] = {
+    "event_type", "event", "secret_key", "client_id", "campaign_id",
+    /* lead identity */
+    "to_email", "lead_email", "sl_lead_email", "sender_detail", "to",
+    "lead_data.email", "leadCorrespondence.targetLeadEmail",
+    /* times */
+    "event_timestamp", "time_sent", "time_opened", "time_clicked",
+    "time_replied", "created_at", "timestamp",
+    /* the event id */
+    "stats_id", "stats_thread_id", "sl_email_lead_map_id", "lead_id",
+    "sl_email_lead_id", "reply_message.message_id", "message_id",
+    "lead_category.new_id", "lead_category.old_id", "lead_category_id",
+    "previous_status", "current_status", "sequence_number",
+    "current_sequence_number",
+    /* the second shape (ls_shape.c) */
+    "lead.email", "lead.id", "lead.first_name", "lead.last_name",
+    "lead.company_name", "lead.phone_number", "lead.website",
+    "lead.linkedin_profile", "email.subject", "email.message_id",
+    "reply.subject", "reply.body", "reply.message_id", "link.url", "subject",
+    "reply_message", "sent_message", "lead_data", NULL};
+/* Read as a whole (arrays are always kept whole). */
+static const char *const k_route_reads_whole[] = {"link_details",
+                                                  "link_clicked", NULL};
+
+static void *pick_member(void *node, const char *key) {
+  return ing_pick_child(node, key);
+}
+
+static void pick_whole(void *node) {
+  ing_pick_whole(node);
+}
+
+static bool build_pick(ing_schemas *s, char *errstr, size_t errlen) {
+  static const ls_schema_reader reader = {pick_member, pick_whole};
+  bool ok = (s->pick = ing_pick_new()) != NULL;
+  for (int k = 0; ok && k_route_reads[k]; k++)
+    ok = ing_pick_path(s->pick, k_route_reads[k], false);
+  for (int k = 0; ok && k_route_reads_whole[k]; k++)
+    ok = ing_pick_path(s->pick, k_route_reads_whole[k], true);
+  for (int t = 0; ok && t < LS_EV_UNKNOWN; t++)
+    ok = ls_schema_reads(s->by_type[t], &reader, s->pick);
+  if (!ok)
+    snprintf(errstr, errlen, "out of memory");
+  return ok;
+}
 
 ing_schemas *ing_schemas_load(const char *dir, char *errstr, size_t errlen) {
   ing_schemas *s = calloc(1, sizeof *s);
@@ -29,6 +83,10 @@ ing_schemas *ing_schemas_load(const char *dir, char *errstr, size_t errlen) {
       return NULL;
     }
   }
+  if (!build_pick(s, errstr, errlen)) {
+    ing_schemas_free(s);
+    return NULL;
+  }
   return s;
 }
 
@@ -37,6 +95,7 @@ void ing_schemas_free(ing_schemas *s) {
     return;
   for (int t = 0; t < LS_EV__COUNT; t++)
     ls_schema_free(s->by_type[t]);
+  ing_pick_free(s->pick);
   free(s);
 }
 
@@ -199,30 +258,34 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
                const char *topic_prefix, int max_depth, const char *body,
                size_t len, ing_verdict *out) {
   json_t *root = NULL;
-  json_error_t jerr;
+  ing_json_error jerr;
   size_t at = 0;
   char msg[LS_ERRSTR_SIZE];
   memset(out, 0, sizeof *out);
 
-  ls_err e = ing_scan(body, len, max_depth, &at);
-  if (e == LS_ERR_BAD_UTF8) {
-    snprintf(msg, sizeof msg, "body is not valid UTF-8 (byte %zu)", at);
-    reject(out, e, true, msg);
-    goto out;
-  }
-  if (e == LS_ERR_TOO_DEEP) {
-    snprintf(msg, sizeof msg, "JSON nesting deeper than %d (byte %zu)",
-             max_depth, at);
-    reject(out, e, true, msg);
-    goto out;
-  }
-  root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
-  if (!root) {
-    /* jansson's own text quotes the input (maybe a secret): not used. */
-    snprintf(msg, sizeof msg,
-             "body is not valid JSON (line %d, column %d, byte %d)", jerr.line,
-             jerr.column, jerr.position);
-    reject(out, LS_ERR_BAD_JSON, true, msg);
+  /* One pass: syntax, UTF-8, depth, and only the members read below are
+   * built (ing_json.h); the body itself is stored as received. */
+  ing_json_status js = ing_json_project(schemas ? schemas->pick : NULL, body,
+                                        len, max_depth, &root, &jerr);
+  if (js != ING_JSON_OK) {
+    /* Which problem a body is refused for is the first one in this order,
+     * as before: bad UTF-8 or too deep anywhere, then the JSON syntax. */
+    ls_err e = ing_scan(body, len, max_depth, &at);
+    if (e == LS_ERR_BAD_UTF8) {
+      snprintf(msg, sizeof msg, "body is not valid UTF-8 (byte %zu)", at);
+      reject(out, e, true, msg);
+    } else if (e == LS_ERR_TOO_DEEP) {
+      snprintf(msg, sizeof msg, "JSON nesting deeper than %d (byte %zu)",
+               max_depth, at);
+      reject(out, e, true, msg);
+    } else if (js == ING_JSON_NOMEM) {
+      reject(out, LS_ERR_NOMEM, false, "out of memory");
+    } else {
+      snprintf(msg, sizeof msg,
+               "body is not valid JSON (line %d, column %d, byte %zu)",
+               jerr.line, jerr.column, jerr.at);
+      reject(out, LS_ERR_BAD_JSON, true, msg);
+    }
     goto out;
   }
   if (!json_is_object(root)) {
@@ -241,7 +304,7 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
     json_decref(root);
     root = norm;
   }
-  e = ls_event_identify(root, body, len, tenant, topic_prefix, &out->ev);
+  ls_err e = ls_event_identify(root, body, len, tenant, topic_prefix, &out->ev);
   if (e != LS_OK) {
     reject(out, LS_ERR_NO_EVENT_TYPE, true,
            "event_type is missing or not a string");

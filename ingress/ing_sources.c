@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ls_array.h"
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_log.h"
 #include "ls_time.h"
 
@@ -188,16 +190,10 @@ static void apply(ing_sources *s, const rd_kafka_message_t *m) {
     if (!strcmp(s->live[i]->id, id))
       break;
   if (i == s->n_live) {
-    if (s->n_live == s->cap_live) {
-      size_t cap = s->cap_live ? s->cap_live * 2 : 16;
-      entry **nl = realloc(s->live, cap * sizeof *nl);
-      if (!nl) {
-        pthread_rwlock_unlock(&s->lock);
-        free_entry(e);
-        return;
-      }
-      s->live = nl;
-      s->cap_live = cap;
+    if (!LS_ARRAY_GROW(s->live, s->cap_live, s->n_live + 1)) {
+      pthread_rwlock_unlock(&s->lock);
+      free_entry(e);
+      return;
     }
     s->live[s->n_live++] = e;
   } else {

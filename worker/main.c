@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fl_role.h"
 #include "hs_account.h"
 #include "hs_setup.h"
 #include "kq.h"
@@ -15,13 +16,16 @@
 #include "ls_token.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_batch.h"
+#include "wrk_consumer.h"
+#include "wrk_plan.h"
+#include "wrk_poison.h"
+#include "wrk_sync.h"
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
-#include "wrk_dlqwatch.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
-#include "wrk_release.h"
 #include "ls_version.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -33,7 +37,7 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: leadsync-worker --config FILE --group NAME --events A,B\n"
+          "usage: leadsync-worker --config FILE --group NAME [--events A,B]\n"
           "                       [--listen HOST:PORT] [--ready-file PATH]\n"
           "                       [--setup] [--no-setup] [--version]\n"
           "       leadsync-worker --config FILE --role filter [--group NAME]\n"
@@ -41,7 +45,8 @@ static void usage(FILE *f) {
           "Env: LEADSYNC_CONFIG, LEADSYNC_GROUP, LEADSYNC_EVENTS,\n"
           "LEADSYNC_LISTEN, LEADSYNC_ROLE. --setup creates the HubSpot\n"
           "properties of every tenant and exits; --no-setup skips it at\n"
-          "start. --role filter runs the category filter (hold and release,\n"
+          "start. Without --events, the group's types in worker.groups.\n"
+          "--role filter runs the category filter (hold and release,\n"
           "docs/filter.md) on leadsync.held instead of syncing.\n");
 }
 
@@ -85,50 +90,43 @@ static bool parse_events(const char *list, wrk_settings *s, char *errstr,
   return true;
 }
 
-static bool cfg_bool(const ls_config *cfg, const char *key, bool dflt) {
-  const json_t *v = json_object_get(json_object_get(cfg->root, "worker"), key);
-  return json_is_boolean(v) ? json_is_true(v) : dflt;
-}
-
 /* The group's share of each portal's rate limit: LEADSYNC_PORTAL_SHARE,
  * else worker.portal_share (a number, or an object by group name), else
  * the group's fraction of the event types: every type belongs to one
  * group, so the defaults of a deployment sum to at most 1. */
 static double portal_share(const ls_config *cfg, const wrk_settings *s) {
   const char *env = getenv("LEADSYNC_PORTAL_SHARE");
-  const json_t *v =
-      json_object_get(json_object_get(cfg->root, "worker"), "portal_share");
+  const ls_worker_conf *wc = &cfg->worker;
   double share = -1.0;
   if (env && *env) {
     char *end;
     share = strtod(env, &end);
     if (end == env || *end)
       share = -1.0;
-  } else if (json_is_object(v)) {
-    v = json_object_get(v, s->group ? s->group : "");
+  } else if (wc->portal_share >= 0.0) {
+    share = wc->portal_share;
+  } else {
+    for (size_t i = 0; i < wc->n_shares; i++)
+      if (s->group && !strcmp(wc->shares[i].group, s->group))
+        share = wc->shares[i].share;
   }
-  if (share < 0.0 && json_is_number(v))
-    share = json_number_value(v);
   if (share < 0.0)
     share = (double)s->n_types / (double)LS_EV_UNKNOWN;
   return share > 1.0 ? 1.0 : share;
 }
 
+/* The "worker" section, typed and range-checked by the loader. */
 static void load_settings(const ls_config *cfg, wrk_settings *s) {
-  long bm = ls_config_int(cfg, "worker", "batch_max", 100);
-  s->batch_max = (int)(bm < 1 ? 1 : bm > 100 ? 100 : bm);
-  long fm = ls_config_int(cfg, "worker", "flush_max", 10L * s->batch_max);
-  s->flush_max = (int)(fm < s->batch_max ? s->batch_max : fm > 5000 ? 5000
-                                                                    : fm);
-  s->linger_ms = ls_config_int(cfg, "worker", "batch_linger_ms", 200);
-  s->setup_on_start = cfg_bool(cfg, "setup_on_start", true);
-  s->search_settle_ms = ls_config_int(cfg, "worker", "search_settle_ms", 1500);
-  s->guard_ms = ls_config_int(cfg, "worker", "ratelimit_guard_ms", 500);
-  s->flush_timeout_ms = ls_config_int(cfg, "worker", "flush_timeout_ms", 30000);
-  s->ledger_load_timeout_ms =
-      ls_config_int(cfg, "worker", "ledger_load_timeout_ms", 60000);
-  long pa = ls_config_int(cfg, "worker", "poison_attempts", 5);
-  s->poison_after = (int)(pa < 1 ? 1 : pa > 1000 ? 1000 : pa);
+  const ls_worker_conf *wc = &cfg->worker;
+  s->batch_max = (int)wc->batch_max;
+  s->flush_max = (int)wc->flush_max;
+  s->linger_ms = wc->batch_linger_ms;
+  s->setup_on_start = wc->setup_on_start;
+  s->search_settle_ms = wc->search_settle_ms;
+  s->guard_ms = wc->ratelimit_guard_ms;
+  s->flush_timeout_ms = wc->flush_timeout_ms;
+  s->ledger_load_timeout_ms = wc->ledger_load_timeout_ms;
+  s->poison_after = (int)wc->poison_attempts;
   /* The producer's limit (librdkafka's default unless configured): a DLQ
    * copy that cannot fit is written as a stub (wrk_dlq.c). */
   const json_t *mmb = json_object_get(cfg->kafka_props, "message.max.bytes");
@@ -139,11 +137,10 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
   if (s->max_msg_bytes <= 0)
     s->max_msg_bytes = KQ_MESSAGE_MAX_BYTES;
   hs_policy_defaults(&s->pol);
-  s->pol.max_retries = (int)ls_config_int(cfg, "worker", "max_retries", 8);
-  s->pol.backoff_base_ms = ls_config_int(cfg, "worker", "backoff_base_ms", 200);
-  s->pol.backoff_max_ms =
-      ls_config_int(cfg, "worker", "backoff_max_ms", 30000);
-  s->pol.max_in_flight = (int)ls_config_int(cfg, "worker", "max_in_flight", 8);
+  s->pol.max_retries = (int)wc->max_retries;
+  s->pol.backoff_base_ms = wc->backoff_base_ms;
+  s->pol.backoff_max_ms = wc->backoff_max_ms;
+  s->pol.max_in_flight = (int)wc->max_in_flight;
 }
 
 /* Replies and category updates are served first when the portal is
@@ -168,10 +165,7 @@ static bool make_targets(wrk *w) {
   for (size_t i = 0; i < w->cfg->n_tenants; i++) {
     const ls_tenant *t = &w->cfg->tenants[i];
     hs_limiter_conf lc = {t->hs_per_10s, 10000, t->hs_daily, w->s.guard_ms,
-                          4,
-                          (int)ls_config_int(w->cfg, "worker",
-                                             "ratelimit_reserve", 0),
-                          0};
+                          4, (int)w->cfg->worker.ratelimit_reserve, 0};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
     /* A token_file (a mounted Secret) is followed: a rotated token is used
@@ -282,70 +276,6 @@ static int run_setup(wrk *w, bool strict) {
   return failures;
 }
 
-typedef struct {
-  wrk *w;
-  const char *ready_file;
-  const char *url;
-  bool failed;
-} ready_ctx;
-
-static void filter_ready(void *arg) {
-  ready_ctx *rc = arg;
-  rc->w->ready = 1;
-  if (rc->ready_file && ls_write_file_atomic(rc->ready_file, rc->url) != 0) {
-    ls_error("cannot write the ready file", "{s:s}", "path", rc->ready_file);
-    rc->failed = true;
-    stop_flag = 1;
-  }
-}
-
-/* --role filter: no HubSpot, no event topics; leadsync.held only. */
-static int run_filter_role(wrk *w, const char *listen,
-                           const char *ready_file) {
-  char err[LS_ERRSTR_SIZE], url[160] = "";
-  w->stop = &stop_flag;
-  w->metrics = ls_metrics_new();
-  if (!w->metrics)
-    return 1;
-  wrk_obs_declare(w->metrics, true);
-  wrk_http *http = wrk_http_start(
-      listen ? listen : ls_config_str(w->cfg, "worker", "listen",
-                                      "127.0.0.1:9102"),
-      w->metrics, &w->ready, url, sizeof url, err, sizeof err);
-  if (!http) {
-    ls_error("cannot start the HTTP server", "{s:s}", "error", err);
-    return 1;
-  }
-  ready_ctx rc = {w, ready_file, url, false};
-  long days = ls_config_int(w->cfg, "worker", "held_max_age_days", 30);
-  wrk_release_opts o = {
-      .cfg = w->cfg,
-      .group = w->s.group_id,
-      .metrics = w->metrics,
-      .stop = &stop_flag,
-      .on_ready = filter_ready,
-      .ready_arg = &rc,
-      /* held_max_age_s (seconds) overrides the days, for tests. */
-      .max_age_s = ls_config_int(w->cfg, "worker", "held_max_age_s",
-                                 days * 86400),
-      .expiry_every_ms =
-          ls_config_int(w->cfg, "worker", "held_expiry_interval_ms", 60000),
-      .poison_after = w->s.poison_after,
-      .max_msg_bytes = w->s.max_msg_bytes,
-  };
-  /* The DLQ's pending records and their ages (docs/operations.md). */
-  wrk_dlqwatch *dw = wrk_dlqwatch_start(
-      w->cfg, w->metrics,
-      ls_config_int(w->cfg, "worker", "dlq_watch_interval_ms", 60000));
-  int r = wrk_release_run(&o, err, sizeof err);
-  if (r != 0)
-    ls_error("filter role failed", "{s:s}", "error", err);
-  wrk_dlqwatch_stop(dw);
-  w->ready = 0;
-  wrk_http_stop(http);
-  return r != 0 || rc.failed ? 1 : 0;
-}
-
 /* Applies what the rebalance callback recorded (it only records, raises
  * the flush's abort flag and (un)assigns). A revoke: the batch is dropped
  * (every event is read again, by whoever owns its partition now), the
@@ -361,7 +291,7 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_batch_abandon(w->batch, plan);
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
-      wrk_poison_forget(&w->poison, r.parts);
+      wrk_poison_forget(w->poison, r.parts);
     } else {
       char lerr[LS_ERRSTR_SIZE];
       int64_t t0 = ls_mono_us();
@@ -432,36 +362,33 @@ static void run_loop(wrk *w) {
   }
 }
 
-int main(int argc, char **argv) {
-  const char *config = NULL, *group = NULL, *events = NULL, *listen = NULL;
-  const char *ready_file = NULL, *role = NULL;
-  bool setup_only = false, no_setup = false;
-  int rc = 1;
-  char err[LS_ERRSTR_SIZE];
-  wrk w;
-  memset(&w, 0, sizeof w);
-  wrk_http *http = NULL;
+/* The command line (flags, then the LEADSYNC_* environment). */
+typedef struct {
+  const char *config, *group, *events, *listen, *ready_file, *role;
+  bool setup_only, no_setup, filter_role;
+} flags;
 
-  if (ls_version_flag(argc, argv, "leadsync-worker"))
-    return 0;
+/* -1: go on; otherwise the exit code (help, usage errors). */
+static int parse_flags(int argc, char **argv, flags *f) {
+  memset(f, 0, sizeof *f);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--config") && v)
-      config = v, i++;
+      f->config = v, i++;
     else if (!strcmp(a, "--group") && v)
-      group = v, i++;
+      f->group = v, i++;
     else if (!strcmp(a, "--events") && v)
-      events = v, i++;
+      f->events = v, i++;
     else if (!strcmp(a, "--listen") && v)
-      listen = v, i++;
+      f->listen = v, i++;
     else if (!strcmp(a, "--ready-file") && v)
-      ready_file = v, i++;
+      f->ready_file = v, i++;
     else if (!strcmp(a, "--role") && v)
-      role = v, i++;
+      f->role = v, i++;
     else if (!strcmp(a, "--setup"))
-      setup_only = true;
+      f->setup_only = true;
     else if (!strcmp(a, "--no-setup"))
-      no_setup = true;
+      f->no_setup = true;
     else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       return 0;
@@ -470,23 +397,102 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  config = env_or(config, "LEADSYNC_CONFIG");
-  group = env_or(group, "LEADSYNC_GROUP");
-  events = env_or(events, "LEADSYNC_EVENTS");
-  listen = env_or(listen, "LEADSYNC_LISTEN");
-  role = env_or(role, "LEADSYNC_ROLE");
-  bool filter_role = role && !strcmp(role, "filter");
-  ls_log_init(filter_role ? "filter" : "worker");
-  if (role && !filter_role && strcmp(role, "sync")) {
+  f->config = env_or(f->config, "LEADSYNC_CONFIG");
+  f->group = env_or(f->group, "LEADSYNC_GROUP");
+  f->events = env_or(f->events, "LEADSYNC_EVENTS");
+  f->listen = env_or(f->listen, "LEADSYNC_LISTEN");
+  f->role = env_or(f->role, "LEADSYNC_ROLE");
+  f->filter_role = f->role && !strcmp(f->role, "filter");
+  ls_log_init(f->filter_role ? "filter" : "worker");
+  if (f->role && !f->filter_role && strcmp(f->role, "sync")) {
     fprintf(stderr, "leadsync-worker: --role must be sync or filter\n");
     return 2;
   }
-  if (filter_role && !group)
-    group = "filter";
-  if (!config || (!setup_only && !filter_role && (!group || !events))) {
+  if (f->filter_role && !f->group)
+    f->group = "filter";
+  if (!f->config || (!f->setup_only && !f->filter_role && !f->group)) {
     usage(stderr);
     return 2;
   }
+  return -1;
+}
+
+/* The Kafka side: producer, ledgers (loaded), filter seam, batch and the
+ * subscribed consumer. false: logged, stop. */
+static bool start_kafka(wrk *w) {
+  char err[LS_ERRSTR_SIZE] = "";
+  w->out = wrk_out_new(w->cfg, err, sizeof err);
+  w->done = wrk_ledger_new_local();
+  w->ledger = wrk_ledger_new(w->cfg, &w->s, err, sizeof err);
+  w->filter = w->out ? wrk_filter_hold_new(w->out) : NULL;
+  if (!w->out || !w->ledger || !w->done || !w->filter) {
+    ls_error("cannot start the Kafka side", "{s:s}", "error", err);
+    return false;
+  }
+  if (wrk_ledger_load(w->ledger, w->s.ledger_load_timeout_ms, &stop_flag, err,
+                      sizeof err) != LS_OK) {
+    ls_error("cannot load the ledger", "{s:s}", "error", err);
+    return false;
+  }
+  w->batch = wrk_batch_new(w);
+  if (!w->batch || !wrk_consumer_start(w, err, sizeof err)) {
+    ls_error("cannot start the consumer", "{s:s}", "error", err);
+    return false;
+  }
+  return true;
+}
+
+/* Releases everything, in the reverse order of start (the consumer first:
+ * it commits what is stored and leaves the group). */
+static void release(wrk *w, wrk_http *http) {
+  wrk_consumer_close(w);
+  wrk_batch_free(w->batch);
+  wrk_out_free(w->out);
+  wrk_ledger_free(w->ledger);
+  wrk_ledger_free(w->done);
+  wrk_filter_free(w->filter);
+  wrk_http_stop(http);
+  hs_transport_free(w->tp);
+  hs_limiters_free(w->limiters);
+  for (size_t i = 0; w->targets && i < w->cfg->n_tenants; i++)
+    ls_token_free(w->targets[i].token_src);
+  free(w->targets);
+  free(w->s.types);
+  wrk_poison_free(w->poison);
+  if (w->carry->n)
+    ls_warn("first-touch properties not written (stopping)", "{s:i}",
+            "contacts", (int)w->carry->n);
+  wrk_carry_clear(w->carry);
+  json_decref(w->setup_skipped);
+  ls_metrics_free(w->metrics);
+  ls_config_free(w->cfg);
+}
+
+int main(int argc, char **argv) {
+  flags f;
+  int rc = 1;
+  char err[LS_ERRSTR_SIZE];
+  wrk w;
+  wrk_consumer cons;
+  wrk_poison poison;
+  wrk_carry carry;
+  memset(&w, 0, sizeof w);
+  memset(&cons, 0, sizeof cons);
+  memset(&poison, 0, sizeof poison);
+  memset(&carry, 0, sizeof carry);
+  w.cons = &cons;
+  w.poison = &poison;
+  w.carry = &carry;
+  wrk_http *http = NULL;
+
+  if (ls_version_flag(argc, argv, "leadsync-worker"))
+    return 0;
+  if ((rc = parse_flags(argc, argv, &f)) >= 0)
+    return rc;
+  rc = 1;
+  const char *group = f.group, *events = f.events, *listen = f.listen;
+  const char *ready_file = f.ready_file;
+  bool setup_only = f.setup_only;
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -494,15 +500,29 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
 
-  if (ls_config_load(config, &w.cfg, err, sizeof err) != LS_OK) {
+  if (ls_config_load(f.config, &w.cfg, err, sizeof err) != LS_OK) {
     ls_error("invalid configuration", "{s:s}", "error", err);
     return 1;
   }
+  ls_config_log_problems(w.cfg);
   load_settings(w.cfg, &w.s);
+  /* --events, else the group's types from worker.groups. */
+  if (!events)
+    events = ls_config_group_events(w.cfg, group);
+  if (!setup_only && !f.filter_role && !events) {
+    fprintf(stderr, "leadsync-worker: --events not given and group \"%s\" "
+                    "is not in worker.groups\n", group);
+    rc = 2;
+    goto out;
+  }
   w.s.group = group ? group : "setup";
   snprintf(w.s.group_id, sizeof w.s.group_id, "leadsync-%s", w.s.group);
-  if (filter_role) {
-    rc = run_filter_role(&w, listen, ready_file);
+  if (f.filter_role) {
+    /* The category filter (filter/): no HubSpot, leadsync.held only. */
+    fl_role_args fa = {w.cfg,      w.s.group_id, listen,
+                       ready_file, &stop_flag,   w.s.poison_after,
+                       w.s.max_msg_bytes};
+    rc = fl_role_run(&fa);
     goto out;
   }
   if (!setup_only && !parse_events(events, &w.s, err, sizeof err)) {
@@ -513,16 +533,14 @@ int main(int argc, char **argv) {
   w.stop = &stop_flag;
   w.metrics = ls_metrics_new();
   if (w.metrics)
-    wrk_obs_declare(w.metrics, false);
+    wrk_obs_declare(w.metrics);
   w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.cons.abort;
+  w.s.pol.abort = &w.cons->abort;
   w.s.pol.idle = wrk_consumer_service;
   w.s.pol.idle_ud = &w;
   w.s.pol.metrics = w.metrics;
-  w.tp = hs_transport_curl_new(
-      ls_config_int(w.cfg, "worker", "http_timeout_ms", 30000), 5000,
-      (size_t)ls_config_int(w.cfg, "worker", "max_response_bytes",
-                            8L * 1024 * 1024));
+  w.tp = hs_transport_curl_new(w.cfg->worker.http_timeout_ms, 5000,
+                               (size_t)w.cfg->worker.max_response_bytes);
   if (!w.metrics || !w.tp || !make_targets(&w)) {
     ls_error("out of memory at start", NULL);
     goto out;
@@ -534,36 +552,17 @@ int main(int argc, char **argv) {
   portal_time_zones(&w);
 
   char url[160] = "";
-  http = wrk_http_start(listen ? listen
-                               : ls_config_str(w.cfg, "worker", "listen",
-                                               "127.0.0.1:9102"),
-                        w.metrics, &w.ready, url, sizeof url, err,
+  http = wrk_http_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
                         sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
     goto out;
   }
-  if (w.s.setup_on_start && !no_setup)
+  if (w.s.setup_on_start && !f.no_setup)
     run_setup(&w, false);
 
-  w.out = wrk_out_new(w.cfg, err, sizeof err);
-  w.done = wrk_ledger_new_local();
-  w.ledger = wrk_ledger_new(w.cfg, &w.s, err, sizeof err);
-  w.filter = w.out ? wrk_filter_hold_new(w.out) : NULL;
-  if (!w.out || !w.ledger || !w.done || !w.filter) {
-    ls_error("cannot start the Kafka side", "{s:s}", "error", err);
+  if (!start_kafka(&w))
     goto out;
-  }
-  if (wrk_ledger_load(w.ledger, w.s.ledger_load_timeout_ms, &stop_flag, err,
-                      sizeof err) != LS_OK) {
-    ls_error("cannot load the ledger", "{s:s}", "error", err);
-    goto out;
-  }
-  w.batch = wrk_batch_new(&w);
-  if (!w.batch || !wrk_consumer_start(&w, err, sizeof err)) {
-    ls_error("cannot start the consumer", "{s:s}", "error", err);
-    goto out;
-  }
   w.ready = 1;
   if (ready_file && ls_write_file_atomic(ready_file, url) != 0) {
     ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
@@ -580,27 +579,7 @@ int main(int argc, char **argv) {
   wrk_batch_abandon(w.batch, NULL);
   rc = 0;
 out:
-  wrk_consumer_close(&w);
-  wrk_batch_free(w.batch);
-  wrk_out_free(w.out);
-  wrk_ledger_free(w.ledger);
-  wrk_ledger_free(w.done);
-  wrk_filter_free(w.filter);
-  wrk_http_stop(http);
-  hs_transport_free(w.tp);
-  hs_limiters_free(w.limiters);
-  for (size_t i = 0; w.targets && i < w.cfg->n_tenants; i++)
-    ls_token_free(w.targets[i].token_src);
-  free(w.targets);
-  free(w.s.types);
-  wrk_poison_free(&w.poison);
-  if (w.carry.n)
-    ls_warn("first-touch properties not written (stopping)", "{s:i}",
-            "contacts", (int)w.carry.n);
-  wrk_carry_clear(&w.carry);
-  json_decref(w.setup_skipped);
-  ls_metrics_free(w.metrics);
-  ls_config_free(w.cfg);
+  release(&w, http);
   /* SIGTERM during start-up (setup, ledger load, subscribe) is a normal
    * stop: nothing was consumed, nothing is lost. */
   if (rc != 0 && stop_flag && !setup_only) {

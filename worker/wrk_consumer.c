@@ -8,10 +8,13 @@
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
+#include "ls_array.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_fault.h"
+#include "wrk_poison.h"
 
 /* Partitions of every subscribed topic (the group's whole work); 0 when
  * the metadata cannot be read. */
@@ -33,7 +36,7 @@ static int total_partitions(wrk *w, rd_kafka_t *rk) {
 }
 
 void wrk_consumer_set_share(wrk *w, int owned) {
-  int total = owned > 0 ? total_partitions(w, w->cons.rk) : 0;
+  int total = owned > 0 ? total_partitions(w, w->cons->rk) : 0;
   if (owned > 0 && total <= 0) {
     /* No metadata: the configured count, never below what we own. */
     total = w->cfg->partitions * (int)w->s.n_types;
@@ -58,7 +61,7 @@ void wrk_consumer_set_share(wrk *w, int owned) {
 
 int wrk_consumer_owned(wrk *w) {
   rd_kafka_topic_partition_list_t *l = NULL;
-  if (!w->cons.rk || rd_kafka_assignment(w->cons.rk, &l) || !l)
+  if (!w->cons->rk || rd_kafka_assignment(w->cons->rk, &l) || !l)
     return 0;
   int n = l->cnt;
   rd_kafka_topic_partition_list_destroy(l);
@@ -68,14 +71,8 @@ int wrk_consumer_owned(wrk *w) {
 /* Keeps a copy of parts for the loop. false: out of memory. */
 static bool record(wrk_consumer *c, wrk_reb_kind kind,
                    const rd_kafka_topic_partition_list_t *parts) {
-  if (c->n_reb == c->cap_reb) {
-    size_t nc = c->cap_reb ? c->cap_reb * 2 : 4;
-    wrk_reb *nv = realloc(c->reb, nc * sizeof *nv);
-    if (!nv)
-      return false;
-    c->reb = nv;
-    c->cap_reb = nc;
-  }
+  if (!LS_ARRAY_GROW(c->reb, c->cap_reb, c->n_reb + 1))
+    return false;
   rd_kafka_topic_partition_list_t *copy =
       parts ? rd_kafka_topic_partition_list_copy(parts) : NULL;
   if (parts && !copy)
@@ -92,7 +89,7 @@ static bool record(wrk_consumer *c, wrk_reb_kind kind,
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   wrk *w = opaque;
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
   rd_kafka_error_t *error = NULL;
   rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -139,23 +136,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(w->cfg, errstr, errlen);
-  rd_kafka_t *rk = NULL;
   rd_kafka_topic_partition_list_t *topics = NULL;
-  if (!conf)
+  kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
+                         .group_id = w->s.group_id,
+                         .on_rebalance = on_rebalance,
+                         .opaque = w,
+                         .poll_set_consumer = true};
+  rd_kafka_t *rk = kq_consumer_new(w->cfg, &co, errstr, errlen);
+  if (!rk)
     return false;
-  if (!kq_consumer_defaults(conf, w->s.group_id, errstr, errlen))
-    goto fail;
-  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-  rd_kafka_conf_set_opaque(conf, w);
-  char rkerr[512];
-  rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!rk) {
-    snprintf(errstr, errlen, "consumer: %s", rkerr);
-    goto fail;
-  }
-  conf = NULL;
-  rd_kafka_poll_set_consumer(rk);
   topics = rd_kafka_topic_partition_list_new((int)w->s.n_types);
   for (size_t i = 0; i < w->s.n_types; i++) {
     char t[LS_TOPIC_MAX];
@@ -169,11 +158,9 @@ bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(err));
     goto fail;
   }
-  w->cons.rk = rk;
+  w->cons->rk = rk;
   return true;
 fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
   if (rk)
     rd_kafka_destroy(rk);
   return false;
@@ -182,7 +169,7 @@ fail:
 /* Marks the partition stuck at pos->offset (the lowest wins). */
 static void mark_stuck(wrk *w, const wrk_pos *pos, int tenant,
                        int64_t since_us) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   for (size_t i = 0; i < c->n_stuck; i++) {
     wrk_stuck *s = &c->stuck[i];
     if (!wrk_pos_same_partition(&s->pos, pos))
@@ -191,17 +178,11 @@ static void mark_stuck(wrk *w, const wrk_pos *pos, int tenant,
       *s = (wrk_stuck){*pos, tenant, since_us};
     return;
   }
-  if (c->n_stuck == c->cap_stuck) {
-    size_t nc = c->cap_stuck ? c->cap_stuck * 2 : 8;
-    wrk_stuck *nv = realloc(c->stuck, nc * sizeof *nv);
-    if (!nv) {
-      /* Cannot even remember it: stop storing anything, the process is
-       * out of memory; the next owner reads from the committed offset. */
-      *w->stop = 1;
-      return;
-    }
-    c->stuck = nv;
-    c->cap_stuck = nc;
+  if (!LS_ARRAY_GROW(c->stuck, c->cap_stuck, c->n_stuck + 1)) {
+    /* Cannot even remember it: stop storing anything, the process is
+     * out of memory; the next owner reads from the committed offset. */
+    *w->stop = 1;
+    return;
   }
   c->stuck[c->n_stuck++] = (wrk_stuck){*pos, tenant, since_us};
 }
@@ -219,7 +200,7 @@ static const wrk_stuck *stuck_of(const wrk_consumer *c, const wrk_pos *pos) {
 static void block(wrk *w, const rd_kafka_message_t *m, const char *why) {
   wrk_pos pos;
   wrk_pos_of(&pos, m);
-  wrk_poison_note(&w->poison, &pos, why, false);
+  wrk_poison_note(w->poison, &pos, why, false);
   ls_error("record not handled; its partition stops here until it is read "
            "again",
            "{s:s,s:s,s:i,s:I}", "why", why, "topic", pos.topic, "partition",
@@ -228,18 +209,13 @@ static void block(wrk *w, const rd_kafka_message_t *m, const char *why) {
 }
 
 static bool stash_push(wrk *w, rd_kafka_message_t *m) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   if (c->head && c->head == c->n_stash)
     c->head = c->n_stash = 0;
-  if (c->n_stash == c->cap_stash) {
-    size_t nc = c->cap_stash ? c->cap_stash * 2 : 256;
-    wrk_stashed *nv =
-        wrk_fault("alloc_stash") ? NULL : realloc(c->stash, nc * sizeof *nv);
-    if (!nv)
-      return false;
-    c->stash = nv;
-    c->cap_stash = nc;
-  }
+  if (c->n_stash == c->cap_stash &&
+      (wrk_fault("alloc_stash") ||
+       !LS_ARRAY_GROW(c->stash, c->cap_stash, c->n_stash + 1)))
+    return false;
   c->stash[c->n_stash++] = (wrk_stashed){m, c->epoch};
   return true;
 }
@@ -257,7 +233,7 @@ static rd_kafka_message_t *poll_one(rd_kafka_t *rk, int timeout_ms) {
 }
 
 rd_kafka_message_t *wrk_consumer_next(wrk *w, int timeout_ms) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   /* Records polled while the last flush waited for HubSpot go first. */
   if (c->head < c->n_stash)
     return c->stash[c->head++].msg;
@@ -267,7 +243,7 @@ rd_kafka_message_t *wrk_consumer_next(wrk *w, int timeout_ms) {
 
 void wrk_consumer_service(void *arg) {
   wrk *w = arg;
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   if (!c->rk)
     return;
   /* rd_kafka_consumer_poll, not rd_kafka_poll: the main queue is
@@ -292,7 +268,7 @@ void wrk_consumer_service(void *arg) {
 }
 
 bool wrk_consumer_take(wrk *w, wrk_reb *r) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   if (!c->n_reb)
     return false;
   *r = c->reb[0];
@@ -301,31 +277,20 @@ bool wrk_consumer_take(wrk *w, wrk_reb *r) {
   return true;
 }
 
-static bool in_parts(const rd_kafka_topic_partition_list_t *parts,
-                     const char *topic, int32_t p) {
-  if (!parts)
-    return true;
-  for (int i = 0; i < parts->cnt; i++)
-    if (parts->elems[i].partition == p && !strcmp(parts->elems[i].topic, topic))
-      return true;
-  return false;
-}
-
-/* Drops stashed records of partitions in parts (NULL: all) read at or
- * before epoch. */
+/* Drops stashed records read at or before epoch of one partition (one),
+ * else of the partitions in parts (NULL: all). */
 static void unstash(wrk_consumer *c,
                     const rd_kafka_topic_partition_list_t *parts,
-                    const char *topic, int32_t p, unsigned epoch) {
+                    const wrk_pos *one, unsigned epoch) {
   size_t k = c->head;
   for (size_t i = c->head; i < c->n_stash; i++) {
-    rd_kafka_message_t *m = c->stash[i].msg;
+    wrk_pos pos;
+    wrk_pos_of(&pos, c->stash[i].msg);
     bool drop =
         c->stash[i].epoch <= epoch &&
-        (topic
-             ? m->partition == p && !strcmp(rd_kafka_topic_name(m->rkt), topic)
-             : in_parts(parts, rd_kafka_topic_name(m->rkt), m->partition));
+        (one ? wrk_pos_same_partition(&pos, one) : wrk_pos_in(&pos, parts));
     if (drop)
-      rd_kafka_message_destroy(m);
+      rd_kafka_message_destroy(c->stash[i].msg);
     else
       c->stash[k++] = c->stash[i];
   }
@@ -333,12 +298,12 @@ static void unstash(wrk_consumer *c,
 }
 
 void wrk_consumer_forget(wrk *w, const wrk_reb *r) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   if (r->kind == WRK_REB_REVOKE)
-    unstash(c, r->parts, NULL, 0, r->epoch);
+    unstash(c, r->parts, NULL, r->epoch);
   size_t k = 0;
   for (size_t i = 0; i < c->n_stuck; i++)
-    if (!in_parts(r->parts, c->stuck[i].pos.topic, c->stuck[i].pos.partition))
+    if (!wrk_pos_in(&c->stuck[i].pos, r->parts))
       c->stuck[k++] = c->stuck[i];
   c->n_stuck = k;
 }
@@ -357,7 +322,7 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
      * dropped from the stash may be newer than events of the same
      * partition still finishing in this flush). */
     int64_t off = wrk_plan_store_offset(m);
-    if (off >= 0 && !stuck_of(&w->cons, &m->pos))
+    if (off >= 0 && !stuck_of(w->cons, &m->pos))
       rd_kafka_topic_partition_list_add(l, m->pos.topic, m->pos.partition)
           ->offset = off;
     if (m->unfinished >= 0) {
@@ -366,8 +331,8 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
       mark_stuck(w, &at, m->tenant, m->since_us);
     }
   }
-  if (l->cnt && w->cons.rk) {
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->cons.rk, l);
+  if (l->cnt && w->cons->rk) {
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->cons->rk, l);
     if (err)
       ls_warn("offset store failed", "{s:s}", "error", rd_kafka_err2str(err));
   }
@@ -375,7 +340,7 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
 }
 
 void wrk_consumer_unstick(wrk *w) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   int64_t now = ls_mono_us();
   size_t k = 0;
   for (size_t i = 0; i < c->n_stuck; i++) {
@@ -404,7 +369,7 @@ void wrk_consumer_unstick(wrk *w) {
         ls_info("reading deferred events again", "{s:s,s:i,s:I}", "topic",
                 s.pos.topic, "partition", (int)s.pos.partition, "offset",
                 (json_int_t)s.pos.offset);
-        unstash(c, NULL, s.pos.topic, s.pos.partition, (unsigned)-1);
+        unstash(c, NULL, &s.pos, (unsigned)-1);
         keep = false;
       }
     }
@@ -415,7 +380,7 @@ void wrk_consumer_unstick(wrk *w) {
 }
 
 void wrk_consumer_close(wrk *w) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   for (size_t i = c->head; i < c->n_stash; i++)
     rd_kafka_message_destroy(c->stash[i].msg);
   c->head = c->n_stash = 0;

@@ -35,6 +35,13 @@ typedef struct wrk_filter {
   void *ctx;
 } wrk_filter;
 
+/* Headers of the filter path (docs/filter.md), shared with the filter
+ * role (filter/). */
+#define WRK_H_FILTER "ls_filter"     /* "passed": decided, sync it */
+#define WRK_H_RELEASED "ls_released" /* "1": it had been held */
+#define WRK_H_ORIG_TOPIC "ls_original_topic"
+#define WRK_H_MARKER "ls_marker" /* "done": ids no longer held */
+
 struct wrk_out;
 
 /* Every tenant syncs everything (tools, tests). */

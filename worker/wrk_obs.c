@@ -1,5 +1,4 @@
-/* wrk_obs: worker gauges computed from the consumer, the limiters and the
- * filter state. */
+/* wrk_obs: worker gauges computed from the consumer and the limiters. */
 #include "wrk_obs.h"
 
 #include <pthread.h>
@@ -9,6 +8,7 @@
 
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_consumer.h"
 
 #define M_LAG "leadsync_worker_consumer_lag"
 #define M_LAG_S "leadsync_worker_consumer_lag_seconds"
@@ -19,9 +19,6 @@
 #define M_PAUSED "leadsync_hubspot_daily_paused"
 #define M_DEFER_AGE "leadsync_worker_oldest_deferred_age_seconds"
 #define M_DEFER_PARTS "leadsync_worker_deferred_partitions"
-#define M_HELD_AGE "leadsync_filter_oldest_held_age_seconds"
-#define M_HELD_TENANT "leadsync_filter_held_events"
-#define M_HELD_MAX "leadsync_filter_held_max_age_seconds"
 
 static const char h_lag[] =
     "Records not yet consumed per partition of the group";
@@ -29,26 +26,7 @@ static const char h_lag_s[] =
     "Seconds behind per partition: the age of the newest record consumed "
     "while records remain (0 when caught up)";
 
-void wrk_obs_declare(ls_metrics *m, bool filter_role) {
-  if (filter_role) {
-    ls_metrics_declare(m, LS_GAUGE, M_LAG, h_lag, NULL);
-    ls_metrics_declare(m, LS_GAUGE, M_LAG_S, h_lag_s, NULL);
-    ls_metrics_declare(m, LS_COUNTER, "leadsync_filter_outcomes_total",
-                       "Filter outcomes by kind", NULL);
-    ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_leads",
-                       "Leads with filter state in memory", NULL);
-    ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_held",
-                       "Events held in memory", NULL);
-    ls_metrics_declare(m, LS_GAUGE, M_HELD_TENANT,
-                       "Events held by the category filter per tenant", NULL);
-    ls_metrics_declare(m, LS_GAUGE, M_HELD_AGE,
-                       "Age of the tenant's oldest held event (0: none)", NULL);
-    ls_metrics_declare(m, LS_GAUGE, M_HELD_MAX,
-                       "Held events older than this expire "
-                       "(worker.held_max_age_days)",
-                       NULL);
-    return;
-  }
+void wrk_obs_declare(ls_metrics *m) {
   static const struct {
     ls_metric_kind k;
     const char *name, *help;
@@ -241,9 +219,9 @@ static void deferred(wrk *w) {
   int *parts = calloc(n ? n : 1, sizeof *parts);
   if (!oldest || !parts)
     goto out;
-  for (size_t k = 0; k < w->cons.n_stuck; k++) {
-    int ti = w->cons.stuck[k].tenant;
-    int64_t since = w->cons.stuck[k].since_us;
+  for (size_t k = 0; k < w->cons->n_stuck; k++) {
+    int ti = w->cons->stuck[k].tenant;
+    int64_t since = w->cons->stuck[k].since_us;
     if (ti < 0 || (size_t)ti >= n)
       continue;
     parts[ti]++;
@@ -265,57 +243,7 @@ out:
 }
 
 void wrk_obs_tick(wrk *w) {
-  wrk_obs_lag(w->metrics, w->cons.rk, w->s.group);
+  wrk_obs_lag(w->metrics, w->cons->rk, w->s.group);
   budgets(w);
   deferred(w);
-}
-
-/* -- held events (filter role) ---------------------------------------- */
-
-typedef struct {
-  const ls_config *cfg;
-  int64_t *oldest;
-  double *count;
-} held_acc;
-
-static void held_one(const char *lead_key, const ls_held_item *it, void *ud) {
-  held_acc *a = ud;
-  const char *colon = strchr(lead_key, ':');
-  size_t len = colon ? (size_t)(colon - lead_key) : strlen(lead_key);
-  for (size_t i = 0; i < a->cfg->n_tenants; i++) {
-    const char *id = a->cfg->tenants[i].id;
-    if (strlen(id) == len && !strncmp(id, lead_key, len)) {
-      a->count[i]++;
-      if (it->held_us > 0 && (!a->oldest[i] || it->held_us < a->oldest[i]))
-        a->oldest[i] = it->held_us;
-      return;
-    }
-  }
-}
-
-void wrk_obs_held(ls_metrics *m, const ls_config *cfg, ls_filter *const *parts,
-                  size_t nparts, long max_age_s) {
-  size_t n = cfg->n_tenants;
-  held_acc a = {cfg, calloc(n ? n : 1, sizeof(int64_t)),
-                calloc(n ? n : 1, sizeof(double))};
-  if (a.oldest && a.count) {
-    for (size_t p = 0; p < nparts; p++)
-      if (parts[p])
-        ls_filter_foreach_held(parts[p], held_one, &a);
-    int64_t now = ls_now_us();
-    for (size_t i = 0; i < n; i++) {
-      if (!cfg->tenants[i].has_filter)
-        continue;
-      char lab[160];
-      snprintf(lab, sizeof lab, "tenant=\"%s\"", cfg->tenants[i].id);
-      ls_metrics_set(m, M_HELD_TENANT, NULL, lab, a.count[i]);
-      ls_metrics_set(m, M_HELD_AGE, NULL, lab,
-                     a.oldest[i] && now > a.oldest[i]
-                         ? (double)(now - a.oldest[i]) / 1e6
-                         : 0);
-    }
-    ls_metrics_set(m, M_HELD_MAX, NULL, NULL, (double)max_age_s);
-  }
-  free(a.oldest);
-  free(a.count);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "ls_synclog.h"
 #include "ls_time.h"
 #include "wrk_records.h"
 
@@ -21,59 +22,39 @@ static json_t *objects_of(const wrk_event *e) {
 }
 
 json_t *wrk_synclog_json(const wrk *w, const wrk_event *e) {
-  char now[40];
-  ls_time_format_us(ls_now_us(), now, sizeof now);
-  json_t *j = json_object();
-  json_object_set_new(j, "event_id", json_string(e->ev.event_id));
-  json_object_set_new(j, "tenant",
-                      str_or_null(e->tenant ? e->tenant->id : NULL));
-  json_object_set_new(j, "event_type", json_string(e->ev.type_name[0]
-                                                       ? e->ev.type_name
-                                                       : "UNKNOWN"));
-  json_object_set_new(j, "lead_email", str_or_null(e->ev.lead_email));
-  json_object_set_new(j, "campaign_id", str_or_null(e->ev.campaign_id));
-  json_object_set_new(j, "outcome", json_string(wrk_outcome_name(e->outcome)));
-  json_object_set_new(j, "reason", str_or_null(e->reason));
-  if (e->contact_id[0] || e->eng_id[0])
-    json_object_set_new(j, "hubspot",
-                        json_pack("{s:o,s:o}", "contact_id",
-                                  str_or_null(e->contact_id), "objects",
-                                  objects_of(e)));
-  else
-    json_object_set_new(j, "hubspot", json_null());
-  if (e->outcome == WRK_DLQ || e->http_status)
-    json_object_set_new(
-        j, "error",
-        json_pack("{s:o,s:o,s:o}", "http_status",
-                  e->http_status ? json_integer(e->http_status) : json_null(),
-                  "category", str_or_null(e->hs_category), "message",
-                  str_or_null(e->hs_message)));
-  else
-    json_object_set_new(j, "error", json_null());
   const rd_kafka_message_t *m = e->msg;
-  json_object_set_new(j, "topic",
-                      json_string(m ? rd_kafka_topic_name(m->rkt) : ""));
-  json_object_set_new(j, "partition", json_integer(m ? m->partition : -1));
-  json_object_set_new(j, "offset", json_integer(m ? m->offset : -1));
-  json_object_set_new(j, "event_time", str_or_null(e->ev.event_time));
-  json_object_set_new(j, "logged_at", json_string(now));
-  if (e->received_us > 0)
-    json_object_set_new(j, "latency_ms",
-                        json_integer((ls_now_us() - e->received_us) / 1000));
-  else
-    json_object_set_new(j, "latency_ms", json_null());
-  json_object_set_new(j, "group", json_string(w->s.group));
-  json_object_set_new(j, "attempts", json_integer(e->attempts));
-  /* What leadsync changed to make the event fit (docs/mapping.md): bodies
-   * cut to HubSpot's limit, values HubSpot rejected and were left out. */
-  if (e->map.truncated)
-    json_object_set(j, "truncated", e->map.truncated);
-  if (e->map.dropped)
-    json_object_set(j, "dropped", e->map.dropped);
-  /* Produced by the assurance role: the webhook never arrived. */
   char bf[8];
-  if (m && kq_header(m, "ls_backfill", bf, sizeof bf)[0] == '1')
-    json_object_set_new(j, "backfilled", json_true());
+  json_t *hubspot = NULL;
+  if (e->contact_id[0] || e->eng_id[0])
+    hubspot = json_pack("{s:o,s:o}", "contact_id", str_or_null(e->contact_id),
+                        "objects", objects_of(e));
+  ls_synclog r = {
+      .event_id = e->ev.event_id,
+      .tenant = e->tenant ? e->tenant->id : NULL,
+      .event_type = e->ev.type_name,
+      .lead_email = e->ev.lead_email,
+      .campaign_id = e->ev.campaign_id,
+      .outcome = wrk_outcome_name(e->outcome),
+      .reason = e->reason,
+      .hubspot = hubspot,
+      .has_error = e->outcome == WRK_DLQ || e->http_status,
+      .http_status = e->http_status,
+      .error_category = e->hs_category,
+      .error_message = e->hs_message,
+      .topic = m ? rd_kafka_topic_name(m->rkt) : "",
+      .partition = m ? m->partition : -1,
+      .offset = m ? m->offset : -1,
+      .event_time = e->ev.event_time,
+      .latency_ms =
+          e->received_us > 0 ? (ls_now_us() - e->received_us) / 1000 : -1,
+      .group = w->s.group,
+      .attempts = e->attempts,
+      .truncated = e->map.truncated,
+      .dropped = e->map.dropped,
+      .backfilled = m && kq_header(m, "ls_backfill", bf, sizeof bf)[0] == '1',
+  };
+  json_t *j = ls_synclog_json(&r);
+  json_decref(hubspot);
   return j;
 }
 

@@ -52,23 +52,52 @@ ls_err ls_buf_appendz(ls_buf *b, const char *s) {
   return ls_buf_append(b, s, strlen(s));
 }
 
+static ls_err vprintf_to(ls_buf *b, const char *fmt, va_list ap) {
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  if (n < 0) {
+    va_end(again);
+    return LS_ERR_INTERNAL;
+  }
+  ls_err e = LS_OK;
+  if ((size_t)n > b->max || b->len > b->max - (size_t)n)
+    e = LS_ERR_TOO_LARGE;
+  else
+    e = grow(b, b->len + (size_t)n);
+  if (e == LS_OK) {
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+    b->len += (size_t)n;
+  }
+  va_end(again);
+  return e;
+}
+
 ls_err ls_buf_printf(ls_buf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  ls_err e = vprintf_to(b, fmt, ap);
   va_end(ap);
-  if (n < 0)
-    return LS_ERR_INTERNAL;
-  if ((size_t)n > b->max || b->len > b->max - (size_t)n)
-    return LS_ERR_TOO_LARGE;
-  ls_err e = grow(b, b->len + (size_t)n);
-  if (e != LS_OK)
-    return e;
+  return e;
+}
+
+void ls_buf_put(ls_buf *b, ls_err *e, const void *p, size_t n) {
+  if (*e == LS_OK)
+    *e = ls_buf_append(b, p, n);
+}
+
+void ls_buf_putz(ls_buf *b, ls_err *e, const char *s) {
+  if (*e == LS_OK)
+    *e = ls_buf_appendz(b, s);
+}
+
+void ls_buf_putf(ls_buf *b, ls_err *e, const char *fmt, ...) {
+  if (*e != LS_OK)
+    return;
+  va_list ap;
   va_start(ap, fmt);
-  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  *e = vprintf_to(b, fmt, ap);
   va_end(ap);
-  b->len += (size_t)n;
-  return LS_OK;
 }
 
 void ls_buf_reset(ls_buf *b) {

@@ -224,14 +224,13 @@ double ls_metrics_get(ls_metrics *m, const char *name, const char *labels) {
   return v;
 }
 
-static void sample(ls_buf *b, const char *name, const char *suffix,
-                   const char *labels, const char *extra, double v) {
+static ls_err sample(ls_buf *b, const char *name, const char *suffix,
+                     const char *labels, const char *extra, double v) {
   const char *sep = (labels[0] && extra[0]) ? "," : "";
   if (labels[0] || extra[0])
-    ls_buf_printf(b, "%s%s{%s%s%s} %.17g\n", name, suffix, labels, sep, extra,
-                  v);
-  else
-    ls_buf_printf(b, "%s%s %.17g\n", name, suffix, v);
+    return ls_buf_printf(b, "%s%s{%s%s%s} %.17g\n", name, suffix, labels, sep,
+                         extra, v);
+  return ls_buf_printf(b, "%s%s %.17g\n", name, suffix, v);
 }
 
 /* Refreshes the process_* series; called with the lock held. */
@@ -260,32 +259,39 @@ char *ls_metrics_render(ls_metrics *m, size_t *len) {
   static const char *const kinds[] = {"counter", "gauge", "histogram"};
   ls_buf b;
   ls_buf_init(&b, 64u << 20);
-  ls_buf_appendz(&b, "");
+  ls_err e = ls_buf_appendz(&b, "");
   pthread_mutex_lock(&m->lock);
   process_refresh(m);
-  for (family *f = m->families; f; f = f->next) {
-    ls_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
-                  kinds[f->kind]);
-    for (series *s = f->series; s; s = s->next) {
+  for (family *f = m->families; f && e == LS_OK; f = f->next) {
+    e = ls_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help,
+                      f->name, kinds[f->kind]);
+    for (series *s = f->series; s && e == LS_OK; s = s->next) {
       if (f->kind != LS_HISTOGRAM) {
-        sample(&b, f->name, "", s->labels, "", s->value);
+        e = sample(&b, f->name, "", s->labels, "", s->value);
         continue;
       }
       unsigned long long cum = 0;
       size_t nb = f->buckets->n;
-      for (size_t i = 0; i <= nb; i++) {
+      for (size_t i = 0; i <= nb && e == LS_OK; i++) {
         char le[48];
         cum += s->counts[i];
         if (i < nb)
           snprintf(le, sizeof le, "le=\"%.10g\"", f->buckets->le[i]);
         else
           snprintf(le, sizeof le, "le=\"+Inf\"");
-        sample(&b, f->name, "_bucket", s->labels, le, (double)cum);
+        e = sample(&b, f->name, "_bucket", s->labels, le, (double)cum);
       }
-      sample(&b, f->name, "_sum", s->labels, "", s->sum);
-      sample(&b, f->name, "_count", s->labels, "", (double)s->count);
+      if (e == LS_OK)
+        e = sample(&b, f->name, "_sum", s->labels, "", s->sum);
+      if (e == LS_OK)
+        e = sample(&b, f->name, "_count", s->labels, "", (double)s->count);
     }
   }
   pthread_mutex_unlock(&m->lock);
+  if (e != LS_OK) {
+    /* A cut exposition would read as series gone; none is honest. */
+    ls_buf_free(&b);
+    return NULL;
+  }
   return ls_buf_steal(&b, len);
 }

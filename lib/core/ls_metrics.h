@@ -55,7 +55,8 @@ void ls_metrics_remove(ls_metrics *m, const char *name, const char *labels);
 /* Value of a counter or gauge series (tests, status lines); 0 if absent.
  * For a histogram series, its count. */
 double ls_metrics_get(ls_metrics *m, const char *name, const char *labels);
-/* The whole registry as text; the caller frees it. */
+/* The whole registry as text; the caller frees it. NULL when it would
+ * not fit in memory (never a cut exposition). */
 char *ls_metrics_render(ls_metrics *m, size_t *len);
 
 #endif

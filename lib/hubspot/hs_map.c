@@ -132,15 +132,16 @@ static void display_name(const char *detail, char *out, size_t cap) {
   hs_text_address(detail, addr, sizeof addr, out, cap);
 }
 
-/* Escapes text for HubSpot's HTML note/task bodies. */
-static void html_text(ls_buf *b, const char *s) {
-  for (; s && *s; s++) {
+/* Escapes text for HubSpot's HTML note/task bodies; chained like
+ * ls_buf_putz (a body at its ceiling ends with what fitted). */
+static void put_html(ls_buf *b, ls_err *e, const char *s) {
+  for (; s && *s && *e == LS_OK; s++) {
     switch (*s) {
-    case '<': ls_buf_appendz(b, "&lt;"); break;
-    case '>': ls_buf_appendz(b, "&gt;"); break;
-    case '&': ls_buf_appendz(b, "&amp;"); break;
-    case '"': ls_buf_appendz(b, "&quot;"); break;
-    default: ls_buf_append(b, s, 1);
+    case '<': ls_buf_putz(b, e, "&lt;"); break;
+    case '>': ls_buf_putz(b, e, "&gt;"); break;
+    case '&': ls_buf_putz(b, e, "&amp;"); break;
+    case '"': ls_buf_putz(b, e, "&quot;"); break;
+    default: ls_buf_put(b, e, s, 1);
     }
   }
 }
@@ -300,10 +301,12 @@ static json_t *map_email(const json_t *root, const ls_event *ev,
     const char *bt = str_path(root, "bounce_message", "text");
     if (!bt)
       bt = str_at(root, "bounce_reply_email");
-    if (st)
-      ls_buf_appendz(&t, st);
-    if (bt)
-      ls_buf_printf(&t, "%sBounce: %.4000s", st ? "\n\n" : "", bt);
+    /* The ceiling is far above what set_text keeps (HS_BODY_MAX_BYTES):
+     * a text that does not fit is cut there anyway, so what fitted is
+     * used. */
+    ls_err e = st ? ls_buf_appendz(&t, st) : LS_OK;
+    if (bt && e == LS_OK)
+      e = ls_buf_printf(&t, "%sBounce: %.4000s", st ? "\n\n" : "", bt);
     if (t.len)
       set_text(p, "hs_email_text", t.data);
     ls_buf_free(&t);
@@ -348,6 +351,7 @@ static json_t *map_note(const json_t *root, const ls_event *ev,
   json_t *p = eng_base(ev, time_us);
   ls_buf b;
   ls_buf_init(&b, 60000);
+  ls_err e = LS_OK;
   const char *camp = str_at(root, "campaign_name");
   switch (ev->type) {
   case LS_EV_LEAD_CATEGORY_UPDATED: {
@@ -355,42 +359,42 @@ static json_t *map_note(const json_t *root, const ls_event *ev,
     const char *nw = str_path(root, "lead_category", "new_name");
     if (!nw)
       nw = str_at(root, "category");
-    ls_buf_appendz(&b, "<p>Smartlead: lead category changed from <b>");
-    html_text(&b, old ? old : "(none)");
-    ls_buf_appendz(&b, "</b> to <b>");
-    html_text(&b, nw ? nw : "(none)");
-    ls_buf_appendz(&b, "</b>");
+    ls_buf_putz(&b, &e, "<p>Smartlead: lead category changed from <b>");
+    put_html(&b, &e, old ? old : "(none)");
+    ls_buf_putz(&b, &e, "</b> to <b>");
+    put_html(&b, &e, nw ? nw : "(none)");
+    ls_buf_putz(&b, &e, "</b>");
     break;
   }
   case LS_EV_LEAD_UNSUBSCRIBED:
-    ls_buf_appendz(&b, "<p>Smartlead: lead unsubscribed");
+    ls_buf_putz(&b, &e, "<p>Smartlead: lead unsubscribed");
     break;
   case LS_EV_EMAIL_OPEN:
-    ls_buf_appendz(&b, "<p>Smartlead: opened email &quot;");
-    html_text(&b, str_at(root, "subject"));
-    ls_buf_appendz(&b, "&quot;");
+    ls_buf_putz(&b, &e, "<p>Smartlead: opened email &quot;");
+    put_html(&b, &e, str_at(root, "subject"));
+    ls_buf_putz(&b, &e, "&quot;");
     break;
   case LS_EV_EMAIL_LINK_CLICK: {
     const json_t *links = json_object_get(root, "link_details");
     if (!json_is_array(links) || !json_array_size(links))
       links = json_object_get(root, "link_clicked");
-    ls_buf_appendz(&b, "<p>Smartlead: clicked ");
-    html_text(&b, json_string_value(json_array_get(links, 0)));
-    ls_buf_appendz(&b, " in &quot;");
-    html_text(&b, str_at(root, "subject"));
-    ls_buf_appendz(&b, "&quot;");
+    ls_buf_putz(&b, &e, "<p>Smartlead: clicked ");
+    put_html(&b, &e, json_string_value(json_array_get(links, 0)));
+    ls_buf_putz(&b, &e, " in &quot;");
+    put_html(&b, &e, str_at(root, "subject"));
+    ls_buf_putz(&b, &e, "&quot;");
     break;
   }
   default:
-    ls_buf_appendz(&b, "<p>Smartlead: ");
-    html_text(&b, ev->type_name);
+    ls_buf_putz(&b, &e, "<p>Smartlead: ");
+    put_html(&b, &e, ev->type_name);
   }
   if (camp) {
-    ls_buf_appendz(&b, " (campaign ");
-    html_text(&b, camp);
-    ls_buf_appendz(&b, ")");
+    ls_buf_putz(&b, &e, " (campaign ");
+    put_html(&b, &e, camp);
+    ls_buf_putz(&b, &e, ")");
   }
-  ls_buf_appendz(&b, "</p>");
+  ls_buf_putz(&b, &e, "</p>");
   json_object_set_new(p, "hs_note_body", json_string(b.data));
   ls_buf_free(&b);
   return p;
@@ -408,14 +412,15 @@ static json_t *map_task(const json_t *root, const ls_event *ev,
   json_object_set_new(p, "hs_task_subject", json_string(subj));
   ls_buf b;
   ls_buf_init(&b, 60000);
-  ls_buf_appendz(&b, "<p>");
-  html_text(&b, str_at(root, "description"));
-  ls_buf_appendz(&b, "</p>");
+  ls_err e = LS_OK;
+  ls_buf_putz(&b, &e, "<p>");
+  put_html(&b, &e, str_at(root, "description"));
+  ls_buf_putz(&b, &e, "</p>");
   const char *url = str_at(root, "app_url");
   if (url) {
-    ls_buf_appendz(&b, "<p>");
-    html_text(&b, url);
-    ls_buf_appendz(&b, "</p>");
+    ls_buf_putz(&b, &e, "<p>");
+    put_html(&b, &e, url);
+    ls_buf_putz(&b, &e, "</p>");
   }
   json_object_set_new(p, "hs_task_body", json_string(b.data));
   ls_buf_free(&b);

@@ -41,6 +41,11 @@ LAYERS = {
 PARTS = {
     "lib/model/ls_evid": "lib/model/ls_event",
 }
+# Folders whose cycles are being taken apart in another change: reported,
+# not failed; remove the entry once the folder has none (the script says
+# so). None now: worker/'s process struct (wrk.h) reaches the modules'
+# state through pointers and includes none of their headers.
+PENDING = set()
 # Folders that are not sources of the product or its tests.
 SKIP_DIRS = {".git", "build", "build-release", "build-fuzz", "node_modules",
              ".run", "corpus", "fixtures", "www"}
@@ -71,7 +76,11 @@ def lib_layer(path):
     return "." if len(parts) == 2 else parts[1]
 
 
-def check(root):
+def check(root, notes=None):
+    """The problems found under root; notes (a list) gets what is only
+    reported."""
+    if notes is None:
+        notes = []
     files = list(c_files(root))
     by_name = {}
     for f in files:
@@ -121,7 +130,18 @@ def check(root):
                 elif tlayer not in LAYERS[layer][1]:
                     problems.append("%s: layer %s may not use layer %s"
                                     % (where, layer, tlayer))
-    problems += cycles(edges)
+    seen = set()
+    for comp, text in cycles(edges):
+        folders = {os.path.dirname(m) for m in comp}
+        if len(folders) == 1 and folders <= PENDING:
+            seen |= folders
+            notes.append("pending (PENDING in check_layers.py), %d modules "
+                         "in one cycle: %s" % (len(comp), text))
+        else:
+            problems.append(text)
+    for folder in sorted(PENDING - seen):
+        notes.append("PENDING entry %s: no cycle there any more, remove it"
+                     % folder)
     problems += cmake_links(root)
     return problems
 
@@ -167,7 +187,8 @@ def cycles(edges):
                     if w == node:
                         break
                 if len(comp) > 1:
-                    out.append(describe_cycle(sorted(comp), edges))
+                    out.append((tuple(sorted(comp)),
+                                describe_cycle(sorted(comp), edges)))
 
     for v in sorted(edges):
         if v not in index:
@@ -236,8 +257,8 @@ def self_test():
         "lib/core/CMakeLists.txt": "target_link_libraries(ls_core PUBLIC x)\n",
         "lib/model/CMakeLists.txt":
             "target_link_libraries(ls_model PUBLIC ls_core)\n",
-        "worker/w_a.c": '#include "w_b.h"\n#include "ls_m.h"\n',
-        "worker/w_b.h": "",
+        "ingress/w_a.c": '#include "w_b.h"\n#include "ls_m.h"\n',
+        "ingress/w_b.h": "",
     }
     faults = {
         "cycle in lib": ({"lib/model/ls_n.h": "",
@@ -245,9 +266,9 @@ def self_test():
                           "lib/model/ls_m.c":
                               '#include "ls_m.h"\n#include "ls_n.h"\n'},
                          "include cycle: lib/model/ls_m -> lib/model/ls_n"),
-        "cycle in a binary": ({"worker/w_b.c": '#include "w_a.h"\n',
-                               "worker/w_a.h": ""},
-                              "include cycle: worker/w_a -> worker/w_b"),
+        "cycle in a binary": ({"ingress/w_b.c": '#include "w_a.h"\n',
+                               "ingress/w_a.h": ""},
+                              "include cycle: ingress/w_a -> ingress/w_b"),
         "layer upward": ({"lib/core/ls_a.c": '#include "ls_m.h"\n'},
                          "layer core may not use layer model"),
         "layer sideways": ({"lib/kafka/kq.c": '#include "hs_x.h"\n',
@@ -298,14 +319,17 @@ def main(argv):
     root = args[0] if args else os.environ.get(
         "LS_SOURCE_DIR",
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    problems = check(os.path.abspath(root))
+    notes = []
+    problems = check(os.path.abspath(root), notes)
+    for n in notes:
+        print(n)
     for p in problems:
         print(p)
     if problems:
         print("check_layers: %d problem(s)" % len(problems))
         return 1
-    print("check_layers: no include cycles, every lib/ include and link "
-          "goes down the layers")
+    print("check_layers: no include cycles (outside PENDING folders), every "
+          "lib/ include and link goes down the layers")
     return 0
 
 

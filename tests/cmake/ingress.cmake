@@ -14,6 +14,15 @@ if(CMOCKA_FOUND)
   target_link_libraries(test_ing_route PRIVATE ingress_core PkgConfig::CMOCKA)
   ls_add_ctest(unit_ing_route test_ing_route LABELS unit)
 
+  # The single-pass scanner against jansson, and the route on it against
+  # the DOM route it replaced (tests/ingress/route_ref.c).
+  add_executable(test_ing_json ${CMAKE_SOURCE_DIR}/tests/unit/test_ing_json.c
+    ${CMAKE_SOURCE_DIR}/tests/ingress/route_ref.c)
+  target_include_directories(test_ing_json PRIVATE
+    ${CMAKE_SOURCE_DIR}/tests/ingress)
+  target_link_libraries(test_ing_json PRIVATE ingress_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_ing_json test_ing_json LABELS unit)
+
   # Allocation failures through the linker: every calloc of the code under
   # test can be made to fail in turn.
   add_executable(test_ing_hardening
@@ -26,7 +35,9 @@ endif()
 # The C validator as a filter, for the differential test against
 # python3-jsonschema (tests/ingress/test_schemas.py).
 add_executable(ls-schema-check ${CMAKE_SOURCE_DIR}/tests/ingress/schema_check.c)
-target_link_libraries(ls-schema-check PRIVATE ls_model)
+# It links the ingress too: every instance is also validated through the
+# ingress's single-pass projection (ing_json.c).
+target_link_libraries(ls-schema-check PRIVATE ingress_core ls_model)
 
 ls_add_pytest(ingress_schemas tests/ingress/test_schemas.py
   LABELS integration TIMEOUT 60)

@@ -1,4 +1,7 @@
-# scripts area: make run (scripts/run.sh) comes up and stops cleanly on
-# Ctrl-C / SIGINT with exit status 0.
+# scripts and build area: make run (scripts/run.sh) comes up and stops
+# cleanly on Ctrl-C / SIGINT with exit status 0.
 ls_add_pytest(make_run tests/scripts/test_make_run.py
   LABELS integration TIMEOUT 300)
+# cmake --install lays out what deploy/docker/Dockerfile's image needs.
+ls_add_pytest(install_tree tests/scripts/test_install.py
+  LABELS integration TIMEOUT 120)

@@ -27,8 +27,8 @@ for d in "${lib_dirs[@]}"; do
     esac
   done
 done
-sources=("${lib_sources[@]}" ingress/ing_route.c ingress/ing_mask.c
-         tests/fuzz/fuzz_ingress.c)
+sources=("${lib_sources[@]}" ingress/ing_route.c ingress/ing_json.c ingress/ing_mask.c
+         tests/ingress/route_ref.c tests/fuzz/fuzz_ingress.c)
 bin="$out/fuzz_ingress"
 stale=0
 [ -x "$bin" ] || stale=1
@@ -42,7 +42,8 @@ if [ $stale = 1 ]; then
   echo "fuzz: building $bin"
   (cd "$src" && "$cc" -g -O1 -std=c11 -D_GNU_SOURCE \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Ilib/core -Ilib/model -Iingress $(pkg-config --cflags jansson libcrypto) \
+    -Ilib/core -Ilib/model -Iingress -Itests/ingress \
+    $(pkg-config --cflags jansson libcrypto) \
     -DLS_DEFAULT_SCHEMA_DIR="\"$src/schemas\"" \
     "${sources[@]}" -o "$bin" \
     $(pkg-config --libs jansson libcrypto) -lpthread -lm)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
 #include "ls_buf.h"
 #include "ls_config.h"
 #include "ls_hash.h"
@@ -151,9 +152,51 @@ static void metrics_render_prometheus_text(void **state) {
   ls_metrics_free(m);
 }
 
+/* Chained appends stop at the first failure: the text ends with what
+ * fitted and the error stays in the slot. */
+static void buf_put_chain_keeps_first_error(void **state) {
+  (void)state;
+  ls_buf b;
+  ls_buf_init(&b, 8);
+  ls_err e = LS_OK;
+  ls_buf_putz(&b, &e, "abc");
+  ls_buf_putf(&b, &e, "%d", 12);
+  assert_int_equal(e, LS_OK);
+  ls_buf_putz(&b, &e, "toolong");
+  assert_int_equal(e, LS_ERR_TOO_LARGE);
+  ls_buf_put(&b, &e, "z", 1); /* would fit, but the chain has failed */
+  assert_int_equal(e, LS_ERR_TOO_LARGE);
+  assert_string_equal(b.data, "abc12");
+  ls_buf_free(&b);
+}
+
+/* LS_ARRAY_GROW keeps the elements, doubles, and refuses a size that
+ * would overflow without touching the array. */
+static void array_grows_keeps_elements_and_refuses_overflow(void **state) {
+  (void)state;
+  int *v = NULL;
+  size_t n = 0, cap = 0;
+  for (int i = 0; i < 1000; i++) {
+    assert_true(LS_ARRAY_GROW(v, cap, n + 1));
+    v[n++] = i;
+  }
+  assert_int_equal(cap, 1024);
+  for (int i = 0; i < 1000; i++)
+    assert_int_equal(v[i], i);
+  int *before = v;
+  assert_false(LS_ARRAY_GROW(v, cap, (size_t)-1 / 2));
+  assert_ptr_equal(v, before);
+  assert_int_equal(cap, 1024);
+  assert_true(LS_ARRAY_GROW(v, cap, 10)); /* already large enough */
+  assert_ptr_equal(v, before);
+  free(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(buf_refuses_to_cross_its_ceiling),
+      cmocka_unit_test(array_grows_keeps_elements_and_refuses_overflow),
+      cmocka_unit_test(buf_put_chain_keeps_first_error),
       cmocka_unit_test(time_parses_every_smartlead_shape),
       cmocka_unit_test(sha256_matches_a_known_vector),
       cmocka_unit_test(dev_config_loads_and_finds_sources),

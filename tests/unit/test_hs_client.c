@@ -120,7 +120,7 @@ static void script_perform(hs_transport *t, hs_req **reqs, size_t n) {
     r->status = st->status;
     r->sent_maybe = st->sent_maybe;
     if (st->body)
-      ls_buf_appendz(&r->resp, st->body);
+      assert_int_equal(ls_buf_appendz(&r->resp, st->body), LS_OK);
     r->rl.remaining = st->remaining;
     r->rl.max = st->remaining >= 0 ? 100 : -1;
     r->rl.retry_after_ms = st->retry_after;

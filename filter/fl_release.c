@@ -1,19 +1,22 @@
-/* wrk_release: hold and release on leadsync.held, one decision per lead. */
-#include "wrk_release.h"
+/* fl_release: hold and release on leadsync.held, one decision per lead. */
+#include "fl_release.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl_obs.h"
 #include "kq.h"
 #include "ls_event.h"
 #include "ls_filter.h"
 #include "ls_log.h"
 #include "ls_mask.h"
+#include "ls_synclog.h"
 #include "ls_time.h"
 #include "wrk_dlq.h"
 #include "wrk_fault.h"
+#include "wrk_filter.h"
 #include "wrk_obs.h"
 
 #define MAX_PARTS 1024
@@ -29,7 +32,7 @@ typedef struct {
 } held_rec;
 
 typedef struct {
-  const wrk_release_opts *o;
+  const fl_release_opts *o;
   rd_kafka_t *consumer;
   rd_kafka_t *producer;
   ls_filter *parts[MAX_PARTS];
@@ -72,31 +75,6 @@ static void held_free(void *p) {
   if (h->hdrs)
     rd_kafka_headers_destroy(h->hdrs);
   free(h);
-}
-
-static const char *hdr(const rd_kafka_message_t *m, const char *name,
-                       char *buf, size_t len) {
-  return kq_header(m, name, buf, len);
-}
-
-bool wrk_release_needs_filter(const ls_tenant *t,
-                              const rd_kafka_message_t *m) {
-  char v[32];
-  if (!t || !t->has_filter)
-    return false;
-  return hdr(m, WRK_H_FILTER, v, sizeof v)[0] == '\0';
-}
-
-rd_kafka_headers_t *wrk_release_forward_headers(const rd_kafka_message_t *m) {
-  rd_kafka_headers_t *src = NULL, *h;
-  if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
-    h = rd_kafka_headers_copy(src);
-  else
-    h = rd_kafka_headers_new(8);
-  rd_kafka_header_remove(h, WRK_H_ORIG_TOPIC);
-  rd_kafka_header_add(h, WRK_H_ORIG_TOPIC, -1, rd_kafka_topic_name(m->rkt),
-                      -1);
-  return h;
 }
 
 /* -- outputs --------------------------------------------------------- */
@@ -189,12 +167,14 @@ static void produce_json(rel *r, const char *topic, int32_t partition,
               RD_KAFKA_MSG_F_FREE, h);
 }
 
-/* One sync_log record; error (taken, may be NULL) and attempts for the
- * poison outcome (dlq). */
+/* One sync_log record (the shared builder, ls_synclog) from the held
+ * record's headers and its lead key; err_msg (may be NULL) and attempts
+ * for the poison outcome (dlq). */
 static void sync_log_ex(rel *r, const char *outcome, const char *reason,
                         const rd_kafka_headers_t *h, const char *key,
                         int32_t partition, int64_t offset, const char *topic,
-                        json_t *error, int attempts) {
+                        const char *err_category, const char *err_msg,
+                        int attempts) {
   char tenant[LS_TENANT_MAX] = "", id[64] = "", type[LS_TOPIC_MAX] = "",
        etime[48] = "";
   const void *v;
@@ -226,18 +206,27 @@ static void sync_log_ex(rel *r, const char *outcome, const char *reason,
     campaign[c2 - c1 - 1] = '\0';
   }
   const char *email = c2 ? c2 + 1 : "";
-  char now[40];
-  ls_time_format_ms(ls_now_us(), now, sizeof now);
-  json_t *rec = json_pack(
-      "{s:s,s:s,s:s,s:s?,s:s?,s:s,s:s?,s:n,s:o?,s:s,s:i,s:I,s:s?,s:s,s:s,s:i}",
-      "event_id", id, "tenant", tenant, "event_type", upper, "lead_email",
-      strcmp(email, "-") ? email : NULL, "campaign_id",
-      strcmp(campaign, "-") && campaign[0] ? campaign : NULL, "outcome",
-      outcome, "reason", reason, "hubspot", "error", error, "topic", topic,
-      "partition", (int)partition, "offset", (json_int_t)offset, "event_time",
-      etime[0] ? etime : NULL, "logged_at", now, "group", r->o->group,
-      "attempts", attempts);
-  produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key, rec, NULL);
+  ls_synclog rec = {
+      .event_id = id,
+      .tenant = tenant,
+      .event_type = upper,
+      .lead_email = strcmp(email, "-") ? email : NULL,
+      .campaign_id = strcmp(campaign, "-") ? campaign : NULL,
+      .outcome = outcome,
+      .reason = reason,
+      .has_error = err_category != NULL,
+      .error_category = err_category,
+      .error_message = err_msg,
+      .topic = topic,
+      .partition = partition,
+      .offset = offset,
+      .event_time = etime,
+      .latency_ms = -1,
+      .group = r->o->group,
+      .attempts = attempts,
+  };
+  produce_json(r, KQ_TOPIC_SYNC_LOG, RD_KAFKA_PARTITION_UA, key,
+               ls_synclog_json(&rec), NULL);
   ls_metrics_inc(r->o->metrics, "leadsync_filter_outcomes_total",
                  "Filter outcomes by kind",
                  outcome[0] == 'h'   ? "outcome=\"held\""
@@ -250,7 +239,8 @@ static void sync_log_ex(rel *r, const char *outcome, const char *reason,
 static void sync_log(rel *r, const char *outcome, const char *reason,
                      const rd_kafka_headers_t *h, const char *key,
                      int32_t partition, int64_t offset, const char *topic) {
-  sync_log_ex(r, outcome, reason, h, key, partition, offset, topic, NULL, 1);
+  sync_log_ex(r, outcome, reason, h, key, partition, offset, topic, NULL, NULL,
+              1);
 }
 
 /* Re-publishes a record to the topic it came from, marked as decided. */
@@ -332,10 +322,8 @@ static void poison_dlq(rel *r, int32_t p, int64_t off, const char *event_id,
     produce_raw(r, KQ_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, key, kl, (void *)value,
                 len, RD_KAFKA_MSG_F_COPY, h);
   /* The sync_log says so too (outcome dlq, reason poison). */
-  sync_log_ex(r, "dlq", "poison", hdrs, keystr, p, off, orig_topic,
-              json_pack("{s:n,s:s,s:s}", "http_status", "category", "POISON",
-                        "message", msg),
-              r->poison_n[p]);
+  sync_log_ex(r, "dlq", "poison", hdrs, keystr, p, off, orig_topic, "POISON",
+              msg, r->poison_n[p]);
 }
 
 /* -- decisions ------------------------------------------------------- */
@@ -984,14 +972,14 @@ static void update_gauges(rel *r) {
   /* Per-tenant counts and ages walk every held event: every 5 s. */
   int64_t now = ls_mono_us();
   if (now >= r->next_held_gauges) {
-    wrk_obs_held(r->o->metrics, r->o->cfg, r->parts, MAX_PARTS,
-                 r->o->max_age_s);
+    fl_obs_held(r->o->metrics, r->o->cfg, r->parts, MAX_PARTS,
+                r->o->max_age_s);
     wrk_obs_lag(r->o->metrics, r->consumer, "filter");
     r->next_held_gauges = now + 5000000;
   }
 }
 
-int wrk_release_run(const wrk_release_opts *o, char *errstr, size_t errlen) {
+int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
   int rc = 1;
   rel *r = calloc(1, sizeof *r);
   if (!r) {
