@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_event.h"
 #include "ls_log.h"
 #include "ls_time.h"
@@ -189,21 +190,11 @@ static void note_lead(as_known *k, const rd_kafka_message_t *m, size_t tlen) {
 
 int as_known_load(as_known *k, const ls_config *cfg, const char *tenant,
                   int64_t since_us, char *err, size_t errlen) {
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, err, errlen);
-  if (!conf)
+  kq_consumer_opts o = {.kind = KQ_READER,
+                        .group_id = "leadsync-assurance-scan"};
+  rd_kafka_t *c = kq_consumer_new(cfg, &o, err, errlen);
+  if (!c)
     return -1;
-  if (!kq_set(conf, "group.id", "leadsync-assurance-scan", err, errlen) ||
-      !kq_set(conf, "enable.auto.commit", "false", err, errlen) ||
-      !kq_set(conf, "enable.partition.eof", "false", err, errlen)) {
-    rd_kafka_conf_destroy(conf);
-    return -1;
-  }
-  char rkerr[256];
-  rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!c) {
-    snprintf(err, errlen, "kafka consumer: %s", rkerr);
-    return -1;
-  }
   rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(64);
   char topics[N_BF][LS_TOPIC_MAX];
   for (size_t i = 0; i < N_BF; i++) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_event.h"
 #include "ls_log.h"
 #include "ls_time.h"
@@ -205,17 +206,9 @@ static int produce_backfill(as_env *env, const as_tenant *t, json_t *body,
   rd_kafka_header_add(h, "ce_tenant", -1, t->tenant->id, -1);
   rd_kafka_header_add(h, "ls_received_at", -1, now, -1);
   rd_kafka_header_add(h, "ls_backfill", -1, "1", -1);
-  rd_kafka_resp_err_t e;
-  for (;;) {
-    e = rd_kafka_producev(env->producer, RD_KAFKA_V_TOPIC(ev.topic),
-                          RD_KAFKA_V_KEY(ev.key, strlen(ev.key)),
-                          RD_KAFKA_V_VALUE(text, strlen(text)),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      break;
-    rd_kafka_poll(env->producer, 100);
-  }
+  rd_kafka_resp_err_t e =
+      kq_produce(env->producer, ev.topic, ev.key, strlen(ev.key), text,
+                 strlen(text), h, NULL, -1, NULL);
   free(text);
   if (e) {
     rd_kafka_headers_destroy(h);

@@ -17,6 +17,7 @@
 
 #include "as.h"
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_event.h"
 #include "ls_file.h"
 #include "ls_log.h"
@@ -97,14 +98,7 @@ static void tenants_free(struct tenants *ts) {
 
 static rd_kafka_t *make_producer(const ls_config *cfg) {
   char err[512];
-  rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, err, sizeof err);
-  if (!conf || !kq_producer_defaults(conf, cfg, err, sizeof err)) {
-    ls_error("kafka producer config", "{s:s}", "error", err);
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  rd_kafka_t *p = kq_producer_new(cfg, NULL, err, sizeof err);
   if (!p)
     ls_error("kafka producer", "{s:s}", "error", err);
   return p;
@@ -115,14 +109,13 @@ static rd_kafka_t *make_producer(const ls_config *cfg) {
 static json_t *read_progress(const ls_config *cfg) {
   json_t *out = json_object();
   char err[512];
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, err, sizeof err);
-  if (!conf)
+  kq_consumer_opts o = {.kind = KQ_READER,
+                        .group_id = "leadsync-assurance-read"};
+  rd_kafka_t *c = kq_consumer_new(cfg, &o, err, sizeof err);
+  if (!c) {
+    ls_warn("progress not read", "{s:s}", "error", err);
     return out;
-  kq_set(conf, "group.id", "leadsync-assurance-read", err, sizeof err);
-  kq_set(conf, "enable.auto.commit", "false", err, sizeof err);
-  rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (!c)
-    return out;
+  }
   int64_t lo = 0, hi = 0;
   if (rd_kafka_query_watermark_offsets(c, AS_TOPIC_PROGRESS, 0, &lo, &hi,
                                        10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -372,21 +365,16 @@ static int daemon_main(const ls_config *cfg, const char *listen,
     ls_error("http", "{s:s}", "error", err);
     goto out;
   }
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, err, sizeof err);
-  if (!conf || !kq_consumer_defaults(conf, AS_GROUP, err, sizeof err)) {
-    ls_error("kafka consumer config", "{s:s}", "error", err);
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    goto out;
-  }
-  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-  rd_kafka_conf_set_opaque(conf, &d);
-  c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
+                         .group_id = AS_GROUP,
+                         .on_rebalance = on_rebalance,
+                         .opaque = &d,
+                         .poll_set_consumer = true};
+  c = kq_consumer_new(cfg, &co, err, sizeof err);
   if (!c) {
     ls_error("kafka consumer", "{s:s}", "error", err);
     goto out;
   }
-  rd_kafka_poll_set_consumer(c);
   rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, AS_TOPIC_PROGRESS,
                                     RD_KAFKA_PARTITION_UA);

@@ -277,7 +277,7 @@ static rd_kafka_t *make_producer(const ls_config *cfg, kp_state *st,
   if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
     goto fail;
   snprintf(v, sizeof v, "%ld",
-           ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000));
+           cfg->ingress.kafka_timeout_ms);
   if (!kq_set(conf, "message.timeout.ms", v, errstr, errlen))
     goto fail;
   rd_kafka_conf_set_opaque(conf, st);

@@ -11,12 +11,11 @@
 #include "kq.h"
 #include "ls_time.h"
 
-static bool quiet_conf(rd_kafka_conf_t *conf, char *errstr, size_t len) {
-  /* librdkafka's own connection chatter would drown the CLI's output; the
-   * CLI reports what failed itself. LEADSYNC_LOG_LEVEL=debug restores it. */
+/* librdkafka's own connection chatter would drown the CLI's output; the
+ * CLI reports what failed itself. LEADSYNC_LOG_LEVEL=debug restores it. */
+static const char *log_level(void) {
   const char *lvl = getenv("LEADSYNC_LOG_LEVEL");
-  bool debug = lvl && !strcmp(lvl, "debug");
-  return kq_set(conf, "log_level", debug ? "6" : "2", errstr, len);
+  return lvl && !strcmp(lvl, "debug") ? "6" : "2";
 }
 
 rd_kafka_t *cli_kafka_consumer(const ls_config *cfg, const char *group_id,
@@ -27,107 +26,43 @@ rd_kafka_t *cli_kafka_consumer(const ls_config *cfg, const char *group_id,
              (long long)ls_now_us());
     group_id = group;
   }
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, errstr, len);
-  if (!conf)
-    return NULL;
-  if (!quiet_conf(conf, errstr, len) ||
-      !kq_set(conf, "group.id", group_id, errstr, len) ||
-      !kq_set(conf, "enable.auto.commit", "false", errstr, len) ||
-      !kq_set(conf, "enable.auto.offset.store", "false", errstr, len) ||
-      !kq_set(conf, "auto.offset.reset", "earliest", errstr, len) ||
-      !kq_set(conf, "enable.partition.eof", "false", errstr, len) ||
-      /* test-sync follows new records: do not let the broker sit on a
-       * fetch for the default 500 ms. */
-      !kq_set(conf, "fetch.wait.max.ms", "50", errstr, len)) {
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  char rkerr[512];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!rk) {
-    snprintf(errstr, len, "cannot create a Kafka consumer: %s", rkerr);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  return rk;
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *opaque) {
-  (void)rk;
-  cli_delivery *dr = opaque;
-  if (m->err) {
-    if (!dr->failed)
-      snprintf(dr->first_error, sizeof dr->first_error, "%s: %s",
-               rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-    dr->failed++;
-  } else {
-    dr->acked++;
-  }
+  /* test-sync follows new records: do not let the broker sit on a fetch
+   * for the default 500 ms. */
+  const char *props[] = {"log_level",         log_level(),
+                         "auto.offset.reset", "earliest",
+                         "fetch.wait.max.ms", "50",
+                         NULL};
+  kq_consumer_opts o = {.kind = KQ_READER, .group_id = group_id,
+                        .props = props};
+  return kq_consumer_new(cfg, &o, errstr, len);
 }
 
 rd_kafka_t *cli_kafka_producer(const ls_config *cfg, cli_delivery *dr,
                                char *errstr, size_t len) {
-  memset(dr, 0, sizeof *dr);
-  rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, len);
-  if (!conf)
-    return NULL;
-  if (!quiet_conf(conf, errstr, len) ||
-      !kq_producer_defaults(conf, cfg, errstr, len) ||
-      !kq_set(conf, "message.timeout.ms", "30000", errstr, len)) {
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  rd_kafka_conf_set_opaque(conf, dr);
-  char rkerr[512];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof rkerr);
-  if (!rk) {
-    snprintf(errstr, len, "cannot create a Kafka producer: %s", rkerr);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  return rk;
+  const char *props[] = {"log_level", log_level(), "message.timeout.ms",
+                         "30000", NULL};
+  kq_producer_opts o = {.props = props, .delivery = dr};
+  return kq_producer_new(cfg, &o, errstr, len);
 }
 
 ls_err cli_kafka_produce(rd_kafka_t *producer, const char *topic,
                          const void *key, size_t key_len, const void *value,
                          size_t value_len, rd_kafka_headers_t *hdrs,
                          char *errstr, size_t len) {
-  for (int tries = 0;; tries++) {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
-        RD_KAFKA_V_VALUE((void *)value, value_len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_END);
-    if (!err)
-      return LS_OK; /* the headers belong to the message now */
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && tries < 300) {
-      rd_kafka_poll(producer, 100);
-      continue;
-    }
-    if (hdrs)
-      rd_kafka_headers_destroy(hdrs);
-    snprintf(errstr, len, "Kafka: produce to %s: %s", topic,
-             rd_kafka_err2str(err));
-    return LS_ERR_KAFKA;
-  }
+  rd_kafka_resp_err_t err = kq_produce(producer, topic, key, key_len, value,
+                                       value_len, hdrs, NULL, 30000, NULL);
+  if (!err)
+    return LS_OK; /* the headers belong to the message now */
+  if (hdrs)
+    rd_kafka_headers_destroy(hdrs);
+  snprintf(errstr, len, "Kafka: produce to %s: %s", topic,
+           rd_kafka_err2str(err));
+  return LS_ERR_KAFKA;
 }
 
 bool cli_kafka_flush(rd_kafka_t *producer, const cli_delivery *dr,
                      int timeout_ms, char *errstr, size_t len) {
-  rd_kafka_resp_err_t err = rd_kafka_flush(producer, timeout_ms);
-  if (dr->failed) {
-    snprintf(errstr, len, "%d record(s) not delivered (first: %s)", dr->failed,
-             dr->first_error);
-    return false;
-  }
-  if (err || rd_kafka_outq_len(producer) > 0) {
-    snprintf(errstr, len, "%d record(s) still unacknowledged after %d ms",
-             rd_kafka_outq_len(producer), timeout_ms);
-    return false;
-  }
-  return true;
+  return kq_flush(producer, dr, timeout_ms, errstr, len);
 }
 
 static ls_err add_topic_ranges(rd_kafka_t *rk, const char *topic,

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kq_client.h"
 #include "ls_config.h"
 #include "ls_err.h"
 #include "ls_event.h"
@@ -32,11 +33,8 @@ typedef struct {
   bool times_supported;       /* the cluster answers offsets_for_times */
 } cli_ranges;
 
-typedef struct {
-  int acked;
-  int failed;
-  char first_error[256];
-} cli_delivery;
+/* Delivery reports counted (kq_client's). */
+typedef kq_delivery cli_delivery;
 
 /* A consumer for assign()-style reads. group_id NULL: a throwaway group.
  * Nothing is committed unless the caller commits. */

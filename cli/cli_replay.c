@@ -2,8 +2,11 @@
  * (cli_replay.h). */
 #include "cli_replay.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cli_args.h"
 
 typedef struct {
   const cli_replay_ops *ops;
@@ -116,4 +119,54 @@ out:
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   return rc;
+}
+
+int cli_replay_args_parse(cli_ctx *ctx, const char *name, const char *usage,
+                          bool with_endpoint, int argc, char **argv,
+                          cli_replay_args *a) {
+  static const char *const subs[] = {"list", "replay", NULL};
+  const char *sub = NULL;
+  memset(a, 0, sizeof *a);
+  a->limit = 100;
+  int rc = cli_args_sub(ctx, usage, subs, argc, argv, &sub);
+  if (rc >= 0)
+    return rc;
+  a->list = !strcmp(sub, "list");
+  snprintf(a->cmd, sizeof a->cmd, "%s %s", name, sub);
+  ctx->cmd = a->cmd;
+  const cli_arg args[] = {
+      CLI_STRING_ARG("reason", &a->reasons),
+      CLI_STRING_ARG("tenant", &a->tenant),
+      CLI_FLAG_ARG("dry-run", &a->dry_run, "replay"),
+      CLI_FLAG_ARG("all", &a->all, "list"),
+      CLI_LONG_ARG("limit", &a->limit, 0, 1000000),
+      /* Last: without it the table ends here. */
+      CLI_STRING_ARG(with_endpoint ? "endpoint" : NULL, &a->endpoint),
+      CLI_ARGS_END};
+  return cli_args_parse(ctx, usage, args, sub, argc - 1, argv + 1);
+}
+
+/* Whether v is one of the comma-separated items of list. */
+static bool in_list(const char *list, const char *v) {
+  size_t n = strlen(v);
+  for (const char *p = list; *p;) {
+    size_t k = strcspn(p, ",");
+    if (k == n && !strncmp(p, v, n))
+      return true;
+    p += k;
+    if (*p == ',')
+      p++;
+  }
+  return false;
+}
+
+bool cli_replay_match(const cli_replay_args *a, const char *reason,
+                      const char *tenant, const char *endpoint) {
+  if (a->reasons && !in_list(a->reasons, reason))
+    return false;
+  if (a->tenant && strcmp(a->tenant, tenant))
+    return false;
+  if (a->endpoint && strcmp(a->endpoint, endpoint ? endpoint : ""))
+    return false;
+  return true;
 }

@@ -25,6 +25,32 @@ typedef struct {
   void *ud;
 } cli_replay_ops;
 
+/* What `dlq` and `quarantine` share on their command line:
+ *   NAME list   [--reason R] [--tenant T] [--endpoint E] [--all] [--limit N]
+ *   NAME replay [--reason R] [--tenant T] [--endpoint E] [--dry-run]
+ * (--endpoint only where the caller allows it). */
+typedef struct {
+  bool list;           /* list, else replay */
+  const char *reasons; /* comma-separated reasons, or NULL for any */
+  const char *tenant;  /* NULL: any */
+  const char *endpoint;
+  bool all;     /* list: also the replayed records */
+  bool dry_run; /* replay: count only */
+  long limit;   /* list: records shown at most (default 100) */
+  char cmd[32]; /* "dlq list": ctx->cmd points here */
+} cli_replay_args;
+
+/* Parses `leadsync NAME list|replay [options]` (argv[0] is NAME) into a and
+ * sets ctx->cmd. Returns -1 to go on, else the exit code (usage printed or
+ * the error reported). */
+int cli_replay_args_parse(cli_ctx *ctx, const char *name, const char *usage,
+                          bool with_endpoint, int argc, char **argv,
+                          cli_replay_args *a);
+/* Whether a record with these headers passes the --reason/--tenant/
+ * --endpoint filter. */
+bool cli_replay_match(const cli_replay_args *a, const char *reason,
+                      const char *tenant, const char *endpoint);
+
 /* Plans, and unless dry_run (or nothing was chosen) produces, flushes and
  * commits. CLI_EXIT_OK, or the exit code of a failure already reported
  * with cli_fail. */

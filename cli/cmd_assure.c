@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "cli_cmds.h"
 
 static const char usage_text[] =
@@ -38,25 +39,10 @@ static void env_from_run(const cli_ctx *ctx, const char *var,
 }
 
 int cmd_assure(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
-                                       {"since", required_argument, NULL, 's'},
-                                       CLI_COMMON_OPTIONS,
-                                       {NULL, 0, NULL, 0}};
   const char *tenant = NULL, *since = NULL;
-  bool help = false;
-  int c;
-  optind = 1;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (cli_common_opt(ctx, c, optarg, &help))
-      continue;
-    if (c == 't')
-      tenant = optarg;
-    else if (c == 's')
-      since = optarg;
-    else
-      return cli_usage_error(ctx, "unknown option (see --help)");
-  }
-  int rc = cli_opts_end(ctx, help, usage_text, argc, argv);
+  const cli_arg opts[] = {CLI_STRING_ARG("tenant", &tenant),
+                          CLI_STRING_ARG("since", &since), CLI_ARGS_END};
+  int rc = cli_args_parse(ctx, usage_text, opts, NULL, argc, argv);
   if (rc >= 0)
     return rc;
   int64_t dummy;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "cli_cmds.h"
 #include "cli_kafka.h"
 #include "kq.h"
@@ -98,43 +99,22 @@ static int on_record(const rd_kafka_message_t *m, cli_range *rg, void *op) {
 }
 
 int cmd_audit(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {{"since", required_argument, NULL, 'S'},
-                                       {"grace", required_argument, NULL, 'g'},
-                                       {"limit", required_argument, NULL, 'l'},
-                                       CLI_COMMON_OPTIONS,
-                                       {NULL, 0, NULL, 0}};
   int64_t now = ls_now_us();
   int64_t since_us = now - 3600LL * 1000000, grace_us = 300LL * 1000000;
   long limit = 50;
-  bool help = false;
-  int c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'S':
-      if (!cli_parse_time(optarg, now, &since_us))
-        return cli_usage_error(ctx, "--since: not a time or an age: %s",
-                               optarg);
-      break;
-    case 'g': {
-      int64_t t;
-      if (!cli_parse_time(optarg, now, &t) || t > now)
-        return cli_usage_error(ctx, "--grace: not an age: %s", optarg);
-      grace_us = now - t;
-      break;
-    }
-    case 'l':
-      if (!cli_parse_long(optarg, 0, 1000000, &limit))
-        return cli_usage_error(ctx, "--limit: not a number: %s", optarg);
-      break;
-    default:
-      if (!cli_common_opt(ctx, c, optarg, &help))
-        return cli_usage_error(ctx, "unknown option");
-    }
-  }
-  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  const char *grace = NULL;
+  const cli_arg args[] = {
+      CLI_TIME_ARG("since", &since_us), CLI_STRING_ARG("grace", &grace),
+      CLI_LONG_ARG("limit", &limit, 0, 1000000), CLI_ARGS_END};
+  int end = cli_args_parse(ctx, usage_text, args, NULL, argc, argv);
   if (end >= 0)
     return end;
+  if (grace) {
+    int64_t t;
+    if (!cli_parse_time(grace, now, &t) || t > now)
+      return cli_usage_error(ctx, "--grace: not an age: %s", grace);
+    grace_us = now - t;
+  }
 
   ls_config *cfg = NULL;
   rd_kafka_t *rk = NULL;

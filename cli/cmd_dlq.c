@@ -49,11 +49,8 @@ static const char usage_text[] =
     "  --endpoint ID  the fan-out endpoint's DLQ (leadsync.fanout_dlq)\n"
     "               instead; replay re-delivers to that endpoint only\n";
 
-typedef struct {
-  const char *reasons; /* comma list or NULL */
-  const char *tenant;
-  const char *endpoint; /* fan-out endpoint id or NULL */
-} dlq_filter;
+/* The filter: --reason, --tenant, --endpoint (a fan-out endpoint id). */
+typedef cli_replay_args dlq_filter;
 
 static const char *dlq_topic(const dlq_filter *f) {
   return f->endpoint ? KQ_TOPIC_FANOUT_DLQ : KQ_TOPIC_DLQ;
@@ -69,19 +66,6 @@ typedef struct {
   char target[LS_TOPIC_MAX]; /* original topic, "" when unknown */
   char endpoint[64];         /* fan-out records: the endpoint id */
 } dlq_meta;
-
-static bool in_list(const char *list, const char *v) {
-  size_t n = strlen(v);
-  for (const char *p = list; *p;) {
-    size_t k = strcspn(p, ",");
-    if (k == n && !strncmp(p, v, n))
-      return true;
-    p += k;
-    if (*p == ',')
-      p++;
-  }
-  return false;
-}
 
 static void meta_of(const rd_kafka_message_t *m, const char *prefix,
                     dlq_meta *d) {
@@ -105,13 +89,7 @@ static void meta_of(const rd_kafka_message_t *m, const char *prefix,
 }
 
 static bool dlq_match(const dlq_filter *f, const dlq_meta *d) {
-  if (f->reasons && !in_list(f->reasons, d->reason))
-    return false;
-  if (f->tenant && strcmp(f->tenant, d->tenant))
-    return false;
-  if (f->endpoint && strcmp(f->endpoint, d->endpoint))
-    return false;
-  return true;
+  return cli_replay_match(f, d->reason, d->tenant, d->endpoint);
 }
 
 /* Reason counts for the summary. */
@@ -364,69 +342,16 @@ out:
 }
 
 int cmd_dlq(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"reason", required_argument, NULL, 'r'},
-      {"tenant", required_argument, NULL, 't'},
-      {"endpoint", required_argument, NULL, 'E'},
-      {"dry-run", no_argument, NULL, 'n'},
-      {"all", no_argument, NULL, 'a'},
-      {"limit", required_argument, NULL, 'l'},
-      CLI_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0}};
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage_text, argc < 2 ? stderr : stdout);
-    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-  }
-  bool list = !strcmp(argv[1], "list"), replay = !strcmp(argv[1], "replay");
-  if (!list && !replay)
-    return cli_usage_error(ctx, "unknown subcommand \"%s\"", argv[1]);
-  ctx->cmd = list ? "dlq list" : "dlq replay";
-  dlq_filter f = {0};
-  bool help = false, dry = false, all = false;
-  long limit = 100;
-  int c;
-  optind = 0;
-  argc--;
-  argv++;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'r':
-      f.reasons = optarg;
-      break;
-    case 't':
-      f.tenant = optarg;
-      break;
-    case 'E':
-      f.endpoint = optarg;
-      break;
-    case 'n':
-      if (list)
-        return cli_usage_error(ctx, "--dry-run is for dlq replay");
-      dry = true;
-      break;
-    case 'a':
-      if (replay)
-        return cli_usage_error(ctx, "--all is for dlq list");
-      all = true;
-      break;
-    case 'l':
-      if (!cli_parse_long(optarg, 0, 1000000, &limit))
-        return cli_usage_error(ctx, "--limit: not a number: %s", optarg);
-      break;
-    default:
-      if (!cli_common_opt(ctx, c, optarg, &help))
-        return cli_usage_error(ctx, "unknown option");
-    }
-  }
-  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
-  if (end >= 0)
-    return end;
+  dlq_filter f;
+  int rc = cli_replay_args_parse(ctx, "dlq", usage_text, true, argc, argv, &f);
+  if (rc >= 0)
+    return rc;
   ls_config *cfg = NULL;
-  int rc = cli_config_load(ctx, &cfg);
+  rc = cli_config_load(ctx, &cfg);
   if (rc != CLI_EXIT_OK)
     return rc;
-  rc =
-      list ? run_list(ctx, cfg, &f, all, limit) : run_replay(ctx, cfg, &f, dry);
+  rc = f.list ? run_list(ctx, cfg, &f, f.all, f.limit)
+              : run_replay(ctx, cfg, &f, f.dry_run);
   ls_config_free(cfg);
   return rc;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "ls_array.h"
 #include "cli_cmds.h"
 #include "cli_kafka.h"
@@ -337,57 +338,18 @@ static void print_line(const json_t *o) {
 }
 
 int cmd_history(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"email", required_argument, NULL, 'e'},
-      {"event-id", required_argument, NULL, 'i'},
-      {"campaign", required_argument, NULL, 'c'},
-      {"status", required_argument, NULL, 's'},
-      {"tenant", required_argument, NULL, 't'},
-      {"type", required_argument, NULL, 'y'},
-      {"since", required_argument, NULL, 'S'},
-      {"limit", required_argument, NULL, 'l'},
-      CLI_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0}};
   filter f = {.since_us = CLI_NO_TIME};
   long limit = 50;
-  bool help = false;
-  int c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'e':
-      f.email = optarg;
-      break;
-    case 'i':
-      f.event_id = optarg;
-      break;
-    case 'c':
-      f.campaign = optarg;
-      break;
-    case 's':
-      f.status = optarg;
-      break;
-    case 't':
-      f.tenant = optarg;
-      break;
-    case 'y':
-      f.type = optarg;
-      break;
-    case 'S':
-      if (!cli_parse_time(optarg, ls_now_us(), &f.since_us))
-        return cli_usage_error(ctx, "--since: not a time or an age: %s",
-                               optarg);
-      break;
-    case 'l':
-      if (!cli_parse_long(optarg, 0, 1000000, &limit))
-        return cli_usage_error(ctx, "--limit: not a number: %s", optarg);
-      break;
-    default:
-      if (!cli_common_opt(ctx, c, optarg, &help))
-        return cli_usage_error(ctx, "unknown option");
-    }
-  }
-  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  const cli_arg args[] = {CLI_STRING_ARG("email", &f.email),
+                          CLI_STRING_ARG("event-id", &f.event_id),
+                          CLI_STRING_ARG("campaign", &f.campaign),
+                          CLI_STRING_ARG("status", &f.status),
+                          CLI_STRING_ARG("tenant", &f.tenant),
+                          CLI_STRING_ARG("type", &f.type),
+                          CLI_TIME_ARG("since", &f.since_us),
+                          CLI_LONG_ARG("limit", &limit, 0, 1000000),
+                          CLI_ARGS_END};
+  int end = cli_args_parse(ctx, usage_text, args, NULL, argc, argv);
   if (end >= 0)
     return end;
   if (f.event_id && strlen(f.event_id) < 6)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "cli_cmds.h"
 #include "hs_client.h"
 #include "hs_setup.h"
@@ -95,23 +96,11 @@ out:
 }
 
 static int setup(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
-                                       {"all", no_argument, NULL, 'a'},
-                                       CLI_COMMON_OPTIONS,
-                                       {NULL, 0, NULL, 0}};
-  bool help = false, all = false;
+  bool all = false;
   const char *tenant = NULL;
-  int c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (c == 't')
-      tenant = optarg;
-    else if (c == 'a')
-      all = true;
-    else if (!cli_common_opt(ctx, c, optarg, &help))
-      return cli_usage_error(ctx, "unknown option");
-  }
-  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  const cli_arg args[] = {CLI_STRING_ARG("tenant", &tenant),
+                          CLI_FLAG_ARG("all", &all, NULL), CLI_ARGS_END};
+  int end = cli_args_parse(ctx, usage_text, args, NULL, argc, argv);
   if (end >= 0)
     return end;
   if (!tenant == !all)
@@ -143,12 +132,11 @@ static int setup(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_hubspot(cli_ctx *ctx, int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage_text, argc < 2 ? stderr : stdout);
-    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-  }
-  if (strcmp(argv[1], "setup"))
-    return cli_usage_error(ctx, "unknown subcommand \"%s\"", argv[1]);
+  static const char *const subs[] = {"setup", NULL};
+  const char *sub = NULL;
+  int end = cli_args_sub(ctx, usage_text, subs, argc, argv, &sub);
+  if (end >= 0)
+    return end;
   ctx->cmd = "hubspot setup";
   return setup(ctx, argc - 1, argv + 1);
 }

@@ -49,10 +49,8 @@ static const char usage_text[] =
     "               (comma-separated for several)\n"
     "  --tenant T   one tenant's records\n";
 
-typedef struct {
-  const char *reasons;
-  const char *tenant;
-} q_filter;
+/* The filter: --reason, --tenant. */
+typedef cli_replay_args q_filter;
 
 typedef struct {
   char reason[64];
@@ -60,19 +58,6 @@ typedef struct {
   char tenant[LS_TENANT_MAX + 1];
   char source[64];
 } q_meta;
-
-static bool in_list(const char *list, const char *v) {
-  size_t n = strlen(v);
-  for (const char *p = list; *p;) {
-    size_t k = strcspn(p, ",");
-    if (k == n && !strncmp(p, v, n))
-      return true;
-    p += k;
-    if (*p == ',')
-      p++;
-  }
-  return false;
-}
 
 static void meta_of(const rd_kafka_message_t *m, q_meta *d) {
   char ce[160];
@@ -89,11 +74,7 @@ static void meta_of(const rd_kafka_message_t *m, q_meta *d) {
 }
 
 static bool q_match(const q_filter *f, const q_meta *d) {
-  if (f->reasons && !in_list(f->reasons, d->reason))
-    return false;
-  if (f->tenant && strcmp(f->tenant, d->tenant))
-    return false;
-  return true;
+  return cli_replay_match(f, d->reason, d->tenant, NULL);
 }
 
 /* The record's source as the ingress had it; its secret check is off (the
@@ -342,59 +323,11 @@ out:
 }
 
 int cmd_quarantine(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
-                                       {"tenant", required_argument, NULL, 't'},
-                                       {"dry-run", no_argument, NULL, 'n'},
-                                       {"all", no_argument, NULL, 'a'},
-                                       {"limit", required_argument, NULL, 'l'},
-                                       CLI_COMMON_OPTIONS,
-                                       {NULL, 0, NULL, 0}};
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage_text, argc < 2 ? stderr : stdout);
-    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-  }
-  bool list = !strcmp(argv[1], "list"), replay = !strcmp(argv[1], "replay");
-  if (!list && !replay)
-    return cli_usage_error(ctx, "unknown subcommand \"%s\"", argv[1]);
-  ctx->cmd = list ? "quarantine list" : "quarantine replay";
-  q_filter f = {0};
-  bool dry = false, all = false;
-  long limit = 100;
-  int c;
-  optind = 0;
-  argc--;
-  argv++;
-  bool help = false;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'r':
-      f.reasons = optarg;
-      break;
-    case 't':
-      f.tenant = optarg;
-      break;
-    case 'n':
-      if (list)
-        return cli_usage_error(ctx, "--dry-run is for quarantine replay");
-      dry = true;
-      break;
-    case 'a':
-      if (replay)
-        return cli_usage_error(ctx, "--all is for quarantine list");
-      all = true;
-      break;
-    case 'l':
-      if (!cli_parse_long(optarg, 0, 1000000, &limit))
-        return cli_usage_error(ctx, "--limit: not a number: %s", optarg);
-      break;
-    default:
-      if (!cli_common_opt(ctx, c, optarg, &help))
-        return cli_usage_error(ctx, "unknown option");
-    }
-  }
-  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
-  if (end >= 0)
-    return end;
+  q_filter f;
+  int prc = cli_replay_args_parse(ctx, "quarantine", usage_text, false, argc,
+                                  argv, &f);
+  if (prc >= 0)
+    return prc;
   ls_config *cfg = NULL;
   int crc = cli_config_load(ctx, &cfg);
   if (crc != CLI_EXIT_OK)
@@ -407,8 +340,8 @@ int cmd_quarantine(cli_ctx *ctx, int argc, char **argv) {
     ls_config_free(cfg);
     return rc;
   }
-  int rc = list ? run_list(ctx, cfg, sch, &f, all, limit)
-                : run_replay(ctx, cfg, sch, &f, dry);
+  int rc = f.list ? run_list(ctx, cfg, sch, &f, f.all, f.limit)
+                  : run_replay(ctx, cfg, sch, &f, f.dry_run);
   ing_schemas_free(sch);
   ls_config_free(cfg);
   return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "cli_cmds.h"
 #include "cli_kafka.h"
 #include "ls_time.h"
@@ -87,45 +88,17 @@ static int on_record(const rd_kafka_message_t *m, cli_range *rg, void *op) {
 }
 
 int cmd_replay(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {{"topic", required_argument, NULL, 'T'},
-                                       {"from", required_argument, NULL, 'f'},
-                                       {"to", required_argument, NULL, 'u'},
-                                       {"tenant", required_argument, NULL, 't'},
-                                       {"dry-run", no_argument, NULL, 'n'},
-                                       CLI_COMMON_OPTIONS,
-                                       {NULL, 0, NULL, 0}};
   const char *topic_arg = NULL;
   int64_t from_us = CLI_NO_TIME, to_us = CLI_NO_TIME, now = ls_now_us();
   replay_state s;
   memset(&s, 0, sizeof s);
-  bool help = false;
-  int c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'T':
-      topic_arg = optarg;
-      break;
-    case 'f':
-      if (!cli_parse_time(optarg, now, &from_us))
-        return cli_usage_error(ctx, "--from: not a time or an age: %s", optarg);
-      break;
-    case 'u':
-      if (!cli_parse_time(optarg, now, &to_us))
-        return cli_usage_error(ctx, "--to: not a time or an age: %s", optarg);
-      break;
-    case 't':
-      s.tenant = optarg;
-      break;
-    case 'n':
-      s.dry_run = true;
-      break;
-    default:
-      if (!cli_common_opt(ctx, c, optarg, &help))
-        return cli_usage_error(ctx, "unknown option");
-    }
-  }
-  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  const cli_arg args[] = {CLI_STRING_ARG("topic", &topic_arg),
+                          CLI_TIME_ARG("from", &from_us),
+                          CLI_TIME_ARG("to", &to_us),
+                          CLI_STRING_ARG("tenant", &s.tenant),
+                          CLI_FLAG_ARG("dry-run", &s.dry_run, NULL),
+                          CLI_ARGS_END};
+  int end = cli_args_parse(ctx, usage_text, args, NULL, argc, argv);
   if (end >= 0)
     return end;
   if (!topic_arg || from_us == CLI_NO_TIME)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "cli_cmds.h"
 #include "cli_kafka.h"
 #include "cli_sources.h"
@@ -192,62 +193,28 @@ static int run(cli_ctx *ctx, const ls_config *cfg, const char *sub,
 }
 
 int cmd_sources(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"tenant", required_argument, NULL, 't'},
-      {"id", required_argument, NULL, 'i'},
-      {"level", required_argument, NULL, 'l'},
-      {"scope-id", required_argument, NULL, 's'},
-      {"grace", required_argument, NULL, 'g'},
-      {"ingress", required_argument, NULL, 'u'},
-      CLI_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0}};
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage_text, argc < 2 ? stderr : stdout);
-    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-  }
-  const char *sub = argv[1];
-  if (strcmp(sub, "list") && strcmp(sub, "add") && strcmp(sub, "rotate") &&
-      strcmp(sub, "revoke"))
-    return cli_usage_error(ctx, "unknown subcommand \"%s\"", sub);
-  ctx->cmd = "sources";
-  const char *tenant = NULL, *id = NULL, *level = NULL, *scope = NULL,
-             *ingress = NULL;
-  long grace = CLI_SOURCES_GRACE_S;
-  bool help = false;
-  int c;
-  optind = 0;
-  argc--;
-  argv++;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 't':
-      tenant = optarg;
-      break;
-    case 'i':
-      id = optarg;
-      break;
-    case 'l':
-      level = optarg;
-      break;
-    case 's':
-      scope = optarg;
-      break;
-    case 'g':
-      if (!parse_grace(optarg, &grace))
-        return cli_usage_error(ctx, "--grace: a duration like 3600, 30m, "
-                                    "12h or 7d (at most 90d)");
-      break;
-    case 'u':
-      ingress = optarg;
-      break;
-    default:
-      if (!cli_common_opt(ctx, c, optarg, &help))
-        return cli_usage_error(ctx, "unknown option");
-    }
-  }
-  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  static const char *const subs[] = {"list", "add", "rotate", "revoke", NULL};
+  const char *sub = NULL;
+  int end = cli_args_sub(ctx, usage_text, subs, argc, argv, &sub);
   if (end >= 0)
     return end;
+  ctx->cmd = "sources";
+  const char *tenant = NULL, *id = NULL, *level = NULL, *scope = NULL,
+             *ingress = NULL, *grace_arg = NULL;
+  long grace = CLI_SOURCES_GRACE_S;
+  const cli_arg args[] = {CLI_STRING_ARG("tenant", &tenant),
+                          CLI_STRING_ARG("id", &id),
+                          CLI_STRING_ARG("level", &level),
+                          CLI_STRING_ARG("scope-id", &scope),
+                          CLI_STRING_ARG("grace", &grace_arg),
+                          CLI_STRING_ARG("ingress", &ingress),
+                          CLI_ARGS_END};
+  end = cli_args_parse(ctx, usage_text, args, sub, argc - 1, argv + 1);
+  if (end >= 0)
+    return end;
+  if (grace_arg && !parse_grace(grace_arg, &grace))
+    return cli_usage_error(ctx, "--grace: a duration like 3600, 30m, "
+                                "12h or 7d (at most 90d)");
   if (strcmp(sub, "list") && !id)
     return cli_usage_error(ctx, "--id is required");
   if (!strcmp(sub, "add") && !tenant)

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "cli_cmds.h"
 #include "cli_http.h"
 #include "cli_kafka.h"
@@ -424,56 +425,22 @@ static void print_report(const cli_ctx *ctx, const follow *f, bool reached,
 }
 
 int cmd_test_sync(cli_ctx *ctx, int argc, char **argv) {
-  static const struct option lopts[] = {
-      {"url", required_argument, NULL, 'u'},
-      {"source", required_argument, NULL, 's'},
-      {"token", required_argument, NULL, 'k'},
-      {"ingress", required_argument, NULL, 'i'},
-      {"secret-key", required_argument, NULL, 'S'},
-      {"type", required_argument, NULL, 'y'},
-      {"timeout", required_argument, NULL, 'T'},
-      {"cleanup", no_argument, NULL, 'c'},
-      CLI_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0}};
   opts_t o = {.type = "EMAIL_REPLY", .timeout_s = 30};
-  bool help = false;
-  int c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-    switch (c) {
-    case 'u':
-      o.url = optarg;
-      break;
-    case 's':
-      o.source = optarg;
-      break;
-    case 'k':
-      o.token = optarg;
-      break;
-    case 'i':
-      o.ingress = optarg;
-      break;
-    case 'S':
-      o.secret = optarg;
-      break;
-    case 'y':
-      o.type = optarg;
-      break;
-    case 'c':
-      o.cleanup = true;
-      break;
-    case 'T':
-      if (!cli_parse_long(optarg, 1, 3600, &o.timeout_s))
-        return cli_usage_error(ctx, "--timeout: seconds, 1..3600");
-      break;
-    default:
-      if (!cli_common_opt(ctx, c, optarg, &help))
-        return cli_usage_error(ctx, "unknown option");
-    }
-  }
-  int end = cli_opts_end(ctx, help, usage_text, argc, argv);
+  const char *timeout = NULL;
+  const cli_arg args[] = {CLI_STRING_ARG("url", &o.url),
+                          CLI_STRING_ARG("source", &o.source),
+                          CLI_STRING_ARG("token", &o.token),
+                          CLI_STRING_ARG("ingress", &o.ingress),
+                          CLI_STRING_ARG("secret-key", &o.secret),
+                          CLI_STRING_ARG("type", &o.type),
+                          CLI_STRING_ARG("timeout", &timeout),
+                          CLI_FLAG_ARG("cleanup", &o.cleanup, NULL),
+                          CLI_ARGS_END};
+  int end = cli_args_parse(ctx, usage_text, args, NULL, argc, argv);
   if (end >= 0)
     return end;
+  if (timeout && !cli_parse_long(timeout, 1, 3600, &o.timeout_s))
+    return cli_usage_error(ctx, "--timeout: seconds, 1..3600");
   if (o.url && o.source)
     return cli_usage_error(ctx, "--url and --source exclude each other");
   if (strcmp(o.type, "EMAIL_REPLY") && strcmp(o.type, "EMAIL_SENT"))

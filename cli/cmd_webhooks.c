@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "cli_cmds.h"
 #include "cli_http.h"
 #include "cli_webhooks.h"
@@ -379,12 +380,11 @@ out:
 }
 
 int cmd_webhooks(cli_ctx *ctx, int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage_text, argc < 2 ? stderr : stdout);
-    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-  }
-  if (strcmp(argv[1], "check"))
-    return cli_usage_error(ctx, "unknown subcommand \"%s\"", argv[1]);
+  static const char *const subs[] = {"check", NULL};
+  const char *sub = NULL;
+  int end = cli_args_sub(ctx, usage_text, subs, argc, argv, &sub);
+  if (end >= 0)
+    return end;
   ctx->cmd = "webhooks check";
   return check(ctx, argc - 1, argv + 1);
 }

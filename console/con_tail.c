@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_log.h"
 #include "ls_time.h"
 

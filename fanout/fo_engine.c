@@ -15,6 +15,7 @@
 #include "fo_format.h"
 #include "fo_seen.h"
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_buf.h"
 #include "ls_log.h"
 #include "ls_time.h"
@@ -318,23 +319,14 @@ static void produce(fo_engine *e, fo_ack *ack, const char *topic,
                     rd_kafka_headers_t *h) {
   if (!h)
     h = rd_kafka_headers_new(1);
-  for (;;) {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        e->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, klen),
-        RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ack),
-        RD_KAFKA_V_END);
-    if (!err)
-      return;
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      /* Not queued: the outcome stays unacknowledged, so the record's
-       * offset is never stored and it is delivered again after a restart. */
-      ls_error("cannot queue an output record", "{s:s,s:s}", "topic", topic,
-               "error", rd_kafka_err2str(err));
-      rd_kafka_headers_destroy(h);
-      return;
-    }
-    rd_kafka_poll(e->producer, 50);
+  rd_kafka_resp_err_t err =
+      kq_produce(e->producer, topic, key, klen, val, vlen, h, ack, -1, NULL);
+  if (err) {
+    /* Not queued: the outcome stays unacknowledged, so the record's offset
+     * is never stored and it is delivered again after a restart. */
+    ls_error("cannot queue an output record", "{s:s,s:s}", "topic", topic,
+             "error", rd_kafka_err2str(err));
+    rd_kafka_headers_destroy(h);
   }
 }
 
@@ -1098,32 +1090,23 @@ static bool ep_open(fo_engine *e, fo_ep *ep, const ls_endpoint *c, char *errstr,
   }
   curl_share_setopt(ep->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   curl_share_setopt(ep->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(e->o.cfg, errstr, errlen);
-  if (!conf)
-    return false;
-  if (!kq_consumer_defaults(conf, ep->group, errstr, errlen)) {
-    rd_kafka_conf_destroy(conf);
-    return false;
-  }
   /* Stored offsets are committed four times a second: after a crash about
    * the last quarter second of deliveries (and those in flight) is sent
    * again. */
-  if (!kq_set(conf, "enable.partition.eof", "true", errstr, errlen) ||
-      (!json_object_get(e->o.cfg->kafka_props, "auto.commit.interval.ms") &&
-       !kq_set(conf, "auto.commit.interval.ms", "250", errstr, errlen))) {
-    rd_kafka_conf_destroy(conf);
+  bool own_interval =
+      json_object_get(e->o.cfg->kafka_props, "auto.commit.interval.ms");
+  const char *props[] = {"enable.partition.eof", "true",
+                         own_interval ? NULL : "auto.commit.interval.ms",
+                         "250", NULL};
+  kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
+                         .group_id = ep->group,
+                         .props = props,
+                         .on_rebalance = on_rebalance,
+                         .opaque = ep,
+                         .poll_set_consumer = true};
+  ep->rk = kq_consumer_new(e->o.cfg, &co, errstr, errlen);
+  if (!ep->rk)
     return false;
-  }
-  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-  rd_kafka_conf_set_opaque(conf, ep);
-  char rkerr[512];
-  ep->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!ep->rk) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(errstr, errlen, "consumer %s: %s", c->id, rkerr);
-    return false;
-  }
-  rd_kafka_poll_set_consumer(ep->rk);
   rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(ep->rk);
   if (q) {
     rd_kafka_queue_io_event_enable(q, e->wake[1], "1", 1);
@@ -1195,21 +1178,10 @@ fo_engine *fo_engine_new(const fo_opts *o, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "out of memory");
     goto fail;
   }
-  rd_kafka_conf_t *conf = kq_conf_new_producer(o->cfg, errstr, errlen);
-  if (!conf)
+  kq_producer_opts po = {.on_delivery = on_delivery};
+  e->producer = kq_producer_new(o->cfg, &po, errstr, errlen);
+  if (!e->producer)
     goto fail;
-  if (!kq_producer_defaults(conf, o->cfg, errstr, errlen)) {
-    rd_kafka_conf_destroy(conf);
-    goto fail;
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  char rkerr[512];
-  e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof rkerr);
-  if (!e->producer) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(errstr, errlen, "producer: %s", rkerr);
-    goto fail;
-  }
   declare_metrics(o->metrics);
   for (size_t i = 0; i < o->n_eps; i++)
     if (!ep_open(e, &e->eps[i], &o->eps[i], errstr, errlen))

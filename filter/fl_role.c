@@ -39,14 +39,12 @@ int fl_role_run(const fl_role_args *a) {
   fl_obs_declare(m);
   ready_ctx ctx = {a, 0, url, false};
   wrk_http *http = wrk_http_start(
-      a->listen ? a->listen
-                : ls_config_str(a->cfg, "worker", "listen", "127.0.0.1:9102"),
+      a->listen ? a->listen : a->cfg->worker.listen,
       m, &ctx.ready, url, sizeof url, err, sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
     goto out;
   }
-  long days = ls_config_int(a->cfg, "worker", "held_max_age_days", 30);
   fl_release_opts o = {
       .cfg = a->cfg,
       .group = a->group_id,
@@ -55,17 +53,14 @@ int fl_role_run(const fl_role_args *a) {
       .on_ready = on_ready,
       .ready_arg = &ctx,
       /* held_max_age_s (seconds) overrides the days, for tests. */
-      .max_age_s =
-          ls_config_int(a->cfg, "worker", "held_max_age_s", days * 86400),
-      .expiry_every_ms =
-          ls_config_int(a->cfg, "worker", "held_expiry_interval_ms", 60000),
+      .max_age_s = a->cfg->worker.held_max_age_s,
+      .expiry_every_ms = a->cfg->worker.held_expiry_interval_ms,
       .poison_after = a->poison_after,
       .max_msg_bytes = a->max_msg_bytes,
   };
   /* The DLQ's pending records and their ages (docs/operations.md). */
   wrk_dlqwatch *dw = wrk_dlqwatch_start(
-      a->cfg, m,
-      ls_config_int(a->cfg, "worker", "dlq_watch_interval_ms", 60000));
+      a->cfg, m, a->cfg->worker.dlq_watch_interval_ms);
   int r = fl_release_run(&o, err, sizeof err);
   if (r != 0)
     ls_error("filter role failed", "{s:s}", "error", err);

@@ -14,6 +14,7 @@
 
 #include "ls_array.h"
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_log.h"
 #include "ls_time.h"
 

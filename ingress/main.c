@@ -51,10 +51,6 @@ static void raise_nofile(void) {
   }
 }
 
-static long clamp(long v, long lo, long hi) {
-  return v < lo ? lo : v > hi ? hi : v;
-}
-
 /* SIGTERM: refuse new work, let every waiting request get its answer, then
  * keep answering (503) until the clients go quiet. */
 static void drain(ing_server *srv, long drain_timeout_s) {
@@ -122,7 +118,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (!listen)
-    listen = ls_config_str(cfg, "ingress", "listen", "0.0.0.0:8080");
+    listen = cfg->ingress.listen;
 
   char sdir[1024];
   snprintf(sdir, sizeof sdir, "%s/smartlead", ls_schema_dir());
@@ -161,7 +157,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   long body_cap = msg_max - ING_KAFKA_ROOM;
-  long max_body = ls_config_int(cfg, "ingress", "max_body_bytes", -1);
+  long max_body = cfg->ingress.max_body_bytes;
   if (max_body < 0)
     max_body = body_cap;
   if (body_cap < 1 || max_body > body_cap) {
@@ -174,38 +170,25 @@ int main(int argc, char **argv) {
     rc = 2;
     goto out;
   }
+  /* The typed "ingress" section: in range, or the config did not load. */
+  const ls_ingress_conf *ic = &cfg->ingress;
   ing_http_opts o = {
       .cfg = cfg,
       .schemas = schemas,
       .rl = rl,
       .metrics = metrics,
-      .max_body = (size_t)clamp(max_body, 1, 1L << 30),
-      .kafka_timeout_ms =
-          (int)clamp(ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000),
-                     100, 600000),
-      .max_depth = (int)clamp(
-          ls_config_int(cfg, "ingress", "max_json_depth", 64), 1, 1000),
-      .max_conns = (unsigned)clamp(
-          ls_config_int(cfg, "ingress", "max_connections", 4096), 1, 1000000),
-      .conn_timeout_s = (unsigned)clamp(
-          ls_config_int(cfg, "ingress", "connection_timeout_s", 10), 1, 3600),
-      .threads =
-          (unsigned)clamp(ls_config_int(cfg, "ingress", "threads", 2), 1, 64),
-      .retry_after_s = (int)clamp(
-          ls_config_int(cfg, "ingress", "retry_after_s", 5), 1, 3600),
+      .max_body = (size_t)max_body,
+      .kafka_timeout_ms = (int)ic->kafka_timeout_ms,
+      .max_depth = (int)ic->max_json_depth,
+      .max_conns = (unsigned)ic->max_connections,
+      .conn_timeout_s = (unsigned)ic->connection_timeout_s,
+      .threads = (unsigned)ic->threads,
+      .retry_after_s = (int)ic->retry_after_s,
       .sources = sources,
-      .header_timeout_ms =
-          clamp(ls_config_int(cfg, "ingress", "header_timeout_ms", 10000), 100,
-                3600000),
-      .request_timeout_ms =
-          clamp(ls_config_int(cfg, "ingress", "request_timeout_ms", 30000), 100,
-                3600000),
-      .max_conns_per_ip = (unsigned)clamp(
-          ls_config_int(cfg, "ingress", "max_connections_per_ip", 256), 0,
-          1000000),
-      .body_budget = (size_t)clamp(
-          ls_config_int(cfg, "ingress", "max_body_bytes_in_flight", 64L << 20),
-          1, 1L << 40),
+      .header_timeout_ms = ic->header_timeout_ms,
+      .request_timeout_ms = ic->request_timeout_ms,
+      .max_conns_per_ip = (unsigned)ic->max_connections_per_ip,
+      .body_budget = (size_t)ic->max_body_bytes_in_flight,
   };
   if (o.body_budget < o.max_body) {
     snprintf(errstr, sizeof errstr,
@@ -216,8 +199,7 @@ int main(int argc, char **argv) {
     rc = 2;
     goto out;
   }
-  long drain_s =
-      clamp(ls_config_int(cfg, "ingress", "drain_timeout_s", 20), 1, 3600);
+  long drain_s = ic->drain_timeout_s;
   if (!metrics || !rl || !(srv = ing_http_new(&o))) {
     ls_error("out of memory", NULL);
     goto out;

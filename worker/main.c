@@ -16,6 +16,11 @@
 #include "ls_token.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_batch.h"
+#include "wrk_consumer.h"
+#include "wrk_plan.h"
+#include "wrk_poison.h"
+#include "wrk_sync.h"
 #include "wrk_filter.h"
 #include "wrk_http.h"
 #include "wrk_ledger.h"
@@ -32,7 +37,7 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: leadsync-worker --config FILE --group NAME --events A,B\n"
+          "usage: leadsync-worker --config FILE --group NAME [--events A,B]\n"
           "                       [--listen HOST:PORT] [--ready-file PATH]\n"
           "                       [--setup] [--no-setup] [--version]\n"
           "       leadsync-worker --config FILE --role filter [--group NAME]\n"
@@ -40,7 +45,8 @@ static void usage(FILE *f) {
           "Env: LEADSYNC_CONFIG, LEADSYNC_GROUP, LEADSYNC_EVENTS,\n"
           "LEADSYNC_LISTEN, LEADSYNC_ROLE. --setup creates the HubSpot\n"
           "properties of every tenant and exits; --no-setup skips it at\n"
-          "start. --role filter runs the category filter (hold and release,\n"
+          "start. Without --events, the group's types in worker.groups.\n"
+          "--role filter runs the category filter (hold and release,\n"
           "docs/filter.md) on leadsync.held instead of syncing.\n");
 }
 
@@ -84,50 +90,43 @@ static bool parse_events(const char *list, wrk_settings *s, char *errstr,
   return true;
 }
 
-static bool cfg_bool(const ls_config *cfg, const char *key, bool dflt) {
-  const json_t *v = json_object_get(json_object_get(cfg->root, "worker"), key);
-  return json_is_boolean(v) ? json_is_true(v) : dflt;
-}
-
 /* The group's share of each portal's rate limit: LEADSYNC_PORTAL_SHARE,
  * else worker.portal_share (a number, or an object by group name), else
  * the group's fraction of the event types: every type belongs to one
  * group, so the defaults of a deployment sum to at most 1. */
 static double portal_share(const ls_config *cfg, const wrk_settings *s) {
   const char *env = getenv("LEADSYNC_PORTAL_SHARE");
-  const json_t *v =
-      json_object_get(json_object_get(cfg->root, "worker"), "portal_share");
+  const ls_worker_conf *wc = &cfg->worker;
   double share = -1.0;
   if (env && *env) {
     char *end;
     share = strtod(env, &end);
     if (end == env || *end)
       share = -1.0;
-  } else if (json_is_object(v)) {
-    v = json_object_get(v, s->group ? s->group : "");
+  } else if (wc->portal_share >= 0.0) {
+    share = wc->portal_share;
+  } else {
+    for (size_t i = 0; i < wc->n_shares; i++)
+      if (s->group && !strcmp(wc->shares[i].group, s->group))
+        share = wc->shares[i].share;
   }
-  if (share < 0.0 && json_is_number(v))
-    share = json_number_value(v);
   if (share < 0.0)
     share = (double)s->n_types / (double)LS_EV_UNKNOWN;
   return share > 1.0 ? 1.0 : share;
 }
 
+/* The "worker" section, typed and range-checked by the loader. */
 static void load_settings(const ls_config *cfg, wrk_settings *s) {
-  long bm = ls_config_int(cfg, "worker", "batch_max", 100);
-  s->batch_max = (int)(bm < 1 ? 1 : bm > 100 ? 100 : bm);
-  long fm = ls_config_int(cfg, "worker", "flush_max", 10L * s->batch_max);
-  s->flush_max = (int)(fm < s->batch_max ? s->batch_max : fm > 5000 ? 5000
-                                                                    : fm);
-  s->linger_ms = ls_config_int(cfg, "worker", "batch_linger_ms", 200);
-  s->setup_on_start = cfg_bool(cfg, "setup_on_start", true);
-  s->search_settle_ms = ls_config_int(cfg, "worker", "search_settle_ms", 1500);
-  s->guard_ms = ls_config_int(cfg, "worker", "ratelimit_guard_ms", 500);
-  s->flush_timeout_ms = ls_config_int(cfg, "worker", "flush_timeout_ms", 30000);
-  s->ledger_load_timeout_ms =
-      ls_config_int(cfg, "worker", "ledger_load_timeout_ms", 60000);
-  long pa = ls_config_int(cfg, "worker", "poison_attempts", 5);
-  s->poison_after = (int)(pa < 1 ? 1 : pa > 1000 ? 1000 : pa);
+  const ls_worker_conf *wc = &cfg->worker;
+  s->batch_max = (int)wc->batch_max;
+  s->flush_max = (int)wc->flush_max;
+  s->linger_ms = wc->batch_linger_ms;
+  s->setup_on_start = wc->setup_on_start;
+  s->search_settle_ms = wc->search_settle_ms;
+  s->guard_ms = wc->ratelimit_guard_ms;
+  s->flush_timeout_ms = wc->flush_timeout_ms;
+  s->ledger_load_timeout_ms = wc->ledger_load_timeout_ms;
+  s->poison_after = (int)wc->poison_attempts;
   /* The producer's limit (librdkafka's default unless configured): a DLQ
    * copy that cannot fit is written as a stub (wrk_dlq.c). */
   const json_t *mmb = json_object_get(cfg->kafka_props, "message.max.bytes");
@@ -138,11 +137,10 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
   if (s->max_msg_bytes <= 0)
     s->max_msg_bytes = KQ_MESSAGE_MAX_BYTES;
   hs_policy_defaults(&s->pol);
-  s->pol.max_retries = (int)ls_config_int(cfg, "worker", "max_retries", 8);
-  s->pol.backoff_base_ms = ls_config_int(cfg, "worker", "backoff_base_ms", 200);
-  s->pol.backoff_max_ms =
-      ls_config_int(cfg, "worker", "backoff_max_ms", 30000);
-  s->pol.max_in_flight = (int)ls_config_int(cfg, "worker", "max_in_flight", 8);
+  s->pol.max_retries = (int)wc->max_retries;
+  s->pol.backoff_base_ms = wc->backoff_base_ms;
+  s->pol.backoff_max_ms = wc->backoff_max_ms;
+  s->pol.max_in_flight = (int)wc->max_in_flight;
 }
 
 /* Replies and category updates are served first when the portal is
@@ -167,10 +165,7 @@ static bool make_targets(wrk *w) {
   for (size_t i = 0; i < w->cfg->n_tenants; i++) {
     const ls_tenant *t = &w->cfg->tenants[i];
     hs_limiter_conf lc = {t->hs_per_10s, 10000, t->hs_daily, w->s.guard_ms,
-                          4,
-                          (int)ls_config_int(w->cfg, "worker",
-                                             "ratelimit_reserve", 0),
-                          0};
+                          4, (int)w->cfg->worker.ratelimit_reserve, 0};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
     /* A token_file (a mounted Secret) is followed: a rotated token is used
@@ -296,7 +291,7 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_batch_abandon(w->batch, plan);
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
-      wrk_poison_forget(&w->poison, r.parts);
+      wrk_poison_forget(w->poison, r.parts);
     } else {
       char lerr[LS_ERRSTR_SIZE];
       int64_t t0 = ls_mono_us();
@@ -374,7 +369,16 @@ int main(int argc, char **argv) {
   int rc = 1;
   char err[LS_ERRSTR_SIZE];
   wrk w;
+  wrk_consumer cons;
+  wrk_poison poison;
+  wrk_carry carry;
   memset(&w, 0, sizeof w);
+  memset(&cons, 0, sizeof cons);
+  memset(&poison, 0, sizeof poison);
+  memset(&carry, 0, sizeof carry);
+  w.cons = &cons;
+  w.poison = &poison;
+  w.carry = &carry;
   wrk_http *http = NULL;
 
   if (ls_version_flag(argc, argv, "leadsync-worker"))
@@ -418,7 +422,7 @@ int main(int argc, char **argv) {
   }
   if (filter_role && !group)
     group = "filter";
-  if (!config || (!setup_only && !filter_role && (!group || !events))) {
+  if (!config || (!setup_only && !filter_role && !group)) {
     usage(stderr);
     return 2;
   }
@@ -434,6 +438,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   load_settings(w.cfg, &w.s);
+  /* --events, else the group's types from worker.groups. */
+  if (!events)
+    events = ls_config_group_events(w.cfg, group);
+  if (!setup_only && !filter_role && !events) {
+    fprintf(stderr, "leadsync-worker: --events not given and group \"%s\" "
+                    "is not in worker.groups\n", group);
+    rc = 2;
+    goto out;
+  }
   w.s.group = group ? group : "setup";
   snprintf(w.s.group_id, sizeof w.s.group_id, "leadsync-%s", w.s.group);
   if (filter_role) {
@@ -454,14 +467,12 @@ int main(int argc, char **argv) {
   if (w.metrics)
     wrk_obs_declare(w.metrics);
   w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.cons.abort;
+  w.s.pol.abort = &w.cons->abort;
   w.s.pol.idle = wrk_consumer_service;
   w.s.pol.idle_ud = &w;
   w.s.pol.metrics = w.metrics;
-  w.tp = hs_transport_curl_new(
-      ls_config_int(w.cfg, "worker", "http_timeout_ms", 30000), 5000,
-      (size_t)ls_config_int(w.cfg, "worker", "max_response_bytes",
-                            8L * 1024 * 1024));
+  w.tp = hs_transport_curl_new(w.cfg->worker.http_timeout_ms, 5000,
+                               (size_t)w.cfg->worker.max_response_bytes);
   if (!w.metrics || !w.tp || !make_targets(&w)) {
     ls_error("out of memory at start", NULL);
     goto out;
@@ -473,10 +484,7 @@ int main(int argc, char **argv) {
   portal_time_zones(&w);
 
   char url[160] = "";
-  http = wrk_http_start(listen ? listen
-                               : ls_config_str(w.cfg, "worker", "listen",
-                                               "127.0.0.1:9102"),
-                        w.metrics, &w.ready, url, sizeof url, err,
+  http = wrk_http_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
                         sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
@@ -532,11 +540,11 @@ out:
     ls_token_free(w.targets[i].token_src);
   free(w.targets);
   free(w.s.types);
-  wrk_poison_free(&w.poison);
-  if (w.carry.n)
+  wrk_poison_free(w.poison);
+  if (w.carry->n)
     ls_warn("first-touch properties not written (stopping)", "{s:i}",
-            "contacts", (int)w.carry.n);
-  wrk_carry_clear(&w.carry);
+            "contacts", (int)w.carry->n);
+  wrk_carry_clear(w.carry);
   json_decref(w.setup_skipped);
   ls_metrics_free(w.metrics);
   ls_config_free(w.cfg);

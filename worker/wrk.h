@@ -2,7 +2,9 @@
  * handles and state, one struct passed to every module. Each concern has
  * its own header: wrk_event.h (one record and its outcome), wrk_consumer.h,
  * wrk_batch.h, wrk_sync.h, wrk_out.h / wrk_records.h (outputs),
- * wrk_plan.h (offsets to store), wrk_poison.h. */
+ * wrk_plan.h (offsets to store), wrk_poison.h. This header includes none
+ * of them (the modules include it): their state is reached through
+ * pointers, so no include cycle runs through the process struct. */
 #ifndef WRK_H
 #define WRK_H
 
@@ -17,12 +19,6 @@
 #include "ls_config.h"
 #include "ls_event.h"
 #include "ls_metrics.h"
-#include "wrk_batch.h"
-#include "wrk_consumer.h"
-#include "wrk_event.h"
-#include "wrk_out.h"
-#include "wrk_poison.h"
-#include "wrk_sync.h"
 
 /* Worker settings from the "worker" config section and the flags. */
 typedef struct {
@@ -44,15 +40,19 @@ typedef struct {
   hs_policy pol;
 } wrk_settings;
 
+struct wrk_batch;
+struct wrk_carry;
+struct wrk_consumer;
+struct wrk_filter;
 struct wrk_ledger;
 struct wrk_out;
-struct wrk_filter;
+struct wrk_poison;
 
 /* The process: config, Kafka handles, HubSpot client, metrics, state. */
 typedef struct wrk {
   ls_config *cfg;
   wrk_settings s;
-  wrk_consumer cons; /* the group consumer and its partition state */
+  struct wrk_consumer *cons; /* the group consumer and its partitions */
   struct wrk_out *out;
   struct wrk_ledger *ledger; /* synced events (leadsync.ledger) */
   struct wrk_ledger *done;   /* filtered / DLQ'd by this process */
@@ -64,10 +64,10 @@ typedef struct wrk {
   ls_metrics *metrics;
   volatile sig_atomic_t *stop;
   volatile int ready;
-  wrk_poison poison;     /* failed attempts per record */
-  wrk_carry carry;       /* first-touch properties waiting (wrk_sync.c) */
-  json_t *setup_skipped; /* tenant id -> {object: [property]} setup could
-                            not create: never written */
+  struct wrk_poison *poison; /* failed attempts per record */
+  struct wrk_carry *carry;   /* first-touch properties waiting (wrk_sync) */
+  json_t *setup_skipped;     /* tenant id -> {object: [property]} setup could
+                                not create: never written */
 } wrk;
 
 #endif

@@ -12,6 +12,9 @@
 #include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_consumer.h"
+#include "wrk_poison.h"
+#include "wrk_sync.h"
 #include "wrk_fault.h"
 #include "wrk_filter.h"
 #include "wrk_ledger.h"
@@ -81,7 +84,7 @@ static void block(wrk_batch *b, const rd_kafka_message_t *m, const char *why,
                   wrk_plan *plan) {
   wrk_pos pos;
   wrk_pos_of(&pos, m);
-  wrk_poison_note(&b->w->poison, &pos, why, false);
+  wrk_poison_note(b->w->poison, &pos, why, false);
   ls_error("record not handled; its partition stops here until it is read "
            "again",
            "{s:s,s:s,s:i,s:I}", "why", why, "topic", pos.topic, "partition",
@@ -183,7 +186,7 @@ static bool identify(wrk_batch *b, wrk_event *e, bool *replay) {
   }
   /* Failed on every read so far (its outputs refused, out of memory):
    * to the DLQ, so the partition moves on. */
-  if (wrk_poison_check(&w->poison, w->s.poison_after, e))
+  if (wrk_poison_check(w->poison, w->s.poison_after, e))
     return false;
   if (!e->tenant) {
     snprintf(err, sizeof err, "unknown tenant \"%s\"", tenant_id);
@@ -401,8 +404,8 @@ void wrk_batch_sync(wrk_batch *b) {
   size_t waiting = 0;
   for (size_t i = 0; i < b->n; i++)
     waiting += b->evs[i]->outcome == WRK_PENDING;
-  w->cons.abort = 0;
-  w->cons.revoked = false;
+  w->cons->abort = 0;
+  w->cons->revoked = false;
   if (waiting)
     wrk_sync(w, b->evs, b->n);
   else if (wrk_sync_carry_due(w, ls_mono_us()))
@@ -458,7 +461,7 @@ void wrk_batch_emit(wrk_batch *b) {
 
 void wrk_batch_settle(wrk_batch *b, wrk_plan *plan) {
   wrk *w = b->w;
-  bool revoked = w->cons.revoked;
+  bool revoked = w->cons->revoked;
   if (!b->n)
     return;
   /* The one place that decides what is final: an event whose outputs
@@ -482,7 +485,7 @@ void wrk_batch_settle(wrk_batch *b, wrk_plan *plan) {
       e->outcome = WRK_DEFERRED;
       e->failed = true;
       if (!revoked && e->has_pos)
-        wrk_poison_note(&w->poison, &e->pos, e->out.error, dlq);
+        wrk_poison_note(w->poison, &e->pos, e->out.error, dlq);
       continue;
     }
     if (e->outcome == WRK_SYNCED)
@@ -492,7 +495,7 @@ void wrk_batch_settle(wrk_batch *b, wrk_plan *plan) {
     else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE && revoked)
       wrk_ledger_add_intent(w->ledger, e->ev.event_id);
     if (wrk_outcome_final(e->outcome) && e->has_pos)
-      wrk_poison_clear(&w->poison, &e->pos);
+      wrk_poison_clear(w->poison, &e->pos);
   }
   if (failed)
     ls_warn("events left in Kafka after an output failure", "{s:i,s:i}",

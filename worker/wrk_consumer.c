@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_fault.h"
+#include "wrk_poison.h"
 
 /* Partitions of every subscribed topic (the group's whole work); 0 when
  * the metadata cannot be read. */
@@ -33,7 +35,7 @@ static int total_partitions(wrk *w, rd_kafka_t *rk) {
 }
 
 void wrk_consumer_set_share(wrk *w, int owned) {
-  int total = owned > 0 ? total_partitions(w, w->cons.rk) : 0;
+  int total = owned > 0 ? total_partitions(w, w->cons->rk) : 0;
   if (owned > 0 && total <= 0) {
     /* No metadata: the configured count, never below what we own. */
     total = w->cfg->partitions * (int)w->s.n_types;
@@ -58,7 +60,7 @@ void wrk_consumer_set_share(wrk *w, int owned) {
 
 int wrk_consumer_owned(wrk *w) {
   rd_kafka_topic_partition_list_t *l = NULL;
-  if (!w->cons.rk || rd_kafka_assignment(w->cons.rk, &l) || !l)
+  if (!w->cons->rk || rd_kafka_assignment(w->cons->rk, &l) || !l)
     return 0;
   int n = l->cnt;
   rd_kafka_topic_partition_list_destroy(l);
@@ -92,7 +94,7 @@ static bool record(wrk_consumer *c, wrk_reb_kind kind,
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   wrk *w = opaque;
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
   rd_kafka_error_t *error = NULL;
   rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -139,23 +141,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(w->cfg, errstr, errlen);
-  rd_kafka_t *rk = NULL;
   rd_kafka_topic_partition_list_t *topics = NULL;
-  if (!conf)
+  kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
+                         .group_id = w->s.group_id,
+                         .on_rebalance = on_rebalance,
+                         .opaque = w,
+                         .poll_set_consumer = true};
+  rd_kafka_t *rk = kq_consumer_new(w->cfg, &co, errstr, errlen);
+  if (!rk)
     return false;
-  if (!kq_consumer_defaults(conf, w->s.group_id, errstr, errlen))
-    goto fail;
-  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-  rd_kafka_conf_set_opaque(conf, w);
-  char rkerr[512];
-  rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!rk) {
-    snprintf(errstr, errlen, "consumer: %s", rkerr);
-    goto fail;
-  }
-  conf = NULL;
-  rd_kafka_poll_set_consumer(rk);
   topics = rd_kafka_topic_partition_list_new((int)w->s.n_types);
   for (size_t i = 0; i < w->s.n_types; i++) {
     char t[LS_TOPIC_MAX];
@@ -169,11 +163,9 @@ bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(err));
     goto fail;
   }
-  w->cons.rk = rk;
+  w->cons->rk = rk;
   return true;
 fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
   if (rk)
     rd_kafka_destroy(rk);
   return false;
@@ -182,7 +174,7 @@ fail:
 /* Marks the partition stuck at pos->offset (the lowest wins). */
 static void mark_stuck(wrk *w, const wrk_pos *pos, int tenant,
                        int64_t since_us) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   for (size_t i = 0; i < c->n_stuck; i++) {
     wrk_stuck *s = &c->stuck[i];
     if (!wrk_pos_same_partition(&s->pos, pos))
@@ -219,7 +211,7 @@ static const wrk_stuck *stuck_of(const wrk_consumer *c, const wrk_pos *pos) {
 static void block(wrk *w, const rd_kafka_message_t *m, const char *why) {
   wrk_pos pos;
   wrk_pos_of(&pos, m);
-  wrk_poison_note(&w->poison, &pos, why, false);
+  wrk_poison_note(w->poison, &pos, why, false);
   ls_error("record not handled; its partition stops here until it is read "
            "again",
            "{s:s,s:s,s:i,s:I}", "why", why, "topic", pos.topic, "partition",
@@ -228,7 +220,7 @@ static void block(wrk *w, const rd_kafka_message_t *m, const char *why) {
 }
 
 static bool stash_push(wrk *w, rd_kafka_message_t *m) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   if (c->head && c->head == c->n_stash)
     c->head = c->n_stash = 0;
   if (c->n_stash == c->cap_stash) {
@@ -257,7 +249,7 @@ static rd_kafka_message_t *poll_one(rd_kafka_t *rk, int timeout_ms) {
 }
 
 rd_kafka_message_t *wrk_consumer_next(wrk *w, int timeout_ms) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   /* Records polled while the last flush waited for HubSpot go first. */
   if (c->head < c->n_stash)
     return c->stash[c->head++].msg;
@@ -267,7 +259,7 @@ rd_kafka_message_t *wrk_consumer_next(wrk *w, int timeout_ms) {
 
 void wrk_consumer_service(void *arg) {
   wrk *w = arg;
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   if (!c->rk)
     return;
   /* rd_kafka_consumer_poll, not rd_kafka_poll: the main queue is
@@ -292,7 +284,7 @@ void wrk_consumer_service(void *arg) {
 }
 
 bool wrk_consumer_take(wrk *w, wrk_reb *r) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   if (!c->n_reb)
     return false;
   *r = c->reb[0];
@@ -333,7 +325,7 @@ static void unstash(wrk_consumer *c,
 }
 
 void wrk_consumer_forget(wrk *w, const wrk_reb *r) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   if (r->kind == WRK_REB_REVOKE)
     unstash(c, r->parts, NULL, 0, r->epoch);
   size_t k = 0;
@@ -357,7 +349,7 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
      * dropped from the stash may be newer than events of the same
      * partition still finishing in this flush). */
     int64_t off = wrk_plan_store_offset(m);
-    if (off >= 0 && !stuck_of(&w->cons, &m->pos))
+    if (off >= 0 && !stuck_of(w->cons, &m->pos))
       rd_kafka_topic_partition_list_add(l, m->pos.topic, m->pos.partition)
           ->offset = off;
     if (m->unfinished >= 0) {
@@ -366,8 +358,8 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
       mark_stuck(w, &at, m->tenant, m->since_us);
     }
   }
-  if (l->cnt && w->cons.rk) {
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->cons.rk, l);
+  if (l->cnt && w->cons->rk) {
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->cons->rk, l);
     if (err)
       ls_warn("offset store failed", "{s:s}", "error", rd_kafka_err2str(err));
   }
@@ -375,7 +367,7 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
 }
 
 void wrk_consumer_unstick(wrk *w) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   int64_t now = ls_mono_us();
   size_t k = 0;
   for (size_t i = 0; i < c->n_stuck; i++) {
@@ -415,7 +407,7 @@ void wrk_consumer_unstick(wrk *w) {
 }
 
 void wrk_consumer_close(wrk *w) {
-  wrk_consumer *c = &w->cons;
+  wrk_consumer *c = w->cons;
   for (size_t i = c->head; i < c->n_stash; i++)
     rd_kafka_message_destroy(c->stash[i].msg);
   c->head = c->n_stash = 0;

@@ -8,6 +8,7 @@
 
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_consumer.h"
 
 #define M_LAG "leadsync_worker_consumer_lag"
 #define M_LAG_S "leadsync_worker_consumer_lag_seconds"
@@ -218,9 +219,9 @@ static void deferred(wrk *w) {
   int *parts = calloc(n ? n : 1, sizeof *parts);
   if (!oldest || !parts)
     goto out;
-  for (size_t k = 0; k < w->cons.n_stuck; k++) {
-    int ti = w->cons.stuck[k].tenant;
-    int64_t since = w->cons.stuck[k].since_us;
+  for (size_t k = 0; k < w->cons->n_stuck; k++) {
+    int ti = w->cons->stuck[k].tenant;
+    int64_t since = w->cons->stuck[k].since_us;
     if (ti < 0 || (size_t)ti >= n)
       continue;
     parts[ti]++;
@@ -242,7 +243,7 @@ out:
 }
 
 void wrk_obs_tick(wrk *w) {
-  wrk_obs_lag(w->metrics, w->cons.rk, w->s.group);
+  wrk_obs_lag(w->metrics, w->cons->rk, w->s.group);
   budgets(w);
   deferred(w);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk_fault.h"
@@ -91,21 +92,10 @@ wrk_out *wrk_out_new(const ls_config *cfg, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "out of memory");
     return NULL;
   }
-  rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, errlen);
-  if (!conf)
+  kq_producer_opts po = {.on_delivery = on_delivery};
+  o->rk = kq_producer_new(cfg, &po, errstr, errlen);
+  if (!o->rk)
     goto fail;
-  if (!kq_producer_defaults(conf, cfg, errstr, errlen)) {
-    rd_kafka_conf_destroy(conf);
-    goto fail;
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  char rkerr[512];
-  o->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof rkerr);
-  if (!o->rk) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(errstr, errlen, "producer: %s", rkerr);
-    goto fail;
-  }
   return o;
 fail:
   free(o);
@@ -145,29 +135,20 @@ static void send_rec(wrk_out *o, rec *r) {
     r->state = REC_OK; /* a sink acknowledges at once */
     return;
   }
-  for (;;) {
-    rd_kafka_headers_t *h = r->hdrs ? rd_kafka_headers_copy(r->hdrs) : NULL;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        o->rk, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_KEY(r->key, r->klen),
-        RD_KAFKA_V_VALUE(r->val, r->vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
-    if (!err)
-      return;
-    if (h)
-      rd_kafka_headers_destroy(h);
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      ls_error("cannot produce output", "{s:s,s:s,s:i}", "topic", r->topic,
-               "error", rd_kafka_err2str(err), "bytes",
-               (int)(r->klen + r->vlen));
-      r->err = err;
-      r->state = permanent(err) || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
-                     ? REC_DEAD
-                     : REC_FAILED;
-      return;
-    }
-    rd_kafka_poll(o->rk, 100);
-  }
+  /* r->hdrs stays for a retry: the message gets a copy. */
+  rd_kafka_headers_t *h = r->hdrs ? rd_kafka_headers_copy(r->hdrs) : NULL;
+  rd_kafka_resp_err_t err = kq_produce(o->rk, r->topic, r->key, r->klen,
+                                       r->val, r->vlen, h, r, -1, NULL);
+  if (!err)
+    return;
+  if (h)
+    rd_kafka_headers_destroy(h);
+  ls_error("cannot produce output", "{s:s,s:s,s:i}", "topic", r->topic,
+           "error", rd_kafka_err2str(err), "bytes", (int)(r->klen + r->vlen));
+  r->err = err;
+  r->state = permanent(err) || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                 ? REC_DEAD
+                 : REC_FAILED;
 }
 
 void wrk_out_produce(wrk_out *o, const char *topic, const void *key,

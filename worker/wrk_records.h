@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "wrk.h"
+#include "wrk_event.h"
 #include "wrk_out.h"
 
 /* The sync_log value of one event (schemas/sync-log.schema.json). */

@@ -14,6 +14,7 @@
 #include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_consumer.h"
 #include "wrk_sync.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
@@ -45,14 +46,14 @@ typedef enum { J_READ, J_UPSERT, J_CREATE, J_SEARCH, J_FIRST_TOUCH } jkind;
 
 typedef struct job {
   jkind kind;
-  size_t tenant;       /* index into cfg->tenants / w->targets */
-  hs_eng_kind eng;     /* J_CREATE, J_SEARCH */
-  bool single;         /* J_UPSERT: one event, not merged */
-  evec evs;            /* events involved */
-  wrk_carry ft;        /* J_FIRST_TOUCH: the properties to write; J_UPSERT:
-                          carried first-touch entries (note_new) */
-  int64_t not_before;  /* mono us (search settle) */
-  size_t inputs;       /* J_UPSERT: distinct emails, carried ones too */
+  size_t tenant;      /* index into cfg->tenants / w->targets */
+  hs_eng_kind eng;    /* J_CREATE, J_SEARCH */
+  bool single;        /* J_UPSERT: one event, not merged */
+  evec evs;           /* events involved */
+  wrk_carry ft;       /* J_FIRST_TOUCH: the properties to write; J_UPSERT:
+                         carried first-touch entries (note_new) */
+  int64_t not_before; /* mono us (search settle) */
+  size_t inputs;      /* J_UPSERT: distinct emails, carried ones too */
   hs_req *req;
 } job;
 
@@ -93,7 +94,9 @@ static void job_free(job *j) {
 }
 
 /* Stop sending: shutdown, or the flush's partitions were revoked. */
-static bool halted(const wrk *w) { return *w->stop || w->cons.abort; }
+static bool halted(const wrk *w) {
+  return *w->stop || w->cons->abort;
+}
 
 void wrk_carry_clear(wrk_carry *c) {
   for (size_t i = 0; i < c->n; i++)
@@ -127,13 +130,18 @@ static size_t tenant_ix(const wrk *w, const wrk_event *e) {
 
 static const char *dlq_reason_of(hs_class c) {
   switch (c) {
-  case HS_C_AUTH: return WRK_DLQ_AUTH;
-  case HS_C_VALIDATION: return WRK_DLQ_VALIDATION;
-  case HS_C_NOT_FOUND: return WRK_DLQ_NOT_FOUND;
+  case HS_C_AUTH:
+    return WRK_DLQ_AUTH;
+  case HS_C_VALIDATION:
+    return WRK_DLQ_VALIDATION;
+  case HS_C_NOT_FOUND:
+    return WRK_DLQ_NOT_FOUND;
   case HS_C_TRANSIENT:
   case HS_C_RATE_WINDOW:
-  case HS_C_RATE_SECONDLY: return WRK_DLQ_RETRIES;
-  default: return WRK_DLQ_PERMANENT;
+  case HS_C_RATE_SECONDLY:
+    return WRK_DLQ_RETRIES;
+  default:
+    return WRK_DLQ_PERMANENT;
   }
 }
 
@@ -178,9 +186,9 @@ static void auth_alarm(wrk *w, size_t ti, const hs_req *r) {
   ls_mask_pii(r->err.message, masked, sizeof masked);
   ls_error("HUBSPOT AUTH FAILED: the tenant's events go to the DLQ (reason "
            "auth) until its token is fixed",
-           "{s:s,s:i,s:s,s:s,s:s}", "tenant", t->id, "status",
-           (int)r->status, "category", r->err.category, "message",
-           masked, "token_ref", t->hs_token_ref ? t->hs_token_ref : "");
+           "{s:s,s:i,s:s,s:s,s:s}", "tenant", t->id, "status", (int)r->status,
+           "category", r->err.category, "message", masked, "token_ref",
+           t->hs_token_ref ? t->hs_token_ref : "");
 }
 
 /* Common failure handling: the request is final and not OK. Returns true
@@ -311,9 +319,8 @@ static json_t *read_body(const job *j) {
   for (size_t k = 0; k < ng; k++)
     json_array_append_new(inputs, json_pack("{s:s}", "id", g[k].email));
   groups_free(g, ng);
-  return json_pack("{s:s,s:[s],s:[],s:o}", "idProperty", "email",
-                   "properties", "email", "propertiesWithHistory", "inputs",
-                   inputs);
+  return json_pack("{s:s,s:[s],s:[],s:o}", "idProperty", "email", "properties",
+                   "email", "propertiesWithHistory", "inputs", inputs);
 }
 
 static json_t *create_body(const wrk *w, const job *j) {
@@ -371,7 +378,7 @@ static bool build_req(wrk *w, job *j) {
   case J_CREATE:
     snprintf(path, sizeof path, "/crm/v3/objects/%s/batch/create",
              hs_eng_object(j->eng));
-    route = j->eng == HS_ENG_EMAIL ? "emails_batch_create"
+    route = j->eng == HS_ENG_EMAIL  ? "emails_batch_create"
             : j->eng == HS_ENG_NOTE ? "notes_batch_create"
                                     : "tasks_batch_create";
     body = create_body(w, j);
@@ -379,7 +386,7 @@ static bool build_req(wrk *w, job *j) {
   case J_SEARCH:
     snprintf(path, sizeof path, "/crm/v3/objects/%s/search",
              hs_eng_object(j->eng));
-    route = j->eng == HS_ENG_EMAIL ? "emails_search"
+    route = j->eng == HS_ENG_EMAIL  ? "emails_search"
             : j->eng == HS_ENG_NOTE ? "notes_search"
                                     : "tasks_search";
     body = search_body(j);
@@ -573,8 +580,8 @@ static void note_props(wrk *w, size_t tenant, const char *id,
   json_array_foreach(e->map.dropped, d, dr) {
     json_object_del(clean, json_string_value(json_object_get(dr, "property")));
   }
-  for (size_t i = 0; i < w->carry.n; i++) {
-    wrk_ft *it = &w->carry.v[i];
+  for (size_t i = 0; i < w->carry->n; i++) {
+    wrk_ft *it = &w->carry->v[i];
     if (it->tenant != tenant || strcmp(it->id, id))
       continue;
     /* The earliest event of the contact names the campaign. */
@@ -589,9 +596,9 @@ static void note_props(wrk *w, size_t tenant, const char *id,
   wrk_ft ft = {.tenant = tenant, .props = clean, .t = e->map.time_us};
   snprintf(ft.id, sizeof ft.id, "%s", id);
   snprintf(ft.email, sizeof ft.email, "%s", e->map.email);
-  if (!w->carry.n)
-    w->carry.since_us = ls_mono_us();
-  if (!carry_push(&w->carry, &ft))
+  if (!w->carry->n)
+    w->carry->since_us = ls_mono_us();
+  if (!carry_push(w->carry, &ft))
     ls_warn("first-touch properties not written (out of memory)", NULL);
   json_decref(clean);
 }
@@ -702,166 +709,198 @@ static void requeue(jvec *next, const job *j, const evec *evs, bool single) {
   jvec_push(next, s);
 }
 
-/* Matches upsert results to their inputs: by the echoed email, then what
- * is left by elimination (one input, one result: a secondary email or a
- * merged contact answers with another primary email, or no echo at all);
- * several unmatched inputs are sent again one per call rather than
- * guessed from the answer's order. 207 errors are tied to their input by
- * objectWriteTraceId. */
-static void upsert_done(wrk *w, job *j, jvec *next) {
+/* The upsert failed as a whole: one contact whose 400 named its bad
+ * values goes again without them; otherwise bisect or fail. */
+static void upsert_failed(wrk *w, job *j, jvec *next) {
   hs_req *r = j->req;
-  if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
-    if (r->state == HS_R_DONE && r->cls == HS_C_VALIDATION &&
-        one_email(&j->evs) &&
-        drop_rejected(w, &j->evs, &j->ft, r->err.body)) {
-      /* One contact: the 400 named its bad values; again without them. */
-      job *s = job_new(J_UPSERT, j->tenant);
-      s->single = j->single;
-      s->inputs = j->inputs;
-      s->ft = j->ft; /* moved: j is freed after this */
-      memset(&j->ft, 0, sizeof j->ft);
-      for (size_t i = 0; i < j->evs.n; i++)
-        evec_push(&s->evs, j->evs.v[i]);
-      jvec_push(next, s);
-      return;
-    }
-    if (j->ft.n) {
-      char d[600];
-      hs_req_describe(r, d, sizeof d);
-      ls_warn("first-touch properties not written (their upsert failed)",
-              "{s:s,s:i}", "call", d, "contacts",
-              (int)j->ft.n);
-    }
-    if (handle_failure(w, j) && !bisect(j, next))
-      fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
+  if (r->state == HS_R_DONE && r->cls == HS_C_VALIDATION &&
+      one_email(&j->evs) && drop_rejected(w, &j->evs, &j->ft, r->err.body)) {
+    job *s = job_new(J_UPSERT, j->tenant);
+    s->single = j->single;
+    s->inputs = j->inputs;
+    s->ft = j->ft; /* moved: j is freed after this */
+    memset(&j->ft, 0, sizeof j->ft);
+    for (size_t i = 0; i < j->evs.n; i++)
+      evec_push(&s->evs, j->evs.v[i]);
+    jvec_push(next, s);
     return;
   }
-  json_t *body = hs_req_json(r);
-  const json_t *results = json_object_get(body, "results");
-  const json_t *errors = json_object_get(body, "errors");
-  cgroup *g;
-  size_t ng = group_by_email(&j->evs, &g);
-  size_t nres = json_array_size(results);
-  char *state = calloc(ng ? ng : 1, 1);     /* 0 open, 1 done, 2 error */
-  char *taken = calloc(nres ? nres : 1, 1); /* result used */
-  const json_t **gerr = calloc(ng ? ng : 1, sizeof *gerr);
-  /* Carried first-touch inputs of their own (contacts not in this job):
-   * their results are not an event's. */
-  json_t *carried = json_object();
-  for (size_t x = 0; x < j->ft.n; x++) {
-    bool own = true;
-    for (size_t q = 0; q < ng; q++)
-      if (!strcmp(j->ft.v[x].email, g[q].email))
-        own = false;
-    if (own)
-      json_object_set_new(carried, j->ft.v[x].id, json_true());
+  if (j->ft.n) {
+    char d[600];
+    hs_req_describe(r, d, sizeof d);
+    ls_warn("first-touch properties not written (their upsert failed)",
+            "{s:s,s:i}", "call", d, "contacts", (int)j->ft.n);
   }
-  /* 207 entries, by trace id. */
+  if (handle_failure(w, j) && !bisect(j, next))
+    fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
+}
+
+/* Matching an upsert's answer to its inputs (one group per email). */
+typedef struct {
+  cgroup *g;
+  size_t ng;
+  const json_t *results, *errors;
+  size_t nres;
+  char *state;         /* per group: 0 open, 1 done, 2 error */
+  char *taken;         /* per result: used */
+  const json_t **gerr; /* per group: its 207 entry */
+  json_t *carried;     /* ids of carried first-touch inputs of their own */
+} umatch;
+
+/* 207 entries, tied to their group by objectWriteTraceId. */
+static void match_errors(umatch *u) {
   size_t k;
   const json_t *it;
-  json_array_foreach(errors, k, it) {
+  json_array_foreach(u->errors, k, it) {
     const char *tr = json_string_value(json_array_get(
         json_object_get(json_object_get(it, "context"), "objectWriteTraceId"),
         0));
-    for (size_t q = 0; tr && q < ng; q++)
-      if (!state[q] && !strcmp(tr, g[q].evs.v[0]->ev.event_id)) {
-        state[q] = 2;
-        gerr[q] = it;
+    for (size_t q = 0; tr && q < u->ng; q++)
+      if (!u->state[q] && !strcmp(tr, u->g[q].evs.v[0]->ev.event_id)) {
+        u->state[q] = 2;
+        u->gerr[q] = it;
       }
   }
-  /* Echoed emails. */
-  json_array_foreach(results, k, it) {
+}
+
+/* Results tied to their group by the echoed email. */
+static void match_echoes(wrk *w, job *j, umatch *u) {
+  size_t k;
+  const json_t *it;
+  json_array_foreach(u->results, k, it) {
     char em[LS_EMAIL_MAX + 1];
     lower_copy(em, sizeof em,
                json_string_value(json_object_get(
                    json_object_get(it, "properties"), "email")));
     const char *id = json_string_value(json_object_get(it, "id"));
-    if (!id || json_object_get(carried, id)) {
-      taken[k] = 1;
+    if (!id || json_object_get(u->carried, id)) {
+      u->taken[k] = 1;
       continue;
     }
-    for (size_t q = 0; q < ng; q++)
-      if (!state[q] && !strcmp(em, g[q].email)) {
-        group_resolved(w, j, &g[q].evs, it);
-        state[q] = 1;
-        taken[k] = 1;
+    for (size_t q = 0; q < u->ng; q++)
+      if (!u->state[q] && !strcmp(em, u->g[q].email)) {
+        group_resolved(w, j, &u->g[q].evs, it);
+        u->state[q] = 1;
+        u->taken[k] = 1;
         break;
       }
   }
-  /* What is left, by elimination. */
+}
+
+/* What is left, by elimination: one group and one result belong together;
+ * several are sent again one per call rather than guessed. */
+static void match_leftover(wrk *w, job *j, umatch *u, jvec *next) {
   size_t open_g = 0, open_r = 0, lg = 0, lr = 0;
-  for (size_t q = 0; q < ng; q++)
-    if (!state[q]) {
+  for (size_t q = 0; q < u->ng; q++)
+    if (!u->state[q]) {
       open_g++;
       lg = q;
     }
-  for (size_t q = 0; q < nres; q++)
-    if (!taken[q]) {
+  for (size_t q = 0; q < u->nres; q++)
+    if (!u->taken[q]) {
       open_r++;
       lr = q;
     }
   if (open_g == 1 && open_r == 1) {
-    group_resolved(w, j, &g[lg].evs, json_array_get(results, lr));
-    state[lg] = 1;
+    group_resolved(w, j, &u->g[lg].evs, json_array_get(u->results, lr));
+    u->state[lg] = 1;
     ls_metrics_inc(w->metrics, "leadsync_worker_upsert_unechoed_total",
                    "Upsert results matched without their echoed email "
                    "(secondary email, merged contact, no echo)",
                    NULL, 1);
   } else if (open_g && open_r) {
-    for (size_t q = 0; q < ng; q++)
-      if (!state[q]) {
-        requeue(next, j, &g[q].evs, j->single);
-        state[q] = 1;
+    for (size_t q = 0; q < u->ng; q++)
+      if (!u->state[q]) {
+        requeue(next, j, &u->g[q].evs, j->single);
+        u->state[q] = 1;
       }
   }
-  /* Errors and missing results. */
+}
+
+/* Errors and missing results: again without rejected values when a 207
+ * entry named them; otherwise the failing inputs again on their own, or
+ * bisected, or (alone) to the DLQ with the error that names why. */
+static void retry_missing(wrk *w, job *j, umatch *u, jvec *next) {
+  hs_req *r = j->req;
   evec missing = {0};
-  for (size_t q = 0; q < ng; q++) {
-    if (state[q] == 1)
+  for (size_t q = 0; q < u->ng; q++) {
+    if (u->state[q] == 1)
       continue;
-    if (state[q] == 2 && drop_rejected(w, &g[q].evs, NULL, gerr[q])) {
-      requeue(next, j, &g[q].evs, j->single);
+    if (u->state[q] == 2 && drop_rejected(w, &u->g[q].evs, NULL, u->gerr[q])) {
+      requeue(next, j, &u->g[q].evs, j->single);
       continue;
     }
-    for (size_t i = 0; i < g[q].evs.n; i++)
-      evec_push(&missing, g[q].evs.v[i]);
+    for (size_t i = 0; i < u->g[q].evs.n; i++)
+      evec_push(&missing, u->g[q].evs.v[i]);
   }
-  if (missing.n) {
-    /* 207: these inputs failed; the error names why. */
-    const json_t *err0 = json_array_get(errors, 0);
-    for (size_t q = 0; q < ng; q++)
-      if (state[q] == 2 && gerr[q])
-        err0 = gerr[q];
-    hs_error_clear(&r->err);
-    snprintf(r->err.category, sizeof r->err.category, "%s",
-             json_string_value(json_object_get(err0, "category"))
-                 ? json_string_value(json_object_get(err0, "category"))
-                 : "MISSING_RESULT");
-    snprintf(r->err.message, sizeof r->err.message, "%s",
-             json_string_value(json_object_get(err0, "message"))
-                 ? json_string_value(json_object_get(err0, "message"))
-                 : "no result for this input");
-    job *sub = job_new(J_UPSERT, j->tenant);
-    sub->single = j->single;
-    for (size_t i = 0; i < missing.n; i++)
-      evec_push(&sub->evs, missing.v[i]);
-    if (j->evs.n > missing.n) {
-      jvec_push(next, sub); /* the failing inputs again, on their own */
-    } else if (bisect(sub, next)) {
-      job_free(sub);
-    } else {
-      r->cls = HS_C_VALIDATION;
-      r->status = 400;
-      fail_events(&sub->evs, r, WRK_DLQ_VALIDATION, NULL);
-      job_free(sub);
-    }
-  }
+  if (!missing.n)
+    return;
+  const json_t *err0 = json_array_get(u->errors, 0);
+  for (size_t q = 0; q < u->ng; q++)
+    if (u->state[q] == 2 && u->gerr[q])
+      err0 = u->gerr[q];
+  const char *cat = json_string_value(json_object_get(err0, "category"));
+  const char *msg = json_string_value(json_object_get(err0, "message"));
+  hs_error_clear(&r->err);
+  snprintf(r->err.category, sizeof r->err.category, "%s",
+           cat ? cat : "MISSING_RESULT");
+  snprintf(r->err.message, sizeof r->err.message, "%s",
+           msg ? msg : "no result for this input");
+  job *sub = job_new(J_UPSERT, j->tenant);
+  sub->single = j->single;
+  for (size_t i = 0; i < missing.n; i++)
+    evec_push(&sub->evs, missing.v[i]);
   free(missing.v);
-  free(state);
-  free(taken);
-  free(gerr);
-  json_decref(carried);
-  groups_free(g, ng);
+  if (j->evs.n > sub->evs.n) {
+    jvec_push(next, sub); /* the failing inputs again, on their own */
+  } else if (bisect(sub, next)) {
+    job_free(sub);
+  } else {
+    r->cls = HS_C_VALIDATION;
+    r->status = 400;
+    fail_events(&sub->evs, r, WRK_DLQ_VALIDATION, NULL);
+    job_free(sub);
+  }
+}
+
+/* Matches upsert results to their inputs: 207 errors by
+ * objectWriteTraceId, results by the echoed email, then what is left by
+ * elimination (a secondary email or a merged contact answers with another
+ * primary email, or no echo at all). */
+static void upsert_done(wrk *w, job *j, jvec *next) {
+  if (j->req->state != HS_R_DONE || j->req->cls != HS_C_OK) {
+    upsert_failed(w, j, next);
+    return;
+  }
+  json_t *body = hs_req_json(j->req);
+  umatch u = {0};
+  u.results = json_object_get(body, "results");
+  u.errors = json_object_get(body, "errors");
+  u.nres = json_array_size(u.results);
+  u.ng = group_by_email(&j->evs, &u.g);
+  u.state = calloc(u.ng ? u.ng : 1, 1);
+  u.taken = calloc(u.nres ? u.nres : 1, 1);
+  u.gerr = calloc(u.ng ? u.ng : 1, sizeof *u.gerr);
+  u.carried = json_object();
+  /* Carried first-touch inputs of their own (contacts not in this job):
+   * their results are not an event's. */
+  for (size_t x = 0; x < j->ft.n; x++) {
+    bool own = true;
+    for (size_t q = 0; q < u.ng; q++)
+      if (!strcmp(j->ft.v[x].email, u.g[q].email))
+        own = false;
+    if (own)
+      json_object_set_new(u.carried, j->ft.v[x].id, json_true());
+  }
+  match_errors(&u);
+  match_echoes(w, j, &u);
+  match_leftover(w, j, &u, next);
+  retry_missing(w, j, &u, next);
+  free(u.state);
+  free(u.taken);
+  free(u.gerr);
+  json_decref(u.carried);
+  groups_free(u.g, u.ng);
   json_decref(body);
 }
 
@@ -904,8 +943,8 @@ static void search_done(wrk *w, job *j, jvec *creates) {
     size_t k;
     const json_t *it;
     json_array_foreach(json_object_get(body, "results"), k, it) {
-      const char *eid = json_string_value(json_object_get(
-          json_object_get(it, "properties"), HS_EVENT_ID_PROP));
+      const char *eid = json_string_value(
+          json_object_get(json_object_get(it, "properties"), HS_EVENT_ID_PROP));
       const char *id = json_string_value(json_object_get(it, "id"));
       if (id && set_eng_id(j, eid, id))
         ls_metrics_inc(w->metrics, "leadsync_worker_recovered_total",
@@ -932,8 +971,8 @@ static void search_done(wrk *w, job *j, jvec *creates) {
     job_free(c);
 }
 
-static void queue_search(wrk *w, jvec *searches, size_t tenant,
-                         hs_eng_kind eng, const evec *evs, int64_t not_before) {
+static void queue_search(wrk *w, jvec *searches, size_t tenant, hs_eng_kind eng,
+                         const evec *evs, int64_t not_before) {
   for (size_t i = 0; i < evs->n; i += SEARCH_CHUNK) {
     job *s = job_new(J_SEARCH, tenant);
     s->eng = eng;
@@ -1070,10 +1109,10 @@ static void upsert_cb(wrk *w, job *j, jvec *next, void *ud) {
 static void carry_into(wrk *w, size_t t, jvec *jobs, size_t first,
                        const json_t *where, size_t limit) {
   size_t keep = 0;
-  for (size_t i = 0; i < w->carry.n; i++) {
-    wrk_ft *ft = &w->carry.v[i];
+  for (size_t i = 0; i < w->carry->n; i++) {
+    wrk_ft *ft = &w->carry->v[i];
     if (ft->tenant != t) {
-      w->carry.v[keep++] = *ft;
+      w->carry->v[keep++] = *ft;
       continue;
     }
     const json_t *at = json_object_get(where, ft->email);
@@ -1090,32 +1129,32 @@ static void carry_into(wrk *w, size_t t, jvec *jobs, size_t first,
       ls_warn("first-touch properties not written (out of memory)", NULL);
     json_decref(ft->props);
   }
-  w->carry.n = keep;
+  w->carry->n = keep;
   /* Entries of other tenants stay; their age restarts (a bound, not a
    * promise: they go with the next flush or after one more linger). */
-  if (w->carry.n)
-    w->carry.since_us = ls_mono_us();
+  if (w->carry->n)
+    w->carry->since_us = ls_mono_us();
 }
 
 bool wrk_sync_carry_due(const wrk *w, int64_t now_us) {
-  return w->carry.n && now_us - w->carry.since_us >= w->s.linger_ms * 1000;
+  return w->carry->n && now_us - w->carry->since_us >= w->s.linger_ms * 1000;
 }
 
 void wrk_sync_carry(wrk *w) {
   jvec jobs = {0};
   for (size_t t = 0; t < w->cfg->n_tenants; t++) {
     job *j = NULL;
-    for (size_t i = 0; i < w->carry.n; i++) {
-      if (w->carry.v[i].tenant != t)
+    for (size_t i = 0; i < w->carry->n; i++) {
+      if (w->carry->v[i].tenant != t)
         continue;
       if (!j || j->ft.n >= (size_t)w->s.batch_max) {
         j = job_new(J_FIRST_TOUCH, t);
         jvec_push(&jobs, j);
       }
-      carry_push(&j->ft, &w->carry.v[i]);
+      carry_push(&j->ft, &w->carry->v[i]);
     }
   }
-  wrk_carry_clear(&w->carry);
+  wrk_carry_clear(w->carry);
   if (jobs.n)
     run_jobs(w, &jobs);
   for (size_t i = 0; i < jobs.n; i++) {
@@ -1131,35 +1170,31 @@ void wrk_sync_carry(wrk *w) {
   free(jobs.v);
 }
 
-void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
-  size_t nt = w->cfg->n_tenants;
-  /* Inputs per call: HubSpot takes 100 (docs/hubspot-client.md). */
-  const size_t HS_BATCH_LIMIT = (size_t)w->s.batch_max;
-  jvec jobs = {0};
-
-  /* Tenants without a token cannot sync at all. */
+/* Tenants without a token cannot sync at all: DLQ auth. */
+static void fail_tokenless(wrk_event **evs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     wrk_event *e = evs[i];
-    if (e->outcome != WRK_PENDING)
+    if (e->outcome != WRK_PENDING || e->tenant->hs_token)
       continue;
-    if (!e->tenant->hs_token) {
-      char msg[400];
-      snprintf(msg, sizeof msg, "no HubSpot token for tenant %s (%s)",
-               e->tenant->id,
-               e->tenant->hs_token_ref ? e->tenant->hs_token_ref : "unset");
-      wrk_event_fail(e, WRK_DLQ_AUTH, 0, "NO_TOKEN", msg);
-    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "no HubSpot token for tenant %s (%s)",
+             e->tenant->id,
+             e->tenant->hs_token_ref ? e->tenant->hs_token_ref : "unset");
+    wrk_event_fail(e, WRK_DLQ_AUTH, 0, "NO_TOKEN", msg);
   }
+}
 
-  /* Phase 1: update_only tenants learn which leads are contacts. */
-  for (size_t t = 0; t < nt; t++) {
+/* Phase 1: update_only tenants learn which leads are contacts. */
+static void lookups(wrk *w, wrk_event **evs, size_t n) {
+  jvec jobs = {0};
+  for (size_t t = 0; t < w->cfg->n_tenants; t++) {
     if (!w->cfg->tenants[t].update_only)
       continue;
     job *j = NULL;
     for (size_t i = 0; i < n; i++) {
       if (evs[i]->outcome != WRK_PENDING || tenant_ix(w, evs[i]) != t)
         continue;
-      if (!j || j->evs.n >= HS_BATCH_LIMIT) {
+      if (!j || j->evs.n >= (size_t)w->s.batch_max) {
         j = job_new(J_READ, t);
         jvec_push(&jobs, j);
       }
@@ -1167,9 +1202,15 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
     }
   }
   run_rounds(w, &jobs, read_cb, NULL);
+  free(jobs.v);
+}
 
-  /* Phase 2: one upsert per tenant (<= 100 distinct emails each). */
-  for (size_t t = 0; t < nt; t++) {
+/* Phase 2: one upsert per tenant and batch_max distinct emails, with the
+ * carried first-touch inputs. */
+static void upserts(wrk *w, wrk_event **evs, size_t n) {
+  const size_t limit = (size_t)w->s.batch_max;
+  jvec jobs = {0};
+  for (size_t t = 0; t < w->cfg->n_tenants; t++) {
     evec pend = {0};
     for (size_t i = 0; i < n; i++)
       if (evs[i]->outcome == WRK_PENDING && tenant_ix(w, evs[i]) == t)
@@ -1180,7 +1221,7 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
     size_t first = jobs.n;
     json_t *where = json_object(); /* email -> job index */
     for (size_t k = 0; k < ng; k++) {
-      if (!j || j->inputs >= HS_BATCH_LIMIT) {
+      if (!j || j->inputs >= limit) {
         j = job_new(J_UPSERT, t);
         jvec_push(&jobs, j);
       }
@@ -1190,16 +1231,29 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
       json_object_set_new(where, g[k].email,
                           json_integer((json_int_t)(jobs.n - 1)));
     }
-    carry_into(w, t, &jobs, first, where, HS_BATCH_LIMIT);
+    carry_into(w, t, &jobs, first, where, limit);
     json_decref(where);
     groups_free(g, ng);
     free(pend.v);
   }
   run_rounds(w, &jobs, upsert_cb, NULL);
+  free(jobs.v);
+}
 
-  /* Phase 3: engagements (searched first when they may exist already). */
-  jvec searches = {0};
-  for (size_t t = 0; t < nt; t++) {
+static void defer_jobs(jvec *jobs) {
+  for (size_t i = 0; i < jobs->n; i++) {
+    defer_events(&jobs->v[i]->evs);
+    job_free(jobs->v[i]);
+  }
+  jobs->n = 0;
+}
+
+/* Phase 3a: creates per tenant and kind, in calls of batch_max; events
+ * that may exist already (suspect) are searched first. */
+static void queue_engagements(wrk *w, wrk_event **evs, size_t n, jvec *jobs,
+                              jvec *searches) {
+  const size_t limit = (size_t)w->s.batch_max;
+  for (size_t t = 0; t < w->cfg->n_tenants; t++) {
     for (int k = HS_ENG_EMAIL; k <= HS_ENG_TASK; k++) {
       evec fresh = {0}, suspect = {0};
       for (size_t i = 0; i < n; i++) {
@@ -1209,65 +1263,69 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
           continue;
         evec_push(e->suspect ? &suspect : &fresh, e);
       }
-      for (size_t i = 0; i < fresh.n; i += HS_BATCH_LIMIT) {
+      for (size_t i = 0; i < fresh.n; i += limit) {
         job *j = job_new(J_CREATE, t);
         j->eng = (hs_eng_kind)k;
-        for (size_t m = i; m < fresh.n && m < i + HS_BATCH_LIMIT; m++)
+        for (size_t m = i; m < fresh.n && m < i + limit; m++)
           evec_push(&j->evs, fresh.v[m]);
-        jvec_push(&jobs, j);
+        jvec_push(jobs, j);
       }
       if (suspect.n)
-        queue_search(w, &searches, t, (hs_eng_kind)k, &suspect, 0);
+        queue_search(w, searches, t, (hs_eng_kind)k, &suspect, 0);
       free(fresh.v);
       free(suspect.v);
     }
   }
+}
+
+/* Phase 3b: intents are on record (acknowledged) before any create is
+ * sent. The wait covers every output queued so far (held forwards too);
+ * an output that failed marks its own event (wrk_out_owner). Only the
+ * creates whose intent is not on record wait: they are read again. */
+static void record_intents(wrk *w, jvec *jobs) {
+  size_t n_intents = 0;
+  for (size_t i = 0; i < jobs->n; i++)
+    if (jobs->v[i]->kind == J_CREATE)
+      for (size_t k = 0; k < jobs->v[i]->evs.n; k++, n_intents++)
+        wrk_intent_emit(w, w->out, jobs->v[i]->evs.v[k]);
+  if (!n_intents || wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL))
+    return;
+  ls_error("outputs not acknowledged in the intent wait; those events "
+           "are read again",
+           NULL);
+  size_t keep = 0;
+  for (size_t i = 0; i < jobs->n; i++) {
+    job *j = jobs->v[i];
+    if (j->kind == J_CREATE) {
+      size_t k2 = 0;
+      for (size_t k = 0; k < j->evs.n; k++) {
+        wrk_event *e = j->evs.v[k];
+        if (e->out.failed && e->outcome == WRK_PENDING)
+          e->outcome = WRK_DEFERRED;
+        else
+          j->evs.v[k2++] = e;
+      }
+      j->evs.n = k2;
+    }
+    if (j->evs.n)
+      jobs->v[keep++] = j;
+    else
+      job_free(j);
+  }
+  jobs->n = keep;
+}
+
+/* Phase 3: engagements, searched first when they may exist already;
+ * ambiguous creates are searched before being sent again. */
+static void engagements(wrk *w, wrk_event **evs, size_t n) {
+  jvec jobs = {0}, searches = {0};
+  queue_engagements(w, evs, n, &jobs, &searches);
   if (halted(w)) {
     /* Stopping or revoked: no intents, no creates. */
-    for (size_t i = 0; i < jobs.n; i++) {
-      defer_events(&jobs.v[i]->evs);
-      job_free(jobs.v[i]);
-    }
-    for (size_t i = 0; i < searches.n; i++) {
-      defer_events(&searches.v[i]->evs);
-      job_free(searches.v[i]);
-    }
-    jobs.n = searches.n = 0;
+    defer_jobs(&jobs);
+    defer_jobs(&searches);
   }
-  /* Intents are on record (acknowledged) before any create is sent. */
-  size_t n_intents = 0;
-  for (size_t i = 0; i < jobs.n; i++)
-    if (jobs.v[i]->kind == J_CREATE)
-      for (size_t k = 0; k < jobs.v[i]->evs.n; k++, n_intents++)
-        wrk_intent_emit(w, w->out, jobs.v[i]->evs.v[k]);
-  if (n_intents && !wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL)) {
-    /* The wait covers every output queued so far (held forwards too); an
-     * output that failed marks its own event (wrk_out_owner). Only the
-     * creates whose intent is not on record wait: they are read again. */
-    ls_error("outputs not acknowledged in the intent wait; those events "
-             "are read again",
-             NULL);
-    size_t keep = 0;
-    for (size_t i = 0; i < jobs.n; i++) {
-      job *j = jobs.v[i];
-      if (j->kind == J_CREATE) {
-        size_t k2 = 0;
-        for (size_t k = 0; k < j->evs.n; k++) {
-          wrk_event *e = j->evs.v[k];
-          if (e->out.failed && e->outcome == WRK_PENDING)
-            e->outcome = WRK_DEFERRED;
-          else
-            j->evs.v[k2++] = e;
-        }
-        j->evs.n = k2;
-      }
-      if (j->evs.n)
-        jobs.v[keep++] = j;
-      else
-        job_free(j);
-    }
-    jobs.n = keep;
-  }
+  record_intents(w, &jobs);
   while ((jobs.n || searches.n) && !halted(w)) {
     if (searches.n) {
       run_jobs(w, &searches);
@@ -1282,37 +1340,41 @@ void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
     run_jobs(w, &jobs);
     jvec next = {0};
     for (size_t i = 0; i < jobs.n; i++) {
-      job *j = jobs.v[i];
-      create_done(w, j, &next, &searches);
-      job_free(j);
+      create_done(w, jobs.v[i], &next, &searches);
+      job_free(jobs.v[i]);
     }
     free(jobs.v);
     jobs = next;
   }
-  for (size_t i = 0; i < jobs.n; i++) {
-    defer_events(&jobs.v[i]->evs);
-    job_free(jobs.v[i]);
-  }
-  for (size_t i = 0; i < searches.n; i++) {
-    defer_events(&searches.v[i]->evs);
-    job_free(searches.v[i]);
-  }
+  defer_jobs(&jobs);
+  defer_jobs(&searches);
   free(jobs.v);
   free(searches.v);
+}
 
-  /* What is still pending has everything it needs: synced. */
+/* What is still pending has everything it needs: synced. Stopped or
+ * revoked: deferred; a missing result: DLQ. */
+static void conclude(wrk *w, wrk_event **evs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     wrk_event *e = evs[i];
     if (e->outcome != WRK_PENDING)
       continue;
-    if (halted(w) && (!e->contact_id[0] ||
-                     (e->map.eng != HS_ENG_NONE && !e->eng_id[0])))
+    bool incomplete =
+        !e->contact_id[0] || (e->map.eng != HS_ENG_NONE && !e->eng_id[0]);
+    if (halted(w) && incomplete)
       e->outcome = WRK_DEFERRED;
-    else if (!e->contact_id[0] ||
-             (e->map.eng != HS_ENG_NONE && !e->eng_id[0]))
+    else if (incomplete)
       wrk_event_fail(e, WRK_DLQ_PERMANENT, 0, "INTERNAL",
                      "no HubSpot result for this event");
     else
       e->outcome = WRK_SYNCED;
   }
+}
+
+void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
+  fail_tokenless(evs, n);
+  lookups(w, evs, n);
+  upserts(w, evs, n);
+  engagements(w, evs, n);
+  conclude(w, evs, n);
 }

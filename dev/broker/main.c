@@ -97,7 +97,11 @@ int main(int argc, char **argv) {
 
   char errstr[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+  if (!kq_set(conf, "log_level", "3", errstr, sizeof errstr)) {
+    ls_error("mock cluster handle", "{s:s}", "error", errstr);
+    rd_kafka_conf_destroy(conf);
+    return 1;
+  }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!rk) {
     ls_error("cannot create the handle hosting the mock cluster", "{s:s}",

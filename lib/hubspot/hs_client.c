@@ -305,6 +305,8 @@ static xfer *xfer_new(curl_tp *t, hs_req *r) {
   if (!x)
     return NULL;
   x->req = r;
+  /* worker.max_response_bytes: the answer body's ceiling (on_body). */
+  r->resp.max = t->max_resp;
   size_t ul = strlen(r->tgt->base_url) + strlen(r->path) + 1;
   x->url = malloc(ul);
   x->easy = curl_easy_init();

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ls_event.h"
 
@@ -190,28 +189,4 @@ void kq_topics_free(char **topics) {
   for (char **p = topics; *p; p++)
     free(*p);
   free(topics);
-}
-
-rd_kafka_t *kq_tailer_new(const ls_config *cfg, const char *name,
-                          char *errstr, size_t errlen) {
-  char group[128];
-  snprintf(group, sizeof group, "%s-%ld", name, (long)getpid());
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, errstr, errlen);
-  if (!conf || !kq_set(conf, "group.id", group, errstr, errlen) ||
-      !kq_set(conf, "enable.auto.commit", "false", errstr, errlen) ||
-      !kq_set(conf, "enable.auto.offset.store", "false", errstr, errlen) ||
-      !kq_set(conf, "enable.partition.eof", "false", errstr, errlen) ||
-      !kq_set(conf, "fetch.wait.max.ms", "100", errstr, errlen)) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  char rkerr[512];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(errstr, errlen, "cannot create a Kafka consumer for %s: %s",
-             name, rkerr);
-  }
-  return rk;
 }

@@ -32,12 +32,6 @@ bool kq_producer_defaults(rd_kafka_conf_t *conf, const ls_config *cfg,
 bool kq_consumer_defaults(rd_kafka_conf_t *conf, const char *group_id,
                           char *errstr, size_t errlen);
 
-/* A consumer that follows topics through assign() and never commits
- * (each process keeps its own position): group.id "<name>-<pid>", no
- * auto commit, no offset store, short fetch waits. NULL with errstr. */
-rd_kafka_t *kq_tailer_new(const ls_config *cfg, const char *name,
-                          char *errstr, size_t errlen);
-
 /* Header value as a NUL-terminated copy in buf ("" when absent). */
 const char *kq_header(const rd_kafka_message_t *m, const char *name,
                       char *buf, size_t buflen);

@@ -1,4 +1,6 @@
-/* ls_config: load, check and resolve the JSON config (DESIGN.md section 6). */
+/* ls_config: load, check and resolve the JSON config (DESIGN.md section 6,
+ * docs/configuration.md). The schema and ls_config_rules say what is wrong;
+ * this file only resolves a config they found no fatal problem in. */
 #include "ls_config.h"
 
 #include <ctype.h>
@@ -6,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_config_rules.h"
 #include "ls_event.h"
 #include "ls_hash.h"
 #include "ls_schema.h"
@@ -23,15 +26,6 @@ static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 static const char *jstr(const json_t *o, const char *k) {
   const json_t *v = json_object_get(o, k);
   return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static bool is_hex64(const char *s) {
-  if (!s || strlen(s) != 64)
-    return false;
-  for (; *s; s++)
-    if (!isxdigit((unsigned char)*s))
-      return false;
-  return true;
 }
 
 static void lower_copy(char *dst, const char *src, size_t n) {
@@ -55,64 +49,27 @@ static char *read_token_file(const char *path) {
   return n ? strdup(buf) : NULL;
 }
 
-static ls_err fail(char *errstr, size_t errlen, const char *name,
-                   const char *path, const char *rule) {
-  snprintf(errstr, errlen, "%s: %s: %s", name, path, rule);
-  return LS_ERR_CONFIG;
-}
-
-static ls_err load_source(const json_t *js, ls_source *s, ls_tenant *t,
-                          const char *name, const char *path, char *errstr,
-                          size_t errlen) {
-  char p[512];
-  const char *id = jstr(js, "id");
-  if (!id)
-    return fail(errstr, errlen, name, path, "source needs a string \"id\"");
-  s->id = strdup(id);
+/* Resolution: the schema and the rules have passed, so every value has its
+ * type and range; only memory can fail here. */
+static ls_err load_source(const json_t *js, ls_source *s, ls_tenant *t) {
+  s->id = strdup(jstr(js, "id"));
   s->tenant = t;
   const char *level = jstr(js, "level");
-  if (!level || !strcmp(level, "user"))
-    s->level = LS_LEVEL_USER;
-  else if (!strcmp(level, "client"))
-    s->level = LS_LEVEL_CLIENT;
-  else if (!strcmp(level, "campaign"))
-    s->level = LS_LEVEL_CAMPAIGN;
-  else {
-    snprintf(p, sizeof p, "%.300s.level", path);
-    return fail(errstr, errlen, name, p,
-                "must be one of \"user\", \"client\", \"campaign\"");
-  }
+  s->level = !level || !strcmp(level, "user") ? LS_LEVEL_USER
+             : !strcmp(level, "client")       ? LS_LEVEL_CLIENT
+                                              : LS_LEVEL_CAMPAIGN;
   char scope[64];
   ls_json_id(json_object_get(js, "scope_id"), scope, sizeof scope);
-  if (s->level != LS_LEVEL_USER && !scope[0]) {
-    snprintf(p, sizeof p, "%.300s.scope_id", path);
-    return fail(errstr, errlen, name, p,
-                "client- and campaign-level sources need a scope_id");
-  }
   s->scope_id = scope[0] ? strdup(scope) : NULL;
-  const char *th = jstr(js, "token_sha256");
-  if (!is_hex64(th)) {
-    snprintf(p, sizeof p, "%.300s.token_sha256", path);
-    return fail(errstr, errlen, name, p,
-                "must be the SHA-256 of the URL token, 64 hex digits");
-  }
-  lower_copy(s->token_sha256, th, sizeof s->token_sha256);
+  lower_copy(s->token_sha256, jstr(js, "token_sha256"),
+             sizeof s->token_sha256);
   const char *sh = jstr(js, "secret_key_sha256");
   const char *senv = jstr(js, "secret_key_env");
   if (sh) {
-    if (!is_hex64(sh)) {
-      snprintf(p, sizeof p, "%.300s.secret_key_sha256", path);
-      return fail(errstr, errlen, name, p, "must be 64 hex digits");
-    }
     lower_copy(s->secret_sha256, sh, sizeof s->secret_sha256);
     s->has_secret = true;
   } else if (senv) {
-    const char *v = getenv(senv);
-    if (!v || !*v) {
-      snprintf(p, sizeof p, "%.300s.secret_key_env", path);
-      return fail(errstr, errlen, name, p,
-                  "names an environment variable that is not set");
-    }
+    const char *v = getenv(senv); /* set: rule secret_key_env_unset */
     ls_sha256_hex(v, strlen(v), s->secret_sha256);
     s->has_secret = true;
   }
@@ -121,34 +78,21 @@ static ls_err load_source(const json_t *js, ls_source *s, ls_tenant *t,
   s->rate_burst = json_number_value(json_object_get(rl, "burst"));
   if (s->rate_per_s > 0 && s->rate_burst < 1)
     s->rate_burst = s->rate_per_s;
-  return LS_OK;
+  return s->id && (!scope[0] || s->scope_id) ? LS_OK : LS_ERR_NOMEM;
 }
 
-static ls_err load_tenant(const json_t *jt, ls_tenant *t, const char *name,
-                          const char *path, char *errstr, size_t errlen) {
-  char p[512];
-  const char *id = jstr(jt, "id");
-  if (!id || !*id || strlen(id) > 63 || strchr(id, ':')) {
-    snprintf(p, sizeof p, "%.300s.id", path);
-    return fail(errstr, errlen, name, p,
-                "tenant id must be a non-empty string of at most 63 "
-                "characters without ':'");
-  }
-  t->id = strdup(id);
+static ls_err load_tenant(const json_t *jt, ls_tenant *t) {
+  t->id = strdup(jstr(jt, "id"));
   t->json = jt;
+  if (!t->id)
+    return LS_ERR_NOMEM;
   const json_t *srcs = json_object_get(jt, "sources");
-  if (!json_is_array(srcs)) {
-    snprintf(p, sizeof p, "%.300s.sources", path);
-    return fail(errstr, errlen, name, p, "must be an array");
-  }
   t->n_sources = json_array_size(srcs);
   t->sources = calloc(t->n_sources ? t->n_sources : 1, sizeof *t->sources);
   if (!t->sources)
     return LS_ERR_NOMEM;
   for (size_t i = 0; i < t->n_sources; i++) {
-    snprintf(p, sizeof p, "%.300s.sources[%zu]", path, i);
-    ls_err e = load_source(json_array_get(srcs, i), &t->sources[i], t, name,
-                           p, errstr, errlen);
+    ls_err e = load_source(json_array_get(srcs, i), &t->sources[i], t);
     if (e != LS_OK)
       return e;
   }
@@ -157,6 +101,8 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t, const char *name,
   const char *base = benv && getenv(benv) && *getenv(benv) ? getenv(benv)
                                                            : jstr(hs, "base_url");
   t->hs_base_url = strdup(base ? base : "https://api.hubapi.com");
+  if (!t->hs_base_url)
+    return LS_ERR_NOMEM;
   size_t bl = strlen(t->hs_base_url);
   while (bl && t->hs_base_url[bl - 1] == '/')
     t->hs_base_url[--bl] = '\0';
@@ -178,6 +124,8 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t, const char *name,
   t->hs_token_ref = strdup(ref);
   const char *tier = jstr(hs, "tier");
   t->hs_tier = strdup(tier ? tier : "professional");
+  if (!t->hs_token_ref || !t->hs_tier)
+    return LS_ERR_NOMEM;
   int dflt10 = 190;
   long dflt_day = 625000;
   if (!strcmp(t->hs_tier, "free") || !strcmp(t->hs_tier, "starter")) {
@@ -193,10 +141,6 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t, const char *name,
   t->hs_per_10s = json_is_integer(r10) ? (int)json_integer_value(r10) : dflt10;
   const json_t *rd = json_object_get(hs, "daily_limit");
   t->hs_daily = json_is_integer(rd) ? (long)json_integer_value(rd) : dflt_day;
-  if (t->hs_per_10s < 1) {
-    snprintf(p, sizeof p, "%.300s.hubspot.requests_per_10s", path);
-    return fail(errstr, errlen, name, p, "must be at least 1");
-  }
 
   const json_t *filter = json_object_get(jt, "filter");
   const json_t *cats = json_object_get(filter, "categories");
@@ -210,20 +154,11 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t, const char *name,
     for (size_t i = 0; i < t->n_categories; i++) {
       char buf[128];
       ls_json_id(json_array_get(cats, i), buf, sizeof buf);
-      if (!buf[0]) {
-        snprintf(p, sizeof p, "%.300s.filter.categories[%zu]", path, i);
-        return fail(errstr, errlen, name, p,
-                    "must be a category name or a category id");
-      }
-      t->categories[i] = strdup(buf);
+      if (!(t->categories[i] = strdup(buf)))
+        return LS_ERR_NOMEM;
     }
   }
   const char *mode = jstr(jt, "contact_mode");
-  if (mode && strcmp(mode, "upsert") && strcmp(mode, "update_only")) {
-    snprintf(p, sizeof p, "%.300s.contact_mode", path);
-    return fail(errstr, errlen, name, p,
-                "must be \"upsert\" or \"update_only\"");
-  }
   t->update_only = mode && !strcmp(mode, "update_only");
   const json_t *sync = json_object_get(jt, "sync");
   t->opens_as_notes = json_is_true(json_object_get(sync, "opens_as_notes"));
@@ -231,38 +166,32 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t, const char *name,
   return LS_OK;
 }
 
-static ls_err semantic_checks(const ls_config *cfg, const char *name,
-                              char *errstr, size_t errlen) {
-  char p[512];
-  for (size_t i = 0; i < cfg->n_tenants; i++) {
-    for (size_t j = i + 1; j < cfg->n_tenants; j++)
-      if (!strcmp(cfg->tenants[i].id, cfg->tenants[j].id)) {
-        snprintf(p, sizeof p, "$.tenants[%zu].id", j);
-        return fail(errstr, errlen, name, p, "duplicate tenant id");
-      }
-    const ls_tenant *t = &cfg->tenants[i];
-    for (size_t k = 0; k < t->n_sources; k++) {
-      /* A token must open exactly one source, across all tenants. */
-      for (size_t i2 = i; i2 < cfg->n_tenants; i2++) {
-        const ls_tenant *t2 = &cfg->tenants[i2];
-        for (size_t k2 = (i2 == i ? k + 1 : 0); k2 < t2->n_sources; k2++)
-          if (!strcmp(t->sources[k].token_sha256, t2->sources[k2].token_sha256)) {
-            snprintf(p, sizeof p, "$.tenants[%zu].sources[%zu].token_sha256",
-                     i2, k2);
-            return fail(errstr, errlen, name, p,
-                        "duplicate token: every source needs its own URL "
-                        "token");
-          }
-      }
-    }
-  }
-  return LS_OK;
+/* Schema problems, every one, as diagnostics; the keyword is the rule
+ * ("unknown_key" for additionalProperties: false). */
+static void on_schema_problem(void *ud, const char *path, const char *keyword,
+                              const char *message) {
+  const char *rule =
+      !strcmp(keyword, "additionalProperties") ? "unknown_key" : keyword;
+  ls_diags_add(ud, LS_DIAG_FATAL, rule, path, "%s", message);
 }
 
+static void check_schema(const json_t *root, ls_diags *d) {
+  char path[1024], msg[LS_ERRSTR_SIZE];
+  snprintf(path, sizeof path, "%s/config.schema.json", ls_schema_dir());
+  ls_schema *s = ls_schema_load(path, msg, sizeof msg);
+  if (!s) {
+    ls_diags_add(d, LS_DIAG_FATAL, "schema", "$",
+                 "cannot load the config schema: %s", msg);
+    return;
+  }
+  ls_schema_validate_each(s, root, on_schema_problem, d);
+  ls_schema_free(s);
+}
+
+/* Takes root. */
 static ls_err load_root(json_t *root, const char *name, ls_config **out,
-                        char *errstr, size_t errlen) {
+                        ls_diags *d) {
   ls_err e = LS_OK;
-  char p[128];
   ls_config *cfg = calloc(1, sizeof *cfg);
   if (!cfg) {
     json_decref(root);
@@ -270,13 +199,20 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   }
   cfg->root = root;
   cfg->path = strdup(name);
+  size_t fatal_before = ls_diags_count(d, LS_DIAG_FATAL);
   if (!json_is_object(root)) {
-    e = fail(errstr, errlen, name, "$", "the config must be a JSON object");
+    ls_diags_add(d, LS_DIAG_FATAL, "type", "$",
+                 "the config must be a JSON object");
+    e = LS_ERR_CONFIG;
     goto out;
   }
-  e = ls_schema_validate_config(root, name, errstr, errlen);
-  if (e != LS_OK)
+  check_schema(root, d);
+  ls_config_parse_sections(root, &cfg->ingress, &cfg->worker);
+  ls_config_rules(root, &cfg->ingress, &cfg->worker, d);
+  if (ls_diags_count(d, LS_DIAG_FATAL) > fatal_before) {
+    e = LS_ERR_CONFIG;
     goto out;
+  }
   const json_t *kafka = json_object_get(root, "kafka");
   const char *env_bs = getenv("KAFKA_BOOTSTRAP_SERVERS");
   const char *bs = env_bs && *env_bs ? env_bs : jstr(kafka, "bootstrap_servers");
@@ -287,26 +223,18 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   cfg->partitions = json_is_integer(parts) ? (int)json_integer_value(parts) : 6;
   cfg->kafka_props = json_object_get(kafka, "properties");
   const json_t *tenants = json_object_get(root, "tenants");
-  if (!json_is_array(tenants)) {
-    e = fail(errstr, errlen, name, "$.tenants", "must be an array");
-    goto out;
-  }
   cfg->n_tenants = json_array_size(tenants);
   cfg->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1,
                         sizeof *cfg->tenants);
-  if (!cfg->tenants) {
+  if (!cfg->path || !cfg->bootstrap || !cfg->topic_prefix || !cfg->tenants) {
     e = LS_ERR_NOMEM;
     goto out;
   }
-  for (size_t i = 0; i < cfg->n_tenants; i++) {
-    snprintf(p, sizeof p, "$.tenants[%zu]", i);
-    e = load_tenant(json_array_get(tenants, i), &cfg->tenants[i], name, p,
-                    errstr, errlen);
-    if (e != LS_OK)
-      goto out;
-  }
-  e = semantic_checks(cfg, name, errstr, errlen);
+  for (size_t i = 0; i < cfg->n_tenants && e == LS_OK; i++)
+    e = load_tenant(json_array_get(tenants, i), &cfg->tenants[i]);
 out:
+  if (e == LS_ERR_NOMEM)
+    ls_diags_add(d, LS_DIAG_FATAL, "memory", "$", "out of memory");
   if (e != LS_OK) {
     ls_config_free(cfg);
     cfg = NULL;
@@ -315,30 +243,84 @@ out:
   return e;
 }
 
+static ls_err load_json(json_t *root, const json_error_t *jerr,
+                        const char *name, ls_config **out, ls_diags *d) {
+  ls_diags scratch = {0};
+  ls_diags *dd = d ? d : &scratch;
+  *out = NULL;
+  ls_err e;
+  if (!root) {
+    char where[64] = "$";
+    if (jerr->line > 0)
+      snprintf(where, sizeof where, "$ (line %d, column %d)", jerr->line,
+               jerr->column);
+    ls_diags_add(dd, LS_DIAG_FATAL, "json", where, "%s", jerr->text);
+    e = LS_ERR_CONFIG;
+  } else {
+    e = load_root(root, name, out, dd);
+  }
+  ls_diags_free(&scratch);
+  return e;
+}
+
+ls_err ls_config_load_text_diags(const char *text, const char *name,
+                                 ls_config **out, ls_diags *d) {
+  json_error_t jerr;
+  json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+  return load_json(root, &jerr, name, out, d);
+}
+
+ls_err ls_config_load_diags(const char *path, ls_config **out, ls_diags *d) {
+  json_error_t jerr;
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+  return load_json(root, &jerr, path, out, d);
+}
+
+/* "<name>: <path>: <message>" of the first fatal problem, and how many
+ * more there are. */
+static ls_err first_error(ls_err e, const ls_diags *d, const char *name,
+                          char *errstr, size_t errlen) {
+  const ls_diag *g = ls_diags_first(d, LS_DIAG_FATAL);
+  size_t n = ls_diags_count(d, LS_DIAG_FATAL);
+  if (e == LS_OK || !errlen)
+    return e;
+  if (!g) {
+    snprintf(errstr, errlen, "%s: %s", name, ls_err_name(e));
+    return e;
+  }
+  if (n > 1)
+    snprintf(errstr, errlen,
+             "%s: %s: %s (and %zu more problems: leadsync config check "
+             "lists them all)",
+             name, g->path, g->msg, n - 1);
+  else
+    snprintf(errstr, errlen, "%s: %s: %s", name, g->path, g->msg);
+  return e;
+}
+
 ls_err ls_config_load_text(const char *text, const char *name, ls_config **out,
                            char *errstr, size_t errlen) {
-  json_error_t jerr;
-  *out = NULL;
-  json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    snprintf(errstr, errlen, "%s: line %d column %d: %s", name, jerr.line,
-             jerr.column, jerr.text);
-    return LS_ERR_CONFIG;
-  }
-  return load_root(root, name, out, errstr, errlen);
+  ls_diags d = {0};
+  ls_err e = first_error(ls_config_load_text_diags(text, name, out, &d), &d,
+                         name, errstr, errlen);
+  ls_diags_free(&d);
+  return e;
 }
 
 ls_err ls_config_load(const char *path, ls_config **out, char *errstr,
                       size_t errlen) {
-  json_error_t jerr;
-  *out = NULL;
-  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    snprintf(errstr, errlen, "%s: line %d column %d: %s", path, jerr.line,
-             jerr.column, jerr.text);
-    return LS_ERR_CONFIG;
-  }
-  return load_root(root, path, out, errstr, errlen);
+  ls_diags d = {0};
+  ls_err e = first_error(ls_config_load_diags(path, out, &d), &d, path,
+                         errstr, errlen);
+  ls_diags_free(&d);
+  return e;
+}
+
+const char *ls_config_group_events(const ls_config *cfg, const char *group) {
+  for (size_t i = 0; group && i < cfg->worker.n_groups; i++)
+    if (!strcmp(cfg->worker.groups[i].name, group))
+      return cfg->worker.groups[i].events;
+  return NULL;
 }
 
 void ls_config_free(ls_config *cfg) {
@@ -361,6 +343,7 @@ void ls_config_free(ls_config *cfg) {
     free(t->hs_tier);
   }
   free(cfg->tenants);
+  ls_config_free_sections(&cfg->worker);
   free(cfg->bootstrap);
   free(cfg->topic_prefix);
   free(cfg->path);

@@ -6,7 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ls_config_rules.h"
+#include "ls_diag.h"
 #include "ls_err.h"
+#include "ls_schema.h"
 
 typedef enum { LS_LEVEL_USER, LS_LEVEL_CLIENT, LS_LEVEL_CAMPAIGN } ls_level;
 
@@ -52,15 +55,26 @@ typedef struct {
   const json_t *kafka_props; /* passthrough librdkafka properties */
   ls_tenant *tenants;
   size_t n_tenants;
+  ls_ingress_conf ingress;
+  ls_worker_conf worker;
 } ls_config;
 
-/* Loads, validates (schema, then semantic checks) and resolves a config.
- * On failure errstr names the file, the JSON path and the rule. */
+/* Loads, checks and resolves a config: the schema, then the semantic rules
+ * (docs/configuration.md), every problem into d (appended; may be NULL).
+ * LS_OK with *out set unless a problem is LS_DIAG_FATAL; problems of the
+ * other severities do not stop a load. This is `leadsync config check`. */
+ls_err ls_config_load_diags(const char *path, ls_config **out, ls_diags *d);
+ls_err ls_config_load_text_diags(const char *text, const char *name,
+                                 ls_config **out, ls_diags *d);
+/* Same; on failure errstr reads "<name>: <json path>: <message>" for the
+ * first fatal problem, and says how many more there are. */
 ls_err ls_config_load(const char *path, ls_config **out, char *errstr,
                       size_t errlen);
-/* Same, from a JSON text already in memory (tests, `leadsync config check`). */
+/* Same, from a JSON text already in memory (tests). */
 ls_err ls_config_load_text(const char *text, const char *name, ls_config **out,
                            char *errstr, size_t errlen);
+/* worker.groups' event types of a group ("A,B"), NULL if not declared. */
+const char *ls_config_group_events(const ls_config *cfg, const char *group);
 void ls_config_free(ls_config *cfg);
 
 /* The source whose token hashes to token_sha256, compared in constant time

@@ -379,13 +379,21 @@ typedef struct {
   char *err; /* NULL: a trial branch, no message wanted */
   size_t errlen;
   int depth;
+  /* Set: every problem goes here and validation keeps going after one. */
+  ls_schema_report_fn report;
+  void *report_ud;
 } vctx;
 
-static bool fail(vctx *c, const seg *at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Whether a failure stops the walk: only the first problem is wanted,
+ * unless every one is reported. */
+#define STOP(c) (!(c)->report)
 
-static bool fail(vctx *c, const seg *at, const char *fmt, ...) {
-  if (!c->err)
+static bool fail(vctx *c, const seg *at, const char *kw, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool fail(vctx *c, const seg *at, const char *kw, const char *fmt,
+                 ...) {
+  if (!c->err && !c->report)
     return false;
   char path[256], rule[384];
   va_list ap;
@@ -393,7 +401,10 @@ static bool fail(vctx *c, const seg *at, const char *fmt, ...) {
   vsnprintf(rule, sizeof rule, fmt, ap);
   va_end(ap);
   render_path(at, path, sizeof path);
-  snprintf(c->err, c->errlen, "%s: %s", path, rule);
+  if (c->report)
+    c->report(c->report_ud, path, kw, rule);
+  else
+    snprintf(c->err, c->errlen, "%s: %s", path, rule);
   return false;
 }
 
@@ -479,7 +490,7 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
 
 static bool matches(vctx *c, const json_t *sch, const json_t *v,
                     const seg *at) {
-  vctx t = {c->s, NULL, 0, c->depth};
+  vctx t = {c->s, NULL, 0, c->depth, NULL, NULL};
   return validate(&t, sch, v, at);
 }
 
@@ -512,19 +523,33 @@ static bool validate_object(vctx *c, const json_t *sch, const json_t *v,
   const json_t *req = json_object_get(sch, "required");
   const json_t *dreq = json_object_get(sch, "dependentRequired");
   const json_t *x;
+  bool ok = true;
   for (size_t i = 0; i < json_array_size(req); i++) {
     const char *name = json_string_value(json_array_get(req, i));
-    if (!json_object_get(v, name))
-      return fail(c, at, "required property \"%.64s\" is missing", name);
+    if (json_object_get(v, name))
+      continue;
+    /* Reported every problem at once, a missing property has its own
+     * path; the first-problem message keeps naming the object. */
+    seg miss = {at, name, 0};
+    ok = fail(c, c->report ? &miss : at, "required",
+              "required property \"%.64s\" is missing", name);
+    if (STOP(c))
+      return false;
   }
   if ((x = json_object_get(sch, "minProperties")) &&
-      json_object_size(v) < (size_t)json_integer_value(x))
-    return fail(c, at, "must have at least %lld properties",
-                (long long)json_integer_value(x));
+      json_object_size(v) < (size_t)json_integer_value(x)) {
+    ok = fail(c, at, "minProperties", "must have at least %lld properties",
+              (long long)json_integer_value(x));
+    if (STOP(c))
+      return false;
+  }
   if ((x = json_object_get(sch, "maxProperties")) &&
-      json_object_size(v) > (size_t)json_integer_value(x))
-    return fail(c, at, "must have at most %lld properties",
-                (long long)json_integer_value(x));
+      json_object_size(v) > (size_t)json_integer_value(x)) {
+    ok = fail(c, at, "maxProperties", "must have at most %lld properties",
+              (long long)json_integer_value(x));
+    if (STOP(c))
+      return false;
+  }
   const char *k;
   json_t *pv;
   json_object_foreach((json_t *)v, k, pv) {
@@ -533,77 +558,111 @@ static bool validate_object(vctx *c, const json_t *sch, const json_t *v,
     const json_t *ps = json_object_get(props, k);
     if (ps) {
       known = true;
-      if (!validate(c, ps, pv, &here))
-        return false;
+      if (!validate(c, ps, pv, &here)) {
+        ok = false;
+        if (STOP(c))
+          return false;
+      }
     }
     const char *pk;
     json_t *psch;
     json_object_foreach((json_t *)pprops, pk, psch) {
       if (pattern_ok(c, pk, k)) {
         known = true;
-        if (!validate(c, psch, pv, &here))
-          return false;
+        if (!validate(c, psch, pv, &here)) {
+          ok = false;
+          if (STOP(c))
+            return false;
+        }
       }
     }
     if (!known && addl) {
       if (json_is_false(addl))
-        return fail(c, &here, "is not an allowed property");
-      if (!validate(c, addl, pv, &here))
+        ok = fail(c, &here, "additionalProperties",
+                  "is not an allowed property");
+      else if (!validate(c, addl, pv, &here))
+        ok = false;
+      if (!ok && STOP(c))
         return false;
     }
     if (pnames) {
       json_t *name = json_string(k);
-      bool ok = name && matches(c, pnames, name, &here);
+      bool nok = name && matches(c, pnames, name, &here);
       json_decref(name);
-      if (!ok)
-        return fail(c, &here, "property name does not match propertyNames");
+      if (!nok) {
+        ok = fail(c, &here, "propertyNames",
+                  "property name does not match propertyNames");
+        if (STOP(c))
+          return false;
+      }
     }
     const json_t *deps = json_object_get(dreq, k);
     for (size_t i = 0; i < json_array_size(deps); i++) {
       const char *d = json_string_value(json_array_get(deps, i));
-      if (d && !json_object_get(v, d))
-        return fail(c, at, "property \"%.64s\" requires \"%.64s\"", k, d);
+      if (d && !json_object_get(v, d)) {
+        ok = fail(c, at, "dependentRequired",
+                  "property \"%.64s\" requires \"%.64s\"", k, d);
+        if (STOP(c))
+          return false;
+      }
     }
   }
   const json_t *dsch = json_object_get(sch, "dependentSchemas");
   json_object_foreach((json_t *)dsch, k, pv) {
-    if (json_object_get(v, k) && !validate(c, pv, v, at))
-      return false;
+    if (json_object_get(v, k) && !validate(c, pv, v, at)) {
+      ok = false;
+      if (STOP(c))
+        return false;
+    }
   }
-  return true;
+  return ok;
 }
 
 static bool validate_array(vctx *c, const json_t *sch, const json_t *v,
                            const seg *at) {
   const json_t *x;
   size_t n = json_array_size(v);
+  bool ok = true;
   if ((x = json_object_get(sch, "minItems")) &&
-      n < (size_t)json_integer_value(x))
-    return fail(c, at, "must have at least %lld items",
-                (long long)json_integer_value(x));
+      n < (size_t)json_integer_value(x)) {
+    ok = fail(c, at, "minItems", "must have at least %lld items",
+              (long long)json_integer_value(x));
+    if (STOP(c))
+      return false;
+  }
   if ((x = json_object_get(sch, "maxItems")) &&
-      n > (size_t)json_integer_value(x))
-    return fail(c, at, "must have at most %lld items",
-                (long long)json_integer_value(x));
+      n > (size_t)json_integer_value(x)) {
+    ok = fail(c, at, "maxItems", "must have at most %lld items",
+              (long long)json_integer_value(x));
+    if (STOP(c))
+      return false;
+  }
   const json_t *prefix = json_object_get(sch, "prefixItems");
   size_t np = json_array_size(prefix);
   for (size_t i = 0; i < n && i < np; i++) {
     seg here = {at, NULL, i};
-    if (!validate(c, json_array_get(prefix, i), json_array_get(v, i), &here))
-      return false;
+    if (!validate(c, json_array_get(prefix, i), json_array_get(v, i), &here)) {
+      ok = false;
+      if (STOP(c))
+        return false;
+    }
   }
   const json_t *items = json_object_get(sch, "items");
   for (size_t i = np; items && i < n; i++) {
     seg here = {at, NULL, i};
-    if (!validate(c, items, json_array_get(v, i), &here))
-      return false;
+    if (!validate(c, items, json_array_get(v, i), &here)) {
+      ok = false;
+      if (STOP(c))
+        return false;
+    }
   }
   if (json_is_true(json_object_get(sch, "uniqueItems")))
     for (size_t i = 0; i < n; i++)
       for (size_t j = i + 1; j < n; j++)
         if (json_eq(json_array_get(v, i), json_array_get(v, j)))
-          return fail(c, at, "items %zu and %zu are equal (uniqueItems)", i, j);
-  return true;
+          return fail(c, at, "uniqueItems",
+                      "items %zu and %zu are equal (uniqueItems)", i, j);
+  return ok;
 }
 
 static bool validate_scalar(vctx *c, const json_t *sch, const json_t *v,
@@ -613,29 +672,32 @@ static bool validate_scalar(vctx *c, const json_t *sch, const json_t *v,
     size_t len = utf8_len(json_string_value(v), json_string_length(v));
     if ((x = json_object_get(sch, "minLength")) &&
         len < (size_t)json_integer_value(x))
-      return fail(c, at, "must be at least %lld characters long",
+      return fail(c, at, "minLength", "must be at least %lld characters long",
                   (long long)json_integer_value(x));
     if ((x = json_object_get(sch, "maxLength")) &&
         len > (size_t)json_integer_value(x))
-      return fail(c, at, "must be at most %lld characters long",
+      return fail(c, at, "maxLength", "must be at most %lld characters long",
                   (long long)json_integer_value(x));
     if ((x = json_object_get(sch, "pattern")) &&
         (strlen(json_string_value(v)) != json_string_length(v) ||
          !pattern_ok(c, x, json_string_value(v))))
-      return fail(c, at, "must match the pattern %.200s", json_string_value(x));
+      return fail(c, at, "pattern", "must match the pattern %.200s",
+                  json_string_value(x));
   }
   if (json_is_number(v)) {
     double d = json_number_value(v);
     if ((x = json_object_get(sch, "minimum")) && d < json_number_value(x))
-      return fail(c, at, "must be >= %g", json_number_value(x));
+      return fail(c, at, "minimum", "must be >= %g", json_number_value(x));
     if ((x = json_object_get(sch, "maximum")) && d > json_number_value(x))
-      return fail(c, at, "must be <= %g", json_number_value(x));
+      return fail(c, at, "maximum", "must be <= %g", json_number_value(x));
     if ((x = json_object_get(sch, "exclusiveMinimum")) &&
         d <= json_number_value(x))
-      return fail(c, at, "must be > %g", json_number_value(x));
+      return fail(c, at, "exclusiveMinimum", "must be > %g",
+                  json_number_value(x));
     if ((x = json_object_get(sch, "exclusiveMaximum")) &&
         d >= json_number_value(x))
-      return fail(c, at, "must be < %g", json_number_value(x));
+      return fail(c, at, "exclusiveMaximum", "must be < %g",
+                  json_number_value(x));
   }
   return true;
 }
@@ -644,47 +706,59 @@ static bool validate_combinators(vctx *c, const json_t *sch, const json_t *v,
                                  const seg *at) {
   const json_t *x;
   const char *desc = json_string_value(json_object_get(sch, "description"));
+  bool ok = true;
   if ((x = json_object_get(sch, "allOf")))
     for (size_t i = 0; i < json_array_size(x); i++)
-      if (!validate(c, json_array_get(x, i), v, at))
-        return false;
+      if (!validate(c, json_array_get(x, i), v, at)) {
+        ok = false;
+        if (STOP(c))
+          return false;
+      }
   if ((x = json_object_get(sch, "anyOf"))) {
     bool any = false;
     for (size_t i = 0; !any && i < json_array_size(x); i++)
       any = matches(c, json_array_get(x, i), v, at);
     if (!any) {
-      if (!c->err)
+      if (!c->err && !c->report)
         return false;
       /* Say why the first alternative failed: usually the useful one. */
       char first[256] = "";
-      vctx t = {c->s, first, sizeof first, c->depth};
+      vctx t = {c->s, first, sizeof first, c->depth, NULL, NULL};
       validate(&t, json_array_get(x, 0), v, at);
-      return fail(c, at,
-                  "matches none of the anyOf alternatives%s%.80s%s "
-                  "(first: %s)",
-                  desc ? " (" : "", desc ? desc : "", desc ? ")" : "", first);
+      ok = fail(c, at, "anyOf",
+                "matches none of the anyOf alternatives%s%.80s%s "
+                "(first: %s)",
+                desc ? " (" : "", desc ? desc : "", desc ? ")" : "", first);
+      if (STOP(c))
+        return false;
     }
   }
   if ((x = json_object_get(sch, "oneOf"))) {
     size_t n = 0;
     for (size_t i = 0; i < json_array_size(x); i++)
       n += matches(c, json_array_get(x, i), v, at);
-    if (n != 1)
-      return fail(c, at,
-                  "must match exactly one oneOf alternative%s%.80s%s "
-                  "(matches %zu)",
-                  desc ? " (" : "", desc ? desc : "", desc ? ")" : "", n);
+    if (n != 1) {
+      ok = fail(c, at, "oneOf",
+                "must match exactly one oneOf alternative%s%.80s%s "
+                "(matches %zu)",
+                desc ? " (" : "", desc ? desc : "", desc ? ")" : "", n);
+      if (STOP(c))
+        return false;
+    }
   }
-  if ((x = json_object_get(sch, "not")) && matches(c, x, v, at))
-    return fail(c, at, "must not match the \"not\" schema%s%.80s%s",
-                desc ? " (" : "", desc ? desc : "", desc ? ")" : "");
+  if ((x = json_object_get(sch, "not")) && matches(c, x, v, at)) {
+    ok = fail(c, at, "not", "must not match the \"not\" schema%s%.80s%s",
+              desc ? " (" : "", desc ? desc : "", desc ? ")" : "");
+    if (STOP(c))
+      return false;
+  }
   if ((x = json_object_get(sch, "if"))) {
     const json_t *branch = matches(c, x, v, at) ? json_object_get(sch, "then")
                                                 : json_object_get(sch, "else");
     if (branch && !validate(c, branch, v, at))
-      return false;
+      ok = false;
   }
-  return true;
+  return ok;
 }
 
 static bool validate(vctx *c, const json_t *sch, const json_t *v,
@@ -693,15 +767,20 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
   if (json_is_true(sch))
     return true;
   if (json_is_false(sch))
-    return fail(c, at, "is not allowed here");
+    return fail(c, at, "false", "is not allowed here");
   if (++c->depth > MAX_DEPTH) {
     c->depth--;
-    return fail(c, at, "schema recursion too deep");
+    return fail(c, at, "depth", "schema recursion too deep");
   }
-  bool ok = false;
+  bool ok = true;
   if ((x = json_object_get(sch, "$ref")) &&
-      !validate(c, resolve_ref(c->s, json_string_value(x)), v, at))
-    goto out;
+      !validate(c, resolve_ref(c->s, json_string_value(x)), v, at)) {
+    ok = false;
+    if (STOP(c))
+      goto out;
+  }
+  /* A value of the wrong type, or not one of the allowed ones, says all
+   * there is to say about it: the other keywords are not checked. */
   if ((x = json_object_get(sch, "type"))) {
     bool t = false;
     if (json_is_string(x))
@@ -714,7 +793,7 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
         snprintf(want, sizeof want, "%s", json_string_value(x));
       else
         describe_values(x, want, sizeof want);
-      fail(c, at, "must be of type %s (is %s)", want, type_of(v));
+      ok = fail(c, at, "type", "must be of type %s (is %s)", want, type_of(v));
       goto out;
     }
   }
@@ -723,7 +802,7 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
     char *d = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
     snprintf(want, sizeof want, "%s", d ? d : "?");
     free(d);
-    fail(c, at, "must be %s", want);
+    ok = fail(c, at, "const", "must be %s", want);
     goto out;
   }
   if ((x = json_object_get(sch, "enum"))) {
@@ -733,17 +812,27 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
     if (!found) {
       char want[200];
       describe_values(x, want, sizeof want);
-      fail(c, at, "must be one of %s", want);
+      ok = fail(c, at, "enum", "must be one of %s", want);
       goto out;
     }
   }
-  if (json_is_object(v) && !validate_object(c, sch, v, at))
-    goto out;
-  if (json_is_array(v) && !validate_array(c, sch, v, at))
-    goto out;
-  if (!validate_scalar(c, sch, v, at))
-    goto out;
-  ok = validate_combinators(c, sch, v, at);
+  if (json_is_object(v) && !validate_object(c, sch, v, at)) {
+    ok = false;
+    if (STOP(c))
+      goto out;
+  }
+  if (json_is_array(v) && !validate_array(c, sch, v, at)) {
+    ok = false;
+    if (STOP(c))
+      goto out;
+  }
+  if (!validate_scalar(c, sch, v, at)) {
+    ok = false;
+    if (STOP(c))
+      goto out;
+  }
+  if (!validate_combinators(c, sch, v, at))
+    ok = false;
 out:
   c->depth--;
   return ok;
@@ -752,7 +841,14 @@ out:
 ls_err ls_schema_validate(const ls_schema *s, const json_t *instance,
                           char *errstr, size_t errlen) {
   char scratch[8];
-  vctx c = {s, errstr ? errstr : scratch, errstr ? errlen : sizeof scratch, 0};
+  vctx c = {s,    errstr ? errstr : scratch, errstr ? errlen : sizeof scratch,
+            0,    NULL,                      NULL};
+  return validate(&c, s->root, instance, NULL) ? LS_OK : LS_ERR_SCHEMA;
+}
+
+ls_err ls_schema_validate_each(const ls_schema *s, const json_t *instance,
+                               ls_schema_report_fn report, void *ud) {
+  vctx c = {s, NULL, 0, 0, report, ud};
   return validate(&c, s->root, instance, NULL) ? LS_OK : LS_ERR_SCHEMA;
 }
 
@@ -808,23 +904,4 @@ static bool reads(const ls_schema *s, const ls_schema_reader *r,
 bool ls_schema_reads(const ls_schema *s, const ls_schema_reader *r,
                      void *root) {
   return reads(s, r, s->root, root, 0);
-}
-
-ls_err ls_schema_validate_config(const json_t *root, const char *name,
-                                 char *errstr, size_t errlen) {
-  char path[1024], msg[LS_ERRSTR_SIZE];
-  snprintf(path, sizeof path, "%s/config.schema.json", ls_schema_dir());
-  ls_schema *s = ls_schema_load(path, msg, sizeof msg);
-  if (!s) {
-    snprintf(errstr, errlen, "%s: cannot load the config schema: %s", name,
-             msg);
-    return LS_ERR_CONFIG;
-  }
-  ls_err e = ls_schema_validate(s, root, msg, sizeof msg);
-  ls_schema_free(s);
-  if (e != LS_OK) {
-    snprintf(errstr, errlen, "%s: %s", name, msg);
-    return LS_ERR_CONFIG;
-  }
-  return LS_OK;
 }

@@ -20,6 +20,16 @@ void ls_schema_free(ls_schema *s);
 /* LS_OK, or LS_ERR_SCHEMA with errstr "<json path>: <rule>". */
 ls_err ls_schema_validate(const ls_schema *s, const json_t *instance,
                           char *errstr, size_t errlen);
+/* One problem: the instance's JSON path ("$.a.b[2]"; a missing required
+ * property's own path), the keyword that failed ("type", "required",
+ * "additionalProperties", ...) and a message that never quotes the value. */
+typedef void (*ls_schema_report_fn)(void *ud, const char *path,
+                                    const char *keyword, const char *message);
+/* Validates and reports every problem, not only the first: LS_OK when
+ * there is none. A value of the wrong type is one problem (its other
+ * keywords are not checked). */
+ls_err ls_schema_validate_each(const ls_schema *s, const json_t *instance,
+                               ls_schema_report_fn report, void *ud);
 /* What validating an object against s can read, for callers that build
  * only part of an instance (ingress/ing_json.c): member(node, key) is
  * called for every property a rule names (returning the node for that
@@ -37,10 +47,5 @@ typedef struct {
 } ls_schema_reader;
 bool ls_schema_reads(const ls_schema *s, const ls_schema_reader *r,
                      void *root);
-
-/* Validates a config root against <schema dir>/config.schema.json; errstr
- * reads "<name>: <json path>: <rule>". */
-ls_err ls_schema_validate_config(const json_t *root, const char *name,
-                                 char *errstr, size_t errlen);
 
 #endif

@@ -9,7 +9,11 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "cli_args.h"
+#include "cli_kafka.h"
+#include "cli_replay.h"
 #include "cli_webhooks.h"
+#include "ls_time.h"
 
 static json_t *hook(const char *id, const char *level, const char *client,
                     const char *campaign, const char *url, const char *types,
@@ -186,7 +190,8 @@ static void test_urls(void **state) {
   /* Credentials in userinfo, query and fragment never survive. */
   cli_redact_url("https://u:p4ss@a.b:8/v1/webhooks/smartlead/s3cr3t?k=q5#f6",
                  out, sizeof out);
-  assert_string_equal(out, "https://****@a.b:8/v1/webhooks/smartlead/****?****");
+  assert_string_equal(out,
+                      "https://****@a.b:8/v1/webhooks/smartlead/****?****");
   cli_redact_url("https://u:p4ss@[::1]/", out, sizeof out);
   assert_string_equal(out, "https://****@[::1]");
   cli_redact_url("https://h.example.com/catch/p4th?api_key=k3y", out,
@@ -198,6 +203,103 @@ static void test_urls(void **state) {
   assert_null(strstr(out, "url at all"));
 }
 
+/* A mutable argv for getopt_long from string literals. */
+typedef struct {
+  char buf[8][32];
+  char *v[9];
+  int n;
+} argv_t;
+
+static argv_t *args_of(argv_t *a, const char *const *words) {
+  memset(a, 0, sizeof *a);
+  for (; words[a->n]; a->n++) {
+    snprintf(a->buf[a->n], sizeof a->buf[a->n], "%s", words[a->n]);
+    a->v[a->n] = a->buf[a->n];
+  }
+  return a;
+}
+
+static void test_args_table(void **state) {
+  (void)state;
+  cli_ctx ctx = {.cmd = "history", .run_dir = ".run"};
+  const char *email = NULL;
+  bool all = false;
+  long limit = 50;
+  int64_t since = CLI_NO_TIME;
+  const cli_arg args[] = {CLI_STRING_ARG("email", &email),
+                          CLI_FLAG_ARG("all", &all, NULL),
+                          CLI_LONG_ARG("limit", &limit, 0, 1000),
+                          CLI_TIME_ARG("since", &since), CLI_ARGS_END};
+  argv_t a;
+  const char *ok[] = {"history", "--email", "a@b.example", "--all", "--limit=7",
+                      "--since", "2h",      "--json",      NULL};
+  assert_int_equal(
+      cli_args_parse(&ctx, "usage\n", args, NULL, args_of(&a, ok)->n, a.v), -1);
+  assert_string_equal(email, "a@b.example");
+  assert_true(all);
+  assert_int_equal(limit, 7);
+  assert_true(since != CLI_NO_TIME && since < ls_now_us());
+  assert_true(ctx.json);
+
+  const char *big[] = {"history", "--limit", "1001", NULL};
+  assert_int_equal(
+      cli_args_parse(&ctx, "usage\n", args, NULL, args_of(&a, big)->n, a.v),
+      CLI_EXIT_USAGE);
+  const char *unknown[] = {"history", "--bogus", NULL};
+  assert_int_equal(
+      cli_args_parse(&ctx, "usage\n", args, NULL, args_of(&a, unknown)->n, a.v),
+      CLI_EXIT_USAGE);
+  const char *stray[] = {"history", "extra", NULL};
+  assert_int_equal(
+      cli_args_parse(&ctx, "usage\n", args, NULL, args_of(&a, stray)->n, a.v),
+      CLI_EXIT_USAGE);
+}
+
+static void test_replay_args(void **state) {
+  (void)state;
+  cli_ctx ctx = {.cmd = "dlq", .run_dir = ".run"};
+  cli_replay_args r;
+  argv_t a;
+  const char *list[] = {"dlq",      "list", "--reason", "http_4xx,poison",
+                        "--tenant", "acme", "--all",    NULL};
+  assert_int_equal(cli_replay_args_parse(&ctx, "dlq", "usage\n", true,
+                                         args_of(&a, list)->n, a.v, &r),
+                   -1);
+  assert_true(r.list && r.all && !r.dry_run);
+  assert_int_equal(r.limit, 100);
+  assert_string_equal(ctx.cmd, "dlq list");
+  assert_true(cli_replay_match(&r, "poison", "acme", ""));
+  assert_false(cli_replay_match(&r, "poison", "other", ""));
+  assert_false(cli_replay_match(&r, "http_4", "acme", ""));
+
+  /* --dry-run belongs to replay, --all to list. */
+  const char *wrong[] = {"dlq", "list", "--dry-run", NULL};
+  ctx.cmd = "dlq";
+  assert_int_equal(cli_replay_args_parse(&ctx, "dlq", "usage\n", true,
+                                         args_of(&a, wrong)->n, a.v, &r),
+                   CLI_EXIT_USAGE);
+  const char *replay[] = {"dlq", "replay",    "--endpoint",
+                          "crm", "--dry-run", NULL};
+  ctx.cmd = "dlq";
+  assert_int_equal(cli_replay_args_parse(&ctx, "dlq", "usage\n", true,
+                                         args_of(&a, replay)->n, a.v, &r),
+                   -1);
+  assert_true(!r.list && r.dry_run);
+  assert_true(cli_replay_match(&r, "x", "t", "crm"));
+  assert_false(cli_replay_match(&r, "x", "t", "other"));
+  /* quarantine has no --endpoint. */
+  const char *q[] = {"quarantine", "replay", "--endpoint", "crm", NULL};
+  ctx.cmd = "quarantine";
+  assert_int_equal(cli_replay_args_parse(&ctx, "quarantine", "usage\n", false,
+                                         args_of(&a, q)->n, a.v, &r),
+                   CLI_EXIT_USAGE);
+  const char *none[] = {"dlq", "frob", NULL};
+  ctx.cmd = "dlq";
+  assert_int_equal(cli_replay_args_parse(&ctx, "dlq", "usage\n", true,
+                                         args_of(&a, none)->n, a.v, &r),
+                   CLI_EXIT_USAGE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_user_beats_client_beats_campaign),
@@ -207,6 +309,8 @@ int main(void) {
       cmocka_unit_test(test_times),
       cmocka_unit_test(test_numbers),
       cmocka_unit_test(test_urls),
+      cmocka_unit_test(test_args_table),
+      cmocka_unit_test(test_replay_args),
   };
   return cmocka_run_group_tests_name("cli-unit", tests, NULL, NULL);
 }

@@ -28,3 +28,7 @@ if(CMOCKA_FOUND)
     PkgConfig::CMOCKA)
   ls_add_ctest(unit_worker_core test_worker_core LABELS unit)
 endif()
+# Two workers of one group with partition.assignment.strategy
+# cooperative-sticky: incremental assign/unassign under load.
+ls_add_pytest(worker_cooperative tests/worker/test_worker_cooperative.py
+  LABELS integration TIMEOUT 180)

@@ -17,6 +17,11 @@
 #include "hs_ratelimit.h"
 #include "ls_metrics.h"
 #include "wrk.h"
+#include "wrk_batch.h"
+#include "wrk_consumer.h"
+#include "wrk_plan.h"
+#include "wrk_poison.h"
+#include "wrk_sync.h"
 #include "wrk_filter.h"
 #include "wrk_ledger.h"
 #include "wrk_out.h"
@@ -109,8 +114,8 @@ static void fake_perform(hs_transport *t, hs_req **reqs, size_t n) {
     r->rl.remaining = r->rl.max = r->rl.retry_after_ms = -1;
     if (f->revoke_on_call) {
       /* What on_rebalance does when a revoke arrives during the flush. */
-      f->revoke_on_call->cons.abort = 1;
-      f->revoke_on_call->cons.revoked = true;
+      f->revoke_on_call->cons->abort = 1;
+      f->revoke_on_call->cons->revoked = true;
     }
     if (f->daily)
       answer(r, 429,
@@ -143,6 +148,9 @@ static size_t calls_to(const fake *f, const char *what) {
 
 typedef struct {
   wrk w;
+  wrk_consumer cons;
+  wrk_poison poison;
+  wrk_carry carry;
   fake f;
   ls_config cfg;
   ls_tenant tenant;
@@ -167,6 +175,9 @@ static int setup(void **state) {
   x->lim = hs_limiter_new(&lc);
   x->tgt = (hs_target){"http://hubspot.invalid", "tok", x->lim, "t1", NULL};
   wrk *w = &x->w;
+  w->cons = &x->cons;
+  w->poison = &x->poison;
+  w->carry = &x->carry;
   w->cfg = &x->cfg;
   w->s.group = "unit";
   w->s.batch_max = 100;
@@ -181,7 +192,7 @@ static int setup(void **state) {
   w->s.pol.backoff_max_ms = 2;
   w->s.pol.max_retries = 2;
   w->s.pol.stop = &x->stop;
-  w->s.pol.abort = &w->cons.abort;
+  w->s.pol.abort = &w->cons->abort;
   w->stop = &x->stop;
   w->tp = &x->f.base;
   w->targets = &x->tgt;
@@ -209,9 +220,9 @@ static int teardown(void **state) {
   wrk_ledger_free(w->ledger);
   wrk_ledger_free(w->done);
   wrk_filter_free(w->filter);
-  wrk_carry_clear(&w->carry);
-  wrk_poison_free(&w->poison);
-  free(w->cons.stuck);
+  wrk_carry_clear(w->carry);
+  wrk_poison_free(w->poison);
+  free(w->cons->stuck);
   ls_metrics_free(w->metrics);
   fake_destroy(&x->f.base);
   hs_limiter_free(x->lim);
@@ -340,16 +351,16 @@ static void test_first_touch_carried_to_next_upsert(void **state) {
   wrk_plan plan = {0};
   flush(x, &plan);
   wrk_plan_free(&plan);
-  assert_int_equal(x->w.carry.n, 1);
-  assert_string_equal(x->w.carry.v[0].id, "c-new@example.com");
-  assert_string_equal(x->w.carry.v[0].email, "new@example.com");
+  assert_int_equal(x->w.carry->n, 1);
+  assert_string_equal(x->w.carry->v[0].id, "c-new@example.com");
+  assert_string_equal(x->w.carry->v[0].email, "new@example.com");
   /* The next flush's upsert carries it as an input of its own. */
   x->f.new_contacts = false;
   wrk_batch_add_event(x->w.batch,
                       event(x, 2, "other@example.com", HS_ENG_NONE, 0, 1));
   flush(x, &plan);
   wrk_plan_free(&plan);
-  assert_int_equal(x->w.carry.n, 0);
+  assert_int_equal(x->w.carry->n, 0);
   assert_int_equal(calls_to(&x->f, "/contacts/batch/upsert"), 2);
   const json_t *inputs = json_object_get(x->f.body[1], "inputs");
   assert_int_equal(json_array_size(inputs), 2);
@@ -371,9 +382,9 @@ static void test_first_touch_carried_to_next_upsert(void **state) {
   wrk_batch_add_event(x->w.batch, e);
   flush(x, &plan);
   wrk_plan_free(&plan);
-  assert_int_equal(x->w.carry.n, 1);
+  assert_int_equal(x->w.carry->n, 1);
   wrk_sync_carry(&x->w);
-  assert_int_equal(x->w.carry.n, 0);
+  assert_int_equal(x->w.carry->n, 0);
   assert_int_equal(calls_to(&x->f, "/contacts/batch/update"), 1);
   const json_t *upd =
       json_array_get(json_object_get(x->f.body[x->f.calls - 1], "inputs"), 0);
@@ -467,13 +478,13 @@ static void test_store_only_final_events(void **state) {
    * plan stores nothing there until it was read again. */
   wrk_consumer_store(&x->w, &plan);
   wrk_plan_free(&plan);
-  assert_int_equal(x->w.cons.n_stuck, 1);
-  assert_int_equal(x->w.cons.stuck[0].pos.partition, 0);
-  assert_int_equal(x->w.cons.stuck[0].pos.offset, 11);
+  assert_int_equal(x->w.cons->n_stuck, 1);
+  assert_int_equal(x->w.cons->stuck[0].pos.partition, 0);
+  assert_int_equal(x->w.cons->stuck[0].pos.offset, 11);
   wrk_pos later = {TOPIC, 0, 20};
   wrk_plan_final(&plan, &later);
   wrk_consumer_store(&x->w, &plan);
-  assert_int_equal(x->w.cons.stuck[0].pos.offset, 11);
+  assert_int_equal(x->w.cons->stuck[0].pos.offset, 11);
   wrk_plan_free(&plan);
 }
 
