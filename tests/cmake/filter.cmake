@@ -6,4 +6,5 @@ if(CMOCKA_FOUND)
 endif()
 ls_add_pytest(filter_hold_release tests/filter/test_filter.py LABELS integration TIMEOUT 300)
 ls_add_pytest(filter_model tests/filter/test_filter_model.py LABELS integration TIMEOUT 600)
-ls_add_pytest(filter_restart tests/filter/test_filter_restart.py LABELS integration TIMEOUT 300)
+ls_add_pytest(filter_restart tests/filter/test_filter_restart.py
+  LABELS integration slow TIMEOUT 300)

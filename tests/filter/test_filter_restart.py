@@ -2,7 +2,7 @@
 filter keeps only offsets (docs/filter.md "State"), so a SIGKILL loses its
 memory and the restore must rebuild it from leadsync.held alone.
 
-LS_RESTART_LEADS (default 3000) leads get one small EMAIL_SENT each,
+LS_RESTART_LEADS (default 2000) leads get one small EMAIL_SENT each,
 produced to leadsync.held as a worker group forwards them, and are held.
 Then:
   1. SIGKILL the filter and start it again: every lead is held again
@@ -20,7 +20,7 @@ import os
 from harness import (SOURCE, Checks, Stack, SyncLogWatcher, http_request,
                      wait_for)
 
-LEADS = int(os.environ.get("LS_RESTART_LEADS", "3000"))
+LEADS = int(os.environ.get("LS_RESTART_LEADS", "2000"))
 TENANT = "demo-filtered"
 c = Checks("filter-restart")
 
