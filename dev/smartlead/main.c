@@ -180,16 +180,14 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   char err[200];
-  int bound;
-  if (sl_http_start(&e, host, atoi(port), &bound, &daemon, err, sizeof err)) {
+  char base[256], url[300];
+  if (sl_http_start(&e, listen, base, sizeof base, &daemon, err,
+                    sizeof err)) {
     fprintf(stderr, "smartlead-emulator: %s\n", err);
     rc = 1;
     goto out;
   }
-  char url[300];
-  snprintf(url, sizeof url, "http://%s:%d%s",
-           strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, bound,
-           SL_API_PREFIX);
+  snprintf(url, sizeof url, "%s%s", base, SL_API_PREFIX);
   sl_logf(&e, "listening on %s (limit %d per %d ms)", url, e.rate_requests,
           e.rate_window_ms);
   if (ready && ls_write_file_atomic(ready, url) != 0) {

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "ls_ops.h"
 #include "ls_time.h"
 
 struct req {
@@ -415,30 +416,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr,
   }
 }
 
-int sl_http_start(struct sl_emu *e, const char *host, int port, int *bound,
-                  void **daemon, char *err, size_t errlen) {
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-    snprintf(err, errlen, "listen host must be an IPv4 address: %s", host);
+int sl_http_start(struct sl_emu *e, const char *listen, char *url,
+                  size_t urllen, void **daemon, char *err, size_t errlen) {
+  ls_listen l;
+  if (!ls_listen_resolve(listen, &l, err, errlen))
     return -1;
-  }
   struct MHD_Daemon *d = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-          MHD_USE_AUTO,
+          MHD_USE_AUTO | ls_listen_mhd_flags(&l),
       0, NULL, NULL, on_request, e, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
+      (struct sockaddr *)&l.addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned)300, MHD_OPTION_END);
   if (!d) {
-    snprintf(err, errlen, "cannot listen on %s:%d", host, port);
+    snprintf(err, errlen, "cannot listen on %s", listen);
     return -1;
   }
-  const union MHD_DaemonInfo *info =
-      MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-  *bound = info ? info->port : port;
+  ls_listen_url(&l, ls_mhd_port(d), url, urllen);
   *daemon = d;
   return 0;
 }
