@@ -1,4 +1,4 @@
-/* cli_webhooks: Smartlead's webhook priority rules (DESIGN.md section 7).
+/* cli_webhooks: Smartlead's webhook priority rules (docs/cli.md).
  *
  * Smartlead fires one webhook per event type for a campaign: a user-level
  * webhook beats a client-level one, which beats a campaign-level one, and

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "ls_array.h"
 #include "ls_log.h"
 #include "ls_mask.h"
 #include "ls_time.h"
@@ -262,13 +263,7 @@ static void intake(wrk_batch *b, wrk_event *e) {
 }
 
 static bool append_room(wrk_batch *b) {
-  size_t nc = b->cap ? b->cap * 2 : 128;
-  wrk_event **nv = realloc(b->evs, nc * sizeof *nv);
-  if (!nv)
-    return false;
-  b->evs = nv;
-  b->cap = nc;
-  return true;
+  return LS_ARRAY_GROW(b->evs, b->cap, b->n + 1);
 }
 
 /* Appends e (intake done); false when the batch cannot grow. */

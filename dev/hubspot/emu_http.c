@@ -2,15 +2,14 @@
  * limits, handler, counters) and the libmicrohttpd glue. */
 #include "emu.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
+
+#include "dev_http.h"
 
 enum {
   R_READ = 1,    /* needs the .read scope */
@@ -505,46 +504,14 @@ done:
 
 /* --- libmicrohttpd glue -------------------------------------------------- */
 
-struct conn_ctx {
-  char *buf;
-  size_t len, cap;
-  bool too_large;
-};
-
-static void ctx_free(struct conn_ctx *cx) {
-  if (cx) {
-    free(cx->buf);
-    free(cx);
-  }
-}
-
-static bool ctx_append(struct conn_ctx *cx, const char *data, size_t n) {
-  if (cx->len + n > EMU_MAX_BODY)
-    return false;
-  if (cx->len + n + 1 > cx->cap) {
-    size_t cap = cx->cap ? cx->cap : 4096;
-    while (cap < cx->len + n + 1)
-      cap *= 2;
-    char *b = realloc(cx->buf, cap);
-    if (!b)
-      return false;
-    cx->buf = b;
-    cx->cap = cap;
-  }
-  memcpy(cx->buf + cx->len, data, n);
-  cx->len += n;
-  cx->buf[cx->len] = '\0';
-  return true;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls) {
   struct emu *e = cls;
-  struct conn_ctx *cx = *con_cls;
+  dev_body *cx = *con_cls;
   if (!cx) {
-    cx = calloc(1, sizeof *cx);
+    cx = dev_body_new();
     if (!cx)
       return MHD_NO;
     *con_cls = cx;
@@ -557,12 +524,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   }
   if (*upload_size > 0) {
     /* Past the ceiling the rest is read and thrown away, then 413. */
-    if (!cx->too_large && !ctx_append(cx, upload, *upload_size)) {
-      cx->too_large = true;
-      free(cx->buf);
-      cx->buf = NULL;
-      cx->len = cx->cap = 0;
-    }
+    dev_body_add(cx, upload, *upload_size, EMU_MAX_BODY);
     *upload_size = 0;
     return MHD_YES;
   }
@@ -595,42 +557,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
-  ctx_free(*con_cls);
-  *con_cls = NULL;
-}
-
 int emu_http_start(struct emu *e, const char *host, int port, int *bound_port,
                    void **daemon_out, char *errstr, size_t n) {
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  const char *ip = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-  if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) {
-    snprintf(errstr, n, "--listen: \"%s\" is not an IPv4 address", host);
-    return -1;
-  }
-  struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-          MHD_USE_AUTO,
-      0, NULL, NULL, on_request, e, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
-  if (!d) {
-    snprintf(errstr, n, "cannot listen on %s:%d", host, port);
-    return -1;
-  }
-  const union MHD_DaemonInfo *info =
-      MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-  *bound_port = info ? info->port : port;
-  *daemon_out = d;
-  return 0;
+  return dev_http_start(host, port, on_request, e, 1024, 120, bound_port,
+                        (struct MHD_Daemon **)daemon_out, errstr, n);
 }
 
 void emu_http_stop(void *daemon) {
-  if (daemon)
-    MHD_stop_daemon((struct MHD_Daemon *)daemon);
+  dev_http_stop(daemon);
 }

@@ -1,22 +1,15 @@
 /* main.c: hubspot-emulator's flags, config file, signal flag and wait loop.
  * Everything else lives in the emu_*.c modules. */
+#include "dev_http.h"
 #include "emu.h"
 #include "ls_version.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig) {
-  (void)sig;
-  g_stop = 1;
-}
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -129,23 +122,6 @@ out:
   return ok;
 }
 
-static bool write_ready_file(const char *path, const char *url) {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    fprintf(stderr, "hubspot-emulator: %s: %s\n", tmp, strerror(errno));
-    return false;
-  }
-  fprintf(f, "%s\n", url);
-  if (fclose(f) != 0 || rename(tmp, path) != 0) {
-    fprintf(stderr, "hubspot-emulator: %s: %s\n", path, strerror(errno));
-    unlink(tmp);
-    return false;
-  }
-  return true;
-}
-
 int main(int argc, char **argv) {
   if (ls_version_flag(argc, argv, "hubspot-emulator"))
     return 0;
@@ -203,44 +179,31 @@ int main(int argc, char **argv) {
     goto out;
 
   char host[256];
-  snprintf(host, sizeof host, "%s", listen);
-  char *colon = strrchr(host, ':');
-  long port;
-  if (!colon || !emu_parse_long(colon + 1, &port) || port < 0 || port > 65535) {
+  int port;
+  if (!dev_parse_listen(listen, host, sizeof host, &port)) {
     fprintf(stderr, "hubspot-emulator: --listen wants HOST:PORT, got \"%s\"\n",
             listen);
     goto out;
   }
-  *colon = '\0';
-
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  dev_install_signals();
 
   char err[200];
   int bound;
-  if (emu_http_start(&e, host, (int)port, &bound, &daemon, err, sizeof err)) {
+  if (emu_http_start(&e, host, port, &bound, &daemon, err, sizeof err)) {
     fprintf(stderr, "hubspot-emulator: %s\n", err);
     rc = 1;
     goto out;
   }
   char url[300];
-  snprintf(url, sizeof url, "http://%s:%d",
-           strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, bound);
+  dev_base_url(url, sizeof url, host, bound, "");
   emu_logf(&e, "listening on %s (%zu portal(s), search lag %d ms)", url,
            e.n_portals, e.search_lag_ms);
-  if (ready && !write_ready_file(ready, url)) {
+  if (ready && !dev_write_ready_file(ready, url)) {
+    fprintf(stderr, "hubspot-emulator: %s: %s\n", ready, strerror(errno));
     rc = 1;
     goto out;
   }
-  while (!g_stop) {
-    struct timespec ts = {0, 100 * 1000000L};
-    nanosleep(&ts, NULL);
-  }
+  dev_wait_for_stop();
   emu_logf(&e, "stopping");
   rc = 0;
 out:

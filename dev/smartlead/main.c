@@ -3,24 +3,15 @@
 #include "sl_emu.h"
 
 #include <curl/curl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "ls_file.h"
-#include "ls_net.h"
+#include "dev_http.h"
 #include "ls_time.h"
 #include "ls_version.h"
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig) {
-  (void)sig;
-  g_stop = 1;
-}
 
 void sl_emu_reset_locked(struct sl_emu *e) {
   json_decref(e->campaigns);
@@ -164,41 +155,33 @@ int main(int argc, char **argv) {
     if (takes)
       i++;
   }
-  char host[256], port[16];
-  if (!ls_split_listen(listen, host, sizeof host, port, sizeof port)) {
+  char host[256];
+  int port;
+  if (!dev_parse_listen(listen, host, sizeof host, &port)) {
     fprintf(stderr,
             "smartlead-emulator: --listen wants HOST:PORT, got \"%s\"\n",
             listen);
     goto out;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  dev_install_signals();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   char err[200];
-  char base[256], url[300];
-  if (sl_http_start(&e, listen, base, sizeof base, &daemon, err,
-                    sizeof err)) {
+  int bound;
+  if (sl_http_start(&e, host, port, &bound, &daemon, err, sizeof err)) {
     fprintf(stderr, "smartlead-emulator: %s\n", err);
     rc = 1;
     goto out;
   }
-  snprintf(url, sizeof url, "%s%s", base, SL_API_PREFIX);
+  char url[300];
+  dev_base_url(url, sizeof url, host, bound, SL_API_PREFIX);
   sl_logf(&e, "listening on %s (limit %d per %d ms)", url, e.rate_requests,
           e.rate_window_ms);
-  if (ready && ls_write_file_atomic(ready, url) != 0) {
+  if (ready && !dev_write_ready_file(ready, url)) {
     fprintf(stderr, "smartlead-emulator: cannot write %s\n", ready);
     rc = 1;
     goto out;
   }
-  while (!g_stop) {
-    struct timespec ts = {0, 100 * 1000000L};
-    nanosleep(&ts, NULL);
-  }
+  dev_wait_for_stop();
   sl_logf(&e, "stopping");
   rc = 0;
 out:

@@ -74,9 +74,8 @@ json_t *sl_api_categories(void);
 const char *sl_category_name(int id);
 
 /* sl_http.c */
-/* listen "HOST:PORT" (port 0: any); url gets the bound base address. */
-int sl_http_start(struct sl_emu *e, const char *listen, char *url,
-                  size_t urllen, void **daemon, char *err, size_t errlen);
+int sl_http_start(struct sl_emu *e, const char *host, int port, int *bound,
+                  void **daemon, char *err, size_t errlen);
 void sl_http_stop(void *daemon);
 
 /* xorshift64*: deterministic for a seed. */

@@ -2,24 +2,15 @@
  * test-only admin endpoints, over libmicrohttpd. */
 #include "sl_emu.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
-#include "ls_ops.h"
+#include "dev_http.h"
 #include "ls_time.h"
-
-struct req {
-  char *body;
-  size_t len, cap;
-  bool too_big;
-};
 
 static enum MHD_Result send_json(struct MHD_Connection *c, int status,
                                  json_t *body, int retry_after) {
@@ -310,39 +301,34 @@ static int api(struct sl_emu *e, struct MHD_Connection *c, const char *method,
   return status;
 }
 
+/* Request bodies past this are answered 413. */
+#define SL_MAX_BODY (8u * 1024u * 1024u)
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **ptr) {
   struct sl_emu *e = cls;
-  struct req *r = *ptr;
+  dev_body *r = *ptr;
   if (!r) {
-    r = calloc(1, sizeof *r);
-    *ptr = r;
-    return MHD_YES;
+    *ptr = r = dev_body_new();
+    return r ? MHD_YES : MHD_NO;
   }
   if (*upload_size) {
-    if (r->len + *upload_size > 8 * 1024 * 1024) {
-      r->too_big = true;
-    } else {
-      if (r->len + *upload_size + 1 > r->cap) {
-        r->cap = (r->len + *upload_size + 1) * 2;
-        r->body = realloc(r->body, r->cap);
-      }
-      memcpy(r->body + r->len, upload, *upload_size);
-      r->len += *upload_size;
-      r->body[r->len] = '\0';
-    }
+    dev_body_add(r, upload, *upload_size, SL_MAX_BODY);
     *upload_size = 0;
     return MHD_YES;
   }
+  if (r->too_large)
+    return send_json(
+        c, 413, json_pack("{s:s}", "message", "Request body too large"), 0);
   char path[1024];
   snprintf(path, sizeof path, "%s", url);
   char *seg[12];
   size_t n = split(path, seg, 12);
   json_t *in = NULL;
   if (r->len) {
-    in = json_loadb(r->body, r->len, 0, NULL);
+    in = json_loadb(r->buf, r->len, 0, NULL);
     if (!in && strcmp(url, "/_emulator/sink"))
       return send_json(c, 400, json_pack("{s:s}", "message", "invalid JSON"),
                        0);
@@ -406,38 +392,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   return send_json(c, status, out, retry);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **ptr,
-                         enum MHD_RequestTerminationCode code) {
-  struct req *r = *ptr;
-  if (r) {
-    free(r->body);
-    free(r);
-    *ptr = NULL;
-  }
-}
-
-int sl_http_start(struct sl_emu *e, const char *listen, char *url,
-                  size_t urllen, void **daemon, char *err, size_t errlen) {
-  ls_listen l;
-  if (!ls_listen_resolve(listen, &l, err, errlen))
-    return -1;
-  struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-          MHD_USE_AUTO | ls_listen_mhd_flags(&l),
-      0, NULL, NULL, on_request, e, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&l.addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, e,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)300, MHD_OPTION_END);
-  if (!d) {
-    snprintf(err, errlen, "cannot listen on %s", listen);
-    return -1;
-  }
-  ls_listen_url(&l, ls_mhd_port(d), url, urllen);
-  *daemon = d;
-  return 0;
+int sl_http_start(struct sl_emu *e, const char *host, int port, int *bound,
+                  void **daemon, char *err, size_t errlen) {
+  return dev_http_start(host, port, on_request, e, 512, 300, bound,
+                        (struct MHD_Daemon **)daemon, err, errlen);
 }
 
 void sl_http_stop(void *daemon) {
-  if (daemon)
-    MHD_stop_daemon(daemon);
+  dev_http_stop(daemon);
 }
