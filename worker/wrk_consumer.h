@@ -31,13 +31,14 @@ typedef struct wrk_reb {
   wrk_reb_kind kind;
   rd_kafka_topic_partition_list_t *parts; /* owned; NULL: every partition */
   unsigned epoch; /* REVOKE: stashed records of an epoch <= it were read
-                     before the revoke */
+                     before the revoke, later ones after it */
 } wrk_reb;
 
 /* Records polled while a flush waited (wrk_consumer_service), in order. */
 typedef struct wrk_stashed {
-  rd_kafka_message_t *msg;
-  unsigned epoch;
+  rd_kafka_message_t *msg; /* owned */
+  wrk_pos pos;
+  unsigned epoch; /* revokes seen when it was polled */
 } wrk_stashed;
 
 typedef struct wrk_consumer {
@@ -48,7 +49,9 @@ typedef struct wrk_consumer {
   size_t head, n_stash, cap_stash; /* taken from head */
   wrk_reb *reb;
   size_t n_reb, cap_reb;
-  unsigned epoch; /* revokes seen */
+  unsigned epoch;  /* revokes seen */
+  bool revoke_all; /* a revoke could not be recorded (memory) */
+  unsigned revoke_all_epoch;
   /* A revoke raises both: the flush sends nothing more (hs_policy.abort)
    * and stores nothing of the revoked partitions. The flush lowers them
    * when it starts. */

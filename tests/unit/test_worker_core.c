@@ -544,6 +544,63 @@ static void test_in_flush_duplicate_ids(void **state) {
   wrk_plan_free(&plan);
 }
 
+/* A revoke recorded during a flush drops the stashed records of the
+ * revoked partitions polled before it, never those polled after it (the
+ * partition assigned again) nor other partitions'; stuck marks of the
+ * revoked partitions go, an assign drops those of its partitions. */
+static void test_revoke_forgets_stash_before_it(void **state) {
+  fixture *x = *state;
+  wrk_consumer *c = x->w.cons;
+  c->stash = calloc(5, sizeof *c->stash);
+  assert_non_null(c->stash);
+  c->cap_stash = 5;
+  struct {
+    int32_t partition;
+    int64_t offset;
+    unsigned epoch;
+  } rows[] = {{0, 1, 0}, {1, 1, 0}, {0, 2, 1}, {1, 2, 1}, {0, 3, 1}};
+  for (size_t i = 0; i < 5; i++) {
+    wrk_stashed *st = &c->stash[c->n_stash++];
+    snprintf(st->pos.topic, sizeof st->pos.topic, "%s", TOPIC);
+    st->pos.partition = rows[i].partition;
+    st->pos.offset = rows[i].offset;
+    st->epoch = rows[i].epoch;
+  }
+  wrk_pos p0 = {TOPIC, 0, 7}, p1 = {TOPIC, 1, 9};
+  wrk_plan plan = {0};
+  wrk_plan_unfinished(&plan, &p0, -1, 0);
+  wrk_plan_unfinished(&plan, &p1, -1, 0);
+  wrk_consumer_store(&x->w, &plan);
+  wrk_plan_free(&plan);
+  assert_int_equal(c->n_stuck, 2);
+  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(parts, TOPIC, 0);
+  /* The revoke came when one revoke had been seen (epoch 0 -> 1). */
+  wrk_reb r = {WRK_REB_REVOKE, parts, 0};
+  wrk_consumer_forget(&x->w, &r);
+  assert_int_equal(c->n_stash, 4);
+  assert_int_equal(c->stash[0].pos.partition, 1);
+  assert_int_equal(c->stash[1].pos.partition, 0);
+  assert_int_equal(c->stash[1].pos.offset, 2);
+  assert_int_equal(c->stash[3].pos.offset, 3);
+  assert_int_equal(c->n_stuck, 1);
+  assert_int_equal(c->stuck[0].pos.partition, 1);
+  /* An assign of partition 1 drops its stuck mark; stash untouched. */
+  rd_kafka_topic_partition_list_t *p1l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(p1l, TOPIC, 1);
+  wrk_reb a = {WRK_REB_ASSIGN, p1l, 1};
+  wrk_consumer_forget(&x->w, &a);
+  assert_int_equal(c->n_stuck, 0);
+  assert_int_equal(c->n_stash, 4);
+  /* Eager revoke of everything at epoch 1: all of it goes. */
+  wrk_reb all = {WRK_REB_REVOKE, NULL, 1};
+  wrk_consumer_forget(&x->w, &all);
+  assert_int_equal(c->n_stash, 0);
+  rd_kafka_topic_partition_list_destroy(parts);
+  rd_kafka_topic_partition_list_destroy(p1l);
+  free(c->stash);
+}
+
 /* The outcome table: names and finality from one X-macro. */
 static void test_outcome_table(void **state) {
   (void)state;
@@ -571,6 +628,8 @@ int main(void) {
       cmocka_unit_test(test_plan_bounds),
       cmocka_unit_test_setup_teardown(test_in_flush_duplicate_ids, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_revoke_forgets_stash_before_it,
+                                      setup, teardown),
       cmocka_unit_test(test_outcome_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
