@@ -121,6 +121,30 @@ out:
   return rc;
 }
 
+int cli_replay_list(cli_ctx *ctx, const ls_config *cfg, const char *group,
+                    const char *topic, bool all, cli_record_fn on_record,
+                    void *ud) {
+  char errstr[LS_ERRSTR_SIZE];
+  const char *topics[] = {topic};
+  cli_ranges ranges = {0};
+  int rc = CLI_EXIT_OK;
+  rd_kafka_t *rk = cli_kafka_consumer(cfg, group, errstr, sizeof errstr);
+  if (!rk)
+    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, !all, 10000,
+                     &ranges, errstr, sizeof errstr) != LS_OK ||
+      cli_kafka_committed(rk, &ranges, 10000, errstr, sizeof errstr) != LS_OK)
+    rc =
+        cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
+  else if (cli_kafka_read(rk, &ranges, on_record, ud, 15000, 0, errstr,
+                          sizeof errstr) != LS_OK)
+    rc = cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
+  cli_ranges_free(&ranges);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
 int cli_replay_args_parse(cli_ctx *ctx, const char *name, const char *usage,
                           bool with_endpoint, int argc, char **argv,
                           cli_replay_args *a) {

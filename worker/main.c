@@ -338,9 +338,10 @@ static void run_loop(wrk *w) {
     wrk_plan_free(&plan);
     now = ls_mono_us();
     if (wrk_batch_due(w->batch, now)) {
+      wrk_consumer_arm(w); /* a revoke from now on aborts the flush */
       wrk_batch_sync(w->batch);
       wrk_batch_emit(w->batch);
-      wrk_batch_settle(w->batch, &plan);
+      wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
       /* Between flushes (batch empty): partitions left behind may be
        * read again from their first unfinished record. */

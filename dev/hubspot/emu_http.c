@@ -562,7 +562,3 @@ int emu_http_start(struct emu *e, const char *host, int port, int *bound_port,
   return dev_http_start(host, port, on_request, e, 1024, 120, bound_port,
                         (struct MHD_Daemon **)daemon_out, errstr, n);
 }
-
-void emu_http_stop(void *daemon) {
-  dev_http_stop(daemon);
-}

@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
   sl_logf(&e, "stopping");
   rc = 0;
 out:
-  sl_http_stop(daemon);
+  dev_http_stop(daemon);
   curl_global_cleanup();
   sl_emu_free(&e);
   return rc;

@@ -397,7 +397,3 @@ int sl_http_start(struct sl_emu *e, const char *host, int port, int *bound,
   return dev_http_start(host, port, on_request, e, 512, 300, bound,
                         (struct MHD_Daemon **)daemon, err, errlen);
 }
-
-void sl_http_stop(void *daemon) {
-  dev_http_stop(daemon);
-}
