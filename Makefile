@@ -8,7 +8,7 @@ CTEST_ARGS ?=
 MAKEFLAGS += --no-print-directory
 CONFIGURE = cmake -S . -B $(BUILD) -DLS_SANITIZE=ON -DLS_WERROR=ON $(CMAKE_ARGS) >/dev/null
 
-.PHONY: all bootstrap build run test bench fuzz clean format format-check
+.PHONY: all bootstrap build run test bench fuzz clean format format-check build-matrix
 
 all: build
 
@@ -42,9 +42,13 @@ fuzz: bootstrap
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
+# Debug, Release, RelWithDebInfo and ASan builds, all with -Werror.
+build-matrix: bootstrap
+	@./scripts/build-matrix.sh $(JOBS)
+
 # Every tracked .c/.h against .clang-format, changing nothing.
 format-check:
 	@./scripts/format-check.sh
 
 clean:
-	rm -rf $(BUILD) build-release build-fuzz .run
+	rm -rf $(BUILD) build-release build-fuzz build-debug build-release-werror build-nosan .run

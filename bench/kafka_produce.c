@@ -141,7 +141,7 @@ static bool add_rec(kp_state *st, rd_kafka_t *rk, const ls_config *cfg,
     snprintf(errstr, errlen, "%s: too many topics", what);
     goto out;
   }
-  /* DESIGN.md section 3 / docs/kafka-contract.md, as ingress/ing_http.c
+  /* The headers of docs/kafka-contract.md, as ingress/ing_http.c
    * writes them; ls_received_at is added per message. */
   r->hdrs = rd_kafka_headers_new(10);
   hdr(r->hdrs, "ce_specversion", "1.0");
@@ -276,8 +276,7 @@ static rd_kafka_t *make_producer(const ls_config *cfg, kp_state *st,
   rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, errlen);
   if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
     goto fail;
-  snprintf(v, sizeof v, "%ld",
-           cfg->ingress.kafka_timeout_ms);
+  snprintf(v, sizeof v, "%ld", cfg->ingress.kafka_timeout_ms);
   if (!kq_set(conf, "message.timeout.ms", v, errstr, errlen))
     goto fail;
   rd_kafka_conf_set_opaque(conf, st);
@@ -295,7 +294,7 @@ fail:
 }
 
 /* Fetches every topic's metadata before the clock starts: the producer
- * does it lazily otherwise and the first records stall (DESIGN.md 9). */
+ * does it lazily otherwise and the first records stall. */
 static bool warm_up(rd_kafka_t *rk, kp_state *st, char *errstr, size_t errlen) {
   for (size_t i = 0; i < st->n_topics; i++) {
     const struct rd_kafka_metadata *md = NULL;

@@ -22,7 +22,7 @@
 #include "ls_buf.h"
 #include "ls_hash.h"
 #include "ls_log.h"
-#include "ls_net.h"
+#include "ls_ops.h"
 #include "ls_time.h"
 
 #define WEBHOOK_PREFIX "/v1/webhooks/smartlead/"
@@ -214,19 +214,38 @@ static enum MHD_Result reject(ing_server *s, ing_req *r, ls_err e,
   return ret;
 }
 
+/* True when s can stand in a JSON string as it is. */
+static bool json_plain(const char *s) {
+  for (; *s; s++)
+    if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+      return false;
+  return true;
+}
+
 static enum MHD_Result accept_response(ing_server *s, ing_req *r) {
-  json_t *o = json_pack("{s:s,s:s,s:s}", "status", "accepted", "event_id",
-                        r->v.ev.event_id, "topic", r->v.ev.topic);
-  char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-  json_decref(o);
+  char plain[96 + LS_TOPIC_MAX], *txt = NULL;
+  /* The event id is hex and topic names are [A-Za-z0-9._-]: the answer is
+   * formatted directly (the same bytes jansson would write). */
+  if (json_plain(r->v.ev.topic)) {
+    snprintf(plain, sizeof plain,
+             "{\"status\":\"accepted\",\"event_id\":\"%s\",\"topic\":\"%s\"}",
+             r->v.ev.event_id, r->v.ev.topic);
+  } else {
+    json_t *o = json_pack("{s:s,s:s,s:s}", "status", "accepted", "event_id",
+                          r->v.ev.event_id, "topic", r->v.ev.topic);
+    txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+  }
   count_request(s, 200, ls_event_type_name(r->v.ev.type));
   ing_metrics_accepted(s->o.metrics, r->src);
   ls_log(LS_LOG_DEBUG, "accepted", "{s:s,s:s,s:s}", "event_id",
          r->v.ev.event_id, "topic", r->v.ev.topic, "tenant",
          r->src->tenant->id);
   r->responded = true;
-  enum MHD_Result ret = send_body(r->conn, 200, "application/json",
-                                  txt ? txt : "{\"status\":\"accepted\"}", 0,
+  const char *body = json_plain(r->v.ev.topic)
+                         ? plain
+                         : (txt ? txt : "{\"status\":\"accepted\"}");
+  enum MHD_Result ret = send_body(r->conn, 200, "application/json", body, 0,
                                   atomic_load(&s->draining), NULL);
   free(txt);
   return ret;
@@ -312,22 +331,35 @@ static void quarantine(ing_server *s, ing_req *r) {
   s->sink->send(s->sink, &m);
 }
 
-void ing_http_delivered(void *opaque, ls_err err, void *ctx) {
+void ing_http_delivered(const ing_delivery *d, size_t n, void *ctx) {
   ing_server *s = ctx;
-  ing_req *r = opaque;
   long long now = ls_mono_us();
-  pthread_mutex_lock(&s->mu);
-  double secs = (double)(now - r->produced_us) / 1e6;
-  struct MHD_Connection *c = settle_locked(s, r, err);
-  req_unref_locked(r); /* the record's reference */
-  pthread_mutex_unlock(&s->mu);
-  ls_metrics_observe(s->o.metrics, M_DELIVERY,
-                     "Time from produce to the Kafka delivery report", NULL,
-                     secs);
-  /* Outside the lock: a suspended connection cannot go away until it is
-   * resumed, so c stays valid. */
-  if (c)
-    MHD_resume_connection(c);
+  struct MHD_Connection *conns[256];
+  double secs[256];
+  /* In chunks that fit on the stack: every outcome of the chunk recorded
+   * under one lock, then the connections resumed back to back, so an HTTP
+   * thread asleep in epoll wakes once for all of them. */
+  for (size_t base = 0; base < n; base += 256) {
+    size_t m = n - base < 256 ? n - base : 256, nc = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < m; i++) {
+      ing_req *r = d[base + i].opaque;
+      secs[i] = (double)(now - r->produced_us) / 1e6;
+      struct MHD_Connection *c = settle_locked(s, r, d[base + i].err);
+      req_unref_locked(r); /* the record's reference */
+      if (c)
+        conns[nc++] = c;
+    }
+    pthread_mutex_unlock(&s->mu);
+    /* Outside the lock: a suspended connection cannot go away until it is
+     * resumed, so every c stays valid. */
+    for (size_t i = 0; i < nc; i++)
+      MHD_resume_connection(conns[i]);
+    for (size_t i = 0; i < m; i++)
+      ls_metrics_observe(s->o.metrics, M_DELIVERY,
+                         "Time from produce to the Kafka delivery report", NULL,
+                         secs[i]);
+  }
 }
 
 /* ---- webhook handling ------------------------------------------------ */
@@ -682,29 +714,14 @@ void ing_http_set_sink(ing_server *s, ing_sink *sink) {
 
 bool ing_http_listen(ing_server *s, const char *listen, char *url,
                      size_t urllen, char *errstr, size_t errlen) {
-  char host[256], port[16];
-  struct addrinfo hints, *ai = NULL;
-  if (!ls_split_listen(listen, host, sizeof host, port, sizeof port)) {
-    snprintf(errstr, errlen, "listen address %s: expected HOST:PORT", listen);
+  ls_listen l;
+  if (!ls_listen_resolve(listen, &l, errstr, errlen))
     return false;
-  }
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-  if (gai != 0 || !ai) {
-    snprintf(errstr, errlen, "listen address %s: %s", listen,
-             gai_strerror(gai));
-    return false;
-  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                   MHD_USE_ERROR_LOG;
-  if (ai->ai_family == AF_INET6)
-    flags |= MHD_USE_IPv6;
+                   MHD_USE_ERROR_LOG | ls_listen_mhd_flags(&l);
   s->d = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads ? s->o.threads : 2),
+      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&l.addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads ? s->o.threads : 2),
       MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
       MHD_OPTION_CONNECTION_TIMEOUT, s->o.conn_timeout_s,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_conns_per_ip,
@@ -712,19 +729,11 @@ bool ing_http_listen(ing_server *s, const char *listen, char *url,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
       on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
       MHD_OPTION_END);
-  bool v6 = ai->ai_family == AF_INET6;
-  freeaddrinfo(ai);
   if (!s->d) {
     snprintf(errstr, errlen, "cannot listen on %s", listen);
     return false;
   }
-  const union MHD_DaemonInfo *di =
-      MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-  unsigned p = di ? di->port : 0;
-  const char *uh = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "::")
-                       ? host
-                       : (v6 ? "::1" : "127.0.0.1");
-  snprintf(url, urllen, v6 ? "http://[%s]:%u" : "http://%s:%u", uh, p);
+  ls_listen_url(&l, ls_mhd_port(s->d), url, urllen);
   return true;
 }
 

@@ -46,8 +46,9 @@ void ing_http_set_sink(ing_server *s, ing_sink *sink);
  * base URL ("http://127.0.0.1:PORT"). */
 bool ing_http_listen(ing_server *s, const char *listen, char *url,
                      size_t urllen, char *errstr, size_t errlen);
-/* ing_delivered_fn for ing_producer_new: completes a suspended request. */
-void ing_http_delivered(void *opaque, ls_err err, void *ctx);
+/* ing_delivered_fn for ing_producer_new: completes the suspended requests
+ * of one poll round's delivery reports. */
+void ing_http_delivered(const ing_delivery *d, size_t n, void *ctx);
 /* Answers requests whose ack is overdue with 503 and refreshes gauges; the
  * main loop calls it every ~100 ms. */
 void ing_http_tick(ing_server *s);

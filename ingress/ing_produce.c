@@ -26,7 +26,20 @@ struct ing_producer {
   atomic_bool reachable; /* last probe or delivery outcome */
   atomic_bool warmed;
   atomic_bool fatal;
+  /* Reports of the current poll round (only the thread calling
+   * rd_kafka_poll/flush touches it: the poller, or the caller of
+   * ing_producer_flush once the poller stopped). */
+  ing_delivery *pending;
+  size_t n_pending, cap_pending;
 };
+
+/* Hands the round's reports to the callback in one call. */
+static void deliver_pending(ing_producer *p) {
+  if (p->n_pending) {
+    p->cb(p->pending, p->n_pending, p->cb_ctx);
+    p->n_pending = 0;
+  }
+}
 
 static ls_err map_err(rd_kafka_resp_err_t err) {
   switch (err) {
@@ -64,8 +77,21 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   } else {
     atomic_store(&p->reachable, true);
   }
-  if (m->_private)
-    p->cb(m->_private, e, p->cb_ctx);
+  if (!m->_private)
+    return;
+  if (p->n_pending == p->cap_pending) {
+    size_t cap = p->cap_pending ? p->cap_pending * 2 : 256;
+    ing_delivery *d = realloc(p->pending, cap * sizeof *d);
+    if (!d) {
+      /* No room to collect: this one is completed on its own. */
+      ing_delivery one = {m->_private, e};
+      p->cb(&one, 1, p->cb_ctx);
+      return;
+    }
+    p->pending = d;
+    p->cap_pending = cap;
+  }
+  p->pending[p->n_pending++] = (ing_delivery){m->_private, e};
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason,
@@ -97,8 +123,10 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac,
 
 static void *poller_main(void *arg) {
   ing_producer *p = arg;
-  while (!atomic_load(&p->stop_poller))
+  while (!atomic_load(&p->stop_poller)) {
     rd_kafka_poll(p->rk, 50);
+    deliver_pending(p);
+  }
   return NULL;
 }
 
@@ -332,6 +360,7 @@ int ing_producer_flush(ing_producer *p, int timeout_ms) {
     p->poller_started = false;
   }
   rd_kafka_flush(p->rk, timeout_ms);
+  deliver_pending(p);
   int left = rd_kafka_outq_len(p->rk);
   if (left > 0) {
     /* Whatever is still queued will not be acknowledged: fail it so every
@@ -340,6 +369,7 @@ int ing_producer_flush(ing_producer *p, int timeout_ms) {
     rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(p->rk, 1000);
     rd_kafka_poll(p->rk, 0);
+    deliver_pending(p);
   }
   return left;
 }
@@ -355,5 +385,7 @@ void ing_producer_free(ing_producer *p) {
   free(p->topics);
   if (p->rk)
     rd_kafka_destroy(p->rk);
+  deliver_pending(p);
+  free(p->pending);
   free(p);
 }

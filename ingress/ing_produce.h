@@ -22,11 +22,19 @@ typedef struct {
   void *opaque; /* NULL: fire and forget (no report) */
 } ing_msg;
 
-/* Called once per record with a non-NULL opaque, from the poller thread:
- * LS_OK when the broker acknowledged it (acks=all), LS_ERR_TOO_LARGE when
- * it can never be stored (over a size limit), LS_ERR_TIMEOUT or
- * LS_ERR_KAFKA otherwise. */
-typedef void (*ing_delivered_fn)(void *opaque, ls_err err, void *ctx);
+/* The outcome of one record with a non-NULL opaque: LS_OK when the broker
+ * acknowledged it (acks=all), LS_ERR_TOO_LARGE when it can never be stored
+ * (over a size limit), LS_ERR_TIMEOUT or LS_ERR_KAFKA otherwise. */
+typedef struct {
+  void *opaque;
+  ls_err err;
+} ing_delivery;
+
+/* Called from the poller thread with every report one rd_kafka_poll round
+ * served (a produce response carries a whole batch), so the waiting
+ * requests are completed together: one pass, one wake-up of the HTTP
+ * threads per batch instead of one per record. */
+typedef void (*ing_delivered_fn)(const ing_delivery *d, size_t n, void *ctx);
 
 /* The seam between the HTTP side and Kafka: the real producer below, or a
  * scripted fake in tests. */
@@ -41,7 +49,7 @@ typedef struct ing_producer ing_producer;
 /* Bytes of message.max.bytes kept for the record key, the headers the ingress
  * writes (under 1 KiB) and the ones a worker adds when it forwards the body
  * to leadsync.held or leadsync.dlq: a body may use the rest. */
-#define ING_KAFKA_ROOM (1L << 20)
+#define ING_KAFKA_ROOM LS_KAFKA_ROOM /* ls_config_rules.h: the loader checks it */
 
 /* The producer's effective message.max.bytes for cfg (kafka.properties, else
  * KQ_MESSAGE_MAX_BYTES); -1 with errstr when the properties are rejected. */

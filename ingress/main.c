@@ -117,6 +117,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "leadsync-ingress: %s\n", errstr);
     return 2;
   }
+  ls_config_log_problems(cfg);
   if (!listen)
     listen = cfg->ingress.listen;
 

@@ -22,7 +22,7 @@
 #include "wrk_poison.h"
 #include "wrk_sync.h"
 #include "wrk_filter.h"
-#include "wrk_http.h"
+#include "ls_ops.h"
 #include "wrk_ledger.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
@@ -340,9 +340,10 @@ static void run_loop(wrk *w) {
     wrk_plan_free(&plan);
     now = ls_mono_us();
     if (wrk_batch_due(w->batch, now)) {
+      wrk_consumer_arm(w); /* a revoke from now on aborts the flush */
       wrk_batch_sync(w->batch);
       wrk_batch_emit(w->batch);
-      wrk_batch_settle(w->batch, &plan);
+      wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
       /* Between flushes (batch empty): partitions left behind may be
        * read again from their first unfinished record. */
@@ -365,10 +366,144 @@ static void run_loop(wrk *w) {
   }
 }
 
+/* The command line (flags, then the LEADSYNC_* environment). */
+typedef struct {
+  const char *config, *group, *events, *listen, *ready_file, *role;
+  bool setup_only, no_setup, filter_role;
+} flags;
+
+/* -1: go on; otherwise the exit code (help, usage errors). */
+static int parse_flags(int argc, char **argv, flags *f) {
+  memset(f, 0, sizeof *f);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--config") && v)
+      f->config = v, i++;
+    else if (!strcmp(a, "--group") && v)
+      f->group = v, i++;
+    else if (!strcmp(a, "--events") && v)
+      f->events = v, i++;
+    else if (!strcmp(a, "--listen") && v)
+      f->listen = v, i++;
+    else if (!strcmp(a, "--ready-file") && v)
+      f->ready_file = v, i++;
+    else if (!strcmp(a, "--role") && v)
+      f->role = v, i++;
+    else if (!strcmp(a, "--setup"))
+      f->setup_only = true;
+    else if (!strcmp(a, "--no-setup"))
+      f->no_setup = true;
+    else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  f->config = env_or(f->config, "LEADSYNC_CONFIG");
+  f->group = env_or(f->group, "LEADSYNC_GROUP");
+  f->events = env_or(f->events, "LEADSYNC_EVENTS");
+  f->listen = env_or(f->listen, "LEADSYNC_LISTEN");
+  f->role = env_or(f->role, "LEADSYNC_ROLE");
+  f->filter_role = f->role && !strcmp(f->role, "filter");
+  ls_log_init(f->filter_role ? "filter" : "worker");
+  if (f->role && !f->filter_role && strcmp(f->role, "sync")) {
+    fprintf(stderr, "leadsync-worker: --role must be sync or filter\n");
+    return 2;
+  }
+  if (f->filter_role && !f->group)
+    f->group = "filter";
+  if (!f->config || (!f->setup_only && !f->filter_role && !f->group)) {
+    usage(stderr);
+    return 2;
+  }
+  return -1;
+}
+
+/* SIGTERM and SIGINT only raise stop_flag; SIGPIPE is ignored. */
+static void install_signals(void) {
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* Metrics, the HubSpot policy (the stop flag, the revoke abort flag, the
+ * consumer's keep-alive as the idle hook), the transport and one target
+ * per tenant. false: logged, stop. */
+static bool start_hubspot(wrk *w) {
+  w->stop = &stop_flag;
+  w->metrics = ls_metrics_new();
+  if (w->metrics) {
+    wrk_obs_declare(w->metrics);
+    wrk_ledger_declare(w->metrics);
+  }
+  w->s.pol.stop = &stop_flag;
+  w->s.pol.abort = &w->cons->abort;
+  w->s.pol.idle = wrk_consumer_service;
+  w->s.pol.idle_ud = w;
+  w->s.pol.metrics = w->metrics;
+  w->tp = hs_transport_curl_new(w->cfg->worker.http_timeout_ms, 5000,
+                                (size_t)w->cfg->worker.max_response_bytes);
+  if (!w->metrics || !w->tp || !make_targets(w)) {
+    ls_error("out of memory at start", NULL);
+    return false;
+  }
+  return true;
+}
+
+/* The Kafka side: producer, de-duplication state (restored per partition
+ * on assignment), filter seam, batch and the
+ * subscribed consumer. false: logged, stop. */
+static bool start_kafka(wrk *w) {
+  char err[LS_ERRSTR_SIZE] = "";
+  w->out = wrk_out_new(w->cfg, err, sizeof err);
+  w->ledger = wrk_ledger_new(w->cfg, w->s.group,
+                             w->cfg->worker.dedup_window_s, w->metrics, err,
+                             sizeof err);
+  w->filter = w->out ? wrk_filter_hold_new(w->out) : NULL;
+  if (!w->out || !w->ledger || !w->filter) {
+    ls_error("cannot start the Kafka side", "{s:s}", "error", err);
+    return false;
+  }
+  w->batch = wrk_batch_new(w);
+  if (!w->batch || !wrk_consumer_start(w, err, sizeof err)) {
+    ls_error("cannot start the consumer", "{s:s}", "error", err);
+    return false;
+  }
+  return true;
+}
+
+/* Releases everything, in the reverse order of start (the consumer first:
+ * it commits what is stored and leaves the group). */
+static void release(wrk *w, ls_ops *http) {
+  wrk_consumer_close(w);
+  wrk_batch_free(w->batch);
+  wrk_out_free(w->out);
+  wrk_ledger_free(w->ledger);
+  wrk_filter_free(w->filter);
+  ls_ops_stop(http);
+  hs_transport_free(w->tp);
+  hs_limiters_free(w->limiters);
+  for (size_t i = 0; w->targets && i < w->cfg->n_tenants; i++)
+    ls_token_free(w->targets[i].token_src);
+  free(w->targets);
+  free(w->s.types);
+  wrk_poison_free(w->poison);
+  if (w->carry->n)
+    ls_warn("first-touch properties not written (stopping)", "{s:i}",
+            "contacts", (int)w->carry->n);
+  wrk_carry_clear(w->carry);
+  json_decref(w->setup_skipped);
+  ls_metrics_free(w->metrics);
+  ls_config_free(w->cfg);
+}
+
 int main(int argc, char **argv) {
-  const char *config = NULL, *group = NULL, *events = NULL, *listen = NULL;
-  const char *ready_file = NULL, *role = NULL;
-  bool setup_only = false, no_setup = false;
+  flags f;
   int rc = 1;
   char err[LS_ERRSTR_SIZE];
   wrk w;
@@ -382,69 +517,27 @@ int main(int argc, char **argv) {
   w.cons = &cons;
   w.poison = &poison;
   w.carry = &carry;
-  wrk_http *http = NULL;
+  ls_ops *http = NULL;
 
   if (ls_version_flag(argc, argv, "leadsync-worker"))
     return 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--config") && v)
-      config = v, i++;
-    else if (!strcmp(a, "--group") && v)
-      group = v, i++;
-    else if (!strcmp(a, "--events") && v)
-      events = v, i++;
-    else if (!strcmp(a, "--listen") && v)
-      listen = v, i++;
-    else if (!strcmp(a, "--ready-file") && v)
-      ready_file = v, i++;
-    else if (!strcmp(a, "--role") && v)
-      role = v, i++;
-    else if (!strcmp(a, "--setup"))
-      setup_only = true;
-    else if (!strcmp(a, "--no-setup"))
-      no_setup = true;
-    else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
-      return 0;
-    } else {
-      usage(stderr);
-      return 2;
-    }
-  }
-  config = env_or(config, "LEADSYNC_CONFIG");
-  group = env_or(group, "LEADSYNC_GROUP");
-  events = env_or(events, "LEADSYNC_EVENTS");
-  listen = env_or(listen, "LEADSYNC_LISTEN");
-  role = env_or(role, "LEADSYNC_ROLE");
-  bool filter_role = role && !strcmp(role, "filter");
-  ls_log_init(filter_role ? "filter" : "worker");
-  if (role && !filter_role && strcmp(role, "sync")) {
-    fprintf(stderr, "leadsync-worker: --role must be sync or filter\n");
-    return 2;
-  }
-  if (filter_role && !group)
-    group = "filter";
-  if (!config || (!setup_only && !filter_role && !group)) {
-    usage(stderr);
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-
-  if (ls_config_load(config, &w.cfg, err, sizeof err) != LS_OK) {
+  if ((rc = parse_flags(argc, argv, &f)) >= 0)
+    return rc;
+  rc = 1;
+  const char *group = f.group, *events = f.events, *listen = f.listen;
+  const char *ready_file = f.ready_file;
+  bool setup_only = f.setup_only;
+  install_signals();
+  if (ls_config_load(f.config, &w.cfg, err, sizeof err) != LS_OK) {
     ls_error("invalid configuration", "{s:s}", "error", err);
     return 1;
   }
+  ls_config_log_problems(w.cfg);
   load_settings(w.cfg, &w.s);
   /* --events, else the group's types from worker.groups. */
   if (!events)
     events = ls_config_group_events(w.cfg, group);
-  if (!setup_only && !filter_role && !events) {
+  if (!setup_only && !f.filter_role && !events) {
     fprintf(stderr, "leadsync-worker: --events not given and group \"%s\" "
                     "is not in worker.groups\n", group);
     rc = 2;
@@ -452,7 +545,7 @@ int main(int argc, char **argv) {
   }
   w.s.group = group ? group : "setup";
   snprintf(w.s.group_id, sizeof w.s.group_id, "leadsync-%s", w.s.group);
-  if (filter_role) {
+  if (f.filter_role) {
     /* The category filter (filter/): no HubSpot, leadsync.held only. */
     fl_role_args fa = {w.cfg,      w.s.group_id, listen,
                        ready_file, &stop_flag,   w.s.poison_after,
@@ -465,23 +558,8 @@ int main(int argc, char **argv) {
     goto out;
   }
   w.s.portal_share = portal_share(w.cfg, &w.s);
-  w.stop = &stop_flag;
-  w.metrics = ls_metrics_new();
-  if (w.metrics) {
-    wrk_obs_declare(w.metrics);
-    wrk_ledger_declare(w.metrics);
-  }
-  w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.cons->abort;
-  w.s.pol.idle = wrk_consumer_service;
-  w.s.pol.idle_ud = &w;
-  w.s.pol.metrics = w.metrics;
-  w.tp = hs_transport_curl_new(w.cfg->worker.http_timeout_ms, 5000,
-                               (size_t)w.cfg->worker.max_response_bytes);
-  if (!w.metrics || !w.tp || !make_targets(&w)) {
-    ls_error("out of memory at start", NULL);
+  if (!start_hubspot(&w))
     goto out;
-  }
   if (setup_only) {
     rc = run_setup(&w, true) ? 1 : 0;
     goto out;
@@ -489,30 +567,17 @@ int main(int argc, char **argv) {
   portal_time_zones(&w);
 
   char url[160] = "";
-  http = wrk_http_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
+  http = ls_ops_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
                         sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
     goto out;
   }
-  if (w.s.setup_on_start && !no_setup)
+  if (w.s.setup_on_start && !f.no_setup)
     run_setup(&w, false);
 
-  w.out = wrk_out_new(w.cfg, err, sizeof err);
-  /* The state is restored per partition on assignment (wrk_ledger). */
-  w.ledger = wrk_ledger_new(w.cfg, w.s.group, w.cfg->worker.dedup_window_s,
-                            w.metrics, err, sizeof err);
-  w.filter = w.out ? wrk_filter_hold_new(w.out) : NULL;
-  if (!w.out || !w.ledger || !w.filter) {
-    ls_error("cannot start the Kafka side", "{s:s}", "error", err);
+  if (!start_kafka(&w))
     goto out;
-  }
-
-  w.batch = wrk_batch_new(&w);
-  if (!w.batch || !wrk_consumer_start(&w, err, sizeof err)) {
-    ls_error("cannot start the consumer", "{s:s}", "error", err);
-    goto out;
-  }
   w.ready = 1;
   if (ready_file && ls_write_file_atomic(ready_file, url) != 0) {
     ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
@@ -529,26 +594,7 @@ int main(int argc, char **argv) {
   wrk_batch_abandon(w.batch, NULL);
   rc = 0;
 out:
-  wrk_consumer_close(&w);
-  wrk_batch_free(w.batch);
-  wrk_out_free(w.out);
-  wrk_ledger_free(w.ledger);
-  wrk_filter_free(w.filter);
-  wrk_http_stop(http);
-  hs_transport_free(w.tp);
-  hs_limiters_free(w.limiters);
-  for (size_t i = 0; w.targets && i < w.cfg->n_tenants; i++)
-    ls_token_free(w.targets[i].token_src);
-  free(w.targets);
-  free(w.s.types);
-  wrk_poison_free(w.poison);
-  if (w.carry->n)
-    ls_warn("first-touch properties not written (stopping)", "{s:i}",
-            "contacts", (int)w.carry->n);
-  wrk_carry_clear(w.carry);
-  json_decref(w.setup_skipped);
-  ls_metrics_free(w.metrics);
-  ls_config_free(w.cfg);
+  release(&w, http);
   /* SIGTERM during start-up (setup, subscribe) is a normal
    * stop: nothing was consumed, nothing is lost. */
   if (rc != 0 && stop_flag && !setup_only) {

@@ -9,6 +9,7 @@
 
 #include "kq.h"
 #include "kq_client.h"
+#include "ls_array.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk.h"
@@ -71,14 +72,8 @@ int wrk_consumer_owned(wrk *w) {
 /* Keeps a copy of parts for the loop. false: out of memory. */
 static bool record(wrk_consumer *c, wrk_reb_kind kind,
                    const rd_kafka_topic_partition_list_t *parts) {
-  if (c->n_reb == c->cap_reb) {
-    size_t nc = c->cap_reb ? c->cap_reb * 2 : 4;
-    wrk_reb *nv = realloc(c->reb, nc * sizeof *nv);
-    if (!nv)
-      return false;
-    c->reb = nv;
-    c->cap_reb = nc;
-  }
+  if (!LS_ARRAY_GROW(c->reb, c->cap_reb, c->n_reb + 1))
+    return false;
   rd_kafka_topic_partition_list_t *copy =
       parts ? rd_kafka_topic_partition_list_copy(parts) : NULL;
   if (parts && !copy)
@@ -112,13 +107,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                rd_kafka_err2str(err));
     /* Events read but not final are read again by the next owner; a flush
      * in progress sends nothing more and stores nothing of these. */
-    c->epoch++;
     c->abort = 1;
     c->revoked = true;
     bool all = !coop || err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
-    if (!record(c, WRK_REB_REVOKE, all ? NULL : parts))
+    if (!record(c, WRK_REB_REVOKE, all ? NULL : parts)) {
       /* Cannot say which: the loop treats it as every partition. */
-      record(c, WRK_REB_REVOKE, NULL);
+      c->revoke_all = true;
+      c->revoke_all_epoch = c->epoch;
+    }
+    /* Records stashed from now on were read after the revoke (of a
+     * partition assigned again, or kept): they stay. */
+    c->epoch++;
     if (!rd_kafka_assignment_lost(rk)) {
       rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
       if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -187,17 +186,11 @@ static void mark_stuck(wrk *w, const wrk_pos *pos, int tenant,
       *s = (wrk_stuck){*pos, tenant, since_us};
     return;
   }
-  if (c->n_stuck == c->cap_stuck) {
-    size_t nc = c->cap_stuck ? c->cap_stuck * 2 : 8;
-    wrk_stuck *nv = realloc(c->stuck, nc * sizeof *nv);
-    if (!nv) {
-      /* Cannot even remember it: stop storing anything, the process is
-       * out of memory; the next owner reads from the committed offset. */
-      *w->stop = 1;
-      return;
-    }
-    c->stuck = nv;
-    c->cap_stuck = nc;
+  if (!LS_ARRAY_GROW(c->stuck, c->cap_stuck, c->n_stuck + 1)) {
+    /* Cannot even remember it: stop storing anything, the process is
+     * out of memory; the next owner reads from the committed offset. */
+    *w->stop = 1;
+    return;
   }
   c->stuck[c->n_stuck++] = (wrk_stuck){*pos, tenant, since_us};
 }
@@ -227,16 +220,14 @@ static bool stash_push(wrk *w, rd_kafka_message_t *m) {
   wrk_consumer *c = w->cons;
   if (c->head && c->head == c->n_stash)
     c->head = c->n_stash = 0;
-  if (c->n_stash == c->cap_stash) {
-    size_t nc = c->cap_stash ? c->cap_stash * 2 : 256;
-    wrk_stashed *nv =
-        wrk_fault("alloc_stash") ? NULL : realloc(c->stash, nc * sizeof *nv);
-    if (!nv)
-      return false;
-    c->stash = nv;
-    c->cap_stash = nc;
-  }
-  c->stash[c->n_stash++] = (wrk_stashed){m, c->epoch};
+  if (c->n_stash == c->cap_stash &&
+      (wrk_fault("alloc_stash") ||
+       !LS_ARRAY_GROW(c->stash, c->cap_stash, c->n_stash + 1)))
+    return false;
+  wrk_stashed *st = &c->stash[c->n_stash++];
+  st->msg = m;
+  wrk_pos_of(&st->pos, m);
+  st->epoch = c->epoch;
   return true;
 }
 
@@ -287,8 +278,24 @@ void wrk_consumer_service(void *arg) {
   }
 }
 
+void wrk_consumer_arm(wrk *w) {
+  w->cons->abort = 0;
+  w->cons->revoked = false;
+}
+
+bool wrk_consumer_revoked(const wrk *w) {
+  return w->cons->revoked;
+}
+
 bool wrk_consumer_take(wrk *w, wrk_reb *r) {
   wrk_consumer *c = w->cons;
+  if (c->revoke_all) {
+    /* A revoke that could not be recorded: every partition, and what
+     * was recorded before it is moot (the assignment is re-read). */
+    c->revoke_all = false;
+    *r = (wrk_reb){WRK_REB_REVOKE, NULL, c->revoke_all_epoch};
+    return true;
+  }
   if (!c->n_reb)
     return false;
   *r = c->reb[0];
@@ -297,33 +304,21 @@ bool wrk_consumer_take(wrk *w, wrk_reb *r) {
   return true;
 }
 
-static bool in_parts(const rd_kafka_topic_partition_list_t *parts,
-                     const char *topic, int32_t p) {
-  if (!parts)
-    return true;
-  for (int i = 0; i < parts->cnt; i++)
-    if (parts->elems[i].partition == p && !strcmp(parts->elems[i].topic, topic))
-      return true;
-  return false;
-}
-
-/* Drops stashed records of partitions in parts (NULL: all) read at or
- * before epoch. */
+/* Drops stashed records read at or before epoch of one partition (one),
+ * else of the partitions in parts (NULL: all). */
 static void unstash(wrk_consumer *c,
                     const rd_kafka_topic_partition_list_t *parts,
-                    const char *topic, int32_t p, unsigned epoch) {
+                    const wrk_pos *one, unsigned epoch) {
   size_t k = c->head;
   for (size_t i = c->head; i < c->n_stash; i++) {
-    rd_kafka_message_t *m = c->stash[i].msg;
+    const wrk_pos *pos = &c->stash[i].pos;
     bool drop =
         c->stash[i].epoch <= epoch &&
-        (topic
-             ? m->partition == p && !strcmp(rd_kafka_topic_name(m->rkt), topic)
-             : in_parts(parts, rd_kafka_topic_name(m->rkt), m->partition));
-    if (drop)
-      rd_kafka_message_destroy(m);
-    else
+        (one ? wrk_pos_same_partition(pos, one) : wrk_pos_in(pos, parts));
+    if (!drop)
       c->stash[k++] = c->stash[i];
+    else if (c->stash[i].msg)
+      rd_kafka_message_destroy(c->stash[i].msg);
   }
   c->n_stash = k;
 }
@@ -331,10 +326,10 @@ static void unstash(wrk_consumer *c,
 void wrk_consumer_forget(wrk *w, const wrk_reb *r) {
   wrk_consumer *c = w->cons;
   if (r->kind == WRK_REB_REVOKE)
-    unstash(c, r->parts, NULL, 0, r->epoch);
+    unstash(c, r->parts, NULL, r->epoch);
   size_t k = 0;
   for (size_t i = 0; i < c->n_stuck; i++)
-    if (!in_parts(r->parts, c->stuck[i].pos.topic, c->stuck[i].pos.partition))
+    if (!wrk_pos_in(&c->stuck[i].pos, r->parts))
       c->stuck[k++] = c->stuck[i];
   c->n_stuck = k;
 }
@@ -400,7 +395,7 @@ void wrk_consumer_unstick(wrk *w) {
         ls_info("reading deferred events again", "{s:s,s:i,s:I}", "topic",
                 s.pos.topic, "partition", (int)s.pos.partition, "offset",
                 (json_int_t)s.pos.offset);
-        unstash(c, NULL, s.pos.topic, s.pos.partition, (unsigned)-1);
+        unstash(c, NULL, &s.pos, (unsigned)-1);
         keep = false;
       }
     }
@@ -413,7 +408,8 @@ void wrk_consumer_unstick(wrk *w) {
 void wrk_consumer_close(wrk *w) {
   wrk_consumer *c = w->cons;
   for (size_t i = c->head; i < c->n_stash; i++)
-    rd_kafka_message_destroy(c->stash[i].msg);
+    if (c->stash[i].msg)
+      rd_kafka_message_destroy(c->stash[i].msg);
   c->head = c->n_stash = 0;
   if (c->rk) {
     rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);

@@ -35,6 +35,17 @@ bool wrk_pos_same_partition(const wrk_pos *a, const wrk_pos *b) {
   return a->partition == b->partition && !strcmp(a->topic, b->topic);
 }
 
+bool wrk_pos_in(const wrk_pos *pos,
+                const rd_kafka_topic_partition_list_t *parts) {
+  if (!parts)
+    return true;
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].partition == pos->partition &&
+        !strcmp(parts->elems[i].topic, pos->topic))
+      return true;
+  return false;
+}
+
 void wrk_event_fail(wrk_event *e, const char *reason, long status,
                     const char *category, const char *message) {
   e->outcome = WRK_DLQ;

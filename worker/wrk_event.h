@@ -56,6 +56,9 @@ typedef struct wrk_pos {
 /* Fills pos from a consumed message. */
 void wrk_pos_of(wrk_pos *pos, const rd_kafka_message_t *m);
 bool wrk_pos_same_partition(const wrk_pos *a, const wrk_pos *b);
+/* pos's partition is one of parts (NULL: every partition). */
+bool wrk_pos_in(const wrk_pos *pos,
+                const rd_kafka_topic_partition_list_t *parts);
 
 /* One consumed record and everything learnt about it. */
 typedef struct wrk_event {

@@ -4,19 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
 static wrk_mark *mark_of(wrk_plan *p, const wrk_pos *pos) {
   for (size_t i = 0; i < p->n; i++)
     if (wrk_pos_same_partition(&p->v[i].pos, pos))
       return &p->v[i];
-  if (p->n == p->cap) {
-    size_t nc = p->cap ? p->cap * 2 : 16;
-    wrk_mark *nv = realloc(p->v, nc * sizeof *nv);
-    if (!nv) {
-      p->oom = true;
-      return NULL;
-    }
-    p->v = nv;
-    p->cap = nc;
+  if (!LS_ARRAY_GROW(p->v, p->cap, p->n + 1)) {
+    p->oom = true;
+    return NULL;
   }
   wrk_mark *m = &p->v[p->n++];
   memset(m, 0, sizeof *m);
@@ -55,14 +50,9 @@ int64_t wrk_plan_store_offset(const wrk_mark *m) {
 
 void wrk_plan_drop(wrk_plan *p, const rd_kafka_topic_partition_list_t *parts) {
   size_t k = 0;
-  for (size_t i = 0; i < p->n; i++) {
-    bool gone = !parts;
-    for (int j = 0; parts && j < parts->cnt && !gone; j++)
-      gone = p->v[i].pos.partition == parts->elems[j].partition &&
-             !strcmp(p->v[i].pos.topic, parts->elems[j].topic);
-    if (!gone)
+  for (size_t i = 0; i < p->n; i++)
+    if (!wrk_pos_in(&p->v[i].pos, parts))
       p->v[k++] = p->v[i];
-  }
   p->n = k;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
 static bool same_record(const wrk_pos *a, const wrk_pos *b) {
   return a->offset == b->offset && wrk_pos_same_partition(a, b);
 }
@@ -20,14 +21,8 @@ void wrk_poison_note(wrk_poison *p, const wrk_pos *pos, const char *error,
                      bool dlq_failed) {
   wrk_poison_rec *r = (wrk_poison_rec *)wrk_poison_find(p, pos);
   if (!r) {
-    if (p->n == p->cap) {
-      size_t nc = p->cap ? p->cap * 2 : 16;
-      wrk_poison_rec *nv = realloc(p->v, nc * sizeof *nv);
-      if (!nv)
-        return; /* not counted: the record is tried once more */
-      p->v = nv;
-      p->cap = nc;
-    }
+    if (!LS_ARRAY_GROW(p->v, p->cap, p->n + 1))
+      return; /* not counted: the record is tried once more */
     r = &p->v[p->n++];
     memset(r, 0, sizeof *r);
     r->pos = *pos;
@@ -63,14 +58,9 @@ void wrk_poison_clear(wrk_poison *p, const wrk_pos *pos) {
 void wrk_poison_forget(wrk_poison *p,
                        const rd_kafka_topic_partition_list_t *parts) {
   size_t k = 0;
-  for (size_t i = 0; i < p->n; i++) {
-    bool gone = !parts;
-    for (int j = 0; parts && j < parts->cnt && !gone; j++)
-      gone = p->v[i].pos.partition == parts->elems[j].partition &&
-             !strcmp(p->v[i].pos.topic, parts->elems[j].topic);
-    if (!gone)
+  for (size_t i = 0; i < p->n; i++)
+    if (!wrk_pos_in(&p->v[i].pos, parts))
       p->v[k++] = p->v[i];
-  }
   p->n = k;
 }
 

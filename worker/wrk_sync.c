@@ -10,11 +10,11 @@
 
 #include "hs_text.h"
 #include "kq.h"
+#include "ls_array.h"
 #include "ls_log.h"
 #include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
-#include "wrk_consumer.h"
 #include "wrk_sync.h"
 #include "wrk_out.h"
 #include "wrk_ledger.h"
@@ -30,14 +30,8 @@ typedef struct {
 } evec;
 
 static bool evec_push(evec *a, wrk_event *e) {
-  if (a->n == a->cap) {
-    size_t nc = a->cap ? a->cap * 2 : 16;
-    wrk_event **nv = realloc(a->v, nc * sizeof *nv);
-    if (!nv)
-      return false;
-    a->v = nv;
-    a->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(a->v, a->cap, a->n + 1))
+    return false;
   a->v[a->n++] = e;
   return true;
 }
@@ -64,14 +58,8 @@ typedef struct {
 } jvec;
 
 static bool jvec_push(jvec *a, job *j) {
-  if (a->n == a->cap) {
-    size_t nc = a->cap ? a->cap * 2 : 16;
-    job **nv = realloc(a->v, nc * sizeof *nv);
-    if (!nv)
-      return false;
-    a->v = nv;
-    a->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(a->v, a->cap, a->n + 1))
+    return false;
   a->v[a->n++] = j;
   return true;
 }
@@ -96,7 +84,7 @@ static void job_free(job *j) {
 
 /* Stop sending: shutdown, or the flush's partitions were revoked. */
 static bool halted(const wrk *w) {
-  return *w->stop || w->cons->abort;
+  return *w->stop || (w->s.pol.abort && *w->s.pol.abort);
 }
 
 void wrk_carry_clear(wrk_carry *c) {
@@ -110,14 +98,8 @@ void wrk_carry_clear(wrk_carry *c) {
 /* Appends a copy of ft (props shared: one more reference); NULL when
  * memory ran out. */
 static wrk_ft *carry_push(wrk_carry *c, const wrk_ft *ft) {
-  if (c->n == c->cap) {
-    size_t nc = c->cap ? c->cap * 2 : 16;
-    wrk_ft *nv = realloc(c->v, nc * sizeof *nv);
-    if (!nv)
-      return NULL;
-    c->v = nv;
-    c->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(c->v, c->cap, c->n + 1))
+    return NULL;
   c->v[c->n] = *ft;
   json_incref(ft->props);
   return &c->v[c->n++];
@@ -986,35 +968,31 @@ static void queue_search(wrk *w, jvec *searches, size_t tenant, hs_eng_kind eng,
   }
 }
 
-static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
+/* The create may have applied: look before creating again (or give up
+ * after max_retries). */
+static void create_ambiguous(wrk *w, job *j, jvec *searches) {
   hs_req *r = j->req;
-  if (r->state == HS_R_AMBIGUOUS) {
-    /* The create may have applied: look before creating again. */
-    ls_metrics_inc(w->metrics, "leadsync_worker_ambiguous_creates_total",
-                   "Creates whose outcome was unknown (searched before retry)",
-                   NULL, 1);
-    evec pend = {0};
-    pending_only(&pend, &j->evs);
-    int fails = r->attempts - r->rate_waits;
-    if (fails > w->s.pol.max_retries) {
-      fail_events(&pend, r, WRK_DLQ_RETRIES, NULL);
-    } else {
-      long back = hs_backoff_ms(&w->s.pol, fails);
-      if (back < w->s.search_settle_ms)
-        back = w->s.search_settle_ms;
-      queue_search(w, searches, j->tenant, j->eng, &pend,
-                   ls_mono_us() + (int64_t)back * 1000);
-    }
-    free(pend.v);
-    return;
+  ls_metrics_inc(w->metrics, "leadsync_worker_ambiguous_creates_total",
+                 "Creates whose outcome was unknown (searched before retry)",
+                 NULL, 1);
+  evec pend = {0};
+  pending_only(&pend, &j->evs);
+  int fails = r->attempts - r->rate_waits;
+  if (fails > w->s.pol.max_retries) {
+    fail_events(&pend, r, WRK_DLQ_RETRIES, NULL);
+  } else {
+    long back = hs_backoff_ms(&w->s.pol, fails);
+    if (back < w->s.search_settle_ms)
+      back = w->s.search_settle_ms;
+    queue_search(w, searches, j->tenant, j->eng, &pend,
+                 ls_mono_us() + (int64_t)back * 1000);
   }
-  if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
-    if (handle_failure(w, j) && !bisect(j, next))
-      fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
-    return;
-  }
-  json_t *body = hs_req_json(r);
-  const json_t *results = json_object_get(body, "results");
+  free(pend.v);
+}
+
+/* Results go to their inputs by the echoed event id (in answer order
+ * when nothing is echoed and the counts match). */
+static void create_results(job *j, const json_t *results) {
   size_t k;
   const json_t *it;
   json_array_foreach(results, k, it) {
@@ -1029,8 +1007,15 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
       snprintf(j->evs.v[k]->eng_id, sizeof j->evs.v[k]->eng_id, "%s",
                id); /* no echo: answers follow the inputs */
   }
-  evec retried = {0};
-  json_array_foreach(json_object_get(body, "errors"), k, it) {
+}
+
+/* 207 entries, by objectWriteTraceId: created again without the values
+ * HubSpot rejected (added to retried), else to the DLQ. */
+static void create_errors(wrk *w, job *j, const json_t *errors, jvec *next,
+                          evec *retried) {
+  size_t k;
+  const json_t *it;
+  json_array_foreach(errors, k, it) {
     const json_t *tr =
         json_object_get(json_object_get(it, "context"), "objectWriteTraceId");
     wrk_event *e = by_event_id(j, json_string_value(json_array_get(tr, 0)));
@@ -1041,13 +1026,11 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
     bool again = drop_rejected(w, &one, NULL, it);
     free(one.v);
     if (again) {
-      /* Not created (a 207 entry): create it again without the values
-       * HubSpot rejected. */
       job *c = job_new(J_CREATE, j->tenant);
       c->eng = j->eng;
       evec_push(&c->evs, e);
       jvec_push(next, c);
-      evec_push(&retried, e);
+      evec_push(retried, e);
       continue;
     }
     const char *cat = json_string_value(json_object_get(it, "category"));
@@ -1058,8 +1041,25 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
                                                            : WRK_DLQ_PERMANENT,
                    st ? st : 400, cat, msg);
     e->first_failure_us =
-        r->first_failure_us ? r->first_failure_us : ls_now_us();
+        j->req->first_failure_us ? j->req->first_failure_us : ls_now_us();
   }
+}
+
+static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
+  hs_req *r = j->req;
+  if (r->state == HS_R_AMBIGUOUS) {
+    create_ambiguous(w, j, searches);
+    return;
+  }
+  if (r->state != HS_R_DONE || r->cls != HS_C_OK) {
+    if (handle_failure(w, j) && !bisect(j, next))
+      fail_events(&j->evs, r, dlq_reason_of(r->cls), NULL);
+    return;
+  }
+  json_t *body = hs_req_json(r);
+  evec retried = {0};
+  create_results(j, json_object_get(body, "results"));
+  create_errors(w, j, json_object_get(body, "errors"), next, &retried);
   /* Inputs with neither a result nor an error: unknown, so look first. */
   evec unknown = {0};
   for (size_t i = 0; i < j->evs.n; i++) {

@@ -3,13 +3,25 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
+
+/* OpenSSL 3 looks EVP_sha256() up in its provider store on every digest
+ * (a locked fetch) unless it is fetched once and kept. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void) {
+  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
 
 void ls_sha256_hex(const void *data, size_t len, char out[65]) {
   unsigned char md[32];
   unsigned int mdlen = 0;
   static const char hex[] = "0123456789abcdef";
-  if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+  pthread_once(&sha256_once, sha256_fetch);
+  const EVP_MD *alg = sha256_md ? sha256_md : EVP_sha256();
+  if (!EVP_Digest(data, len, md, &mdlen, alg, NULL) || mdlen != 32)
     memset(md, 0, sizeof md);
   for (int i = 0; i < 32; i++) {
     out[2 * i] = hex[md[i] >> 4];

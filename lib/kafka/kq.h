@@ -39,7 +39,7 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name,
 /* The producers' default message.max.bytes: the same 3 MiB as the topics'
  * max.message.bytes (deploy/k8s/kafka/topics.yaml; docs/kafka-contract.md,
  * Sizes). */
-#define KQ_MESSAGE_MAX_BYTES 3145728
+#define KQ_MESSAGE_MAX_BYTES LS_MESSAGE_MAX_BYTES /* ls_config_rules.h */
 
 /* The fixed topic names (prefix applied where the design says so). */
 #define KQ_TOPIC_LEAD_STATE "leadsync.lead_state"

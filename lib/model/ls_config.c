@@ -11,6 +11,7 @@
 #include "ls_config_rules.h"
 #include "ls_event.h"
 #include "ls_hash.h"
+#include "ls_log.h"
 #include "ls_schema.h"
 
 const char *ls_level_name(ls_level l) {
@@ -200,6 +201,7 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   cfg->root = root;
   cfg->path = strdup(name);
   size_t fatal_before = ls_diags_count(d, LS_DIAG_FATAL);
+  size_t first_diag = d->n;
   if (!json_is_object(root)) {
     ls_diags_add(d, LS_DIAG_FATAL, "type", "$",
                  "the config must be a JSON object");
@@ -232,6 +234,9 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   }
   for (size_t i = 0; i < cfg->n_tenants && e == LS_OK; i++)
     e = load_tenant(json_array_get(tenants, i), &cfg->tenants[i]);
+  for (size_t i = first_diag; e == LS_OK && i < d->n; i++)
+    ls_diags_add(&cfg->problems, d->v[i].sev, d->v[i].rule, d->v[i].path,
+                 "%s", d->v[i].msg);
 out:
   if (e == LS_ERR_NOMEM)
     ls_diags_add(d, LS_DIAG_FATAL, "memory", "$", "out of memory");
@@ -316,6 +321,15 @@ ls_err ls_config_load(const char *path, ls_config **out, char *errstr,
   return e;
 }
 
+void ls_config_log_problems(const ls_config *cfg) {
+  for (size_t i = 0; i < cfg->problems.n; i++) {
+    const ls_diag *g = &cfg->problems.v[i];
+    ls_warn("config problem", "{s:s,s:s,s:s,s:s}", "severity",
+            ls_diag_sev_name(g->sev), "path", g->path, "rule", g->rule,
+            "message", g->msg);
+  }
+}
+
 const char *ls_config_group_events(const ls_config *cfg, const char *group) {
   for (size_t i = 0; group && i < cfg->worker.n_groups; i++)
     if (!strcmp(cfg->worker.groups[i].name, group))
@@ -344,6 +358,7 @@ void ls_config_free(ls_config *cfg) {
   }
   free(cfg->tenants);
   ls_config_free_sections(&cfg->worker);
+  ls_diags_free(&cfg->problems);
   free(cfg->bootstrap);
   free(cfg->topic_prefix);
   free(cfg->path);

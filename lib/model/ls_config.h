@@ -57,6 +57,7 @@ typedef struct {
   size_t n_tenants;
   ls_ingress_conf ingress;
   ls_worker_conf worker;
+  ls_diags problems; /* the ones that did not stop the load */
 } ls_config;
 
 /* Loads, checks and resolves a config: the schema, then the semantic rules
@@ -73,6 +74,10 @@ ls_err ls_config_load(const char *path, ls_config **out, char *errstr,
 /* Same, from a JSON text already in memory (tests). */
 ls_err ls_config_load_text(const char *text, const char *name, ls_config **out,
                            char *errstr, size_t errlen);
+/* Logs each problem that did not stop the load (errors this environment
+ * cannot resolve, warnings) as a warning with its path and rule: a daemon
+ * calls it once at start. */
+void ls_config_log_problems(const ls_config *cfg);
 /* worker.groups' event types of a group ("A,B"), NULL if not declared. */
 const char *ls_config_group_events(const ls_config *cfg, const char *group);
 void ls_config_free(ls_config *cfg);
@@ -83,8 +88,9 @@ const ls_source *ls_config_find_source(const ls_config *cfg,
                                        const char *token_sha256);
 const ls_tenant *ls_config_tenant(const ls_config *cfg, const char *id);
 
-/* Convenience getters for optional scalars under a section ("ingress",
- * "worker") with defaults. */
+/* Optional scalars of a section that has no typed struct yet ("fanout"),
+ * with defaults. The ingress and the worker read cfg->ingress and
+ * cfg->worker instead: a key read here is checked by nothing. */
 long ls_config_int(const ls_config *cfg, const char *section, const char *key,
                    long dflt);
 const char *ls_config_str(const ls_config *cfg, const char *section,

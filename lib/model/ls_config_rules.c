@@ -626,6 +626,29 @@ void ls_config_rules(const json_t *root, const ls_ingress_conf *in,
                  "%ld is below max_body_bytes %ld: one request could never "
                  "be read",
                  in->max_body_bytes_in_flight, in->max_body_bytes);
+  /* A body plus the room for key and headers must fit the producer's
+   * message.max.bytes, or Kafka would refuse every such webhook. */
+  const json_t *mmb = json_object_get(
+      json_object_get(json_object_get(root, "kafka"), "properties"),
+      "message.max.bytes");
+  long msg_max = LS_MESSAGE_MAX_BYTES;
+  if (json_is_integer(mmb))
+    msg_max = (long)json_integer_value(mmb);
+  else if (json_is_string(mmb))
+    msg_max = strtol(json_string_value(mmb), NULL, 10);
+  long body_cap = msg_max - LS_KAFKA_ROOM;
+  if (in->max_body_bytes >= 0 && in->max_body_bytes > body_cap)
+    ls_diags_add(d, LS_DIAG_FATAL, "max_body_over_message_max",
+                 "$.ingress.max_body_bytes",
+                 "max_body_bytes %ld does not fit kafka message.max.bytes %ld "
+                 "minus %ld bytes kept for key and headers (at most %ld)",
+                 in->max_body_bytes, msg_max, LS_KAFKA_ROOM, body_cap);
+  else if (body_cap < 1)
+    ls_diags_add(d, LS_DIAG_FATAL, "message_max_too_small",
+                 "$.kafka.properties[\"message.max.bytes\"]",
+                 "kafka message.max.bytes %ld leaves no room for a webhook "
+                 "body after the %ld bytes kept for key and headers",
+                 msg_max, LS_KAFKA_ROOM);
   check_worker(d, json_object_get(root, "worker"), w);
   const json_t *tenants = json_object_get(root, "tenants");
   if (!json_is_array(tenants))

@@ -9,6 +9,12 @@
 
 #include "ls_diag.h"
 
+/* The producer's message.max.bytes unless kafka.properties sets it (kq.h's
+ * default), and the room the ingress keeps in a message for key and
+ * headers: a webhook body is at most the difference. */
+#define LS_MESSAGE_MAX_BYTES 3145728
+#define LS_KAFKA_ROOM (1L << 20)
+
 /* The "ingress" section, typed, defaults applied (docs/configuration.md).
  * Ranges are the schema's: a value outside them never loads. */
 typedef struct {

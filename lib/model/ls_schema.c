@@ -20,6 +20,7 @@
 #include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +43,98 @@ typedef struct {
   regex_t re;
 } pattern_re;
 
+/* The keywords validation looks up, read once per schema node at load
+ * (a jansson lookup hashes the key each time: some 30 per node visited). */
+#define LS_SCHEMA_KW(X)                                                        \
+  X(REF, "$ref")                                                               \
+  X(TYPE, "type")                                                              \
+  X(CONST, "const")                                                            \
+  X(ENUM, "enum")                                                              \
+  X(PROPS, "properties")                                                       \
+  X(PPROPS, "patternProperties")                                               \
+  X(ADDL, "additionalProperties")                                              \
+  X(PNAMES, "propertyNames")                                                   \
+  X(REQ, "required")                                                           \
+  X(DREQ, "dependentRequired")                                                 \
+  X(MINP, "minProperties")                                                     \
+  X(MAXP, "maxProperties")                                                     \
+  X(DSCH, "dependentSchemas")                                                  \
+  X(MINI, "minItems")                                                          \
+  X(MAXI, "maxItems")                                                          \
+  X(PREFIX, "prefixItems")                                                     \
+  X(ITEMS, "items")                                                            \
+  X(UNIQ, "uniqueItems")                                                       \
+  X(MINL, "minLength")                                                         \
+  X(MAXL, "maxLength")                                                         \
+  X(PATTERN, "pattern")                                                        \
+  X(MIN, "minimum")                                                            \
+  X(MAX, "maximum")                                                            \
+  X(XMIN, "exclusiveMinimum")                                                  \
+  X(XMAX, "exclusiveMaximum")                                                  \
+  X(DESC, "description")                                                       \
+  X(ALLOF, "allOf")                                                            \
+  X(ANYOF, "anyOf")                                                            \
+  X(ONEOF, "oneOf")                                                            \
+  X(NOT, "not")                                                                \
+  X(IF, "if")                                                                  \
+  X(THEN, "then")                                                              \
+  X(ELSE, "else")
+
+enum {
+#define KW_ENUM(name, text) KW_##name,
+  LS_SCHEMA_KW(KW_ENUM)
+#undef KW_ENUM
+      KW__COUNT
+};
+
+static const char *const kw_text[KW__COUNT] = {
+#define KW_TEXT(name, text) text,
+    LS_SCHEMA_KW(KW_TEXT)
+#undef KW_TEXT
+};
+
+/* Patterns of our schemas matched without regexec (same language; checked
+ * against regexec in unit_schema): the digits of an id, an address, a
+ * timestamp, an @ anywhere. */
+typedef enum {
+  FP_NONE,
+  FP_ID_DIGITS,
+  FP_EMAIL,
+  FP_TIMESTAMP,
+  FP_HAS_AT
+} fast_pat;
+
+static const struct {
+  const char *pattern;
+  fast_pat kind;
+} fast_pats[] = {
+    {"^[0-9]{1,20}$", FP_ID_DIGITS},
+    {"^[^@]+@[^@]+$", FP_EMAIL},
+    {"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{"
+     "1,9})?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?)?$",
+     FP_TIMESTAMP},
+    {"@", FP_HAS_AT},
+};
+
+/* One schema object, its keywords looked up once. */
+typedef struct {
+  const json_t *sch;
+  const json_t *kw[KW__COUNT];
+  const json_t *ref; /* the $ref target, resolved */
+  const regex_t *re; /* the compiled "pattern" */
+  fast_pat fast;     /* or a matcher for it */
+  const char *desc;  /* "description" text or NULL */
+} knode;
+
 struct ls_schema {
   json_t *root;
   char *name;
   pattern_re *res;
   size_t n_res, cap_res;
+  knode *nodes; /* every object schema node */
+  size_t n_nodes, cap_nodes;
+  uint32_t *slots; /* open addressing by node pointer: index + 1 */
+  size_t n_slots;
 };
 
 /* ---- paths ------------------------------------------------------------ */
@@ -166,6 +254,60 @@ static const json_t *resolve_ref(const ls_schema *s, const char *ref) {
 static bool check_schema(ls_schema *s, const json_t *sch, const char *where,
                          int depth, char *err, size_t errlen);
 
+static bool add_node(ls_schema *s, const json_t *sch) {
+  if (s->n_nodes == s->cap_nodes) {
+    size_t cap = s->cap_nodes ? s->cap_nodes * 2 : 32;
+    knode *n = realloc(s->nodes, cap * sizeof *n);
+    if (!n)
+      return false;
+    s->nodes = n;
+    s->cap_nodes = cap;
+  }
+  knode *k = &s->nodes[s->n_nodes++];
+  memset(k, 0, sizeof *k);
+  k->sch = sch;
+  return true;
+}
+
+static size_t ptr_slot(const void *p, size_t n_slots) {
+  uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+  return (size_t)(h >> 32) & (n_slots - 1);
+}
+
+static void fill_node(const ls_schema *s, knode *k);
+
+/* After the schema checked out: every node's keywords, $ref targets and
+ * patterns, and the index by node pointer. */
+static bool compile_nodes(ls_schema *s) {
+  size_t n = 64;
+  while (n < 2 * s->n_nodes)
+    n *= 2;
+  s->slots = calloc(n, sizeof *s->slots);
+  if (!s->slots)
+    return false;
+  s->n_slots = n;
+  for (size_t i = 0; i < s->n_nodes; i++) {
+    fill_node(s, &s->nodes[i]);
+    size_t j = ptr_slot(s->nodes[i].sch, n);
+    while (s->slots[j])
+      j = (j + 1) & (n - 1);
+    s->slots[j] = (uint32_t)(i + 1);
+  }
+  return true;
+}
+
+static const knode *node_of(const ls_schema *s, const json_t *sch) {
+  if (!s->n_slots)
+    return NULL;
+  for (size_t j = ptr_slot(sch, s->n_slots);; j = (j + 1) & (s->n_slots - 1)) {
+    uint32_t i = s->slots[j];
+    if (!i)
+      return NULL;
+    if (s->nodes[i - 1].sch == sch)
+      return &s->nodes[i - 1];
+  }
+}
+
 static bool check_map(ls_schema *s, const json_t *m, const char *where,
                       const char *kw, int depth, bool keys_are_patterns,
                       char *err, size_t errlen) {
@@ -226,6 +368,10 @@ static bool check_schema(ls_schema *s, const json_t *sch, const char *where,
   if (!json_is_object(sch)) {
     snprintf(err, errlen, "%s: %s: a schema must be an object or a boolean",
              s->name, where);
+    return false;
+  }
+  if (!add_node(s, sch)) {
+    snprintf(err, errlen, "%s: out of memory", s->name);
     return false;
   }
   json_object_foreach((json_t *)sch, k, v) {
@@ -349,6 +495,11 @@ static ls_schema *schema_from_root(json_t *root, const char *name, char *errstr,
     ls_schema_free(s);
     return NULL;
   }
+  if (!compile_nodes(s)) {
+    snprintf(errstr, errlen, "%s: out of memory", name);
+    ls_schema_free(s);
+    return NULL;
+  }
   return s;
 }
 
@@ -367,9 +518,118 @@ void ls_schema_free(ls_schema *s) {
   if (!s)
     return;
   free_regexes(s);
+  free(s->nodes);
+  free(s->slots);
   json_decref(s->root);
   free(s->name);
   free(s);
+}
+
+/* ---- compiled nodes and fast patterns ------------------------------------ */
+
+static void fill_node(const ls_schema *s, knode *k) {
+  for (int i = 0; i < KW__COUNT; i++)
+    k->kw[i] = json_object_get(k->sch, kw_text[i]);
+  if (k->kw[KW_REF])
+    k->ref = resolve_ref(s, json_string_value(k->kw[KW_REF]));
+  k->desc = json_string_value(k->kw[KW_DESC]);
+  k->fast = FP_NONE;
+  k->re = NULL;
+  if (json_is_string(k->kw[KW_PATTERN])) {
+    const char *pat = json_string_value(k->kw[KW_PATTERN]);
+    for (size_t i = 0; i < sizeof fast_pats / sizeof fast_pats[0]; i++)
+      if (!strcmp(pat, fast_pats[i].pattern))
+        k->fast = fast_pats[i].kind;
+    k->re = regex_of(s, k->kw[KW_PATTERN]);
+  }
+}
+
+static bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/* n digits at *p, advancing it. */
+static bool digits(const char **p, int n) {
+  for (int i = 0; i < n; i++)
+    if (!digit((*p)[i]))
+      return false;
+  *p += n;
+  return true;
+}
+
+/* ^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt
+ * ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?
+ *  ([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?)?$ */
+static bool match_timestamp(const char *p) {
+  if (!digits(&p, 4) || *p++ != '-' || !digits(&p, 2) || *p++ != '-' ||
+      !digits(&p, 2))
+    return false;
+  if (!*p)
+    return true;
+  if (*p != 'T' && *p != 't' && *p != ' ')
+    return false;
+  p++;
+  if (!digits(&p, 2) || *p++ != ':' || !digits(&p, 2))
+    return false;
+  if (*p == ':') {
+    p++;
+    if (!digits(&p, 2))
+      return false;
+    if (*p == '.' || *p == ',') {
+      p++;
+      int n = 0;
+      while (digit(*p) && n < 10) {
+        p++;
+        n++;
+      }
+      if (n < 1 || n > 9)
+        return false;
+    }
+  }
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    p++;
+    if (!digits(&p, 2))
+      return false;
+    if (*p == ':') {
+      p++;
+      if (!digits(&p, 2))
+        return false;
+    } else if (digit(*p)) {
+      if (!digits(&p, 2))
+        return false;
+    }
+  }
+  return *p == '\0';
+}
+
+static bool fast_match(fast_pat kind, const char *str) {
+  switch (kind) {
+  case FP_ID_DIGITS: {
+    size_t n = 0;
+    while (digit(str[n]))
+      n++;
+    return n >= 1 && n <= 20 && str[n] == '\0';
+  }
+  case FP_EMAIL: {
+    const char *at = strchr(str, '@');
+    return at && at != str && at[1] && !strchr(at + 1, '@');
+  }
+  case FP_TIMESTAMP:
+    return match_timestamp(str);
+  case FP_HAS_AT:
+    return strchr(str, '@') != NULL;
+  default:
+    return false;
+  }
+}
+
+int ls_schema_fast_match(const char *pattern, const char *str) {
+  for (size_t i = 0; i < sizeof fast_pats / sizeof fast_pats[0]; i++)
+    if (!strcmp(pattern, fast_pats[i].pattern))
+      return fast_match(fast_pats[i].kind, str);
+  return -1;
 }
 
 /* ---- validation -------------------------------------------------------- */
@@ -391,8 +651,7 @@ typedef struct {
 static bool fail(vctx *c, const seg *at, const char *kw, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static bool fail(vctx *c, const seg *at, const char *kw, const char *fmt,
-                 ...) {
+static bool fail(vctx *c, const seg *at, const char *kw, const char *fmt, ...) {
   if (!c->err && !c->report)
     return false;
   char path[256], rule[384];
@@ -514,14 +773,14 @@ static void describe_values(const json_t *arr, char *out, size_t outlen) {
   }
 }
 
-static bool validate_object(vctx *c, const json_t *sch, const json_t *v,
+static bool validate_object(vctx *c, const knode *kn, const json_t *v,
                             const seg *at) {
-  const json_t *props = json_object_get(sch, "properties");
-  const json_t *pprops = json_object_get(sch, "patternProperties");
-  const json_t *addl = json_object_get(sch, "additionalProperties");
-  const json_t *pnames = json_object_get(sch, "propertyNames");
-  const json_t *req = json_object_get(sch, "required");
-  const json_t *dreq = json_object_get(sch, "dependentRequired");
+  const json_t *props = kn->kw[KW_PROPS];
+  const json_t *pprops = kn->kw[KW_PPROPS];
+  const json_t *addl = kn->kw[KW_ADDL];
+  const json_t *pnames = kn->kw[KW_PNAMES];
+  const json_t *req = kn->kw[KW_REQ];
+  const json_t *dreq = kn->kw[KW_DREQ];
   const json_t *x;
   bool ok = true;
   for (size_t i = 0; i < json_array_size(req); i++) {
@@ -536,14 +795,14 @@ static bool validate_object(vctx *c, const json_t *sch, const json_t *v,
     if (STOP(c))
       return false;
   }
-  if ((x = json_object_get(sch, "minProperties")) &&
+  if ((x = kn->kw[KW_MINP]) &&
       json_object_size(v) < (size_t)json_integer_value(x)) {
     ok = fail(c, at, "minProperties", "must have at least %lld properties",
               (long long)json_integer_value(x));
     if (STOP(c))
       return false;
   }
-  if ((x = json_object_get(sch, "maxProperties")) &&
+  if ((x = kn->kw[KW_MAXP]) &&
       json_object_size(v) > (size_t)json_integer_value(x)) {
     ok = fail(c, at, "maxProperties", "must have at most %lld properties",
               (long long)json_integer_value(x));
@@ -607,7 +866,7 @@ static bool validate_object(vctx *c, const json_t *sch, const json_t *v,
       }
     }
   }
-  const json_t *dsch = json_object_get(sch, "dependentSchemas");
+  const json_t *dsch = kn->kw[KW_DSCH];
   json_object_foreach((json_t *)dsch, k, pv) {
     if (json_object_get(v, k) && !validate(c, pv, v, at)) {
       ok = false;
@@ -618,26 +877,24 @@ static bool validate_object(vctx *c, const json_t *sch, const json_t *v,
   return ok;
 }
 
-static bool validate_array(vctx *c, const json_t *sch, const json_t *v,
+static bool validate_array(vctx *c, const knode *kn, const json_t *v,
                            const seg *at) {
   const json_t *x;
   size_t n = json_array_size(v);
   bool ok = true;
-  if ((x = json_object_get(sch, "minItems")) &&
-      n < (size_t)json_integer_value(x)) {
+  if ((x = kn->kw[KW_MINI]) && n < (size_t)json_integer_value(x)) {
     ok = fail(c, at, "minItems", "must have at least %lld items",
               (long long)json_integer_value(x));
     if (STOP(c))
       return false;
   }
-  if ((x = json_object_get(sch, "maxItems")) &&
-      n > (size_t)json_integer_value(x)) {
+  if ((x = kn->kw[KW_MAXI]) && n > (size_t)json_integer_value(x)) {
     ok = fail(c, at, "maxItems", "must have at most %lld items",
               (long long)json_integer_value(x));
     if (STOP(c))
       return false;
   }
-  const json_t *prefix = json_object_get(sch, "prefixItems");
+  const json_t *prefix = kn->kw[KW_PREFIX];
   size_t np = json_array_size(prefix);
   for (size_t i = 0; i < n && i < np; i++) {
     seg here = {at, NULL, i};
@@ -647,7 +904,7 @@ static bool validate_array(vctx *c, const json_t *sch, const json_t *v,
         return false;
     }
   }
-  const json_t *items = json_object_get(sch, "items");
+  const json_t *items = kn->kw[KW_ITEMS];
   for (size_t i = np; items && i < n; i++) {
     seg here = {at, NULL, i};
     if (!validate(c, items, json_array_get(v, i), &here)) {
@@ -656,7 +913,7 @@ static bool validate_array(vctx *c, const json_t *sch, const json_t *v,
         return false;
     }
   }
-  if (json_is_true(json_object_get(sch, "uniqueItems")))
+  if (json_is_true(kn->kw[KW_UNIQ]))
     for (size_t i = 0; i < n; i++)
       for (size_t j = i + 1; j < n; j++)
         if (json_eq(json_array_get(v, i), json_array_get(v, j)))
@@ -665,56 +922,54 @@ static bool validate_array(vctx *c, const json_t *sch, const json_t *v,
   return ok;
 }
 
-static bool validate_scalar(vctx *c, const json_t *sch, const json_t *v,
+static bool validate_scalar(vctx *c, const knode *kn, const json_t *v,
                             const seg *at) {
   const json_t *x;
   if (json_is_string(v)) {
     size_t len = utf8_len(json_string_value(v), json_string_length(v));
-    if ((x = json_object_get(sch, "minLength")) &&
-        len < (size_t)json_integer_value(x))
+    if ((x = kn->kw[KW_MINL]) && len < (size_t)json_integer_value(x))
       return fail(c, at, "minLength", "must be at least %lld characters long",
                   (long long)json_integer_value(x));
-    if ((x = json_object_get(sch, "maxLength")) &&
-        len > (size_t)json_integer_value(x))
+    if ((x = kn->kw[KW_MAXL]) && len > (size_t)json_integer_value(x))
       return fail(c, at, "maxLength", "must be at most %lld characters long",
                   (long long)json_integer_value(x));
-    if ((x = json_object_get(sch, "pattern")) &&
+    if ((x = kn->kw[KW_PATTERN]) &&
         (strlen(json_string_value(v)) != json_string_length(v) ||
-         !pattern_ok(c, x, json_string_value(v))))
+         !(kn->fast != FP_NONE ? fast_match(kn->fast, json_string_value(v))
+                               : kn->re && regexec(kn->re, json_string_value(v),
+                                                   0, NULL, 0) == 0)))
       return fail(c, at, "pattern", "must match the pattern %.200s",
                   json_string_value(x));
   }
   if (json_is_number(v)) {
     double d = json_number_value(v);
-    if ((x = json_object_get(sch, "minimum")) && d < json_number_value(x))
+    if ((x = kn->kw[KW_MIN]) && d < json_number_value(x))
       return fail(c, at, "minimum", "must be >= %g", json_number_value(x));
-    if ((x = json_object_get(sch, "maximum")) && d > json_number_value(x))
+    if ((x = kn->kw[KW_MAX]) && d > json_number_value(x))
       return fail(c, at, "maximum", "must be <= %g", json_number_value(x));
-    if ((x = json_object_get(sch, "exclusiveMinimum")) &&
-        d <= json_number_value(x))
+    if ((x = kn->kw[KW_XMIN]) && d <= json_number_value(x))
       return fail(c, at, "exclusiveMinimum", "must be > %g",
                   json_number_value(x));
-    if ((x = json_object_get(sch, "exclusiveMaximum")) &&
-        d >= json_number_value(x))
+    if ((x = kn->kw[KW_XMAX]) && d >= json_number_value(x))
       return fail(c, at, "exclusiveMaximum", "must be < %g",
                   json_number_value(x));
   }
   return true;
 }
 
-static bool validate_combinators(vctx *c, const json_t *sch, const json_t *v,
+static bool validate_combinators(vctx *c, const knode *kn, const json_t *v,
                                  const seg *at) {
   const json_t *x;
-  const char *desc = json_string_value(json_object_get(sch, "description"));
+  const char *desc = kn->desc;
   bool ok = true;
-  if ((x = json_object_get(sch, "allOf")))
+  if ((x = kn->kw[KW_ALLOF]))
     for (size_t i = 0; i < json_array_size(x); i++)
       if (!validate(c, json_array_get(x, i), v, at)) {
         ok = false;
         if (STOP(c))
           return false;
       }
-  if ((x = json_object_get(sch, "anyOf"))) {
+  if ((x = kn->kw[KW_ANYOF])) {
     bool any = false;
     for (size_t i = 0; !any && i < json_array_size(x); i++)
       any = matches(c, json_array_get(x, i), v, at);
@@ -733,7 +988,7 @@ static bool validate_combinators(vctx *c, const json_t *sch, const json_t *v,
         return false;
     }
   }
-  if ((x = json_object_get(sch, "oneOf"))) {
+  if ((x = kn->kw[KW_ONEOF])) {
     size_t n = 0;
     for (size_t i = 0; i < json_array_size(x); i++)
       n += matches(c, json_array_get(x, i), v, at);
@@ -746,15 +1001,15 @@ static bool validate_combinators(vctx *c, const json_t *sch, const json_t *v,
         return false;
     }
   }
-  if ((x = json_object_get(sch, "not")) && matches(c, x, v, at)) {
+  if ((x = kn->kw[KW_NOT]) && matches(c, x, v, at)) {
     ok = fail(c, at, "not", "must not match the \"not\" schema%s%.80s%s",
               desc ? " (" : "", desc ? desc : "", desc ? ")" : "");
     if (STOP(c))
       return false;
   }
-  if ((x = json_object_get(sch, "if"))) {
-    const json_t *branch = matches(c, x, v, at) ? json_object_get(sch, "then")
-                                                : json_object_get(sch, "else");
+  if ((x = kn->kw[KW_IF])) {
+    const json_t *branch =
+        matches(c, x, v, at) ? kn->kw[KW_THEN] : kn->kw[KW_ELSE];
     if (branch && !validate(c, branch, v, at))
       ok = false;
   }
@@ -773,20 +1028,32 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
     return fail(c, at, "depth", "schema recursion too deep");
   }
   bool ok = true;
-  if ((x = json_object_get(sch, "$ref")) &&
-      !validate(c, resolve_ref(c->s, json_string_value(x)), v, at)) {
+  knode tmp;
+  const knode *kn = node_of(c->s, sch);
+  if (!kn) {
+    /* Not a node of this schema's tree (never, for a loaded schema). */
+    memset(&tmp, 0, sizeof tmp);
+    tmp.sch = sch;
+    fill_node(c->s, &tmp);
+    kn = &tmp;
+  }
+  if (kn->kw[KW_REF] && !validate(c, kn->ref, v, at)) {
     ok = false;
     if (STOP(c))
       goto out;
   }
   /* A value of the wrong type, or not one of the allowed ones, says all
    * there is to say about it: the other keywords are not checked. */
-  if ((x = json_object_get(sch, "type"))) {
+  if ((x = kn->kw[KW_TYPE])) {
     bool t = false;
     if (json_is_string(x))
       t = has_type(v, json_string_value(x));
     for (size_t i = 0; !t && i < json_array_size(x); i++)
       t = has_type(v, json_string_value(json_array_get(x, i)));
+    if (!t && !c->err && !c->report) {
+      ok = false; /* a trial branch: no message to write */
+      goto out;
+    }
     if (!t) {
       char want[128];
       if (json_is_string(x))
@@ -797,7 +1064,11 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
       goto out;
     }
   }
-  if ((x = json_object_get(sch, "const")) && !json_eq(x, v)) {
+  if ((x = kn->kw[KW_CONST]) && !json_eq(x, v)) {
+    if (!c->err && !c->report) {
+      ok = false;
+      goto out;
+    }
     char want[128];
     char *d = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
     snprintf(want, sizeof want, "%s", d ? d : "?");
@@ -805,10 +1076,14 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
     ok = fail(c, at, "const", "must be %s", want);
     goto out;
   }
-  if ((x = json_object_get(sch, "enum"))) {
+  if ((x = kn->kw[KW_ENUM])) {
     bool found = false;
     for (size_t i = 0; !found && i < json_array_size(x); i++)
       found = json_eq(json_array_get(x, i), v);
+    if (!found && !c->err && !c->report) {
+      ok = false;
+      goto out;
+    }
     if (!found) {
       char want[200];
       describe_values(x, want, sizeof want);
@@ -816,22 +1091,22 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
       goto out;
     }
   }
-  if (json_is_object(v) && !validate_object(c, sch, v, at)) {
+  if (json_is_object(v) && !validate_object(c, kn, v, at)) {
     ok = false;
     if (STOP(c))
       goto out;
   }
-  if (json_is_array(v) && !validate_array(c, sch, v, at)) {
+  if (json_is_array(v) && !validate_array(c, kn, v, at)) {
     ok = false;
     if (STOP(c))
       goto out;
   }
-  if (!validate_scalar(c, sch, v, at)) {
+  if (!validate_scalar(c, kn, v, at)) {
     ok = false;
     if (STOP(c))
       goto out;
   }
-  if (!validate_combinators(c, sch, v, at))
+  if (!validate_combinators(c, kn, v, at))
     ok = false;
 out:
   c->depth--;
@@ -841,8 +1116,9 @@ out:
 ls_err ls_schema_validate(const ls_schema *s, const json_t *instance,
                           char *errstr, size_t errlen) {
   char scratch[8];
-  vctx c = {s,    errstr ? errstr : scratch, errstr ? errlen : sizeof scratch,
-            0,    NULL,                      NULL};
+  vctx c = {
+      s,   errstr ? errstr : scratch, errstr ? errlen : sizeof scratch, 0, NULL,
+      NULL};
   return validate(&c, s->root, instance, NULL) ? LS_OK : LS_ERR_SCHEMA;
 }
 

@@ -61,7 +61,7 @@ TARGETS = {
 }
 APPLIED = ["dev", "prod", "prod+rps"]   # what an operator applies
 
-# DESIGN.md section 5 and the issue: group -> Smartlead event types.
+# docs/worker.md: group -> Smartlead event types.
 GROUPS = {
     "replies": ["EMAIL_REPLY", "UNTRACKED_REPLIES"],
     "activity": ["EMAIL_SENT", "FIRST_EMAIL_SENT", "EMAIL_OPEN",
@@ -80,7 +80,7 @@ ALL_EVENTS = ["EMAIL_SENT", "FIRST_EMAIL_SENT", "EMAIL_OPEN",
               "LEAD_UNSUBSCRIBED", "LEAD_CATEGORY_UPDATED",
               "CAMPAIGN_STATUS_CHANGED", "UNTRACKED_REPLIES",
               "MANUAL_STEP_REACHED"]
-# DESIGN.md section 3.
+# docs/kafka-contract.md.
 EVENT_TOPICS = ["smartlead." + e.lower() for e in ALL_EVENTS]
 CO_PARTITIONED = EVENT_TOPICS + ["smartlead.unknown", "smartlead.quarantine",
                                  "leadsync.held", "leadsync.lead_state"]
@@ -847,7 +847,7 @@ def check_kafka(objs, cfg):
                 f"KafkaTopic {t['metadata']['name']}: DNS-1123 name")
         ck.true(t["metadata"].get("labels", {}).get("strimzi.io/cluster"),
                 f"KafkaTopic {tn}: strimzi.io/cluster label")
-    ck.eq(sorted(topics), sorted(ALL_TOPICS), "Kafka topics = DESIGN.md §3")
+    ck.eq(sorted(topics), sorted(ALL_TOPICS), "Kafka topics = docs/kafka-contract.md")
     parts = {t: topics[t].get("partitions") for t in CO_PARTITIONED
              if t in topics}
     ck.eq(len(set(parts.values())), 1,

@@ -1,5 +1,5 @@
-"""Ingress HTTP API against the dev broker: every status code of DESIGN.md
-section 4, every shared sample routed (topic, key, headers read back from
+"""Ingress HTTP API against the dev broker: every status code of
+docs/ingress.md, every shared sample routed (topic, key, headers read back from
 Kafka), duplicates, quarantine, secret_key, scope flags, metrics, logs."""
 import json
 import os

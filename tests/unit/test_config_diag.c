@@ -322,9 +322,56 @@ errors_that_depend_on_the_environment_do_not_stop_a_load(void **state) {
   expect(&d, "$.tenants[0].hubspot.token_env", "hubspot_token_unresolved",
          LS_DIAG_ERROR);
   assert_null(cfg->tenants[0].hs_token);
+  /* Kept on the config, for the daemon to log at start. */
+  assert_int_equal(cfg->problems.n, d.n);
+  assert_string_equal(cfg->problems.v[0].rule, d.v[0].rule);
   ls_config_free(cfg);
   ls_diags_free(&d);
   free(text);
+}
+
+/* A body plus the room for key and headers must fit a Kafka message: the
+ * loader refuses what the ingress would (the same numbers as its own start
+ * check). */
+static void a_body_must_fit_a_kafka_message(void **state) {
+  (void)state;
+  setup_env();
+  static const struct {
+    const char *props, *ingress;
+    bool ok;
+    const char *path, *rule;
+  } cases[] = {
+      {"", "\"max_body_bytes\":2097152", true, NULL, NULL},
+      {"\"message.max.bytes\":\"1500000\"", "", true, NULL, NULL},
+      {"\"message.max.bytes\":\"1500000\"", "\"max_body_bytes\":2097152", false,
+       "$.ingress.max_body_bytes", "max_body_over_message_max"},
+      {"\"message.max.bytes\":4194304", "\"max_body_bytes\":3145728", true,
+       NULL, NULL},
+      {"\"message.max.bytes\":\"1000000\"", "", false,
+       "$.kafka.properties[\"message.max.bytes\"]", "message_max_too_small"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *text = NULL;
+    if (asprintf(&text,
+                 "{\"kafka\":{\"properties\":{%s}},\"ingress\":{%s},"
+                 "\"tenants\":[{\"id\":\"t\",\"sources\":[{\"id\":\"s\","
+                 "\"level\":\"user\",\"token_sha256\":\"" TOKEN_A "\"}],"
+                 "\"hubspot\":{\"token_env\":\"LS_TEST_HS_TOKEN\"}}]}",
+                 cases[i].props, cases[i].ingress) < 0)
+      fail_msg("out of memory");
+    ls_diags d;
+    ls_config *cfg = NULL;
+    bool ok = load(text, &d, &cfg);
+    if (ok != cases[i].ok) {
+      dump(&d);
+      fail_msg("case %zu: loaded %d, want %d", i, ok, cases[i].ok);
+    }
+    if (cases[i].path)
+      expect(&d, cases[i].path, cases[i].rule, LS_DIAG_FATAL);
+    ls_config_free(cfg);
+    ls_diags_free(&d);
+    free(text);
+  }
 }
 
 static void first_error_string_names_file_path_and_count(void **state) {
@@ -468,6 +515,7 @@ int main(void) {
       cmocka_unit_test(every_problem_is_reported_at_once),
       cmocka_unit_test(
           errors_that_depend_on_the_environment_do_not_stop_a_load),
+      cmocka_unit_test(a_body_must_fit_a_kafka_message),
       cmocka_unit_test(first_error_string_names_file_path_and_count),
       cmocka_unit_test(schema_and_typed_sections_list_the_same_keys),
       cmocka_unit_test(max_response_bytes_caps_hubspot_answers),

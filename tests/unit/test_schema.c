@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <regex.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -304,6 +305,90 @@ static void config_checked_against_schema(void **state) {
   free(good);
 }
 
+/* The fast matchers give regexec's answer: every pattern that has one, on
+ * hand-picked strings and on every string of up to 4 characters from an
+ * alphabet of the bytes the patterns care about, plus timestamps mutated
+ * at every position. */
+static void fast_patterns_agree_with_regexec(void **state) {
+  (void)state;
+  static const char *const pats[] = {
+      "^[0-9]{1,20}$", "^[^@]+@[^@]+$",
+      "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{"
+      "1,9})?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?)?$",
+      "@"};
+  static const char *const samples[] = {"",
+                                        "0",
+                                        "12345678901234567890",
+                                        "123456789012345678901",
+                                        "12x",
+                                        " 1",
+                                        "a@b",
+                                        "@b",
+                                        "a@",
+                                        "a@b@c",
+                                        "jane.doe@acme-example.com",
+                                        "a\n@b",
+                                        "\xc3\xa9@x",
+                                        "2025-03-28T09:35:01+00:00",
+                                        "2025-03-28T09:35:01Z",
+                                        "2025-03-28T09:35:01.618881+00:00",
+                                        "2025-03-28 09:35:01",
+                                        "2025-03-28T09:35:01+0000",
+                                        "2025-03-28T09:35",
+                                        "2025-03-28",
+                                        "2025-03-28T09:35:01.1234567890Z",
+                                        "2025-03-28T09:35:01.123456789Z",
+                                        "2025-03-28T09:35:01,5z",
+                                        "2025-03-28t09:35+01",
+                                        "2025-03-28T09:35+01:",
+                                        "2025-03-28T09:35+0",
+                                        "2025-03-28T09:35:01.Z",
+                                        "2025-3-28T09:35:01Z",
+                                        "2025-03-28T",
+                                        "2025-03-28T09:35:01+01:00:00",
+                                        "28/03/2025 09:35"};
+  static const char alpha[] = "0@a-:T+Z.";
+  for (size_t p = 0; p < sizeof pats / sizeof pats[0]; p++) {
+    regex_t re;
+    assert_int_equal(regcomp(&re, pats[p], REG_EXTENDED | REG_NOSUB), 0);
+    char buf[64];
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+      int want = regexec(&re, samples[i], 0, NULL, 0) == 0;
+      if (ls_schema_fast_match(pats[p], samples[i]) != want)
+        fail_msg("pattern %s on \"%s\": regexec says %d", pats[p], samples[i],
+                 want);
+      /* Every single-byte change of the timestamps. */
+      size_t n = strlen(samples[i]);
+      for (size_t at = 0; n < sizeof buf && at < n; at++)
+        for (size_t a = 0; a < sizeof alpha - 1; a++) {
+          memcpy(buf, samples[i], n + 1);
+          buf[at] = alpha[a];
+          want = regexec(&re, buf, 0, NULL, 0) == 0;
+          if (ls_schema_fast_match(pats[p], buf) != want)
+            fail_msg("pattern %s on \"%s\": regexec says %d", pats[p], buf,
+                     want);
+        }
+    }
+    size_t na = sizeof alpha - 1;
+    for (size_t len = 0; len <= 4; len++) {
+      size_t total = 1;
+      for (size_t i = 0; i < len; i++)
+        total *= na;
+      for (size_t k = 0; k < total; k++) {
+        size_t x = k;
+        for (size_t i = 0; i < len; i++, x /= na)
+          buf[i] = alpha[x % na];
+        buf[len] = '\0';
+        int want = regexec(&re, buf, 0, NULL, 0) == 0;
+        if (ls_schema_fast_match(pats[p], buf) != want)
+          fail_msg("pattern %s on \"%s\": regexec says %d", pats[p], buf, want);
+      }
+    }
+    regfree(&re);
+  }
+  assert_int_equal(ls_schema_fast_match("^x$", "x"), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(types_and_scalars),
@@ -313,6 +398,7 @@ int main(void) {
       cmocka_unit_test(load_errors),
       cmocka_unit_test(event_schemas_load),
       cmocka_unit_test(config_checked_against_schema),
+      cmocka_unit_test(fast_patterns_agree_with_regexec),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
