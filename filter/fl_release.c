@@ -10,6 +10,7 @@
 #include "fl_readback.h"
 #include "fl_state.h"
 #include "kq.h"
+#include "ls_array.h"
 #include "ls_event.h"
 #include "ls_category.h"
 #include "ls_log.h"
@@ -145,14 +146,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 static op *plan_add(rel *r) {
   plan *pl = &r->plan;
-  if (pl->n == pl->cap) {
-    size_t cap = pl->cap ? pl->cap * 2 : 64;
-    op *v = realloc(pl->v, cap * sizeof *v);
-    if (!v)
-      return NULL;
-    pl->v = v;
-    pl->cap = cap;
-  }
+  if (!LS_ARRAY_GROW(pl->v, pl->cap, pl->n + 1))
+    return NULL;
   op *o = &pl->v[pl->n++];
   memset(o, 0, sizeof *o);
   o->cur = r->cur;
