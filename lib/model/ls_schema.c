@@ -855,6 +855,31 @@ static bool validate_object(vctx *c, const knode *kn, const json_t *v,
   }
   const char *k;
   json_t *pv;
+  /* Only "properties" apply to the members (no pattern, additional or
+   * name rules): walking the schema's properties and looking each up
+   * costs fewer lookups than walking the instance when the schema names
+   * fewer members (an anyOf alternative naming one). The walk order
+   * decides which problem is reported first, so a walk that wants a
+   * message only takes this path when it finds none; otherwise it walks
+   * the instance's members in their order below. */
+  if (!pprops && !addl && !pnames && !dreq && !c->report &&
+      json_object_size(props) < json_object_size(v)) {
+    vctx t = {c->s, NULL, 0, c->depth, NULL, NULL};
+    bool all = true;
+    json_object_foreach((json_t *)props, k, pv) {
+      const json_t *iv = json_object_get(v, k);
+      seg here = {at, k, 0};
+      if (iv && !validate(&t, pv, iv, &here)) {
+        all = false;
+        break;
+      }
+    }
+    if (all || !c->err) {
+      if (!all)
+        return false;
+      goto members_done;
+    }
+  }
   json_object_foreach((json_t *)v, k, pv) {
     seg here = {at, k, 0};
     bool known = false;
@@ -910,6 +935,7 @@ static bool validate_object(vctx *c, const knode *kn, const json_t *v,
       }
     }
   }
+members_done:;
   const json_t *dsch = kn->kw[KW_DSCH];
   json_object_foreach((json_t *)dsch, k, pv) {
     if (json_object_get(v, k) && !validate(c, pv, v, at)) {
