@@ -228,25 +228,17 @@ static int emit(rd_kafka_t *producer, const rd_kafka_message_t *m, void *ud,
                 char *errstr, size_t errlen) {
   replay_state *s = ud;
   dlq_meta d;
-  rd_kafka_headers_t *hdrs;
-  const char *topic;
-  if (replayable(s, m, &d)) {
-    hdrs = cli_replay_headers(m, "dlq", true);
-    if (d.endpoint[0]) {
-      rd_kafka_header_remove(hdrs, "ls_endpoint");
-      rd_kafka_header_add(hdrs, "ls_endpoint", -1, d.endpoint, -1);
-    }
-    topic = d.target;
-    s->replayed++;
-  } else {
-    rd_kafka_headers_t *orig = NULL;
-    hdrs = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
-               ? rd_kafka_headers_copy(orig)
-               : NULL;
-    topic = dlq_topic(s->f);
+  if (!replayable(s, m, &d)) {
     s->carried++;
+    return cli_replay_carry(producer, m, errstr, errlen);
   }
-  return cli_kafka_produce(producer, topic, m->key, m->key_len, m->payload,
+  rd_kafka_headers_t *hdrs = cli_replay_headers(m, "dlq", true);
+  if (d.endpoint[0]) {
+    rd_kafka_header_remove(hdrs, "ls_endpoint");
+    rd_kafka_header_add(hdrs, "ls_endpoint", -1, d.endpoint, -1);
+  }
+  s->replayed++;
+  return cli_kafka_produce(producer, d.target, m->key, m->key_len, m->payload,
                            m->len, hdrs, errstr, errlen) != LS_OK;
 }
 
@@ -288,9 +280,6 @@ static int run_replay(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
 
 static int run_list(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
                     bool all, long limit) {
-  char errstr[LS_ERRSTR_SIZE];
-  const char *topics[] = {dlq_topic(f)};
-  cli_ranges ranges = {0};
   list_state s;
   memset(&s, 0, sizeof s);
   s.f = f;
@@ -299,29 +288,19 @@ static int run_list(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
   s.json = ctx->json;
   s.limit = limit;
   s.arr = json_array();
-  int rc = CLI_EXIT_FAIL;
-  rd_kafka_t *rk = cli_kafka_consumer(cfg, dlq_group(f), errstr, sizeof errstr);
-  if (!rk) {
+  int rc =
+      cli_replay_list(ctx, cfg, dlq_group(f), dlq_topic(f), all, on_list, &s);
+  if (rc != CLI_EXIT_OK) {
     json_decref(s.arr);
-    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
-  }
-  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, !all, 10000,
-                     &ranges, errstr, sizeof errstr) != LS_OK ||
-      cli_kafka_committed(rk, &ranges, 10000, errstr, sizeof errstr) != LS_OK) {
-    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
-    goto out;
-  }
-  if (cli_kafka_read(rk, &ranges, on_list, &s, 15000, 0, errstr,
-                     sizeof errstr) != LS_OK) {
-    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
-    goto out;
+    return rc;
   }
   if (ctx->json) {
-    cli_print_json(json_pack("{s:i,s:i,s:o,s:O}", "pending", (int)s.pending,
+    cli_print_json(json_pack("{s:i,s:i,s:o,s:o}", "pending", (int)s.pending,
                              "replayed", (int)s.replayed, "pending_by_reason",
                              counts_json(s.reasons, s.n_reasons), "records",
                              s.arr));
   } else {
+    json_decref(s.arr);
     if (s.limit && s.shown >= s.limit &&
         s.pending + (all ? s.replayed : 0) > s.shown)
       printf("... (--limit %ld reached)\n", s.limit);
@@ -332,13 +311,7 @@ static int run_list(cli_ctx *ctx, const ls_config *cfg, const dlq_filter *f,
     if (s.n_reasons)
       print_counts("  by reason:", s.reasons, s.n_reasons);
   }
-  rc = s.pending ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-out:
-  json_decref(s.arr);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return rc;
+  return s.pending ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
 int cmd_dlq(cli_ctx *ctx, int argc, char **argv) {

@@ -219,29 +219,14 @@ static int emit(rd_kafka_t *producer, const rd_kafka_message_t *m, void *ud,
                 char *errstr, size_t errlen) {
   replay_state *s = ud;
   ing_verdict v;
-  rd_kafka_headers_t *hdrs;
-  const char *topic, *key = NULL;
-  size_t klen = 0;
-  char qtopic[LS_TOPIC_MAX];
-  if (replayable(s, m, &v)) {
-    hdrs = requeue_headers(m, &v);
-    topic = v.ev.topic;
-    key = v.ev.key;
-    klen = strlen(key);
-    s->replayed++;
-  } else {
-    rd_kafka_headers_t *orig = NULL;
-    hdrs = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
-               ? rd_kafka_headers_copy(orig)
-               : NULL;
-    snprintf(qtopic, sizeof qtopic, "%squarantine", s->cfg->topic_prefix);
-    topic = qtopic;
-    key = m->key;
-    klen = m->key_len;
+  if (!replayable(s, m, &v)) {
     s->carried++;
+    return cli_replay_carry(producer, m, errstr, errlen);
   }
-  return cli_kafka_produce(producer, topic, key, klen, m->payload, m->len, hdrs,
-                           errstr, errlen) != LS_OK;
+  rd_kafka_headers_t *hdrs = requeue_headers(m, &v);
+  s->replayed++;
+  return cli_kafka_produce(producer, v.ev.topic, v.ev.key, strlen(v.ev.key),
+                           m->payload, m->len, hdrs, errstr, errlen) != LS_OK;
 }
 
 static int run_replay(cli_ctx *ctx, const ls_config *cfg,
@@ -275,10 +260,8 @@ static int run_replay(cli_ctx *ctx, const ls_config *cfg,
 
 static int run_list(cli_ctx *ctx, const ls_config *cfg, const ing_schemas *sch,
                     const q_filter *f, bool all, long limit) {
-  char errstr[LS_ERRSTR_SIZE], qtopic[LS_TOPIC_MAX];
+  char qtopic[LS_TOPIC_MAX];
   snprintf(qtopic, sizeof qtopic, "%squarantine", cfg->topic_prefix);
-  const char *topics[] = {qtopic};
-  cli_ranges ranges = {0};
   list_state s;
   memset(&s, 0, sizeof s);
   s.f = f;
@@ -288,38 +271,22 @@ static int run_list(cli_ctx *ctx, const ls_config *cfg, const ing_schemas *sch,
   s.json = ctx->json;
   s.limit = limit;
   s.arr = json_array();
-  int rc = CLI_EXIT_FAIL;
-  rd_kafka_t *rk = cli_kafka_consumer(cfg, Q_GROUP, errstr, sizeof errstr);
-  if (!rk) {
+  int rc = cli_replay_list(ctx, cfg, Q_GROUP, qtopic, all, on_list, &s);
+  if (rc != CLI_EXIT_OK) {
     json_decref(s.arr);
-    return cli_fail(ctx, CLI_EXIT_USAGE, "%s", errstr);
+    return rc;
   }
-  if (cli_kafka_plan(rk, topics, 1, CLI_NO_TIME, CLI_NO_TIME, !all, 10000,
-                     &ranges, errstr, sizeof errstr) != LS_OK ||
-      cli_kafka_committed(rk, &ranges, 10000, errstr, sizeof errstr) != LS_OK) {
-    cli_fail(ctx, CLI_EXIT_FAIL, "%s (brokers %s)", errstr, cfg->bootstrap);
-    goto out;
-  }
-  if (cli_kafka_read(rk, &ranges, on_list, &s, 15000, 0, errstr,
-                     sizeof errstr) != LS_OK) {
-    cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
-    goto out;
-  }
-  if (ctx->json)
-    cli_print_json(json_pack("{s:i,s:i,s:i,s:O}", "pending", (int)s.pending,
+  if (ctx->json) {
+    cli_print_json(json_pack("{s:i,s:i,s:i,s:o}", "pending", (int)s.pending,
                              "replayed", (int)s.replayed, "would_pass",
                              (int)s.would_pass, "records", s.arr));
-  else
+  } else {
+    json_decref(s.arr);
     printf("%ld record(s) waiting in the quarantine (%ld would pass "
-           "today's rules)%s\n",
-           s.pending, s.would_pass, all ? "" : "");
-  rc = s.pending ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-out:
-  json_decref(s.arr);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return rc;
+           "today's rules)\n",
+           s.pending, s.would_pass);
+  }
+  return s.pending ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
 int cmd_quarantine(cli_ctx *ctx, int argc, char **argv) {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "ls_buf.h"
-#include "ls_filter.h"
+#include "ls_category.h"
 
 #define SLACK_PREVIEW_MAX 280
 

@@ -11,6 +11,10 @@
 #define M_HELD_AGE "leadsync_filter_oldest_held_age_seconds"
 #define M_HELD_TENANT "leadsync_filter_held_events"
 #define M_HELD_MAX "leadsync_filter_held_max_age_seconds"
+#define M_P_LEADS "leadsync_filter_state_leads"
+#define M_P_HELD "leadsync_filter_state_held"
+#define M_P_BYTES "leadsync_filter_state_bytes"
+#define M_P_RESTORE "leadsync_filter_restore_seconds"
 
 void fl_obs_declare(ls_metrics *m) {
   /* The consumer lag families are filled by wrk_obs_lag, as in the sync
@@ -28,7 +32,24 @@ void fl_obs_declare(ls_metrics *m) {
   ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_leads",
                      "Leads with filter state in memory", NULL);
   ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_held",
-                     "Events held in memory", NULL);
+                     "Events held (their offsets; the records stay in "
+                     "leadsync.held)",
+                     NULL);
+  ls_metrics_declare(m, LS_GAUGE, M_P_LEADS,
+                     "Leads in the filter state of an assigned partition",
+                     NULL);
+  ls_metrics_declare(m, LS_GAUGE, M_P_HELD,
+                     "Held records in the filter state of an assigned "
+                     "partition",
+                     NULL);
+  ls_metrics_declare(m, LS_GAUGE, M_P_BYTES,
+                     "Bytes of the filter state of an assigned partition "
+                     "(its tables at capacity)",
+                     NULL);
+  ls_metrics_declare(m, LS_GAUGE, M_P_RESTORE,
+                     "Seconds the last restore of an assigned partition's "
+                     "filter state took",
+                     NULL);
   ls_metrics_declare(m, LS_GAUGE, M_HELD_TENANT,
                      "Events held by the category filter per tenant", NULL);
   ls_metrics_declare(m, LS_GAUGE, M_HELD_AGE,
@@ -39,36 +60,50 @@ void fl_obs_declare(ls_metrics *m) {
                      NULL);
 }
 
+void fl_obs_partition(ls_metrics *m, int32_t p, const fl_state *s,
+                      double restore_s) {
+  char lab[32];
+  snprintf(lab, sizeof lab, "partition=\"%d\"", (int)p);
+  ls_metrics_set(m, M_P_LEADS, NULL, lab, (double)fl_state_leads(s));
+  ls_metrics_set(m, M_P_HELD, NULL, lab, (double)fl_state_held(s));
+  ls_metrics_set(m, M_P_BYTES, NULL, lab, (double)fl_state_bytes(s));
+  ls_metrics_set(m, M_P_RESTORE, NULL, lab, restore_s);
+}
+
+void fl_obs_partition_drop(ls_metrics *m, int32_t p) {
+  char lab[32];
+  snprintf(lab, sizeof lab, "partition=\"%d\"", (int)p);
+  ls_metrics_remove(m, M_P_LEADS, lab);
+  ls_metrics_remove(m, M_P_HELD, lab);
+  ls_metrics_remove(m, M_P_BYTES, lab);
+  ls_metrics_remove(m, M_P_RESTORE, lab);
+}
+
 typedef struct {
-  const ls_config *cfg;
+  size_t n;
   int64_t *oldest;
   double *count;
 } held_acc;
 
-static void held_one(const char *lead_key, const ls_held_item *it, void *ud) {
+static void held_one(uint16_t tenant, const fl_item *it, void *ud) {
   held_acc *a = ud;
-  const char *colon = strchr(lead_key, ':');
-  size_t len = colon ? (size_t)(colon - lead_key) : strlen(lead_key);
-  for (size_t i = 0; i < a->cfg->n_tenants; i++) {
-    const char *id = a->cfg->tenants[i].id;
-    if (strlen(id) == len && !strncmp(id, lead_key, len)) {
-      a->count[i]++;
-      if (it->held_us > 0 && (!a->oldest[i] || it->held_us < a->oldest[i]))
-        a->oldest[i] = it->held_us;
-      return;
-    }
-  }
+  if (tenant >= a->n)
+    return;
+  a->count[tenant]++;
+  if (it->held_us > 0 &&
+      (!a->oldest[tenant] || it->held_us < a->oldest[tenant]))
+    a->oldest[tenant] = it->held_us;
 }
 
-void fl_obs_held(ls_metrics *m, const ls_config *cfg, ls_filter *const *parts,
+void fl_obs_held(ls_metrics *m, const ls_config *cfg, fl_state *const *parts,
                  size_t nparts, long max_age_s) {
   size_t n = cfg->n_tenants;
-  held_acc a = {cfg, calloc(n ? n : 1, sizeof(int64_t)),
+  held_acc a = {n, calloc(n ? n : 1, sizeof(int64_t)),
                 calloc(n ? n : 1, sizeof(double))};
   if (a.oldest && a.count) {
     for (size_t p = 0; p < nparts; p++)
       if (parts[p])
-        ls_filter_foreach_held(parts[p], held_one, &a);
+        fl_state_foreach_held(parts[p], held_one, &a);
     int64_t now = ls_now_us();
     for (size_t i = 0; i < n; i++) {
       if (!cfg->tenants[i].has_filter)

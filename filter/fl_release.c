@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "fl_obs.h"
+#include "fl_readback.h"
+#include "fl_state.h"
 #include "kq.h"
 #include "ls_event.h"
-#include "ls_filter.h"
+#include "ls_category.h"
 #include "ls_log.h"
 #include "ls_mask.h"
 #include "ls_synclog.h"
@@ -21,22 +23,52 @@
 
 #define MAX_PARTS 1024
 
-/* A held record, kept whole so it can be re-published byte for byte. */
+/* An output planned while a batch of records is applied. Outputs are
+ * produced at once, except behind a release in the same batch: a release
+ * must first read its held records back from leadsync.held, which is done
+ * for the whole batch in one pass per partition (fl_reader_get), so what
+ * follows a release waits in the plan and keeps its order. */
+typedef enum { OP_RECORD, OP_RELEASE } op_kind;
+typedef enum { REL_LIVE, REL_POISON, REL_EXPIRE } rel_mode;
+
 typedef struct {
+  op_kind kind;
+  int32_t cur;     /* the held partition and offset that caused it */
+  int64_t cur_off; /* (-1: none, e.g. expiry) */
+  /* OP_RECORD: a record ready to produce (all owned). */
   char *topic;
-  char *key;
-  size_t keylen;
-  char *value;
-  size_t len;
-  rd_kafka_headers_t *hdrs;
-} held_rec;
+  int32_t partition;
+  void *key;
+  size_t klen;
+  void *val;
+  size_t vlen;
+  rd_kafka_headers_t *h;
+  /* OP_RELEASE: the held records of one lead (or expired ones of many)
+   * to read back and re-publish (live), send to the DLQ (poison) or log
+   * as expired. lead_key is NULL for expiry (each record has its key). */
+  rel_mode mode;
+  char *lead_key;
+  char *reason;
+  fl_item *items;
+  size_t n;
+  rd_kafka_message_t **recs; /* read back, items[i] -> recs[i] or NULL */
+} op;
+
+typedef struct {
+  op *v;
+  size_t n, cap;
+  size_t releases; /* OP_RELEASE ops in v */
+  bool running;    /* producing the plan: outputs go straight out */
+} plan;
 
 typedef struct {
   const fl_release_opts *o;
   rd_kafka_t *consumer;
   rd_kafka_t *producer;
-  ls_filter *parts[MAX_PARTS];
-  int64_t pending[MAX_PARTS]; /* next offset to store once flushed, or -1 */
+  fl_reader *reader; /* reads held records back, and restores */
+  fl_state *parts[MAX_PARTS];
+  double restore_s[MAX_PARTS]; /* how long the last restore took */
+  int64_t pending[MAX_PARTS];  /* next offset to store once flushed, or -1 */
   /* Where a partition restarts from: the committed offset at assignment,
    * then every offset stored (-1: the beginning). */
   int64_t stored[MAX_PARTS];
@@ -56,26 +88,15 @@ typedef struct {
   int poison_n[MAX_PARTS];
   char poison_err[MAX_PARTS][160];
   bool poison_dlq_failed[MAX_PARTS];
-  bool poisoning;      /* applying a poisoned record: releases go to DLQ */
-  int32_t cur;         /* partition whose record is being applied, or -1 */
-  int64_t cur_off;     /* offset of that record, or -1 (e.g. expiry) */
+  bool poisoning;  /* applying a poisoned record: releases go to DLQ */
+  int32_t cur;     /* partition whose record is being applied, or -1 */
+  int64_t cur_off; /* offset of that record, or -1 (e.g. expiry) */
   size_t unflushed;
   char cat_topic[LS_TOPIC_MAX];
   char errstr[LS_ERRSTR_SIZE];
   int64_t next_held_gauges; /* mono us: per-tenant held gauges due */
+  plan plan;
 } rel;
-
-static void held_free(void *p) {
-  held_rec *h = p;
-  if (!h)
-    return;
-  free(h->topic);
-  free(h->key);
-  free(h->value);
-  if (h->hdrs)
-    rd_kafka_headers_destroy(h->hdrs);
-  free(h);
-}
 
 /* -- outputs --------------------------------------------------------- */
 
@@ -120,13 +141,106 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
   record_bad(r, p, off, rd_kafka_err2str(m->err));
 }
 
+/* -- the plan -------------------------------------------------------- */
+
+static op *plan_add(rel *r) {
+  plan *pl = &r->plan;
+  if (pl->n == pl->cap) {
+    size_t cap = pl->cap ? pl->cap * 2 : 64;
+    op *v = realloc(pl->v, cap * sizeof *v);
+    if (!v)
+      return NULL;
+    pl->v = v;
+    pl->cap = cap;
+  }
+  op *o = &pl->v[pl->n++];
+  memset(o, 0, sizeof *o);
+  o->cur = r->cur;
+  o->cur_off = r->cur_off;
+  return o;
+}
+
+static void op_free(op *o) {
+  free(o->topic);
+  free(o->key);
+  free(o->val);
+  if (o->h)
+    rd_kafka_headers_destroy(o->h);
+  free(o->lead_key);
+  free(o->reason);
+  free(o->recs); /* borrowed records: plan_run destroys them */
+  free(o->items);
+}
+
+/* Plans the release of held records (takes items). false when out of
+ * memory (items freed). */
+static bool plan_release(rel *r, rel_mode mode, const char *lead_key,
+                         const char *reason, fl_item *items, size_t n) {
+  op *o = plan_add(r);
+  if (!o) {
+    free(items);
+    return false;
+  }
+  o->kind = OP_RELEASE;
+  o->mode = mode;
+  o->items = items;
+  o->n = n;
+  o->lead_key = lead_key ? strdup(lead_key) : NULL;
+  o->reason = reason ? strdup(reason) : NULL;
+  r->plan.releases++;
+  r->unflushed += n; /* read back at the batch's end: keep batches small */
+  if ((lead_key && !o->lead_key) || (reason && !o->reason))
+    return false; /* freed with the plan */
+  return true;
+}
+
+/* Keeps an output behind a planned release (takes val and h). */
+static bool plan_record(rel *r, const char *topic, int32_t partition,
+                        const void *key, size_t klen, void *val, size_t vlen,
+                        rd_kafka_headers_t *h) {
+  op *o = plan_add(r);
+  if (!o) {
+    free(val);
+    rd_kafka_headers_destroy(h);
+    return false;
+  }
+  o->kind = OP_RECORD;
+  o->topic = strdup(topic);
+  o->partition = partition;
+  o->key = malloc(klen ? klen : 1);
+  if (o->key && klen)
+    memcpy(o->key, key, klen);
+  o->klen = klen;
+  o->val = val;
+  o->vlen = vlen;
+  o->h = h;
+  return o->topic && o->key;
+}
+
 /* Produces one record, waiting while the local queue is full; takes the
- * headers (always a list: librdkafka's varargs cannot skip one). */
+ * headers (always a list: librdkafka's varargs cannot skip one). Behind a
+ * planned release it waits in the plan instead. */
 static void produce_raw(rel *r, const char *topic, int32_t partition,
                         const void *key, size_t klen, void *val, size_t vlen,
                         int msgflags, rd_kafka_headers_t *h) {
   if (!h)
     h = rd_kafka_headers_new(0);
+  if (r->plan.releases && !r->plan.running) {
+    void *v = val;
+    if (!(msgflags & RD_KAFKA_MSG_F_FREE)) {
+      v = malloc(vlen ? vlen : 1);
+      if (v && vlen)
+        memcpy(v, val, vlen);
+    }
+    if (!v) {
+      rd_kafka_headers_destroy(h);
+      mark_bad(r, r->cur);
+    } else if (!plan_record(r, topic, partition, key, klen, v, vlen, h)) {
+      mark_bad(r, r->cur); /* out of memory: the record is applied again */
+    }
+    r->unflushed++;
+    return;
+  }
   rd_kafka_resp_err_t err;
   for (;;) {
     err = wrk_fault("filter_produce")
@@ -179,12 +293,12 @@ static void sync_log_ex(rel *r, const char *outcome, const char *reason,
        etime[48] = "";
   const void *v;
   size_t n;
-#define GETH(name, buf)                                                      \
-  if (h && !rd_kafka_header_get_last(h, name, &v, &n) && v) {                \
-    if (n >= sizeof buf)                                                     \
-      n = sizeof buf - 1;                                                    \
-    memcpy(buf, v, n);                                                       \
-    buf[n] = '\0';                                                           \
+#define GETH(name, buf)                                                        \
+  if (h && !rd_kafka_header_get_last(h, name, &v, &n) && v) {                  \
+    if (n >= sizeof buf)                                                       \
+      n = sizeof buf - 1;                                                      \
+    memcpy(buf, v, n);                                                         \
+    buf[n] = '\0';                                                             \
   }
   GETH("ce_tenant", tenant);
   GETH("ce_id", id);
@@ -247,8 +361,8 @@ static void sync_log(rel *r, const char *outcome, const char *reason,
 static void publish(rel *r, const char *topic, const char *key, size_t keylen,
                     const void *value, size_t len,
                     const rd_kafka_headers_t *src, bool released) {
-  rd_kafka_headers_t *h = src ? rd_kafka_headers_copy(src)
-                              : rd_kafka_headers_new(4);
+  rd_kafka_headers_t *h =
+      src ? rd_kafka_headers_copy(src) : rd_kafka_headers_new(4);
   rd_kafka_header_remove(h, WRK_H_ORIG_TOPIC);
   rd_kafka_header_remove(h, WRK_H_FILTER);
   rd_kafka_header_add(h, WRK_H_FILTER, -1, "passed", -1);
@@ -270,12 +384,12 @@ static void publish(rel *r, const char *topic, const char *key, size_t keylen,
       return;
     }
   }
-  produce_raw(r, topic, RD_KAFKA_PARTITION_UA, key, keylen, (void *)value,
-              len, RD_KAFKA_MSG_F_COPY, h);
+  produce_raw(r, topic, RD_KAFKA_PARTITION_UA, key, keylen, (void *)value, len,
+              RD_KAFKA_MSG_F_COPY, h);
 }
 
-static void done_marker(rel *r, int32_t partition, const char *key,
-                        json_t *ids, const char *reason) {
+static void done_marker(rel *r, int32_t partition, const char *key, json_t *ids,
+                        const char *reason) {
   rd_kafka_headers_t *h = rd_kafka_headers_new(2);
   rd_kafka_header_add(h, WRK_H_MARKER, -1, "done", -1);
   produce_json(r, KQ_TOPIC_HELD, partition, key,
@@ -328,31 +442,6 @@ static void poison_dlq(rel *r, int32_t p, int64_t off, const char *event_id,
 
 /* -- decisions ------------------------------------------------------- */
 
-static held_rec *held_from(const rd_kafka_message_t *m) {
-  held_rec *h = calloc(1, sizeof *h);
-  char topic[LS_TOPIC_MAX];
-  if (!h)
-    return NULL;
-  kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
-  h->topic = strdup(topic);
-  h->key = malloc(m->key_len + 1);
-  h->value = malloc(m->len + 1);
-  if (!h->topic || !h->key || !h->value) {
-    held_free(h);
-    return NULL;
-  }
-  memcpy(h->key, m->key, m->key_len);
-  h->key[m->key_len] = '\0';
-  h->keylen = m->key_len;
-  if (m->len)
-    memcpy(h->value, m->payload, m->len);
-  h->len = m->len;
-  rd_kafka_headers_t *src = NULL;
-  if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
-    h->hdrs = rd_kafka_headers_copy(src);
-  return h;
-}
-
 /* When the record reached leadsync.held (its Kafka timestamp): the clock
  * that expiry runs on. Smartlead's event times can be far in the past. */
 static int64_t held_time_of(const rd_kafka_message_t *m) {
@@ -370,6 +459,18 @@ static int64_t event_time_of(const rd_kafka_message_t *m) {
   return held_time_of(m);
 }
 
+/* The config's index of the tenant a lead key starts with (metrics). */
+static uint16_t tenant_index(const ls_config *cfg, const char *key) {
+  const char *colon = strchr(key, ':');
+  size_t len = colon ? (size_t)(colon - key) : strlen(key);
+  for (size_t i = 0; i < cfg->n_tenants && i < FL_TENANT_NONE; i++) {
+    const char *id = cfg->tenants[i].id;
+    if (strlen(id) == len && !strncmp(id, key, len))
+      return (uint16_t)i;
+  }
+  return FL_TENANT_NONE;
+}
+
 static void state_snapshot(rel *r, int32_t p, const char *key,
                            const char *tenant, const char *cid,
                            const char *cname, bool allowed, int64_t offset,
@@ -378,49 +479,41 @@ static void state_snapshot(rel *r, int32_t p, const char *key,
   kq_header(m, "ce_id", id, sizeof id);
   kq_header(m, "ce_time", etime, sizeof etime);
   ls_time_format_ms(ls_now_us(), now, sizeof now);
-  produce_json(r, KQ_TOPIC_LEAD_STATE, p, key,
-               json_pack("{s:s,s:s,s:s?,s:s?,s:b,s:I,s:s,s:s?,s:s}",
-                         "lead_key", key, "tenant", tenant, "category_id",
-                         cid[0] ? cid : NULL, "category_name",
-                         cname[0] ? cname : NULL, "allowed", allowed,
-                         "held_offset", (json_int_t)offset, "event_id", id,
-                         "event_time", etime[0] ? etime : NULL, "updated_at",
-                         now),
-               NULL);
+  produce_json(
+      r, KQ_TOPIC_LEAD_STATE, p, key,
+      json_pack("{s:s,s:s,s:s?,s:s?,s:b,s:I,s:s,s:s?,s:s}", "lead_key", key,
+                "tenant", tenant, "category_id", cid[0] ? cid : NULL,
+                "category_name", cname[0] ? cname : NULL, "allowed", allowed,
+                "held_offset", (json_int_t)offset, "event_id", id, "event_time",
+                etime[0] ? etime : NULL, "updated_at", now),
+      NULL);
 }
 
-/* Releases every held record of the lead (event-time order), then a done
- * marker lists them. */
-static void release_held(rel *r, int32_t p, ls_filter *f, const char *key,
-                         const char *reason, bool live) {
-  ls_held_item *items;
-  size_t n = ls_filter_take(f, key, &items);
-  json_t *ids = live ? json_array() : NULL;
-  for (size_t i = 0; i < n; i++) {
-    held_rec *h = items[i].payload;
-    if (!live && r->poisoning && h) {
-      /* Released by a poisoned category change: they go to the DLQ with
-       * it, so a rebuild (which releases them again) loses nothing. */
-      char msg[300];
-      snprintf(msg, sizeof msg, "released by a poisoned record: %s",
-               r->poison_err[p]);
-      poison_dlq(r, p, items[i].offset, items[i].event_id, h->key, h->keylen,
-                 h->value, h->len, h->hdrs, msg, h->key, h->topic);
-    }
-    if (live && h) {
-      publish(r, h->topic, h->key, h->keylen, h->value, h->len, h->hdrs,
-              true);
-      sync_log(r, "released", reason, h->hdrs, key, p, items[i].offset,
-               h->topic);
-      json_array_append_new(ids, json_string(items[i].event_id));
-    }
-    ls_filter_item_free(f, &items[i]);
+/* Releases every held record of the lead: live, they are read back and
+ * re-published at the batch's end (the plan); applied by a poisoned
+ * record, they go to the DLQ with it, so a rebuild (which releases them
+ * again) loses nothing; replayed, they are only dropped from the state. */
+static void release_held(rel *r, int32_t p, fl_state *f, const char *key,
+                         fl_lead lead, const char *reason, bool live) {
+  fl_item *items;
+  size_t n;
+  if (!fl_state_take(f, lead, &items, &n)) {
+    mark_bad(r, p); /* out of memory: applied again after a rebuild */
+    return;
   }
-  free(items);
-  if (live && n)
-    done_marker(r, p, key, ids, "released");
-  else
-    json_decref(ids);
+  if (!n)
+    return;
+  if (!live && !r->poisoning) {
+    free(items);
+    return;
+  }
+  char msg[300];
+  if (!live)
+    snprintf(msg, sizeof msg, "released by a poisoned record: %s",
+             r->poison_err[p]);
+  if (!plan_release(r, live ? REL_LIVE : REL_POISON, key, live ? reason : msg,
+                    items, n))
+    mark_bad(r, p);
 }
 
 /* "tenant:campaign:email" -> "tenant:-:email" (the key of the lead's
@@ -429,8 +522,7 @@ static void release_held(rel *r, int32_t p, ls_filter *f, const char *key,
 static bool campaignless_key(const char *key, char *out, size_t outlen) {
   const char *c1 = strchr(key, ':');
   const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-  if (!c2 || !c2[1] || !strcmp(c2 + 1, "-") ||
-      (c2 - c1 == 2 && c1[1] == '-'))
+  if (!c2 || !c2[1] || !strcmp(c2 + 1, "-") || (c2 - c1 == 2 && c1[1] == '-'))
     return false;
   int w = snprintf(out, outlen, "%.*s:-:%s", (int)(c1 - key), key, c2 + 1);
   return w > 0 && (size_t)w < outlen;
@@ -453,9 +545,31 @@ static void tell_campaignless(rel *r, const rd_kafka_message_t *m,
   if (kq_header(m, "ce_tenant", v, sizeof v)[0])
     rd_kafka_header_add(h, "ce_tenant", -1, v, -1);
   produce_json(r, KQ_TOPIC_HELD, RD_KAFKA_PARTITION_UA, k2,
-               json_pack("{s:b,s:s,s:s}", "allowed", allowed, "category",
-                         cname, "from_key", key),
+               json_pack("{s:b,s:s,s:s}", "allowed", allowed, "category", cname,
+                         "from_key", key),
                h);
+}
+
+/* Holds the record m of the lead: only its offset, its event id's hash
+ * and when it was held; the record stays in leadsync.held. */
+static void hold(rel *r, fl_state *f, fl_lead lead, uint16_t tenant,
+                 const char *id, const rd_kafka_message_t *m, bool live,
+                 const char *key, const char *reason, const char *topic) {
+  rd_kafka_headers_t *hdrs = NULL;
+  switch (fl_state_hold(f, lead, tenant, fl_evid_of(id), m->offset,
+                        held_time_of(m))) {
+  case FL_HELD:
+    if (live) {
+      rd_kafka_message_headers(m, &hdrs);
+      sync_log(r, "held", reason, hdrs, key, m->partition, m->offset, topic);
+    }
+    break;
+  case FL_DUPLICATE:
+    break; /* the same event is held already */
+  case FL_NOMEM:
+    mark_bad(r, m->partition); /* applied again after a rebuild */
+    break;
+  }
 }
 
 /* Applies one leadsync.held record. live=false replays history to rebuild
@@ -464,18 +578,19 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
   int32_t p = m->partition;
   if (p < 0 || p >= MAX_PARTS)
     return; /* never assigned (rebalance_cb) */
-  ls_filter *f = r->parts[p];
+  fl_state *f = r->parts[p];
   char key[LS_KEY_MAX], marker[16], tenant_id[LS_TENANT_MAX],
       topic[LS_TOPIC_MAX], id[64];
   if (!f || !m->key || m->key_len >= sizeof key)
     return;
   memcpy(key, m->key, m->key_len);
   key[m->key_len] = '\0';
+  fl_lead lead = fl_lead_of(key);
+  uint16_t ti = tenant_index(r->o->cfg, key);
   rd_kafka_headers_t *hdrs = NULL;
   rd_kafka_message_headers(m, &hdrs);
 
-  if (!strcmp(kq_header(m, WRK_H_MARKER, marker, sizeof marker),
-              "category")) {
+  if (!strcmp(kq_header(m, WRK_H_MARKER, marker, sizeof marker), "category")) {
     /* The lead's address was decided in some campaign: a campaign-less
      * key is allowed once any campaign allows it, and a later denial in
      * another campaign does not hold it again. */
@@ -486,10 +601,12 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
     snprintf(reason, sizeof reason, "%s (any campaign)",
              cname && *cname ? cname : "allowed");
     if (allowed) {
-      ls_filter_set_state(f, key, LS_CAT_ALLOWED, m->offset);
-      release_held(r, p, f, key, reason, live);
-    } else if (ls_filter_state(f, key, NULL) != LS_CAT_ALLOWED) {
-      ls_filter_set_state(f, key, LS_CAT_DENIED, m->offset);
+      if (!fl_state_set_cat(f, lead, ti, FL_CAT_ALLOWED, m->offset))
+        mark_bad(r, p);
+      release_held(r, p, f, key, lead, reason, live);
+    } else if (fl_state_cat(f, lead, NULL) != FL_CAT_ALLOWED) {
+      if (!fl_state_set_cat(f, lead, ti, FL_CAT_DENIED, m->offset))
+        mark_bad(r, p);
     }
     json_decref(v);
     return;
@@ -501,7 +618,7 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
     size_t i;
     json_t *e;
     json_array_foreach(ids, i, e) if (json_is_string(e))
-        ls_filter_forget(f, key, json_string_value(e));
+        fl_state_forget(f, lead, fl_evid_of(json_string_value(e)));
     json_decref(v);
     return;
   }
@@ -531,43 +648,30 @@ static void apply(rel *r, const rd_kafka_message_t *m, bool live) {
     ls_event_category(root, cid, sizeof cid, cname, sizeof cname);
     json_decref(root);
     bool allowed = ls_tenant_allows(t, cid, cname);
-    ls_filter_set_state(f, key, allowed ? LS_CAT_ALLOWED : LS_CAT_DENIED,
-                        m->offset);
+    if (!fl_state_set_cat(f, lead, ti, allowed ? FL_CAT_ALLOWED : FL_CAT_DENIED,
+                          m->offset))
+      mark_bad(r, p);
     if (live) {
       state_snapshot(r, p, key, tenant_id, cid, cname, allowed, m->offset, m);
       tell_campaignless(r, m, key, allowed, cname);
     }
     if (!allowed) {
-      held_rec *h = held_from(m);
-      if (!h)
-        mark_bad(r, p); /* out of memory: applied again after a rebuild */
-      if (h && ls_filter_hold(f, key, id, event_time_of(m), held_time_of(m),
-                                m->offset, h) &&
-          live)
-        sync_log(r, "held", "category not allowed", hdrs, key, p, m->offset,
-                 topic);
+      hold(r, f, lead, ti, id, m, live, key, "category not allowed", topic);
       return;
     }
-    release_held(r, p, f, key, cid[0] || cname[0] ? cname : NULL, live);
+    release_held(r, p, f, key, lead, cid[0] || cname[0] ? cname : NULL, live);
     if (live)
       publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, false);
     return;
   }
-  if (ls_filter_state(f, key, NULL) == LS_CAT_ALLOWED) {
+  fl_cat c = fl_state_cat(f, lead, NULL);
+  if (c == FL_CAT_ALLOWED) {
     if (live)
       publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, false);
     return;
   }
-  held_rec *h = held_from(m);
-  if (!h)
-    mark_bad(r, p);
-  if (h && ls_filter_hold(f, key, id, event_time_of(m), held_time_of(m),
-                                m->offset, h) && live)
-    sync_log(r, "held",
-             ls_filter_state(f, key, NULL) == LS_CAT_DENIED
-                 ? "category not allowed"
-                 : "no category yet",
-             hdrs, key, p, m->offset, topic);
+  hold(r, f, lead, ti, id, m, live, key,
+       c == FL_CAT_DENIED ? "category not allowed" : "no category yet", topic);
 }
 
 /* A record whose outputs were refused poison_after times in a row: it
@@ -597,6 +701,234 @@ static void poison(rel *r, const rd_kafka_message_t *m) {
   r->poisoning = true;
   apply(r, m, false);
   r->poisoning = false;
+}
+
+/* -- the plan, produced ---------------------------------------------- */
+
+/* A held record that Kafka no longer has (leadsync.held's retention was
+ * shorter than the hold): it cannot be released, and says so. */
+static void gone(rel *r, int32_t p, const char *lead_key, int64_t offset) {
+  ls_error("filter: a held record is gone from leadsync.held before its "
+           "release (its retention must exceed held_max_age_days)",
+           "{s:i,s:I}", "partition", (int)p, "offset", (json_int_t)offset);
+  sync_log(r, "expired", "gone from leadsync.held (retention) while held", NULL,
+           lead_key ? lead_key : "", p, offset, KQ_TOPIC_HELD);
+}
+
+typedef struct {
+  int64_t t, off;
+  rd_kafka_message_t *m;
+} timed;
+
+static int by_time(const void *a, const void *b) {
+  const timed *x = a, *y = b;
+  if (x->t != y->t)
+    return x->t < y->t ? -1 : 1;
+  return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* One planned release, its records read back. */
+static void run_release(rel *r, op *o) {
+  int32_t p = o->cur;
+  if (o->mode == REL_EXPIRE) {
+    for (size_t i = 0; i < o->n; i++) {
+      rd_kafka_message_t *m = o->recs[i];
+      if (!m) {
+        gone(r, p, NULL, o->items[i].offset);
+        continue;
+      }
+      char key[LS_KEY_MAX], topic[LS_TOPIC_MAX], id[64];
+      snprintf(key, sizeof key, "%.*s",
+               (int)(m->key_len < sizeof key ? m->key_len : sizeof key - 1),
+               m->key ? (const char *)m->key : "");
+      kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
+      kq_header(m, "ce_id", id, sizeof id);
+      rd_kafka_headers_t *hdrs = NULL;
+      rd_kafka_message_headers(m, &hdrs);
+      sync_log(r, "expired", "held longer than held_max_age_days", hdrs, key, p,
+               m->offset, topic);
+      done_marker(r, p, key, json_pack("[s]", id), "expired");
+    }
+    return;
+  }
+  /* Released in event-time order (then offset). */
+  timed *v = malloc((o->n ? o->n : 1) * sizeof *v);
+  if (!v) {
+    mark_bad(r, p);
+    return;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < o->n; i++) {
+    if (!o->recs[i]) {
+      gone(r, p, o->lead_key, o->items[i].offset);
+      continue;
+    }
+    v[k++] = (timed){event_time_of(o->recs[i]), o->recs[i]->offset, o->recs[i]};
+  }
+  qsort(v, k, sizeof *v, by_time);
+  json_t *ids = json_array();
+  for (size_t i = 0; i < k; i++) {
+    rd_kafka_message_t *m = v[i].m;
+    char topic[LS_TOPIC_MAX], id[64];
+    kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
+    kq_header(m, "ce_id", id, sizeof id);
+    rd_kafka_headers_t *hdrs = NULL;
+    rd_kafka_message_headers(m, &hdrs);
+    if (o->mode == REL_POISON) {
+      poison_dlq(r, p, m->offset, id, m->key, m->key_len, m->payload, m->len,
+                 hdrs, o->reason, o->lead_key, topic);
+      continue;
+    }
+    publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, true);
+    sync_log(r, "released", o->reason, hdrs, o->lead_key, p, m->offset, topic);
+    json_array_append_new(ids, json_string(id));
+  }
+  if (json_array_size(ids))
+    done_marker(r, p, o->lead_key, ids, "released");
+  else
+    json_decref(ids);
+  free(v);
+}
+
+static int by_value(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Reads back the records of every planned release of partition p in one
+ * pass. false when the read failed: the partition is rebuilt and read
+ * again (record_bad), like a refused output. */
+static bool plan_read(rel *r, int32_t p, rd_kafka_message_t ***got,
+                      int64_t **offs_out, size_t *n_out) {
+  plan *pl = &r->plan;
+  size_t n = 0;
+  int64_t first_off = -1;
+  for (size_t i = 0; i < pl->n; i++)
+    if (pl->v[i].kind == OP_RELEASE && pl->v[i].cur == p) {
+      n += pl->v[i].n;
+      if (first_off < 0)
+        first_off = pl->v[i].cur_off;
+    }
+  int64_t *offs = malloc((n ? n : 1) * sizeof *offs);
+  rd_kafka_message_t **msgs = calloc(n ? n : 1, sizeof *msgs);
+  *got = msgs;
+  *offs_out = offs;
+  *n_out = 0;
+  if (!offs || !msgs) {
+    record_bad(r, p, first_off, "out of memory");
+    return false;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < pl->n; i++)
+    if (pl->v[i].kind == OP_RELEASE && pl->v[i].cur == p)
+      for (size_t j = 0; j < pl->v[i].n; j++)
+        offs[k++] = pl->v[i].items[j].offset;
+  qsort(offs, k, sizeof *offs, by_value);
+  size_t u = 0;
+  for (size_t i = 0; i < k; i++)
+    if (!u || offs[u - 1] != offs[i])
+      offs[u++] = offs[i];
+  *n_out = u;
+  char err[LS_ERRSTR_SIZE];
+  if (!fl_reader_get(r->reader, KQ_TOPIC_HELD, p, offs, u, msgs, err,
+                     sizeof err)) {
+    ls_error("filter: reading held records back failed; the partition is "
+             "rebuilt and read again",
+             "{s:i,s:s}", "partition", (int)p, "error", err);
+    char why[200];
+    snprintf(why, sizeof why, "read back: %.180s", err);
+    record_bad(r, p, first_off, why);
+    return false;
+  }
+  for (size_t i = 0; i < pl->n; i++) {
+    op *o = &pl->v[i];
+    if (o->kind != OP_RELEASE || o->cur != p)
+      continue;
+    o->recs = calloc(o->n ? o->n : 1, sizeof *o->recs);
+    if (!o->recs) {
+      record_bad(r, p, first_off, "out of memory");
+      return false;
+    }
+    for (size_t j = 0; j < o->n; j++) {
+      int64_t *at =
+          bsearch(&o->items[j].offset, offs, u, sizeof *offs, by_value);
+      /* Borrowed: the messages are destroyed with msgs, after the run. */
+      o->recs[j] = at ? msgs[at - offs] : NULL;
+    }
+  }
+  return true;
+}
+
+/* Stopping with a plan not produced: its partitions store nothing more
+ * (whoever owns them next applies those records again). */
+static void plan_drop(rel *r) {
+  for (size_t i = 0; i < r->plan.n; i++) {
+    op *o = &r->plan.v[i];
+    if (o->cur >= 0 && o->cur < MAX_PARTS)
+      r->pending[o->cur] = -1;
+    op_free(o);
+  }
+  r->plan.n = 0;
+  r->plan.releases = 0;
+}
+
+/* Produces the plan in order: the records of its releases read back per
+ * partition first. Outputs of a partition whose read failed are dropped:
+ * that partition is rebuilt and its records applied again. */
+static void plan_run(rel *r) {
+  plan *pl = &r->plan;
+  if (!pl->n)
+    return;
+  bool *skip = calloc(MAX_PARTS, sizeof *skip);
+  rd_kafka_message_t **msgs[MAX_PARTS] = {0};
+  int64_t *offs[MAX_PARTS] = {0};
+  size_t nmsgs[MAX_PARTS] = {0};
+  bool *seen = calloc(MAX_PARTS, sizeof *seen);
+  for (size_t i = 0; skip && seen && i < pl->n; i++) {
+    int32_t p = pl->v[i].cur;
+    if (pl->v[i].kind != OP_RELEASE || p < 0 || p >= MAX_PARTS || seen[p])
+      continue;
+    seen[p] = true;
+    if (r->failed[p] || !plan_read(r, p, &msgs[p], &offs[p], &nmsgs[p]))
+      skip[p] = true;
+  }
+  pl->running = true;
+  for (size_t i = 0; i < pl->n; i++) {
+    op *o = &pl->v[i];
+    r->cur = o->cur;
+    r->cur_off = o->cur_off;
+    bool drop =
+        !skip || !seen || (o->cur >= 0 && o->cur < MAX_PARTS && skip[o->cur]);
+    if (drop && o->cur >= 0)
+      record_bad(r, o->cur, -1, "out of memory");
+    if (drop) {
+      /* nothing */
+    } else if (o->kind == OP_RECORD) {
+      if (o->topic && o->key) {
+        produce_raw(r, o->topic, o->partition, o->key, o->klen, o->val, o->vlen,
+                    RD_KAFKA_MSG_F_FREE, o->h);
+        o->val = NULL; /* taken */
+        o->h = NULL;
+      }
+    } else {
+      run_release(r, o);
+    }
+    op_free(o);
+  }
+  pl->running = false;
+  r->cur = -1;
+  r->cur_off = -1;
+  pl->n = 0;
+  pl->releases = 0;
+  for (int p = 0; p < MAX_PARTS; p++) {
+    for (size_t i = 0; msgs[p] && i < nmsgs[p]; i++)
+      if (msgs[p][i])
+        rd_kafka_message_destroy(msgs[p][i]);
+    free(msgs[p]);
+    free(offs[p]);
+  }
+  free(skip);
+  free(seen);
 }
 
 /* -- durability ------------------------------------------------------ */
@@ -666,6 +998,7 @@ static void store_pending(rel *r) {
  * idempotent producer retries forever: message.timeout.ms=0), then stores
  * the offsets of the records that caused it. false when stopping first. */
 static bool flush_and_store(rel *r) {
+  plan_run(r);
   while (rd_kafka_outq_len(r->producer) > 0) {
     if (*r->o->stop)
       return false;
@@ -677,27 +1010,19 @@ static bool flush_and_store(rel *r) {
   return true;
 }
 
+/* Held records held longer than max_age_s expire: planned like a
+ * release (read back for their sync_log record and done marker). */
 static void expire(rel *r) {
   int64_t cutoff = ls_now_us() - (int64_t)r->o->max_age_s * 1000000;
   for (int p = 0; p < MAX_PARTS; p++) {
     if (!r->parts[p] || r->failed[p])
       continue;
     r->cur = p;
-    ls_held_item *items;
-    char **keys;
-    size_t n = ls_filter_take_expired(r->parts[p], cutoff, &items, &keys);
-    for (size_t i = 0; i < n; i++) {
-      held_rec *h = items[i].payload;
-      if (h)
-        sync_log(r, "expired", "held longer than held_max_age_days", h->hdrs,
-                 keys[i], p, items[i].offset, h->topic);
-      done_marker(r, p, keys[i], json_pack("[s]", items[i].event_id),
-                  "expired");
-      ls_filter_item_free(r->parts[p], &items[i]);
-      free(keys[i]);
-    }
-    free(items);
-    free(keys);
+    fl_item *items;
+    size_t n = fl_state_take_expired(r->parts[p], cutoff, &items);
+    if (n && !plan_release(r, REL_EXPIRE, NULL,
+                           "held longer than held_max_age_days", items, n))
+      mark_bad(r, p);
     if (n)
       ls_info("filter: held events expired", "{s:i,s:i}", "partition", p,
               "count", (int)n);
@@ -705,155 +1030,93 @@ static void expire(rel *r) {
   r->cur = -1;
 }
 
-/* -- rebuild --------------------------------------------------------- */
-
-/* Reads [from, to) of one partition with a group-less consumer, calling fn
- * on each record. */
-static bool read_range(rel *r, const char *topic, int32_t p, int64_t from,
-                       int64_t to,
-                       void (*fn)(rel *, const rd_kafka_message_t *, void *),
-                       void *arg) {
-  if (from >= to)
-    return true;
-  char err[LS_ERRSTR_SIZE];
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(r->o->cfg, err, sizeof err);
-  if (!conf || !kq_set(conf, "group.id", "leadsync-filter-rebuild", err,
-                       sizeof err) ||
-      !kq_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
-      !kq_set(conf, "log_level", "3", err, sizeof err)) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    snprintf(r->errstr, sizeof r->errstr, "rebuild: %.400s", err);
-    return false;
-  }
-  rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (!c) {
-    snprintf(r->errstr, sizeof r->errstr, "rebuild: %.400s", err);
-    return false;
-  }
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, topic, p)->offset = from;
-  rd_kafka_assign(c, l);
-  rd_kafka_topic_partition_list_destroy(l);
-  bool ok = true;
-  int64_t next = from;
-  int64_t deadline = ls_mono_us() + 120 * 1000000LL;
-  while (next < to) {
-    if (*r->o->stop || ls_mono_us() > deadline) {
-      ok = false;
-      snprintf(r->errstr, sizeof r->errstr,
-               "rebuild of %s [%d] stopped at offset %lld of %lld", topic,
-               (int)p, (long long)next, (long long)to);
-      break;
-    }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
-    if (!m)
-      continue;
-    if (!m->err) {
-      if (m->offset < to)
-        fn(r, m, arg);
-      next = m->offset + 1;
-    } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      next = to; /* nothing more to read */
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_consumer_close(c);
-  rd_kafka_destroy(c);
-  return ok;
-}
+/* -- restore --------------------------------------------------------- */
 
 typedef struct {
-  ls_filter *snap;
-  char **keys;
-  size_t n, cap;
+  rel *r;
+  fl_state *snap;
 } snap_arg;
-
-static bool grow_keys(snap_arg *a) {
-  size_t nc = a->cap ? a->cap * 2 : 64;
-  char **p = realloc(a->keys, nc * sizeof *p);
-  if (!p)
-    return false;
-  a->keys = p;
-  a->cap = nc;
-  return true;
-}
 
 /* One leadsync.lead_state record: the lead's latest decision and the held
  * offset of the record that made it. */
-static void snap_fn(rel *r, const rd_kafka_message_t *m, void *arg) {
-  (void)r;
+static void snap_fn(const rd_kafka_message_t *m, void *arg) {
   snap_arg *a = arg;
-  if (!m->key || m->key_len >= LS_KEY_MAX)
+  char key[LS_KEY_MAX];
+  if (!m->key || m->key_len >= sizeof key)
     return;
-  json_t *v = json_loadb(m->payload, m->len, 0, NULL);
-  const json_t *off = json_object_get(v, "held_offset");
-  char *key = malloc(m->key_len + 1);
-  if (!key || !json_is_integer(off) || (a->n == a->cap && !grow_keys(a))) {
-    free(key);
-    json_decref(v);
-    return;
-  }
   memcpy(key, m->key, m->key_len);
   key[m->key_len] = '\0';
-  ls_filter_set_state(a->snap, key,
-                      json_is_true(json_object_get(v, "allowed"))
-                          ? LS_CAT_ALLOWED
-                          : LS_CAT_DENIED,
-                      json_integer_value(off));
-  a->keys[a->n++] = key;
+  json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+  const json_t *off = json_object_get(v, "held_offset");
+  if (json_is_integer(off) &&
+      !fl_state_set_cat(
+          a->snap, fl_lead_of(key), tenant_index(a->r->o->cfg, key),
+          json_is_true(json_object_get(v, "allowed")) ? FL_CAT_ALLOWED
+                                                      : FL_CAT_DENIED,
+          json_integer_value(off)))
+    a->r->bad[m->partition] = true; /* out of memory: the restore fails */
   json_decref(v);
 }
 
-static void replay_fn(rel *r, const rd_kafka_message_t *m, void *arg) {
-  (void)arg;
-  apply(r, m, false);
+static void replay_fn(const rd_kafka_message_t *m, void *arg) {
+  apply(arg, m, false);
 }
 
-/* Copies snapshot states whose deciding record is gone from leadsync.held
- * (retention), so replay starts from what was decided before it. */
-static void seed_from_snapshot(ls_filter *dst, ls_filter *snap,
-                               int64_t held_low, const char *const *keys,
-                               size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    int64_t at;
-    ls_cat_state st = ls_filter_state(snap, keys[i], &at);
-    if (at >= 0 && at < held_low)
-      ls_filter_set_state(dst, keys[i], st, at);
-  }
+typedef struct {
+  rel *r;
+  fl_state *dst;
+  int64_t held_low;
+  int32_t p;
+} seed_arg;
+
+/* Copies a snapshot state whose deciding record is gone from
+ * leadsync.held (retention), so replay starts from what was decided
+ * before it. */
+static void seed_fn(fl_lead lead, uint16_t tenant, fl_cat c, int64_t at,
+                    void *ud) {
+  seed_arg *a = ud;
+  if (at >= 0 && at < a->held_low &&
+      !fl_state_set_cat(a->dst, lead, tenant, c, at))
+    a->r->bad[a->p] = true;
 }
 
+/* Restores partition p's state: the lead_state snapshot, then a replay of
+ * leadsync.held up to the committed offset (docs/filter.md "Restarts and
+ * rebalances"). Only offsets are kept: the replay holds no record. */
 static bool rebuild(rel *r, int32_t p, int64_t committed) {
-  int64_t lo = 0, hi = 0, slo = 0, shi = 0;
+  int64_t lo = 0, hi = 0, slo = 0, shi = 0, t0 = ls_mono_us();
+  char err[LS_ERRSTR_SIZE];
   if (wrk_fault("rebuild")) {
     snprintf(r->errstr, sizeof r->errstr,
              "rebuild: injected failure of partition %d", (int)p);
     return false;
   }
-  if (rd_kafka_query_watermark_offsets(r->consumer, KQ_TOPIC_HELD, p, &lo, &hi,
-                                       10000) ||
-      rd_kafka_query_watermark_offsets(r->consumer, KQ_TOPIC_LEAD_STATE, p,
-                                       &slo, &shi, 10000)) {
-    snprintf(r->errstr, sizeof r->errstr,
-             "rebuild: cannot read watermarks of partition %d", (int)p);
+  if (!fl_reader_watermarks(r->reader, KQ_TOPIC_HELD, p, &lo, &hi, err,
+                            sizeof err) ||
+      !fl_reader_watermarks(r->reader, KQ_TOPIC_LEAD_STATE, p, &slo, &shi, err,
+                            sizeof err)) {
+    snprintf(r->errstr, sizeof r->errstr, "rebuild: %.400s", err);
     return false;
   }
-  ls_filter_free(r->parts[p]);
-  r->parts[p] = ls_filter_new(held_free);
-  snap_arg sa = {ls_filter_new(NULL), NULL, 0, 0};
-  bool ok = sa.snap && read_range(r, KQ_TOPIC_LEAD_STATE, p, slo, shi, snap_fn,
-                                  &sa);
-  if (ok)
-    seed_from_snapshot(r->parts[p], sa.snap, lo, (const char *const *)sa.keys,
-                       sa.n);
-  for (size_t i = 0; i < sa.n; i++)
-    free(sa.keys[i]);
-  free(sa.keys);
-  ls_filter_free(sa.snap);
-  int64_t upto = committed >= 0 ? committed : lo;
+  fl_state_free(r->parts[p]);
+  r->parts[p] = fl_state_new();
   r->bad[p] = false;
+  snap_arg sa = {r, fl_state_new()};
+  bool ok = sa.snap && r->parts[p] &&
+            fl_reader_range(r->reader, KQ_TOPIC_LEAD_STATE, p, slo, shi,
+                            snap_fn, &sa, err, sizeof err);
+  if (ok) {
+    seed_arg ga = {r, r->parts[p], lo, p};
+    fl_state_foreach_lead(sa.snap, seed_fn, &ga);
+  }
+  fl_state_free(sa.snap);
+  int64_t upto = committed >= 0 ? committed : lo;
   if (ok)
-    ok = read_range(r, KQ_TOPIC_HELD, p, lo, upto, replay_fn, NULL);
+    ok = fl_reader_range(r->reader, KQ_TOPIC_HELD, p, lo, upto, replay_fn, r,
+                         err, sizeof err);
+  if (!ok)
+    snprintf(r->errstr, sizeof r->errstr, "rebuild of partition %d: %.400s",
+             (int)p, err);
   if (ok && (r->bad[p] || !r->parts[p])) {
     ok = false; /* out of memory while replaying */
     snprintf(r->errstr, sizeof r->errstr,
@@ -861,10 +1124,14 @@ static bool rebuild(rel *r, int32_t p, int64_t committed) {
   }
   r->bad[p] = false;
   r->bad_off[p] = -1;
-  ls_info("filter: partition rebuilt", "{s:i,s:I,s:I,s:i,s:i,s:b}",
+  r->restore_s[p] = (double)(ls_mono_us() - t0) / 1e6;
+  ls_info("filter: partition restored", "{s:i,s:I,s:I,s:i,s:i,s:i,s:f,s:b}",
           "partition", (int)p, "replayed_to", (json_int_t)upto, "state_records",
-          (json_int_t)(shi - slo), "leads", (int)ls_filter_leads(r->parts[p]),
-          "held", (int)ls_filter_held(r->parts[p]), "ok", ok);
+          (json_int_t)(shi - slo), "leads",
+          r->parts[p] ? (int)fl_state_leads(r->parts[p]) : 0, "held",
+          r->parts[p] ? (int)fl_state_held(r->parts[p]) : 0, "state_bytes",
+          r->parts[p] ? (int)fl_state_bytes(r->parts[p]) : 0, "seconds",
+          r->restore_s[p], "ok", ok);
   return ok;
 }
 
@@ -902,8 +1169,7 @@ static void recover(rel *r) {
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts,
-                         void *opaque) {
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
   rel *r = opaque;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     rd_kafka_committed(rk, parts, 10000);
@@ -913,8 +1179,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       int32_t p = parts->elems[i].partition;
       if (p < 0 || p >= MAX_PARTS) {
         /* Not taken: it stays in Kafka for a build with more room. */
-        ls_error("filter: partition beyond MAX_PARTS not consumed",
-                 "{s:i,s:i}", "partition", (int)p, "max", MAX_PARTS);
+        ls_error("filter: partition beyond MAX_PARTS not consumed", "{s:i,s:i}",
+                 "partition", (int)p, "max", MAX_PARTS);
         continue;
       }
       int64_t c = parts->elems[i].offset;
@@ -943,8 +1209,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++) {
       int32_t p = parts->elems[i].partition;
       if (p >= 0 && p < MAX_PARTS) {
-        ls_filter_free(r->parts[p]);
+        fl_state_free(r->parts[p]); /* revoked: its state goes */
         r->parts[p] = NULL;
+        fl_obs_partition_drop(r->o->metrics, p);
         r->pending[p] = -1;
         r->failed[p] = false;
         r->bad[p] = false;
@@ -962,18 +1229,21 @@ static void update_gauges(rel *r) {
   size_t leads = 0, held = 0;
   for (int p = 0; p < MAX_PARTS; p++)
     if (r->parts[p]) {
-      leads += ls_filter_leads(r->parts[p]);
-      held += ls_filter_held(r->parts[p]);
+      leads += fl_state_leads(r->parts[p]);
+      held += fl_state_held(r->parts[p]);
     }
-  ls_metrics_set(r->o->metrics, "leadsync_filter_leads",
-                 "Leads with filter state in memory", NULL, (double)leads);
-  ls_metrics_set(r->o->metrics, "leadsync_filter_held",
-                 "Events held in memory", NULL, (double)held);
-  /* Per-tenant counts and ages walk every held event: every 5 s. */
+  ls_metrics_set(r->o->metrics, "leadsync_filter_leads", NULL, NULL,
+                 (double)leads);
+  ls_metrics_set(r->o->metrics, "leadsync_filter_held", NULL, NULL,
+                 (double)held);
+  /* Per-partition state, per-tenant counts and ages walk every held
+   * event: every 5 s. */
   int64_t now = ls_mono_us();
   if (now >= r->next_held_gauges) {
-    fl_obs_held(r->o->metrics, r->o->cfg, r->parts, MAX_PARTS,
-                r->o->max_age_s);
+    for (int p = 0; p < MAX_PARTS; p++)
+      if (r->parts[p])
+        fl_obs_partition(r->o->metrics, p, r->parts[p], r->restore_s[p]);
+    fl_obs_held(r->o->metrics, r->o->cfg, r->parts, MAX_PARTS, r->o->max_age_s);
     wrk_obs_lag(r->o->metrics, r->consumer, "filter");
     r->next_held_gauges = now + 5000000;
   }
@@ -1011,8 +1281,15 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "filter producer: %s", rkerr);
     goto out;
   }
+  r->reader = fl_reader_new(o->cfg, o->max_msg_bytes, o->stop, errstr, errlen);
+  if (!r->reader)
+    goto out;
   rd_kafka_conf_t *cc = kq_conf_new_consumer(o->cfg, errstr, errlen);
-  if (!cc || !kq_consumer_defaults(cc, o->group, errstr, errlen)) {
+  /* A bounded prefetch: the filter's memory is its state, not a fetch
+   * queue of records it reads at its own pace anyway. */
+  if (!cc || !kq_consumer_defaults(cc, o->group, errstr, errlen) ||
+      !kq_set(cc, "queued.max.messages.kbytes", "2048", errstr, errlen) ||
+      !kq_set(cc, "queued.min.messages", "1000", errstr, errlen)) {
     if (cc)
       rd_kafka_conf_destroy(cc);
     goto out;
@@ -1034,8 +1311,8 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
              rd_kafka_err2str(err));
     goto out;
   }
-  ls_info("filter role started", "{s:s,s:i}", "group", o->group,
-          "max_age_s", (int)o->max_age_s);
+  ls_info("filter role started", "{s:s,s:i}", "group", o->group, "max_age_s",
+          (int)o->max_age_s);
   if (o->on_ready)
     o->on_ready(o->ready_arg);
   int64_t next_expiry = ls_mono_us() + o->expiry_every_ms * 1000;
@@ -1083,6 +1360,7 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
   rc = 0;
   /* Stop: what is acknowledged gets its offsets stored; the rest is read
    * again by whoever owns the partition next. */
+  plan_drop(r);
   if (r->unflushed) {
     rd_kafka_flush(r->producer, 5000);
     if (rd_kafka_outq_len(r->producer) == 0)
@@ -1099,7 +1377,10 @@ out:
     rd_kafka_destroy(r->producer);
   }
   for (int p = 0; p < MAX_PARTS; p++)
-    ls_filter_free(r->parts[p]);
+    fl_state_free(r->parts[p]);
+  plan_drop(r);
+  fl_reader_free(r->reader);
+  free(r->plan.v);
   free(r);
   return rc;
 }

@@ -13,15 +13,15 @@
 
 typedef struct {
   const ls_config *cfg;
-  const char *group;        /* consumer group id, e.g. "leadsync-filter" */
+  const char *group; /* consumer group id, e.g. "leadsync-filter" */
   ls_metrics *metrics;
   volatile sig_atomic_t *stop;
   void (*on_ready)(void *arg);
   void *ready_arg;
-  long max_age_s;           /* held events held longer than this expire */
-  long expiry_every_ms;     /* how often expiry runs */
-  int poison_after;         /* failed attempts before the DLQ (poison) */
-  long max_msg_bytes;       /* the producer's message.max.bytes */
+  long max_age_s;       /* held events held longer than this expire */
+  long expiry_every_ms; /* how often expiry runs */
+  int poison_after;     /* failed attempts before the DLQ (poison) */
+  long max_msg_bytes;   /* the producer's message.max.bytes */
 } fl_release_opts;
 
 /* Runs the filter role until *stop: consumes leadsync.held in its own

@@ -22,7 +22,7 @@
 #include "wrk_poison.h"
 #include "wrk_sync.h"
 #include "wrk_filter.h"
-#include "wrk_http.h"
+#include "ls_ops.h"
 #include "wrk_ledger.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
@@ -338,9 +338,10 @@ static void run_loop(wrk *w) {
     wrk_plan_free(&plan);
     now = ls_mono_us();
     if (wrk_batch_due(w->batch, now)) {
+      wrk_consumer_arm(w); /* a revoke from now on aborts the flush */
       wrk_batch_sync(w->batch);
       wrk_batch_emit(w->batch);
-      wrk_batch_settle(w->batch, &plan);
+      wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
       /* Between flushes (batch empty): partitions left behind may be
        * read again from their first unfinished record. */
@@ -444,14 +445,14 @@ static bool start_kafka(wrk *w) {
 
 /* Releases everything, in the reverse order of start (the consumer first:
  * it commits what is stored and leaves the group). */
-static void release(wrk *w, wrk_http *http) {
+static void release(wrk *w, ls_ops *http) {
   wrk_consumer_close(w);
   wrk_batch_free(w->batch);
   wrk_out_free(w->out);
   wrk_ledger_free(w->ledger);
   wrk_ledger_free(w->done);
   wrk_filter_free(w->filter);
-  wrk_http_stop(http);
+  ls_ops_stop(http);
   hs_transport_free(w->tp);
   hs_limiters_free(w->limiters);
   for (size_t i = 0; w->targets && i < w->cfg->n_tenants; i++)
@@ -483,7 +484,7 @@ int main(int argc, char **argv) {
   w.cons = &cons;
   w.poison = &poison;
   w.carry = &carry;
-  wrk_http *http = NULL;
+  ls_ops *http = NULL;
 
   if (ls_version_flag(argc, argv, "leadsync-worker"))
     return 0;
@@ -552,7 +553,7 @@ int main(int argc, char **argv) {
   portal_time_zones(&w);
 
   char url[160] = "";
-  http = wrk_http_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
+  http = ls_ops_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
                         sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);

@@ -106,13 +106,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                rd_kafka_err2str(err));
     /* Events read but not final are read again by the next owner; a flush
      * in progress sends nothing more and stores nothing of these. */
-    c->epoch++;
     c->abort = 1;
     c->revoked = true;
     bool all = !coop || err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
-    if (!record(c, WRK_REB_REVOKE, all ? NULL : parts))
+    if (!record(c, WRK_REB_REVOKE, all ? NULL : parts)) {
       /* Cannot say which: the loop treats it as every partition. */
-      record(c, WRK_REB_REVOKE, NULL);
+      c->revoke_all = true;
+      c->revoke_all_epoch = c->epoch;
+    }
+    /* Records stashed from now on were read after the revoke (of a
+     * partition assigned again, or kept): they stay. */
+    c->epoch++;
     if (!rd_kafka_assignment_lost(rk)) {
       rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
       if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -216,7 +220,10 @@ static bool stash_push(wrk *w, rd_kafka_message_t *m) {
       (wrk_fault("alloc_stash") ||
        !LS_ARRAY_GROW(c->stash, c->cap_stash, c->n_stash + 1)))
     return false;
-  c->stash[c->n_stash++] = (wrk_stashed){m, c->epoch};
+  wrk_stashed *st = &c->stash[c->n_stash++];
+  st->msg = m;
+  wrk_pos_of(&st->pos, m);
+  st->epoch = c->epoch;
   return true;
 }
 
@@ -267,8 +274,24 @@ void wrk_consumer_service(void *arg) {
   }
 }
 
+void wrk_consumer_arm(wrk *w) {
+  w->cons->abort = 0;
+  w->cons->revoked = false;
+}
+
+bool wrk_consumer_revoked(const wrk *w) {
+  return w->cons->revoked;
+}
+
 bool wrk_consumer_take(wrk *w, wrk_reb *r) {
   wrk_consumer *c = w->cons;
+  if (c->revoke_all) {
+    /* A revoke that could not be recorded: every partition, and what
+     * was recorded before it is moot (the assignment is re-read). */
+    c->revoke_all = false;
+    *r = (wrk_reb){WRK_REB_REVOKE, NULL, c->revoke_all_epoch};
+    return true;
+  }
   if (!c->n_reb)
     return false;
   *r = c->reb[0];
@@ -284,15 +307,14 @@ static void unstash(wrk_consumer *c,
                     const wrk_pos *one, unsigned epoch) {
   size_t k = c->head;
   for (size_t i = c->head; i < c->n_stash; i++) {
-    wrk_pos pos;
-    wrk_pos_of(&pos, c->stash[i].msg);
+    const wrk_pos *pos = &c->stash[i].pos;
     bool drop =
         c->stash[i].epoch <= epoch &&
-        (one ? wrk_pos_same_partition(&pos, one) : wrk_pos_in(&pos, parts));
-    if (drop)
-      rd_kafka_message_destroy(c->stash[i].msg);
-    else
+        (one ? wrk_pos_same_partition(pos, one) : wrk_pos_in(pos, parts));
+    if (!drop)
       c->stash[k++] = c->stash[i];
+    else if (c->stash[i].msg)
+      rd_kafka_message_destroy(c->stash[i].msg);
   }
   c->n_stash = k;
 }
@@ -382,7 +404,8 @@ void wrk_consumer_unstick(wrk *w) {
 void wrk_consumer_close(wrk *w) {
   wrk_consumer *c = w->cons;
   for (size_t i = c->head; i < c->n_stash; i++)
-    rd_kafka_message_destroy(c->stash[i].msg);
+    if (c->stash[i].msg)
+      rd_kafka_message_destroy(c->stash[i].msg);
   c->head = c->n_stash = 0;
   if (c->rk) {
     rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);

@@ -31,13 +31,14 @@ typedef struct wrk_reb {
   wrk_reb_kind kind;
   rd_kafka_topic_partition_list_t *parts; /* owned; NULL: every partition */
   unsigned epoch; /* REVOKE: stashed records of an epoch <= it were read
-                     before the revoke */
+                     before the revoke, later ones after it */
 } wrk_reb;
 
 /* Records polled while a flush waited (wrk_consumer_service), in order. */
 typedef struct wrk_stashed {
-  rd_kafka_message_t *msg;
-  unsigned epoch;
+  rd_kafka_message_t *msg; /* owned */
+  wrk_pos pos;
+  unsigned epoch; /* revokes seen when it was polled */
 } wrk_stashed;
 
 typedef struct wrk_consumer {
@@ -48,7 +49,9 @@ typedef struct wrk_consumer {
   size_t head, n_stash, cap_stash; /* taken from head */
   wrk_reb *reb;
   size_t n_reb, cap_reb;
-  unsigned epoch; /* revokes seen */
+  unsigned epoch;  /* revokes seen */
+  bool revoke_all; /* a revoke could not be recorded (memory) */
+  unsigned revoke_all_epoch;
   /* A revoke raises both: the flush sends nothing more (hs_policy.abort)
    * and stores nothing of the revoked partitions. The flush lowers them
    * when it starts. */
@@ -61,6 +64,11 @@ bool wrk_consumer_start(struct wrk *w, char *errstr, size_t errlen);
 /* The next record: stashed ones first, else one poll of at most
  * timeout_ms (which may run the rebalance callback). NULL: none. */
 rd_kafka_message_t *wrk_consumer_next(struct wrk *w, int timeout_ms);
+/* Before a flush: lowers the abort flag and the revoked mark (a revoke
+ * from now on raises both). */
+void wrk_consumer_arm(struct wrk *w);
+/* A revoke came since wrk_consumer_arm. */
+bool wrk_consumer_revoked(const struct wrk *w);
 /* hs_policy.idle while a flush waits: keeps the group membership alive
  * (rd_kafka_consumer_poll) and stashes what it returns; never touches
  * the batch. */

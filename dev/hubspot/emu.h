@@ -299,6 +299,5 @@ void emu_dispatch(struct emu *e, const char *method, const char *path,
                   struct emu_response *r);
 int emu_http_start(struct emu *e, const char *host, int port, int *bound_port,
                    void **daemon_out, char *errstr, size_t n);
-void emu_http_stop(void *daemon);
 
 #endif

@@ -207,7 +207,7 @@ int main(int argc, char **argv) {
   emu_logf(&e, "stopping");
   rc = 0;
 out:
-  emu_http_stop(daemon);
+  dev_http_stop(daemon);
   emu_free(&e);
   return rc;
 }

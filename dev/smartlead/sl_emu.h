@@ -76,7 +76,6 @@ const char *sl_category_name(int id);
 /* sl_http.c */
 int sl_http_start(struct sl_emu *e, const char *host, int port, int *bound,
                   void **daemon, char *err, size_t errlen);
-void sl_http_stop(void *daemon);
 
 /* xorshift64*: deterministic for a seed. */
 uint64_t sl_rand(struct sl_emu *e);

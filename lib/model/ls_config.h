@@ -88,8 +88,9 @@ const ls_source *ls_config_find_source(const ls_config *cfg,
                                        const char *token_sha256);
 const ls_tenant *ls_config_tenant(const ls_config *cfg, const char *id);
 
-/* Convenience getters for optional scalars under a section ("ingress",
- * "worker") with defaults. */
+/* Optional scalars of a section that has no typed struct yet ("fanout"),
+ * with defaults. The ingress and the worker read cfg->ingress and
+ * cfg->worker instead: a key read here is checked by nothing. */
 long ls_config_int(const ls_config *cfg, const char *section, const char *key,
                    long dflt);
 const char *ls_config_str(const ls_config *cfg, const char *section,

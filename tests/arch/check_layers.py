@@ -25,14 +25,12 @@ import sys
 import tempfile
 
 # lib/ folder -> (CMake target, the lib/ folders its modules may include).
-# "." is lib/ itself (the filter's state, until it moves to filter/).
 LAYERS = {
     "core": ("ls_core", {"core"}),
     "model": ("ls_model", {"core", "model"}),
     "ops": ("ls_ops", {"core", "ops"}),
     "kafka": ("ls_kafka", {"core", "model", "kafka"}),
     "hubspot": ("ls_hubspot", {"core", "model", "hubspot"}),
-    ".": ("ls_filter", {"core", "model", "."}),
 }
 # Files that are part of another module: a private header and its .c kept
 # apart for reading, included only by the module they belong to (checked).

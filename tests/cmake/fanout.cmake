@@ -3,7 +3,7 @@ if(CMOCKA_FOUND)
   add_executable(test_fanout ${CMAKE_SOURCE_DIR}/tests/unit/test_fanout.c
     ${CMAKE_SOURCE_DIR}/fanout/fo_format.c ${CMAKE_SOURCE_DIR}/fanout/fo_seen.c)
   target_include_directories(test_fanout PRIVATE ${CMAKE_SOURCE_DIR}/fanout)
-  target_link_libraries(test_fanout PRIVATE ls_kafka ls_filter PkgConfig::CMOCKA)
+  target_link_libraries(test_fanout PRIVATE ls_kafka ls_model PkgConfig::CMOCKA)
   ls_add_ctest(unit_fanout test_fanout LABELS unit)
 endif()
 ls_add_pytest(fanout_delivery tests/fanout/test_fanout.py LABELS integration TIMEOUT 300)

@@ -1,4 +1,5 @@
-/* Unit tests for the hold-and-release state (lib/ls_filter.c). */
+/* Unit tests for the filter's per-partition state (filter/fl_state.c) and
+ * the category rules (lib/model/ls_category.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,79 +10,107 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ls_filter.h"
+#include "fl_state.h"
+#include "ls_category.h"
 
-static int freed;
-static void count_free(void *p) {
-  freed++;
-  free(p);
+#define EV(n) fl_evid_of(n)
+
+static fl_item *take(fl_state *s, const char *key, size_t *n) {
+  fl_item *v;
+  assert_true(fl_state_take(s, fl_lead_of(key), &v, n));
+  return v;
 }
 
-static void held_records_come_back_in_event_time_order(void **state) {
+static void held_records_come_back_in_offset_order_once(void **state) {
   (void)state;
-  ls_filter *f = ls_filter_new(count_free);
-  freed = 0;
-  assert_int_equal(ls_filter_state(f, "t:1:a@x", NULL), LS_CAT_UNKNOWN);
-  assert_true(ls_filter_hold(f, "t:1:a@x", "e3", 300, 300, 10, strdup("c")));
-  assert_true(ls_filter_hold(f, "t:1:a@x", "e1", 100, 100, 11, strdup("a")));
-  assert_true(ls_filter_hold(f, "t:1:a@x", "e2", 100, 100, 12, strdup("b")));
-  assert_false(ls_filter_hold(f, "t:1:a@x", "e1", 100, 100, 13, strdup("dup")));
-  assert_int_equal(freed, 1); /* the duplicate's payload */
-  assert_true(ls_filter_hold(f, "t:1:b@x", "f1", 50, 50, 14, strdup("z")));
-  assert_int_equal(ls_filter_held(f), 4);
-  ls_held_item *items;
-  size_t n = ls_filter_take(f, "t:1:a@x", &items);
+  fl_state *s = fl_state_new();
+  fl_lead a = fl_lead_of("t:1:a@x"), b = fl_lead_of("t:1:b@x");
+  assert_int_equal(fl_state_cat(s, a, NULL), FL_CAT_UNKNOWN);
+  assert_int_equal(fl_state_hold(s, a, 0, EV("e3"), 10, 300), FL_HELD);
+  assert_int_equal(fl_state_hold(s, a, 0, EV("e1"), 11, 100), FL_HELD);
+  assert_int_equal(fl_state_hold(s, a, 0, EV("e2"), 12, 100), FL_HELD);
+  /* The same event forwarded twice is held once. */
+  assert_int_equal(fl_state_hold(s, a, 0, EV("e1"), 13, 100), FL_DUPLICATE);
+  assert_int_equal(fl_state_hold(s, b, 0, EV("f1"), 14, 50), FL_HELD);
+  assert_int_equal(fl_state_held(s), 4);
+  size_t n;
+  fl_item *v = take(s, "t:1:a@x", &n);
   assert_int_equal(n, 3);
-  assert_string_equal(items[0].event_id, "e1");
-  assert_string_equal(items[1].event_id, "e2"); /* same time: offset order */
-  assert_string_equal(items[2].event_id, "e3");
-  for (size_t i = 0; i < n; i++)
-    ls_filter_item_free(f, &items[i]);
-  free(items);
-  assert_int_equal(ls_filter_held(f), 1);
-  assert_int_equal(ls_filter_take(f, "t:1:a@x", &items), 0);
-  ls_filter_free(f);
-  assert_int_equal(freed, 5);
+  assert_int_equal(v[0].offset, 10);
+  assert_int_equal(v[1].offset, 11);
+  assert_int_equal(v[2].offset, 12);
+  assert_true(v[0].evid == EV("e3"));
+  free(v);
+  assert_int_equal(fl_state_held(s), 1);
+  v = take(s, "t:1:a@x", &n);
+  assert_int_equal(n, 0);
+  assert_null(v);
+  /* A 32-hex event id maps to its own first 64 bits. */
+  assert_true(fl_evid_of("00000000000000ff0000000000000000") == 0xff);
+  fl_state_free(s);
 }
 
 static void state_never_regresses_to_an_older_decision(void **state) {
   (void)state;
-  ls_filter *f = ls_filter_new(free);
+  fl_state *s = fl_state_new();
+  fl_lead k = fl_lead_of("k");
   int64_t at;
-  ls_filter_set_state(f, "k", LS_CAT_ALLOWED, 20);
-  ls_filter_set_state(f, "k", LS_CAT_DENIED, 5); /* replayed older record */
-  assert_int_equal(ls_filter_state(f, "k", &at), LS_CAT_ALLOWED);
+  assert_true(fl_state_set_cat(s, k, 0, FL_CAT_ALLOWED, 20));
+  assert_true(fl_state_set_cat(s, k, 0, FL_CAT_DENIED, 5)); /* replayed */
+  assert_int_equal(fl_state_cat(s, k, &at), FL_CAT_ALLOWED);
   assert_int_equal(at, 20);
-  ls_filter_set_state(f, "k", LS_CAT_DENIED, 21);
-  assert_int_equal(ls_filter_state(f, "k", NULL), LS_CAT_DENIED);
-  ls_filter_free(f);
+  assert_true(fl_state_set_cat(s, k, 0, FL_CAT_DENIED, 21));
+  assert_int_equal(fl_state_cat(s, k, NULL), FL_CAT_DENIED);
+  fl_state_free(s);
 }
 
 static void forget_and_expire(void **state) {
   (void)state;
-  ls_filter *f = ls_filter_new(free);
-  for (int i = 0; i < 3000; i++) { /* forces rehashing */
-    char key[32], id[16];
+  fl_state *s = fl_state_new();
+  char key[32], id[32];
+  for (int i = 0; i < 3000; i++) {
     snprintf(key, sizeof key, "t:1:%d@x", i);
     snprintf(id, sizeof id, "e%d", i);
-    ls_filter_hold(f, key, id, 1000 - i, i, i, strdup(id));
+    /* held at i seconds */
+    assert_int_equal(
+        fl_state_hold(s, fl_lead_of(key), 0, EV(id), i, (int64_t)i * 1000000),
+        FL_HELD);
   }
-  assert_int_equal(ls_filter_leads(f), 3000);
-  assert_true(ls_filter_forget(f, "t:1:7@x", "e7"));
-  assert_false(ls_filter_forget(f, "t:1:7@x", "e7"));
-  ls_held_item *items;
-  char **keys;
-  size_t n = ls_filter_take_expired(f, 100, &items, &keys);
-  assert_int_equal(n, 99); /* 0..99 minus the forgotten e7 */
-  for (size_t i = 0; i < n; i++) {
-    assert_true(items[i].held_us < 100);
-    ls_filter_item_free(f, &items[i]);
-    free(keys[i]);
+  assert_int_equal(fl_state_leads(s), 3000);
+  assert_true(fl_state_forget(s, fl_lead_of("t:1:7@x"), EV("e7")));
+  assert_false(fl_state_forget(s, fl_lead_of("t:1:7@x"), EV("e7")));
+  fl_item *v;
+  size_t n = fl_state_take_expired(s, 100 * 1000000LL, &v);
+  assert_int_equal(n, 99); /* held before 100 s, less the forgotten one */
+  for (size_t i = 1; i < n; i++)
+    assert_true(v[i - 1].offset < v[i].offset);
+  free(v);
+  assert_int_equal(fl_state_held(s), 2900);
+  /* Freed pool slots are used again: the pool does not grow. */
+  size_t bytes = fl_state_bytes(s);
+  for (int i = 0; i < 99; i++) {
+    snprintf(id, sizeof id, "again%d", i);
+    assert_int_equal(
+        fl_state_hold(s, fl_lead_of("t:1:5000@x"), 0, EV(id), 5000 + i, 0),
+        FL_HELD);
   }
-  free(items);
-  free(keys);
-  assert_int_equal(ls_filter_held(f), 2900);
-  ls_filter_free(f);
+  assert_int_equal(fl_state_bytes(s), bytes);
+  fl_state_free(s);
+}
+
+static void resident_bytes_per_held_lead_stay_small(void **state) {
+  (void)state;
+  fl_state *s = fl_state_new();
+  char key[64];
+  for (int i = 0; i < 100000; i++) {
+    snprintf(key, sizeof key, "demo:4242:lead%06d@example.com", i);
+    assert_int_equal(fl_state_hold(s, fl_lead_of(key), 0, EV(key), i, 1),
+                     FL_HELD);
+  }
+  double per = (double)fl_state_bytes(s) / 100000.0;
+  printf("state: %.1f bytes per held lead at 100,000\n", per);
+  assert_true(per <= 96.0); /* a 32-byte lead slot and a 24-byte record */
+  fl_state_free(s);
 }
 
 static void categories_by_name_or_id(void **state) {
@@ -103,7 +132,8 @@ static void categories_by_name_or_id(void **state) {
   json_t *new_shape = json_loads(
       "{\"lead_category\":{\"old_id\":null,\"new_id\":2,\"new_name\":"
       "\"Meeting Request\"},\"category\":\"Meeting Request\","
-      "\"lead_category_id\":2}", 0, NULL);
+      "\"lead_category_id\":2}",
+      0, NULL);
   json_t *old_shape = json_loads(
       "{\"category\":\"Interested\",\"lead_category_id\":\"1\"}", 0, NULL);
   char id[32], name[64];
@@ -119,9 +149,10 @@ static void categories_by_name_or_id(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(held_records_come_back_in_event_time_order),
+      cmocka_unit_test(held_records_come_back_in_offset_order_once),
       cmocka_unit_test(state_never_regresses_to_an_older_decision),
       cmocka_unit_test(forget_and_expire),
+      cmocka_unit_test(resident_bytes_per_held_lead_stay_small),
       cmocka_unit_test(categories_by_name_or_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
