@@ -418,6 +418,38 @@ static int parse_flags(int argc, char **argv, flags *f) {
   return -1;
 }
 
+/* SIGTERM and SIGINT only raise stop_flag; SIGPIPE is ignored. */
+static void install_signals(void) {
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* Metrics, the HubSpot policy (the stop flag, the revoke abort flag, the
+ * consumer's keep-alive as the idle hook), the transport and one target
+ * per tenant. false: logged, stop. */
+static bool start_hubspot(wrk *w) {
+  w->stop = &stop_flag;
+  w->metrics = ls_metrics_new();
+  if (w->metrics)
+    wrk_obs_declare(w->metrics);
+  w->s.pol.stop = &stop_flag;
+  w->s.pol.abort = &w->cons->abort;
+  w->s.pol.idle = wrk_consumer_service;
+  w->s.pol.idle_ud = w;
+  w->s.pol.metrics = w->metrics;
+  w->tp = hs_transport_curl_new(w->cfg->worker.http_timeout_ms, 5000,
+                                (size_t)w->cfg->worker.max_response_bytes);
+  if (!w->metrics || !w->tp || !make_targets(w)) {
+    ls_error("out of memory at start", NULL);
+    return false;
+  }
+  return true;
+}
+
 /* The Kafka side: producer, ledgers (loaded), filter seam, batch and the
  * subscribed consumer. false: logged, stop. */
 static bool start_kafka(wrk *w) {
@@ -494,13 +526,7 @@ int main(int argc, char **argv) {
   const char *group = f.group, *events = f.events, *listen = f.listen;
   const char *ready_file = f.ready_file;
   bool setup_only = f.setup_only;
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-
+  install_signals();
   if (ls_config_load(f.config, &w.cfg, err, sizeof err) != LS_OK) {
     ls_error("invalid configuration", "{s:s}", "error", err);
     return 1;
@@ -531,21 +557,8 @@ int main(int argc, char **argv) {
     goto out;
   }
   w.s.portal_share = portal_share(w.cfg, &w.s);
-  w.stop = &stop_flag;
-  w.metrics = ls_metrics_new();
-  if (w.metrics)
-    wrk_obs_declare(w.metrics);
-  w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.cons->abort;
-  w.s.pol.idle = wrk_consumer_service;
-  w.s.pol.idle_ud = &w;
-  w.s.pol.metrics = w.metrics;
-  w.tp = hs_transport_curl_new(w.cfg->worker.http_timeout_ms, 5000,
-                               (size_t)w.cfg->worker.max_response_bytes);
-  if (!w.metrics || !w.tp || !make_targets(&w)) {
-    ls_error("out of memory at start", NULL);
+  if (!start_hubspot(&w))
     goto out;
-  }
   if (setup_only) {
     rc = run_setup(&w, true) ? 1 : 0;
     goto out;
