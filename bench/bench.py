@@ -28,6 +28,8 @@ import time
 import traceback
 import uuid
 
+import bench_quota
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BENCH_DIR = os.path.join(ROOT, "bench")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "smartlead")
@@ -62,6 +64,8 @@ SIZES = {
     "console_lookups":      (5000,   1000),
 }
 SCALE_WORKERS = [1, 2, 4]
+# The portal-quota parts (bench_quota.py) bring their own sizes.
+SIZES.update(bench_quota.SIZES)
 
 # -- the worker's event mix and what each event writes to HubSpot -----------
 # Shares in percent (docs/bench.md). WRITES mirrors lib/hubspot/hs_map.c with
@@ -221,19 +225,20 @@ CATEGORIES = [(1, "Interested"), (2, "Meeting Request"), (3, "Not Interested"),
               (5, "Out Of Office")]
 
 
-def generate_events(n, leads, seed, lead_prefix="lead"):
+def generate_events(n, leads, seed, lead_prefix="lead", mix=None):
     """n compact Smartlead payloads in the MIX proportions over `leads`
     distinct leads, derived from the shared fixtures: lead emails, lead ids,
     stats ids, message ids and timestamps changed per event."""
     rng = random.Random(seed)
-    total = sum(s for _, s in MIX)
-    counts = {t: n * s // total for t, s in MIX}
-    for t, _ in sorted(MIX, key=lambda m: -m[1])[: n - sum(counts.values())]:
+    mix = mix or MIX
+    total = sum(s for _, s in mix)
+    counts = {t: n * s // total for t, s in mix}
+    for t, _ in sorted(mix, key=lambda m: -m[1])[: n - sum(counts.values())]:
         counts[t] += 1
-    types = [t for t, _ in MIX for _ in range(counts[t])]
+    types = [t for t, _ in mix for _ in range(counts[t])]
     rng.shuffle(types)
     fixtures = {}
-    for t, _ in MIX:
+    for t, _ in mix:
         with open(os.path.join(FIXTURES, t + ".json")) as f:
             fixtures[t] = f.read()
     base = datetime.datetime(2025, 4, 1, tzinfo=datetime.timezone.utc)
@@ -964,6 +969,7 @@ def build_rows(res):
     rows[-1]["text"] = joined("requests_into_exhausted_window", "{:,}")
     add("memory", f"{label} workers largest RSS peak MiB", None, "{}")
     rows[-1]["text"] = joined("rss_peak_mib", "{:.1f}")
+    bench_quota.add_rows(res, add, get, num, rows)
     cs = res.get("console", {})
     add("console", "read model events (Kafka records)", cs.get("events"),
         "{:,}")
@@ -1014,9 +1020,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--out", default=os.environ.get("BENCH_OUT") or None)
-    ap.add_argument("--parts", default="ingress,worker,scaling,console",
+    ap.add_argument("--parts",
+                    default="ingress,worker,scaling,priority,portals,console",
                     help="comma-separated subset of ingress,worker,scaling,"
-                    "console")
+                    "priority,portals,console")
     ap.add_argument("--show", metavar="JSON",
                     help="print the table of an earlier run's BENCH_OUT")
     a = ap.parse_args()
@@ -1058,6 +1065,13 @@ def main():
         steps.append(("worker/scaling",
                       lambda: b.part_worker(res, want & {"worker",
                                                          "scaling"})))
+    mod = sys.modules[__name__]
+    if "priority" in want:
+        steps.append(("priority",
+                      lambda: bench_quota.part_priority(b, res, mod)))
+    if "portals" in want:
+        steps.append(("portals",
+                      lambda: bench_quota.part_portals(b, res, mod)))
     if "console" in want:
         steps.append(("console", lambda: part_console(build, sizes, res)))
     for name, step in steps:

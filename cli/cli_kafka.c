@@ -406,3 +406,12 @@ void cli_key_parts(const rd_kafka_message_t *m, char *tenant, size_t tl,
   part(c1 + 1, (size_t)(c2 - c1 - 1), campaign, cl);
   part(c2 + 1, strlen(c2 + 1), email, el);
 }
+
+void cli_kafka_done(rd_kafka_t *rk, cli_ranges *r) {
+  if (r)
+    cli_ranges_free(r);
+  if (rk) {
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+  }
+}

@@ -682,11 +682,7 @@ out:
   json_decref(f.outcome);
   free(body);
   json_decref(payload);
-  cli_ranges_free(&ranges);
-  if (rk) {
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-  }
+  cli_kafka_done(rk, &ranges);
   ls_config_free(cfg);
   return rc;
 }

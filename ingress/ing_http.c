@@ -22,7 +22,7 @@
 #include "ls_buf.h"
 #include "ls_hash.h"
 #include "ls_log.h"
-#include "ls_net.h"
+#include "ls_ops.h"
 #include "ls_time.h"
 
 #define WEBHOOK_PREFIX "/v1/webhooks/smartlead/"
@@ -714,29 +714,14 @@ void ing_http_set_sink(ing_server *s, ing_sink *sink) {
 
 bool ing_http_listen(ing_server *s, const char *listen, char *url,
                      size_t urllen, char *errstr, size_t errlen) {
-  char host[256], port[16];
-  struct addrinfo hints, *ai = NULL;
-  if (!ls_split_listen(listen, host, sizeof host, port, sizeof port)) {
-    snprintf(errstr, errlen, "listen address %s: expected HOST:PORT", listen);
+  ls_listen l;
+  if (!ls_listen_resolve(listen, &l, errstr, errlen))
     return false;
-  }
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-  if (gai != 0 || !ai) {
-    snprintf(errstr, errlen, "listen address %s: %s", listen,
-             gai_strerror(gai));
-    return false;
-  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                   MHD_USE_ERROR_LOG;
-  if (ai->ai_family == AF_INET6)
-    flags |= MHD_USE_IPv6;
+                   MHD_USE_ERROR_LOG | ls_listen_mhd_flags(&l);
   s->d = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads ? s->o.threads : 2),
+      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&l.addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads ? s->o.threads : 2),
       MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
       MHD_OPTION_CONNECTION_TIMEOUT, s->o.conn_timeout_s,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_conns_per_ip,
@@ -744,19 +729,11 @@ bool ing_http_listen(ing_server *s, const char *listen, char *url,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
       on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
       MHD_OPTION_END);
-  bool v6 = ai->ai_family == AF_INET6;
-  freeaddrinfo(ai);
   if (!s->d) {
     snprintf(errstr, errlen, "cannot listen on %s", listen);
     return false;
   }
-  const union MHD_DaemonInfo *di =
-      MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-  unsigned p = di ? di->port : 0;
-  const char *uh = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "::")
-                       ? host
-                       : (v6 ? "::1" : "127.0.0.1");
-  snprintf(url, urllen, v6 ? "http://[%s]:%u" : "http://%s:%u", uh, p);
+  ls_listen_url(&l, ls_mhd_port(s->d), url, urllen);
   return true;
 }
 

@@ -22,7 +22,7 @@
 #include "wrk_poison.h"
 #include "wrk_sync.h"
 #include "wrk_filter.h"
-#include "wrk_http.h"
+#include "ls_ops.h"
 #include "wrk_ledger.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
@@ -338,9 +338,10 @@ static void run_loop(wrk *w) {
     wrk_plan_free(&plan);
     now = ls_mono_us();
     if (wrk_batch_due(w->batch, now)) {
+      wrk_consumer_arm(w); /* a revoke from now on aborts the flush */
       wrk_batch_sync(w->batch);
       wrk_batch_emit(w->batch);
-      wrk_batch_settle(w->batch, &plan);
+      wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
       /* Between flushes (batch empty): partitions left behind may be
        * read again from their first unfinished record. */
@@ -417,6 +418,38 @@ static int parse_flags(int argc, char **argv, flags *f) {
   return -1;
 }
 
+/* SIGTERM and SIGINT only raise stop_flag; SIGPIPE is ignored. */
+static void install_signals(void) {
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* Metrics, the HubSpot policy (the stop flag, the revoke abort flag, the
+ * consumer's keep-alive as the idle hook), the transport and one target
+ * per tenant. false: logged, stop. */
+static bool start_hubspot(wrk *w) {
+  w->stop = &stop_flag;
+  w->metrics = ls_metrics_new();
+  if (w->metrics)
+    wrk_obs_declare(w->metrics);
+  w->s.pol.stop = &stop_flag;
+  w->s.pol.abort = &w->cons->abort;
+  w->s.pol.idle = wrk_consumer_service;
+  w->s.pol.idle_ud = w;
+  w->s.pol.metrics = w->metrics;
+  w->tp = hs_transport_curl_new(w->cfg->worker.http_timeout_ms, 5000,
+                                (size_t)w->cfg->worker.max_response_bytes);
+  if (!w->metrics || !w->tp || !make_targets(w)) {
+    ls_error("out of memory at start", NULL);
+    return false;
+  }
+  return true;
+}
+
 /* The Kafka side: producer, ledgers (loaded), filter seam, batch and the
  * subscribed consumer. false: logged, stop. */
 static bool start_kafka(wrk *w) {
@@ -444,14 +477,14 @@ static bool start_kafka(wrk *w) {
 
 /* Releases everything, in the reverse order of start (the consumer first:
  * it commits what is stored and leaves the group). */
-static void release(wrk *w, wrk_http *http) {
+static void release(wrk *w, ls_ops *http) {
   wrk_consumer_close(w);
   wrk_batch_free(w->batch);
   wrk_out_free(w->out);
   wrk_ledger_free(w->ledger);
   wrk_ledger_free(w->done);
   wrk_filter_free(w->filter);
-  wrk_http_stop(http);
+  ls_ops_stop(http);
   hs_transport_free(w->tp);
   hs_limiters_free(w->limiters);
   for (size_t i = 0; w->targets && i < w->cfg->n_tenants; i++)
@@ -483,7 +516,7 @@ int main(int argc, char **argv) {
   w.cons = &cons;
   w.poison = &poison;
   w.carry = &carry;
-  wrk_http *http = NULL;
+  ls_ops *http = NULL;
 
   if (ls_version_flag(argc, argv, "leadsync-worker"))
     return 0;
@@ -493,13 +526,7 @@ int main(int argc, char **argv) {
   const char *group = f.group, *events = f.events, *listen = f.listen;
   const char *ready_file = f.ready_file;
   bool setup_only = f.setup_only;
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-
+  install_signals();
   if (ls_config_load(f.config, &w.cfg, err, sizeof err) != LS_OK) {
     ls_error("invalid configuration", "{s:s}", "error", err);
     return 1;
@@ -530,21 +557,8 @@ int main(int argc, char **argv) {
     goto out;
   }
   w.s.portal_share = portal_share(w.cfg, &w.s);
-  w.stop = &stop_flag;
-  w.metrics = ls_metrics_new();
-  if (w.metrics)
-    wrk_obs_declare(w.metrics);
-  w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.cons->abort;
-  w.s.pol.idle = wrk_consumer_service;
-  w.s.pol.idle_ud = &w;
-  w.s.pol.metrics = w.metrics;
-  w.tp = hs_transport_curl_new(w.cfg->worker.http_timeout_ms, 5000,
-                               (size_t)w.cfg->worker.max_response_bytes);
-  if (!w.metrics || !w.tp || !make_targets(&w)) {
-    ls_error("out of memory at start", NULL);
+  if (!start_hubspot(&w))
     goto out;
-  }
   if (setup_only) {
     rc = run_setup(&w, true) ? 1 : 0;
     goto out;
@@ -552,7 +566,7 @@ int main(int argc, char **argv) {
   portal_time_zones(&w);
 
   char url[160] = "";
-  http = wrk_http_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
+  http = ls_ops_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
                         sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);

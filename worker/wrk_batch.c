@@ -13,7 +13,6 @@
 #include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
-#include "wrk_consumer.h"
 #include "wrk_poison.h"
 #include "wrk_sync.h"
 #include "wrk_fault.h"
@@ -399,8 +398,6 @@ void wrk_batch_sync(wrk_batch *b) {
   size_t waiting = 0;
   for (size_t i = 0; i < b->n; i++)
     waiting += b->evs[i]->outcome == WRK_PENDING;
-  w->cons->abort = 0;
-  w->cons->revoked = false;
   if (waiting)
     wrk_sync(w, b->evs, b->n);
   else if (wrk_sync_carry_due(w, ls_mono_us()))
@@ -454,9 +451,8 @@ void wrk_batch_emit(wrk_batch *b) {
   }
 }
 
-void wrk_batch_settle(wrk_batch *b, wrk_plan *plan) {
+void wrk_batch_settle(wrk_batch *b, bool revoked, wrk_plan *plan) {
   wrk *w = b->w;
-  bool revoked = w->cons->revoked;
   if (!b->n)
     return;
   /* The one place that decides what is final: an event whose outputs

@@ -274,6 +274,15 @@ void wrk_consumer_service(void *arg) {
   }
 }
 
+void wrk_consumer_arm(wrk *w) {
+  w->cons->abort = 0;
+  w->cons->revoked = false;
+}
+
+bool wrk_consumer_revoked(const wrk *w) {
+  return w->cons->revoked;
+}
+
 bool wrk_consumer_take(wrk *w, wrk_reb *r) {
   wrk_consumer *c = w->cons;
   if (c->revoke_all) {

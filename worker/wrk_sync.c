@@ -15,7 +15,6 @@
 #include "ls_mask.h"
 #include "ls_time.h"
 #include "wrk.h"
-#include "wrk_consumer.h"
 #include "wrk_sync.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
@@ -84,7 +83,7 @@ static void job_free(job *j) {
 
 /* Stop sending: shutdown, or the flush's partitions were revoked. */
 static bool halted(const wrk *w) {
-  return *w->stop || w->cons->abort;
+  return *w->stop || (w->s.pol.abort && *w->s.pol.abort);
 }
 
 void wrk_carry_clear(wrk_carry *c) {

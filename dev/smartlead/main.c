@@ -140,7 +140,13 @@ int main(int argc, char **argv) {
       e.rate_requests = n;
       e.rate_window_ms = ms;
     } else if (!strcmp(a, "--latency-ms")) {
-      e.latency_ms = atoi(v);
+      char *end = NULL;
+      long ms = strtol(v, &end, 10);
+      if (end == v || *end || ms < 0 || ms > 600000) {
+        fprintf(stderr, "smartlead-emulator: --latency-ms wants 0..600000\n");
+        goto out;
+      }
+      e.latency_ms = (int)ms;
     } else if (!strcmp(a, "--webhook-url")) {
       snprintf(e.webhook_url, sizeof e.webhook_url, "%s", v);
     } else if (!strcmp(a, "--retry-after")) {

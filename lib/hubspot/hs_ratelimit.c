@@ -128,7 +128,8 @@ struct hs_limiter {
   hs_rl_class cls;
   long hdr_ours_at_obs;       /* our sends in the window when the view came */
   int64_t lookout_gap_us;     /* between lookouts into a window at our cap */
-  long prev_others;           /* the others' count in the last view */
+  long prev_others;           /* the others' count a second ago */
+  int64_t others_mark_us;     /* when prev_others was taken */
   long hdr_others;            /* the others' count in this view */
   int64_t contended_until_us; /* others fill the window too, until */
 };
@@ -587,14 +588,17 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   ring_prune(&l->sends, now_us - window_us(l));
   l->hdr_ours_at_obs = (long)l->sends.n;
   /* Another process filling the window as well shows as the others'
-   * count growing between views: then each takes a quarter of the room
-   * a view shows (view_room) for a window. */
+   * count growing by more than the headroom and half the reserve within a
+   * second (our own sends at the window's edge move it by a wave, the
+   * priority groups' by a few): then each takes a quarter of the room a
+   * view shows (view_room), for a window. */
   l->hdr_others = others_of(l, sent_us, l->hdr_max - l->hdr_remaining);
-  if (l->hdr_known) {
-    long others = view_others(l);
-    if (others - l->prev_others > l->c.headroom / 2)
+  if (now_us - l->others_mark_us >= 1000000) {
+    if (l->others_mark_us &&
+        l->hdr_others - l->prev_others > l->c.headroom + l->c.reserve / 2)
       l->contended_until_us = now_us + window_us(l);
-    l->prev_others = others;
+    l->prev_others = l->hdr_others;
+    l->others_mark_us = now_us;
   }
   if (l->lookout_gap_us < 250000 ||
       l->hdr_max - l->hdr_remaining < cap_of(l, limit_of(l)))

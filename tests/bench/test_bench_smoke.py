@@ -16,7 +16,11 @@ SCHEMA = os.path.join(SOURCE, "bench", "results.schema.json")
 TARGET_KEYS = {"ingress_ratio", "ingress_p99_ms", "ingress_rss_mib",
                "worker_ceiling_fraction", "calls_per_1000", "into_exhausted",
                "e2e_p50_ms", "scaling_into_exhausted",
-               "ingress_forwarder_ratio", "ingress_cpu_us_per_request"}
+               "ingress_forwarder_ratio", "ingress_cpu_us_per_request",
+               "priority_activity_ceiling_fraction", "priority_reply_p50_ms",
+               "priority_reply_p99_ms", "priority_into_exhausted",
+               "portals_ceiling_fraction", "portals_fairness",
+               "portals_into_exhausted"}
 # The smallest sizes that still exercise every code path: one wrk and one
 # produce run per side, a few batches per worker run, 4 partitions so the
 # 4-worker scaling run has partitions for each, no waiting for an empty
@@ -37,6 +41,11 @@ TINY = {
     "BENCH_SESSION_TIMEOUT_MS": "2500",
     "BENCH_CONSOLE_EVENTS": "2000",
     "BENCH_CONSOLE_LOOKUPS": "100",
+    "BENCH_PRIORITY_BACKLOG": "100",
+    "BENCH_PRIORITY_REPLY_SECONDS": "1",
+    "BENCH_PRIORITY_WARMUP_S": "0",
+    "BENCH_PORTALS_TENANTS": "2",
+    "BENCH_PORTALS_EVENTS": "20",
 }
 
 tmp = tempfile.mkdtemp(prefix="leadsync-bench-smoke-")
@@ -48,7 +57,7 @@ try:
     t0 = time.monotonic()
     r = subprocess.run([os.path.join(SOURCE, "bench", "run.sh"), BUILD],
                        cwd=tmp, env=env, capture_output=True, text=True,
-                       timeout=140)
+                       timeout=220)
     secs = time.monotonic() - t0
     print(f"bench ran in {secs:.1f} s, exit {r.returncode}", flush=True)
     if not c.eq(r.returncode, 0, "bench/run.sh exit status"):
@@ -93,6 +102,13 @@ try:
              "report)")
         c.true((ing.get("cpu_us_per_request") or 0) > 0,
                "the ingress's CPU per request was measured", ing)
+        pr, po = data.get("priority", {}), data.get("portals", {})
+        c.eq((pr.get("replies_synced"), pr.get("activity_synced")),
+             (pr.get("replies"), pr.get("activity_backlog")),
+             "the priority part synced every reply and activity event")
+        c.eq((po.get("completed"), po.get("tenants")),
+             (po.get("events"), 2),
+             "the portals part synced every tenant's backlog")
         cs = data.get("console", {})
         c.eq((cs.get("events"), cs.get("email_found"), cs.get("event_found")),
              (2000, 100, 100),

@@ -3,4 +3,4 @@
 # does not rot, and checks only that it ran and wrote well-formed JSON with
 # every field (bench/results.schema.json).
 ls_add_pytest(bench_smoke tests/bench/test_bench_smoke.py
-  LABELS integration TIMEOUT 150)
+  LABELS integration TIMEOUT 240)

@@ -253,11 +253,21 @@ static wrk_event *event(fixture *x, int n, const char *email, hs_eng_kind eng,
   return e;
 }
 
+/* The loop's steps (worker/main.c run_loop). */
+static void sync_batch(fixture *x) {
+  wrk_consumer_arm(&x->w);
+  wrk_batch_sync(x->w.batch);
+}
+
+static void settle_batch(fixture *x, wrk_plan *plan) {
+  wrk_batch_settle(x->w.batch, wrk_consumer_revoked(&x->w), plan);
+}
+
 /* The loop's flush: sync -> outputs -> settle; returns the plan. */
 static void flush(fixture *x, wrk_plan *plan) {
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, plan);
+  settle_batch(x, plan);
 }
 
 static const wrk_mark *mark(const wrk_plan *p, int32_t partition) {
@@ -281,7 +291,7 @@ static void test_bisection_isolates_bad_input(void **state) {
     evs[i] = event(x, i + 1, emails[i], HS_ENG_NONE, 0, 10 + i);
     wrk_batch_add_event(x->w.batch, evs[i]);
   }
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   for (int i = 0; i < 4; i++) {
     if (i == 2) {
       assert_int_equal(evs[i]->outcome, WRK_DLQ);
@@ -298,7 +308,7 @@ static void test_bisection_isolates_bad_input(void **state) {
   assert_int_equal(calls_to(&x->f, "/contacts/batch/upsert"), 5);
   wrk_plan plan = {0};
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan);
+  settle_batch(x, &plan);
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)), 14);
   wrk_plan_free(&plan);
 }
@@ -313,7 +323,7 @@ static void test_207_results_mapped_to_events(void **state) {
     wrk_batch_add_event(x->w.batch, evs[i]);
   }
   x->f.bad_create = evs[1]->ev.event_id;
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   assert_int_equal(calls_to(&x->f, "/notes/batch/create"), 1);
   assert_int_equal(evs[0]->outcome, WRK_SYNCED);
   assert_int_equal(evs[2]->outcome, WRK_SYNCED);
@@ -332,7 +342,7 @@ static void test_207_results_mapped_to_events(void **state) {
   snprintf(id1, sizeof id1, "%s", evs[1]->ev.event_id);
   wrk_plan plan = {0};
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan); /* frees the events */
+  settle_batch(x, &plan); /* frees the events */
   assert_true(wrk_ledger_has(x->w.ledger, id0));
   assert_false(wrk_ledger_has(x->w.ledger, id1));
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)), 3);
@@ -403,7 +413,7 @@ static void test_revoke_aborts_flush(void **state) {
   wrk_batch_add_event(x->w.batch, a);
   wrk_batch_add_event(x->w.batch, b);
   x->f.revoke_on_call = &x->w; /* during the upsert */
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   assert_int_equal(x->f.calls, 1);
   assert_int_equal(calls_to(&x->f, "/batch/create"), 0);
   assert_int_equal(a->outcome, WRK_DEFERRED);
@@ -414,7 +424,7 @@ static void test_revoke_aborts_flush(void **state) {
   snprintf(id_a, sizeof id_a, "%s", a->ev.event_id);
   wrk_plan plan = {0};
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan); /* frees the events */
+  settle_batch(x, &plan); /* frees the events */
   assert_true(wrk_ledger_has_intent(x->w.ledger, id_a));
   assert_int_equal(plan.n, 2);
   rd_kafka_topic_partition_list_t *revoked =
@@ -460,12 +470,12 @@ static void test_store_only_final_events(void **state) {
   assert_string_equal(dup->reason, "in_ledger");
   x->f.daily = true;
   wrk_plan plan = {0};
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   assert_int_equal(f0->outcome, WRK_FILTERED);
   assert_int_equal(d0->outcome, WRK_DEFERRED);
   assert_int_equal(f1->outcome, WRK_FILTERED);
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan); /* frees the events */
+  settle_batch(x, &plan); /* frees the events */
   const wrk_mark *m0 = mark(&plan, 0), *m1 = mark(&plan, 1);
   assert_non_null(m0);
   assert_non_null(m1);
@@ -528,10 +538,10 @@ static void test_in_flush_duplicate_ids(void **state) {
   char id[33];
   snprintf(id, sizeof id, "%s", a->ev.event_id);
   wrk_plan plan = {0};
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   assert_int_equal(a->outcome, WRK_SYNCED);
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan); /* frees the events */
+  settle_batch(x, &plan); /* frees the events */
   assert_int_equal(calls_to(&x->f, "/notes/batch/create"), 1);
   size_t i;
   for (i = 0; i < x->f.calls; i++)

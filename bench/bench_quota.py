@@ -1,0 +1,387 @@
+"""make bench parts `priority` and `portals` (docs/bench.md sections 7, 8):
+the work-conserving portal quota measured where agencies live with it.
+
+priority: the activity group syncs a backlog at one portal's ceiling while
+    replies arrive at a steady 5/s to the replies group (separate worker
+    processes sharing the portal): reply end-to-end p50/p99 and the
+    activity group's events/s as a fraction of its ceiling.
+portals:  20 tenants, each with its own portal at the professional tier,
+    backlogs in all, one worker: aggregate events/s as a fraction of the
+    summed ceilings, the worst and best portal's fraction (fairness), calls
+    per 1,000 events, requests into an exhausted window, and where the CPU
+    went (utime+stime of each process over the run).
+
+Called by bench.py with its Bench object and module (bm) for the shared
+helpers; nothing here asserts anything.
+"""
+import copy
+import json
+import hashlib
+import os
+import subprocess
+import time
+
+# name: (full, quick); bench.py merges these into its SIZES.
+SIZES = {
+    "priority_backlog":      (40000, 1500),
+    "priority_reply_rate":   (5,     5),
+    "priority_reply_seconds": (30,   4),
+    "priority_warmup_s":     (11,    11),    # past the first rate window
+    "portals_tenants":       (20,    3),
+    "portals_events":        (2000,  60),    # per tenant
+    "portals_in_flight":     (48,    16),
+    "portals_flush_max":     (5000,  1000),
+}
+
+ACTIVITY = ["EMAIL_SENT", "FIRST_EMAIL_SENT", "EMAIL_OPEN", "EMAIL_LINK_CLICK",
+            "EMAIL_BOUNCE"]
+REPLIES = ["EMAIL_REPLY", "UNTRACKED_REPLIES"]
+
+TARGETS = {"reply_p50_ms": 500.0, "reply_p99_ms": 2000.0,
+           "activity_ceiling_fraction": 0.9, "portals_ceiling_fraction": 0.8,
+           "portals_fairness": 0.8}
+
+
+def sub_mix(bm, types):
+    return [(t, s) for t, s in bm.MIX if t in types]
+
+
+def ceiling_of(bm, mix, per_10s):
+    """Events/s the tier allows for a mix at full batches (bench.py's
+    definition, restricted to the mix)."""
+    total = sum(s for _, s in mix)
+    inputs = 0.0
+    for t, s in mix:
+        contact, eng = bm.WRITES[t]
+        inputs += s / total * ((1 if contact else 0) + (1 if eng else 0))
+    calls_per_1000 = 1000.0 * inputs / bm.BATCH_INPUTS
+    return per_10s / bm.WINDOW_S * 1000.0 / calls_per_1000
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process so far (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / tick
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+# -- priority -------------------------------------------------------------
+def part_priority(b, res, bm):
+    s = b.sizes
+    tier, per_10s = "professional", bm.TIERS["professional"]
+    with b.stack(s["partitions"]) as st:
+        st.broker(partitions=st.partitions)
+        st.emulator()
+        st.hubspot_faults({"latency_ms": s["hubspot_latency_ms"]})
+        b.set_tier(st, tier)
+        cfg = b.config(st, tier=tier, per_10s=per_10s)
+        sl = bm.SyncLog(st.bootstrap)
+        try:
+            act = st.worker(cfg, "activity", ACTIVITY)
+            rep = st.worker(cfg, "replies", REPLIES)
+            b.wait_group_stable([act], len(ACTIVITY) * st.partitions)
+            b.wait_group_stable([rep], len(REPLIES) * st.partitions)
+            b.wait_window_empty(st)
+            res["priority"] = run_priority(b, st, cfg, sl, bm, [act, rep],
+                                           per_10s)
+        finally:
+            sl.close()
+
+
+def run_priority(b, st, cfg, sl, bm, procs, per_10s):
+    s = b.sizes
+    amix = sub_mix(bm, ACTIVITY)
+    ceiling = ceiling_of(bm, amix, per_10s)
+    before = b.hubspot_counters(st)
+    events = bm.generate_events(s["priority_backlog"], s["worker_leads"],
+                                seed=30, lead_prefix="pa", mix=amix)
+    bm.log(f"priority: {len(events)} activity events backlog, replies at "
+           f"{s['priority_reply_rate']}/s for {s['priority_reply_seconds']} s")
+    _, produced_a = b.preload(st, cfg, events, "prio-activity")
+    ids_a = list(produced_a)
+    # Past the first rate window (its fresh budget is a burst): the
+    # replies arrive while the activity group runs at the steady ceiling.
+    t_first = None
+    t_end = time.monotonic() + 120
+    while time.monotonic() < t_end:
+        times = sl.done_times(ids_a)
+        if times:
+            t_first = min(times)
+            if time.time() * 1000.0 - t_first >= s["priority_warmup_s"] * 1e3:
+                break
+        time.sleep(0.2)
+    n_rep = max(2, int(s["priority_reply_rate"] * s["priority_reply_seconds"]))
+    replies = bm.generate_events(n_rep, s["worker_leads"], seed=31,
+                                 lead_prefix="pr",
+                                 mix=[("EMAIL_REPLY", 1)])
+    t_r0 = time.time() * 1000.0
+    _, produced_r = b.preload(st, cfg, replies, "prio-replies",
+                              rate=s["priority_reply_rate"])
+    t_r1 = time.time() * 1000.0
+    ids_r = list(produced_r)
+    b.wait_synced(sl, ids_r, procs, "priority replies")
+    lat = [sl.done_time(e) - produced_r[e] for e in ids_r
+           if sl.done_time(e) is not None]
+    times = sorted(t for t in sl.done_times(ids_a))
+    last_a = times[-1] if times else t_r0
+    t_hi = min(t_r1, last_a)
+    span = (t_hi - t_r0) / 1000.0
+    n_in = sum(1 for t in times if t_r0 <= t <= t_hi)
+    rate = n_in / span if span > 0 else None
+    if last_a < t_r1:
+        b.notes.append("priority: the activity backlog ran out "
+                       f"{(t_r1 - last_a) / 1000:.1f} s before the replies "
+                       "ended; its rate is taken while it lasted")
+    after = b.hubspot_counters(st)
+    d = {k: after[k] - before[k] for k in after}
+    done_a = sl.done_count(ids_a)
+    return {
+        "tier": "professional", "requests_per_10s": per_10s,
+        "hubspot_latency_ms": s["hubspot_latency_ms"],
+        "activity_backlog": len(ids_a), "activity_synced": done_a,
+        "activity_events_per_s": rate,
+        "activity_ceiling_events_per_s": ceiling,
+        "activity_ceiling_fraction": rate / ceiling if rate else None,
+        "replies": len(ids_r), "replies_synced": len(lat),
+        "reply_rate_per_s": s["priority_reply_rate"],
+        "reply_p50_ms": bm.pct(lat, 50) if lat else None,
+        "reply_p99_ms": bm.pct(lat, 99) if lat else None,
+        "reply_max_ms": max(lat) if lat else None,
+        "calls": d["calls"], "rate_limited_429": d["rate_limited_429"],
+        "requests_into_exhausted_window": d["into_exhausted"],
+    }
+
+
+# -- portals ----------------------------------------------------------------
+def portal_tenants(cfg, n):
+    """n tenants cloned from the dev config's first one, each with its own
+    source and its own HubSpot token (so its own portal)."""
+    base = cfg["tenants"][0]
+    out = []
+    for i in range(n):
+        t = copy.deepcopy(base)
+        t["id"] = f"p{i:02d}"
+        t["name"] = f"Bench portal {i:02d}"
+        src = t["sources"][0]
+        src["id"] = f"p{i:02d}-user"
+        src["token_sha256"] = hashlib.sha256(
+            f"bench-portal-source-{i}".encode()).hexdigest()
+        t["sources"] = [src]
+        t["hubspot"]["token_env"] = f"HUBSPOT_TOKEN_P{i:02d}"
+        t["hubspot"]["tier"] = "professional"
+        t["hubspot"]["requests_per_10s"] = 190
+        for k in ("filter",):
+            t.pop(k, None)
+        out.append(t)
+    return out
+
+
+def part_portals(b, res, bm):
+    s = b.sizes
+    h = b.h
+    n, per = s["portals_tenants"], s["portals_events"]
+    per_10s = bm.TIERS["professional"]
+    ceiling = bm.ceiling_events_per_s(per_10s)
+    with b.stack(s["partitions"]) as st:
+        st.broker(partitions=st.partitions)
+        st.emulator()
+        st.hubspot_faults({"latency_ms": s["hubspot_latency_ms"]})
+        tokens = []
+        for i in range(n):
+            tok = f"pat-na1-bench-portal-{i:02d}"
+            code, _, body = h.http_request(
+                st.hubspot_url, "POST", "/_emulator/portals",
+                {"token": tok, "portal_id": 2000001 + i,
+                 "tier": "professional"})
+            if code != 200:
+                raise RuntimeError(f"emulator /portals answered {code}: "
+                                   f"{body!r}")
+            st.env[f"HUBSPOT_TOKEN_P{i:02d}"] = tok
+            tokens.append(tok)
+
+        def mutate(c):
+            c["tenants"] = c["tenants"] + portal_tenants(c, n)
+            c.setdefault("worker", {})["max_in_flight"] = \
+                s["portals_in_flight"]
+            c["worker"]["flush_max"] = s["portals_flush_max"]
+        cfg = b.config(st)
+        with open(cfg) as f:
+            c = json.load(f)
+        mutate(c)
+        with open(cfg, "w") as f:
+            json.dump(c, f, indent=2)
+        sl = bm.SyncLog(st.bootstrap)
+        try:
+            res["portals"] = run_portals(b, st, cfg, sl, bm, n, per, ceiling,
+                                         per_10s)
+        finally:
+            sl.close()
+
+
+def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
+    s = b.sizes
+    # Backlogs first, for every tenant at once (so the tenants' records
+    # interleave in the partitions), then the worker.
+    ids, runs = {}, []
+    for i in range(n):
+        tid = f"p{i:02d}"
+        events = bm.generate_events(per, max(20, s["worker_leads"] // n),
+                                    seed=100 + i, lead_prefix=f"{tid}-")
+        path = st.path(f"portals-{tid}.jsonl")
+        with open(path, "w") as f:
+            f.write("\n".join(events) + "\n")
+        idf = st.path(f"portals-{tid}.ids")
+        runs.append((tid, idf, subprocess.Popen(
+            [b.binary("bench-kafka-produce"), "--config", cfg, "--jsonl",
+             path, "--ids-out", idf, "--tenant", tid], env=st.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    for tid, idf, p in runs:
+        out, err = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"bench-kafka-produce --tenant {tid} exited "
+                               f"{p.returncode}: {err[-400:]}")
+        with open(idf) as f:
+            ids[tid] = list({ln.split("\t")[0] for ln in f if ln.strip()})
+    total = sum(len(v) for v in ids.values())
+    bm.log(f"portals: {n} tenants x {per} events backlog ({total}), one "
+           f"worker, max_in_flight {s['portals_in_flight']}")
+    # Properties first (a setup run per portal), so the measured worker
+    # only syncs.
+    r = subprocess.run([b.binary("leadsync-worker"), "--config", cfg,
+                        "--setup"], env=st.env, capture_output=True,
+                       text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"leadsync-worker --setup exited {r.returncode}: "
+                           f"{r.stderr[-400:]}")
+    state0 = st.hubspot_state()
+    pids = {"broker": st.broker_proc.pid, "emulator": st.emulator_proc.pid}
+    cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+    t0 = time.monotonic()
+    w = st.worker(cfg, "bench", b.h.ALL_EVENTS, extra_args=["--no-setup"])
+    pids["worker"] = w.pid
+    cpu0["worker"] = 0.0  # its whole life is the run
+    all_ids = [e for v in ids.values() for e in v]
+    done = b.wait_synced(sl, all_ids, [w], "portals")
+    wall = time.monotonic() - t0
+    cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
+    state1 = st.hubspot_state()
+    cpu = {k: (cpu1[k] - cpu0[k]) if cpu1[k] is not None and
+           cpu0[k] is not None else None for k in pids}
+    # Rates from the sync_log times: over the span all tenants had work
+    # (from the first outcome to the first tenant's last one).
+    per_t = {t: sorted(sl.done_times(v)) for t, v in ids.items()}
+    firsts = [v[0] for v in per_t.values() if v]
+    lasts = [v[-1] for v in per_t.values() if v]
+    fr, agg, fairness, worst, best = {}, None, None, None, None
+    if firsts and len(lasts) == n:
+        t_lo, t_hi = min(firsts), min(lasts)
+        span = (t_hi - t_lo) / 1000.0
+        for t, v in per_t.items():
+            k = sum(1 for x in v if x <= t_hi)
+            fr[t] = (k / span / ceiling) if span > 0 else None
+        vals = [x for x in fr.values() if x is not None]
+        if vals:
+            worst, best = min(vals), max(vals)
+            fairness = worst / best if best else None
+        whole = (max(lasts) - t_lo) / 1000.0
+        agg = done / whole if whole > 0 else None
+    c0, c1 = state0.get("counters", {}), state1.get("counters", {})
+    calls = c1.get("requests_total", 0) - c0.get("requests_total", 0)
+    summed = n * ceiling
+    cpu_w = cpu.get("worker")
+    out = {
+        "tenants": n, "events_per_tenant": per, "events": total,
+        "completed": done, "tier": "professional",
+        "requests_per_10s": per_10s,
+        "hubspot_latency_ms": s["hubspot_latency_ms"],
+        "max_in_flight": s["portals_in_flight"],
+        "flush_max": s["portals_flush_max"], "seconds": wall,
+        "ncpu": os.cpu_count(),
+        "events_per_s": agg, "summed_ceiling_events_per_s": summed,
+        "ceiling_fraction": agg / summed if agg else None,
+        "portal_fractions": fr, "worst_portal_fraction": worst,
+        "best_portal_fraction": best, "fairness": fairness,
+        "calls": calls,
+        "calls_per_1000_events": 1000.0 * calls / done if done else None,
+        "rate_limited_429": c1.get("rate_limited_429", 0) -
+        c0.get("rate_limited_429", 0),
+        "requests_into_exhausted_window":
+            c1.get("requests_into_exhausted_window", 0) -
+            c0.get("requests_into_exhausted_window", 0),
+        "cpu_seconds": cpu,
+        "cpu_cores_used": {k: (v / wall if v is not None and wall > 0
+                               else None) for k, v in cpu.items()},
+        # The worker is one event loop: one core is its bound.
+        "worker_cpu_bound_events_per_s": (done / cpu_w if cpu_w else None),
+    }
+    # The machine's bound: worker, emulator and broker share the cores.
+    used = [v for v in cpu.values() if v is not None]
+    ncpu = os.cpu_count() or 1
+    if used and sum(used) > 0:
+        out["cpu_bound_events_per_s"] = done / sum(used) * ncpu
+        out["cpu_bound_fraction"] = out["cpu_bound_events_per_s"] / summed
+        busy = sum(used) / wall if wall > 0 else 0.0
+        out["cpu_saturated"] = bool(
+            busy >= 0.9 * ncpu or
+            (cpu_w is not None and wall > 0 and cpu_w / wall >= 0.9))
+    return out
+
+
+# -- table --------------------------------------------------------------------
+def add_rows(res, add, get, num, rows):
+    p = res.get("priority", {})
+    t = TARGETS
+    add("priority", f"activity events/s with replies at "
+        f"{num(p.get('reply_rate_per_s'), '{:.0f}')}/s",
+        p.get("activity_events_per_s"), "{:,.0f}")
+    add("priority", "activity ceiling events/s (its mix)",
+        p.get("activity_ceiling_events_per_s"), "{:,.0f}")
+    add("priority", "activity fraction of its ceiling",
+        p.get("activity_ceiling_fraction"), "{:.2f}",
+        f">= {t['activity_ceiling_fraction']:.1f}",
+        lambda v: v >= t["activity_ceiling_fraction"],
+        "priority_activity_ceiling_fraction")
+    add("priority", "reply e2e p50 ms", p.get("reply_p50_ms"), "{:,.0f}",
+        f"<= {t['reply_p50_ms']:.0f}", lambda v: v <= t["reply_p50_ms"],
+        "priority_reply_p50_ms")
+    add("priority", "reply e2e p99 ms", p.get("reply_p99_ms"), "{:,.0f}",
+        f"<= {t['reply_p99_ms']:.0f}", lambda v: v <= t["reply_p99_ms"],
+        "priority_reply_p99_ms")
+    add("priority", "requests into exhausted window",
+        p.get("requests_into_exhausted_window"), "{:,}", "= 0",
+        lambda v: v == 0, "priority_into_exhausted")
+    q = res.get("portals", {})
+    add("portals", f"{num(q.get('tenants'), '{}')} portals aggregate "
+        "events/s", q.get("events_per_s"), "{:,.0f}")
+    add("portals", "summed ceilings events/s",
+        q.get("summed_ceiling_events_per_s"), "{:,.0f}")
+    add("portals", "fraction of summed ceilings", q.get("ceiling_fraction"),
+        "{:.3f}", f">= {t['portals_ceiling_fraction']:.1f} or CPU-bound",
+        lambda v: v >= t["portals_ceiling_fraction"] or
+        bool(q.get("cpu_saturated")), "portals_ceiling_fraction")
+    add("portals", "CPU bound events/s (all cores) / worker's one core",
+        q.get("cpu_bound_events_per_s"), "{}")
+    rows[-1]["text"] = (
+        f"{num(q.get('cpu_bound_events_per_s'), '{:,.0f}')} / "
+        f"{num(q.get('worker_cpu_bound_events_per_s'), '{:,.0f}')}")
+    add("portals", "worst / best portal fraction",
+        q.get("worst_portal_fraction"), "{}")
+    rows[-1]["text"] = (f"{num(q.get('worst_portal_fraction'), '{:.3f}')} / "
+                        f"{num(q.get('best_portal_fraction'), '{:.3f}')}")
+    add("portals", "fairness (worst / best)", q.get("fairness"), "{:.2f}",
+        f">= {t['portals_fairness']:.1f}",
+        lambda v: v >= t["portals_fairness"], "portals_fairness")
+    add("portals", "HubSpot calls / 1,000 events",
+        q.get("calls_per_1000_events"), "{:.1f}")
+    add("portals", "requests into exhausted window",
+        q.get("requests_into_exhausted_window"), "{:,}", "= 0",
+        lambda v: v == 0, "portals_into_exhausted")
+    cores = q.get("cpu_cores_used") or {}
+    add("portals", "CPU cores used worker / emulator / broker",
+        cores.get("worker"), "{}")
+    rows[-1]["text"] = " / ".join(num(cores.get(k), "{:.2f}") for k in
+                                  ("worker", "emulator", "broker"))
