@@ -228,8 +228,7 @@ static rd_kafka_t *fw_producer(const ls_config *cfg, char *errstr,
   rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, errlen);
   if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
     goto fail;
-  snprintf(v, sizeof v, "%ld",
-           ls_config_int(cfg, "ingress", "kafka_timeout_ms", 10000));
+  snprintf(v, sizeof v, "%ld", cfg->ingress.kafka_timeout_ms);
   if (!kq_set(conf, "message.timeout.ms", v, errstr, errlen))
     goto fail;
   rd_kafka_conf_set_dr_msg_cb(conf, on_dr);

@@ -276,8 +276,7 @@ static rd_kafka_t *make_producer(const ls_config *cfg, kp_state *st,
   rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, errlen);
   if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
     goto fail;
-  snprintf(v, sizeof v, "%ld",
-           cfg->ingress.kafka_timeout_ms);
+  snprintf(v, sizeof v, "%ld", cfg->ingress.kafka_timeout_ms);
   if (!kq_set(conf, "message.timeout.ms", v, errstr, errlen))
     goto fail;
   rd_kafka_conf_set_opaque(conf, st);
