@@ -8,6 +8,7 @@
 
 #include "kq.h"
 #include "kq_client.h"
+#include "ls_array.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk_fault.h"
@@ -181,14 +182,8 @@ void wrk_out_produce_to(wrk_out *o, const char *topic, int32_t partition,
   r->vlen = vlen;
   r->hdrs = hdrs;
   hdrs = NULL;
-  if (o->n == o->cap) {
-    size_t nc = o->cap ? o->cap * 2 : 64;
-    rec **nr = realloc(o->recs, nc * sizeof *nr);
-    if (!nr)
-      goto oom;
-    o->recs = nr;
-    o->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(o->recs, o->cap, o->n + 1))
+    goto oom;
   o->recs[o->n++] = r;
   send_rec(o, r);
   return;
