@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
+
 /* jansson's JSON_PARSER_MAX_DEPTH. */
 #define JANSSON_MAX_DEPTH 2048
 
@@ -104,14 +106,8 @@ ing_pick *ing_pick_child(ing_pick *p, const char *key) {
   ing_pick *found = (ing_pick *)pick_find(p, key, len);
   if (found)
     return found;
-  if (p->n == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 8;
-    pick_kid *k = realloc(p->kids, cap * sizeof *k);
-    if (!k)
-      return NULL;
-    p->kids = k;
-    p->cap = cap;
-  }
+  if (!LS_ARRAY_GROW(p->kids, p->cap, p->n + 1))
+    return NULL;
   pick_kid *k = &p->kids[p->n];
   k->key = strdup(key);
   k->child = ing_pick_new();

@@ -8,6 +8,7 @@
 
 #include "kq.h"
 #include "kq_client.h"
+#include "ls_array.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk_fault.h"
@@ -171,14 +172,8 @@ void wrk_out_produce(wrk_out *o, const char *topic, const void *key,
   r->vlen = vlen;
   r->hdrs = hdrs;
   hdrs = NULL;
-  if (o->n == o->cap) {
-    size_t nc = o->cap ? o->cap * 2 : 64;
-    rec **nr = realloc(o->recs, nc * sizeof *nr);
-    if (!nr)
-      goto oom;
-    o->recs = nr;
-    o->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(o->recs, o->cap, o->n + 1))
+    goto oom;
   o->recs[o->n++] = r;
   send_rec(o, r);
   return;

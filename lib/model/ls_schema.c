@@ -267,14 +267,8 @@ static bool check_schema(ls_schema *s, const json_t *sch, const char *where,
                          int depth, char *err, size_t errlen);
 
 static bool add_node(ls_schema *s, const json_t *sch) {
-  if (s->n_nodes == s->cap_nodes) {
-    size_t cap = s->cap_nodes ? s->cap_nodes * 2 : 32;
-    knode *n = realloc(s->nodes, cap * sizeof *n);
-    if (!n)
-      return false;
-    s->nodes = n;
-    s->cap_nodes = cap;
-  }
+  if (!LS_ARRAY_GROW(s->nodes, s->cap_nodes, s->n_nodes + 1))
+    return false;
   knode *k = &s->nodes[s->n_nodes++];
   memset(k, 0, sizeof *k);
   k->sch = sch;
