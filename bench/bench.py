@@ -29,6 +29,7 @@ import traceback
 import uuid
 
 import bench_quota
+import state_filter
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BENCH_DIR = os.path.join(ROOT, "bench")
@@ -66,6 +67,8 @@ SIZES = {
 SCALE_WORKERS = [1, 2, 4]
 # The portal-quota parts (bench_quota.py) bring their own sizes.
 SIZES.update(bench_quota.SIZES)
+# Part state's filter half (state_filter.py) too.
+SIZES.update(state_filter.SIZES)
 
 # -- the worker's event mix and what each event writes to HubSpot -----------
 # Shares in percent (docs/bench.md). WRITES mirrors lib/hubspot/hs_map.c with
@@ -970,6 +973,7 @@ def build_rows(res):
     add("memory", f"{label} workers largest RSS peak MiB", None, "{}")
     rows[-1]["text"] = joined("rss_peak_mib", "{:.1f}")
     bench_quota.add_rows(res, add, get, num, rows)
+    state_filter.add_rows(res, add, get, num, rows)
     cs = res.get("console", {})
     add("console", "read model events (Kafka records)", cs.get("events"),
         "{:,}")
@@ -1021,9 +1025,10 @@ def main():
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--out", default=os.environ.get("BENCH_OUT") or None)
     ap.add_argument("--parts",
-                    default="ingress,worker,scaling,priority,portals,console",
+                    default="ingress,worker,scaling,priority,portals,state,"
+                    "console",
                     help="comma-separated subset of ingress,worker,scaling,"
-                    "priority,portals,console")
+                    "priority,portals,state,console")
     ap.add_argument("--show", metavar="JSON",
                     help="print the table of an earlier run's BENCH_OUT")
     a = ap.parse_args()
@@ -1072,6 +1077,9 @@ def main():
     if "portals" in want:
         steps.append(("portals",
                       lambda: bench_quota.part_portals(b, res, mod)))
+    if "state" in want:
+        steps.append(("state/filter",
+                      lambda: state_filter.part_state_filter(b, res)))
     if "console" in want:
         steps.append(("console", lambda: part_console(build, sizes, res)))
     for name, step in steps:
