@@ -25,9 +25,12 @@ FOLDERS = ("lib/core", "lib/model", "lib/kafka", "lib/hubspot", "lib",
 
 
 def tracked(*patterns):
+    top = subprocess.run(["git", "-C", SOURCE, "rev-parse", "--show-toplevel"],
+                         capture_output=True, text=True, timeout=30)
     out = subprocess.run(["git", "-C", SOURCE, "ls-files", *patterns],
                          capture_output=True, text=True, timeout=30)
-    if out.returncode != 0:  # not a git checkout: walk the tree
+    if top.returncode != 0 or os.path.realpath(top.stdout.strip()) != \
+            os.path.realpath(SOURCE):  # not its own checkout: walk the tree
         found = []
         for d, dirs, names in os.walk(SOURCE):
             dirs[:] = [x for x in dirs if not x.startswith((".", "build"))]
