@@ -561,21 +561,6 @@ int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
   return 0;
 }
 
-/* Another process filling the window as well shows as the others' count
- * growing by more than the headroom and half the reserve within a second
- * (the priority groups' requests move it by a few): then each process
- * takes a quarter of the room a view shows (view_room), for a window.
- * Judged once a wave is fully answered, when the count is exact. */
-static void check_contention(hs_limiter *l, int64_t now_us) {
-  if (l->in_flight > 0 || now_us - l->others_mark_us < 1000000)
-    return;
-  if (l->others_mark_us &&
-      l->hdr_others - l->prev_others > l->c.headroom + l->c.reserve / 2)
-    l->contended_until_us = now_us + window_us(l);
-  l->prev_others = l->hdr_others;
-  l->others_mark_us = now_us;
-}
-
 void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
                         int64_t now_us, const hs_rl_headers *h) {
   if (!search && l->in_flight > 0)
@@ -593,13 +578,8 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   if (l->hdr_known && sent_us < l->hdr_sent_us)
     return; /* an older answer than the one we hold */
   if (l->hdr_known && sent_us == l->hdr_sent_us &&
-      h->remaining > l->hdr_remaining && now_us - l->hdr_obs_us < 1000000) {
-    /* Same wave: the lowest Remaining arrived last and stays the view;
-     * with one more of the wave answered, fewer of ours are unaccounted. */
-    l->hdr_others = others_of(l, sent_us, l->hdr_max - l->hdr_remaining);
-    check_contention(l, now_us);
-    return;
-  }
+      h->remaining > l->hdr_remaining && now_us - l->hdr_obs_us < 1000000)
+    return; /* same wave: the lowest Remaining arrived last */
   l->hdr_known = true;
   l->hdr_remaining = h->remaining;
   l->hdr_max = h->max > 0 ? h->max : l->c.per_window;
@@ -607,8 +587,19 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   l->hdr_obs_us = now_us;
   ring_prune(&l->sends, now_us - window_us(l));
   l->hdr_ours_at_obs = (long)l->sends.n;
+  /* Another process filling the window as well shows as the others'
+   * count growing by more than the headroom and half the reserve within a
+   * second (our own sends at the window's edge move it by a wave, the
+   * priority groups' by a few): then each takes a quarter of the room a
+   * view shows (view_room), for a window. */
   l->hdr_others = others_of(l, sent_us, l->hdr_max - l->hdr_remaining);
-  check_contention(l, now_us);
+  if (now_us - l->others_mark_us >= 1000000) {
+    if (l->others_mark_us &&
+        l->hdr_others - l->prev_others > l->c.headroom + l->c.reserve / 2)
+      l->contended_until_us = now_us + window_us(l);
+    l->prev_others = l->hdr_others;
+    l->others_mark_us = now_us;
+  }
   if (l->lookout_gap_us < 250000 ||
       l->hdr_max - l->hdr_remaining < cap_of(l, limit_of(l)))
     l->lookout_gap_us = 250000;
