@@ -23,7 +23,7 @@
 #include "ls_log.h"
 #include "ls_time.h"
 #include "ls_version.h"
-#include "wrk_http.h"
+#include "ls_ops.h"
 
 /* A run's progress record is written at least every 25 leads; one that has
  * not changed for this long is a run that died. */
@@ -349,7 +349,7 @@ static int daemon_main(const ls_config *cfg, const char *listen,
   g_d = &d;
   d.progress = json_object();
   int rc = 1;
-  wrk_http *http = NULL;
+  ls_ops *http = NULL;
   rd_kafka_t *c = NULL;
   if (!load_tenants(cfg, NULL, &d.ts))
     goto out;
@@ -360,7 +360,7 @@ static int daemon_main(const ls_config *cfg, const char *listen,
     goto out;
   char err[512], url[200];
   volatile int ready = 0;
-  http = wrk_http_start(listen, d.m, &ready, url, sizeof url, err, sizeof err);
+  http = ls_ops_start(listen, d.m, &ready, url, sizeof url, err, sizeof err);
   if (!http) {
     ls_error("http", "{s:s}", "error", err);
     goto out;
@@ -464,7 +464,7 @@ out:
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
   }
-  wrk_http_stop(http);
+  ls_ops_stop(http);
   if (d.producer) {
     rd_kafka_flush(d.producer, 10000);
     rd_kafka_destroy(d.producer);

@@ -14,7 +14,7 @@
 
 #include "bench_common.h"
 #include "ls_file.h"
-#include "ls_net.h"
+#include "ls_ops.h"
 #include "ls_buf.h"
 #include "ls_version.h"
 
@@ -105,54 +105,31 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 /* Starts the daemon on listen; writes its base URL into url. */
 static struct MHD_Daemon *bare_start(const char *listen, unsigned threads,
                                      char *url, size_t urllen) {
-  char host[256], port[16];
-  struct addrinfo hints, *ai = NULL;
+  ls_listen l;
   struct MHD_Daemon *d = NULL;
-  if (!ls_split_listen(listen, host, sizeof host, port, sizeof port)) {
-    fprintf(stderr,
-            "bench-bare-server: listen address %s: expected "
-            "HOST:PORT\n",
-            listen);
+  char err[512];
+  if (!ls_listen_resolve(listen, &l, err, sizeof err)) {
+    fprintf(stderr, "bench-bare-server: %s\n", err);
     return NULL;
   }
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-  if (gai != 0 || !ai) {
-    fprintf(stderr, "bench-bare-server: listen address %s: %s\n", listen,
-            gai_strerror(gai));
-    return NULL;
-  }
-  bool v6 = ai->ai_family == AF_INET6;
   /* The ingress's flags, suspend/resume included (it changes how MHD
    * wakes its threads), so the two differ only in the handler. */
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                   MHD_USE_ERROR_LOG;
-  if (v6)
-    flags |= MHD_USE_IPv6;
+                   MHD_USE_ERROR_LOG | ls_listen_mhd_flags(&l);
   /* The logger goes first: MHD logs through its default logger until it
    * has seen this option. */
   d = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-      mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+      mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&l.addr,
       MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
       BARE_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT, BARE_CONN_TIMEOUT_S,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
       on_completed, NULL, MHD_OPTION_END);
-  freeaddrinfo(ai);
   if (!d) {
     fprintf(stderr, "bench-bare-server: cannot listen on %s\n", listen);
     return NULL;
   }
-  const union MHD_DaemonInfo *di =
-      MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-  unsigned p = di ? di->port : 0;
-  const char *uh = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "::")
-                       ? host
-                       : (v6 ? "::1" : "127.0.0.1");
-  snprintf(url, urllen, v6 ? "http://[%s]:%u" : "http://%s:%u", uh, p);
+  ls_listen_url(&l, ls_mhd_port(d), url, urllen);
   return d;
 }
 

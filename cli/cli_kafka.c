@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kq.h"
+#include "ls_array.h"
 #include "ls_time.h"
 
 /* librdkafka's own connection chatter would drown the CLI's output; the
@@ -92,12 +93,10 @@ static ls_err add_topic_ranges(rd_kafka_t *rk, const char *topic,
     goto out;
   }
   int np = md->topics[0].partition_cnt;
-  cli_range *g = realloc(out->v, (out->n + (size_t)np) * sizeof *g);
-  if (!g) {
+  if (!LS_ARRAY_GROW(out->v, out->cap, out->n + (size_t)np)) {
     e = LS_ERR_NOMEM;
     goto out;
   }
-  out->v = g;
   for (int i = 0; i < np; i++) {
     cli_range *r = &out->v[out->n++];
     memset(r, 0, sizeof *r);
@@ -405,4 +404,13 @@ void cli_key_parts(const rd_kafka_message_t *m, char *tenant, size_t tl,
   }
   part(c1 + 1, (size_t)(c2 - c1 - 1), campaign, cl);
   part(c2 + 1, strlen(c2 + 1), email, el);
+}
+
+void cli_kafka_done(rd_kafka_t *rk, cli_ranges *r) {
+  if (r)
+    cli_ranges_free(r);
+  if (rk) {
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+  }
 }

@@ -28,7 +28,7 @@ typedef struct {
 
 typedef struct {
   cli_range *v;
-  size_t n;
+  size_t n, cap;
   int64_t since_ms, until_ms; /* record timestamp window, CLI_NO_TIME */
   bool times_supported;       /* the cluster answers offsets_for_times */
 } cli_ranges;
@@ -40,6 +40,9 @@ typedef kq_delivery cli_delivery;
  * Nothing is committed unless the caller commits. */
 rd_kafka_t *cli_kafka_consumer(const ls_config *cfg, const char *group_id,
                                char *errstr, size_t len);
+/* The end of a read: frees the ranges (when given), closes the consumer
+ * (leaving its group) and destroys it. NULL-safe. */
+void cli_kafka_done(rd_kafka_t *rk, cli_ranges *r);
 /* The idempotent producer of the contract; dr counts delivery reports. */
 rd_kafka_t *cli_kafka_producer(const ls_config *cfg, cli_delivery *dr,
                                char *errstr, size_t len);

@@ -115,10 +115,20 @@ out:
   if (s.producer)
     rd_kafka_destroy(s.producer);
   free(s.last);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  cli_kafka_done(rk, &ranges);
   return rc;
+}
+
+int cli_replay_carry(rd_kafka_t *producer, const rd_kafka_message_t *m,
+                     char *errstr, size_t errlen) {
+  rd_kafka_headers_t *orig = NULL;
+  rd_kafka_headers_t *hdrs =
+      rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
+          ? rd_kafka_headers_copy(orig)
+          : NULL;
+  return cli_kafka_produce(producer, rd_kafka_topic_name(m->rkt), m->key,
+                           m->key_len, m->payload, m->len, hdrs, errstr,
+                           errlen) != LS_OK;
 }
 
 int cli_replay_list(cli_ctx *ctx, const ls_config *cfg, const char *group,
@@ -139,9 +149,7 @@ int cli_replay_list(cli_ctx *ctx, const ls_config *cfg, const char *group,
   else if (cli_kafka_read(rk, &ranges, on_record, ud, 15000, 0, errstr,
                           sizeof errstr) != LS_OK)
     rc = cli_fail(ctx, CLI_EXIT_FAIL, "%s", errstr);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  cli_kafka_done(rk, &ranges);
   return rc;
 }
 

@@ -51,6 +51,12 @@ int cli_replay_args_parse(cli_ctx *ctx, const char *name, const char *usage,
 bool cli_replay_match(const cli_replay_args *a, const char *reason,
                       const char *tenant, const char *endpoint);
 
+/* In ops->emit: m produced again, unchanged (key, payload, headers), to the
+ * end of its own topic, so the commit past it does not skip it. Non-zero
+ * with errstr on failure. */
+int cli_replay_carry(rd_kafka_t *producer, const rd_kafka_message_t *m,
+                     char *errstr, size_t errlen);
+
 /* `list`: reads the records of topic past group's committed offset (with
  * all, the whole topic) and hands each to on_record, which is told through
  * the range whether the group has passed it. CLI_EXIT_OK, or the exit code

@@ -44,9 +44,7 @@ ls_err cli_sources_read(const ls_config *cfg, json_t **out, char *errstr,
                             10000, &ranges, errstr, len);
   if (e == LS_OK)
     e = cli_kafka_read(rk, &ranges, on_source, map, 10000, 0, errstr, len);
-  cli_ranges_free(&ranges);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  cli_kafka_done(rk, &ranges);
   if (e != LS_OK) {
     json_decref(map);
     return e;

@@ -211,11 +211,7 @@ int cmd_audit(cli_ctx *ctx, int argc, char **argv) {
   }
   rc = n_missing ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
-  cli_ranges_free(&ranges);
-  if (rk) {
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-  }
+  cli_kafka_done(rk, &ranges);
   json_decref(a.acked);
   json_decref(a.outcomes);
   ls_config_free(cfg);

@@ -228,25 +228,17 @@ static int emit(rd_kafka_t *producer, const rd_kafka_message_t *m, void *ud,
                 char *errstr, size_t errlen) {
   replay_state *s = ud;
   dlq_meta d;
-  rd_kafka_headers_t *hdrs;
-  const char *topic;
-  if (replayable(s, m, &d)) {
-    hdrs = cli_replay_headers(m, "dlq", true);
-    if (d.endpoint[0]) {
-      rd_kafka_header_remove(hdrs, "ls_endpoint");
-      rd_kafka_header_add(hdrs, "ls_endpoint", -1, d.endpoint, -1);
-    }
-    topic = d.target;
-    s->replayed++;
-  } else {
-    rd_kafka_headers_t *orig = NULL;
-    hdrs = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
-               ? rd_kafka_headers_copy(orig)
-               : NULL;
-    topic = dlq_topic(s->f);
+  if (!replayable(s, m, &d)) {
     s->carried++;
+    return cli_replay_carry(producer, m, errstr, errlen);
   }
-  return cli_kafka_produce(producer, topic, m->key, m->key_len, m->payload,
+  rd_kafka_headers_t *hdrs = cli_replay_headers(m, "dlq", true);
+  if (d.endpoint[0]) {
+    rd_kafka_header_remove(hdrs, "ls_endpoint");
+    rd_kafka_header_add(hdrs, "ls_endpoint", -1, d.endpoint, -1);
+  }
+  s->replayed++;
+  return cli_kafka_produce(producer, d.target, m->key, m->key_len, m->payload,
                            m->len, hdrs, errstr, errlen) != LS_OK;
 }
 

@@ -413,11 +413,7 @@ out:
   for (size_t i = 0; i < s.n; i++)
     json_decref(s.v[i].o);
   free(s.v);
-  cli_ranges_free(&ranges);
-  if (rk) {
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-  }
+  cli_kafka_done(rk, &ranges);
   ls_config_free(cfg);
   return rc;
 }

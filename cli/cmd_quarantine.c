@@ -219,29 +219,14 @@ static int emit(rd_kafka_t *producer, const rd_kafka_message_t *m, void *ud,
                 char *errstr, size_t errlen) {
   replay_state *s = ud;
   ing_verdict v;
-  rd_kafka_headers_t *hdrs;
-  const char *topic, *key = NULL;
-  size_t klen = 0;
-  char qtopic[LS_TOPIC_MAX];
-  if (replayable(s, m, &v)) {
-    hdrs = requeue_headers(m, &v);
-    topic = v.ev.topic;
-    key = v.ev.key;
-    klen = strlen(key);
-    s->replayed++;
-  } else {
-    rd_kafka_headers_t *orig = NULL;
-    hdrs = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
-               ? rd_kafka_headers_copy(orig)
-               : NULL;
-    snprintf(qtopic, sizeof qtopic, "%squarantine", s->cfg->topic_prefix);
-    topic = qtopic;
-    key = m->key;
-    klen = m->key_len;
+  if (!replayable(s, m, &v)) {
     s->carried++;
+    return cli_replay_carry(producer, m, errstr, errlen);
   }
-  return cli_kafka_produce(producer, topic, key, klen, m->payload, m->len, hdrs,
-                           errstr, errlen) != LS_OK;
+  rd_kafka_headers_t *hdrs = requeue_headers(m, &v);
+  s->replayed++;
+  return cli_kafka_produce(producer, v.ev.topic, v.ev.key, strlen(v.ev.key),
+                           m->payload, m->len, hdrs, errstr, errlen) != LS_OK;
 }
 
 static int run_replay(cli_ctx *ctx, const ls_config *cfg,

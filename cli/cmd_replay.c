@@ -208,11 +208,7 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv) {
 out:
   if (s.producer)
     rd_kafka_destroy(s.producer);
-  cli_ranges_free(&ranges);
-  if (rk) {
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-  }
+  cli_kafka_done(rk, &ranges);
   ls_config_free(cfg);
   return rc;
 }

@@ -15,6 +15,7 @@
 #include "con_store.h"
 #include "ls_event.h"
 #include "ls_log.h"
+#include "ls_ops.h"
 #include "ls_time.h"
 
 #define BODY_MAX (64 * 1024)
@@ -911,7 +912,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
   }
 }
 
-ls_err con_http_start(const con_http_opts *o, const char *host, int port,
+ls_err con_http_start(const con_http_opts *o, const char *listen,
                       con_server **out, char *url, size_t url_len, char *errstr,
                       size_t len) {
   *out = NULL;
@@ -921,29 +922,25 @@ ls_err con_http_start(const con_http_opts *o, const char *host, int port,
     return LS_ERR_INTERNAL;
   }
   s->o = *o;
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-    snprintf(errstr, len, "listen: %s is not an IPv4 address", host);
+  ls_listen l;
+  if (!ls_listen_resolve(listen, &l, errstr, len)) {
     free(s);
     return LS_ERR_CONFIG;
   }
   s->d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
-      NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+          ls_listen_mhd_flags(&l),
+      0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&l.addr,
       MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
       MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_NOTIFY_COMPLETED, on_done,
       s, MHD_OPTION_END);
   if (!s->d) {
-    snprintf(errstr, len, "cannot listen on %s:%d", host, port);
+    snprintf(errstr, len, "cannot listen on %s", listen);
     free(s);
     return LS_ERR_CONFIG;
   }
-  const union MHD_DaemonInfo *di =
-      MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-  snprintf(url, url_len, "http://%s:%u", host,
-           di ? (unsigned)di->port : (unsigned)port);
+  ls_listen_url(&l, ls_mhd_port(s->d), url, url_len);
   *out = s;
   return LS_OK;
 }

@@ -32,8 +32,9 @@ typedef struct {
 
 typedef struct con_server con_server;
 
-/* Starts listening on host:port (port 0: any); url receives the base URL. */
-ls_err con_http_start(const con_http_opts *o, const char *host, int port,
+/* Starts listening on listen ("HOST:PORT", "[v6]:PORT"; port 0: any); url
+ * receives the base URL. */
+ls_err con_http_start(const con_http_opts *o, const char *listen,
                       con_server **out, char *url, size_t url_len, char *errstr,
                       size_t len);
 void con_http_stop(con_server *s);

@@ -182,8 +182,8 @@ int main(int argc, char **argv) {
       .metrics = metrics,
   };
   char url[300];
-  if (con_http_start(&o, host, (int)strtol(port, NULL, 10), &srv, url,
-                     sizeof url, errstr, sizeof errstr) != LS_OK) {
+  if (con_http_start(&o, listen, &srv, url, sizeof url, errstr,
+                     sizeof errstr) != LS_OK) {
     ls_error("cannot listen", "{s:s}", "error", errstr);
     goto out;
   }

@@ -11,7 +11,7 @@
 #include "ls_file.h"
 #include "ls_log.h"
 #include "ls_version.h"
-#include "wrk_http.h"
+#include "ls_ops.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
   ls_endpoint *all = NULL, *mine = NULL;
   size_t n_all = 0, n_mine = 0;
   ls_metrics *metrics = NULL;
-  wrk_http *http = NULL;
+  ls_ops *http = NULL;
   fo_engine *eng = NULL;
   volatile int ready = 0;
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -139,7 +139,7 @@ int main(int argc, char **argv) {
   metrics = ls_metrics_new();
   if (!metrics)
     goto out;
-  http = wrk_http_start(
+  http = ls_ops_start(
       listen ? listen
              : ls_config_str(cfg, "fanout", "listen", "127.0.0.1:9104"),
       metrics, &ready, url, sizeof url, err, sizeof err);
@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
 out:
   ready = 0;
   fo_engine_free(eng);
-  wrk_http_stop(http);
+  ls_ops_stop(http);
   ls_metrics_free(metrics);
   free(mine);
   ls_endpoints_free(all, n_all);

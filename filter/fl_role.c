@@ -10,7 +10,7 @@
 #include "ls_log.h"
 #include "ls_metrics.h"
 #include "wrk_dlqwatch.h"
-#include "wrk_http.h"
+#include "ls_ops.h"
 
 typedef struct {
   const fl_role_args *a;
@@ -38,7 +38,7 @@ int fl_role_run(const fl_role_args *a) {
     return 1;
   fl_obs_declare(m);
   ready_ctx ctx = {a, 0, url, false};
-  wrk_http *http = wrk_http_start(
+  ls_ops *http = ls_ops_start(
       a->listen ? a->listen : a->cfg->worker.listen,
       m, &ctx.ready, url, sizeof url, err, sizeof err);
   if (!http) {
@@ -68,7 +68,7 @@ int fl_role_run(const fl_role_args *a) {
   ctx.ready = 0;
   rc = r != 0 || ctx.failed ? 1 : 0;
 out:
-  wrk_http_stop(http);
+  ls_ops_stop(http);
   ls_metrics_free(m);
   return rc;
 }

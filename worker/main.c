@@ -1,5 +1,5 @@
 /* leadsync-worker: consumes Smartlead event topics in a consumer group and
- * syncs them into HubSpot (DESIGN.md section 5, docs/worker.md). */
+ * syncs them into HubSpot (docs/worker.md). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,7 +22,7 @@
 #include "wrk_poison.h"
 #include "wrk_sync.h"
 #include "wrk_filter.h"
-#include "wrk_http.h"
+#include "ls_ops.h"
 #include "wrk_ledger.h"
 #include "wrk_obs.h"
 #include "wrk_out.h"
@@ -280,9 +280,11 @@ static int run_setup(wrk *w, bool strict) {
  * the flush's abort flag and (un)assigns). A revoke: the batch is dropped
  * (every event is read again, by whoever owns its partition now), the
  * revoked partitions leave plan (nothing of theirs is stored), their
- * stashed records, stuck marks and poison counts are forgotten. An
- * assign: the ledger catches up with the previous owners' records before
- * any record of the new partitions is taken in. After each, the share
+ * stashed records, stuck marks and poison counts are forgotten, and their
+ * de-duplication state is dropped. An assign: partitions whose state is
+ * not restored yet are paused until it is (wrk_ledger_poll restores and
+ * resumes them; a record read before the pause is not taken in, see
+ * wrk_batch_add). After each, the share
  * follows what is owned. Runs after every poll and after every flush. */
 static void apply_rebalances(wrk *w, wrk_plan *plan) {
   wrk_reb r;
@@ -292,17 +294,15 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
       wrk_poison_forget(w->poison, r.parts);
+      wrk_ledger_revoke(w->ledger, r.parts);
     } else {
-      char lerr[LS_ERRSTR_SIZE];
-      int64_t t0 = ls_mono_us();
-      if (wrk_ledger_catch_up(w->ledger, 10000, w->stop, lerr,
-                              sizeof lerr) != LS_OK)
-        ls_warn("ledger not caught up after assign", "{s:s}", "error", lerr);
       wrk_consumer_forget(w, &r);
+      if (r.parts)
+        wrk_ledger_assign(w->ledger, w->cons->rk, r.parts);
       ls_info("partitions assigned", "{s:s,s:i,s:i,s:i}", "group", w->s.group,
               "count", wrk_consumer_owned(w), "added",
-              r.parts ? r.parts->cnt : 0, "ledger_ms",
-              (int)((ls_mono_us() - t0) / 1000));
+              r.parts ? r.parts->cnt : 0, "restoring",
+              wrk_ledger_restoring(w->ledger));
     }
     if (r.parts)
       rd_kafka_topic_partition_list_destroy(r.parts);
@@ -328,6 +328,8 @@ static void run_loop(wrk *w) {
     int timeout_ms = (int)(wrk_batch_wait_us(w->batch, now) / 1000);
     if (timeout_ms > 100)
       timeout_ms = 100;
+    if (wrk_ledger_restoring(w->ledger))
+      timeout_ms = 0; /* the restore reads in wrk_ledger_poll */
     rd_kafka_message_t *m = wrk_consumer_next(w, timeout_ms);
     wrk_plan plan = {0};
     apply_rebalances(w, &plan);
@@ -338,16 +340,18 @@ static void run_loop(wrk *w) {
     wrk_plan_free(&plan);
     now = ls_mono_us();
     if (wrk_batch_due(w->batch, now)) {
+      wrk_consumer_arm(w); /* a revoke from now on aborts the flush */
       wrk_batch_sync(w->batch);
       wrk_batch_emit(w->batch);
-      wrk_batch_settle(w->batch, &plan);
+      wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
       /* Between flushes (batch empty): partitions left behind may be
        * read again from their first unfinished record. */
       wrk_consumer_unstick(w);
     }
+    /* The state: restores (a slice per turn), the tail, expiry. */
+    wrk_ledger_poll(w->ledger, w->cons->rk);
     if (now >= next_chores) {
-      wrk_ledger_poll(w->ledger);
       if (!wrk_batch_len(w->batch))
         wrk_consumer_unstick(w);
       next_chores = now + 1000000;
@@ -417,21 +421,52 @@ static int parse_flags(int argc, char **argv, flags *f) {
   return -1;
 }
 
-/* The Kafka side: producer, ledgers (loaded), filter seam, batch and the
+/* SIGTERM and SIGINT only raise stop_flag; SIGPIPE is ignored. */
+static void install_signals(void) {
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* Metrics, the HubSpot policy (the stop flag, the revoke abort flag, the
+ * consumer's keep-alive as the idle hook), the transport and one target
+ * per tenant. false: logged, stop. */
+static bool start_hubspot(wrk *w) {
+  w->stop = &stop_flag;
+  w->metrics = ls_metrics_new();
+  if (w->metrics) {
+    wrk_obs_declare(w->metrics);
+    wrk_ledger_declare(w->metrics);
+  }
+  w->s.pol.stop = &stop_flag;
+  w->s.pol.abort = &w->cons->abort;
+  w->s.pol.idle = wrk_consumer_service;
+  w->s.pol.idle_ud = w;
+  w->s.pol.metrics = w->metrics;
+  w->tp = hs_transport_curl_new(w->cfg->worker.http_timeout_ms, 5000,
+                                (size_t)w->cfg->worker.max_response_bytes);
+  if (!w->metrics || !w->tp || !make_targets(w)) {
+    ls_error("out of memory at start", NULL);
+    return false;
+  }
+  return true;
+}
+
+/* The Kafka side: producer, de-duplication state (restored per partition
+ * on assignment), filter seam, batch and the
  * subscribed consumer. false: logged, stop. */
 static bool start_kafka(wrk *w) {
   char err[LS_ERRSTR_SIZE] = "";
   w->out = wrk_out_new(w->cfg, err, sizeof err);
-  w->done = wrk_ledger_new_local();
-  w->ledger = wrk_ledger_new(w->cfg, &w->s, err, sizeof err);
+  w->ledger = wrk_ledger_new(w->cfg, w->s.group,
+                             w->cfg->worker.dedup_window_s, w->metrics, err,
+                             sizeof err);
   w->filter = w->out ? wrk_filter_hold_new(w->out) : NULL;
-  if (!w->out || !w->ledger || !w->done || !w->filter) {
+  if (!w->out || !w->ledger || !w->filter) {
     ls_error("cannot start the Kafka side", "{s:s}", "error", err);
-    return false;
-  }
-  if (wrk_ledger_load(w->ledger, w->s.ledger_load_timeout_ms, &stop_flag, err,
-                      sizeof err) != LS_OK) {
-    ls_error("cannot load the ledger", "{s:s}", "error", err);
     return false;
   }
   w->batch = wrk_batch_new(w);
@@ -444,14 +479,13 @@ static bool start_kafka(wrk *w) {
 
 /* Releases everything, in the reverse order of start (the consumer first:
  * it commits what is stored and leaves the group). */
-static void release(wrk *w, wrk_http *http) {
+static void release(wrk *w, ls_ops *http) {
   wrk_consumer_close(w);
   wrk_batch_free(w->batch);
   wrk_out_free(w->out);
   wrk_ledger_free(w->ledger);
-  wrk_ledger_free(w->done);
   wrk_filter_free(w->filter);
-  wrk_http_stop(http);
+  ls_ops_stop(http);
   hs_transport_free(w->tp);
   hs_limiters_free(w->limiters);
   for (size_t i = 0; w->targets && i < w->cfg->n_tenants; i++)
@@ -483,7 +517,7 @@ int main(int argc, char **argv) {
   w.cons = &cons;
   w.poison = &poison;
   w.carry = &carry;
-  wrk_http *http = NULL;
+  ls_ops *http = NULL;
 
   if (ls_version_flag(argc, argv, "leadsync-worker"))
     return 0;
@@ -493,13 +527,7 @@ int main(int argc, char **argv) {
   const char *group = f.group, *events = f.events, *listen = f.listen;
   const char *ready_file = f.ready_file;
   bool setup_only = f.setup_only;
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-
+  install_signals();
   if (ls_config_load(f.config, &w.cfg, err, sizeof err) != LS_OK) {
     ls_error("invalid configuration", "{s:s}", "error", err);
     return 1;
@@ -530,21 +558,8 @@ int main(int argc, char **argv) {
     goto out;
   }
   w.s.portal_share = portal_share(w.cfg, &w.s);
-  w.stop = &stop_flag;
-  w.metrics = ls_metrics_new();
-  if (w.metrics)
-    wrk_obs_declare(w.metrics);
-  w.s.pol.stop = &stop_flag;
-  w.s.pol.abort = &w.cons->abort;
-  w.s.pol.idle = wrk_consumer_service;
-  w.s.pol.idle_ud = &w;
-  w.s.pol.metrics = w.metrics;
-  w.tp = hs_transport_curl_new(w.cfg->worker.http_timeout_ms, 5000,
-                               (size_t)w.cfg->worker.max_response_bytes);
-  if (!w.metrics || !w.tp || !make_targets(&w)) {
-    ls_error("out of memory at start", NULL);
+  if (!start_hubspot(&w))
     goto out;
-  }
   if (setup_only) {
     rc = run_setup(&w, true) ? 1 : 0;
     goto out;
@@ -552,7 +567,7 @@ int main(int argc, char **argv) {
   portal_time_zones(&w);
 
   char url[160] = "";
-  http = wrk_http_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
+  http = ls_ops_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
                         sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
@@ -580,7 +595,7 @@ int main(int argc, char **argv) {
   rc = 0;
 out:
   release(&w, http);
-  /* SIGTERM during start-up (setup, ledger load, subscribe) is a normal
+  /* SIGTERM during start-up (setup, subscribe) is a normal
    * stop: nothing was consumed, nothing is lost. */
   if (rc != 0 && stop_flag && !setup_only) {
     ls_info("stopped during start-up", NULL);

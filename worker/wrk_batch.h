@@ -31,14 +31,16 @@ int64_t wrk_batch_wait_us(const wrk_batch *b, int64_t now_us);
 size_t wrk_batch_len(const wrk_batch *b);
 wrk_event *wrk_batch_event(const wrk_batch *b, size_t i);
 /* The HubSpot side of a flush (wrk_sync), or the carried first-touch
- * properties when they are due and nothing waits. Lowers the consumer's
- * abort flag first; a revoke raises it and the sync stops sending. */
+ * properties when they are due and nothing waits. It stops sending when
+ * the policy's abort flag rises (a revoke; wrk_consumer_arm lowers it). */
 void wrk_batch_sync(wrk_batch *b);
 /* Queues every event's outputs (sync_log, ledger, DLQ copy). */
 void wrk_batch_emit(wrk_batch *b);
 /* Waits for the outputs, decides which events are final, adds them to
- * plan (unfinished ones too) and empties the batch. */
-void wrk_batch_settle(wrk_batch *b, wrk_plan *plan);
+ * plan (unfinished ones too) and empties the batch. revoked: partitions
+ * were revoked during the flush (failures are not counted as poison; the
+ * loop drops those partitions from plan). */
+void wrk_batch_settle(wrk_batch *b, bool revoked, wrk_plan *plan);
 /* Drops every event (shutdown, revoke) without outputs: all go to plan
  * as unfinished (plan may be NULL). */
 void wrk_batch_abandon(wrk_batch *b, wrk_plan *plan);

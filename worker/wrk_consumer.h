@@ -64,6 +64,11 @@ bool wrk_consumer_start(struct wrk *w, char *errstr, size_t errlen);
 /* The next record: stashed ones first, else one poll of at most
  * timeout_ms (which may run the rebalance callback). NULL: none. */
 rd_kafka_message_t *wrk_consumer_next(struct wrk *w, int timeout_ms);
+/* Before a flush: lowers the abort flag and the revoked mark (a revoke
+ * from now on raises both). */
+void wrk_consumer_arm(struct wrk *w);
+/* A revoke came since wrk_consumer_arm. */
+bool wrk_consumer_revoked(const struct wrk *w);
 /* hs_policy.idle while a flush waits: keeps the group membership alive
  * (rd_kafka_consumer_poll) and stashes what it returns; never touches
  * the batch. */

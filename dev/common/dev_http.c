@@ -48,6 +48,35 @@ void dev_body_add(dev_body *b, const char *data, size_t n, size_t max) {
   b->buf[b->len] = '\0';
 }
 
+bool dev_body_collect(struct MHD_Connection *c, void **con_cls,
+                      const char *upload, size_t *upload_size, size_t max,
+                      dev_body **body, enum MHD_Result *ret) {
+  dev_body *b = *con_cls;
+  *ret = MHD_YES;
+  if (!b) {
+    *con_cls = b = dev_body_new();
+    if (!b) {
+      *ret = MHD_NO;
+      return true;
+    }
+    const char *cl = MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end = NULL;
+    unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+    if (cl && end != cl && !*end && n > max)
+      b->too_large = true;
+    return true;
+  }
+  if (*upload_size) {
+    /* Past the ceiling the rest is read and thrown away. */
+    dev_body_add(b, upload, *upload_size, max);
+    *upload_size = 0;
+    return true;
+  }
+  *body = b;
+  return false;
+}
+
 void dev_body_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                         enum MHD_RequestTerminationCode toe) {
   (void)cls;

@@ -24,6 +24,13 @@ dev_body *dev_body_new(void);
 /* Appends an upload chunk. Past max bytes (or out of memory) the body is
  * dropped and too_large set; later chunks are ignored. */
 void dev_body_add(dev_body *b, const char *data, size_t n, size_t max);
+/* The body part of an access handler. The first call creates *con_cls (a
+ * Content-Length past max marks it too_large at once), upload calls append
+ * to it: both return true with *ret set, and the handler returns *ret. Once
+ * the body is complete it returns false and *body is the request's. */
+bool dev_body_collect(struct MHD_Connection *c, void **con_cls,
+                      const char *upload, size_t *upload_size, size_t max,
+                      dev_body **body, enum MHD_Result *ret);
 /* A libmicrohttpd "request completed" callback: frees *con_cls as a
  * dev_body. */
 void dev_body_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -509,25 +509,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls) {
   struct emu *e = cls;
-  dev_body *cx = *con_cls;
-  if (!cx) {
-    cx = dev_body_new();
-    if (!cx)
-      return MHD_NO;
-    *con_cls = cx;
-    const char *cl = MHD_lookup_connection_value(
-        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    long n;
-    if (cl && emu_parse_long(cl, &n) && n > (long)EMU_MAX_BODY)
-      cx->too_large = true;
-    return MHD_YES;
-  }
-  if (*upload_size > 0) {
-    /* Past the ceiling the rest is read and thrown away, then 413. */
-    dev_body_add(cx, upload, *upload_size, EMU_MAX_BODY);
-    *upload_size = 0;
-    return MHD_YES;
-  }
+  dev_body *cx;
+  enum MHD_Result ret;
+  /* A body past the ceiling is read and thrown away, then 413. */
+  if (dev_body_collect(conn, con_cls, upload, upload_size, EMU_MAX_BODY, &cx,
+                       &ret))
+    return ret;
 
   struct emu_response r;
   emu_dispatch(e, method, url, conn, cx->buf ? cx->buf : "", cx->len,
@@ -552,7 +539,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                  : "application/json;charset=utf-8");
   for (size_t i = 0; i < r.nh; i++)
     MHD_add_response_header(resp, r.h[i].name, r.h[i].value);
-  enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, resp);
+  ret = MHD_queue_response(conn, (unsigned)r.status, resp);
   MHD_destroy_response(resp);
   return ret;
 }

@@ -108,6 +108,26 @@ static void add_errors(json_t *body, json_t *errors) {
   json_object_set_new(body, "errors", errors);
 }
 
+/* A batch read/update answer: 200, or 207 with one OBJECT_NOT_FOUND error
+ * naming the missing ids. */
+static void reply_batch(struct emu_call *c, json_t *results, int64_t started,
+                        json_t *missing) {
+  json_t *body = batch_body(results, started);
+  if (json_array_size(missing) > 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "Could not get some %s objects, they may be deleted or not "
+             "exist. Check that ids are valid.",
+             emu_otype_upper[c->otype]);
+    add_errors(body, json_pack("[{s:s, s:s, s:s, s:{s:O}}]", "status", "error",
+                               "category", "OBJECT_NOT_FOUND", "message", msg,
+                               "context", "ids", missing));
+    emu_reply(c, 207, body);
+  } else {
+    emu_reply(c, 200, body);
+  }
+}
+
 static bool inputs_of(struct emu_call *c, json_t **inputs) {
   *inputs = json_object_get(c->in, "inputs");
   if (!json_is_array(*inputs)) {
@@ -598,20 +618,7 @@ void emu_h_batch_read(struct emu_call *c) {
     json_object_set_new(seen, key, json_true());
     json_array_append_new(results, emu_obj_json(c, c->otype, o, want, false));
   }
-  json_t *body = batch_body(results, started);
-  if (json_array_size(missing) > 0) {
-    char msg[160];
-    snprintf(msg, sizeof msg,
-             "Could not get some %s objects, they may be deleted or not "
-             "exist. Check that ids are valid.",
-             emu_otype_upper[c->otype]);
-    add_errors(body, json_pack("[{s:s, s:s, s:s, s:{s:O}}]", "status", "error",
-                               "category", "OBJECT_NOT_FOUND", "message", msg,
-                               "context", "ids", missing));
-    emu_reply(c, 207, body);
-  } else {
-    emu_reply(c, 200, body);
-  }
+  reply_batch(c, results, started, missing);
   json_decref(missing);
   json_decref(seen);
   json_decref(want);
@@ -726,20 +733,7 @@ void emu_h_batch_update(struct emu_call *c) {
     json_array_append_new(results,
                           emu_obj_json(c, c->otype, objs[i], NULL, false));
   }
-  json_t *body = batch_body(results, started);
-  if (json_array_size(missing) > 0) {
-    char msg[160];
-    snprintf(msg, sizeof msg,
-             "Could not get some %s objects, they may be deleted or not "
-             "exist. Check that ids are valid.",
-             emu_otype_upper[c->otype]);
-    add_errors(body, json_pack("[{s:s, s:s, s:s, s:{s:O}}]", "status", "error",
-                               "category", "OBJECT_NOT_FOUND", "message", msg,
-                               "context", "ids", missing));
-    emu_reply(c, 207, body);
-  } else {
-    emu_reply(c, 200, body);
-  }
+  reply_batch(c, results, started, missing);
 out:
   free(objs);
   json_decref(missing);

@@ -13,13 +13,18 @@
 #include "ls_time.h"
 #include "ls_version.h"
 
-void sl_emu_reset_locked(struct sl_emu *e) {
+/* The account's data (what /_emulator/reset forgets). */
+static void drop_data(struct sl_emu *e) {
   json_decref(e->campaigns);
   json_decref(e->webhooks);
   json_decref(e->leads);
   json_decref(e->sent);
   json_decref(e->events);
   json_decref(e->counters);
+}
+
+void sl_emu_reset_locked(struct sl_emu *e) {
+  drop_data(e);
   e->campaigns = json_array();
   e->webhooks = json_array();
   e->leads = json_array();
@@ -43,12 +48,7 @@ void sl_emu_init(struct sl_emu *e) {
 }
 
 void sl_emu_free(struct sl_emu *e) {
-  json_decref(e->campaigns);
-  json_decref(e->webhooks);
-  json_decref(e->leads);
-  json_decref(e->sent);
-  json_decref(e->events);
-  json_decref(e->counters);
+  drop_data(e);
   json_decref(e->faults);
   pthread_mutex_destroy(&e->mu);
 }
@@ -140,7 +140,13 @@ int main(int argc, char **argv) {
       e.rate_requests = n;
       e.rate_window_ms = ms;
     } else if (!strcmp(a, "--latency-ms")) {
-      e.latency_ms = atoi(v);
+      char *end = NULL;
+      long ms = strtol(v, &end, 10);
+      if (end == v || *end || ms < 0 || ms > 600000) {
+        fprintf(stderr, "smartlead-emulator: --latency-ms wants 0..600000\n");
+        goto out;
+      }
+      e.latency_ms = (int)ms;
     } else if (!strcmp(a, "--webhook-url")) {
       snprintf(e.webhook_url, sizeof e.webhook_url, "%s", v);
     } else if (!strcmp(a, "--retry-after")) {

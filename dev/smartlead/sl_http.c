@@ -309,16 +309,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **ptr) {
   struct sl_emu *e = cls;
-  dev_body *r = *ptr;
-  if (!r) {
-    *ptr = r = dev_body_new();
-    return r ? MHD_YES : MHD_NO;
-  }
-  if (*upload_size) {
-    dev_body_add(r, upload, *upload_size, SL_MAX_BODY);
-    *upload_size = 0;
-    return MHD_YES;
-  }
+  dev_body *r;
+  enum MHD_Result ret;
+  if (dev_body_collect(c, ptr, upload, upload_size, SL_MAX_BODY, &r, &ret))
+    return ret;
   if (r->too_large)
     return send_json(
         c, 413, json_pack("{s:s}", "message", "Request body too large"), 0);

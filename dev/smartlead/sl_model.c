@@ -85,7 +85,7 @@ static int64_t geti(const json_t *o, const char *k) {
   return json_integer_value(json_object_get(o, k));
 }
 
-static const char *gets(const json_t *o, const char *k) {
+static const char *str_of(const json_t *o, const char *k) {
   const char *s = json_string_value(json_object_get(o, k));
   return s ? s : "";
 }
@@ -115,7 +115,7 @@ static json_t *new_sent(struct sl_emu *e, size_t lead_idx, json_t *lead,
   snprintf(mid, sizeof mid, "<%s@outreach-example.com>", stats);
   int seq = (int)geti(lead, "seq") + 1;
   json_object_set_new(lead, "seq", json_integer(seq));
-  snprintf(subj, sizeof subj, "%s step %d", gets(lead, "company"), seq);
+  snprintf(subj, sizeof subj, "%s step %d", str_of(lead, "company"), seq);
   json_t *s = json_pack("{s:s,s:I,s:i,s:s,s:I,s:s,s:I,s:I,s:b,s:[]}",
                         "stats_id", stats, "lead", (json_int_t)lead_idx, "seq",
                         seq, "message_id", mid, "time_us", (json_int_t)t,
@@ -129,8 +129,9 @@ static void common_fields(struct sl_emu *e, json_t *b, const char *type,
                           const json_t *lead, const json_t *camp) {
   json_object_set_new(b, "event_type", json_string(type));
   json_object_set_new(b, "campaign_id", json_integer(geti(camp, "id")));
-  json_object_set_new(b, "campaign_name", json_string(gets(camp, "name")));
-  json_object_set_new(b, "campaign_status", json_string(gets(camp, "status")));
+  json_object_set_new(b, "campaign_name", json_string(str_of(camp, "name")));
+  json_object_set_new(b, "campaign_status",
+                      json_string(str_of(camp, "status")));
   json_object_set(b, "client_id", json_object_get(camp, "client_id"));
   char url[160];
   snprintf(url, sizeof url,
@@ -154,9 +155,9 @@ static void lead_ids(json_t *b, const json_t *lead) {
 
 static void to_fields(json_t *b, const json_t *lead) {
   char name[96];
-  snprintf(name, sizeof name, "%s %s", gets(lead, "first_name"),
-           gets(lead, "last_name"));
-  json_object_set_new(b, "to_email", json_string(gets(lead, "email")));
+  snprintf(name, sizeof name, "%s %s", str_of(lead, "first_name"),
+           str_of(lead, "last_name"));
+  json_object_set_new(b, "to_email", json_string(str_of(lead, "email")));
   json_object_set_new(b, "to_name", json_string(name));
 }
 
@@ -165,7 +166,7 @@ static json_t *sent_message(const json_t *s) {
   snprintf(html, sizeof html, "<div>Hello, step %d.</div>",
            (int)geti(s, "seq"));
   snprintf(text, sizeof text, "Hello, step %d.", (int)geti(s, "seq"));
-  return json_pack("{s:s,s:s,s:s,s:o}", "message_id", gets(s, "message_id"),
+  return json_pack("{s:s,s:s,s:s,s:o}", "message_id", str_of(s, "message_id"),
                    "html", html, "text", text, "time",
                    jtime(geti(s, "time_us"), T_PLUS_MS));
 }
@@ -178,8 +179,8 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
   json_t *camp = campaign_by_id(e, geti(lead, "campaign_id"));
   json_t *b = json_object();
   common_fields(e, b, type, lead, camp);
-  const char *email = gets(lead, "email");
-  const char *cname = gets(camp, "name");
+  const char *email = str_of(lead, "email");
+  const char *cname = str_of(camp, "name");
   char desc[512];
   json_object_set_new(b, "from_email",
                       json_string("alex@outreach-example.com"));
@@ -188,9 +189,9 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
       !strcmp(type, "EMAIL_REPLY")) {
     lead_ids(b, lead);
     to_fields(b, lead);
-    json_object_set_new(b, "stats_id", json_string(gets(s, "stats_id")));
+    json_object_set_new(b, "stats_id", json_string(str_of(s, "stats_id")));
     json_object_set_new(b, "sequence_number", json_integer(geti(s, "seq")));
-    json_object_set_new(b, "subject", json_string(gets(s, "subject")));
+    json_object_set_new(b, "subject", json_string(str_of(s, "subject")));
     json_object_set_new(b, "sent_message", sent_message(s));
     json_object_set_new(b, "sent_message_body",
                         json_string("<div>Hello.</div>"));
@@ -198,7 +199,7 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
   if (!strcmp(type, "EMAIL_SENT")) {
     json_object_set_new(b, "event_timestamp", jtime(t, T_PLUS_MS));
     json_object_set_new(b, "time_sent", jtime(t, T_PLUS_MS));
-    json_object_set_new(b, "message_id", json_string(gets(s, "message_id")));
+    json_object_set_new(b, "message_id", json_string(str_of(s, "message_id")));
     snprintf(desc, sizeof desc, "Email %d sent to %s for campaign - %s",
              (int)geti(s, "seq"), email, cname);
   } else if (!strcmp(type, "EMAIL_OPEN")) {
@@ -223,7 +224,7 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
                         jtime(geti(s, "time_us"), T_PLUS_MS));
     json_object_set_new(b, "time_sent", jtime(geti(s, "time_us"), T_PLUS_MS));
     json_object_set_new(b, "is_bounced", json_true());
-    json_object_set_new(b, "message_id", json_string(gets(s, "message_id")));
+    json_object_set_new(b, "message_id", json_string(str_of(s, "message_id")));
     json_object_set_new(b, "bounce_message",
                         json_pack("{s:s,s:s,s:s,s:o}", "message_id",
                                   "<bounce-example@mail.example.com>", "html",
@@ -239,7 +240,7 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
     json_object_set_new(b, "cc_emails", json_array());
     json_object_set_new(b, "event_timestamp", jtime(t, T_PLUS_S));
     json_object_set_new(b, "time_replied", jtime(t, T_PLUS_S));
-    const char *rid = gets(reply, "message_id");
+    const char *rid = str_of(reply, "message_id");
     json_object_set_new(b, "reply_message",
                         json_pack("{s:s,s:s,s:s,s:o}", "message_id", rid,
                                   "html", "<div>Thanks, tell me more.</div>",
@@ -286,9 +287,9 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
                   "new_id", nc, "new_name", sl_category_name(nc)));
     json_object_set_new(b, "lead_data",
                         json_pack("{s:s,s:s,s:s,s:s}", "email", email,
-                                  "first_name", gets(lead, "first_name"),
-                                  "last_name", gets(lead, "last_name"),
-                                  "company_name", gets(lead, "company")));
+                                  "first_name", str_of(lead, "first_name"),
+                                  "last_name", str_of(lead, "last_name"),
+                                  "company_name", str_of(lead, "company")));
     snprintf(desc, sizeof desc, "Lead category of %s updated to %s", email,
              sl_category_name(nc));
   } else {
@@ -305,7 +306,7 @@ static void add_event(struct sl_emu *e, const char *type, size_t lead_idx,
   json_array_append_new(
       e->events,
       json_pack("{s:s,s:I,s:s,s:I,s:I,s:o,s:s,s:b,s:i}", "type", type, "lead",
-                (json_int_t)lead_idx, "email", gets(lead, "email"),
+                (json_int_t)lead_idx, "email", str_of(lead, "email"),
                 "campaign_id", (json_int_t)geti(lead, "campaign_id"), "time_us",
                 (json_int_t)t, "body", body, "fate", "pending", "duplicate", 0,
                 "posts", 0));
@@ -514,9 +515,9 @@ static const char *target_url(struct sl_emu *e, const json_t *ev,
     json_t *t;
     json_array_foreach(json_object_get(w, "event_types"), k, t) {
       if (!strcmp(json_string_value(t) ? json_string_value(t) : "",
-                  gets(ev, "type"))) {
+                  str_of(ev, "type"))) {
         *hook = w;
-        return gets(w, "webhook_url");
+        return str_of(w, "webhook_url");
       }
     }
   }
@@ -546,7 +547,7 @@ static void assign_fates(struct sl_emu *e, size_t *pending, size_t np) {
       for (size_t j = 0; j < np; j++) {
         json_t *ev = json_array_get(e->events, pending[j]);
         if ((size_t)geti(ev, "lead") == li &&
-            !strcmp(gets(ev, "fate"), "pending")) {
+            !strcmp(str_of(ev, "fate"), "pending")) {
           json_object_set_new(ev, "fate", json_string("dropped"));
           json_object_set_new(ev, "lead_dropped", json_true());
           dropped++;
@@ -564,7 +565,7 @@ static void assign_fates(struct sl_emu *e, size_t *pending, size_t np) {
   size_t dups = 0, sh = 0;
   for (size_t j = 0; j < np; j++) {
     json_t *ev = json_array_get(e->events, pending[j]);
-    if (strcmp(gets(ev, "fate"), "pending"))
+    if (strcmp(str_of(ev, "fate"), "pending"))
       continue;
     if (dropped < n_drop) {
       json_object_set_new(ev, "fate", json_string("dropped"));
@@ -602,9 +603,9 @@ json_t *sl_deliver(struct sl_emu *e, const json_t *req) {
   for (size_t i = 0; i < nev; i++) {
     json_t *ev = json_array_get(e->events, i);
     if (dups_only ? json_is_true(json_object_get(ev, "duplicate")) &&
-                        !strcmp(gets(ev, "fate"), "delivered")
-        : only ? !strcmp(gets(ev, "fate"), only)
-               : !strcmp(gets(ev, "fate"), "pending"))
+                        !strcmp(str_of(ev, "fate"), "delivered")
+        : only ? !strcmp(str_of(ev, "fate"), only)
+               : !strcmp(str_of(ev, "fate"), "pending"))
       pending[np++] = i;
   }
   if (!only && !dups_only)
@@ -617,7 +618,7 @@ json_t *sl_deliver(struct sl_emu *e, const json_t *req) {
   size_t npost = 0, ndup = 0;
   for (size_t j = 0; j < np; j++) {
     json_t *ev = json_array_get(e->events, pending[j]);
-    const char *fate = gets(ev, "fate");
+    const char *fate = str_of(ev, "fate");
     bool sh = !strcmp(fate, "shadowed");
     if (!only && !sh && strcmp(fate, "delivered"))
       continue;
@@ -638,8 +639,9 @@ json_t *sl_deliver(struct sl_emu *e, const json_t *req) {
     json_object_set_new(body, "webhook_url", json_string(url));
     json_object_set_new(body, "webhook_id",
                         json_integer(hook ? geti(hook, "id") : 1));
-    json_object_set_new(body, "webhook_name",
-                        json_string(hook ? gets(hook, "name") : "user-level"));
+    json_object_set_new(
+        body, "webhook_name",
+        json_string(hook ? str_of(hook, "name") : "user-level"));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     posts[npost++] = (struct post){pending[j], strdup(url), text, sh};
@@ -701,7 +703,7 @@ json_t *sl_deliver(struct sl_emu *e, const json_t *req) {
   json_t *ev;
   json_t *fates = json_object();
   json_array_foreach(e->events, i, ev) {
-    const char *f = gets(ev, "fate");
+    const char *f = str_of(ev, "fate");
     json_object_set_new(fates, f, json_integer(geti(fates, f) + 1));
   }
   json_object_set_new(sum, "fates", fates);
@@ -776,9 +778,9 @@ json_t *sl_api_lead_statistics(struct sl_emu *e, const char *cid,
         json_pack(
             "{s:I,s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:o}", "lead_id",
             (json_int_t)geti(l, "id"), "campaign_lead_map_id",
-            (json_int_t)geti(l, "map_id"), "email", gets(l, "email"),
-            "first_name", gets(l, "first_name"), "last_name",
-            gets(l, "last_name"), "company_name", gets(l, "company"),
+            (json_int_t)geti(l, "map_id"), "email", str_of(l, "email"),
+            "first_name", str_of(l, "first_name"), "last_name",
+            str_of(l, "last_name"), "company_name", str_of(l, "company"),
             "lead_category_id", cat ? json_integer(cat) : json_null(),
             "category", cat ? json_string(sl_category_name(cat)) : json_null(),
             "status",
@@ -818,17 +820,17 @@ json_t *sl_api_statistics(struct sl_emu *e, const char *cid, long offset,
             ? geti(json_array_get(reps, json_array_size(reps) - 1), "time_us")
             : 0;
     char name[96];
-    snprintf(name, sizeof name, "%s %s", gets(l, "first_name"),
-             gets(l, "last_name"));
+    snprintf(name, sizeof name, "%s %s", str_of(l, "first_name"),
+             str_of(l, "last_name"));
     json_array_append_new(
         rows,
         json_pack("{s:s,s:s,s:I,s:o,s:i,s:s,s:s,s:o,s:o,s:o,s:o,s:i,s:i,s:b,"
                   "s:b}",
-                  "lead_name", name, "lead_email", gets(l, "email"), "lead_id",
-                  (json_int_t)geti(l, "id"), "lead_category",
+                  "lead_name", name, "lead_email", str_of(l, "email"),
+                  "lead_id", (json_int_t)geti(l, "id"), "lead_category",
                   cat ? json_string(sl_category_name(cat)) : json_null(),
                   "sequence_number", (int)geti(s, "seq"), "stats_id",
-                  gets(s, "stats_id"), "email_subject", gets(s, "subject"),
+                  str_of(s, "stats_id"), "email_subject", str_of(s, "subject"),
                   "sent_time", jtime(geti(s, "time_us"), T_Z_MS), "open_time",
                   geti(s, "open_us") ? jtime(geti(s, "open_us"), T_Z_MS)
                                      : json_null(),
@@ -874,10 +876,10 @@ json_t *sl_api_message_history(struct sl_emu *e, const char *cid,
     json_array_append_new(
         hist,
         json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:i,s:i,s:i}", "stats_id",
-                  gets(s, "stats_id"), "from", "alex@outreach-example.com",
-                  "to", gets(lead, "email"), "type", "SENT", "time",
+                  str_of(s, "stats_id"), "from", "alex@outreach-example.com",
+                  "to", str_of(lead, "email"), "type", "SENT", "time",
                   jtime(geti(s, "time_us"), T_Z_MS), "message_id",
-                  gets(s, "message_id"), "subject", gets(s, "subject"),
+                  str_of(s, "message_id"), "subject", str_of(s, "subject"),
                   "email_seq_number", (int)geti(s, "seq"), "open_count",
                   geti(s, "open_us") ? 1 : 0, "click_count",
                   geti(s, "click_us") ? 1 : 0));
@@ -887,33 +889,33 @@ json_t *sl_api_message_history(struct sl_emu *e, const char *cid,
       json_array_append_new(
           hist,
           json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s}", "stats_id",
-                    gets(s, "stats_id"), "from", gets(lead, "email"), "to",
+                    str_of(s, "stats_id"), "from", str_of(lead, "email"), "to",
                     "alex@outreach-example.com", "type", "REPLY", "time",
                     jtime(geti(r, "time_us"), T_Z_MS), "message_id",
-                    gets(r, "message_id"), "subject", gets(s, "subject"),
+                    str_of(r, "message_id"), "subject", str_of(s, "subject"),
                     "email_body", "<div>Thanks, tell me more.</div>"));
     }
   }
   *status = 200;
   return json_pack("{s:o,s:s,s:s}", "history", hist, "from",
-                   "alex@outreach-example.com", "to", gets(lead, "email"));
+                   "alex@outreach-example.com", "to", str_of(lead, "email"));
 }
 
 json_t *sl_api_lead_by_email(struct sl_emu *e, const char *email, int *status) {
   size_t i;
   json_t *l;
   json_array_foreach(e->leads, i, l) {
-    if (email && !strcasecmp(gets(l, "email"), email)) {
+    if (email && !strcasecmp(str_of(l, "email"), email)) {
       json_t *c = campaign_by_id(e, geti(l, "campaign_id"));
       int cat = (int)geti(l, "category_id");
       *status = 200;
       return json_pack(
           "{s:I,s:s,s:s,s:s,s:s,s:[{s:I,s:s,s:I,s:o,s:s}]}", "id",
-          (json_int_t)geti(l, "id"), "email", gets(l, "email"), "first_name",
-          gets(l, "first_name"), "last_name", gets(l, "last_name"),
-          "company_name", gets(l, "company"), "lead_campaign_data",
+          (json_int_t)geti(l, "id"), "email", str_of(l, "email"), "first_name",
+          str_of(l, "first_name"), "last_name", str_of(l, "last_name"),
+          "company_name", str_of(l, "company"), "lead_campaign_data",
           "campaign_id", (json_int_t)geti(l, "campaign_id"), "campaign_name",
-          gets(c, "name"), "campaign_lead_map_id",
+          str_of(c, "name"), "campaign_lead_map_id",
           (json_int_t)geti(l, "map_id"), "lead_category_id",
           cat ? json_integer(cat) : json_null(), "status",
           json_is_true(json_object_get(l, "unsubscribed")) ? "UNSUBSCRIBED"

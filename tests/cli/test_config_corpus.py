@@ -11,7 +11,8 @@ import os
 import re
 import subprocess
 
-from harness import BUILD, FIXTURES, HUBSPOT_TOKEN, Checks, Stack, wait_for
+from harness import (BUILD, FIXTURES, HUBSPOT_TOKEN, SOURCE, Checks, Stack,
+                     wait_for)
 import clilib
 
 CORPUS = os.path.join(FIXTURES, "config")
@@ -41,6 +42,24 @@ def daemon(argv, timeout=30):
                        timeout=timeout)
     return p.returncode, p.stdout + p.stderr
 
+
+# One code path: the ingress and worker sections are read through the
+# loader's typed structs (cfg->ingress, cfg->worker), which the rules
+# check, never by key from the JSON, where nothing would check them.
+by_key = re.compile(r'ls_config_(?:int|str)\([^;]*?"(?:ingress|worker)"|'
+                    r'json_object_get\([^;]*?"(?:ingress|worker)"\)')
+readers = []
+for top in ("ingress", "worker", "filter", "cli", "bench", "fanout",
+            "assurance", "console", "lib"):
+    for dirpath, _, names in os.walk(os.path.join(SOURCE, top)):
+        for n in names:
+            if not n.endswith(".c") or n == "ls_config_rules.c":
+                continue
+            with open(os.path.join(dirpath, n)) as f:
+                if by_key.search(f.read()):
+                    readers.append(os.path.relpath(os.path.join(dirpath, n),
+                                                   SOURCE))
+ck.eq(readers, [], "no code reads an ingress or worker setting by key")
 
 files = sorted(f for f in os.listdir(CORPUS) if f.endswith(".json"))
 ck.true(len(files) >= 10, "the corpus has configs to check", files)

@@ -199,7 +199,6 @@ static int setup(void **state) {
   w->metrics = ls_metrics_new();
   w->out = wrk_out_new_sink();
   w->ledger = wrk_ledger_new_local();
-  w->done = wrk_ledger_new_local();
   w->filter = wrk_filter_pass_all();
   w->batch = wrk_batch_new(w);
   assert_non_null(x->lim);
@@ -218,7 +217,6 @@ static int teardown(void **state) {
   wrk_batch_free(w->batch);
   wrk_out_free(w->out);
   wrk_ledger_free(w->ledger);
-  wrk_ledger_free(w->done);
   wrk_filter_free(w->filter);
   wrk_carry_clear(w->carry);
   wrk_poison_free(w->poison);
@@ -253,11 +251,21 @@ static wrk_event *event(fixture *x, int n, const char *email, hs_eng_kind eng,
   return e;
 }
 
+/* The loop's steps (worker/main.c run_loop). */
+static void sync_batch(fixture *x) {
+  wrk_consumer_arm(&x->w);
+  wrk_batch_sync(x->w.batch);
+}
+
+static void settle_batch(fixture *x, wrk_plan *plan) {
+  wrk_batch_settle(x->w.batch, wrk_consumer_revoked(&x->w), plan);
+}
+
 /* The loop's flush: sync -> outputs -> settle; returns the plan. */
 static void flush(fixture *x, wrk_plan *plan) {
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, plan);
+  settle_batch(x, plan);
 }
 
 static const wrk_mark *mark(const wrk_plan *p, int32_t partition) {
@@ -281,7 +289,7 @@ static void test_bisection_isolates_bad_input(void **state) {
     evs[i] = event(x, i + 1, emails[i], HS_ENG_NONE, 0, 10 + i);
     wrk_batch_add_event(x->w.batch, evs[i]);
   }
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   for (int i = 0; i < 4; i++) {
     if (i == 2) {
       assert_int_equal(evs[i]->outcome, WRK_DLQ);
@@ -298,7 +306,7 @@ static void test_bisection_isolates_bad_input(void **state) {
   assert_int_equal(calls_to(&x->f, "/contacts/batch/upsert"), 5);
   wrk_plan plan = {0};
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan);
+  settle_batch(x, &plan);
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)), 14);
   wrk_plan_free(&plan);
 }
@@ -313,7 +321,7 @@ static void test_207_results_mapped_to_events(void **state) {
     wrk_batch_add_event(x->w.batch, evs[i]);
   }
   x->f.bad_create = evs[1]->ev.event_id;
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   assert_int_equal(calls_to(&x->f, "/notes/batch/create"), 1);
   assert_int_equal(evs[0]->outcome, WRK_SYNCED);
   assert_int_equal(evs[2]->outcome, WRK_SYNCED);
@@ -332,9 +340,9 @@ static void test_207_results_mapped_to_events(void **state) {
   snprintf(id1, sizeof id1, "%s", evs[1]->ev.event_id);
   wrk_plan plan = {0};
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan); /* frees the events */
-  assert_true(wrk_ledger_has(x->w.ledger, id0));
-  assert_false(wrk_ledger_has(x->w.ledger, id1));
+  settle_batch(x, &plan); /* frees the events */
+  assert_true(wrk_ledger_seen(x->w.ledger, 0, id0) & WRK_SEEN_SYNCED);
+  assert_false(wrk_ledger_seen(x->w.ledger, 0, id1) & WRK_SEEN_SYNCED);
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)), 3);
   wrk_plan_free(&plan);
 }
@@ -403,7 +411,7 @@ static void test_revoke_aborts_flush(void **state) {
   wrk_batch_add_event(x->w.batch, a);
   wrk_batch_add_event(x->w.batch, b);
   x->f.revoke_on_call = &x->w; /* during the upsert */
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   assert_int_equal(x->f.calls, 1);
   assert_int_equal(calls_to(&x->f, "/batch/create"), 0);
   assert_int_equal(a->outcome, WRK_DEFERRED);
@@ -414,8 +422,8 @@ static void test_revoke_aborts_flush(void **state) {
   snprintf(id_a, sizeof id_a, "%s", a->ev.event_id);
   wrk_plan plan = {0};
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan); /* frees the events */
-  assert_true(wrk_ledger_has_intent(x->w.ledger, id_a));
+  settle_batch(x, &plan); /* frees the events */
+  assert_true(wrk_ledger_seen(x->w.ledger, 0, id_a) & WRK_SEEN_INTENT);
   assert_int_equal(plan.n, 2);
   rd_kafka_topic_partition_list_t *revoked =
       rd_kafka_topic_partition_list_new(1);
@@ -452,7 +460,7 @@ static void test_store_only_final_events(void **state) {
   f1->map.contact = NULL;
   /* Partition 1: a duplicate (in the ledger) only. */
   wrk_event *dup = event(x, 4, "d@example.com", HS_ENG_NONE, 1, 3);
-  wrk_ledger_add(x->w.ledger, dup->ev.event_id);
+  wrk_ledger_record(x->w.ledger, 1, dup->ev.event_id, WRK_SEEN_SYNCED);
   wrk_event *evs[] = {f0, d0, f1, dup};
   for (size_t i = 0; i < 4; i++)
     wrk_batch_add_event(x->w.batch, evs[i]);
@@ -460,12 +468,12 @@ static void test_store_only_final_events(void **state) {
   assert_string_equal(dup->reason, "in_ledger");
   x->f.daily = true;
   wrk_plan plan = {0};
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   assert_int_equal(f0->outcome, WRK_FILTERED);
   assert_int_equal(d0->outcome, WRK_DEFERRED);
   assert_int_equal(f1->outcome, WRK_FILTERED);
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan); /* frees the events */
+  settle_batch(x, &plan); /* frees the events */
   const wrk_mark *m0 = mark(&plan, 0), *m1 = mark(&plan, 1);
   assert_non_null(m0);
   assert_non_null(m1);
@@ -528,17 +536,17 @@ static void test_in_flush_duplicate_ids(void **state) {
   char id[33];
   snprintf(id, sizeof id, "%s", a->ev.event_id);
   wrk_plan plan = {0};
-  wrk_batch_sync(x->w.batch);
+  sync_batch(x);
   assert_int_equal(a->outcome, WRK_SYNCED);
   wrk_batch_emit(x->w.batch);
-  wrk_batch_settle(x->w.batch, &plan); /* frees the events */
+  settle_batch(x, &plan); /* frees the events */
   assert_int_equal(calls_to(&x->f, "/notes/batch/create"), 1);
   size_t i;
   for (i = 0; i < x->f.calls; i++)
     if (strstr(x->f.path[i], "/notes/batch/create"))
       break;
   assert_int_equal(json_array_size(json_object_get(x->f.body[i], "inputs")), 1);
-  assert_true(wrk_ledger_has(x->w.ledger, id));
+  assert_true(wrk_ledger_seen(x->w.ledger, 0, id) & WRK_SEEN_SYNCED);
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)), 3);
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 1)), 10);
   wrk_plan_free(&plan);
