@@ -30,6 +30,7 @@ import uuid
 
 import bench_quota
 import bench_state
+import state_filter
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BENCH_DIR = os.path.join(ROOT, "bench")
@@ -69,6 +70,8 @@ SIZES = {
 SCALE_WORKERS = [1, 2, 4]
 # The portal-quota parts (bench_quota.py) bring their own sizes.
 SIZES.update(bench_quota.SIZES)
+# Part state's filter half (state_filter.py) too.
+SIZES.update(state_filter.SIZES)
 
 # -- the worker's event mix and what each event writes to HubSpot -----------
 # Shares in percent (docs/bench.md). WRITES mirrors lib/hubspot/hs_map.c with
@@ -976,6 +979,7 @@ def build_rows(res):
     rows[-1]["text"] = joined("rss_peak_mib", "{:.1f}")
     bench_quota.add_rows(res, add, get, num, rows)
     bench_state.state_rows(res, add, rows, TARGETS)
+    state_filter.add_rows(res, add, get, num, rows)
     cs = res.get("console", {})
     add("console", "read model events (Kafka records)", cs.get("events"),
         "{:,}")
@@ -1082,6 +1086,8 @@ def main():
     if "state" in want:
         steps.append(("state", lambda: bench_state.part_state_ledger(
             b, res, proc_status)))
+        steps.append(("state/filter",
+                      lambda: state_filter.part_state_filter(b, res)))
     if "console" in want:
         steps.append(("console", lambda: part_console(build, sizes, res)))
     for name, step in steps:

@@ -831,8 +831,8 @@ static bool plan_read(rel *r, int32_t p, rd_kafka_message_t ***got,
     ls_error("filter: reading held records back failed; the partition is "
              "rebuilt and read again",
              "{s:i,s:s}", "partition", (int)p, "error", err);
-    char why[200];
-    snprintf(why, sizeof why, "read back: %.180s", err);
+    char why[sizeof r->bad_err[0]];
+    snprintf(why, sizeof why, "read back: %.140s", err);
     record_bad(r, p, first_off, why);
     return false;
   }

@@ -1,5 +1,5 @@
 /* leadsync-worker: consumes Smartlead event topics in a consumer group and
- * syncs them into HubSpot (DESIGN.md section 5, docs/worker.md). */
+ * syncs them into HubSpot (docs/worker.md). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
