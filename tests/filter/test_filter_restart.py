@@ -124,7 +124,9 @@ with Stack() as st:
                                                     requests_per_10s=250)
                                 for t in cf["tenants"]])
     env = {"RESTART_TOKEN": "pat-restart"}
-    st.worker(cfg, "activity", "EMAIL_SENT", env=env)
+    # The only group calling the portal: all of its budget.
+    st.worker(cfg, "activity", "EMAIL_SENT",
+              env=dict(env, LEADSYNC_PORTAL_SHARE="1"))
     filt = st.filter(cfg, env=env)
     w = SyncLogWatcher(st.bootstrap)
     from confluent_kafka import Producer
