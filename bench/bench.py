@@ -29,6 +29,8 @@ import traceback
 import uuid
 
 import bench_quota
+import bench_state
+import state_filter
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BENCH_DIR = os.path.join(ROOT, "bench")
@@ -60,12 +62,16 @@ SIZES = {
     "session_timeout_ms":   (0,      0),     # 0: the dev config's (6000)
     # The console's read model: events (each one webhook record and one
     # sync_log record) in the database before the lookups are timed.
+    "state_records":        (1000000, 20000),  # runs 0, 1/10, all
+    "state_partitions":     (32,     6),
     "console_events":       (2000000, 50000),
     "console_lookups":      (5000,   1000),
 }
 SCALE_WORKERS = [1, 2, 4]
 # The portal-quota parts (bench_quota.py) bring their own sizes.
 SIZES.update(bench_quota.SIZES)
+# Part state's filter half (state_filter.py) too.
+SIZES.update(state_filter.SIZES)
 
 # -- the worker's event mix and what each event writes to HubSpot -----------
 # Shares in percent (docs/bench.md). WRITES mirrors lib/hubspot/hs_map.c with
@@ -96,6 +102,7 @@ TARGETS = {
     "ingress_cpu_over_forwarder_us": 5.0, "ingress_forwarder_ratio": 0.9,
     "worker_ceiling_fraction": 0.8, "calls_per_1000": 25.0,
     "into_exhausted": 0, "e2e_p50_ms": 1000.0,
+    "state_ready_s": 5.0, "state_rss_mib": 64.0, "worker_rss_mib": 64.0,
 }
 
 
@@ -944,7 +951,8 @@ def build_rows(res):
     add("worker", "e2e p99 ms", e.get("p99_ms"), "{:,.0f}")
     add("memory", "worker RSS idle MiB", get(w, "rss_idle_mib"), "{:.1f}")
     add("memory", "worker RSS peak MiB (VmHWM)", get(w, "rss_peak_mib"),
-        "{:.1f}")
+        "{:.1f}", f"<= {TARGETS['worker_rss_mib']:.0f}",
+        lambda v: v <= TARGETS["worker_rss_mib"], "worker_rss_mib")
     sc = res.get("scaling", {})
     runs = sc.get("runs", [])
     label = "/".join(str(n) for n in SCALE_WORKERS)
@@ -970,6 +978,8 @@ def build_rows(res):
     add("memory", f"{label} workers largest RSS peak MiB", None, "{}")
     rows[-1]["text"] = joined("rss_peak_mib", "{:.1f}")
     bench_quota.add_rows(res, add, get, num, rows)
+    bench_state.state_rows(res, add, rows, TARGETS)
+    state_filter.add_rows(res, add, get, num, rows)
     cs = res.get("console", {})
     add("console", "read model events (Kafka records)", cs.get("events"),
         "{:,}")
@@ -1021,9 +1031,10 @@ def main():
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-release"))
     ap.add_argument("--out", default=os.environ.get("BENCH_OUT") or None)
     ap.add_argument("--parts",
-                    default="ingress,worker,scaling,priority,portals,console",
+                    default="ingress,worker,scaling,priority,portals,state,"
+                    "console",
                     help="comma-separated subset of ingress,worker,scaling,"
-                    "priority,portals,console")
+                    "priority,portals,state,console")
     ap.add_argument("--show", metavar="JSON",
                     help="print the table of an earlier run's BENCH_OUT")
     a = ap.parse_args()
@@ -1072,6 +1083,11 @@ def main():
     if "portals" in want:
         steps.append(("portals",
                       lambda: bench_quota.part_portals(b, res, mod)))
+    if "state" in want:
+        steps.append(("state", lambda: bench_state.part_state_ledger(
+            b, res, proc_status)))
+        steps.append(("state/filter",
+                      lambda: state_filter.part_state_filter(b, res)))
     if "console" in want:
         steps.append(("console", lambda: part_console(build, sizes, res)))
     for name, step in steps:

@@ -15,6 +15,7 @@
 #include "bench_common.h"
 #include "ls_array.h"
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_buf.h"
 #include "ls_config.h"
 #include "ls_event.h"
@@ -271,26 +272,11 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 
 static rd_kafka_t *make_producer(const ls_config *cfg, kp_state *st,
                                  char *errstr, size_t errlen) {
-  char rkerr[256], v[32];
-  rd_kafka_t *rk = NULL;
-  rd_kafka_conf_t *conf = kq_conf_new_producer(cfg, errstr, errlen);
-  if (!conf || !kq_producer_defaults(conf, cfg, errstr, errlen))
-    goto fail;
+  char v[32];
   snprintf(v, sizeof v, "%ld", cfg->ingress.kafka_timeout_ms);
-  if (!kq_set(conf, "message.timeout.ms", v, errstr, errlen))
-    goto fail;
-  rd_kafka_conf_set_opaque(conf, st);
-  rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
-  rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof rkerr);
-  if (!rk) {
-    snprintf(errstr, errlen, "producer: %s", rkerr);
-    goto fail;
-  }
-  return rk;
-fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  return NULL;
+  const char *props[] = {"message.timeout.ms", v, NULL};
+  kq_producer_opts o = {.props = props, .on_delivery = on_dr, .opaque = st};
+  return kq_producer_new(cfg, &o, errstr, errlen);
 }
 
 /* Fetches every topic's metadata before the clock starts: the producer

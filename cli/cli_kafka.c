@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kq.h"
+#include "ls_array.h"
 #include "ls_time.h"
 
 /* librdkafka's own connection chatter would drown the CLI's output; the
@@ -92,12 +93,10 @@ static ls_err add_topic_ranges(rd_kafka_t *rk, const char *topic,
     goto out;
   }
   int np = md->topics[0].partition_cnt;
-  cli_range *g = realloc(out->v, (out->n + (size_t)np) * sizeof *g);
-  if (!g) {
+  if (!LS_ARRAY_GROW(out->v, out->cap, out->n + (size_t)np)) {
     e = LS_ERR_NOMEM;
     goto out;
   }
-  out->v = g;
   for (int i = 0; i < np; i++) {
     cli_range *r = &out->v[out->n++];
     memset(r, 0, sizeof *r);

@@ -28,7 +28,7 @@ typedef struct {
 
 typedef struct {
   cli_range *v;
-  size_t n;
+  size_t n, cap;
   int64_t since_ms, until_ms; /* record timestamp window, CLI_NO_TIME */
   bool times_supported;       /* the cluster answers offsets_for_times */
 } cli_ranges;

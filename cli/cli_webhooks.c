@@ -322,12 +322,18 @@ static ls_err add_scope(cli_wh_report *r, const char *campaign,
   return LS_OK;
 }
 
-static void describe(const cli_webhook *h, char *out, size_t len) {
-  char scope[80] = "";
+void cli_wh_level_id(const cli_webhook *h, char *out, size_t len) {
   if (h->level == LS_LEVEL_CLIENT)
-    snprintf(scope, sizeof scope, " %s", h->client_id);
+    snprintf(out, len, " %s", h->client_id);
   else if (h->level == LS_LEVEL_CAMPAIGN)
-    snprintf(scope, sizeof scope, " %s", h->campaign_id);
+    snprintf(out, len, " %s", h->campaign_id);
+  else if (len)
+    out[0] = '\0';
+}
+
+static void describe(const cli_webhook *h, char *out, size_t len) {
+  char scope[80];
+  cli_wh_level_id(h, scope, sizeof scope);
   char ls[200] = "";
   if (h->kind == CLI_WH_LEADSYNC)
     snprintf(ls, sizeof ls, ", leadsync source %s", h->source);

@@ -87,4 +87,8 @@ ls_err cli_wh_resolve(cli_wh_report *r, const ls_config *cfg);
 size_t cli_wh_count(const cli_wh_report *r, cli_severity sev);
 void cli_wh_free(cli_wh_report *r);
 
+/* The id of the client or campaign a webhook is set on, after a space (""
+ * for a user-level one), for the one-line descriptions. */
+void cli_wh_level_id(const cli_webhook *h, char *out, size_t len);
+
 #endif

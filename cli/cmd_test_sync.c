@@ -269,6 +269,20 @@ static bool verify_contact(const ls_tenant *t, const char *email,
   return ok;
 }
 
+/* DELETE url, counted as deleted (204) or failed (last: its status). */
+static void delete_object(const ls_tenant *t, const char *url, int *deleted,
+                          int *failed, long *last) {
+  cli_http_resp r;
+  if (cli_http("DELETE", url, t->hs_token, NULL, 0, 15000, &r) == LS_OK &&
+      r.status == 204)
+    (*deleted)++;
+  else {
+    (*failed)++;
+    *last = r.status;
+  }
+  cli_http_resp_free(&r);
+}
+
 static void cleanup_hubspot(const ls_tenant *t, const json_t *hs, char *out,
                             size_t len) {
   int deleted = 0, failed = 0;
@@ -280,29 +294,13 @@ static void cleanup_hubspot(const ls_tenant *t, const json_t *hs, char *out,
     snprintf(url, sizeof url, "%s/crm/v3/objects/%s/%s", t->hs_base_url,
              jstr(ob, "type") ? jstr(ob, "type") : "x",
              jstr(ob, "id") ? jstr(ob, "id") : "x");
-    cli_http_resp r;
-    if (cli_http("DELETE", url, t->hs_token, NULL, 0, 15000, &r) == LS_OK &&
-        r.status == 204)
-      deleted++;
-    else {
-      failed++;
-      last = r.status;
-    }
-    cli_http_resp_free(&r);
+    delete_object(t, url, &deleted, &failed, &last);
   }
   const char *cid = jstr(hs, "contact_id");
   if (cid) {
     snprintf(url, sizeof url, "%s/crm/v3/objects/contacts/%s", t->hs_base_url,
              cid);
-    cli_http_resp r;
-    if (cli_http("DELETE", url, t->hs_token, NULL, 0, 15000, &r) == LS_OK &&
-        r.status == 204)
-      deleted++;
-    else {
-      failed++;
-      last = r.status;
-    }
-    cli_http_resp_free(&r);
+    delete_object(t, url, &deleted, &failed, &last);
   }
   if (failed)
     snprintf(out, len,

@@ -182,11 +182,8 @@ static void scope_label(const cli_wh_scope *s, char *out, size_t len) {
 }
 
 static void hook_line(const cli_webhook *h, char *out, size_t len) {
-  char scope[80] = "";
-  if (h->level == LS_LEVEL_CLIENT)
-    snprintf(scope, sizeof scope, " %s", h->client_id);
-  else if (h->level == LS_LEVEL_CAMPAIGN)
-    snprintf(scope, sizeof scope, " %s", h->campaign_id);
+  char scope[80];
+  cli_wh_level_id(h, scope, sizeof scope);
   char ls[200] = "";
   if (h->kind == CLI_WH_LEADSYNC)
     snprintf(ls, sizeof ls, "  [leadsync %s]", h->source);

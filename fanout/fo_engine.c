@@ -18,6 +18,7 @@
 #include "kq_client.h"
 #include "ls_buf.h"
 #include "ls_log.h"
+#include "ls_synclog.h"
 #include "ls_time.h"
 #include "ls_version.h"
 
@@ -310,10 +311,6 @@ static void lead_insert(fo_ep *ep, fo_lead *l, fo_item *it) {
 
 /* ---- outcomes ------------------------------------------------------ */
 
-static json_t *str_or_null(const char *s) {
-  return s && *s ? json_string(s) : json_null();
-}
-
 static void produce(fo_engine *e, fo_ack *ack, const char *topic,
                     const void *key, size_t klen, const void *val, size_t vlen,
                     rd_kafka_headers_t *h) {
@@ -332,44 +329,31 @@ static void produce(fo_engine *e, fo_ack *ack, const char *topic,
 
 static void emit_sync_log(fo_item *it) {
   fo_ep *ep = it->ep;
-  char now[40];
-  ls_time_format_us(ls_now_us(), now, sizeof now);
-  json_t *j = json_object();
-  json_object_set_new(j, "event_id", json_string(it->ev.event_id));
-  json_object_set_new(j, "tenant", str_or_null(it->tenant));
-  json_object_set_new(
-      j, "event_type",
-      json_string(it->ev.type_name[0] ? it->ev.type_name : "UNKNOWN"));
-  json_object_set_new(j, "lead_email", str_or_null(it->ev.lead_email));
-  json_object_set_new(j, "campaign_id", str_or_null(it->ev.campaign_id));
-  json_object_set_new(
-      j, "outcome",
-      json_string(it->out == OUT_DELIVERED ? "delivered" : "dlq"));
-  json_object_set_new(j, "reason",
-                      str_or_null(it->out == OUT_DLQ ? it->reason : NULL));
-  json_object_set_new(j, "hubspot", json_null());
-  if (it->out == OUT_DLQ)
-    json_object_set_new(
-        j, "error",
-        json_pack("{s:o,s:o,s:o}", "http_status",
-                  it->status ? json_integer(it->status) : json_null(),
-                  "category", str_or_null(it->reason), "message",
-                  str_or_null(it->err)));
-  else
-    json_object_set_new(j, "error", json_null());
-  json_object_set_new(j, "topic", json_string(rd_kafka_topic_name(it->m->rkt)));
-  json_object_set_new(j, "partition", json_integer(it->m->partition));
-  json_object_set_new(j, "offset", json_integer(it->m->offset));
-  json_object_set_new(j, "event_time", str_or_null(it->ev.event_time));
-  json_object_set_new(j, "logged_at", json_string(now));
-  json_object_set_new(j, "latency_ms",
-                      it->received_us > 0
-                          ? json_integer((ls_now_us() - it->received_us) / 1000)
-                          : json_null());
-  json_object_set_new(j, "group", json_string(ep->group));
-  json_object_set_new(j, "attempts", json_integer(it->attempts));
-  json_object_set_new(j, "endpoint", json_string(ep->cfg->id));
-  char *s = json_dumps(j, JSON_COMPACT);
+  bool dlq = it->out == OUT_DLQ;
+  ls_synclog r = {
+      .event_id = it->ev.event_id,
+      .tenant = it->tenant,
+      .event_type = it->ev.type_name,
+      .lead_email = it->ev.lead_email,
+      .campaign_id = it->ev.campaign_id,
+      .outcome = dlq ? "dlq" : "delivered",
+      .reason = dlq ? it->reason : NULL,
+      .has_error = dlq,
+      .http_status = it->status,
+      .error_category = it->reason,
+      .error_message = it->err,
+      .topic = rd_kafka_topic_name(it->m->rkt),
+      .partition = it->m->partition,
+      .offset = it->m->offset,
+      .event_time = it->ev.event_time,
+      .latency_ms =
+          it->received_us > 0 ? (ls_now_us() - it->received_us) / 1000 : -1,
+      .group = ep->group,
+      .attempts = it->attempts,
+      .endpoint = ep->cfg->id,
+  };
+  json_t *j = ls_synclog_json(&r);
+  char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
   if (!s)
     return;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kq.h"
+#include "kq_client.h"
 #include "ls_time.h"
 
 /* Records between two wanted offsets below which reading on beats a seek
@@ -26,29 +26,29 @@ fl_reader *fl_reader_new(const ls_config *cfg, long max_msg_bytes,
   /* fetch.max.bytes may not be below message.max.bytes (librdkafka). */
   snprintf(fetch_max, sizeof fetch_max, "%ld",
            (max_msg_bytes > 1000000 ? max_msg_bytes : 1000000) + 65536);
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, errstr, errlen);
-  if (!conf ||
-      !kq_set(conf, "group.id", "leadsync-filter-reader", errstr, errlen) ||
-      !kq_set(conf, "enable.auto.commit", "false", errstr, errlen) ||
-      !kq_set(conf, "enable.auto.offset.store", "false", errstr, errlen) ||
-      !kq_set(conf, "enable.partition.eof", "true", errstr, errlen) ||
-      !kq_set(conf, "fetch.wait.max.ms", "10", errstr, errlen) ||
-      !kq_set(conf, "queued.max.messages.kbytes", "1024", errstr, errlen) ||
-      !kq_set(conf, "max.partition.fetch.bytes", "262144", errstr, errlen) ||
-      !kq_set(conf, "fetch.max.bytes", fetch_max, errstr, errlen) ||
-      !kq_set(conf, "log_level", "3", errstr, errlen)) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
+  /* Never commits or stores (KQ_READER); small fetches and queue. */
+  const char *const props[] = {"enable.partition.eof",
+                               "true",
+                               "fetch.wait.max.ms",
+                               "10",
+                               "queued.max.messages.kbytes",
+                               "1024",
+                               "max.partition.fetch.bytes",
+                               "262144",
+                               "fetch.max.bytes",
+                               fetch_max,
+                               "log_level",
+                               "3",
+                               NULL};
+  kq_consumer_opts o = {
+      .kind = KQ_READER, .group_id = "leadsync-filter-reader", .props = props};
   fl_reader *rd = calloc(1, sizeof *rd);
   if (!rd) {
-    rd_kafka_conf_destroy(conf);
     snprintf(errstr, errlen, "out of memory");
     return NULL;
   }
   rd->stop = stop;
-  rd->c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
+  rd->c = kq_consumer_new(cfg, &o, errstr, errlen);
   if (!rd->c) {
     free(rd);
     return NULL;

@@ -10,6 +10,8 @@
 #include "fl_readback.h"
 #include "fl_state.h"
 #include "kq.h"
+#include "kq_client.h"
+#include "ls_array.h"
 #include "ls_event.h"
 #include "ls_category.h"
 #include "ls_log.h"
@@ -145,14 +147,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 static op *plan_add(rel *r) {
   plan *pl = &r->plan;
-  if (pl->n == pl->cap) {
-    size_t cap = pl->cap ? pl->cap * 2 : 64;
-    op *v = realloc(pl->v, cap * sizeof *v);
-    if (!v)
-      return NULL;
-    pl->v = v;
-    pl->cap = cap;
-  }
+  if (!LS_ARRAY_GROW(pl->v, pl->cap, pl->n + 1))
+    return NULL;
   op *o = &pl->v[pl->n++];
   memset(o, 0, sizeof *o);
   o->cur = r->cur;
@@ -835,8 +831,8 @@ static bool plan_read(rel *r, int32_t p, rd_kafka_message_t ***got,
     ls_error("filter: reading held records back failed; the partition is "
              "rebuilt and read again",
              "{s:i,s:s}", "partition", (int)p, "error", err);
-    char why[200];
-    snprintf(why, sizeof why, "read back: %.180s", err);
+    char why[sizeof r->bad_err[0]];
+    snprintf(why, sizeof why, "read back: %.140s", err);
     record_bad(r, p, first_off, why);
     return false;
   }
@@ -1172,7 +1168,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   rel *r = opaque;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    rd_kafka_committed(rk, parts, 10000);
+    rd_kafka_resp_err_t cerr = rd_kafka_committed(rk, parts, 10000);
+    if (cerr)
+      ls_warn("filter: committed offsets not read; the partitions restart "
+              "from their beginning",
+              "{s:s}", "error", rd_kafka_err2str(cerr));
     rd_kafka_topic_partition_list_t *mine =
         rd_kafka_topic_partition_list_new(parts->cnt);
     for (int i = 0; i < parts->cnt; i++) {
@@ -1266,42 +1266,30 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
   snprintf(r->cat_topic, sizeof r->cat_topic, "%slead_category_updated",
            o->cfg->topic_prefix);
 
-  rd_kafka_conf_t *pc = kq_conf_new_producer(o->cfg, errstr, errlen);
-  if (!pc || !kq_producer_defaults(pc, o->cfg, errstr, errlen) ||
-      !kq_set(pc, "message.timeout.ms", "0", errstr, errlen)) {
-    if (pc)
-      rd_kafka_conf_destroy(pc);
+  /* message.timeout.ms=0: temporary errors are retried forever; what is
+   * reported failed is refused for good (on_delivery). */
+  static const char *const pprops[] = {"message.timeout.ms", "0", NULL};
+  kq_producer_opts po = {
+      .props = pprops, .on_delivery = on_delivery, .opaque = r};
+  r->producer = kq_producer_new(o->cfg, &po, errstr, errlen);
+  if (!r->producer)
     goto out;
-  }
-  rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-  rd_kafka_conf_set_opaque(pc, r);
-  char rkerr[256];
-  r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, rkerr, sizeof rkerr);
-  if (!r->producer) {
-    snprintf(errstr, errlen, "filter producer: %s", rkerr);
-    goto out;
-  }
   r->reader = fl_reader_new(o->cfg, o->max_msg_bytes, o->stop, errstr, errlen);
   if (!r->reader)
     goto out;
-  rd_kafka_conf_t *cc = kq_conf_new_consumer(o->cfg, errstr, errlen);
   /* A bounded prefetch: the filter's memory is its state, not a fetch
    * queue of records it reads at its own pace anyway. */
-  if (!cc || !kq_consumer_defaults(cc, o->group, errstr, errlen) ||
-      !kq_set(cc, "queued.max.messages.kbytes", "2048", errstr, errlen) ||
-      !kq_set(cc, "queued.min.messages", "1000", errstr, errlen)) {
-    if (cc)
-      rd_kafka_conf_destroy(cc);
+  static const char *const cprops[] = {"queued.max.messages.kbytes", "2048",
+                                       "queued.min.messages", "1000", NULL};
+  kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
+                         .group_id = o->group,
+                         .props = cprops,
+                         .on_rebalance = rebalance_cb,
+                         .opaque = r,
+                         .poll_set_consumer = true};
+  r->consumer = kq_consumer_new(o->cfg, &co, errstr, errlen);
+  if (!r->consumer)
     goto out;
-  }
-  rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
-  rd_kafka_conf_set_opaque(cc, r);
-  r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, rkerr, sizeof rkerr);
-  if (!r->consumer) {
-    snprintf(errstr, errlen, "filter consumer: %s", rkerr);
-    goto out;
-  }
-  rd_kafka_poll_set_consumer(r->consumer);
   rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, KQ_TOPIC_HELD, RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t err = rd_kafka_subscribe(r->consumer, sub);

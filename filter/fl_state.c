@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
 #include "ls_hash.h"
 
 typedef struct {
@@ -286,14 +287,8 @@ size_t fl_state_take_expired(fl_state *s, int64_t cutoff_us, fl_item **out) {
         link = &p->next;
         continue;
       }
-      if (n == cap) {
-        size_t nc = cap ? cap * 2 : 16;
-        fl_item *po = realloc(*out, nc * sizeof *po);
-        if (!po)
-          goto out; /* the rest expires on the next round */
-        *out = po;
-        cap = nc;
-      }
+      if (!LS_ARRAY_GROW(*out, cap, n + 1))
+        goto out; /* the rest expires on the next round */
       (*out)[n++] = item_of(p);
       *link = p->next;
       pool_release(s, i);

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
+
 /* jansson's JSON_PARSER_MAX_DEPTH. */
 #define JANSSON_MAX_DEPTH 2048
 
@@ -104,14 +106,8 @@ ing_pick *ing_pick_child(ing_pick *p, const char *key) {
   ing_pick *found = (ing_pick *)pick_find(p, key, len);
   if (found)
     return found;
-  if (p->n == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 8;
-    pick_kid *k = realloc(p->kids, cap * sizeof *k);
-    if (!k)
-      return NULL;
-    p->kids = k;
-    p->cap = cap;
-  }
+  if (!LS_ARRAY_GROW(p->kids, p->cap, p->n + 1))
+    return NULL;
   pick_kid *k = &p->kids[p->n];
   k->key = strdup(key);
   k->child = ing_pick_new();
@@ -267,6 +263,25 @@ static size_t utf8_put(uint32_t c, unsigned char *out) {
   return 4;
 }
 
+/* 1 for the bytes a string holds as they are: printable ASCII but the
+ * quote and the backslash. */
+static const unsigned char k_plain[256] = {
+#define R4(x) x, x, x, x
+#define R16(x) R4(x), R4(x), R4(x), R4(x)
+    R16(0), R16(0), /* 0x00-0x1f */
+    1,      1,      0,      1,      1, 1, 1, 1,
+    1,      1,      1,      1,      1, 1, 1, 1, /* 0x20-0x2f: '"' */
+    R16(1),                                     /* 0x30-0x3f */
+    R16(1),                                     /* 0x40-0x4f */
+    1,      1,      1,      1,      1, 1, 1, 1,
+    1,      1,      1,      1,      0, 1, 1, 1, /* 0x50-0x5f: '\\' */
+    R16(1), R16(1),                             /* 0x60-0x7f */
+    R16(0), R16(0), R16(0), R16(0),             /* 0x80-0xbf */
+    R16(0), R16(0), R16(0), R16(0)              /* 0xc0-0xff */
+#undef R16
+#undef R4
+};
+
 /* A string at s->p[s->i] == '"'. Checked in full; when decode is set its
  * value goes to s->buf (NUL-terminated, *out_len bytes). *raw is set when
  * the text had no escape: the value is then p[*raw_at .. + *out_len). */
@@ -277,8 +292,7 @@ static bool scan_string(jp *s, bool decode, size_t *out_len, size_t *raw_at,
   bool plain = true;
   for (;;) {
     /* The common bytes: printable ASCII that needs no decoding. */
-    while (i < s->len && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' &&
-           p[i] != '\\')
+    while (i < s->len && k_plain[p[i]])
       i++;
     if (i >= s->len) {
       s->i = i;

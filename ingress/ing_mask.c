@@ -10,11 +10,14 @@
 /* Index of the closing quote of the string opening at p[i] (a '"'), or len
  * when it is not terminated. */
 static size_t string_end(const char *p, size_t len, size_t i) {
-  for (size_t j = i + 1; j < len; j++) {
-    if (p[j] == '\\')
-      j++;
-    else if (p[j] == '"')
-      return j;
+  for (size_t j = i + 1; j < len;) {
+    /* Jump to the next quote or backslash (memchr is vectorised). */
+    const char *q = memchr(p + j, '"', len - j);
+    size_t qe = q ? (size_t)(q - p) : len;
+    const char *b = memchr(p + j, '\\', qe - j);
+    if (!b)
+      return qe;
+    j = (size_t)(b - p) + 2; /* the escaped byte is never the end */
   }
   return len;
 }
@@ -127,8 +130,10 @@ size_t ing_mask_secret(char *p, size_t len) {
     return 0;
   for (size_t i = 0; i < len;) {
     if (p[i] != '"') {
-      i++;
-      continue;
+      const char *q = memchr(p + i, '"', len - i);
+      if (!q)
+        break;
+      i = (size_t)(q - p);
     }
     size_t e = string_end(p, len, i);
     if (e >= len)

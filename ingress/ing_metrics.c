@@ -91,10 +91,14 @@ void ing_metrics_declare(ls_metrics *m, const ls_config *cfg) {
 }
 
 void ing_metrics_received(ls_metrics *m, const ls_source *src) {
+  ing_metrics_received_at(m, src, ls_now_us());
+}
+
+void ing_metrics_received_at(ls_metrics *m, const ls_source *src,
+                             long long now_us) {
   char lab[256];
   source_labels(src, lab, sizeof lab);
-  ls_metrics_set(m, ING_M_LAST_RECEIVED, h_last, lab,
-                 (double)ls_now_us() / 1e6);
+  ls_metrics_set(m, ING_M_LAST_RECEIVED, h_last, lab, (double)now_us / 1e6);
   /* A source added at run time (leadsync.sources) gets its threshold with
    * its first webhook, so LeadsyncSourceSilent covers it from then on. */
   ls_metrics_set(m, ING_M_SILENCE, h_silence, lab,
@@ -102,7 +106,12 @@ void ing_metrics_received(ls_metrics *m, const ls_source *src) {
 }
 
 void ing_metrics_accepted(ls_metrics *m, const ls_source *src) {
+  ing_metrics_accepted_n(m, src, 1);
+}
+
+void ing_metrics_accepted_n(ls_metrics *m, const ls_source *src,
+                            unsigned long n) {
   char lab[256];
   source_labels(src, lab, sizeof lab);
-  ls_metrics_inc(m, ING_M_ACCEPTED, h_accepted, lab, 1);
+  ls_metrics_inc(m, ING_M_ACCEPTED, h_accepted, lab, (double)n);
 }

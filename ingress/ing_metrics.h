@@ -29,8 +29,14 @@
 void ing_metrics_declare(ls_metrics *m, const ls_config *cfg);
 /* An authenticated webhook body arrived from src (whatever its fate). */
 void ing_metrics_received(ls_metrics *m, const ls_source *src);
-/* Kafka acknowledged an event of src (the sender got its 200). */
+/* The same with the time it arrived (ing_http adds requests up and hands
+ * them over every tick). */
+void ing_metrics_received_at(ls_metrics *m, const ls_source *src,
+                             long long now_us);
+/* Kafka acknowledged an event of src (the sender got its 200); n events. */
 void ing_metrics_accepted(ls_metrics *m, const ls_source *src);
+void ing_metrics_accepted_n(ls_metrics *m, const ls_source *src,
+                            unsigned long n);
 /* The silence threshold of one source: its silence_seconds, else its
  * tenant's alerting.silence_seconds, else ING_SILENCE_DEFAULT_S. */
 long ing_metrics_silence_s(const ls_source *src);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "kq.h"
+#include "ls_array.h"
 #include "ls_event.h"
 #include "ls_log.h"
 
@@ -79,17 +80,11 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   }
   if (!m->_private)
     return;
-  if (p->n_pending == p->cap_pending) {
-    size_t cap = p->cap_pending ? p->cap_pending * 2 : 256;
-    ing_delivery *d = realloc(p->pending, cap * sizeof *d);
-    if (!d) {
-      /* No room to collect: this one is completed on its own. */
-      ing_delivery one = {m->_private, e};
-      p->cb(&one, 1, p->cb_ctx);
-      return;
-    }
-    p->pending = d;
-    p->cap_pending = cap;
+  if (!LS_ARRAY_GROW(p->pending, p->cap_pending, p->n_pending + 1)) {
+    /* No room to collect: this one is completed on its own. */
+    ing_delivery one = {m->_private, e};
+    p->cb(&one, 1, p->cb_ctx);
+    return;
   }
   p->pending[p->n_pending++] = (ing_delivery){m->_private, e};
 }

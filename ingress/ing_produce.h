@@ -56,7 +56,7 @@ typedef struct ing_producer ing_producer;
 long ing_producer_message_max(const ls_config *cfg, char *errstr,
                               size_t errlen);
 
-/* A producer with the contract of DESIGN.md section 3 and a message timeout
+/* A producer with the contract of docs/kafka-contract.md and a message timeout
  * of delivery_timeout_ms (unless kafka.properties sets message.timeout.ms).
  * Starts the poller thread that serves delivery reports. */
 ing_producer *ing_producer_new(const ls_config *cfg, int delivery_timeout_ms,

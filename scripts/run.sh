@@ -201,7 +201,7 @@ printf '%s\n' "$CONSOLE_URL" >"$RUN/console_url"
 
 cat <<EOF2
 
-leadsync is up (logs: .run/logs/)
+leadsync is up (logs: ${LOGS#$ROOT/}/)
   Kafka bootstrap     $KAFKA_BOOTSTRAP_SERVERS
   HubSpot             $HUBSPOT_BASE_URL
   ingress             $INGRESS_URL   (/healthz /readyz /metrics)

@@ -1,5 +1,5 @@
 /* leadsync-worker: consumes Smartlead event topics in a consumer group and
- * syncs them into HubSpot (DESIGN.md section 5, docs/worker.md). */
+ * syncs them into HubSpot (docs/worker.md). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -280,9 +280,11 @@ static int run_setup(wrk *w, bool strict) {
  * the flush's abort flag and (un)assigns). A revoke: the batch is dropped
  * (every event is read again, by whoever owns its partition now), the
  * revoked partitions leave plan (nothing of theirs is stored), their
- * stashed records, stuck marks and poison counts are forgotten. An
- * assign: the ledger catches up with the previous owners' records before
- * any record of the new partitions is taken in. After each, the share
+ * stashed records, stuck marks and poison counts are forgotten, and their
+ * de-duplication state is dropped. An assign: partitions whose state is
+ * not restored yet are paused until it is (wrk_ledger_poll restores and
+ * resumes them; a record read before the pause is not taken in, see
+ * wrk_batch_add). After each, the share
  * follows what is owned. Runs after every poll and after every flush. */
 static void apply_rebalances(wrk *w, wrk_plan *plan) {
   wrk_reb r;
@@ -292,17 +294,15 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
       wrk_poison_forget(w->poison, r.parts);
+      wrk_ledger_revoke(w->ledger, r.parts);
     } else {
-      char lerr[LS_ERRSTR_SIZE];
-      int64_t t0 = ls_mono_us();
-      if (wrk_ledger_catch_up(w->ledger, 10000, w->stop, lerr,
-                              sizeof lerr) != LS_OK)
-        ls_warn("ledger not caught up after assign", "{s:s}", "error", lerr);
       wrk_consumer_forget(w, &r);
+      if (r.parts)
+        wrk_ledger_assign(w->ledger, w->cons->rk, r.parts);
       ls_info("partitions assigned", "{s:s,s:i,s:i,s:i}", "group", w->s.group,
               "count", wrk_consumer_owned(w), "added",
-              r.parts ? r.parts->cnt : 0, "ledger_ms",
-              (int)((ls_mono_us() - t0) / 1000));
+              r.parts ? r.parts->cnt : 0, "restoring",
+              wrk_ledger_restoring(w->ledger));
     }
     if (r.parts)
       rd_kafka_topic_partition_list_destroy(r.parts);
@@ -328,6 +328,8 @@ static void run_loop(wrk *w) {
     int timeout_ms = (int)(wrk_batch_wait_us(w->batch, now) / 1000);
     if (timeout_ms > 100)
       timeout_ms = 100;
+    if (wrk_ledger_restoring(w->ledger))
+      timeout_ms = 0; /* the restore reads in wrk_ledger_poll */
     rd_kafka_message_t *m = wrk_consumer_next(w, timeout_ms);
     wrk_plan plan = {0};
     apply_rebalances(w, &plan);
@@ -347,8 +349,9 @@ static void run_loop(wrk *w) {
        * read again from their first unfinished record. */
       wrk_consumer_unstick(w);
     }
+    /* The state: restores (a slice per turn), the tail, expiry. */
+    wrk_ledger_poll(w->ledger, w->cons->rk);
     if (now >= next_chores) {
-      wrk_ledger_poll(w->ledger);
       if (!wrk_batch_len(w->batch))
         wrk_consumer_unstick(w);
       next_chores = now + 1000000;
@@ -434,8 +437,10 @@ static void install_signals(void) {
 static bool start_hubspot(wrk *w) {
   w->stop = &stop_flag;
   w->metrics = ls_metrics_new();
-  if (w->metrics)
+  if (w->metrics) {
     wrk_obs_declare(w->metrics);
+    wrk_ledger_declare(w->metrics);
+  }
   w->s.pol.stop = &stop_flag;
   w->s.pol.abort = &w->cons->abort;
   w->s.pol.idle = wrk_consumer_service;
@@ -450,21 +455,18 @@ static bool start_hubspot(wrk *w) {
   return true;
 }
 
-/* The Kafka side: producer, ledgers (loaded), filter seam, batch and the
+/* The Kafka side: producer, de-duplication state (restored per partition
+ * on assignment), filter seam, batch and the
  * subscribed consumer. false: logged, stop. */
 static bool start_kafka(wrk *w) {
   char err[LS_ERRSTR_SIZE] = "";
   w->out = wrk_out_new(w->cfg, err, sizeof err);
-  w->done = wrk_ledger_new_local();
-  w->ledger = wrk_ledger_new(w->cfg, &w->s, err, sizeof err);
+  w->ledger = wrk_ledger_new(w->cfg, w->s.group,
+                             w->cfg->worker.dedup_window_s, w->metrics, err,
+                             sizeof err);
   w->filter = w->out ? wrk_filter_hold_new(w->out) : NULL;
-  if (!w->out || !w->ledger || !w->done || !w->filter) {
+  if (!w->out || !w->ledger || !w->filter) {
     ls_error("cannot start the Kafka side", "{s:s}", "error", err);
-    return false;
-  }
-  if (wrk_ledger_load(w->ledger, w->s.ledger_load_timeout_ms, &stop_flag, err,
-                      sizeof err) != LS_OK) {
-    ls_error("cannot load the ledger", "{s:s}", "error", err);
     return false;
   }
   w->batch = wrk_batch_new(w);
@@ -482,7 +484,6 @@ static void release(wrk *w, ls_ops *http) {
   wrk_batch_free(w->batch);
   wrk_out_free(w->out);
   wrk_ledger_free(w->ledger);
-  wrk_ledger_free(w->done);
   wrk_filter_free(w->filter);
   ls_ops_stop(http);
   hs_transport_free(w->tp);
@@ -594,7 +595,7 @@ int main(int argc, char **argv) {
   rc = 0;
 out:
   release(&w, http);
-  /* SIGTERM during start-up (setup, ledger load, subscribe) is a normal
+  /* SIGTERM during start-up (setup, subscribe) is a normal
    * stop: nothing was consumed, nothing is lost. */
   if (rc != 0 && stop_flag && !setup_only) {
     ls_info("stopped during start-up", NULL);

@@ -54,8 +54,7 @@ typedef struct wrk {
   wrk_settings s;
   struct wrk_consumer *cons; /* the group consumer and its partitions */
   struct wrk_out *out;
-  struct wrk_ledger *ledger; /* synced events (leadsync.ledger) */
-  struct wrk_ledger *done;   /* filtered / DLQ'd by this process */
+  struct wrk_ledger *ledger; /* de-duplication state (wrk_ledger.h) */
   struct wrk_batch *batch;
   struct wrk_filter *filter;
   hs_transport *tp;

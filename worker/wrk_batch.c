@@ -92,6 +92,12 @@ static void block(wrk_batch *b, const rd_kafka_message_t *m, const char *why,
   wrk_plan_unfinished(plan, &pos, -1, 0);
 }
 
+/* The partition number whose state holds the event (events built by
+ * tests without a record: 0). */
+static int32_t part_of(const wrk_event *e) {
+  return e->has_pos ? e->pos.partition : 0;
+}
+
 static bool is_hex32(const char *s) {
   if (strlen(s) != 32)
     return false;
@@ -132,12 +138,27 @@ static void intake_mapped(wrk_batch *b, wrk_event *e) {
   if (json_object_get(b->ids, e->ev.event_id)) {
     e->outcome = WRK_DUPLICATE;
     snprintf(e->reason, sizeof e->reason, "in_batch");
+    wrk_ledger_count_skip(w->ledger, "in_flush");
     return;
   }
   json_object_set_new(b->ids, e->ev.event_id, json_true());
-  if (e->map.eng != HS_ENG_NONE &&
-      wrk_ledger_has_intent(w->ledger, e->ev.event_id))
-    e->suspect = true;
+  /* Suspect: an intent without a final record, or an event first received
+   * before worker.dedup_window (a late replay): the state may not know
+   * it, so the leadsync_event_id search decides before any create. */
+  if (e->map.eng != HS_ENG_NONE) {
+    unsigned seen = wrk_ledger_seen(w->ledger, part_of(e), e->ev.event_id);
+    const char *cause = (seen & WRK_SEEN_INTENT) ? "intent"
+                        : wrk_ledger_beyond_window(w->ledger, e->received_us)
+                            ? "window"
+                            : NULL;
+    if (cause) {
+      char lab[32];
+      e->suspect = true;
+      snprintf(lab, sizeof lab, "cause=\"%s\"", cause);
+      ls_metrics_inc(w->metrics, "leadsync_worker_suspect_searches_total",
+                     NULL, lab, 1);
+    }
+  }
   e->outcome = WRK_PENDING;
 }
 
@@ -201,11 +222,12 @@ static bool identify(wrk_batch *b, wrk_event *e, bool *replay) {
  * operator replays it on purpose: a duplicate. */
 static bool already_final(wrk_batch *b, wrk_event *e, bool replay) {
   wrk *w = b->w;
-  if (!wrk_ledger_has(w->ledger, e->ev.event_id) &&
-      (replay || !wrk_ledger_has(w->done, e->ev.event_id)))
+  unsigned seen = wrk_ledger_seen(w->ledger, part_of(e), e->ev.event_id);
+  if (!(seen & WRK_SEEN_SYNCED) && (replay || !(seen & WRK_SEEN_DONE)))
     return false;
   e->outcome = WRK_DUPLICATE;
   snprintf(e->reason, sizeof e->reason, "in_ledger");
+  wrk_ledger_count_skip(w->ledger, "state");
   return true;
 }
 
@@ -288,6 +310,17 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan) {
         e ? "out of memory growing the batch" : "out of memory before intake";
     free(e);
     block(b, m, why, plan);
+    rd_kafka_message_destroy(m);
+    return;
+  }
+  if (!wrk_ledger_restored(w->ledger, m->partition)) {
+    /* Paused until its state is restored (wrk_ledger_assign), so only a
+     * record fetched before the pause: read again once restored. */
+    wrk_pos pos;
+    free(e);
+    wrk_pos_of(&pos, m);
+    /* Not a failed attempt: no poison count. */
+    wrk_plan_unfinished(plan, &pos, -1, 0);
     rd_kafka_message_destroy(m);
     return;
   }
@@ -471,7 +504,8 @@ void wrk_batch_settle(wrk_batch *b, bool revoked, wrk_plan *plan) {
           (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE))
         /* The engagement may exist without a ledger record: search
          * before creating it again. */
-        wrk_ledger_add_intent(w->ledger, e->ev.event_id);
+        wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id,
+                          WRK_SEEN_INTENT);
       bool dlq = e->outcome == WRK_DLQ;
       e->outcome = WRK_DEFERRED;
       e->failed = true;
@@ -480,11 +514,13 @@ void wrk_batch_settle(wrk_batch *b, bool revoked, wrk_plan *plan) {
       continue;
     }
     if (e->outcome == WRK_SYNCED)
-      wrk_ledger_add(w->ledger, e->ev.event_id);
+      wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id,
+                        WRK_SEEN_SYNCED);
     else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
-      wrk_ledger_add(w->done, e->ev.event_id);
+      wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id, WRK_SEEN_DONE);
     else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE && revoked)
-      wrk_ledger_add_intent(w->ledger, e->ev.event_id);
+      wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id,
+                        WRK_SEEN_INTENT);
     if (wrk_outcome_final(e->outcome) && e->has_pos)
       wrk_poison_clear(w->poison, &e->pos);
   }

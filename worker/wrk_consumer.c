@@ -14,6 +14,7 @@
 #include "ls_time.h"
 #include "wrk.h"
 #include "wrk_fault.h"
+#include "wrk_ledger.h"
 #include "wrk_poison.h"
 
 /* Partitions of every subscribed topic (the group's whole work); 0 when
@@ -141,8 +142,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
   rd_kafka_topic_partition_list_t *topics = NULL;
+  const char *prefetch[16];
   kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
                          .group_id = w->s.group_id,
+                         .props = wrk_ledger_prefetch_props(w->cfg, prefetch,
+                                                            16),
                          .on_rebalance = on_rebalance,
                          .opaque = w,
                          .poll_set_consumer = true};

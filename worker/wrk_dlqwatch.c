@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_log.h"
 #include "ls_time.h"
 
@@ -171,24 +172,15 @@ wrk_dlqwatch *wrk_dlqwatch_start(const ls_config *cfg, ls_metrics *m,
   d->interval_ms = interval_ms > 0 ? interval_ms : 60000;
   /* The replay group's id only to read its committed offsets: this
    * consumer never subscribes (no group membership) and never commits. */
-  rd_kafka_conf_t *conf = kq_conf_new_consumer(cfg, err, sizeof err);
-  if (!conf || !kq_set(conf, "group.id", DLQ_REPLAY_GROUP, err, sizeof err) ||
-      !kq_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
-      !kq_set(conf, "enable.auto.offset.store", "false", err, sizeof err) ||
-      !kq_set(conf, "enable.partition.eof", "false", err, sizeof err)) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    ls_error("dlq watch: consumer config", "{s:s}", "error", err);
-    free(d);
-    return NULL;
-  }
-  d->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  kq_consumer_opts co = {.kind = KQ_READER,
+                         .group_id = DLQ_REPLAY_GROUP,
+                         .poll_set_consumer = true};
+  d->rk = kq_consumer_new(cfg, &co, err, sizeof err);
   if (!d->rk) {
     ls_error("dlq watch: consumer", "{s:s}", "error", err);
     free(d);
     return NULL;
   }
-  rd_kafka_poll_set_consumer(d->rk);
   pthread_mutex_init(&d->mu, NULL);
   pthread_cond_init(&d->cv, NULL);
   if (pthread_create(&d->thread, NULL, run, d)) {

@@ -1,7 +1,8 @@
 /* wrk_fault: test-only fault injection at the worker's seams: allocation
  * (alloc_intake, alloc_stash, alloc_output), outputs refused by topic
  * (produce_held, produce_ledger, produce_sync_log, produce_dlq), seek,
- * and the filter role (rebuild, filter_produce). Inactive unless the
+ * a restore held back N times 100 ms (restore_stall), and the filter
+ * role (rebuild, filter_produce). Inactive unless the
  * environment variable LEADSYNC_TEST_FAULTS is set, e.g.
  * "alloc_intake:2,seek:1": the next N calls at each named seam fail. Used by
  * tests/worker/ test_worker_lossless.py; never set it in production.

@@ -1,5 +1,5 @@
 /* wrk_filter: the seam where the tenant's category filter (hold and
- * release, DESIGN.md section 5) decides, per event and before any HubSpot
+ * release, docs/filter.md) decides, per event and before any HubSpot
  * call, whether the event syncs now. The default lets everything through;
  * the hold/release implementation plugs in its own ops. */
 #ifndef WRK_FILTER_H

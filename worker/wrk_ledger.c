@@ -1,32 +1,68 @@
-/* wrk_ledger: event ids already synced (an open-addressing hash set of
- * 128-bit ids) fed from leadsync.ledger. */
+/* wrk_ledger: per partition number, an open-addressing table of 16-byte
+ * entries (96 bits of event id, the minute it was recorded and three
+ * flags), restored from the group's records of leadsync.ledger on
+ * assignment and expired after worker.dedup_window. */
 #include "wrk_ledger.h"
 
+#include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kq.h"
+#include "kq_client.h"
 #include "ls_hash.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "wrk_fault.h"
+#include "wrk_out.h"
+#include "wrk_records.h"
+
+#define MAX_PARTS 1024
+#define FLAG_BITS 3u
+#define MINUTE_US 60000000LL
+
+/* a == 0 && b == 0 marks an empty slot. tm = minute << 3 | flags. */
+typedef struct {
+  uint64_t a;
+  uint32_t b;
+  uint32_t tm;
+} slot;
 
 typedef struct {
-  uint64_t a, b; /* a == 0 && b == 0 marks an empty slot */
-} lid;
-
-typedef struct {
-  lid *slots;
+  slot *s;
   size_t cap, n;
-} idset;
+} table;
+
+enum { P_IDLE, P_RESTORING, P_READY };
+
+typedef struct {
+  table t;
+  int state;
+  int refs;        /* assigned topic-partitions with this number */
+  bool active;     /* assigned on the ledger consumer */
+  int64_t pos;     /* next offset to read */
+  int64_t t0_us;   /* restore start (mono) */
+  size_t restored; /* entries read in the restore */
+  bool reported;   /* has metric series */
+} part;
 
 struct wrk_ledger {
-  idset done, intents;
-  rd_kafka_t *rk;
-  const wrk_settings *s;
+  part *p;
   int32_t nparts;
-  int64_t *pos; /* next offset to read, per partition */
+  rd_kafka_t *rk; /* NULL: local */
+  ls_metrics *m;
+  char prefix[200]; /* "<group>:" */
+  size_t plen;
+  long window_s;
+  /* Group-consumer partitions paused until their number is restored. */
+  rd_kafka_topic_partition_list_t *waiting;
+  int64_t next_sweep_us, next_metrics_us, assign_us, stall_until_us;
+  int pending; /* partitions restoring */
 };
+
+/* -- the table ------------------------------------------------------ */
 
 static int hexval(char c) {
   if (c >= '0' && c <= '9')
@@ -38,180 +74,248 @@ static int hexval(char c) {
   return -1;
 }
 
-/* 32 hex digits as two words; anything else through SHA-256 first. */
-static lid to_lid(const char *id) {
-  lid k = {0, 0};
+/* 96 bits of the id: its first 16 hex digits, and the last 16 folded to
+ * 32 bits (event ids are 32 hex digits of a hash); anything else through
+ * SHA-256 first. */
+static void to_key(const char *id, uint64_t *a, uint32_t *b) {
   char hex[65];
   const char *src = id;
-  if (strlen(id) != 32) {
-    ls_sha256_hex(id, strlen(id), hex);
+  size_t len = strlen(id);
+  bool ok = len == 32;
+  for (size_t i = 0; ok && i < 32; i++)
+    ok = hexval(id[i]) >= 0;
+  if (!ok) {
+    ls_sha256_hex(id, len, hex);
     src = hex;
   }
-  for (int i = 0; i < 32; i++) {
-    int v = hexval(src[i]);
-    if (v < 0) {
-      ls_sha256_hex(id, strlen(id), hex);
-      return to_lid(hex[0] ? hex + 32 : "0");
-    }
-    if (i < 16)
-      k.a = (k.a << 4) | (uint64_t)v;
-    else
-      k.b = (k.b << 4) | (uint64_t)v;
+  uint64_t x = 0, y = 0;
+  for (int i = 0; i < 16; i++)
+    x = (x << 4) | (uint64_t)hexval(src[i]);
+  for (int i = 16; i < 32; i++)
+    y = (y << 4) | (uint64_t)hexval(src[i]);
+  uint32_t f = (uint32_t)y ^ (uint32_t)(y >> 32);
+  if (!x && !f)
+    f = 1;
+  *a = x;
+  *b = f;
+}
+
+static size_t home(const table *t, uint64_t a, uint32_t b) {
+  uint64_t h = (a ^ ((uint64_t)b << 17)) * 0x9e3779b97f4a7c15ull;
+  return (size_t)(((unsigned __int128)h * t->cap) >> 64);
+}
+
+static slot *find(const table *t, uint64_t a, uint32_t b) {
+  if (!t->cap)
+    return NULL;
+  size_t j = home(t, a, b);
+  for (;;) {
+    slot *s = &t->s[j];
+    if (!s->a && !s->b)
+      return NULL;
+    if (s->a == a && s->b == b)
+      return s;
+    if (++j == t->cap)
+      j = 0;
   }
-  if (!k.a && !k.b)
-    k.b = 1;
-  return k;
 }
 
-static size_t slot_of(const idset *l, lid k) {
-  return (size_t)((k.a ^ (k.b * 0x9e3779b97f4a7c15u)) & (l->cap - 1));
+static void put_new(table *t, slot v) {
+  size_t j = home(t, v.a, v.b);
+  while (t->s[j].a || t->s[j].b)
+    if (++j == t->cap)
+      j = 0;
+  t->s[j] = v;
+  t->n++;
 }
 
-static bool grow(idset *l) {
-  size_t ncap = l->cap ? l->cap * 2 : 1024;
-  lid *ns = calloc(ncap, sizeof *ns);
+/* Rebuilds with room for want entries at about 60 % load, keeping the
+ * entries recorded at or after min_minute. */
+static bool rebuild(table *t, size_t want, uint32_t min_minute) {
+  size_t ncap = want < 64 ? 128 : want + want * 2 / 3;
+  slot *ns = calloc(ncap, sizeof *ns);
   if (!ns)
     return false;
-  lid *old = l->slots;
-  size_t ocap = l->cap;
-  l->slots = ns;
-  l->cap = ncap;
-  for (size_t i = 0; i < ocap; i++) {
-    if (!old[i].a && !old[i].b)
-      continue;
-    size_t j = slot_of(l, old[i]);
-    while (l->slots[j].a || l->slots[j].b)
-      j = (j + 1) & (l->cap - 1);
-    l->slots[j] = old[i];
+  table nt = {ns, ncap, 0};
+  for (size_t i = 0; i < t->cap; i++) {
+    slot v = t->s[i];
+    if ((v.a || v.b) && (v.tm >> FLAG_BITS) >= min_minute)
+      put_new(&nt, v);
   }
-  free(old);
+  free(t->s);
+  *t = nt;
   return true;
 }
 
-static void set_add(idset *l, const char *event_id) {
-  if ((l->n + 1) * 10 >= l->cap * 7 && !grow(l))
-    return;
-  lid k = to_lid(event_id);
-  size_t j = slot_of(l, k);
-  while (l->slots[j].a || l->slots[j].b) {
-    if (l->slots[j].a == k.a && l->slots[j].b == k.b)
-      return;
-    j = (j + 1) & (l->cap - 1);
+/* Grows by half at 80 % load: 20 to 30 bytes per entry. */
+static bool tab_add(table *t, uint64_t a, uint32_t b, uint32_t minute,
+                    unsigned flags) {
+  slot *s = find(t, a, b);
+  if (s) {
+    s->tm = (minute << FLAG_BITS) | ((s->tm | flags) & 7u);
+    return true;
   }
-  l->slots[j] = k;
-  l->n++;
-}
-
-static bool set_has(const idset *l, const char *event_id) {
-  if (!l->cap)
+  if ((t->n + 1) * 5 > t->cap * 4 && !rebuild(t, t->n + t->n / 2 + 1, 0))
     return false;
-  lid k = to_lid(event_id);
-  size_t j = slot_of(l, k);
-  while (l->slots[j].a || l->slots[j].b) {
-    if (l->slots[j].a == k.a && l->slots[j].b == k.b)
-      return true;
-    j = (j + 1) & (l->cap - 1);
+  put_new(t, (slot){a, b, (minute << FLAG_BITS) | (flags & 7u)});
+  return true;
+}
+
+static void tab_free(table *t) {
+  free(t->s);
+  t->s = NULL;
+  t->cap = t->n = 0;
+}
+
+static uint32_t minute_of_us(int64_t wall_us) {
+  return wall_us > 0 ? (uint32_t)(wall_us / MINUTE_US) : 0;
+}
+
+/* -- metrics -------------------------------------------------------- */
+
+#define M_ENTRIES "leadsync_worker_state_entries"
+#define M_BYTES "leadsync_worker_state_bytes"
+#define M_RESTORE "leadsync_worker_state_restore_seconds"
+#define M_RESTORING "leadsync_worker_state_restoring_partitions"
+#define M_SKIPPED "leadsync_worker_dedup_skipped_total"
+#define M_SUSPECT "leadsync_worker_suspect_searches_total"
+
+static const double restore_le[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,
+                                    2.5,  5,    10,  30,   60,  300};
+static const ls_buckets restore_buckets = {
+    restore_le, sizeof restore_le / sizeof restore_le[0]};
+
+void wrk_ledger_declare(ls_metrics *m) {
+  if (!m)
+    return;
+  ls_metrics_declare(m, LS_GAUGE, M_ENTRIES,
+                     "De-duplication state entries (events within "
+                     "worker.dedup_window) per assigned partition",
+                     NULL);
+  ls_metrics_declare(m, LS_GAUGE, M_BYTES,
+                     "Bytes of the de-duplication state table per assigned "
+                     "partition",
+                     NULL);
+  ls_metrics_declare(m, LS_HISTOGRAM, M_RESTORE,
+                     "Time to restore a partition's state from "
+                     "leadsync.ledger after its assignment",
+                     &restore_buckets);
+  ls_metrics_declare(m, LS_GAUGE, M_RESTORING,
+                     "Assigned partitions whose state is still restoring "
+                     "(paused until restored)",
+                     NULL);
+  ls_metrics_declare(m, LS_COUNTER, M_SKIPPED,
+                     "Duplicates skipped, by cause: state (the ledger), "
+                     "in_flush (a copy in the same flush), search (found in "
+                     "HubSpot by leadsync_event_id)",
+                     NULL);
+  ls_metrics_declare(m, LS_COUNTER, M_SUSPECT,
+                     "Events searched by leadsync_event_id before a create, "
+                     "by cause: intent (a create may have applied), window "
+                     "(received before worker.dedup_window)",
+                     NULL);
+}
+
+void wrk_ledger_count_skip(wrk_ledger *l, const char *cause) {
+  char lab[64];
+  if (!l || !l->m)
+    return;
+  snprintf(lab, sizeof lab, "cause=\"%s\"", cause);
+  ls_metrics_inc(l->m, M_SKIPPED, NULL, lab, 1);
+}
+
+static void part_metrics(wrk_ledger *l, int32_t p, bool drop) {
+  char lab[32];
+  if (!l->m)
+    return;
+  snprintf(lab, sizeof lab, "partition=\"%d\"", (int)p);
+  if (drop) {
+    if (l->p[p].reported) {
+      ls_metrics_remove(l->m, M_ENTRIES, lab);
+      ls_metrics_remove(l->m, M_BYTES, lab);
+      l->p[p].reported = false;
+    }
+    return;
   }
-  return false;
+  ls_metrics_set(l->m, M_ENTRIES, NULL, lab, (double)l->p[p].t.n);
+  ls_metrics_set(l->m, M_BYTES, NULL, lab,
+                 (double)(l->p[p].t.cap * sizeof(slot)));
+  l->p[p].reported = true;
 }
 
-size_t wrk_ledger_size(const wrk_ledger *l) { return l->done.n; }
-
-void wrk_ledger_add(wrk_ledger *l, const char *event_id) {
-  set_add(&l->done, event_id);
+const char **wrk_ledger_prefetch_props(const ls_config *cfg, const char **out,
+                                       size_t n) {
+  static const char *const props[][2] = {
+      /* librdkafka's defaults: 100,000 records and 64 MiB per partition
+       * ahead of a worker that takes ~1,000 a flush. */
+      {"queued.min.messages", "2000"},
+      {"queued.max.messages.kbytes", "8192"},
+      {"fetch.max.bytes", "4194304"},
+      {"fetch.message.max.bytes", "262144"}};
+  size_t k = 0;
+  for (size_t i = 0; i < sizeof props / sizeof props[0] && k + 3 <= n; i++)
+    if (!json_object_get(cfg->kafka_props, props[i][0])) {
+      out[k++] = props[i][0];
+      out[k++] = props[i][1];
+    }
+  out[k] = NULL;
+  return out;
 }
 
-bool wrk_ledger_has(const wrk_ledger *l, const char *event_id) {
-  return set_has(&l->done, event_id);
-}
+/* -- construction --------------------------------------------------- */
 
-void wrk_ledger_add_intent(wrk_ledger *l, const char *event_id) {
-  set_add(&l->intents, event_id);
-}
-
-bool wrk_ledger_has_intent(const wrk_ledger *l, const char *event_id) {
-  return set_has(&l->intents, event_id);
-}
-
-wrk_ledger *wrk_ledger_new_local(void) {
+static wrk_ledger *alloc_ledger(int32_t nparts, long window_s) {
   wrk_ledger *l = calloc(1, sizeof *l);
-  if (l && (!grow(&l->done) || !grow(&l->intents))) {
-    free(l->done.slots);
-    free(l);
+  if (!l)
+    return NULL;
+  l->nparts = nparts;
+  l->window_s = window_s > 0 ? window_s : WRK_DEDUP_WINDOW_S;
+  l->p = calloc((size_t)nparts, sizeof *l->p);
+  l->waiting = rd_kafka_topic_partition_list_new(16);
+  if (!l->p || !l->waiting) {
+    wrk_ledger_free(l);
     return NULL;
   }
   return l;
 }
 
-static bool wanted_type(const wrk_settings *s, const char *type) {
-  if (!s || !type)
-    return true;
-  ls_event_type t = ls_event_type_from_name(type);
-  for (size_t i = 0; i < s->n_types; i++)
-    if (s->types[i] == t)
-      return true;
-  return false;
+wrk_ledger *wrk_ledger_new_local(void) {
+  wrk_ledger *l = alloc_ledger(MAX_PARTS, WRK_DEDUP_WINDOW_S);
+  for (int32_t p = 0; l && p < l->nparts; p++)
+    l->p[p].state = P_READY;
+  return l;
 }
 
-static void take(wrk_ledger *l, const rd_kafka_message_t *m) {
-  if (m->err || !m->payload)
-    return;
-  json_t *j = json_loadb(m->payload, m->len, 0, NULL);
-  const char *id = json_string_value(json_object_get(j, "event_id"));
-  const char *type = json_string_value(json_object_get(j, "event_type"));
-  const char *state = json_string_value(json_object_get(j, "state"));
-  if (id && wanted_type(l->s, type)) {
-    if (state && !strcmp(state, "intent"))
-      wrk_ledger_add_intent(l, id);
-    else
-      wrk_ledger_add(l, id);
-  }
-  json_decref(j);
-}
-
-/* One record of the tail: its id, and where the partition stands. */
-static void take_msg(wrk_ledger *l, const rd_kafka_message_t *m) {
-  if (!m->err && m->partition >= 0 && m->partition < l->nparts) {
-    take(l, m);
-    l->pos[m->partition] = m->offset + 1;
-  } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
-             m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-    ls_warn("ledger partition truncated", "{s:i}", "partition",
-            (int)m->partition);
-  }
-}
-
-wrk_ledger *wrk_ledger_new(const ls_config *cfg, const wrk_settings *s,
-                           char *errstr, size_t errlen) {
-  wrk_ledger *l = wrk_ledger_new_local();
-  rd_kafka_conf_t *conf = NULL;
-  rd_kafka_topic_partition_list_t *tp = NULL;
+wrk_ledger *wrk_ledger_new(const ls_config *cfg, const char *group,
+                           long window_s, ls_metrics *metrics, char *errstr,
+                           size_t errlen) {
+  wrk_ledger *l = NULL;
   const struct rd_kafka_metadata *md = NULL;
-  if (!l) {
-    snprintf(errstr, errlen, "out of memory");
+  char gid[220];
+  /* Group-less: partitions are assigned by hand, a few restoring at once
+   * (start_restores); end of partition events end a restore. */
+  static const char *const props[] = {"enable.partition.eof",
+                                      "true",
+                                      "auto.offset.reset",
+                                      "earliest",
+                                      "queued.min.messages",
+                                      "20000",
+                                      "queued.max.messages.kbytes",
+                                      "2048",
+                                      "fetch.message.max.bytes",
+                                      "1048576",
+                                      "fetch.wait.max.ms",
+                                      "25",
+                                      NULL};
+  snprintf(gid, sizeof gid, "leadsync-%s-ledger", group);
+  kq_consumer_opts o = {.kind = KQ_READER, .group_id = gid, .props = props};
+  rd_kafka_t *rk = kq_consumer_new(cfg, &o, errstr, errlen);
+  if (!rk)
     return NULL;
-  }
-  l->s = s;
-  conf = kq_conf_new_consumer(cfg, errstr, errlen);
-  if (!conf)
-    goto fail;
-  char gid[200];
-  snprintf(gid, sizeof gid, "%s-ledger", s->group_id);
-  if (!kq_set(conf, "group.id", gid, errstr, errlen) ||
-      !kq_set(conf, "enable.auto.commit", "false", errstr, errlen) ||
-      !kq_set(conf, "enable.partition.eof", "false", errstr, errlen))
-    goto fail;
-  char rkerr[512];
-  l->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-  if (!l->rk) {
-    snprintf(errstr, errlen, "ledger consumer: %s", rkerr);
-    goto fail;
-  }
-  conf = NULL;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(l->rk, KQ_TOPIC_LEDGER, NULL);
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, KQ_TOPIC_LEDGER, NULL);
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   for (int tries = 0; tries < 50; tries++) {
-    err = rd_kafka_metadata(l->rk, 0, rkt, &md, 5000);
+    err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
     if (!err && md->topic_cnt == 1 && !md->topics[0].err &&
         md->topics[0].partition_cnt > 0)
       break;
@@ -226,113 +330,23 @@ wrk_ledger *wrk_ledger_new(const ls_config *cfg, const wrk_settings *s,
              KQ_TOPIC_LEDGER, rd_kafka_err2str(err));
     goto fail;
   }
-  l->nparts = md->topics[0].partition_cnt;
+  int32_t n = md->topics[0].partition_cnt;
   rd_kafka_metadata_destroy(md);
-  l->pos = calloc((size_t)l->nparts, sizeof *l->pos);
-  if (!l->pos) {
+  if (n > MAX_PARTS)
+    n = MAX_PARTS;
+  l = alloc_ledger(n, window_s);
+  if (!l) {
     snprintf(errstr, errlen, "out of memory");
     goto fail;
   }
-  tp = rd_kafka_topic_partition_list_new(l->nparts);
-  for (int32_t p = 0; p < l->nparts; p++)
-    rd_kafka_topic_partition_list_add(tp, KQ_TOPIC_LEDGER, p)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-  err = rd_kafka_assign(l->rk, tp);
-  rd_kafka_topic_partition_list_destroy(tp);
-  if (err) {
-    snprintf(errstr, errlen, "ledger assign: %s", rd_kafka_err2str(err));
-    goto fail;
-  }
+  l->rk = rk;
+  l->m = metrics;
+  snprintf(l->prefix, sizeof l->prefix, "%s:", group);
+  l->plen = strlen(l->prefix);
   return l;
 fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  wrk_ledger_free(l);
+  rd_kafka_destroy(rk);
   return NULL;
-}
-
-/* Reads until every partition reached the high watermark it had when
- * called. */
-static ls_err catch_up(wrk_ledger *l, long timeout_ms,
-                       volatile sig_atomic_t *stop, char *errstr,
-                       size_t errlen) {
-  int64_t *high = calloc((size_t)l->nparts, sizeof *high);
-  ls_err e = LS_OK;
-  int64_t t0 = ls_mono_us();
-  if (!high) {
-    snprintf(errstr, errlen, "out of memory");
-    return LS_ERR_NOMEM;
-  }
-  for (int32_t p = 0; p < l->nparts; p++) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        l->rk, KQ_TOPIC_LEDGER, p, &lo, &hi, 5000);
-    if (err) {
-      snprintf(errstr, errlen, "ledger watermarks of partition %d: %s", p,
-               rd_kafka_err2str(err));
-      e = LS_ERR_KAFKA;
-      goto out;
-    }
-    high[p] = hi;
-    if (l->pos[p] < lo)
-      l->pos[p] = lo;
-  }
-  for (;;) {
-    bool done = true;
-    for (int32_t p = 0; p < l->nparts; p++)
-      if (l->pos[p] < high[p])
-        done = false;
-    if (done)
-      break;
-    if ((stop && *stop) || ls_mono_us() - t0 > timeout_ms * 1000) {
-      snprintf(errstr, errlen, "ledger not read within %ld ms", timeout_ms);
-      e = LS_ERR_TIMEOUT;
-      goto out;
-    }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(l->rk, 100);
-    if (!m)
-      continue;
-    take_msg(l, m);
-    rd_kafka_message_destroy(m);
-  }
-out:
-  free(high);
-  return e;
-}
-
-ls_err wrk_ledger_load(wrk_ledger *l, long timeout_ms,
-                       volatile sig_atomic_t *stop, char *errstr,
-                       size_t errlen) {
-  int64_t t0 = ls_mono_us();
-  ls_err e = catch_up(l, timeout_ms, stop, errstr, errlen);
-  if (e == LS_OK)
-    ls_info("ledger loaded", "{s:i,s:i,s:i}", "events", (int)l->done.n,
-            "intents", (int)l->intents.n, "ms",
-            (int)((ls_mono_us() - t0) / 1000));
-  return e;
-}
-
-ls_err wrk_ledger_catch_up(wrk_ledger *l, long timeout_ms,
-                           volatile sig_atomic_t *stop, char *errstr,
-                           size_t errlen) {
-  if (!l->rk)
-    return LS_OK;
-  return catch_up(l, timeout_ms, stop, errstr, errlen);
-}
-
-void wrk_ledger_poll(wrk_ledger *l) {
-  if (!l->rk)
-    return;
-  /* Keep up with every replica's records (thousands per second at full
-   * rate), within a bounded slice of the loop. */
-  int64_t until = ls_mono_us() + 50000;
-  for (int i = 0; i < 50000 && ls_mono_us() < until; i++) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(l->rk, 0);
-    if (!m)
-      return;
-    take_msg(l, m);
-    rd_kafka_message_destroy(m);
-  }
 }
 
 void wrk_ledger_free(wrk_ledger *l) {
@@ -342,8 +356,376 @@ void wrk_ledger_free(wrk_ledger *l) {
     rd_kafka_consumer_close(l->rk);
     rd_kafka_destroy(l->rk);
   }
-  free(l->done.slots);
-  free(l->intents.slots);
-  free(l->pos);
+  for (int32_t p = 0; l->p && p < l->nparts; p++)
+    tab_free(&l->p[p].t);
+  free(l->p);
+  if (l->waiting)
+    rd_kafka_topic_partition_list_destroy(l->waiting);
   free(l);
+}
+
+/* -- lookups -------------------------------------------------------- */
+
+static table *tab_of(const wrk_ledger *l, int32_t partition) {
+  if (partition < 0 || partition >= l->nparts)
+    partition = 0; /* cannot happen with co-partitioned topics */
+  return &l->p[partition].t;
+}
+
+unsigned wrk_ledger_seen(const wrk_ledger *l, int32_t partition,
+                         const char *event_id) {
+  uint64_t a;
+  uint32_t b;
+  to_key(event_id, &a, &b);
+  const slot *s = find(tab_of(l, partition), a, b);
+  if (!s)
+    return 0;
+  /* An entry past the window that was not swept yet means nothing more
+   * than a missing one would: keep using it (a duplicate avoided). */
+  return s->tm & 7u;
+}
+
+void wrk_ledger_record(wrk_ledger *l, int32_t partition, const char *event_id,
+                       unsigned flags) {
+  uint64_t a;
+  uint32_t b;
+  to_key(event_id, &a, &b);
+  if (!tab_add(tab_of(l, partition), a, b, minute_of_us(ls_now_us()), flags))
+    ls_warn("ledger state: out of memory (the event is searched if it "
+            "comes back)",
+            NULL);
+}
+
+bool wrk_ledger_beyond_window(const wrk_ledger *l, int64_t received_us) {
+  return received_us > 0 &&
+         received_us < ls_now_us() - (int64_t)l->window_s * 1000000;
+}
+
+size_t wrk_ledger_size(const wrk_ledger *l) {
+  size_t n = 0;
+  for (int32_t p = 0; p < l->nparts; p++)
+    n += l->p[p].t.n;
+  return n;
+}
+
+bool wrk_ledger_restored(const wrk_ledger *l, int32_t partition) {
+  return partition >= 0 && partition < l->nparts &&
+         l->p[partition].state == P_READY;
+}
+
+int wrk_ledger_restoring(const wrk_ledger *l) {
+  return l->pending;
+}
+
+/* -- assignment ----------------------------------------------------- */
+
+static void ledger_assign(wrk_ledger *l, int32_t p) {
+  rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(tp, KQ_TOPIC_LEDGER, p)->offset =
+      RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_error_t *err = rd_kafka_incremental_assign(l->rk, tp);
+  if (err) {
+    ls_error("ledger partition not assigned", "{s:i,s:s}", "partition", (int)p,
+             "error", rd_kafka_error_string(err));
+    rd_kafka_error_destroy(err);
+  }
+  rd_kafka_topic_partition_list_destroy(tp);
+}
+
+static void ledger_unassign(wrk_ledger *l, int32_t p) {
+  rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(tp, KQ_TOPIC_LEDGER, p);
+  rd_kafka_error_t *err = rd_kafka_incremental_unassign(l->rk, tp);
+  if (err) {
+    ls_warn("ledger partition not unassigned", "{s:i,s:s}", "partition", (int)p,
+            "error", rd_kafka_error_string(err));
+    rd_kafka_error_destroy(err);
+  }
+  rd_kafka_topic_partition_list_destroy(tp);
+}
+
+void wrk_ledger_assign(wrk_ledger *l, rd_kafka_t *consumer,
+                       const rd_kafka_topic_partition_list_t *parts) {
+  rd_kafka_topic_partition_list_t *pause =
+      rd_kafka_topic_partition_list_new(parts->cnt > 0 ? parts->cnt : 1);
+  if (!l->pending)
+    l->assign_us = ls_mono_us();
+  for (int i = 0; i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p < 0 || p >= l->nparts)
+      continue;
+    part *pp = &l->p[p];
+    pp->refs++;
+    if (pp->state == P_READY)
+      continue;
+    if (pp->state == P_IDLE) {
+      /* Started by wrk_ledger_poll, a few at a time. */
+      pp->state = P_RESTORING;
+      pp->pos = 0;
+      pp->restored = 0;
+      pp->t0_us = ls_mono_us();
+      l->pending++;
+    }
+    rd_kafka_topic_partition_list_add(pause, parts->elems[i].topic, p);
+    rd_kafka_topic_partition_list_add(l->waiting, parts->elems[i].topic, p);
+  }
+  if (pause->cnt && consumer) {
+    rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer, pause);
+    if (err)
+      ls_error("cannot pause partitions while their state restores", "{s:s}",
+               "error", rd_kafka_err2str(err));
+  }
+  if (l->m)
+    ls_metrics_set(l->m, M_RESTORING, NULL, NULL, l->pending);
+  rd_kafka_topic_partition_list_destroy(pause);
+}
+
+static void drop_waiting(wrk_ledger *l, const char *topic, int32_t p) {
+  rd_kafka_topic_partition_list_del(l->waiting, topic, p);
+}
+
+/* Drops partition number p's state (no assigned topic has it any more). */
+static void drop_part(wrk_ledger *l, int32_t p) {
+  part *pp = &l->p[p];
+  if (pp->state == P_RESTORING)
+    l->pending--;
+  if (pp->active)
+    ledger_unassign(l, p);
+  pp->active = false;
+  pp->refs = 0;
+  pp->state = P_IDLE;
+  tab_free(&pp->t);
+  part_metrics(l, p, true);
+}
+
+void wrk_ledger_revoke(wrk_ledger *l,
+                       const rd_kafka_topic_partition_list_t *parts) {
+  if (!l->rk)
+    return; /* local tables (tests): nothing is restored again */
+  if (!parts) {
+    /* Every partition (an eager revoke, or a lost assignment). */
+    for (int32_t p = 0; p < l->nparts; p++)
+      if (l->p[p].state != P_IDLE)
+        drop_part(l, p);
+    while (l->waiting->cnt)
+      rd_kafka_topic_partition_list_del_by_idx(l->waiting, 0);
+  }
+  for (int i = 0; parts && i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p < 0 || p >= l->nparts)
+      continue;
+    part *pp = &l->p[p];
+    drop_waiting(l, parts->elems[i].topic, p);
+    if (pp->refs > 0)
+      pp->refs--;
+    if (!pp->refs && pp->state != P_IDLE)
+      drop_part(l, p);
+  }
+  if (l->m)
+    ls_metrics_set(l->m, M_RESTORING, NULL, NULL, l->pending);
+}
+
+/* -- restore and tail ----------------------------------------------- */
+
+static void take(wrk_ledger *l, const rd_kafka_message_t *m, int64_t min_ms) {
+  part *pp = &l->p[m->partition];
+  if (m->key_len != l->plen + 32 || memcmp(m->key, l->prefix, l->plen))
+    return; /* another group's record, or the layout before issue 14 */
+  rd_kafka_timestamp_type_t tt;
+  int64_t ts = rd_kafka_message_timestamp(m, &tt);
+  if (ts > 0 && ts < min_ms)
+    return; /* beyond the window: as if retention had removed it */
+  char st[16], id[33];
+  kq_header(m, "ls_state", st, sizeof st);
+  unsigned flags = !strcmp(st, "intent") ? WRK_SEEN_INTENT : WRK_SEEN_SYNCED;
+  memcpy(id, (const char *)m->key + l->plen, 32);
+  id[32] = '\0';
+  uint64_t a;
+  uint32_t b;
+  to_key(id, &a, &b);
+  if (!tab_add(&pp->t, a, b, minute_of_us(ts > 0 ? ts * 1000 : ls_now_us()),
+               flags))
+    ls_warn("ledger state: out of memory in a restore", NULL);
+  else if (pp->state == P_RESTORING)
+    pp->restored++;
+}
+
+static void resume_part(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
+  rd_kafka_topic_partition_list_t *r = rd_kafka_topic_partition_list_new(4);
+  for (int i = 0; i < l->waiting->cnt;) {
+    if (l->waiting->elems[i].partition == p) {
+      rd_kafka_topic_partition_list_add(r, l->waiting->elems[i].topic, p);
+      rd_kafka_topic_partition_list_del_by_idx(l->waiting, i);
+    } else {
+      i++;
+    }
+  }
+  if (r->cnt && consumer) {
+    rd_kafka_resp_err_t err = rd_kafka_resume_partitions(consumer, r);
+    if (err)
+      ls_error("cannot resume restored partitions", "{s:s}", "error",
+               rd_kafka_err2str(err));
+  }
+  rd_kafka_topic_partition_list_destroy(r);
+}
+
+static void restored(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
+  part *pp = &l->p[p];
+  if (pp->state != P_RESTORING)
+    return;
+  pp->state = P_READY;
+  l->pending--;
+  double secs = (double)(ls_mono_us() - pp->t0_us) / 1e6;
+  resume_part(l, consumer, p);
+  part_metrics(l, p, false);
+  if (l->m) {
+    ls_metrics_observe(l->m, M_RESTORE, NULL, NULL, secs);
+    ls_metrics_set(l->m, M_RESTORING, NULL, NULL, l->pending);
+  }
+  ls_info("ledger restored", "{s:i,s:i,s:i,s:i,s:i}", "partition", (int)p,
+          "entries", (int)pp->t.n, "ms", (int)(secs * 1000), "pending",
+          l->pending, "assign_ms", (int)((ls_mono_us() - l->assign_us) / 1000));
+  /* The restore's fetch buffers are freed now; give the pages back, or
+   * the peak stays resident. */
+  if (!l->pending)
+    malloc_trim(0);
+}
+
+/* At most this many partitions restore at once: the ledger consumer's
+ * fetch buffers (queued.max.messages.kbytes per partition) stay bounded
+ * whatever the number of assigned partitions. */
+#define MAX_ACTIVE_RESTORES 8
+
+static void start_restores(wrk_ledger *l) {
+  int active = 0;
+  for (int32_t p = 0; p < l->nparts; p++)
+    active += l->p[p].state == P_RESTORING && l->p[p].active;
+  for (int32_t p = 0; p < l->nparts && active < MAX_ACTIVE_RESTORES; p++) {
+    part *pp = &l->p[p];
+    if (pp->state != P_RESTORING || pp->active)
+      continue;
+    pp->active = true;
+    pp->t0_us = ls_mono_us();
+    ledger_assign(l, p);
+    active++;
+  }
+}
+
+static void sweep(wrk_ledger *l) {
+  uint32_t min_minute =
+      minute_of_us(ls_now_us() - (int64_t)l->window_s * 1000000);
+  for (int32_t p = 0; p < l->nparts; p++) {
+    table *t = &l->p[p].t;
+    size_t live = 0;
+    for (size_t i = 0; i < t->cap; i++)
+      if ((t->s[i].a || t->s[i].b) && (t->s[i].tm >> FLAG_BITS) >= min_minute)
+        live++;
+    if (live < t->n && !rebuild(t, live, min_minute))
+      ls_warn("ledger state: out of memory expiring entries", NULL);
+  }
+}
+
+static void take_msg(wrk_ledger *l, rd_kafka_t *consumer,
+                     const rd_kafka_message_t *m, int64_t min_ms) {
+  int32_t p = m->partition;
+  if (p < 0 || p >= l->nparts || l->p[p].state == P_IDLE)
+    return;
+  part *pp = &l->p[p];
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    /* The end of the partition as it was when read: restored. Records
+     * written later (a previous owner's last ones) follow as the tail. */
+    if (pp->state == P_RESTORING)
+      restored(l, consumer, p);
+  } else if (!m->err) {
+    take(l, m, min_ms);
+    pp->pos = m->offset + 1;
+  } else {
+    ls_warn("ledger read error", "{s:i,s:s}", "partition", (int)p, "error",
+            rd_kafka_message_errstr(m));
+  }
+}
+
+void wrk_ledger_poll(wrk_ledger *l, rd_kafka_t *consumer) {
+  int64_t now = ls_mono_us();
+  /* Test seam: a restore held back N times 100 ms (tests kill or
+   * rebalance a worker while it restores). */
+  bool stall = l->pending && now < l->stall_until_us;
+  if (l->pending && !stall && wrk_fault("restore_stall")) {
+    l->stall_until_us = now + 100000;
+    stall = true;
+  }
+  if (l->rk && !stall) {
+    if (l->pending)
+      start_restores(l);
+    int64_t min_ms = (ls_now_us() - (int64_t)l->window_s * 1000000) / 1000;
+    /* A restore gets a bounded slice of each loop turn, so the other
+     * partitions go on; the tail (records of the previous owner arriving
+     * late) a small one. */
+    int64_t until = now + (l->pending ? 50000 : 2000);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(l->rk);
+    rd_kafka_message_t *batch[512];
+    while (q && ls_mono_us() < until) {
+      ssize_t n =
+          rd_kafka_consume_batch_queue(q, l->pending ? 5 : 0, batch, 512);
+      if (n <= 0)
+        break;
+      for (ssize_t i = 0; i < n; i++) {
+        take_msg(l, consumer, batch[i], min_ms);
+        rd_kafka_message_destroy(batch[i]);
+      }
+      if (l->pending)
+        start_restores(l);
+    }
+    if (q)
+      rd_kafka_queue_destroy(q);
+  }
+  if (now >= l->next_sweep_us) {
+    if (l->next_sweep_us)
+      sweep(l);
+    l->next_sweep_us = now + 60 * 1000000LL;
+  }
+  if (l->m && now >= l->next_metrics_us) {
+    for (int32_t p = 0; p < l->nparts; p++)
+      if (l->p[p].state == P_READY && (l->p[p].refs || l->p[p].t.n))
+        part_metrics(l, p, false);
+    l->next_metrics_us = now + 5 * 1000000LL;
+  }
+}
+
+/* -- records -------------------------------------------------------- */
+
+static void produce(wrk *w, struct wrk_out *o, wrk_event *e, json_t *j,
+                    const char *state) {
+  char *s = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  if (!s) {
+    wrk_out_fail(o, "out of memory serialising a record");
+    return;
+  }
+  char key[sizeof w->s.group_id + 48];
+  int kl = snprintf(key, sizeof key, "%s:%s", w->s.group, e->ev.event_id);
+  rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+  rd_kafka_header_add(h, "ls_state", -1, state, -1);
+  wrk_out_produce_to(o, KQ_TOPIC_LEDGER, e->msg ? e->msg->partition : 0, key,
+                     (size_t)kl, s, strlen(s), h);
+  free(s);
+}
+
+void wrk_ledger_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
+  wrk_out_owner_set(o, &e->out);
+  produce(w, o, e, wrk_ledger_json(e), "synced");
+}
+
+void wrk_intent_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
+  wrk_out_owner_set(o, &e->out);
+  char now[40];
+  ls_time_format_us(ls_now_us(), now, sizeof now);
+  const char *tenant = e->tenant ? e->tenant->id : NULL;
+  json_t *j =
+      json_pack("{s:s,s:o,s:s,s:s,s:o,s:[],s:s}", "event_id", e->ev.event_id,
+                "tenant", tenant ? json_string(tenant) : json_null(),
+                "event_type", e->ev.type_name, "state", "intent", "contact_id",
+                e->contact_id[0] ? json_string(e->contact_id) : json_null(),
+                "objects", "at", now);
+  produce(w, o, e, j, "intent");
 }

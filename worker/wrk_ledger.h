@@ -1,44 +1,88 @@
-/* wrk_ledger: the set of events already synced, loaded from the compacted
- * leadsync.ledger topic at start and tailed while running. */
+/* wrk_ledger: the group's de-duplication state, partitioned like its
+ * source topics: per partition number a compact table of the event ids
+ * seen within worker.dedup_window, restored from the group's records in
+ * leadsync.ledger when the partition is assigned, dropped when it is
+ * revoked (docs/worker.md "State"). */
 #ifndef WRK_LEDGER_H
 #define WRK_LEDGER_H
 
-#include <signal.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ls_config.h"
 #include "ls_err.h"
+#include "ls_metrics.h"
 #include "wrk.h"
 
 typedef struct wrk_ledger wrk_ledger;
 
-/* A set only (no Kafka): unit tests and the CLI. */
+/* What the state knows of an event (flags, or-ed). */
+enum {
+  WRK_SEEN_INTENT = 1, /* an engagement create was about to be sent */
+  WRK_SEEN_SYNCED = 2, /* synced (a final ledger record) */
+  WRK_SEEN_DONE = 4    /* filtered / DLQ'd by this process (not in Kafka) */
+};
+
+/* 8 days: longer than Smartlead's retries (hours), a consumer's
+ * redelivery after a crash or rebalance (minutes), and a week's replay;
+ * docs/worker.md "State" says why. */
+#define WRK_DEDUP_WINDOW_S (8 * 86400L)
+
+/* Bounds what librdkafka fetches ahead for the group consumer (unless
+ * kafka.properties sets it): the worker's memory under a backlog is its
+ * flush, not the backlog (docs/worker.md "State"). Fills out (n >= 9) with
+ * "name", "value", ..., NULL for kq_consumer_opts.props; returns out. */
+const char **wrk_ledger_prefetch_props(const ls_config *cfg, const char **out,
+                                       size_t n);
+
+/* Tables only (no Kafka), every partition restored: unit tests. */
 wrk_ledger *wrk_ledger_new_local(void);
-/* Opens a group-less consumer on every ledger partition. */
-wrk_ledger *wrk_ledger_new(const ls_config *cfg, const wrk_settings *s,
-                           char *errstr, size_t errlen);
-void wrk_ledger_free(wrk_ledger *l);
-/* Reads the topic up to the high watermarks seen at call time (the last
- * record per key wins; every record of a key means the same thing). */
-ls_err wrk_ledger_load(wrk_ledger *l, long timeout_ms,
-                       volatile sig_atomic_t *stop, char *errstr,
-                       size_t errlen);
-/* Reads what was written up to now (the high watermarks at the call):
- * after an assign, so the events of partitions another replica owned
- * before are known as synced (or intended) before they are read again. */
-ls_err wrk_ledger_catch_up(wrk_ledger *l, long timeout_ms,
-                           volatile sig_atomic_t *stop, char *errstr,
+/* A group-less consumer on the group's ledger partitions, assigned as the
+ * group consumer's partitions are (wrk_ledger_assign). group: the key
+ * prefix of the group's records; metrics may be NULL. */
+wrk_ledger *wrk_ledger_new(const ls_config *cfg, const char *group,
+                           long window_s, ls_metrics *metrics, char *errstr,
                            size_t errlen);
-/* Picks up records other replicas wrote since (non-blocking). */
-void wrk_ledger_poll(wrk_ledger *l);
-bool wrk_ledger_has(const wrk_ledger *l, const char *event_id);
-void wrk_ledger_add(wrk_ledger *l, const char *event_id);
-/* Intents: an engagement create was about to be sent for the event (the
- * record {"state":"intent"} precedes the create). An event with an intent
- * and no final record may exist in HubSpot already: search before create. */
-bool wrk_ledger_has_intent(const wrk_ledger *l, const char *event_id);
-void wrk_ledger_add_intent(wrk_ledger *l, const char *event_id);
+void wrk_ledger_free(wrk_ledger *l);
+
+/* The group consumer was assigned parts (after rd_kafka_assign or
+ * incremental_assign): partition numbers not yet restored start their
+ * restore, and the assigned partitions that need one are paused on
+ * consumer until it is done (wrk_ledger_poll resumes them). */
+void wrk_ledger_assign(wrk_ledger *l, rd_kafka_t *consumer,
+                       const rd_kafka_topic_partition_list_t *parts);
+/* parts were revoked: a partition number no longer assigned through any
+ * topic loses its state. */
+void wrk_ledger_revoke(wrk_ledger *l,
+                       const rd_kafka_topic_partition_list_t *parts);
+/* From the main loop, every iteration: reads restore and tail records
+ * (a bounded slice), resumes partitions whose state is restored, expires
+ * entries older than the window, updates the state metrics. */
+void wrk_ledger_poll(wrk_ledger *l, rd_kafka_t *consumer);
+bool wrk_ledger_restored(const wrk_ledger *l, int32_t partition);
+/* Partitions assigned and still restoring. */
+int wrk_ledger_restoring(const wrk_ledger *l);
+
+/* WRK_SEEN_* flags of an event of source partition `partition`. */
+unsigned wrk_ledger_seen(const wrk_ledger *l, int32_t partition,
+                         const char *event_id);
+/* Adds flags for the event (the entry is dated now). */
+void wrk_ledger_record(wrk_ledger *l, int32_t partition, const char *event_id,
+                       unsigned flags);
+/* An event first received before the window (received_us, wall clock):
+ * the state may have forgotten it; it is searched before any create. */
+bool wrk_ledger_beyond_window(const wrk_ledger *l, int64_t received_us);
+/* Entries over all partitions (the leadsync_worker_ledger_events gauge). */
 size_t wrk_ledger_size(const wrk_ledger *l);
+/* Duplicates skipped, by cause (state, in_flush, search). */
+void wrk_ledger_count_skip(wrk_ledger *l, const char *cause);
+/* Declares the state metrics (at process start). */
+void wrk_ledger_declare(ls_metrics *m);
+
+/* wrk_ledger_emit and wrk_intent_emit (wrk_records.h) are defined in
+ * wrk_ledger.c: the records go to the event's source partition number. */
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "kq.h"
 #include "kq_client.h"
+#include "ls_array.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk_fault.h"
@@ -21,6 +22,7 @@ typedef struct rec {
   void *key, *val;
   size_t klen, vlen;
   rd_kafka_headers_t *hdrs;
+  int32_t partition; /* RD_KAFKA_PARTITION_UA: the partitioner's */
   rec_state state;
   wrk_out_owner *owner;
   rd_kafka_resp_err_t err;
@@ -137,8 +139,9 @@ static void send_rec(wrk_out *o, rec *r) {
   }
   /* r->hdrs stays for a retry: the message gets a copy. */
   rd_kafka_headers_t *h = r->hdrs ? rd_kafka_headers_copy(r->hdrs) : NULL;
-  rd_kafka_resp_err_t err = kq_produce(o->rk, r->topic, r->key, r->klen,
-                                       r->val, r->vlen, h, r, -1, NULL);
+  rd_kafka_resp_err_t err =
+      kq_produce_to(o->rk, r->topic, r->partition, r->key, r->klen, r->val,
+                    r->vlen, h, r, -1, NULL);
   if (!err)
     return;
   if (h)
@@ -154,10 +157,18 @@ static void send_rec(wrk_out *o, rec *r) {
 void wrk_out_produce(wrk_out *o, const char *topic, const void *key,
                      size_t klen, const void *val, size_t vlen,
                      rd_kafka_headers_t *hdrs) {
+  wrk_out_produce_to(o, topic, RD_KAFKA_PARTITION_UA, key, klen, val, vlen,
+                     hdrs);
+}
+
+void wrk_out_produce_to(wrk_out *o, const char *topic, int32_t partition,
+                        const void *key, size_t klen, const void *val,
+                        size_t vlen, rd_kafka_headers_t *hdrs) {
   rec *r = wrk_fault("alloc_output") ? NULL : calloc(1, sizeof *r);
   if (!r)
     goto oom;
   r->owner = o->owner;
+  r->partition = partition;
   r->topic = strdup(topic);
   r->key = klen ? malloc(klen) : NULL;
   r->val = vlen ? malloc(vlen) : NULL;
@@ -171,14 +182,8 @@ void wrk_out_produce(wrk_out *o, const char *topic, const void *key,
   r->vlen = vlen;
   r->hdrs = hdrs;
   hdrs = NULL;
-  if (o->n == o->cap) {
-    size_t nc = o->cap ? o->cap * 2 : 64;
-    rec **nr = realloc(o->recs, nc * sizeof *nr);
-    if (!nr)
-      goto oom;
-    o->recs = nr;
-    o->cap = nc;
-  }
+  if (!LS_ARRAY_GROW(o->recs, o->cap, o->n + 1))
+    goto oom;
   o->recs[o->n++] = r;
   send_rec(o, r);
   return;

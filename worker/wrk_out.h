@@ -40,6 +40,10 @@ void wrk_out_fail(wrk_out *o, const char *why);
 void wrk_out_produce(wrk_out *o, const char *topic, const void *key,
                      size_t klen, const void *val, size_t vlen,
                      rd_kafka_headers_t *hdrs);
+/* The same to a given partition (the ledger: its source's number). */
+void wrk_out_produce_to(wrk_out *o, const char *topic, int32_t partition,
+                        const void *key, size_t klen, const void *val,
+                        size_t vlen, rd_kafka_headers_t *hdrs);
 /* Waits until every record queued since the last wait is acknowledged,
  * producing failed ones again (a record refused for good, e.g. too large,
  * is not retried). false when any record is not acknowledged: its owner

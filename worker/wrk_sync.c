@@ -17,6 +17,7 @@
 #include "wrk.h"
 #include "wrk_sync.h"
 #include "wrk_out.h"
+#include "wrk_ledger.h"
 #include "wrk_records.h"
 
 #define SEARCH_CHUNK 40 /* ids per search: the body must stay < 3000 chars */
@@ -928,10 +929,12 @@ static void search_done(wrk *w, job *j, jvec *creates) {
       const char *eid = json_string_value(
           json_object_get(json_object_get(it, "properties"), HS_EVENT_ID_PROP));
       const char *id = json_string_value(json_object_get(it, "id"));
-      if (id && set_eng_id(j, eid, id))
+      if (id && set_eng_id(j, eid, id)) {
         ls_metrics_inc(w->metrics, "leadsync_worker_recovered_total",
                        "Engagements found by search instead of re-created",
                        NULL, 1);
+        wrk_ledger_count_skip(w->ledger, "search");
+      }
     }
     json_decref(body);
   } else if (r->cls == HS_C_AUTH) {

@@ -83,37 +83,5 @@ json_t *wrk_ledger_json(const wrk_event *e) {
                    now);
 }
 
-void wrk_ledger_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
-  wrk_out_owner_set(o, &e->out);
-  json_t *j = wrk_ledger_json(e);
-  char *s = json_dumps(j, JSON_COMPACT);
-  json_decref(j);
-  if (!s) {
-    wrk_out_fail(o, "out of memory serialising a record");
-    return;
-  }
-  wrk_out_produce(o, KQ_TOPIC_LEDGER, e->ev.event_id, strlen(e->ev.event_id),
-                  s, strlen(s), NULL);
-  free(s);
-}
-
-void wrk_intent_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
-  wrk_out_owner_set(o, &e->out);
-  char now[40];
-  ls_time_format_us(ls_now_us(), now, sizeof now);
-  json_t *j = json_pack("{s:s,s:o,s:s,s:s,s:o,s:[],s:s}", "event_id",
-                        e->ev.event_id, "tenant",
-                        str_or_null(e->tenant ? e->tenant->id : NULL),
-                        "event_type", e->ev.type_name, "state", "intent",
-                        "contact_id", str_or_null(e->contact_id), "objects",
-                        "at", now);
-  char *s = json_dumps(j, JSON_COMPACT);
-  json_decref(j);
-  if (!s) {
-    wrk_out_fail(o, "out of memory serialising a record");
-    return;
-  }
-  wrk_out_produce(o, KQ_TOPIC_LEDGER, e->ev.event_id, strlen(e->ev.event_id),
-                  s, strlen(s), NULL);
-  free(s);
-}
+/* wrk_ledger_emit and wrk_intent_emit: wrk_ledger.c (the records go to
+ * the event's source partition number, keyed by group). */

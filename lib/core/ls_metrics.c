@@ -185,15 +185,21 @@ void ls_metrics_set(ls_metrics *m, const char *name, const char *help,
 
 void ls_metrics_observe(ls_metrics *m, const char *name, const char *help,
                         const char *labels, double seconds) {
+  ls_metrics_observe_n(m, name, help, labels, &seconds, 1);
+}
+
+void ls_metrics_observe_n(ls_metrics *m, const char *name, const char *help,
+                          const char *labels, const double *seconds,
+                          size_t n) {
   pthread_mutex_lock(&m->lock);
   series *s = find(m, name, help, LS_HISTOGRAM, labels, 1);
   family *f = find_family(m, name, NULL, LS_HISTOGRAM, 0);
-  if (s && f && f->kind == LS_HISTOGRAM) {
+  for (size_t k = 0; s && f && f->kind == LS_HISTOGRAM && k < n; k++) {
     size_t i = 0, nb = f->buckets->n;
-    while (i < nb && seconds > f->buckets->le[i])
+    while (i < nb && seconds[k] > f->buckets->le[i])
       i++;
     s->counts[i]++;
-    s->sum += seconds;
+    s->sum += seconds[k];
     s->count++;
   }
   pthread_mutex_unlock(&m->lock);

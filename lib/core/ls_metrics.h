@@ -49,6 +49,10 @@ void ls_metrics_set(ls_metrics *m, const char *name, const char *help,
  * LS_BUCKETS_REQUEST). */
 void ls_metrics_observe(ls_metrics *m, const char *name, const char *help,
                         const char *labels, double seconds);
+/* n observations of one series under one lock (a batch of delivery
+ * reports). */
+void ls_metrics_observe_n(ls_metrics *m, const char *name, const char *help,
+                          const char *labels, const double *seconds, size_t n);
 /* Removes one series (a gauge whose subject went away, e.g. a partition
  * no longer assigned). */
 void ls_metrics_remove(ls_metrics *m, const char *name, const char *labels);

@@ -435,7 +435,18 @@ static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room,
     }
   }
   long base = cap_of(l, lim) - others - (ours - since);
-  *room = (l->contended_until_us > now_us ? (base + 2) / 4 : base) - since;
+  if (l->contended_until_us > now_us) {
+    *room = (base + 2) / 4 - since;
+  } else {
+    /* Within the guarantee the whole room; what is borrowed beyond it a
+     * quarter at a time per answer: borrowers acting on the same view
+     * (replicas of a group, several bulk groups) cannot overfill it. */
+    long own = (long)quota_of(l, now_us, lim) - ours;
+    long free = base - since;
+    if (own < 0)
+      own = 0;
+    *room = free <= own ? free : own + (free - own + 3) / 4;
+  }
   /* On that assumption only one request at a time, and only while the
    * last answer showed a few left: when bulk processes raced past their
    * cap, its answer says so before the next one goes. */

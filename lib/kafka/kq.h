@@ -22,7 +22,7 @@ rd_kafka_conf_t *kq_conf_new_consumer(const ls_config *cfg, char *errstr,
 /* rd_kafka_conf_set that fills errstr with the property name on failure. */
 bool kq_set(rd_kafka_conf_t *conf, const char *name, const char *value,
             char *errstr, size_t errlen);
-/* Applies the producer contract of DESIGN.md section 3 (idempotent,
+/* Applies the producer contract of docs/kafka-contract.md (idempotent,
  * acks=all, lz4, small linger) unless the config overrides linger/compression,
  * and message.max.bytes KQ_MESSAGE_MAX_BYTES unless the config sets it. */
 bool kq_producer_defaults(rd_kafka_conf_t *conf, const ls_config *cfg,
@@ -57,7 +57,7 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name,
 #define KQ_TOPIC_FANOUT_DLQ "leadsync.fanout_dlq"
 #define KQ_TOPIC_FANOUT_REPLAY "leadsync.fanout_replay"
 
-/* Every topic of DESIGN.md section 3 for a prefix, NULL-terminated; the
+/* Every topic of docs/kafka-contract.md for a prefix, NULL-terminated; the
  * strings are owned by the returned array (free with kq_topics_free). */
 char **kq_all_topics(const char *prefix);
 void kq_topics_free(char **topics);

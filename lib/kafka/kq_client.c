@@ -72,10 +72,21 @@ rd_kafka_resp_err_t kq_produce(rd_kafka_t *rk, const char *topic,
                                size_t vlen, rd_kafka_headers_t *hdrs,
                                void *msg_opaque, int wait_ms,
                                const volatile sig_atomic_t *stop) {
+  return kq_produce_to(rk, topic, RD_KAFKA_PARTITION_UA, key, klen, val, vlen,
+                       hdrs, msg_opaque, wait_ms, stop);
+}
+
+rd_kafka_resp_err_t kq_produce_to(rd_kafka_t *rk, const char *topic,
+                                  int32_t partition, const void *key,
+                                  size_t klen, const void *val, size_t vlen,
+                                  rd_kafka_headers_t *hdrs, void *msg_opaque,
+                                  int wait_ms,
+                                  const volatile sig_atomic_t *stop) {
   long long deadline = wait_ms >= 0 ? ls_mono_us() + wait_ms * 1000LL : 0;
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, klen),
+        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY((void *)key, klen),
         RD_KAFKA_V_VALUE((void *)val, vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
         RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);

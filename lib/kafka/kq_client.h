@@ -47,6 +47,14 @@ rd_kafka_resp_err_t kq_produce(rd_kafka_t *rk, const char *topic,
                                size_t vlen, rd_kafka_headers_t *hdrs,
                                void *msg_opaque, int wait_ms,
                                const volatile sig_atomic_t *stop);
+/* The same to a given partition (RD_KAFKA_PARTITION_UA: the
+ * partitioner's choice), e.g. a changelog record on its source's number. */
+rd_kafka_resp_err_t kq_produce_to(rd_kafka_t *rk, const char *topic,
+                                  int32_t partition, const void *key,
+                                  size_t klen, const void *val, size_t vlen,
+                                  rd_kafka_headers_t *hdrs, void *msg_opaque,
+                                  int wait_ms,
+                                  const volatile sig_atomic_t *stop);
 
 /* Waits up to timeout_ms for every queued record. True when all were
  * acknowledged (d may be NULL: only the queue is looked at); false with

@@ -1,5 +1,5 @@
-/* ls_config: load, check and resolve the JSON config (DESIGN.md section 6,
- * docs/configuration.md). The schema and ls_config_rules say what is wrong;
+/* ls_config: load, check and resolve the JSON config
+ * (docs/configuration.md). The schema and ls_config_rules say what is wrong;
  * this file only resolves a config they found no fatal problem in. */
 #include "ls_config.h"
 

@@ -70,6 +70,8 @@ static const field worker_fields[] = {
     WK(held_max_age_s, K_OWN, 0),
     WK(held_expiry_interval_ms, K_LONG, 60000),
     WK(dlq_watch_interval_ms, K_LONG, 60000),
+    {"dedup_window", K_OWN, offsetof(ls_worker_conf, dedup_window_s), 0,
+     NULL},
     {NULL, K_LONG, 0, 0, NULL},
 };
 
@@ -139,6 +141,29 @@ static char *type_list(const json_t *v) {
   return s;
 }
 
+/* worker.dedup_window: seconds, or "<n>" with s, m, h or d; 8 days when
+ * absent or unreadable (the schema reports a bad value). */
+static long dedup_window_s(const json_t *v) {
+  const long dflt = 8L * 86400;
+  if (json_is_integer(v))
+    return json_integer_value(v) > 0 ? (long)json_integer_value(v) : dflt;
+  const char *s = json_string_value(v);
+  if (!s || !*s)
+    return dflt;
+  char *end;
+  errno = 0;
+  long n = strtol(s, &end, 10);
+  long unit = !*end               ? 1
+              : !strcmp(end, "s") ? 1
+              : !strcmp(end, "m") ? 60
+              : !strcmp(end, "h") ? 3600
+              : !strcmp(end, "d") ? 86400
+                                  : 0;
+  if (errno || end == s || n <= 0 || !unit || n > 3650L * 86400 / unit)
+    return dflt;
+  return n * unit;
+}
+
 void ls_config_parse_sections(const json_t *root, ls_ingress_conf *in,
                               ls_worker_conf *w) {
   const json_t *ing = json_object_get(root, "ingress");
@@ -148,6 +173,7 @@ void ls_config_parse_sections(const json_t *root, ls_ingress_conf *in,
   const json_t *fm = json_object_get(wk, "flush_max");
   w->flush_max =
       json_is_integer(fm) ? (long)json_integer_value(fm) : 10L * w->batch_max;
+  w->dedup_window_s = dedup_window_s(json_object_get(wk, "dedup_window"));
   const json_t *hs = json_object_get(wk, "held_max_age_s");
   w->held_max_age_s = json_is_integer(hs)
                           ? (long)json_integer_value(hs)

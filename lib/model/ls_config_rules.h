@@ -73,6 +73,7 @@ typedef struct {
   long held_max_age_s;          /* held_max_age_days in seconds unless set */
   long held_expiry_interval_ms; /* 60000 */
   long dlq_watch_interval_ms;   /* 60000 */
+  long dedup_window_s; /* "dedup_window": 8 days (docs/worker.md State) */
 } ls_worker_conf;
 
 /* The keys the loader knows in a section ("ingress", "worker"), NULL-ended:

@@ -6,16 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ls_array.h"
+
 void ls_diags_add(ls_diags *d, ls_diag_sev sev, const char *rule,
                   const char *path, const char *fmt, ...) {
-  if (d->n == d->cap) {
-    size_t cap = d->cap ? d->cap * 2 : 16;
-    ls_diag *v = realloc(d->v, cap * sizeof *v);
-    if (!v)
-      return; /* out of memory: the problem goes unreported, not the rest */
-    d->v = v;
-    d->cap = cap;
-  }
+  if (!LS_ARRAY_GROW(d->v, d->cap, d->n + 1))
+    return; /* out of memory: the problem goes unreported, not the rest */
   ls_diag *g = &d->v[d->n++];
   g->sev = sev;
   snprintf(g->rule, sizeof g->rule, "%s", rule);

@@ -116,6 +116,17 @@ static const struct {
     {"@", FP_HAS_AT},
 };
 
+/* JSON Schema types as bits ("integer" also matches an integral real). */
+enum {
+  TY_NULL = 1,
+  TY_BOOLEAN = 2,
+  TY_OBJECT = 4,
+  TY_ARRAY = 8,
+  TY_NUMBER = 16,
+  TY_STRING = 32,
+  TY_INTEGER = 64
+};
+
 /* One schema object, its keywords looked up once. */
 typedef struct {
   const json_t *sch;
@@ -123,6 +134,7 @@ typedef struct {
   const json_t *ref; /* the $ref target, resolved */
   const regex_t *re; /* the compiled "pattern" */
   fast_pat fast;     /* or a matcher for it */
+  unsigned types;    /* "type" as a set of TY_* bits */
   const char *desc;  /* "description" text or NULL */
 } knode;
 
@@ -255,14 +267,8 @@ static bool check_schema(ls_schema *s, const json_t *sch, const char *where,
                          int depth, char *err, size_t errlen);
 
 static bool add_node(ls_schema *s, const json_t *sch) {
-  if (s->n_nodes == s->cap_nodes) {
-    size_t cap = s->cap_nodes ? s->cap_nodes * 2 : 32;
-    knode *n = realloc(s->nodes, cap * sizeof *n);
-    if (!n)
-      return false;
-    s->nodes = n;
-    s->cap_nodes = cap;
-  }
+  if (!LS_ARRAY_GROW(s->nodes, s->cap_nodes, s->n_nodes + 1))
+    return false;
   knode *k = &s->nodes[s->n_nodes++];
   memset(k, 0, sizeof *k);
   k->sch = sch;
@@ -533,6 +539,24 @@ static void fill_node(const ls_schema *s, knode *k) {
   if (k->kw[KW_REF])
     k->ref = resolve_ref(s, json_string_value(k->kw[KW_REF]));
   k->desc = json_string_value(k->kw[KW_DESC]);
+  k->types = 0;
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } tys[] = {{"null", TY_NULL},      {"boolean", TY_BOOLEAN},
+             {"object", TY_OBJECT},  {"array", TY_ARRAY},
+             {"number", TY_NUMBER},  {"string", TY_STRING},
+             {"integer", TY_INTEGER}};
+  const json_t *t = k->kw[KW_TYPE];
+  for (size_t i = 0; i < sizeof tys / sizeof tys[0]; i++) {
+    bool named =
+        json_is_string(t) && !strcmp(json_string_value(t), tys[i].name);
+    for (size_t j = 0; !named && j < json_array_size(t); j++)
+      named = json_is_string(json_array_get(t, j)) &&
+              !strcmp(json_string_value(json_array_get(t, j)), tys[i].name);
+    if (named)
+      k->types |= tys[i].bit;
+  }
   k->fast = FP_NONE;
   k->re = NULL;
   if (json_is_string(k->kw[KW_PATTERN])) {
@@ -696,12 +720,26 @@ static bool is_integral(const json_t *v) {
   return isfinite(d) && floor(d) == d;
 }
 
-static bool has_type(const json_t *v, const char *t) {
-  if (!strcmp(t, "integer"))
-    return is_integral(v);
-  if (!strcmp(t, "number"))
-    return json_is_number(v);
-  return !strcmp(t, type_of(v));
+/* v's type is in the set: "integer" takes integral reals too, "number"
+ * every number. */
+static bool type_in(const json_t *v, unsigned types) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT:
+    return types & TY_OBJECT;
+  case JSON_ARRAY:
+    return types & TY_ARRAY;
+  case JSON_STRING:
+    return types & TY_STRING;
+  case JSON_INTEGER:
+    return types & (TY_INTEGER | TY_NUMBER);
+  case JSON_REAL:
+    return (types & TY_NUMBER) || ((types & TY_INTEGER) && is_integral(v));
+  case JSON_TRUE:
+  case JSON_FALSE:
+    return types & TY_BOOLEAN;
+  default:
+    return types & TY_NULL;
+  }
 }
 
 /* JSON Schema equality: numbers by value (1 == 1.0), the rest structurally. */
@@ -811,6 +849,31 @@ static bool validate_object(vctx *c, const knode *kn, const json_t *v,
   }
   const char *k;
   json_t *pv;
+  /* Only "properties" apply to the members (no pattern, additional or
+   * name rules): walking the schema's properties and looking each up
+   * costs fewer lookups than walking the instance when the schema names
+   * fewer members (an anyOf alternative naming one). The walk order
+   * decides which problem is reported first, so a walk that wants a
+   * message only takes this path when it finds none; otherwise it walks
+   * the instance's members in their order below. */
+  if (!pprops && !addl && !pnames && !dreq && !c->report &&
+      json_object_size(props) < json_object_size(v)) {
+    vctx t = {c->s, NULL, 0, c->depth, NULL, NULL};
+    bool all = true;
+    json_object_foreach((json_t *)props, k, pv) {
+      const json_t *iv = json_object_get(v, k);
+      seg here = {at, k, 0};
+      if (iv && !validate(&t, pv, iv, &here)) {
+        all = false;
+        break;
+      }
+    }
+    if (all || !c->err) {
+      if (!all)
+        return false;
+      goto members_done;
+    }
+  }
   json_object_foreach((json_t *)v, k, pv) {
     seg here = {at, k, 0};
     bool known = false;
@@ -866,6 +929,7 @@ static bool validate_object(vctx *c, const knode *kn, const json_t *v,
       }
     }
   }
+members_done:;
   const json_t *dsch = kn->kw[KW_DSCH];
   json_object_foreach((json_t *)dsch, k, pv) {
     if (json_object_get(v, k) && !validate(c, pv, v, at)) {
@@ -1045,11 +1109,7 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
   /* A value of the wrong type, or not one of the allowed ones, says all
    * there is to say about it: the other keywords are not checked. */
   if ((x = kn->kw[KW_TYPE])) {
-    bool t = false;
-    if (json_is_string(x))
-      t = has_type(v, json_string_value(x));
-    for (size_t i = 0; !t && i < json_array_size(x); i++)
-      t = has_type(v, json_string_value(json_array_get(x, i)));
+    bool t = type_in(v, kn->types);
     if (!t && !c->err && !c->report) {
       ok = false; /* a trial branch: no message to write */
       goto out;

@@ -52,5 +52,8 @@ json_t *ls_synclog_json(const ls_synclog *r) {
   /* Produced by the assurance role: the webhook never arrived. */
   if (r->backfilled)
     json_object_set_new(j, "backfilled", json_true());
+  /* Fan-out outcomes (docs/kafka-contract.md): their endpoint. */
+  if (r->endpoint)
+    json_object_set_new(j, "endpoint", json_string(r->endpoint));
   return j;
 }

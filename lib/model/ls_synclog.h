@@ -1,6 +1,6 @@
 /* ls_synclog: the leadsync.sync_log record (docs/kafka-contract.md,
  * schemas/sync-log.schema.json), built in one place for the sync worker
- * and the filter role. */
+ * the filter role and the fan-out. */
 #ifndef LS_SYNCLOG_H
 #define LS_SYNCLOG_H
 
@@ -31,9 +31,10 @@ typedef struct {
   int64_t latency_ms; /* < 0: null */
   const char *group;
   int attempts;
-  json_t *truncated; /* optional: left out when NULL */
-  json_t *dropped;   /* optional */
-  bool backfilled;   /* optional: "backfilled": true */
+  json_t *truncated;    /* optional: left out when NULL */
+  json_t *dropped;      /* optional */
+  bool backfilled;      /* optional: "backfilled": true */
+  const char *endpoint; /* optional: fan-out records, the endpoint id */
 } ls_synclog;
 
 /* The record as JSON; logged_at is now, in microseconds

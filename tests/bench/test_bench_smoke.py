@@ -20,7 +20,8 @@ TARGET_KEYS = {"ingress_ratio", "ingress_p99_ms", "ingress_rss_mib",
                "priority_activity_ceiling_fraction", "priority_reply_p50_ms",
                "priority_reply_p99_ms", "priority_into_exhausted",
                "portals_ceiling_fraction", "portals_fairness",
-               "portals_into_exhausted"}
+               "portals_into_exhausted", "worker_rss_mib",
+               "state_ready_s", "state_rss_mib", "state_filter_rss_mib"}
 # The smallest sizes that still exercise every code path: one wrk and one
 # produce run per side, a few batches per worker run, 4 partitions so the
 # 4-worker scaling run has partitions for each, no waiting for an empty
@@ -39,6 +40,10 @@ TINY = {
     "BENCH_SCALE_EVENTS": "120",
     "BENCH_STALL_SECONDS": "20",
     "BENCH_SESSION_TIMEOUT_MS": "2500",
+    "BENCH_STATE_RECORDS": "2000",
+    "BENCH_STATE_PARTITIONS": "4",
+    "BENCH_STATE_FILTER_LEADS": "500",
+    "BENCH_STATE_FILTER_PARTITIONS": "4",
     "BENCH_CONSOLE_EVENTS": "2000",
     "BENCH_CONSOLE_LOOKUPS": "100",
     "BENCH_PRIORITY_BACKLOG": "100",

@@ -7,3 +7,7 @@ add_test(NAME lib_layers
           --self-test ${CMAKE_SOURCE_DIR})
 set_tests_properties(lib_layers PROPERTIES ENVIRONMENT "${LS_TEST_ENV}"
   TIMEOUT 60 LABELS "unit")
+
+# `ldd` of every built binary: the ones that use no HubSpot, HTTP or Kafka
+# do not link libcurl, libmicrohttpd or librdkafka (tests/arch/check_links.py).
+ls_add_pytest(lib_links tests/arch/check_links.py LABELS unit TIMEOUT 60)

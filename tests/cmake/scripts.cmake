@@ -5,3 +5,7 @@ ls_add_pytest(make_run tests/scripts/test_make_run.py
 # cmake --install lays out what deploy/docker/Dockerfile's image needs.
 ls_add_pytest(install_tree tests/scripts/test_install.py
   LABELS integration TIMEOUT 120)
+# docs/ARCHITECTURE.md names files and functions that exist; no source line
+# points at documents outside the repository.
+ls_add_pytest(architecture_doc tests/scripts/test_architecture_doc.py
+  LABELS unit TIMEOUT 60)

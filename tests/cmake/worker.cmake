@@ -32,3 +32,7 @@ endif()
 # cooperative-sticky: incremental assign/unassign under load.
 ls_add_pytest(worker_cooperative tests/worker/test_worker_cooperative.py
   LABELS integration TIMEOUT 180)
+# The partitioned de-duplication state: restore, groups, kills, rebalance
+# during a restore, the dedup window (docs/worker.md "State").
+ls_add_pytest(worker_state tests/worker/test_worker_state.py
+  LABELS integration slow TIMEOUT 300)

@@ -96,6 +96,8 @@ FANOUT_DEPLOYMENT = "leadsync-fanout"
 FANOUT_SECRET_DIR = "/var/run/secrets/leadsync/fanout"
 COMPACTED = {"leadsync.lead_state", "leadsync.ledger", "leadsync.assurance",
              "leadsync.sources"}
+# Compacted and deleted after a window (the worker's ledger changelog).
+COMPACTED_DELETE = {"leadsync.ledger"}
 # docs/console.md: leadsync-console, its Service and example Ingress.
 CONSOLE_DEPLOYMENT = "leadsync-console"
 CONSOLE_PORT = 8088
@@ -864,8 +866,13 @@ def check_kafka(objs, cfg):
         ck.eq(spec.get("replicas"), 3, f"{tn}: replicas")
         ck.eq(int(conf.get("min.insync.replicas", 0)), 2,
               f"{tn}: min.insync.replicas")
-        want = "compact" if tn in COMPACTED else "delete"
+        want = ("compact,delete" if tn in COMPACTED_DELETE
+                else "compact" if tn in COMPACTED else "delete")
         ck.eq(conf.get("cleanup.policy"), want, f"{tn}: cleanup.policy")
+        if tn in COMPACTED_DELETE:
+            # docs/worker.md "State": retention = worker.dedup_window (8 d).
+            ck.eq(int(conf.get("retention.ms", 0)), 8 * 86400 * 1000,
+                  f"{tn}: retention.ms is the dedup window")
         if want == "delete":
             ck.true(int(conf.get("retention.ms", 0)) > 0,
                     f"{tn}: explicit retention.ms")

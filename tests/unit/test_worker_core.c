@@ -199,7 +199,6 @@ static int setup(void **state) {
   w->metrics = ls_metrics_new();
   w->out = wrk_out_new_sink();
   w->ledger = wrk_ledger_new_local();
-  w->done = wrk_ledger_new_local();
   w->filter = wrk_filter_pass_all();
   w->batch = wrk_batch_new(w);
   assert_non_null(x->lim);
@@ -218,7 +217,6 @@ static int teardown(void **state) {
   wrk_batch_free(w->batch);
   wrk_out_free(w->out);
   wrk_ledger_free(w->ledger);
-  wrk_ledger_free(w->done);
   wrk_filter_free(w->filter);
   wrk_carry_clear(w->carry);
   wrk_poison_free(w->poison);
@@ -343,8 +341,8 @@ static void test_207_results_mapped_to_events(void **state) {
   wrk_plan plan = {0};
   wrk_batch_emit(x->w.batch);
   settle_batch(x, &plan); /* frees the events */
-  assert_true(wrk_ledger_has(x->w.ledger, id0));
-  assert_false(wrk_ledger_has(x->w.ledger, id1));
+  assert_true(wrk_ledger_seen(x->w.ledger, 0, id0) & WRK_SEEN_SYNCED);
+  assert_false(wrk_ledger_seen(x->w.ledger, 0, id1) & WRK_SEEN_SYNCED);
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)), 3);
   wrk_plan_free(&plan);
 }
@@ -425,7 +423,7 @@ static void test_revoke_aborts_flush(void **state) {
   wrk_plan plan = {0};
   wrk_batch_emit(x->w.batch);
   settle_batch(x, &plan); /* frees the events */
-  assert_true(wrk_ledger_has_intent(x->w.ledger, id_a));
+  assert_true(wrk_ledger_seen(x->w.ledger, 0, id_a) & WRK_SEEN_INTENT);
   assert_int_equal(plan.n, 2);
   rd_kafka_topic_partition_list_t *revoked =
       rd_kafka_topic_partition_list_new(1);
@@ -462,7 +460,7 @@ static void test_store_only_final_events(void **state) {
   f1->map.contact = NULL;
   /* Partition 1: a duplicate (in the ledger) only. */
   wrk_event *dup = event(x, 4, "d@example.com", HS_ENG_NONE, 1, 3);
-  wrk_ledger_add(x->w.ledger, dup->ev.event_id);
+  wrk_ledger_record(x->w.ledger, 1, dup->ev.event_id, WRK_SEEN_SYNCED);
   wrk_event *evs[] = {f0, d0, f1, dup};
   for (size_t i = 0; i < 4; i++)
     wrk_batch_add_event(x->w.batch, evs[i]);
@@ -548,7 +546,7 @@ static void test_in_flush_duplicate_ids(void **state) {
     if (strstr(x->f.path[i], "/notes/batch/create"))
       break;
   assert_int_equal(json_array_size(json_object_get(x->f.body[i], "inputs")), 1);
-  assert_true(wrk_ledger_has(x->w.ledger, id));
+  assert_true(wrk_ledger_seen(x->w.ledger, 0, id) & WRK_SEEN_SYNCED);
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)), 3);
   assert_int_equal(wrk_plan_store_offset(mark(&plan, 1)), 10);
   wrk_plan_free(&plan);

@@ -1,0 +1,203 @@
+"""make bench part `state`, the worker's half: how the worker's start time
+and memory depend on the ledger's history (docs/bench.md section 7).
+
+For each size in STATE_RECORDS (0, 100,000 and 1,000,000 by default) a fresh
+dev broker gets that many ledger records of the group `state`, written the
+way the worker writes them (docs/kafka-contract.md: key `<group>:<event id>`,
+header `ls_state`, the partition of the source record), then one worker of
+that group (every event type) starts and the part records:
+
+- ready_s: the worker's own start time: from spawn to its ready file, plus
+  the time from the assignment to the last assigned partition restored
+  (the consumer group's join, which the dev broker delays by the session
+  timeout, is left out: it is the same at any history);
+- rss_idle_mib: VmRSS once restored and idle (after 2 s);
+- rss_peak_mib: VmHWM then (the restore's peak).
+
+BENCH_STATE_FORMAT=legacy writes the layout of before issue 14 (one record
+per event id on any partition, no header), so the old worker can be
+measured with the same part (the closing note's "before" column).
+"""
+import json
+import os
+import sys
+import time
+import uuid
+
+STATE_GROUP = "state"
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr,
+          flush=True)
+
+
+def ledger_value(eid, n):
+    return json.dumps({
+        "event_id": eid, "tenant": "demo", "event_type": "EMAIL_SENT",
+        "state": "synced", "contact_id": str(100000 + n % 50000),
+        "objects": [{"type": "emails", "id": str(9000000 + n)}],
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())},
+        separators=(",", ":")).encode()
+
+
+def fill_ledger(bootstrap, n, partitions, legacy):
+    """Writes n synced ledger records; returns the records the broker kept
+    (the dev broker drops the oldest past ~5 MB per partition)."""
+    from confluent_kafka import Producer, Consumer, TopicPartition
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50,
+                  "batch.size": 1000000, "compression.type": "zstd",
+                  "queue.buffering.max.messages": 1000000,
+                  "queue.buffering.max.kbytes": 1048576, "log_level": 3})
+    for i in range(n):
+        eid = uuid.uuid4().hex
+        val = ledger_value(eid, i)
+        while True:
+            try:
+                if legacy:
+                    p.produce("leadsync.ledger", val, eid.encode())
+                else:
+                    p.produce("leadsync.ledger", val,
+                              f"{STATE_GROUP}:{eid}".encode(),
+                              partition=i % partitions,
+                              headers=[("ls_state", b"synced")])
+                break
+            except BufferError:
+                p.poll(0.05)
+        if i % 10000 == 0:
+            p.poll(0)
+    left = p.flush(120)
+    if left:
+        raise RuntimeError(f"state: {left} ledger records not delivered")
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "state-wm",
+                  "log_level": 3})
+    try:
+        kept = 0
+        for k in range(partitions):
+            lo, hi = c.get_watermark_offsets(
+                TopicPartition("leadsync.ledger", k), timeout=10)
+            kept += hi - lo
+        return kept
+    finally:
+        c.close()
+
+
+def log_lines(path):
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+    except OSError:
+        return
+
+
+def restore_seconds(proc):
+    """Seconds from the assignment to the last assigned partition restored,
+    from the worker's log; None while not done. The old worker read its
+    ledger before subscribing and again (catch_up) in the assignment:
+    `ledger_ms` of its "partitions assigned" line."""
+    assigned = False
+    restored = None
+    legacy_ms = None
+    for j in log_lines(proc.log):
+        msg = j.get("msg")
+        if msg == "partitions assigned":
+            assigned = True
+            if "ledger_ms" in j:
+                legacy_ms = j["ledger_ms"]
+        elif msg == "ledger restored" and j.get("pending") == 0:
+            restored = j.get("assign_ms")
+    if restored is not None:
+        return restored / 1000.0
+    if assigned and legacy_ms is not None:
+        return legacy_ms / 1000.0
+    return None
+
+
+def part_state_ledger(b, res, proc_status):
+    s = b.sizes
+    h = b.h
+    legacy = os.environ.get("BENCH_STATE_FORMAT", "") == "legacy"
+    top = int(s["state_records"])
+    sizes = [0, top // 10, top]
+    rows = []
+    for n in sizes:
+        with b.stack(s["state_partitions"]) as st:
+            st.broker(partitions=st.partitions)
+            st.emulator()
+            cfg_path = b.config(st)
+            with open(cfg_path) as f:
+                cfg = json.load(f)
+            cfg.setdefault("worker", {})["ledger_load_timeout_ms"] = 600000
+            with open(cfg_path, "w") as f:
+                json.dump(cfg, f)
+            t = time.monotonic()
+            kept = fill_ledger(st.bootstrap, n, st.partitions, legacy) \
+                if n else 0
+            log(f"state: {n:,} ledger records written in "
+                  f"{time.monotonic() - t:.1f} s, {kept:,} kept")
+            if kept < n:
+                b.notes.append(f"state: the dev broker kept {kept:,} of "
+                               f"{n:,} ledger records (~5 MB per partition;"
+                               f" raise BENCH_STATE_PARTITIONS)")
+            t0 = time.monotonic()
+            w = st.worker(cfg_path, STATE_GROUP, h.ALL_EVENTS,
+                          extra_args=["--no-setup"])
+            start_s = time.monotonic() - t0
+            rs = h.wait_for(lambda: (not w.alive() and -1)
+                            or restore_seconds(w), timeout=600,
+                            interval=0.2, what="the worker's restore")
+            if rs == -1:
+                raise RuntimeError(f"the state worker died:\n{w.tail()}")
+            time.sleep(2.0)
+            row = {"records": n, "records_kept": kept,
+                   "ready_s": start_s + rs, "start_s": start_s,
+                   "restore_s": rs,
+                   "rss_idle_mib": proc_status(w.pid, "VmRSS"),
+                   "rss_peak_mib": proc_status(w.pid, "VmHWM")}
+            log(f"state: {row}")
+            rows.append(row)
+            w.stop()
+    res.setdefault("state", {})["ledger"] = rows
+    res["state"]["ledger_format"] = "legacy" if legacy else "partitioned"
+    res["state"]["ledger_partitions"] = s["state_partitions"]
+    big = [r for r in rows if r["records"] > 0]
+    zero = [r for r in rows if r["records"] == 0]
+    if big and zero and big[-1]["rss_idle_mib"] is not None:
+        r = big[-1]
+        res["state"]["ledger_bytes_per_record"] = (
+            (r["rss_idle_mib"] - zero[0]["rss_idle_mib"]) * 2**20
+            / max(1, r["records_kept"]))
+
+
+def state_rows(res, add, table, targets):
+    """The table rows of state.ledger (add and the rows as in
+    bench.build_rows)."""
+    st = res.get("state", {})
+    rows = st.get("ledger", [])
+    top = max((r["records"] for r in rows), default=0)
+    for r in rows:
+        n = r["records"]
+        big = n == top  # the targets are for 1,000,000 (a full run)
+        add("state", f"worker ready s, {n:,} ledger records",
+            r.get("ready_s"), "{:.2f}",
+            f"<= {targets['state_ready_s']:.0f}" if big else None,
+            (lambda v: v <= targets["state_ready_s"]) if big else None,
+            "state_ready_s" if big else None)
+        add("state", f"worker RSS idle / peak MiB, {n:,} records",
+            r.get("rss_peak_mib"), "{:.1f}",
+            f"<= {targets['state_rss_mib']:.0f}" if big else None,
+            (lambda v: v <= targets["state_rss_mib"]) if big else None,
+            "state_rss_mib" if big else None)
+        fmt = "{:.1f}"
+        table[-1]["text"] = (
+            ("n/a" if r.get("rss_idle_mib") is None
+             else fmt.format(r["rss_idle_mib"])) + " / "
+            + ("n/a" if r.get("rss_peak_mib") is None
+               else fmt.format(r["rss_peak_mib"])))
+    if "ledger_bytes_per_record" in st:
+        add("state", "worker marginal bytes per ledger record",
+            st["ledger_bytes_per_record"], "{:.1f}")
