@@ -13,15 +13,11 @@
 #include <time.h>
 
 #include "bench_common.h"
+#include "bench_mhd.h"
 #include "ls_file.h"
 #include "ls_ops.h"
 #include "ls_buf.h"
 #include "ls_version.h"
-
-/* The ingress's defaults (config/dev.json "ingress"). */
-#define BARE_MAX_BODY (2u * 1024u * 1024u)
-#define BARE_MAX_CONNS 4096u
-#define BARE_CONN_TIMEOUT_S 10u
 
 typedef struct {
   ls_buf body;
@@ -65,7 +61,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     r = calloc(1, sizeof *r);
     if (!r)
       return MHD_NO;
-    ls_buf_init(&r->body, BARE_MAX_BODY);
+    ls_buf_init(&r->body, BENCH_MAX_BODY);
     *con_cls = r;
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_PUT) != 0)
@@ -94,43 +90,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   ls_buf_free(&r->body);
   free(r);
   *con_cls = NULL;
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
-  (void)cls;
-  fputs("bench-bare-server: ", stderr);
-  vfprintf(stderr, fmt, ap);
-}
-
-/* Starts the daemon on listen; writes its base URL into url. */
-static struct MHD_Daemon *bare_start(const char *listen, unsigned threads,
-                                     char *url, size_t urllen) {
-  ls_listen l;
-  struct MHD_Daemon *d = NULL;
-  char err[512];
-  if (!ls_listen_resolve(listen, &l, err, sizeof err)) {
-    fprintf(stderr, "bench-bare-server: %s\n", err);
-    return NULL;
-  }
-  /* The ingress's flags, suspend/resume included (it changes how MHD
-   * wakes its threads), so the two differ only in the handler. */
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                   MHD_USE_ERROR_LOG | ls_listen_mhd_flags(&l);
-  /* The logger goes first: MHD logs through its default logger until it
-   * has seen this option. */
-  d = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-      mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&l.addr,
-      MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-      BARE_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT, BARE_CONN_TIMEOUT_S,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, NULL, MHD_OPTION_END);
-  if (!d) {
-    fprintf(stderr, "bench-bare-server: cannot listen on %s\n", listen);
-    return NULL;
-  }
-  ls_listen_url(&l, ls_mhd_port(d), url, urllen);
-  return d;
 }
 
 int main(int argc, char **argv) {
@@ -162,7 +121,8 @@ int main(int argc, char **argv) {
     }
   }
   bench_install_signals();
-  d = bare_start(listen, (unsigned)threads, url, sizeof url);
+  d = bench_mhd_start("bench-bare-server", listen, (unsigned)threads,
+                      on_request, on_completed, url, sizeof url);
   if (!d)
     goto out;
   printf("url=%s\n", url);

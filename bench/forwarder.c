@@ -21,17 +21,13 @@
 #include <time.h>
 
 #include "bench_common.h"
+#include "bench_mhd.h"
 #include "kq.h"
 #include "ls_buf.h"
 #include "ls_config.h"
 #include "ls_file.h"
 #include "ls_ops.h"
 #include "ls_version.h"
-
-/* The ingress's defaults (config/dev.json "ingress"). */
-#define FW_MAX_BODY (2u * 1024u * 1024u)
-#define FW_MAX_CONNS 4096u
-#define FW_CONN_TIMEOUT_S 10u
 
 /* One request. The connection holds it until MHD completes the request; a
  * record in flight holds it until its delivery report. The last one frees
@@ -122,7 +118,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (!r)
       return MHD_NO;
     r->conn = c;
-    ls_buf_init(&r->body, FW_MAX_BODY);
+    ls_buf_init(&r->body, BENCH_MAX_BODY);
     *con_cls = r;
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
       return respond(c, MHD_HTTP_OK, k_accepted);
@@ -187,37 +183,6 @@ static void *poller_main(void *arg) {
   while (!atomic_load(&fw_stop_poller))
     rd_kafka_poll(fw_rk, 50);
   return NULL;
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
-  (void)cls;
-  fputs("bench-forwarder: ", stderr);
-  vfprintf(stderr, fmt, ap);
-}
-
-static struct MHD_Daemon *fw_start(const char *listen, unsigned threads,
-                                   char *url, size_t urllen) {
-  ls_listen l;
-  char err[512];
-  if (!ls_listen_resolve(listen, &l, err, sizeof err)) {
-    fprintf(stderr, "bench-forwarder: %s\n", err);
-    return NULL;
-  }
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                   MHD_USE_ERROR_LOG | ls_listen_mhd_flags(&l);
-  struct MHD_Daemon *d = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-      mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&l.addr,
-      MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-      FW_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT, FW_CONN_TIMEOUT_S,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, NULL, MHD_OPTION_END);
-  if (!d) {
-    fprintf(stderr, "bench-forwarder: cannot listen on %s\n", listen);
-    return NULL;
-  }
-  ls_listen_url(&l, ls_mhd_port(d), url, urllen);
-  return d;
 }
 
 /* The ingress's producer: same config file, same defaults. */
@@ -310,7 +275,8 @@ int main(int argc, char **argv) {
   if (pthread_create(&poller, NULL, poller_main, NULL) != 0)
     goto out;
   poller_started = true;
-  d = fw_start(listen, (unsigned)threads, url, sizeof url);
+  d = bench_mhd_start("bench-forwarder", listen, (unsigned)threads, on_request,
+                      on_completed, url, sizeof url);
   if (!d)
     goto out;
   printf("url=%s\n", url);

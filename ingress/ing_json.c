@@ -179,10 +179,10 @@ static void skip_ws(jp *s) {
   }
 }
 
-/* Length of the UTF-8 sequence at p (1..4), 0 when invalid: overlong forms,
- * surrogates and code points above U+10FFFF are refused (as ing_scan). */
-static size_t utf8_seq(const unsigned char *p, size_t left) {
+size_t ing_json_utf8_seq(const unsigned char *p, size_t left) {
   unsigned char c = p[0];
+  if (c < 0x80)
+    return 1;
   size_t n;
   unsigned lo = 0x80, hi = 0xBF;
   if (c >= 0xC2 && c <= 0xDF)
@@ -302,7 +302,7 @@ static bool scan_string(jp *s, bool decode, size_t *out_len, size_t *raw_at,
     if (c == '"')
       break;
     if (c >= 0x80) {
-      size_t n = utf8_seq(p + i, s->len - i);
+      size_t n = ing_json_utf8_seq(p + i, s->len - i);
       if (!n) {
         s->i = i;
         return fail(s, ING_JSON_UTF8);

@@ -22,6 +22,11 @@ void ing_pick_whole(ing_pick *p);
 /* Adds a dotted path ("lead_data.email"); whole marks its last node. */
 bool ing_pick_path(ing_pick *p, const char *path, bool whole);
 
+/* Length of the UTF-8 sequence at p (1..4; left > 0 bytes there), 0 when
+ * it is not UTF-8: overlong forms, surrogates and code points above
+ * U+10FFFF are refused. The one rule of the scanner and ing_scan. */
+size_t ing_json_utf8_seq(const unsigned char *p, size_t left);
+
 typedef enum {
   ING_JSON_OK,
   ING_JSON_SYNTAX, /* not JSON as jansson reads it (or too deep for it) */

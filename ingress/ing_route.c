@@ -103,38 +103,6 @@ const ls_schema *ing_schemas_get(const ing_schemas *s, ls_event_type t) {
   return (s && t >= 0 && t < LS_EV__COUNT) ? s->by_type[t] : NULL;
 }
 
-/* Length of the UTF-8 sequence starting at p (1..4), 0 when invalid:
- * overlong forms, surrogates and code points above U+10FFFF are refused. */
-static size_t utf8_seq(const unsigned char *p, size_t left) {
-  unsigned char c = p[0];
-  if (c < 0x80)
-    return 1;
-  size_t n;
-  unsigned lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF)
-    n = 2;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0)
-      lo = 0xA0;
-    else if (c == 0xED)
-      hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0)
-      lo = 0x90;
-    else if (c == 0xF4)
-      hi = 0x8F;
-  } else
-    return 0;
-  if (left < n || p[1] < lo || p[1] > hi)
-    return 0;
-  for (size_t i = 2; i < n; i++)
-    if (p[i] < 0x80 || p[i] > 0xBF)
-      return 0;
-  return n;
-}
-
 ls_err ing_scan(const char *body, size_t len, int max_depth, size_t *bad_at) {
   const unsigned char *p = (const unsigned char *)body;
   int depth = 0;
@@ -142,7 +110,7 @@ ls_err ing_scan(const char *body, size_t len, int max_depth, size_t *bad_at) {
   for (size_t i = 0; i < len;) {
     unsigned char c = p[i];
     if (c >= 0x80) {
-      size_t n = utf8_seq(p + i, len - i);
+      size_t n = ing_json_utf8_seq(p + i, len - i);
       if (!n) {
         if (bad_at)
           *bad_at = i;

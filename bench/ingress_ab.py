@@ -1,0 +1,61 @@
+#!/usr/bin/python3
+"""Two ingress builds side by side: rounds of the bare server, the
+forwarder, the ingress of BEFORE_BUILD and the ingress of AFTER_BUILD back
+to back in one stack (one dev broker, wrk 64 connections, the shared
+samples), with req/s, CPU-us per request (utime+stime / requests) and p99,
+medians of the rounds and each against the forwarder (docs/bench.md).
+
+    bench/ingress_ab.py BEFORE_BUILD AFTER_BUILD [SECONDS [ROUNDS]]
+
+The bench servers come from AFTER_BUILD; both builds should be Release.
+Like make bench it asserts nothing."""
+import json, os, subprocess, sys, statistics
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+os.chdir(ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+if len(sys.argv) < 3:
+    print(__doc__, file=sys.stderr)
+    sys.exit(2)
+OLD, NEW = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+os.environ["LS_BUILD_DIR"] = NEW
+import harness  # noqa: E402
+FIX = sorted(os.path.join("tests/fixtures/smartlead", f)
+             for f in os.listdir("tests/fixtures/smartlead"))
+SECS = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+def cpu(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+def wrk(url):
+    r = subprocess.run(["wrk", "-t2", "-c64", f"-d{SECS}s", "--latency", "--timeout", "10s", "-s", "bench/post.lua", url, "--",
+                        f"/v1/webhooks/smartlead/{harness.DEMO_TOKEN}", *FIX], capture_output=True, text=True)
+    j = json.loads(next(l for l in r.stdout.splitlines() if l.startswith("BENCH_JSON "))[11:])
+    return j["requests"], j["requests"] / (j["duration_us"] / 1e6), j["p99_us"] / 1000, j["errors_status"]
+with harness.Stack() as st:
+    st.broker(partitions=6)
+    def mut(cfg):
+        for t in cfg["tenants"]:
+            for s in t["sources"]:
+                s["rate_limit"] = {"per_second": 1e9, "burst": 1e9}
+    cfg = st.config(mut)
+    sides = []
+    rf = st.path("bare.ready")
+    p = st.spawn("bare", [os.path.join(NEW, "bench-bare-server"), "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
+    sides.append(("bare", p, p.ready_value))
+    rf = st.path("fw.ready")
+    p = st.spawn("fw", [os.path.join(NEW, "bench-forwarder"), "--config", cfg, "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
+    sides.append(("forwarder", p, p.ready_value))
+    for name, b in (("ingress-before", OLD), ("ingress-after", NEW)):
+        rf = st.path(name + ".ready")
+        p = st.spawn(name, [os.path.join(b, "leadsync-ingress"), "--config", cfg, "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
+        sides.append((name, p, p.ready_value))
+    res = {n: [] for n, _, _ in sides}
+    for k in range(ROUNDS):
+        for n, p, u in sides:
+            c0 = cpu(p.pid); req, rps, p99, bad = wrk(u); c1 = cpu(p.pid)
+            res[n].append({"rps": rps, "cpu_us": (c1 - c0) * 1e6 / req, "p99_ms": p99, "non2xx": bad})
+            print(f"round {k+1} {n:15s} {rps:9.0f} req/s {res[n][-1]['cpu_us']:6.1f} CPU-us/req p99 {p99:6.2f} ms non-2xx {bad}", flush=True)
+    med = {n: {m: statistics.median(r[m] for r in rs) for m in ("rps", "cpu_us", "p99_ms")} for n, rs in res.items()}
+    print("\nmedians of", ROUNDS, "rounds x", SECS, "s (load", os.getloadavg()[0], ")")
+    for n, m in med.items():
+        print(f"{n:15s} {m['rps']:9.0f} req/s {m['cpu_us']:6.1f} CPU-us/req p99 {m['p99_ms']:6.2f} ms  req/s vs fwd {m['rps']/med['forwarder']['rps']:.2f}  CPU vs fwd {m['cpu_us']/med['forwarder']['cpu_us']:.2f}x (+{m['cpu_us']-med['forwarder']['cpu_us']:.1f} us)")
