@@ -37,11 +37,13 @@
  * a view a process sends one request of its guarantee at a time until an
  * answer brings one; a window that looks full is watched with lone
  * lookout requests, at growing gaps while it stays full, that can only
- * spend half of the headroom (bulk) or of the reserve (priority). A
- * priority process relies on the bulk processes keeping to their cap
- * with its requests counted: half a second after an answer, one request
- * at a time, it assumes so rather than wait for the window to drain
- * unseen. */
+ * spend half of the headroom (bulk; a priority process looks out only
+ * under its cap). A priority process relies on the bulk processes keeping
+ * to their cap with its requests counted: half a second after an answer,
+ * one request at a time and only while that answer showed more than half
+ * the reserve left, it assumes so rather than wait for the window to
+ * drain unseen (replicas of a priority group so spend at most half the
+ * reserve together). */
 #include "hs_ratelimit.h"
 
 #include <stdlib.h>
@@ -450,7 +452,8 @@ static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room,
   /* On that assumption only one request at a time, and only while the
    * last answer showed a few left: when bulk processes raced past their
    * cap, its answer says so before the next one goes. */
-  if (trusted && (l->in_flight > 0 || l->hdr_remaining - since <= 2) &&
+  if (trusted &&
+      (l->in_flight > 0 || l->hdr_remaining - since <= l->c.reserve / 2) &&
       *room > 0)
     *room = 0;
   else if (trusted && *room > 1)
@@ -499,14 +502,14 @@ static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
    * requests leave the window unseen. A lone lookout request finds out: a
    * quarter second after an answer that showed the window under our cap
    * (always for a priority process), else after a gap that doubles up to
-   * 2 s, while the window stays under the cap plus half the headroom
-   * (bulk) or plus half the reserve (priority), so a window that does not
-   * drain gets only a few. */
+   * 2 s, while the window stays under the cap (priority) or the cap plus
+   * half the headroom (bulk), so a window that does not drain gets only a
+   * few. */
   if (view && l->in_flight == 0) {
     long used = (l->hdr_max - l->hdr_remaining) +
                 (long)ring_count_after(&l->sends, l->hdr_sent_us);
     long cap = cap_of(l, lim);
-    long over = l->cls == HS_RL_PRIORITY ? l->c.reserve / 2 : l->c.headroom / 2;
+    long over = l->cls == HS_RL_PRIORITY ? 0 : l->c.headroom / 2;
     int64_t gap =
         used < cap || l->cls == HS_RL_PRIORITY ? 250000 : l->lookout_gap_us;
     if (used < cap + over && now_us - l->hdr_obs_us >= gap) {

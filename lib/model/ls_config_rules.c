@@ -627,7 +627,10 @@ void ls_config_rules(const json_t *root, const ls_ingress_conf *in,
                  "be read",
                  in->max_body_bytes_in_flight, in->max_body_bytes);
   /* A body plus the room for key and headers must fit the producer's
-   * message.max.bytes, or Kafka would refuse every such webhook. */
+   * message.max.bytes, or Kafka would refuse every such webhook. Only the
+   * ingress takes bodies: it refuses such a config at start (exit 2); the
+   * other processes run with it (a worker may use a small message.max.bytes
+   * on purpose, for its DLQ stubs). */
   const json_t *mmb = json_object_get(
       json_object_get(json_object_get(root, "kafka"), "properties"),
       "message.max.bytes");
@@ -638,13 +641,13 @@ void ls_config_rules(const json_t *root, const ls_ingress_conf *in,
     msg_max = strtol(json_string_value(mmb), NULL, 10);
   long body_cap = msg_max - LS_KAFKA_ROOM;
   if (in->max_body_bytes >= 0 && in->max_body_bytes > body_cap)
-    ls_diags_add(d, LS_DIAG_FATAL, "max_body_over_message_max",
+    ls_diags_add(d, LS_DIAG_ERROR, "max_body_over_message_max",
                  "$.ingress.max_body_bytes",
                  "max_body_bytes %ld does not fit kafka message.max.bytes %ld "
                  "minus %ld bytes kept for key and headers (at most %ld)",
                  in->max_body_bytes, msg_max, LS_KAFKA_ROOM, body_cap);
   else if (body_cap < 1)
-    ls_diags_add(d, LS_DIAG_FATAL, "message_max_too_small",
+    ls_diags_add(d, LS_DIAG_ERROR, "message_max_too_small",
                  "$.kafka.properties[\"message.max.bytes\"]",
                  "kafka message.max.bytes %ld leaves no room for a webhook "
                  "body after the %ld bytes kept for key and headers",

@@ -9,10 +9,12 @@
 typedef enum {
   /* The config is wrong: every process refuses it at start. */
   LS_DIAG_FATAL,
-  /* Something it names cannot be found here (a token variable unset, a
-   * token file unreadable, no HubSpot settings): `leadsync config check`
-   * fails, the daemons start (the ingress does not need it; the worker
-   * sends that tenant's events to the DLQ). */
+  /* Wrong for one process only, or something it names cannot be found
+   * here (a token variable unset, a token file unreadable, no HubSpot
+   * settings, a body that cannot fit a Kafka message): `leadsync config
+   * check` fails; the daemons load it, and the one that needs it refuses
+   * it itself (the ingress: body sizes) or copes (the worker sends that
+   * tenant's events to the DLQ). */
   LS_DIAG_ERROR,
   /* Works, but probably not as meant. */
   LS_DIAG_WARNING,

@@ -5,7 +5,9 @@ problems, and start with the ones the check accepts.
 Each tests/fixtures/config/*.json says what it expects in its "$comment":
 "accepted: ..." or "rejected: PATH RULE; PATH RULE" (every listed problem
 must be reported, fatal, by the check; the daemons must refuse the file at
-start and name one of the check's fatal paths)."""
+start and name one of the check's fatal paths), or "rejected by the
+ingress: PATH RULE" (an error of the ingress only: the check reports it,
+the ingress refuses the file, a worker starts with it)."""
 import json
 import os
 import re
@@ -25,7 +27,7 @@ def expectation(path):
         comment = json.load(f)["$comment"]
     verdict, _, rest = comment.partition(":")
     problems = []
-    if verdict == "rejected":
+    if verdict.startswith("rejected"):
         for item in rest.split(";"):
             p, rule = item.split()
             problems.append((p, rule))
@@ -63,7 +65,7 @@ ck.eq(readers, [], "no code reads an ingress or worker setting by key")
 
 files = sorted(f for f in os.listdir(CORPUS) if f.endswith(".json"))
 ck.true(len(files) >= 10, "the corpus has configs to check", files)
-accepted = []
+accepted, ingress_only = [], []
 for name in files:
     path = os.path.join(CORPUS, name)
     verdict, want = expectation(path)
@@ -77,6 +79,18 @@ for name in files:
         accepted.append(path)
         continue
     ck.eq(r.rc, 1, f"{name}: config check rejects it")
+    if verdict == "rejected by the ingress":
+        errors = {(p["path"], p["rule"]) for p in got
+                  if p["severity"] == "error" and not p.get("fatal")}
+        ck.eq(sorted(set(want) - errors), [],
+              f"{name}: reported as an error of one process, not fatal")
+        rc, out = daemon([os.path.join(BUILD, "leadsync-ingress"), "--config",
+                          path, "--listen", "127.0.0.1:0"])
+        ck.eq(rc, 2, f"{name}: the ingress refuses it at start")
+        ck.true(all(rule in out for _, rule in want),
+                f"{name}: the ingress names the rule", out[-800:])
+        ingress_only.append(path)
+        continue
     ck.eq(sorted(set(want) - fatal), [],
           f"{name}: every expected problem is reported, fatal, with its "
           "path and rule")
@@ -141,5 +155,10 @@ with Stack() as st:
                   f"{name}: worker of group {group} syncs the group's types")
         else:
             st.worker(path, "corpus", "EMAIL_REPLY", ["--no-setup"])
+    # What only the ingress refuses, a worker runs with.
+    for path in ingress_only:
+        proc = st.worker(path, "corpus", "EMAIL_REPLY", ["--no-setup"])
+        ck.true(proc.url.startswith("http://"),
+                f"{os.path.basename(path)}: a worker starts with it", proc.url)
     ck.eq(st.close(), [], "daemons stopped cleanly")
 ck.done()
