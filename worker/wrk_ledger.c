@@ -248,13 +248,13 @@ const char **wrk_ledger_prefetch_props(const ls_config *cfg, const char **out,
   static const char *const props[][2] = {
       /* librdkafka's defaults: 100,000 records and 64 MiB per partition
        * ahead of a worker that takes ~1,000 a flush. */
-      {"queued.min.messages", "500"},
-      {"queued.max.messages.kbytes", "512"},
+      {"queued.min.messages", "1000"},
+      {"queued.max.messages.kbytes", "2048"},
       {"fetch.max.bytes", "4194304"},
       {"fetch.message.max.bytes", "262144"},
       /* A partition at its bound waits this long before its next fetch
        * (librdkafka treats it as a fetch error: 500 ms by default, which
-       * starved the worker at these bounds). */
+       * starves small queues). */
       {"fetch.error.backoff.ms", "20"},
       /* A fetch waiting on quiet partitions holds back the refill of the
        * busy ones until it returns: 500 ms by default. */
@@ -459,8 +459,15 @@ void wrk_ledger_assign(wrk_ledger *l, rd_kafka_t *consumer,
     l->assign_us = ls_mono_us();
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
-    if (p < 0 || p >= l->nparts)
+    if (p < 0 || p >= l->nparts) {
+      /* Its ledger records cannot be written (no such partition): its
+       * events fail their outputs and stay in Kafka until the topic has
+       * as many partitions as the sources (docs/kafka-contract.md). */
+      ls_error("no ledger partition for an assigned partition", "{s:s,s:i,s:i}",
+               "topic", parts->elems[i].topic, "partition", (int)p,
+               "ledger_partitions", (int)l->nparts);
       continue;
+    }
     part *pp = &l->p[p];
     pp->refs++;
     if (pp->state == P_READY)
