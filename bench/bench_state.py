@@ -1,5 +1,5 @@
 """make bench part `state`, the worker's half: how the worker's start time
-and memory depend on the ledger's history (docs/bench.md section 7).
+and memory depend on the ledger's history (docs/bench.md section 9a).
 
 For each size in STATE_RECORDS (0, 100,000 and 1,000,000 by default) a fresh
 dev broker gets that many ledger records of the group `state`, written the

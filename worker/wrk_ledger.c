@@ -248,10 +248,17 @@ const char **wrk_ledger_prefetch_props(const ls_config *cfg, const char **out,
   static const char *const props[][2] = {
       /* librdkafka's defaults: 100,000 records and 64 MiB per partition
        * ahead of a worker that takes ~1,000 a flush. */
-      {"queued.min.messages", "2000"},
-      {"queued.max.messages.kbytes", "8192"},
+      {"queued.min.messages", "500"},
+      {"queued.max.messages.kbytes", "512"},
       {"fetch.max.bytes", "4194304"},
-      {"fetch.message.max.bytes", "262144"}};
+      {"fetch.message.max.bytes", "262144"},
+      /* A partition at its bound waits this long before its next fetch
+       * (librdkafka treats it as a fetch error: 500 ms by default, which
+       * starved the worker at these bounds). */
+      {"fetch.error.backoff.ms", "20"},
+      /* A fetch waiting on quiet partitions holds back the refill of the
+       * busy ones until it returns: 500 ms by default. */
+      {"fetch.wait.max.ms", "50"}};
   size_t k = 0;
   for (size_t i = 0; i < sizeof props / sizeof props[0] && k + 3 <= n; i++)
     if (!json_object_get(cfg->kafka_props, props[i][0])) {

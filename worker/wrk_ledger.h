@@ -33,7 +33,7 @@ enum {
 
 /* Bounds what librdkafka fetches ahead for the group consumer (unless
  * kafka.properties sets it): the worker's memory under a backlog is its
- * flush, not the backlog (docs/worker.md "State"). Fills out (n >= 9) with
+ * flush, not the backlog (docs/worker.md "State"). Fills out (n >= 13) with
  * "name", "value", ..., NULL for kq_consumer_opts.props; returns out. */
 const char **wrk_ledger_prefetch_props(const ls_config *cfg, const char **out,
                                        size_t n);

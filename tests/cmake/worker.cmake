@@ -36,3 +36,9 @@ ls_add_pytest(worker_cooperative tests/worker/test_worker_cooperative.py
 # during a restore, the dedup window (docs/worker.md "State").
 ls_add_pytest(worker_state tests/worker/test_worker_state.py
   LABELS integration slow TIMEOUT 300)
+# The de-duplication state tables and worker.dedup_window (wrk_ledger).
+if(CMOCKA_FOUND)
+  add_executable(test_wrk_ledger ${CMAKE_SOURCE_DIR}/tests/unit/test_wrk_ledger.c)
+  target_link_libraries(test_wrk_ledger PRIVATE worker_core PkgConfig::CMOCKA)
+  ls_add_ctest(unit_wrk_ledger test_wrk_ledger LABELS unit)
+endif()
