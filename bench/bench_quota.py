@@ -324,6 +324,9 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
     # The machine's bound: worker, emulator and broker share the cores.
     used = [v for v in cpu.values() if v is not None]
     ncpu = os.cpu_count() or 1
+    out["cpu_bound_events_per_s"] = None  # a run too short to measure
+    out["cpu_bound_fraction"] = None
+    out["cpu_saturated"] = False
     if used and sum(used) > 0:
         out["cpu_bound_events_per_s"] = done / sum(used) * ncpu
         out["cpu_bound_fraction"] = out["cpu_bound_events_per_s"] / summed
