@@ -154,6 +154,12 @@ static void intake_mapped(wrk_batch *b, wrk_event *e) {
     if (cause) {
       char lab[32];
       e->suspect = true;
+      /* An intent may be a create made moments ago (an output refused,
+       * the process killed): HubSpot's search shows it only after its
+       * index lag, so the search waits search_settle_ms from now, which
+       * is at least that long after any such create. */
+      if (seen & WRK_SEEN_INTENT)
+        e->search_from = ls_mono_us() + w->s.search_settle_ms * 1000;
       snprintf(lab, sizeof lab, "cause=\"%s\"", cause);
       ls_metrics_inc(w->metrics, "leadsync_worker_suspect_searches_total",
                      NULL, lab, 1);

@@ -71,6 +71,8 @@ typedef struct wrk_event {
   hs_mapped map;
   int64_t received_us; /* ingress receive time (latency) */
   bool suspect;        /* may have been applied before a crash */
+  int64_t search_from; /* suspect: mono us its search may start (the
+                          index may not show a create made just before) */
   /* outcome */
   wrk_outcome outcome;
   char reason[64]; /* sync_log reason / DLQ reason */

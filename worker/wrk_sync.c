@@ -1259,12 +1259,15 @@ static void queue_engagements(wrk *w, wrk_event **evs, size_t n, jvec *jobs,
   for (size_t t = 0; t < w->cfg->n_tenants; t++) {
     for (int k = HS_ENG_EMAIL; k <= HS_ENG_TASK; k++) {
       evec fresh = {0}, suspect = {0};
+      int64_t search_from = 0;
       for (size_t i = 0; i < n; i++) {
         wrk_event *e = evs[i];
         if (e->outcome != WRK_PENDING || tenant_ix(w, e) != t ||
             e->map.eng != (hs_eng_kind)k || !e->contact_id[0])
           continue;
         evec_push(e->suspect ? &suspect : &fresh, e);
+        if (e->suspect && e->search_from > search_from)
+          search_from = e->search_from;
       }
       for (size_t i = 0; i < fresh.n; i += limit) {
         job *j = job_new(J_CREATE, t);
@@ -1274,7 +1277,8 @@ static void queue_engagements(wrk *w, wrk_event **evs, size_t n, jvec *jobs,
         jvec_push(jobs, j);
       }
       if (suspect.n)
-        queue_search(w, searches, t, (hs_eng_kind)k, &suspect, 0);
+        queue_search(w, searches, t, (hs_eng_kind)k, &suspect,
+                     search_from);
       free(fresh.v);
       free(suspect.v);
     }

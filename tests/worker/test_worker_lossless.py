@@ -63,7 +63,7 @@ def small_limits(cfg):
 with Stack() as st:
     st.broker()
     st.emulator()
-    cfg = wutil.fast_config(st, small_limits, search_settle_ms=300,
+    cfg = wutil.fast_config(st, small_limits, search_settle_ms=1200,
                             backoff_base_ms=100, backoff_max_ms=400,
                             max_retries=60)
     st.filter(cfg, env={"LEADSYNC_TEST_FAULTS": FILTER_FAULTS})
