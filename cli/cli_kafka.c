@@ -29,12 +29,11 @@ rd_kafka_t *cli_kafka_consumer(const ls_config *cfg, const char *group_id,
   }
   /* test-sync follows new records: do not let the broker sit on a fetch
    * for the default 500 ms. */
-  const char *props[] = {"log_level",         log_level(),
-                         "auto.offset.reset", "earliest",
-                         "fetch.wait.max.ms", "50",
+  const char *props[] = {"log_level", log_level(),         "auto.offset.reset",
+                         "earliest",  "fetch.wait.max.ms", "50",
                          NULL};
-  kq_consumer_opts o = {.kind = KQ_READER, .group_id = group_id,
-                        .props = props};
+  kq_consumer_opts o = {
+      .kind = KQ_READER, .group_id = group_id, .props = props};
   return kq_consumer_new(cfg, &o, errstr, len);
 }
 

@@ -1,6 +1,7 @@
 /* cmd_hubspot: `leadsync hubspot setup`: creates the property group and the
- * custom properties through lib/hubspot/hs_setup.c, the same code the worker runs
- * (one implementation), so both agree on every property leadsync writes. */
+ * custom properties through lib/hubspot/hs_setup.c, the same code the worker
+ * runs (one implementation), so both agree on every property leadsync writes.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

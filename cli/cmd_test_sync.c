@@ -48,7 +48,7 @@ static const char usage_text[] =
 typedef struct {
   char name[16];
   bool ok;
-  double at_ms; /* since the POST started */
+  double at_ms;      /* since the POST started */
   char detail[1024]; /* holds ids[600] and why[300] with their text */
 } stage;
 

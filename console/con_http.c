@@ -931,10 +931,9 @@ ls_err con_http_start(const con_http_opts *o, const char *listen,
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
           ls_listen_mhd_flags(&l),
       0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&l.addr,
-      MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-      MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_NOTIFY_COMPLETED, on_done,
-      s, MHD_OPTION_END);
+      (struct sockaddr *)&l.addr, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+      MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 512u,
+      MHD_OPTION_NOTIFY_COMPLETED, on_done, s, MHD_OPTION_END);
   if (!s->d) {
     snprintf(errstr, len, "cannot listen on %s", listen);
     free(s);

@@ -1080,8 +1080,8 @@ static bool ep_open(fo_engine *e, fo_ep *ep, const ls_endpoint *c, char *errstr,
   bool own_interval =
       json_object_get(e->o.cfg->kafka_props, "auto.commit.interval.ms");
   const char *props[] = {"enable.partition.eof", "true",
-                         own_interval ? NULL : "auto.commit.interval.ms",
-                         "250", NULL};
+                         own_interval ? NULL : "auto.commit.interval.ms", "250",
+                         NULL};
   kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
                          .group_id = ep->group,
                          .props = props,

@@ -38,9 +38,8 @@ int fl_role_run(const fl_role_args *a) {
     return 1;
   fl_obs_declare(m);
   ready_ctx ctx = {a, 0, url, false};
-  ls_ops *http = ls_ops_start(
-      a->listen ? a->listen : a->cfg->worker.listen,
-      m, &ctx.ready, url, sizeof url, err, sizeof err);
+  ls_ops *http = ls_ops_start(a->listen ? a->listen : a->cfg->worker.listen, m,
+                              &ctx.ready, url, sizeof url, err, sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
     goto out;
@@ -59,8 +58,8 @@ int fl_role_run(const fl_role_args *a) {
       .max_msg_bytes = a->max_msg_bytes,
   };
   /* The DLQ's pending records and their ages (docs/operations.md). */
-  wrk_dlqwatch *dw = wrk_dlqwatch_start(
-      a->cfg, m, a->cfg->worker.dlq_watch_interval_ms);
+  wrk_dlqwatch *dw =
+      wrk_dlqwatch_start(a->cfg, m, a->cfg->worker.dlq_watch_interval_ms);
   int r = fl_release_run(&o, err, sizeof err);
   if (r != 0)
     ls_error("filter role failed", "{s:s}", "error", err);

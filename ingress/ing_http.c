@@ -842,9 +842,9 @@ bool ing_http_listen(ing_server *s, const char *listen, char *url,
                    MHD_USE_ERROR_LOG | ls_listen_mhd_flags(&l);
   s->d = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&l.addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads ? s->o.threads : 2),
-      MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
-      MHD_OPTION_CONNECTION_TIMEOUT, s->o.conn_timeout_s,
+      (struct sockaddr *)&l.addr, MHD_OPTION_THREAD_POOL_SIZE,
+      (unsigned)(s->o.threads ? s->o.threads : 2), MHD_OPTION_CONNECTION_LIMIT,
+      s->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, s->o.conn_timeout_s,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_conns_per_ip,
       MHD_OPTION_NOTIFY_CONNECTION, ing_guard_notify, s->guard,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,

@@ -49,7 +49,8 @@ typedef struct ing_producer ing_producer;
 /* Bytes of message.max.bytes kept for the record key, the headers the ingress
  * writes (under 1 KiB) and the ones a worker adds when it forwards the body
  * to leadsync.held or leadsync.dlq: a body may use the rest. */
-#define ING_KAFKA_ROOM LS_KAFKA_ROOM /* ls_config_rules.h: the loader checks it */
+#define ING_KAFKA_ROOM                                                         \
+  LS_KAFKA_ROOM /* ls_config_rules.h: the loader checks it */
 
 /* The producer's effective message.max.bytes for cfg (kafka.properties, else
  * KQ_MESSAGE_MAX_BYTES); -1 with errstr when the properties are rejected. */

@@ -158,25 +158,28 @@ static hs_rl_class quota_class(const wrk_settings *s) {
 /* One target per tenant; tenants of one portal share its limiter. */
 static bool make_targets(wrk *w) {
   w->limiters = hs_limiters_new();
-  w->targets = calloc(w->cfg->n_tenants ? w->cfg->n_tenants : 1,
-                      sizeof *w->targets);
+  w->targets =
+      calloc(w->cfg->n_tenants ? w->cfg->n_tenants : 1, sizeof *w->targets);
   if (!w->limiters || !w->targets)
     return false;
   for (size_t i = 0; i < w->cfg->n_tenants; i++) {
     const ls_tenant *t = &w->cfg->tenants[i];
-    hs_limiter_conf lc = {t->hs_per_10s, 10000, t->hs_daily, w->s.guard_ms,
-                          4, (int)w->cfg->worker.ratelimit_reserve, 0};
+    hs_limiter_conf lc = {t->hs_per_10s,
+                          10000,
+                          t->hs_daily,
+                          w->s.guard_ms,
+                          4,
+                          (int)w->cfg->worker.ratelimit_reserve,
+                          0};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
     /* A token_file (a mounted Secret) is followed: a rotated token is used
      * within a second, no restart. */
     if (t->hs_token_ref && !strncmp(t->hs_token_ref, "file:", 5))
-      w->targets[i].token_src =
-          ls_token_file(t->hs_token_ref + 5, t->hs_token);
+      w->targets[i].token_src = ls_token_file(t->hs_token_ref + 5, t->hs_token);
     w->targets[i].label = t->id;
-    w->targets[i].lim =
-        hs_limiters_get(w->limiters, t->hs_base_url,
-                        t->hs_token ? t->hs_token : "", &lc);
+    w->targets[i].lim = hs_limiters_get(w->limiters, t->hs_base_url,
+                                        t->hs_token ? t->hs_token : "", &lc);
     if (!w->targets[i].lim)
       return false;
     hs_limiter_set_class(w->targets[i].lim, quota_class(&w->s));
@@ -197,14 +200,13 @@ static void portal_time_zones(wrk *w) {
     const ls_tenant *t = &w->cfg->tenants[i];
     if (seen || !w->targets[i].lim)
       continue;
-    const json_t *cm =
-        json_object_get(json_object_get(t->json, "hubspot"),
-                        "utc_offset_minutes");
+    const json_t *cm = json_object_get(json_object_get(t->json, "hubspot"),
+                                       "utc_offset_minutes");
     if (json_is_integer(cm)) {
       hs_limiter_set_utc_offset(w->targets[i].lim,
                                 (int64_t)json_integer_value(cm) * 60000);
-      ls_info("portal time zone from the config", "{s:s,s:i}", "tenant",
-              t->id, "utc_offset_minutes", (int)json_integer_value(cm));
+      ls_info("portal time zone from the config", "{s:s,s:i}", "tenant", t->id,
+              "utc_offset_minutes", (int)json_integer_value(cm));
       continue;
     }
     char tz[64] = "", err[LS_ERRSTR_SIZE] = "";
@@ -213,8 +215,8 @@ static void portal_time_zones(wrk *w) {
         hs_account_time_zone(w->tp, &w->targets[i], &pol, tz, sizeof tz, &off,
                              err, sizeof err)) {
       hs_limiter_set_utc_offset(w->targets[i].lim, off);
-      ls_info("portal time zone", "{s:s,s:s,s:i}", "tenant", t->id,
-              "time_zone", tz, "utc_offset_minutes", (int)(off / 60000));
+      ls_info("portal time zone", "{s:s,s:s,s:i}", "tenant", t->id, "time_zone",
+              tz, "utc_offset_minutes", (int)(off / 60000));
     } else {
       ls_warn("portal time zone unknown: the daily limit is assumed to reset "
               "at UTC midnight",
@@ -245,8 +247,8 @@ static int run_setup(wrk *w, bool strict) {
     for (int attempt = 1; !stop_flag; attempt++) {
       char err[LS_ERRSTR_SIZE];
       hs_setup_result res;
-      ls_err e = hs_setup_run(w->tp, &w->targets[i], &w->s.pol, &res, err,
-                              sizeof err);
+      ls_err e =
+          hs_setup_run(w->tp, &w->targets[i], &w->s.pol, &res, err, sizeof err);
       if (e == LS_OK && res.skipped) {
         /* Refused for good: reported once (hs_setup); every tenant of the
          * portal syncs without these properties (wrk_sync). */
@@ -461,9 +463,8 @@ static bool start_hubspot(wrk *w) {
 static bool start_kafka(wrk *w) {
   char err[LS_ERRSTR_SIZE] = "";
   w->out = wrk_out_new(w->cfg, err, sizeof err);
-  w->ledger = wrk_ledger_new(w->cfg, w->s.group,
-                             w->cfg->worker.dedup_window_s, w->metrics, err,
-                             sizeof err);
+  w->ledger = wrk_ledger_new(w->cfg, w->s.group, w->cfg->worker.dedup_window_s,
+                             w->metrics, err, sizeof err);
   w->filter = w->out ? wrk_filter_hold_new(w->out) : NULL;
   if (!w->out || !w->ledger || !w->filter) {
     ls_error("cannot start the Kafka side", "{s:s}", "error", err);
@@ -538,8 +539,10 @@ int main(int argc, char **argv) {
   if (!events)
     events = ls_config_group_events(w.cfg, group);
   if (!setup_only && !f.filter_role && !events) {
-    fprintf(stderr, "leadsync-worker: --events not given and group \"%s\" "
-                    "is not in worker.groups\n", group);
+    fprintf(stderr,
+            "leadsync-worker: --events not given and group \"%s\" "
+            "is not in worker.groups\n",
+            group);
     rc = 2;
     goto out;
   }
@@ -547,9 +550,9 @@ int main(int argc, char **argv) {
   snprintf(w.s.group_id, sizeof w.s.group_id, "leadsync-%s", w.s.group);
   if (f.filter_role) {
     /* The category filter (filter/): no HubSpot, leadsync.held only. */
-    fl_role_args fa = {w.cfg,      w.s.group_id, listen,
-                       ready_file, &stop_flag,   w.s.poison_after,
-                       w.s.max_msg_bytes};
+    fl_role_args fa = {
+        w.cfg,      w.s.group_id,     listen,           ready_file,
+        &stop_flag, w.s.poison_after, w.s.max_msg_bytes};
     rc = fl_role_run(&fa);
     goto out;
   }
@@ -567,8 +570,8 @@ int main(int argc, char **argv) {
   portal_time_zones(&w);
 
   char url[160] = "";
-  http = ls_ops_start(listen ? listen : w.cfg->worker.listen, w.metrics, &w.ready, url, sizeof url, err,
-                        sizeof err);
+  http = ls_ops_start(listen ? listen : w.cfg->worker.listen, w.metrics,
+                      &w.ready, url, sizeof url, err, sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
     goto out;
@@ -583,10 +586,10 @@ int main(int argc, char **argv) {
     ls_error("cannot write the ready file", "{s:s}", "path", ready_file);
     goto out;
   }
-  ls_info("worker ready", "{s:s,s:s,s:s,s:i,s:i,s:i,s:f}", "group",
-          w.s.group, "events", events, "url", url, "batch_max",
-          w.s.batch_max, "flush_max", w.s.flush_max, "linger_ms",
-          (int)w.s.linger_ms, "portal_share", w.s.portal_share);
+  ls_info("worker ready", "{s:s,s:s,s:s,s:i,s:i,s:i,s:f}", "group", w.s.group,
+          "events", events, "url", url, "batch_max", w.s.batch_max, "flush_max",
+          w.s.flush_max, "linger_ms", (int)w.s.linger_ms, "portal_share",
+          w.s.portal_share);
 
   run_loop(&w);
   ls_info("shutting down", "{s:s}", "group", w.s.group);

@@ -161,8 +161,8 @@ static void intake_mapped(wrk_batch *b, wrk_event *e) {
       if (seen & WRK_SEEN_INTENT)
         e->search_from = ls_mono_us() + w->s.search_settle_ms * 1000;
       snprintf(lab, sizeof lab, "cause=\"%s\"", cause);
-      ls_metrics_inc(w->metrics, "leadsync_worker_suspect_searches_total",
-                     NULL, lab, 1);
+      ls_metrics_inc(w->metrics, "leadsync_worker_suspect_searches_total", NULL,
+                     lab, 1);
     }
   }
   e->outcome = WRK_PENDING;
@@ -520,13 +520,11 @@ void wrk_batch_settle(wrk_batch *b, bool revoked, wrk_plan *plan) {
       continue;
     }
     if (e->outcome == WRK_SYNCED)
-      wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id,
-                        WRK_SEEN_SYNCED);
+      wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id, WRK_SEEN_SYNCED);
     else if (e->outcome == WRK_DLQ || e->outcome == WRK_FILTERED)
       wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id, WRK_SEEN_DONE);
     else if (e->outcome == WRK_DEFERRED && e->map.eng != HS_ENG_NONE && revoked)
-      wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id,
-                        WRK_SEEN_INTENT);
+      wrk_ledger_record(w->ledger, part_of(e), e->ev.event_id, WRK_SEEN_INTENT);
     if (wrk_outcome_final(e->outcome) && e->has_pos)
       wrk_poison_clear(w->poison, &e->pos);
   }

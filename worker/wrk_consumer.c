@@ -145,8 +145,8 @@ bool wrk_consumer_start(wrk *w, char *errstr, size_t errlen) {
   const char *prefetch[16];
   kq_consumer_opts co = {.kind = KQ_GROUP_MEMBER,
                          .group_id = w->s.group_id,
-                         .props = wrk_ledger_prefetch_props(w->cfg, prefetch,
-                                                            16),
+                         .props =
+                             wrk_ledger_prefetch_props(w->cfg, prefetch, 16),
                          .on_rebalance = on_rebalance,
                          .opaque = w,
                          .poll_set_consumer = true};

@@ -43,8 +43,7 @@ static rd_kafka_headers_t *forward_headers(const rd_kafka_message_t *m) {
   else
     h = rd_kafka_headers_new(8);
   rd_kafka_header_remove(h, WRK_H_ORIG_TOPIC);
-  rd_kafka_header_add(h, WRK_H_ORIG_TOPIC, -1, rd_kafka_topic_name(m->rkt),
-                      -1);
+  rd_kafka_header_add(h, WRK_H_ORIG_TOPIC, -1, rd_kafka_topic_name(m->rkt), -1);
   return h;
 }
 

@@ -13,9 +13,9 @@
 #include "ls_event.h"
 
 typedef enum {
-  WRK_VERDICT_SYNC,     /* sync now */
-  WRK_VERDICT_HELD,     /* the filter kept it (leadsync.held); store offset */
-  WRK_VERDICT_FILTERED  /* never syncs; store offset */
+  WRK_VERDICT_SYNC,    /* sync now */
+  WRK_VERDICT_HELD,    /* the filter kept it (leadsync.held); store offset */
+  WRK_VERDICT_FILTERED /* never syncs; store offset */
 } wrk_verdict;
 
 typedef struct wrk_filter_ops {

@@ -146,8 +146,8 @@ static void send_rec(wrk_out *o, rec *r) {
     return;
   if (h)
     rd_kafka_headers_destroy(h);
-  ls_error("cannot produce output", "{s:s,s:s,s:i}", "topic", r->topic,
-           "error", rd_kafka_err2str(err), "bytes", (int)(r->klen + r->vlen));
+  ls_error("cannot produce output", "{s:s,s:s,s:i}", "topic", r->topic, "error",
+           rd_kafka_err2str(err), "bytes", (int)(r->klen + r->vlen));
   r->err = err;
   r->state = permanent(err) || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
                  ? REC_DEAD

@@ -1277,8 +1277,7 @@ static void queue_engagements(wrk *w, wrk_event **evs, size_t n, jvec *jobs,
         jvec_push(jobs, j);
       }
       if (suspect.n)
-        queue_search(w, searches, t, (hs_eng_kind)k, &suspect,
-                     search_from);
+        queue_search(w, searches, t, (hs_eng_kind)k, &suspect, search_from);
       free(fresh.v);
       free(suspect.v);
     }

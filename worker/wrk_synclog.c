@@ -15,9 +15,9 @@ static json_t *str_or_null(const char *s) {
 static json_t *objects_of(const wrk_event *e) {
   json_t *objs = json_array();
   if (e->eng_id[0])
-    json_array_append_new(
-        objs, json_pack("{s:s,s:s}", "type", hs_eng_object(e->map.eng), "id",
-                        e->eng_id));
+    json_array_append_new(objs, json_pack("{s:s,s:s}", "type",
+                                          hs_eng_object(e->map.eng), "id",
+                                          e->eng_id));
   return objs;
 }
 
@@ -75,12 +75,11 @@ void wrk_synclog_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
 json_t *wrk_ledger_json(const wrk_event *e) {
   char now[40];
   ls_time_format_us(ls_now_us(), now, sizeof now);
-  return json_pack("{s:s,s:o,s:s,s:s,s:o,s:o,s:s}", "event_id",
-                   e->ev.event_id, "tenant",
-                   str_or_null(e->tenant ? e->tenant->id : NULL), "event_type",
-                   e->ev.type_name, "state", "synced", "contact_id",
-                   str_or_null(e->contact_id), "objects", objects_of(e), "at",
-                   now);
+  return json_pack("{s:s,s:o,s:s,s:s,s:o,s:o,s:s}", "event_id", e->ev.event_id,
+                   "tenant", str_or_null(e->tenant ? e->tenant->id : NULL),
+                   "event_type", e->ev.type_name, "state", "synced",
+                   "contact_id", str_or_null(e->contact_id), "objects",
+                   objects_of(e), "at", now);
 }
 
 /* wrk_ledger_emit and wrk_intent_emit: wrk_ledger.c (the records go to

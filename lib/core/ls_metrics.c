@@ -189,8 +189,7 @@ void ls_metrics_observe(ls_metrics *m, const char *name, const char *help,
 }
 
 void ls_metrics_observe_n(ls_metrics *m, const char *name, const char *help,
-                          const char *labels, const double *seconds,
-                          size_t n) {
+                          const char *labels, const double *seconds, size_t n) {
   pthread_mutex_lock(&m->lock);
   series *s = find(m, name, help, LS_HISTOGRAM, labels, 1);
   family *f = find_family(m, name, NULL, LS_HISTOGRAM, 0);

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-bool ls_split_listen(const char *listen, char *host, size_t hostlen,
-                     char *port, size_t portlen) {
+bool ls_split_listen(const char *listen, char *host, size_t hostlen, char *port,
+                     size_t portlen) {
   const char *colon = strrchr(listen, ':');
   if (!colon || !colon[1])
     return false;

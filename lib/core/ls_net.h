@@ -7,7 +7,7 @@
 
 /* "HOST:PORT" or "[v6]:PORT" into host and port strings; false when the
  * form is wrong or a part does not fit its buffer. */
-bool ls_split_listen(const char *listen, char *host, size_t hostlen,
-                     char *port, size_t portlen);
+bool ls_split_listen(const char *listen, char *host, size_t hostlen, char *port,
+                     size_t portlen);
 
 #endif

@@ -93,8 +93,8 @@ bool ls_time_parse(const char *s, int64_t *us) {
   }
   if (*p != '\0')
     return false;
-  int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-                 offset_s;
+  int64_t secs =
+      days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
   *us = secs * 1000000 + frac_us;
   return true;
 }

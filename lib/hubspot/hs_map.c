@@ -19,8 +19,8 @@ static const hs_prop_def prop_defs[] = {
      "text", "Campaign of the latest Smartlead event"},
     {"contacts", "smartlead_campaign_name", "Smartlead campaign", "string",
      "text", "Campaign name of the latest Smartlead event"},
-    {"contacts", "smartlead_lead_category", "Smartlead lead category",
-     "string", "text", "Category set in Smartlead (Interested, ...)"},
+    {"contacts", "smartlead_lead_category", "Smartlead lead category", "string",
+     "text", "Category set in Smartlead (Interested, ...)"},
     {"contacts", "smartlead_last_event", "Smartlead last event", "string",
      "text", "Type of the latest Smartlead event (EMAIL_REPLY, ...)"},
     {"contacts", "smartlead_last_event_at", "Smartlead last event at",
@@ -39,8 +39,8 @@ static const hs_prop_def prop_defs[] = {
      "booleancheckbox", "An email to this contact bounced"},
     {"contacts", "smartlead_unsubscribed", "Smartlead unsubscribed", "bool",
      "booleancheckbox", "The lead unsubscribed in Smartlead"},
-    {"contacts", "smartlead_sequence_step", "Smartlead sequence step",
-     "number", "number", "Sequence step of the latest event"},
+    {"contacts", "smartlead_sequence_step", "Smartlead sequence step", "number",
+     "number", "Sequence step of the latest event"},
     {"contacts", HS_FIRST_TOUCH_PROP, "Smartlead first-touch campaign",
      "string", "text", "Campaign that created the contact (set once)"},
     {"contacts", "smartlead_linkedin_url", "LinkedIn (Smartlead)", "string",
@@ -60,19 +60,27 @@ const hs_prop_def *hs_map_properties(size_t *n) {
 
 const char *hs_eng_object(hs_eng_kind k) {
   switch (k) {
-  case HS_ENG_EMAIL: return "emails";
-  case HS_ENG_NOTE: return "notes";
-  case HS_ENG_TASK: return "tasks";
-  default: return NULL;
+  case HS_ENG_EMAIL:
+    return "emails";
+  case HS_ENG_NOTE:
+    return "notes";
+  case HS_ENG_TASK:
+    return "tasks";
+  default:
+    return NULL;
   }
 }
 
 int hs_eng_assoc_type(hs_eng_kind k) {
   switch (k) {
-  case HS_ENG_EMAIL: return 198;
-  case HS_ENG_NOTE: return 202;
-  case HS_ENG_TASK: return 204;
-  default: return 0;
+  case HS_ENG_EMAIL:
+    return 198;
+  case HS_ENG_NOTE:
+    return 202;
+  case HS_ENG_TASK:
+    return 204;
+  default:
+    return 0;
   }
 }
 
@@ -137,11 +145,20 @@ static void display_name(const char *detail, char *out, size_t cap) {
 static void put_html(ls_buf *b, ls_err *e, const char *s) {
   for (; s && *s && *e == LS_OK; s++) {
     switch (*s) {
-    case '<': ls_buf_putz(b, e, "&lt;"); break;
-    case '>': ls_buf_putz(b, e, "&gt;"); break;
-    case '&': ls_buf_putz(b, e, "&amp;"); break;
-    case '"': ls_buf_putz(b, e, "&quot;"); break;
-    default: ls_buf_put(b, e, s, 1);
+    case '<':
+      ls_buf_putz(b, e, "&lt;");
+      break;
+    case '>':
+      ls_buf_putz(b, e, "&gt;");
+      break;
+    case '&':
+      ls_buf_putz(b, e, "&amp;");
+      break;
+    case '"':
+      ls_buf_putz(b, e, "&quot;");
+      break;
+    default:
+      ls_buf_put(b, e, s, 1);
     }
   }
 }
@@ -169,7 +186,9 @@ static void set_email_headers(json_t *props, json_t *from, json_t *to,
 }
 
 /* cc: a string or an array, each possibly a comma/semicolon list. */
-static json_t *cc_list(const json_t *v) { return hs_text_address_list(v); }
+static json_t *cc_list(const json_t *v) {
+  return hs_text_address_list(v);
+}
 
 static const char *lead_name(const json_t *root) {
   const char *n = str_at(root, "to_name");
@@ -178,8 +197,8 @@ static const char *lead_name(const json_t *root) {
 
 /* -- contact properties ------------------------------------------------- */
 
-static void map_contact(const json_t *root, const ls_event *ev,
-                        int64_t time_us, json_t *c, json_t *names) {
+static void map_contact(const json_t *root, const ls_event *ev, int64_t time_us,
+                        json_t *c, json_t *names) {
   json_object_set_new(c, "email", json_string(ev->lead_email));
   const json_t *ld = json_object_get(root, "lead_data");
   char first[128] = "", last[128] = "";
@@ -315,21 +334,20 @@ static json_t *map_email(const json_t *root, const ls_event *ev,
     break;
   }
   case LS_EV_EMAIL_REPLY: {
-    json_object_set_new(p, "hs_email_direction",
-                        json_string("INCOMING_EMAIL"));
+    json_object_set_new(p, "hs_email_direction", json_string("INCOMING_EMAIL"));
     const char *html = str_path(root, "reply_message", "html");
     set_str(p, "hs_email_html", html ? html : str_at(root, "reply_body"));
     const char *text = str_path(root, "reply_message", "text");
     set_text(p, "hs_email_text", text ? text : str_at(root, "preview_text"));
-    const char *from = str_path(root, "leadCorrespondence", "replyReceivedFrom");
+    const char *from =
+        str_path(root, "leadCorrespondence", "replyReceivedFrom");
     set_email_headers(p, person(from ? from : ev->lead_email, lead_name(root)),
                       person(ours, NULL),
                       cc_list(json_object_get(root, "cc_emails")));
     break;
   }
   case LS_EV_UNTRACKED_REPLIES: {
-    json_object_set_new(p, "hs_email_direction",
-                        json_string("INCOMING_EMAIL"));
+    json_object_set_new(p, "hs_email_direction", json_string("INCOMING_EMAIL"));
     set_str(p, "hs_email_html", str_path(root, "reply_message", "html"));
     const char *text = str_path(root, "reply_message", "text");
     set_text(p, "hs_email_text", text ? text : str_at(root, "visible_text"));
@@ -452,9 +470,9 @@ static void fit_all(hs_mapped *m, json_t *props) {
   }
 }
 
-static ls_err map_event(const json_t *root, const ls_event *ev,
-                        int64_t time_us, const hs_map_opts *o, hs_mapped *out,
-                        char *errstr, size_t errlen);
+static ls_err map_event(const json_t *root, const ls_event *ev, int64_t time_us,
+                        const hs_map_opts *o, hs_mapped *out, char *errstr,
+                        size_t errlen);
 
 /* The second payload shape maps as its classic equivalent (ls_shape.h). */
 ls_err hs_map_event(const json_t *root, const ls_event *ev, int64_t time_us,
@@ -466,9 +484,9 @@ ls_err hs_map_event(const json_t *root, const ls_event *ev, int64_t time_us,
   return e;
 }
 
-static ls_err map_event(const json_t *root, const ls_event *ev,
-                        int64_t time_us, const hs_map_opts *o, hs_mapped *out,
-                        char *errstr, size_t errlen) {
+static ls_err map_event(const json_t *root, const ls_event *ev, int64_t time_us,
+                        const hs_map_opts *o, hs_mapped *out, char *errstr,
+                        size_t errlen) {
   memset(out, 0, sizeof *out);
   if (!json_is_object(root)) {
     snprintf(errstr, errlen, "payload is not a JSON object");

@@ -17,7 +17,12 @@
 #define HS_EVENT_ID_PROP "leadsync_event_id"
 #define HS_FIRST_TOUCH_PROP "smartlead_first_touch_campaign"
 
-typedef enum { HS_ENG_NONE, HS_ENG_EMAIL, HS_ENG_NOTE, HS_ENG_TASK } hs_eng_kind;
+typedef enum {
+  HS_ENG_NONE,
+  HS_ENG_EMAIL,
+  HS_ENG_NOTE,
+  HS_ENG_TASK
+} hs_eng_kind;
 #define HS_ENG__COUNT 4
 
 /* "emails", "notes", "tasks" (NULL for none). */
@@ -47,8 +52,8 @@ typedef struct {
                            HubSpot rejected and that were left out */
   const char *filtered; /* non-NULL: write nothing; the sync_log reason */
   hs_eng_kind eng;
-  json_t *eng_props;    /* includes hs_timestamp and leadsync_event_id */
-  int64_t time_us;      /* the event time used for merging */
+  json_t *eng_props; /* includes hs_timestamp and leadsync_event_id */
+  int64_t time_us;   /* the event time used for merging */
 } hs_mapped;
 
 /* Maps one event. time_us is the event time (the caller falls back to the
@@ -66,11 +71,11 @@ void hs_props_merge(json_t *dst, json_t *times, const json_t *src,
 
 /* The custom properties leadsync writes (setup creates them). */
 typedef struct {
-  const char *object;      /* "contacts", "emails", "notes", "tasks" */
+  const char *object; /* "contacts", "emails", "notes", "tasks" */
   const char *name;
   const char *label;
-  const char *type;        /* string, number, datetime, bool */
-  const char *field_type;  /* text, textarea, number, date, booleancheckbox */
+  const char *type;       /* string, number, datetime, bool */
+  const char *field_type; /* text, textarea, number, date, booleancheckbox */
   const char *description;
 } hs_prop_def;
 

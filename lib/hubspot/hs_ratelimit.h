@@ -39,10 +39,10 @@ typedef struct {
   int search_per_s; /* search bucket (HubSpot: 5/s per account) */
   int reserve;      /* share mode: requests per window kept out of every
                        share, for probes and setup (0: max(4, 1/16)) */
-  int headroom;       /* share mode: requests per window that bulk
-                         processes leave free for the priority ones
-                         (0: max(4, 1/32)); -1: no borrowing, the shares
-                         are fixed caps */
+  int headroom;     /* share mode: requests per window that bulk
+                       processes leave free for the priority ones
+                       (0: max(4, 1/32)); -1: no borrowing, the shares
+                       are fixed caps */
 } hs_limiter_conf;
 
 hs_limiter *hs_limiter_new(const hs_limiter_conf *c);

@@ -125,12 +125,11 @@ ls_err hs_setup_run(hs_transport *tp, const hs_target *tgt,
       }
       if (!missing) {
         char path[128];
-        snprintf(path, sizeof path, "/crm/v3/properties/%s/groups",
-                 objects[o]);
+        snprintf(path, sizeof path, "/crm/v3/properties/%s/groups", objects[o]);
         json_t *g = json_pack("{s:s,s:s,s:i}", "name", HS_GROUP_NAME, "label",
                               HS_GROUP_LABEL, "displayOrder", -1);
-        creates[nc] = hs_req_new(tgt, "POST", path, "property_groups_create",
-                                 g);
+        creates[nc] =
+            hs_req_new(tgt, "POST", path, "property_groups_create", g);
         json_decref(g);
         if (!creates[nc++]) {
           e = LS_ERR_NOMEM;
@@ -140,11 +139,11 @@ ls_err hs_setup_run(hs_transport *tp, const hs_target *tgt,
       }
       char path[128];
       snprintf(path, sizeof path, "/crm/v3/properties/%s", objects[o]);
-      json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "name",
-                            defs[i].name, "label", defs[i].label, "type",
-                            defs[i].type, "fieldType", defs[i].field_type,
-                            "groupName", HS_GROUP_NAME, "description",
-                            defs[i].description, "formField", 0);
+      json_t *p =
+          json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "name", defs[i].name,
+                    "label", defs[i].label, "type", defs[i].type, "fieldType",
+                    defs[i].field_type, "groupName", HS_GROUP_NAME,
+                    "description", defs[i].description, "formField", 0);
       creates[nc] = hs_req_new(tgt, "POST", path, "properties_create", p);
       json_decref(p);
       if (!creates[nc++]) {

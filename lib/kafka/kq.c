@@ -22,25 +22,54 @@ enum kq_kind { KQ_ANY, KQ_PRODUCER, KQ_CONSUMER };
 
 /* librdkafka's consumer-only and producer-only properties (CONFIGURATION.md,
  * column C/P), the ones a config is likely to carry. */
-static const char *const consumer_only[] = {
-    "group.id", "group.instance.id", "partition.assignment.strategy",
-    "session.timeout.ms", "heartbeat.interval.ms", "group.protocol.type",
-    "coordinator.query.interval.ms", "max.poll.interval.ms",
-    "enable.auto.commit", "auto.commit.interval.ms",
-    "enable.auto.offset.store", "queued.min.messages",
-    "queued.max.messages.kbytes", "fetch.wait.max.ms",
-    "fetch.message.max.bytes", "max.partition.fetch.bytes", "fetch.max.bytes",
-    "fetch.min.bytes", "fetch.error.backoff.ms", "isolation.level",
-    "enable.partition.eof", "check.crcs", "auto.offset.reset", NULL};
-static const char *const producer_only[] = {
-    "transactional.id", "transaction.timeout.ms", "enable.idempotence",
-    "enable.gapless.guarantee", "queue.buffering.max.messages",
-    "queue.buffering.max.kbytes", "queue.buffering.max.ms", "linger.ms",
-    "message.send.max.retries", "retries", "compression.codec",
-    "compression.type", "compression.level", "batch.num.messages",
-    "batch.size", "delivery.report.only.error", "request.required.acks",
-    "acks", "request.timeout.ms", "message.timeout.ms", "delivery.timeout.ms",
-    "partitioner", "sticky.partitioning.linger.ms", NULL};
+static const char *const consumer_only[] = {"group.id",
+                                            "group.instance.id",
+                                            "partition.assignment.strategy",
+                                            "session.timeout.ms",
+                                            "heartbeat.interval.ms",
+                                            "group.protocol.type",
+                                            "coordinator.query.interval.ms",
+                                            "max.poll.interval.ms",
+                                            "enable.auto.commit",
+                                            "auto.commit.interval.ms",
+                                            "enable.auto.offset.store",
+                                            "queued.min.messages",
+                                            "queued.max.messages.kbytes",
+                                            "fetch.wait.max.ms",
+                                            "fetch.message.max.bytes",
+                                            "max.partition.fetch.bytes",
+                                            "fetch.max.bytes",
+                                            "fetch.min.bytes",
+                                            "fetch.error.backoff.ms",
+                                            "isolation.level",
+                                            "enable.partition.eof",
+                                            "check.crcs",
+                                            "auto.offset.reset",
+                                            NULL};
+static const char *const producer_only[] = {"transactional.id",
+                                            "transaction.timeout.ms",
+                                            "enable.idempotence",
+                                            "enable.gapless.guarantee",
+                                            "queue.buffering.max.messages",
+                                            "queue.buffering.max.kbytes",
+                                            "queue.buffering.max.ms",
+                                            "linger.ms",
+                                            "message.send.max.retries",
+                                            "retries",
+                                            "compression.codec",
+                                            "compression.type",
+                                            "compression.level",
+                                            "batch.num.messages",
+                                            "batch.size",
+                                            "delivery.report.only.error",
+                                            "request.required.acks",
+                                            "acks",
+                                            "request.timeout.ms",
+                                            "message.timeout.ms",
+                                            "delivery.timeout.ms",
+                                            "partitioner",
+                                            "sticky.partitioning.linger.ms",
+                                            NULL};
 
 static bool listed(const char *const *list, const char *name) {
   for (; *list; list++)
@@ -61,7 +90,8 @@ static rd_kafka_conf_t *conf_new(const ls_config *cfg, enum kq_kind kind,
     const char *s = json_string_value(v);
     if (!s) {
       if (json_is_integer(v))
-        snprintf(val, sizeof val, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        snprintf(val, sizeof val, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
       else if (json_is_boolean(v))
         snprintf(val, sizeof val, "%s", json_is_true(v) ? "true" : "false");
       else {
@@ -131,8 +161,8 @@ bool kq_consumer_defaults(rd_kafka_conf_t *conf, const char *group_id,
          kq_set(conf, "enable.partition.eof", "false", errstr, errlen);
 }
 
-const char *kq_header(const rd_kafka_message_t *m, const char *name,
-                      char *buf, size_t buflen) {
+const char *kq_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                      size_t buflen) {
   rd_kafka_headers_t *hdrs = NULL;
   const void *val = NULL;
   size_t size = 0;
@@ -151,23 +181,30 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name,
 }
 
 char **kq_all_topics(const char *prefix) {
-  static const char *const fixed[] = {
-      "quarantine", NULL};
-  static const char *const internal[] = {KQ_TOPIC_LEAD_STATE, KQ_TOPIC_HELD,
-                                         KQ_TOPIC_DLQ, KQ_TOPIC_SYNC_LOG,
-                                         KQ_TOPIC_LEDGER, KQ_TOPIC_FANOUT_DLQ,
-                                         KQ_TOPIC_FANOUT_REPLAY, KQ_TOPIC_SOURCES,
-                                         KQ_TOPIC_AUDIT, KQ_TOPIC_ASSURANCE, NULL};
+  static const char *const fixed[] = {"quarantine", NULL};
+  static const char *const internal[] = {KQ_TOPIC_LEAD_STATE,
+                                         KQ_TOPIC_HELD,
+                                         KQ_TOPIC_DLQ,
+                                         KQ_TOPIC_SYNC_LOG,
+                                         KQ_TOPIC_LEDGER,
+                                         KQ_TOPIC_FANOUT_DLQ,
+                                         KQ_TOPIC_FANOUT_REPLAY,
+                                         KQ_TOPIC_SOURCES,
+                                         KQ_TOPIC_AUDIT,
+                                         KQ_TOPIC_ASSURANCE,
+                                         NULL};
   size_t n = LS_EV__COUNT + 1 + 10 + 1;
   char **out = calloc(n, sizeof *out);
   if (!out)
     return NULL;
   size_t i = 0;
   for (int t = 0; t < LS_EV__COUNT; t++) {
-    size_t len = strlen(prefix) + strlen(ls_event_type_slug((ls_event_type)t)) + 1;
+    size_t len =
+        strlen(prefix) + strlen(ls_event_type_slug((ls_event_type)t)) + 1;
     out[i] = malloc(len);
     if (out[i])
-      snprintf(out[i], len, "%s%s", prefix, ls_event_type_slug((ls_event_type)t));
+      snprintf(out[i], len, "%s%s", prefix,
+               ls_event_type_slug((ls_event_type)t));
     i++;
   }
   for (int k = 0; fixed[k]; k++) {

@@ -10,8 +10,7 @@
 
 /* A conf with bootstrap.servers and the config's passthrough properties set.
  * NULL with errstr when a property is rejected. */
-rd_kafka_conf_t *kq_conf_new(const ls_config *cfg, char *errstr,
-                             size_t errlen);
+rd_kafka_conf_t *kq_conf_new(const ls_config *cfg, char *errstr, size_t errlen);
 /* The same for one kind of handle: properties that only the other kind
  * understands (session.timeout.ms for a producer, linger.ms for a consumer)
  * are left out instead of making librdkafka warn at every start. */
@@ -33,8 +32,8 @@ bool kq_consumer_defaults(rd_kafka_conf_t *conf, const char *group_id,
                           char *errstr, size_t errlen);
 
 /* Header value as a NUL-terminated copy in buf ("" when absent). */
-const char *kq_header(const rd_kafka_message_t *m, const char *name,
-                      char *buf, size_t buflen);
+const char *kq_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                      size_t buflen);
 
 /* The producers' default message.max.bytes: the same 3 MiB as the topics'
  * max.message.bytes (deploy/k8s/kafka/topics.yaml; docs/kafka-contract.md,

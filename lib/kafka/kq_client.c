@@ -86,8 +86,7 @@ rd_kafka_resp_err_t kq_produce_to(rd_kafka_t *rk, const char *topic,
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY((void *)key, klen),
-        RD_KAFKA_V_VALUE((void *)val, vlen),
+        RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
         RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)

@@ -16,13 +16,18 @@
 
 const char *ls_level_name(ls_level l) {
   switch (l) {
-  case LS_LEVEL_USER: return "user";
-  case LS_LEVEL_CLIENT: return "client";
-  default: return "campaign";
+  case LS_LEVEL_USER:
+    return "user";
+  case LS_LEVEL_CLIENT:
+    return "client";
+  default:
+    return "campaign";
   }
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+  return s ? strdup(s) : NULL;
+}
 
 static const char *jstr(const json_t *o, const char *k) {
   const json_t *v = json_object_get(o, k);
@@ -62,8 +67,7 @@ static ls_err load_source(const json_t *js, ls_source *s, ls_tenant *t) {
   char scope[64];
   ls_json_id(json_object_get(js, "scope_id"), scope, sizeof scope);
   s->scope_id = scope[0] ? strdup(scope) : NULL;
-  lower_copy(s->token_sha256, jstr(js, "token_sha256"),
-             sizeof s->token_sha256);
+  lower_copy(s->token_sha256, jstr(js, "token_sha256"), sizeof s->token_sha256);
   const char *sh = jstr(js, "secret_key_sha256");
   const char *senv = jstr(js, "secret_key_env");
   if (sh) {
@@ -99,8 +103,9 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t) {
   }
   const json_t *hs = json_object_get(jt, "hubspot");
   const char *benv = jstr(hs, "base_url_env");
-  const char *base = benv && getenv(benv) && *getenv(benv) ? getenv(benv)
-                                                           : jstr(hs, "base_url");
+  const char *base = benv && getenv(benv) && *getenv(benv)
+                         ? getenv(benv)
+                         : jstr(hs, "base_url");
   t->hs_base_url = strdup(base ? base : "https://api.hubapi.com");
   if (!t->hs_base_url)
     return LS_ERR_NOMEM;
@@ -148,8 +153,8 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t) {
   if (json_is_array(cats)) {
     t->has_filter = true;
     t->n_categories = json_array_size(cats);
-    t->categories = calloc(t->n_categories ? t->n_categories : 1,
-                           sizeof *t->categories);
+    t->categories =
+        calloc(t->n_categories ? t->n_categories : 1, sizeof *t->categories);
     if (!t->categories)
       return LS_ERR_NOMEM;
     for (size_t i = 0; i < t->n_categories; i++) {
@@ -217,7 +222,8 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   }
   const json_t *kafka = json_object_get(root, "kafka");
   const char *env_bs = getenv("KAFKA_BOOTSTRAP_SERVERS");
-  const char *bs = env_bs && *env_bs ? env_bs : jstr(kafka, "bootstrap_servers");
+  const char *bs =
+      env_bs && *env_bs ? env_bs : jstr(kafka, "bootstrap_servers");
   cfg->bootstrap = strdup(bs ? bs : "127.0.0.1:9092");
   const char *prefix = jstr(kafka, "topic_prefix");
   cfg->topic_prefix = strdup(prefix ? prefix : "smartlead.");
@@ -226,8 +232,8 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   cfg->kafka_props = json_object_get(kafka, "properties");
   const json_t *tenants = json_object_get(root, "tenants");
   cfg->n_tenants = json_array_size(tenants);
-  cfg->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1,
-                        sizeof *cfg->tenants);
+  cfg->tenants =
+      calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof *cfg->tenants);
   if (!cfg->path || !cfg->bootstrap || !cfg->topic_prefix || !cfg->tenants) {
     e = LS_ERR_NOMEM;
     goto out;
@@ -235,8 +241,8 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   for (size_t i = 0; i < cfg->n_tenants && e == LS_OK; i++)
     e = load_tenant(json_array_get(tenants, i), &cfg->tenants[i]);
   for (size_t i = first_diag; e == LS_OK && i < d->n; i++)
-    ls_diags_add(&cfg->problems, d->v[i].sev, d->v[i].rule, d->v[i].path,
-                 "%s", d->v[i].msg);
+    ls_diags_add(&cfg->problems, d->v[i].sev, d->v[i].rule, d->v[i].path, "%s",
+                 d->v[i].msg);
 out:
   if (e == LS_ERR_NOMEM)
     ls_diags_add(d, LS_DIAG_FATAL, "memory", "$", "out of memory");
@@ -315,8 +321,8 @@ ls_err ls_config_load_text(const char *text, const char *name, ls_config **out,
 ls_err ls_config_load(const char *path, ls_config **out, char *errstr,
                       size_t errlen) {
   ls_diags d = {0};
-  ls_err e = first_error(ls_config_load_diags(path, out, &d), &d, path,
-                         errstr, errlen);
+  ls_err e = first_error(ls_config_load_diags(path, out, &d), &d, path, errstr,
+                         errlen);
   ls_diags_free(&d);
   return e;
 }

@@ -18,11 +18,11 @@ struct ls_tenant;
 typedef struct {
   char *id;
   ls_level level;
-  char *scope_id;          /* client or campaign id; NULL for user level */
-  char token_sha256[65];   /* lower-case hex */
+  char *scope_id;        /* client or campaign id; NULL for user level */
+  char token_sha256[65]; /* lower-case hex */
   bool has_secret;
-  char secret_sha256[65];  /* SHA-256 of the expected body secret_key */
-  double rate_per_s;       /* 0 = unlimited */
+  char secret_sha256[65]; /* SHA-256 of the expected body secret_key */
+  double rate_per_s;      /* 0 = unlimited */
   double rate_burst;
   struct ls_tenant *tenant;
 } ls_source;
@@ -31,26 +31,26 @@ typedef struct ls_tenant {
   char *id;
   ls_source *sources;
   size_t n_sources;
-  char *hs_base_url;   /* resolved: base_url_env wins over base_url */
-  char *hs_token;      /* resolved from token_env / token_file; may be NULL */
-  char *hs_token_ref;  /* "env:NAME" or "file:PATH", for messages */
+  char *hs_base_url;  /* resolved: base_url_env wins over base_url */
+  char *hs_token;     /* resolved from token_env / token_file; may be NULL */
+  char *hs_token_ref; /* "env:NAME" or "file:PATH", for messages */
   char *hs_tier;
   int hs_per_10s;
   long hs_daily;
   bool has_filter;
-  char **categories;   /* names (compare case-insensitively) or ids */
+  char **categories; /* names (compare case-insensitively) or ids */
   size_t n_categories;
-  bool update_only;    /* contact_mode == "update_only" */
+  bool update_only; /* contact_mode == "update_only" */
   bool opens_as_notes;
   bool clicks_as_notes;
-  const json_t *json;  /* the tenant object, for per-area options */
+  const json_t *json; /* the tenant object, for per-area options */
 } ls_tenant;
 
 typedef struct {
   char *path;
   json_t *root;
-  char *bootstrap;           /* KAFKA_BOOTSTRAP_SERVERS env wins */
-  char *topic_prefix;        /* "smartlead." */
+  char *bootstrap;    /* KAFKA_BOOTSTRAP_SERVERS env wins */
+  char *topic_prefix; /* "smartlead." */
   int partitions;
   const json_t *kafka_props; /* passthrough librdkafka properties */
   ls_tenant *tenants;

@@ -70,8 +70,7 @@ static const field worker_fields[] = {
     WK(held_max_age_s, K_OWN, 0),
     WK(held_expiry_interval_ms, K_LONG, 60000),
     WK(dlq_watch_interval_ms, K_LONG, 60000),
-    {"dedup_window", K_OWN, offsetof(ls_worker_conf, dedup_window_s), 0,
-     NULL},
+    {"dedup_window", K_OWN, offsetof(ls_worker_conf, dedup_window_s), 0, NULL},
     {NULL, K_LONG, 0, 0, NULL},
 };
 

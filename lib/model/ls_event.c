@@ -22,7 +22,7 @@ static const struct {
 #define LS_EV_ROW(sfx, name, slug, lead) {name, slug, lead},
     LS_EVENT_TYPES(LS_EV_ROW)
 #undef LS_EV_ROW
-    {"UNKNOWN", "unknown", false},
+        {"UNKNOWN", "unknown", false},
 };
 
 ls_event_type ls_event_type_from_name(const char *name) {
@@ -61,9 +61,8 @@ static uint32_t fold_cp(uint32_t c) {
     return (uint32_t)tolower((int)c);
   if (utf8_loc)
     return (uint32_t)towlower_l((wint_t)c, utf8_loc);
-  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB &&
-                                                 c != 0x3A2) ||
-      (c >= 0x410 && c <= 0x42F))
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
+      (c >= 0x391 && c <= 0x3AB && c != 0x3A2) || (c >= 0x410 && c <= 0x42F))
     return c + 0x20;
   if (c >= 0x400 && c <= 0x40F)
     return c + 0x50;
@@ -206,8 +205,8 @@ static void address_of(const char *detail, char *out, size_t outlen);
 
 /* First candidate field that holds a non-empty string address (a
  * "Name <addr>" value yields the addr). */
-static bool first_email(const json_t *root, const char *const *keys,
-                        char *out, size_t outlen) {
+static bool first_email(const json_t *root, const char *const *keys, char *out,
+                        size_t outlen) {
   for (; *keys; keys++) {
     const char *s;
     if (!strcmp(*keys, "lead_data.email"))
@@ -250,9 +249,9 @@ void ls_event_lead_email(const json_t *root, ls_event_type t, char *out,
   static const char *const sent_like[] = {"to_email", "sl_lead_email",
                                           "lead_email", NULL};
   /* In replies from_email is our own mailbox: never a lead candidate. */
-  static const char *const reply[] = {
-      "sl_lead_email", "to_email", "leadCorrespondence.targetLeadEmail",
-      "lead_email", NULL};
+  static const char *const reply[] = {"sl_lead_email", "to_email",
+                                      "leadCorrespondence.targetLeadEmail",
+                                      "lead_email", NULL};
   static const char *const unsub[] = {"to_email", "lead_email", NULL};
   static const char *const category[] = {"lead_email", "to_email",
                                          "lead_data.email", "to", NULL};
@@ -316,16 +315,14 @@ static void add_part(char *buf, size_t cap, size_t *len, const char *s) {
   buf[*len] = '\0';
 }
 
-static void add_json_part(char *buf, size_t cap, size_t *len,
-                          const json_t *v) {
+static void add_json_part(char *buf, size_t cap, size_t *len, const json_t *v) {
   char id[128];
   ls_json_id(v, id, sizeof id);
   add_part(buf, cap, len, id);
 }
 
 /* A numeric id: a malformed one counts as absent (ls_json_num_id). */
-static void add_num_part(char *buf, size_t cap, size_t *len,
-                         const json_t *v) {
+static void add_num_part(char *buf, size_t cap, size_t *len, const json_t *v) {
   char id[32];
   ls_json_num_id(v, id, sizeof id);
   add_part(buf, cap, len, id);
@@ -341,8 +338,7 @@ ls_err ls_event_identify(const json_t *root, const char *body, size_t len,
                          const char *tenant, const char *topic_prefix,
                          ls_event *ev) {
   json_t *norm = ls_shape_normalized(root);
-  ls_err e =
-      identify(norm ? norm : root, body, len, tenant, topic_prefix, ev);
+  ls_err e = identify(norm ? norm : root, body, len, tenant, topic_prefix, ev);
   json_decref(norm);
   return e;
 }
@@ -383,14 +379,13 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
                    sizeof ev->campaign_id);
 
   const char *ts = str_at(root, "event_timestamp");
-  static const char *const ts_alts[] = {"time_sent", "time_opened",
+  static const char *const ts_alts[] = {"time_sent",    "time_opened",
                                         "time_clicked", "time_replied",
-                                        "created_at", NULL};
+                                        "created_at",   NULL};
   for (int k = 0; !ts && ts_alts[k]; k++)
     ts = str_at(root, ts_alts[k]);
   if (ts && ls_time_parse(ts, &ev->event_time_us))
-    ls_time_format_us(ev->event_time_us, ev->event_time,
-                      sizeof ev->event_time);
+    ls_time_format_us(ev->event_time_us, ev->event_time, sizeof ev->event_time);
   else
     ev->event_time_us = 0;
 

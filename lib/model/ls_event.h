@@ -10,24 +10,26 @@
 #include "ls_err.h"
 
 /* X(ENUM_SUFFIX, "EVENT_TYPE", "topic_slug", has_lead) */
-#define LS_EVENT_TYPES(X)                                                    \
-  X(EMAIL_SENT, "EMAIL_SENT", "email_sent", 1)                                             \
-  X(FIRST_EMAIL_SENT, "FIRST_EMAIL_SENT", "first_email_sent", 1)                                 \
-  X(EMAIL_OPEN, "EMAIL_OPEN", "email_open", 1)                                             \
-  X(EMAIL_LINK_CLICK, "EMAIL_LINK_CLICK", "email_link_click", 1)                                 \
-  X(EMAIL_REPLY, "EMAIL_REPLY", "email_reply", 1)                                           \
-  X(EMAIL_BOUNCE, "EMAIL_BOUNCE", "email_bounce", 1)                                         \
-  X(LEAD_UNSUBSCRIBED, "LEAD_UNSUBSCRIBED", "lead_unsubscribed", 1)                               \
-  X(LEAD_CATEGORY_UPDATED, "LEAD_CATEGORY_UPDATED", "lead_category_updated", 1)                       \
-  X(CAMPAIGN_STATUS_CHANGED, "CAMPAIGN_STATUS_CHANGED", "campaign_status_changed", 0)                   \
-  X(UNTRACKED_REPLIES, "UNTRACKED_REPLIES", "untracked_replies", 1)                               \
+#define LS_EVENT_TYPES(X)                                                      \
+  X(EMAIL_SENT, "EMAIL_SENT", "email_sent", 1)                                 \
+  X(FIRST_EMAIL_SENT, "FIRST_EMAIL_SENT", "first_email_sent", 1)               \
+  X(EMAIL_OPEN, "EMAIL_OPEN", "email_open", 1)                                 \
+  X(EMAIL_LINK_CLICK, "EMAIL_LINK_CLICK", "email_link_click", 1)               \
+  X(EMAIL_REPLY, "EMAIL_REPLY", "email_reply", 1)                              \
+  X(EMAIL_BOUNCE, "EMAIL_BOUNCE", "email_bounce", 1)                           \
+  X(LEAD_UNSUBSCRIBED, "LEAD_UNSUBSCRIBED", "lead_unsubscribed", 1)            \
+  X(LEAD_CATEGORY_UPDATED, "LEAD_CATEGORY_UPDATED", "lead_category_updated",   \
+    1)                                                                         \
+  X(CAMPAIGN_STATUS_CHANGED, "CAMPAIGN_STATUS_CHANGED",                        \
+    "campaign_status_changed", 0)                                              \
+  X(UNTRACKED_REPLIES, "UNTRACKED_REPLIES", "untracked_replies", 1)            \
   X(MANUAL_STEP_REACHED, "MANUAL_STEP_REACHED", "manual_step_reached", 1)
 
 typedef enum {
 #define LS_EV_ENUM(sfx, name, slug, lead) LS_EV_##sfx,
   LS_EVENT_TYPES(LS_EV_ENUM)
 #undef LS_EV_ENUM
-  LS_EV_UNKNOWN,
+      LS_EV_UNKNOWN,
   LS_EV__COUNT
 } ls_event_type;
 

@@ -45,8 +45,7 @@ typedef struct {
   void *(*member)(void *node, const char *key);
   void (*whole)(void *node);
 } ls_schema_reader;
-bool ls_schema_reads(const ls_schema *s, const ls_schema_reader *r,
-                     void *root);
+bool ls_schema_reads(const ls_schema *s, const ls_schema_reader *r, void *root);
 
 /* Patterns the validator matches without regexec (the id digits, an
  * address, a timestamp, an @): 1 or 0 as regexec(REG_EXTENDED) would

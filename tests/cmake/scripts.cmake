@@ -9,3 +9,7 @@ ls_add_pytest(install_tree tests/scripts/test_install.py
 # points at documents outside the repository.
 ls_add_pytest(architecture_doc tests/scripts/test_architecture_doc.py
   LABELS unit TIMEOUT 60)
+# Every tracked .c/.h file matches .clang-format (clang-format 14, as
+# scripts/bootstrap.sh installs it); `make format` fixes a failure.
+add_test(NAME format_check COMMAND ${CMAKE_SOURCE_DIR}/scripts/format-check.sh)
+set_tests_properties(format_check PROPERTIES TIMEOUT 120 LABELS "unit")

@@ -1,7 +1,7 @@
-/* test_assurance_evid: the occurrence rule (lib/model/ls_evid.c, docs/assurance.md
- * "Event ids"): each webhook fixture and the body the assurance role builds
- * from the Smartlead API for the same occurrence get the same event id, and
- * the cases the rule merges or separates on purpose. */
+/* test_assurance_evid: the occurrence rule (lib/model/ls_evid.c,
+ * docs/assurance.md "Event ids"): each webhook fixture and the body the
+ * assurance role builds from the Smartlead API for the same occurrence get the
+ * same event id, and the cases the rule merges or separates on purpose. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -55,9 +55,13 @@ static void time_parses_every_smartlead_shape(void **state) {
     ls_time_format_us(us, out, sizeof out);
     assert_string_equal(out, cases[i].want);
   }
-  const char *bad[] = {"", "2025-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
-                       "2025-03-28T25:00:00Z", "yesterday",
-                       "2025-03-28T10:00:00Zjunk", "2025-03-28T10:00:00.Z"};
+  const char *bad[] = {"",
+                       "2025-13-01T00:00:00Z",
+                       "2025-02-29T00:00:00Z",
+                       "2025-03-28T25:00:00Z",
+                       "yesterday",
+                       "2025-03-28T10:00:00Zjunk",
+                       "2025-03-28T10:00:00.Z"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t us;
     assert_false(ls_time_parse(bad[i], &us));
@@ -110,9 +114,9 @@ static void config_errors_name_file_path_and_rule(void **state) {
       "\"planet\",\"token_sha256\":\"" /* 64 hex */
       "0000000000000000000000000000000000000000000000000000000000000000\"}],"
       "\"hubspot\":{}}]}";
-  assert_int_equal(ls_config_load_text(bad_level, "x.json", &cfg, err,
-                                       sizeof err),
-                   LS_ERR_CONFIG);
+  assert_int_equal(
+      ls_config_load_text(bad_level, "x.json", &cfg, err, sizeof err),
+      LS_ERR_CONFIG);
   assert_null(cfg);
   assert_non_null(strstr(err, "x.json"));
   assert_non_null(strstr(err, "$.tenants[0].sources[0].level"));
@@ -126,9 +130,9 @@ static void config_errors_name_file_path_and_rule(void **state) {
   assert_int_equal(ls_config_load_text(dup, "d.json", &cfg, err, sizeof err),
                    LS_ERR_CONFIG);
   assert_non_null(strstr(err, "duplicate token"));
-  assert_int_equal(ls_config_load_text("{", "broken.json", &cfg, err,
-                                       sizeof err),
-                   LS_ERR_CONFIG);
+  assert_int_equal(
+      ls_config_load_text("{", "broken.json", &cfg, err, sizeof err),
+      LS_ERR_CONFIG);
   assert_non_null(strstr(err, "broken.json"));
 }
 

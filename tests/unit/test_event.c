@@ -1,5 +1,6 @@
-/* test_event: topic, key, lead e-mail, times and event ids (lib/model/ls_event.c)
- * for every shared Smartlead sample and the known traps. */
+/* test_event: topic, key, lead e-mail, times and event ids
+ * (lib/model/ls_event.c) for every shared Smartlead sample and the known traps.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

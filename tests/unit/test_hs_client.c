@@ -1,5 +1,5 @@
-/* Unit tests of lib/hubspot/hs_client and lib/hubspot/hs_ratelimit: error bodies, the
- * classification, and the run loop against a scripted transport. */
+/* Unit tests of lib/hubspot/hs_client and lib/hubspot/hs_ratelimit: error
+ * bodies, the classification, and the run loop against a scripted transport. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,7 +129,9 @@ static void script_perform(hs_transport *t, hs_req **reqs, size_t n) {
   }
 }
 
-static void script_destroy(hs_transport *t) { (void)t; }
+static void script_destroy(hs_transport *t) {
+  (void)t;
+}
 
 static hs_limiter *mklim(int per) {
   hs_limiter_conf c = {per, 10000, 0, 0, 4, 0, 0};
@@ -196,8 +198,7 @@ static void test_run_create_is_not_blindly_resent(void **st) {
   /* Not sent at all (connect refused): safe to send again. */
   step steps2[] = {{0, NULL, -1, -1, false}, {201, "{}", -1, -1, false}};
   script_tp tp2 = {{script_perform, script_destroy}, steps2, 2, 0, 0, 0};
-  r = hs_req_new(&tgt, "POST", "/crm/v3/objects/notes/batch/create", "n",
-                 NULL);
+  r = hs_req_new(&tgt, "POST", "/crm/v3/objects/notes/batch/create", "n", NULL);
   r->idempotent = false;
   hs_run1(&tp2.base, r, &p);
   assert_int_equal(r->state, HS_R_DONE);
@@ -232,8 +233,8 @@ static void test_run_daily_defers_and_blocks(void **st) {
 }
 
 static void test_run_auth_is_final(void **st) {
-  step steps[] = {{401, "{\"category\":\"INVALID_AUTHENTICATION\"}", -1, -1,
-                   false}};
+  step steps[] = {
+      {401, "{\"category\":\"INVALID_AUTHENTICATION\"}", -1, -1, false}};
   script_tp tp = {{script_perform, script_destroy}, steps, 1, 0, 0, 0};
   hs_limiter *lim = mklim(100);
   hs_target tgt = {"http://x", "tok", lim, "t", NULL};
@@ -276,16 +277,14 @@ static void test_limiter_headers_and_others(void **st) {
   h.max = 100;
   hs_limiter_observe(l, false, t, t + 1000, &h);
   assert_int_equal(hs_limiter_acquire(l, false, t + 2000), 0);
-  hs_limiter_observe(l, false, t + 2000, t + 2500, &(hs_rl_headers){
-                                                      7, 100, 10000, -1, -1,
-                                                      -1});
+  hs_limiter_observe(l, false, t + 2000, t + 2500,
+                     &(hs_rl_headers){7, 100, 10000, -1, -1, -1});
   assert_int_equal(hs_limiter_acquire(l, false, t + 3000), 0);
   /* share = 7/4 = 1, one in flight: wait for its answer. */
   assert_true(hs_limiter_acquire(l, false, t + 3001) > 0);
   /* 3 left: a quarter is nothing; wait for the window to move. */
-  hs_limiter_observe(l, false, t + 3000, t + 3500, &(hs_rl_headers){
-                                                      3, 100, 10000, -1, -1,
-                                                      -1});
+  hs_limiter_observe(l, false, t + 3000, t + 3500,
+                     &(hs_rl_headers){3, 100, 10000, -1, -1, -1});
   assert_true(hs_limiter_acquire(l, false, t + 4000) > 0);
   hs_limiter_free(l);
 }
@@ -328,7 +327,6 @@ static void test_backoff_capped_jittered(void **st) {
     assert_true(d >= full / 2 && d <= full);
   }
 }
-
 
 /* -- share mode ----------------------------------------------------------- */
 
@@ -393,8 +391,8 @@ static void test_share_shrink_applies_at_once(void **st) {
   assert_int_equal(hs_limiter_quota(l, t + 101), 94);
   for (int i = 0; i < 30; i++) {
     assert_int_equal(hs_limiter_acquire(l, false, t + 200), 0);
-    hs_limiter_observe(l, false, t + 200, t + 300, &(hs_rl_headers){
-                                                      -1, -1, -1, -1, -1, -1});
+    hs_limiter_observe(l, false, t + 200, t + 300,
+                       &(hs_rl_headers){-1, -1, -1, -1, -1, -1});
   }
   hs_limiter_set_share(l, 0.25, t + 400);
   assert_int_equal(hs_limiter_quota(l, t + 401), 23);
@@ -450,10 +448,13 @@ static void test_share_simulated_portal_never_exhausted(void **st) {
     int64_t t;
     double s[P];
   } plan[] = {
-      {1 * SEC, {1, 0, 0, 0}},          {20 * SEC, {0, 0, 0, 0}},
-      {20 * SEC + 500000, {.5, .5, 0, 0}}, {40 * SEC, {0, 0, 0, 0}},
+      {1 * SEC, {1, 0, 0, 0}},
+      {20 * SEC, {0, 0, 0, 0}},
+      {20 * SEC + 500000, {.5, .5, 0, 0}},
+      {40 * SEC, {0, 0, 0, 0}},
       {40 * SEC + 500000, {.25, .25, .25, .25}},
-      {60 * SEC, {0, 0, 0, 0}},       {60 * SEC + 500000, {0, 0, .5, .5}},
+      {60 * SEC, {0, 0, 0, 0}},
+      {60 * SEC + 500000, {0, 0, .5, .5}},
   };
   size_t np = sizeof plan / sizeof plan[0], pi = 0;
   for (int64_t now = 0; now < END && nq < MAXQ - 64; now += STEP) {

@@ -71,8 +71,8 @@ static void test_email_sent(void **st) {
       json_string_value(json_object_get(json_object_get(h, "from"), "email")),
       "alex@outreach-example.com");
   json_decref(h);
-  assert_string_equal(
-      prop(x.m.first_touch, HS_FIRST_TOUCH_PROP), "Q2 SaaS Outreach");
+  assert_string_equal(prop(x.m.first_touch, HS_FIRST_TOUCH_PROP),
+                      "Q2 SaaS Outreach");
   done(&x);
 }
 
@@ -82,8 +82,8 @@ static void test_reply_is_incoming(void **st) {
   assert_int_equal(x.m.eng, HS_ENG_EMAIL);
   assert_string_equal(prop(x.m.eng_props, "hs_email_direction"),
                       "INCOMING_EMAIL");
-  assert_non_null(strstr(prop(x.m.eng_props, "hs_email_text"),
-                         "send times for next week"));
+  assert_non_null(
+      strstr(prop(x.m.eng_props, "hs_email_text"), "send times for next week"));
   json_t *h = json_loads(prop(x.m.eng_props, "hs_email_headers"), 0, NULL);
   assert_string_equal(
       json_string_value(json_object_get(json_object_get(h, "from"), "email")),
@@ -111,11 +111,11 @@ static void test_bounce(void **st) {
   map_sample("EMAIL_BOUNCE", NULL, &x);
   assert_string_equal(prop(x.m.contact, "smartlead_bounced"), "true");
   assert_string_equal(prop(x.m.eng_props, "hs_email_status"), "BOUNCED");
-  assert_non_null(strstr(prop(x.m.eng_props, "hs_email_text"),
-                         "Address not found"));
+  assert_non_null(
+      strstr(prop(x.m.eng_props, "hs_email_text"), "Address not found"));
   /* Entities decoded in plain text; the bounce timed at its arrival. */
-  assert_non_null(strstr(prop(x.m.eng_props, "hs_email_text"),
-                         "wasn't delivered"));
+  assert_non_null(
+      strstr(prop(x.m.eng_props, "hs_email_text"), "wasn't delivered"));
   assert_string_equal(prop(x.m.eng_props, "hs_timestamp"),
                       "2025-03-28T08:20:59.000Z");
   done(&x);
@@ -175,8 +175,8 @@ static void test_open_click_props_only_unless_notes(void **st) {
   done(&x);
   map_sample("EMAIL_LINK_CLICK", &o, &x);
   assert_int_equal(x.m.eng, HS_ENG_NOTE);
-  assert_non_null(strstr(prop(x.m.eng_props, "hs_note_body"),
-                         "outreach-example.com/demo"));
+  assert_non_null(
+      strstr(prop(x.m.eng_props, "hs_note_body"), "outreach-example.com/demo"));
   done(&x);
 }
 

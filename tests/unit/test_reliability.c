@@ -146,8 +146,11 @@ static void test_email_case_folding_all_letters(void **st) {
   ls_normalize_email("\xd0\x98\xd0\x92\xd0\x90\xd0\x9d@x.ru", a, sizeof a);
   assert_string_equal(a, "\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd@x.ru");
   /* Bytes that are not UTF-8 are kept; ASCII folds as before. */
-  ls_normalize_email("A\xff" "B@X.COM", a, sizeof a);
-  assert_string_equal(a, "a\xff" "b@x.com");
+  ls_normalize_email("A\xff"
+                     "B@X.COM",
+                     a, sizeof a);
+  assert_string_equal(a, "a\xff"
+                         "b@x.com");
   /* Too long for the buffer: no address. */
   ls_normalize_email("abcdef@example.com", a, 8);
   assert_string_equal(a, "");

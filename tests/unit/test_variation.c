@@ -347,8 +347,8 @@ static void test_second_shape(void **st) {
   }
   /* The same occurrence twice has one id; an unknown second-shape type
    * stays unknown. */
-  json_t *a = json_load_file("tests/fixtures/smartlead-v2/EMAIL_SENT.json", 0,
-                             NULL);
+  json_t *a =
+      json_load_file("tests/fixtures/smartlead-v2/EMAIL_SENT.json", 0, NULL);
   ls_event e1, e2;
   assert_int_equal(ls_event_identify(a, "x", 1, "demo", "smartlead.", &e1),
                    LS_OK);
@@ -364,8 +364,8 @@ static void test_second_shape(void **st) {
 }
 
 static void test_daily_reset_in_portal_time_zone(void **st) {
-  hs_limiter_conf c = {.per_window = 100, .window_ms = 10000, .daily = 10,
-                       .search_per_s = 5};
+  hs_limiter_conf c = {
+      .per_window = 100, .window_ms = 10000, .daily = 10, .search_per_s = 5};
   hs_limiter *l = hs_limiter_new(&c);
   /* 2025-06-02T05:00:00Z: 22:00 the day before in Los Angeles (UTC-7). */
   int64_t now = 1748840400LL * 1000000;
@@ -373,7 +373,7 @@ static void test_daily_reset_in_portal_time_zone(void **st) {
                    19LL * 3600 * 1000000); /* UTC midnight: 19 h away */
   hs_limiter_set_utc_offset(l, -7LL * 3600 * 1000);
   assert_int_equal(hs_limiter_until_midnight_us(l, now),
-                   2LL * 3600 * 1000000); /* LA midnight: 2 h away */
+                   2LL * 3600 * 1000000);          /* LA midnight: 2 h away */
   hs_limiter_set_utc_offset(l, 330LL * 60 * 1000); /* India, UTC+5:30 */
   assert_int_equal(hs_limiter_until_midnight_us(l, now),
                    (24LL * 3600 - (10 * 3600 + 30 * 60)) *
