@@ -129,11 +129,6 @@ def part_state_ledger(b, res, proc_status):
             st.broker(partitions=st.partitions)
             st.emulator()
             cfg_path = b.config(st)
-            with open(cfg_path) as f:
-                cfg = json.load(f)
-            cfg.setdefault("worker", {})["ledger_load_timeout_ms"] = 600000
-            with open(cfg_path, "w") as f:
-                json.dump(cfg, f)
             t = time.monotonic()
             kept = fill_ledger(st.bootstrap, n, st.partitions, legacy) \
                 if n else 0

@@ -125,7 +125,6 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
   s->search_settle_ms = wc->search_settle_ms;
   s->guard_ms = wc->ratelimit_guard_ms;
   s->flush_timeout_ms = wc->flush_timeout_ms;
-  s->ledger_load_timeout_ms = wc->ledger_load_timeout_ms;
   s->poison_after = (int)wc->poison_attempts;
   /* The producer's limit (librdkafka's default unless configured): a DLQ
    * copy that cannot fit is written as a stub (wrk_dlq.c). */

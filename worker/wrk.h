@@ -34,9 +34,8 @@ typedef struct {
   long search_settle_ms; /* index lag to wait before a search */
   long guard_ms;         /* limiter guard */
   long flush_timeout_ms; /* producing outcomes before giving up */
-  long ledger_load_timeout_ms;
-  int poison_after;   /* failed attempts before DLQ reason poison */
-  long max_msg_bytes; /* the producer's message.max.bytes */
+  int poison_after;      /* failed attempts before DLQ reason poison */
+  long max_msg_bytes;    /* the producer's message.max.bytes */
   hs_policy pol;
 } wrk_settings;
 

@@ -63,7 +63,8 @@ static const field worker_fields[] = {
     WK(search_settle_ms, K_LONG, 1500),
     WK(ratelimit_guard_ms, K_LONG, 500),
     WK(flush_timeout_ms, K_LONG, 30000),
-    WK(ledger_load_timeout_ms, K_LONG, 60000),
+    /* Deprecated: accepted so older configs load, warned about. */
+    {"ledger_load_timeout_ms", K_OWN, 0, 0, NULL},
     WK(poison_attempts, K_LONG, 5),
     {"listen", K_STR, offsetof(ls_worker_conf, listen), 0, "127.0.0.1:9102"},
     WK(held_max_age_days, K_DOUBLE, 30),
@@ -343,6 +344,11 @@ static void walk_sync(ls_diags *d, const char *path, const json_t *v) {
 static void check_worker(ls_diags *d, const json_t *wk,
                          const ls_worker_conf *w) {
   char p[256];
+  if (json_object_get(wk, "ledger_load_timeout_ms"))
+    ls_diags_add(d, LS_DIAG_WARNING, "deprecated_key",
+                 "$.worker.ledger_load_timeout_ms",
+                 "no longer used: the de-duplication state is restored per "
+                 "partition on assignment; remove the key");
   const json_t *groups = json_object_get(wk, "groups");
   /* Each event type belongs to one group: two groups syncing one type
    * would both write every such event to HubSpot. */

@@ -66,7 +66,6 @@ typedef struct {
   long search_settle_ms;        /* 1500 */
   long ratelimit_guard_ms;      /* 500 */
   long flush_timeout_ms;        /* 30000 */
-  long ledger_load_timeout_ms;  /* 60000 */
   long poison_attempts;         /* 5 */
   const char *listen;           /* "127.0.0.1:9102"; --listen wins */
   double held_max_age_days;     /* 30 */

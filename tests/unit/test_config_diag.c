@@ -254,6 +254,22 @@ static void a_share_of_an_undeclared_group_is_a_warning(void **state) {
   free(text);
 }
 
+/* A setting that no longer does anything still loads (older configs), and
+ * the loader says so. */
+static void a_deprecated_key_loads_with_a_warning(void **state) {
+  (void)state;
+  setup_env();
+  char *text = config_with("", "\"ledger_load_timeout_ms\":60000");
+  ls_diags d;
+  ls_config *cfg = NULL;
+  assert_true(load(text, &d, &cfg));
+  expect(&d, "$.worker.ledger_load_timeout_ms", "deprecated_key",
+         LS_DIAG_WARNING);
+  ls_config_free(cfg);
+  ls_diags_free(&d);
+  free(text);
+}
+
 static void every_problem_is_reported_at_once(void **state) {
   (void)state;
   setup_env();
@@ -513,6 +529,7 @@ int main(void) {
       cmocka_unit_test(type_and_range_errors_are_reported_together),
       cmocka_unit_test(shares_that_cannot_add_up_are_fatal),
       cmocka_unit_test(a_share_of_an_undeclared_group_is_a_warning),
+      cmocka_unit_test(a_deprecated_key_loads_with_a_warning),
       cmocka_unit_test(every_problem_is_reported_at_once),
       cmocka_unit_test(
           errors_that_depend_on_the_environment_do_not_stop_a_load),
