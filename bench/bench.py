@@ -326,6 +326,9 @@ class Bench:
                 cfg["kafka"].setdefault("properties", {})[
                     "session.timeout.ms"] = str(
                         self.sizes["session_timeout_ms"])
+            # The work-conserving quota (docs/bench.md, parts priority,
+            # portals, scaling) is what these parts measure.
+            cfg["worker"]["ratelimit_borrow"] = True
             for t in cfg["tenants"]:
                 for s in t["sources"]:
                     s["rate_limit"] = {"per_second": 1e9, "burst": 1e9}

@@ -169,7 +169,7 @@ static bool make_targets(wrk *w) {
                           w->s.guard_ms,
                           4,
                           (int)w->cfg->worker.ratelimit_reserve,
-                          0};
+                          w->cfg->worker.ratelimit_borrow ? 0 : -1};
     w->targets[i].base_url = t->hs_base_url;
     w->targets[i].token = t->hs_token;
     /* A token_file (a mounted Secret) is followed: a rotated token is used

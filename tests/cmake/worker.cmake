@@ -17,7 +17,7 @@ ls_add_pytest(worker_crash tests/worker/test_worker_crash.py
   LABELS integration TIMEOUT 240)
 # Four workers of one group share one portal; one leaves under load.
 ls_add_pytest(worker_share tests/worker/test_worker_share.py
-  LABELS integration TIMEOUT 120)
+  LABELS integration TIMEOUT 420)
 # The worker's flush against a fake HubSpot (worker_core): bisection, 207
 # answers, first-touch carry, revoke during a flush, offsets of final
 # events only, copies of one event in a flush.

@@ -97,7 +97,7 @@ with Stack() as st:
     before = st.hubspot_state()["counters"]
     ids = produce(st, N_EVENTS, 700000)
     wutil.wait_for(lambda: len(synced(st, ids)) >= N_EVENTS // 3,
-                   timeout=60, what="a third of the events synced")
+                   timeout=150, what="a third of the events synced")
     print(f"share: a third synced after {time.monotonic() - t0:.1f} s",
           flush=True)
     leaving = workers.pop()
@@ -105,7 +105,7 @@ with Stack() as st:
     c.eq(leaving.p.returncode, 0, "the leaving worker exits 0")
     outcomes = wutil.wait_for(
         lambda: (lambda d: d if len(d) >= N_EVENTS else None)(
-            synced(st, ids)), timeout=90, interval=0.5,
+            synced(st, ids)), timeout=240, interval=0.5,
         what="every event synced by the three remaining workers")
     c.eq(sum(1 for o in outcomes.values() if "synced" in o), N_EVENTS,
          "every event synced")
