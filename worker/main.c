@@ -510,6 +510,7 @@ int main(int argc, char **argv) {
   wrk_consumer cons;
   wrk_poison poison;
   wrk_carry carry;
+  wrk_consumer_malloc_bounds();
   memset(&w, 0, sizeof w);
   memset(&cons, 0, sizeof cons);
   memset(&poison, 0, sizeof poison);
