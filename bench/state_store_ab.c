@@ -195,45 +195,38 @@ static bool store_open(store *s, char *err, size_t len) {
 }
 
 static void store_close(store *s) {
-  if (s->led)
-    wrk_ledger_free(s->led);
-  s->led = NULL;
-  if (s->wtxn)
-    mdb_txn_abort(s->wtxn);
-  if (s->rtxn)
-    mdb_txn_abort(s->rtxn);
-  s->wtxn = s->rtxn = NULL;
-  if (s->env)
+  wrk_ledger_free(s->led);
+  if (s->env) {
+    if (s->wtxn)
+      mdb_txn_abort(s->wtxn);
+    if (s->rtxn)
+      mdb_txn_abort(s->rtxn);
     mdb_env_close(s->env);
-  s->env = NULL;
+  }
   if (s->db)
     rocksdb_close(s->db);
-  s->db = NULL;
-  if (s->wb)
-    rocksdb_writebatch_destroy(s->wb);
-  if (s->wo)
-    rocksdb_writeoptions_destroy(s->wo);
-  if (s->ro)
-    rocksdb_readoptions_destroy(s->ro);
-  if (s->opts)
-    rocksdb_options_destroy(s->opts);
-  if (s->bbo) /* owns the filter policy */
-    rocksdb_block_based_options_destroy(s->bbo);
-  if (s->cache)
-    rocksdb_cache_destroy(s->cache);
-  s->wb = NULL;
-  s->wo = NULL;
-  s->ro = NULL;
-  s->opts = NULL;
-  s->bbo = NULL;
-  s->cache = NULL;
-  s->bloom = NULL;
+  /* The C API's destroys are deletes: NULL is fine. The table options own
+   * the filter policy. */
+  rocksdb_writebatch_destroy(s->wb);
+  rocksdb_writeoptions_destroy(s->wo);
+  rocksdb_readoptions_destroy(s->ro);
+  rocksdb_options_destroy(s->opts);
+  rocksdb_block_based_options_destroy(s->bbo);
+  rocksdb_cache_destroy(s->cache);
+  store keep = {.name = s->name,
+                .dir = s->dir,
+                .cache_bytes = s->cache_bytes,
+                .wal = s->wal};
+  *s = keep;
 }
 
-static bool store_put(store *s, int32_t p, const char *id, uint32_t v,
-                      char *err, size_t len) {
+/* Puts the id with value *v, or deletes it (v NULL; the table has no
+ * delete: its entries leave by the sweep, mem_expire). */
+static bool store_write(store *s, int32_t p, const char *id, const uint32_t *v,
+                        char *err, size_t len) {
   if (s->led) {
-    wrk_ledger_record(s->led, p, id, v & 7u);
+    if (v)
+      wrk_ledger_record(s->led, p, id, *v & 7u);
     return true;
   }
   unsigned char k[16];
@@ -242,28 +235,15 @@ static bool store_put(store *s, int32_t p, const char *id, uint32_t v,
     if (!s->wtxn &&
         !lmdb_ok(mdb_txn_begin(s->env, NULL, 0, &s->wtxn), "txn", err, len))
       return false;
-    MDB_val key = {sizeof k, k}, val = {sizeof v, &v};
-    return lmdb_ok(mdb_put(s->wtxn, s->dbi, &key, &val, 0), "put", err, len);
+    MDB_val key = {sizeof k, k}, val = {sizeof *v, (void *)v};
+    int rc = v ? mdb_put(s->wtxn, s->dbi, &key, &val, 0)
+               : mdb_del(s->wtxn, s->dbi, &key, NULL);
+    return (!v && rc == MDB_NOTFOUND) || lmdb_ok(rc, "write", err, len);
   }
-  rocksdb_writebatch_put(s->wb, (const char *)k, sizeof k, (const char *)&v,
-                         sizeof v);
-  return true;
-}
-
-/* The table has no delete: entries leave by the sweep (mem_expire). */
-static bool store_del(store *s, int32_t p, const char *id, char *err,
-                      size_t len) {
-  unsigned char k[16];
-  disk_key(p, id, k);
-  if (s->env) {
-    if (!s->wtxn &&
-        !lmdb_ok(mdb_txn_begin(s->env, NULL, 0, &s->wtxn), "txn", err, len))
-      return false;
-    MDB_val key = {sizeof k, k};
-    int rc = mdb_del(s->wtxn, s->dbi, &key, NULL);
-    return rc == MDB_NOTFOUND || lmdb_ok(rc, "del", err, len);
-  }
-  if (s->db)
+  if (v)
+    rocksdb_writebatch_put(s->wb, (const char *)k, sizeof k, (const char *)v,
+                           sizeof *v);
+  else
     rocksdb_writebatch_delete(s->wb, (const char *)k, sizeof k);
   return true;
 }
@@ -532,8 +512,8 @@ static int run(store *s, const sizes *z, char *err, size_t len) {
     if (mem)
       mem_age(i, old, m0);
     event_id(SEED_PRESENT, (uint64_t)i, id);
-    if (!store_put(s, part_of(z, (uint64_t)i), id, (uint32_t)(m0 << 3 | 2), err,
-                   len))
+    uint32_t v = (uint32_t)(m0 << 3 | 2);
+    if (!store_write(s, part_of(z, (uint64_t)i), id, &v, err, len))
       return -1;
     if ((i + 1) % 10000 == 0 && !store_commit(s, err, len))
       return -1;
@@ -605,14 +585,12 @@ static int run(store *s, const sizes *z, char *err, size_t len) {
     if (mem)
       fake_wall_us = (m0 + 2) * MINUTE_US;
     event_id(SEED_PRESENT, (uint64_t)(z->keys + j), id);
-    if (!store_put(s, part_of(z, (uint64_t)(z->keys + j)), id,
-                   (uint32_t)((m0 + 2) << 3 | 2), err, len))
+    uint32_t v = (uint32_t)((m0 + 2) << 3 | 2);
+    if (!store_write(s, part_of(z, (uint64_t)(z->keys + j)), id, &v, err, len))
       return -1;
-    if (!mem) {
-      event_id(SEED_PRESENT, (uint64_t)j, id);
-      if (!store_del(s, part_of(z, (uint64_t)j), id, err, len))
-        return -1;
-    }
+    event_id(SEED_PRESENT, (uint64_t)j, id);
+    if (!store_write(s, part_of(z, (uint64_t)j), id, NULL, err, len))
+      return -1;
     if ((j + 1) % 100 == 0 && !store_commit(s, err, len))
       return -1;
   }
