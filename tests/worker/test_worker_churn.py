@@ -54,14 +54,16 @@ def restoring(proc):
         return 0
 
 
-def flushing(proc):
-    """The worker waits for the portal inside a flush (rate-limit waits
-    only happen there)."""
+def waits(proc):
+    """Rate-limit waits so far: they only happen inside a flush."""
     try:
-        return wutil.metric(proc.url,
-                            "leadsync_hubspot_ratelimit_waits_total") > 0
+        return wutil.metric(proc.url, "leadsync_hubspot_ratelimit_waits_total")
     except OSError:
-        return False
+        return 0
+
+
+def flushing(proc):
+    return waits(proc) > 0
 
 
 class Phase:
@@ -153,8 +155,12 @@ class Phase:
         self.produce(N_EVENTS // 4)
         self.wait(lambda: owned(self.procs[-1]) > 0,
                   f"{g}: the third worker assigned")
-        # SIGKILL in the middle of a flush.
-        victim = next((p for p in self.live() if flushing(p)), a)
+        # SIGKILL in the middle of a flush: one whose waits for the portal
+        # go on.
+        seen = {p.pid: waits(p) for p in self.live()}
+        victim = self.wait(lambda: next(
+            (p for p in self.live() if waits(p) > seen[p.pid]), None),
+            f"{g}: a worker in the middle of a flush")
         self.kill(victim)
         # A replica whose restore is held back, and a rebalance while it
         # restores (another one joins); then it is stopped mid-restore.
