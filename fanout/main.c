@@ -12,13 +12,9 @@
 #include "ls_log.h"
 #include "ls_version.h"
 #include "ls_ops.h"
+#include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(f, "usage: leadsync-fanout --config FILE [--endpoints ID,ID]\n"
@@ -105,12 +101,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  ls_signals_install(&stop_flag);
 
   int rc = 1;
   char err[LS_ERRSTR_SIZE], url[160] = "";
