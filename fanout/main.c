@@ -130,10 +130,8 @@ int main(int argc, char **argv) {
   metrics = ls_metrics_new();
   if (!metrics)
     goto out;
-  http = ls_ops_start(
-      listen ? listen
-             : ls_config_str(cfg, "fanout", "listen", "127.0.0.1:9104"),
-      metrics, &ready, url, sizeof url, err, sizeof err);
+  http = ls_ops_start(listen ? listen : cfg->fanout.listen, metrics, &ready,
+                      url, sizeof url, err, sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
     goto out;
@@ -144,11 +142,11 @@ int main(int argc, char **argv) {
       .n_eps = n_mine,
       .metrics = metrics,
       .stop = &stop_flag,
-      .max_pending = ls_config_int(cfg, "fanout", "max_pending", 20000),
-      .drain_ms = ls_config_int(cfg, "fanout", "drain_ms", 10000),
-      .order_window_ms = ls_config_int(cfg, "fanout", "order_window_ms", 250),
-      .catchup_ms = ls_config_int(cfg, "fanout", "catchup_ms", 5000),
-      .seen_max = ls_config_int(cfg, "fanout", "seen_max", 100000),
+      .max_pending = cfg->fanout.max_pending,
+      .drain_ms = cfg->fanout.drain_ms,
+      .order_window_ms = cfg->fanout.order_window_ms,
+      .catchup_ms = cfg->fanout.catchup_ms,
+      .seen_max = cfg->fanout.seen_max,
   };
   eng = fo_engine_new(&o, err, sizeof err);
   if (!eng) {
