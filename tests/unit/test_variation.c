@@ -59,10 +59,15 @@ static void test_fit_utf8_boundary(void **st) {
 static void test_fit_keeps_reply_above_quote(void **st) {
   const char *reply = "Sounds good, let's talk Tuesday.\n\n";
   size_t qn = 200000;
-  char *s = malloc(strlen(reply) + qn + 64);
-  strcpy(s, reply);
-  strcat(s, "On Mon, 2 Jun 2025 at 09:00, Alex <alex@x.com> wrote:\n");
-  size_t l = strlen(s);
+  size_t cap = strlen(reply) + qn + 64;
+  char *s = malloc(cap);
+  assert_non_null(s);
+  int w = snprintf(s, cap,
+                   "%sOn Mon, 2 Jun 2025 at 09:00, Alex "
+                   "<alex@x.com> wrote:\n",
+                   reply);
+  assert_true(w > 0 && (size_t)w + qn < cap);
+  size_t l = (size_t)w;
   for (size_t i = 0; i < qn; i += 10)
     memcpy(s + l + i, "> quoted.\n", 10);
   s[l + qn] = '\0';
@@ -182,9 +187,12 @@ static void test_long_reply_is_truncated(void **st) {
   json_t *root = load("EMAIL_REPLY");
   size_t n = 300000;
   char *html = malloc(n + 200);
-  strcpy(html, "<div>Yes, Tuesday works \xc3\xa9.</div>"
-               "<div class=\"gmail_quote\">");
-  size_t l = strlen(html);
+  assert_non_null(html);
+  int w = snprintf(html, n + 200, "%s",
+                   "<div>Yes, Tuesday works \xc3\xa9.</div>"
+                   "<div class=\"gmail_quote\">");
+  assert_true(w > 0 && (size_t)w < n);
+  size_t l = (size_t)w;
   for (size_t i = l; i < n; i++)
     html[i] = 'q';
   html[n] = '\0';
