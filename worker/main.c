@@ -291,6 +291,13 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
       wrk_poison_forget(w->poison, r.parts);
+      /* A partition revoked while paused for its restore keeps librdkafka's
+       * pause flag (unassign clears only the library's own): assigned
+       * again while its number is restored (cooperative: another topic
+       * kept it), it would never be fetched. Resuming one that is not
+       * paused does nothing. */
+      if (r.parts && w->cons->rk)
+        rd_kafka_resume_partitions(w->cons->rk, r.parts);
       wrk_ledger_revoke(w->ledger, r.parts);
     } else {
       wrk_consumer_forget(w, &r);
