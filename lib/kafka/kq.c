@@ -192,8 +192,9 @@ char **kq_all_topics(const char *prefix) {
                                          KQ_TOPIC_SOURCES,
                                          KQ_TOPIC_AUDIT,
                                          KQ_TOPIC_ASSURANCE,
+                                         KQ_TOPIC_FILTER_STATE,
                                          NULL};
-  size_t n = LS_EV__COUNT + 1 + 10 + 1;
+  size_t n = LS_EV__COUNT + 1 + 11 + 1;
   char **out = calloc(n, sizeof *out);
   if (!out)
     return NULL;
