@@ -1118,6 +1118,11 @@ static bool rebuild(rel *r, int32_t p, int64_t committed, int64_t *resume) {
              "rebuild: injected failure of partition %d", (int)p);
     return false;
   }
+  ls_info("filter: restoring partition", "{s:i,s:I}", "partition", (int)p,
+          "committed", (json_int_t)committed);
+  /* Tests: a slow restore, to be killed in the middle of it. */
+  while (!*r->o->stop && wrk_fault("filter_restore_stall"))
+    rd_kafka_poll(r->producer, 100);
   if (!fl_reader_watermarks(r->reader, KQ_TOPIC_HELD, p, &lo, &hi, err,
                             sizeof err)) {
     snprintf(r->errstr, sizeof r->errstr, "rebuild: %.400s", err);
@@ -1223,11 +1228,11 @@ static bool rebuild(rel *r, int32_t p, int64_t committed, int64_t *resume) {
 /* Whether partition p's state is due for a snapshot (docs/filter.md
  * "Checkpoints"): only when it is exactly the state of its stored offset
  * (nothing applied and not yet stored), and when the records a restore
- * would replay reach both the floor and the state's own size (so a
- * restore reads at most about twice the state, and snapshots cost at
- * most one written entry per record); leaving the partition, when they
- * reach the floor or a quarter of the state; else once a day while
- * anything changed. */
+ * would replay (the tail) reach both the floor and the entries of the
+ * last snapshot (so a restore reads at most about twice the state plus
+ * the floor, and snapshots cost at most about two written entries per
+ * record); leaving the partition, when the tail reaches the floor or a
+ * quarter of the state; else once a day while anything changed. */
 static bool snapshot_due(rel *r, int p, bool leaving) {
   fl_state *f = r->parts[p];
   if (!f || r->failed[p] || r->bad[p] || r->pending[p] >= 0 ||
@@ -1236,11 +1241,12 @@ static bool snapshot_due(rel *r, int p, bool leaving) {
   int64_t tail = r->stored[p] - r->replay_from[p];
   if (tail <= 0 || (!leaving && ls_mono_us() < r->snap_retry[p]))
     return false;
-  int64_t entries = (int64_t)(fl_state_leads(f) + fl_state_held(f));
-  if (tail >= r->o->snapshot_records && tail >= entries)
+  int64_t last = (int64_t)r->snap[p].entries;
+  if (tail >= r->o->snapshot_records && tail >= last)
     return true;
   if (leaving)
-    return tail >= r->o->snapshot_records || tail * 4 >= entries;
+    return tail >= r->o->snapshot_records ||
+           tail * 4 >= (int64_t)(fl_state_leads(f) + fl_state_held(f));
   return ls_now_us() - r->snap[p].written_us > FL_SNAPSHOT_MAX_AGE_US;
 }
 

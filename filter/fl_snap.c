@@ -9,6 +9,7 @@
 #include "kq.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "wrk_fault.h"
 
 /* A chunk's size: a handful of fetches' worth, far below the topics'
  * max.message.bytes. */
@@ -150,6 +151,11 @@ bool fl_snap_write(rd_kafka_t *producer, fl_snap_dr *dr, const ls_config *cfg,
     snprintf(errstr, errlen, "out of memory");
     return false;
   }
+  if (wrk_fault("filter_snapshot_end")) {
+    /* Tests: as if the process died after the chunks. */
+    snprintf(errstr, errlen, "injected: no end record");
+    return false;
+  }
   *dr = (fl_snap_dr){.first = -1, .last = -1};
   snprintf(key, sizeof key, "%s:%d:end", group, (int)p);
   if (!snap_send(producer, p, key, v, strlen(v), RD_KAFKA_MSG_F_FREE,
@@ -177,7 +183,8 @@ bool fl_snap_write(rd_kafka_t *producer, fl_snap_dr *dr, const ls_config *cfg,
                            .end_offset = dr->last,
                            .chunks = n,
                            .written_us = now,
-                           .bytes = bytes};
+                           .bytes = bytes,
+                           .entries = fl_state_leads(s) + fl_state_held(s)};
     snprintf(prev->id, sizeof prev->id, "%s", id);
   }
   return true;
@@ -315,6 +322,7 @@ static fl_snap_result load_one(fl_reader *rd, const ls_config *cfg,
   info->chunks = a.chunks;
   info->written_us = json_integer_value(json_object_get(v, "written_at_us"));
   info->bytes = a.bytes;
+  info->entries = fl_state_leads(s) + fl_state_held(s);
   *out = s;
   return FL_SNAP_LOADED;
 }

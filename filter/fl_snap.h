@@ -28,6 +28,7 @@ typedef struct {
   uint32_t chunks;
   int64_t written_us; /* wall clock when written */
   size_t bytes;       /* chunk bytes */
+  size_t entries;     /* leads + held records in it */
   size_t records;     /* filter_state records read to find and load it */
 } fl_snap_info;
 
