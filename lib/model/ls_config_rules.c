@@ -165,6 +165,43 @@ static long dedup_window_s(const json_t *v) {
   return n * unit;
 }
 
+/* An object's members as an array in config order: take fills one slot
+ * from a member and says whether it kept it; *n counts the kept ones.
+ * NULL (and *n 0) when o is not a non-empty object or memory ran out. */
+static void *object_array(const json_t *o, size_t elem,
+                          bool (*take)(const char *k, const json_t *v,
+                                       void *slot),
+                          size_t *n) {
+  *n = 0;
+  char *arr = json_is_object(o) && json_object_size(o)
+                  ? calloc(json_object_size(o), elem)
+                  : NULL;
+  const char *k;
+  const json_t *v;
+  json_object_foreach((json_t *)o, k, v) {
+    if (arr && take(k, v, arr + *n * elem))
+      ++*n;
+  }
+  return arr;
+}
+
+/* worker.portal_share's object form: a share per group name. */
+static bool take_share(const char *k, const json_t *v, void *slot) {
+  if (!json_is_number(v))
+    return false;
+  *(ls_group_share *)slot = (ls_group_share){k, json_number_value(v)};
+  return true;
+}
+
+/* worker.groups: a group name and its event types. */
+static bool take_group(const char *k, const json_t *v, void *slot) {
+  char *ev = type_list(v);
+  if (!ev)
+    return false;
+  *(ls_worker_group *)slot = (ls_worker_group){k, ev};
+  return true;
+}
+
 void ls_config_parse_sections(const json_t *root, ls_ingress_conf *in,
                               ls_worker_conf *w) {
   const json_t *ing = json_object_get(root, "ingress");
@@ -181,30 +218,9 @@ void ls_config_parse_sections(const json_t *root, ls_ingress_conf *in,
                           : (long)(w->held_max_age_days * 86400.0);
   const json_t *ps = json_object_get(wk, "portal_share");
   w->portal_share = json_is_number(ps) ? json_number_value(ps) : -1.0;
-  w->shares = NULL;
-  w->n_shares = 0;
-  if (json_is_object(ps) && json_object_size(ps)) {
-    w->shares = calloc(json_object_size(ps), sizeof *w->shares);
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)ps, k, v) {
-      if (w->shares && json_is_number(v))
-        w->shares[w->n_shares++] = (ls_group_share){k, json_number_value(v)};
-    }
-  }
-  const json_t *groups = json_object_get(wk, "groups");
-  w->groups = NULL;
-  w->n_groups = 0;
-  if (json_is_object(groups) && json_object_size(groups)) {
-    w->groups = calloc(json_object_size(groups), sizeof *w->groups);
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)groups, k, v) {
-      char *ev = w->groups ? type_list(v) : NULL;
-      if (ev)
-        w->groups[w->n_groups++] = (ls_worker_group){k, ev};
-    }
-  }
+  w->shares = object_array(ps, sizeof *w->shares, take_share, &w->n_shares);
+  w->groups = object_array(json_object_get(wk, "groups"), sizeof *w->groups,
+                           take_group, &w->n_groups);
 }
 
 void ls_config_free_sections(ls_worker_conf *w) {

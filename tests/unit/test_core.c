@@ -174,6 +174,27 @@ static void buf_put_chain_keeps_first_error(void **state) {
   ls_buf_free(&b);
 }
 
+/* HTML/mrkdwn escaping: quotes only when asked, n bounds the bytes, and at
+ * the ceiling the text ends with the whole entities and bytes that fitted. */
+static void buf_put_escaped_escapes_and_stops_at_ceiling(void **state) {
+  (void)state;
+  ls_buf b;
+  ls_buf_init(&b, 64);
+  ls_err e = LS_OK;
+  ls_buf_put_escaped(&b, &e, "a<b>&\"c\"", 8, 1);
+  ls_buf_putz(&b, &e, "|");
+  ls_buf_put_escaped(&b, &e, "\"x&y\"zz", 5, 0);
+  ls_buf_put_escaped(&b, &e, NULL, 3, 1);
+  assert_int_equal(e, LS_OK);
+  assert_string_equal(b.data, "a&lt;b&gt;&amp;&quot;c&quot;|\"x&amp;y\"");
+  ls_buf_free(&b);
+  ls_buf_init(&b, 6);
+  ls_buf_put_escaped(&b, &e, "ab&cd", 5, 0);
+  assert_int_equal(e, LS_ERR_TOO_LARGE);
+  assert_string_equal(b.data, "ab");
+  ls_buf_free(&b);
+}
+
 /* LS_ARRAY_GROW keeps the elements, doubles, and refuses a size that
  * would overflow without touching the array. */
 static void array_grows_keeps_elements_and_refuses_overflow(void **state) {
@@ -201,6 +222,7 @@ int main(void) {
       cmocka_unit_test(buf_refuses_to_cross_its_ceiling),
       cmocka_unit_test(array_grows_keeps_elements_and_refuses_overflow),
       cmocka_unit_test(buf_put_chain_keeps_first_error),
+      cmocka_unit_test(buf_put_escaped_escapes_and_stops_at_ceiling),
       cmocka_unit_test(time_parses_every_smartlead_shape),
       cmocka_unit_test(sha256_matches_a_known_vector),
       cmocka_unit_test(dev_config_loads_and_finds_sources),
