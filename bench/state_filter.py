@@ -157,23 +157,6 @@ def _produce_categories(bootstrap, leads, campaign):
         raise RuntimeError("category records not acknowledged by the broker")
 
 
-def _committed_to_end(bootstrap, partitions, group="leadsync-filter"):
-    """True once the group committed every leadsync.held record."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                  "enable.auto.commit": False, "log_level": 3})
-    try:
-        tps = c.committed([TopicPartition("leadsync.held", p)
-                           for p in range(partitions)], timeout=10)
-        for t in tps:
-            _, hi = c.get_watermark_offsets(t, timeout=10)
-            if t.offset < hi:
-                return False
-        return True
-    finally:
-        c.close()
-
-
 def _restore_log(path):
     """Sums over the "partition restored" lines: seconds, held records
     replayed, snapshot records read, partitions from a snapshot."""
@@ -231,7 +214,8 @@ def measure_restore(harness, held, history, partitions, log,
             harness.wait_for(
                 lambda: (_metric(f.url, "leadsync_filter_held") or 0) >= held,
                 900, 0.5, f"{held} leads held")
-        harness.wait_for(lambda: _committed_to_end(st.bootstrap, partitions),
+        harness.wait_for(lambda: harness.committed_to_end(st.bootstrap,
+                                                          partitions),
                          300, 1.0, "the filter committed everything")
         f.kill()
         t0 = time.monotonic()

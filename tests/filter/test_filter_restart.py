@@ -25,8 +25,8 @@ Then:
 import json
 import os
 
-from harness import (SOURCE, Checks, Stack, SyncLogWatcher, http_request,
-                     wait_for)
+from harness import (SOURCE, Checks, Stack, SyncLogWatcher, committed_to_end,
+                     http_request, wait_for)
 
 LEADS = int(os.environ.get("LS_RESTART_LEADS", "2000"))
 TENANT = "demo-filtered"
@@ -43,24 +43,6 @@ def metric(url, name):
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None
-
-
-def committed_to_end(bootstrap, partitions):
-    """True once the filter's group committed every leadsync.held record
-    (so a restart restores from the replay, not by deciding again)."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "leadsync-filter",
-                  "enable.auto.commit": False, "log_level": 3})
-    try:
-        tps = c.committed([TopicPartition("leadsync.held", p)
-                           for p in range(partitions)], timeout=10)
-        for t in tps:
-            _, hi = c.get_watermark_offsets(t, timeout=10)
-            if t.offset < hi:
-                return False
-        return True
-    finally:
-        c.close()
 
 
 def restored(proc):
