@@ -30,6 +30,7 @@ Also runnable alone against any build directory, for before/after figures:
     /usr/bin/python3 bench/state_filter.py BUILD_DIR [N1,N2,...]
     /usr/bin/python3 bench/state_filter.py BUILD_DIR restore HELD:HISTORY,...
 """
+import hashlib
 import json
 import os
 import sys
@@ -110,7 +111,9 @@ def _produce(bootstrap, start, n, per_lead=1, campaign=4242):
     for j in range(n):
         lead = start + j // per_lead
         i = campaign * 10**8 + start * per_lead + j
-        hdrs = [("ce_id", f"{i + 1:032x}".encode()),
+        # A 32-hex id: the filter keeps its first 64 bits, so they vary.
+        eid = hashlib.md5(f"{i}".encode()).hexdigest()
+        hdrs = [("ce_id", eid.encode()),
                 ("ce_tenant", TENANT.encode()),
                 ("ce_type", b"ai.smartlead.email_sent"),
                 ("ce_time", b"2026-01-05T10:00:00.000000Z"),
@@ -141,7 +144,8 @@ def _produce_categories(bootstrap, leads, campaign):
                               "new_name": "Interested"},
             "event_timestamp": "2026-02-01T10:00:00.000Z"},
             separators=(",", ":")).encode()
-        hdrs = [("ce_id", f"c{campaign:09d}{lead:022x}".encode()),
+        hdrs = [("ce_id", hashlib.md5(f"c{campaign}:{lead}".encode())
+                 .hexdigest().encode()),
                 ("ce_tenant", TENANT.encode()),
                 ("ce_type", b"ai.smartlead.lead_category_updated"),
                 ("ce_time", b"2026-02-01T10:00:00.000000Z"),

@@ -1455,6 +1455,18 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
   r->producer = kq_producer_new(o->cfg, &po, errstr, errlen);
   if (!r->producer)
     goto out;
+  {
+    /* The producer learns a topic's metadata on its first record: about
+     * a second in which the loop would wait. Snapshots go to a topic
+     * nothing else here writes; learn it now. */
+    rd_kafka_topic_t *t =
+        rd_kafka_topic_new(r->producer, KQ_TOPIC_FILTER_STATE, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (t && !rd_kafka_metadata(r->producer, 0, t, &md, 5000))
+      rd_kafka_metadata_destroy(md);
+    if (t)
+      rd_kafka_topic_destroy(t);
+  }
   r->reader = fl_reader_new(o->cfg, o->max_msg_bytes, o->stop, errstr, errlen);
   if (!r->reader)
     goto out;
