@@ -1,5 +1,6 @@
-/* ls_config_rules: the typed ingress and worker sections, and every semantic
- * rule of the config the schema cannot express (docs/configuration.md). */
+/* ls_config_rules: the typed ingress, worker and fanout sections, and every
+ * semantic rule of the config the schema cannot express
+ * (docs/configuration.md). */
 #include "ls_config_rules.h"
 
 #include <ctype.h>
@@ -76,6 +77,19 @@ static const field worker_fields[] = {
     {NULL, K_LONG, 0, 0, NULL},
 };
 
+#define FO(name, kind, d)                                                      \
+  { #name, kind, offsetof(ls_fanout_conf, name), d, NULL }
+
+static const field fanout_fields[] = {
+    {"listen", K_STR, offsetof(ls_fanout_conf, listen), 0, "127.0.0.1:9104"},
+    FO(max_pending, K_LONG, 20000),
+    FO(drain_ms, K_LONG, 10000),
+    FO(order_window_ms, K_LONG, 250),
+    FO(catchup_ms, K_LONG, 5000),
+    FO(seen_max, K_LONG, 100000),
+    {NULL, K_LONG, 0, 0, NULL},
+};
+
 static void read_fields(const field *f, const json_t *sec, void *out) {
   for (; f->key; f++) {
     const json_t *v = json_object_get(sec, f->key);
@@ -102,11 +116,15 @@ static void read_fields(const field *f, const json_t *sec, void *out) {
 
 const char *const *ls_config_section_keys(const char *section) {
   enum { MAX_KEYS = 64 };
-  static const char *ingress_keys[MAX_KEYS], *worker_keys[MAX_KEYS];
+  static const char *ingress_keys[MAX_KEYS], *worker_keys[MAX_KEYS],
+      *fanout_keys[MAX_KEYS];
   const field *f = !strcmp(section, "ingress")  ? ingress_fields
                    : !strcmp(section, "worker") ? worker_fields
+                   : !strcmp(section, "fanout") ? fanout_fields
                                                 : NULL;
-  const char **keys = f == ingress_fields ? ingress_keys : worker_keys;
+  const char **keys = f == ingress_fields  ? ingress_keys
+                      : f == worker_fields ? worker_keys
+                                           : fanout_keys;
   if (!f)
     return NULL;
   size_t n = 0;
@@ -200,6 +218,10 @@ static bool take_group(const char *k, const json_t *v, void *slot) {
     return false;
   *(ls_worker_group *)slot = (ls_worker_group){k, ev};
   return true;
+}
+
+void ls_config_parse_fanout(const json_t *root, ls_fanout_conf *fo) {
+  read_fields(fanout_fields, json_object_get(root, "fanout"), fo);
 }
 
 void ls_config_parse_sections(const json_t *root, ls_ingress_conf *in,
