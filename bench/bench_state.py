@@ -12,7 +12,10 @@ that group (every event type) starts and the part records:
   (the consumer group's join, which the dev broker delays by the session
   timeout, is left out: it is the same at any history);
 - rss_idle_mib: VmRSS once restored and idle (after 2 s);
-- rss_peak_mib: VmHWM then (the restore's peak).
+- rss_peak_mib: VmHWM then (the restore's peak);
+- cpu_s: the worker's CPU (all threads) from spawn to ready, and load_avg,
+  the 1-minute load average then: on a shared machine the wall time
+  follows the load, the CPU much less.
 
 BENCH_STATE_FORMAT=legacy writes the layout of before issue 14 (one record
 per event id on any partition, no header), so the old worker can be
@@ -82,6 +85,18 @@ def fill_ledger(bootstrap, n, partitions, legacy):
         c.close()
 
 
+def proc_cpu_seconds(pid):
+    """utime + stime of a process (all its threads) in seconds, None when it
+    is gone: the restore's CPU, which a shared machine's load stretches
+    less than its wall time."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def log_lines(path):
     try:
         with open(path, errors="replace") as f:
@@ -147,10 +162,12 @@ def part_state_ledger(b, res, proc_status):
                             interval=0.2, what="the worker's restore")
             if rs == -1:
                 raise RuntimeError(f"the state worker died:\n{w.tail()}")
+            cpu_s = proc_cpu_seconds(w.pid)
             time.sleep(2.0)
             row = {"records": n, "records_kept": kept,
                    "ready_s": start_s + rs, "start_s": start_s,
-                   "restore_s": rs,
+                   "restore_s": rs, "cpu_s": cpu_s,
+                   "load_avg": round(os.getloadavg()[0], 2),
                    "rss_idle_mib": proc_status(w.pid, "VmRSS"),
                    "rss_peak_mib": proc_status(w.pid, "VmHWM")}
             log(f"state: {row}")
@@ -182,6 +199,8 @@ def state_rows(res, add, table, targets):
             f"<= {targets['state_ready_s']:.0f}" if big else None,
             (lambda v: v <= targets["state_ready_s"]) if big else None,
             "state_ready_s" if big else None)
+        add("state", f"worker CPU s to ready, {n:,} records",
+            r.get("cpu_s"), "{:.2f}")
         add("state", f"worker RSS idle / peak MiB, {n:,} records",
             r.get("rss_peak_mib"), "{:.1f}",
             f"<= {targets['state_rss_mib']:.0f}" if big else None,

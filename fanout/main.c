@@ -12,13 +12,10 @@
 #include "ls_log.h"
 #include "ls_version.h"
 #include "ls_ops.h"
+#include "ls_env.h"
+#include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(f, "usage: leadsync-fanout --config FILE [--endpoints ID,ID]\n"
@@ -30,13 +27,6 @@ static void usage(FILE *f) {
              "process serves (default: all). Env: LEADSYNC_CONFIG,\n"
              "LEADSYNC_ENDPOINTS, LEADSYNC_LISTEN. Serves /metrics, /healthz,\n"
              "/readyz (default 127.0.0.1:9104, fanout.listen).\n");
-}
-
-static const char *env_or(const char *v, const char *env) {
-  if (v)
-    return v;
-  const char *e = getenv(env);
-  return (e && *e) ? e : NULL;
 }
 
 static bool in_list(const char *list, const char *id) {
@@ -97,20 +87,15 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  config = env_or(config, "LEADSYNC_CONFIG");
-  set = env_or(set, "LEADSYNC_ENDPOINTS");
-  listen = env_or(listen, "LEADSYNC_LISTEN");
+  config = ls_env_or(config, "LEADSYNC_CONFIG");
+  set = ls_env_or(set, "LEADSYNC_ENDPOINTS");
+  listen = ls_env_or(listen, "LEADSYNC_LISTEN");
   ls_log_init("fanout");
   if (!config) {
     usage(stderr);
     return 2;
   }
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  ls_signals_install(&stop_flag);
 
   int rc = 1;
   char err[LS_ERRSTR_SIZE], url[160] = "";
@@ -139,10 +124,8 @@ int main(int argc, char **argv) {
   metrics = ls_metrics_new();
   if (!metrics)
     goto out;
-  http = ls_ops_start(
-      listen ? listen
-             : ls_config_str(cfg, "fanout", "listen", "127.0.0.1:9104"),
-      metrics, &ready, url, sizeof url, err, sizeof err);
+  http = ls_ops_start(listen ? listen : cfg->fanout.listen, metrics, &ready,
+                      url, sizeof url, err, sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
     goto out;
@@ -153,11 +136,11 @@ int main(int argc, char **argv) {
       .n_eps = n_mine,
       .metrics = metrics,
       .stop = &stop_flag,
-      .max_pending = ls_config_int(cfg, "fanout", "max_pending", 20000),
-      .drain_ms = ls_config_int(cfg, "fanout", "drain_ms", 10000),
-      .order_window_ms = ls_config_int(cfg, "fanout", "order_window_ms", 250),
-      .catchup_ms = ls_config_int(cfg, "fanout", "catchup_ms", 5000),
-      .seen_max = ls_config_int(cfg, "fanout", "seen_max", 100000),
+      .max_pending = cfg->fanout.max_pending,
+      .drain_ms = cfg->fanout.drain_ms,
+      .order_window_ms = cfg->fanout.order_window_ms,
+      .catchup_ms = cfg->fanout.catchup_ms,
+      .seen_max = cfg->fanout.seen_max,
   };
   eng = fo_engine_new(&o, err, sizeof err);
   if (!eng) {

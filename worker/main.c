@@ -27,13 +27,10 @@
 #include "wrk_obs.h"
 #include "wrk_out.h"
 #include "ls_version.h"
+#include "ls_env.h"
+#include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -48,13 +45,6 @@ static void usage(FILE *f) {
           "start. Without --events, the group's types in worker.groups.\n"
           "--role filter runs the category filter (hold and release,\n"
           "docs/filter.md) on leadsync.held instead of syncing.\n");
-}
-
-static const char *env_or(const char *v, const char *env) {
-  if (v)
-    return v;
-  const char *e = getenv(env);
-  return (e && *e) ? e : NULL;
 }
 
 /* "EMAIL_SENT,EMAIL_OPEN" -> types; false on an unknown name. */
@@ -295,6 +285,13 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
       wrk_poison_forget(w->poison, r.parts);
+      /* A partition revoked while paused for its restore keeps librdkafka's
+       * pause flag (unassign clears only the library's own): assigned
+       * again while its number is restored (cooperative: another topic
+       * kept it), it would never be fetched. Resuming one that is not
+       * paused does nothing. */
+      if (r.parts && w->cons->rk)
+        rd_kafka_resume_partitions(w->cons->rk, r.parts);
       wrk_ledger_revoke(w->ledger, r.parts);
     } else {
       wrk_consumer_forget(w, &r);
@@ -402,11 +399,11 @@ static int parse_flags(int argc, char **argv, flags *f) {
       return 2;
     }
   }
-  f->config = env_or(f->config, "LEADSYNC_CONFIG");
-  f->group = env_or(f->group, "LEADSYNC_GROUP");
-  f->events = env_or(f->events, "LEADSYNC_EVENTS");
-  f->listen = env_or(f->listen, "LEADSYNC_LISTEN");
-  f->role = env_or(f->role, "LEADSYNC_ROLE");
+  f->config = ls_env_or(f->config, "LEADSYNC_CONFIG");
+  f->group = ls_env_or(f->group, "LEADSYNC_GROUP");
+  f->events = ls_env_or(f->events, "LEADSYNC_EVENTS");
+  f->listen = ls_env_or(f->listen, "LEADSYNC_LISTEN");
+  f->role = ls_env_or(f->role, "LEADSYNC_ROLE");
   f->filter_role = f->role && !strcmp(f->role, "filter");
   ls_log_init(f->filter_role ? "filter" : "worker");
   if (f->role && !f->filter_role && strcmp(f->role, "sync")) {
@@ -420,16 +417,6 @@ static int parse_flags(int argc, char **argv, flags *f) {
     return 2;
   }
   return -1;
-}
-
-/* SIGTERM and SIGINT only raise stop_flag; SIGPIPE is ignored. */
-static void install_signals(void) {
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
 }
 
 /* Metrics, the HubSpot policy (the stop flag, the revoke abort flag, the
@@ -510,6 +497,7 @@ int main(int argc, char **argv) {
   wrk_consumer cons;
   wrk_poison poison;
   wrk_carry carry;
+  wrk_consumer_malloc_bounds();
   memset(&w, 0, sizeof w);
   memset(&cons, 0, sizeof cons);
   memset(&poison, 0, sizeof poison);
@@ -527,7 +515,7 @@ int main(int argc, char **argv) {
   const char *group = f.group, *events = f.events, *listen = f.listen;
   const char *ready_file = f.ready_file;
   bool setup_only = f.setup_only;
-  install_signals();
+  ls_signals_install(&stop_flag);
   if (ls_config_load(f.config, &w.cfg, err, sizeof err) != LS_OK) {
     ls_error("invalid configuration", "{s:s}", "error", err);
     return 1;

@@ -13,6 +13,7 @@
 #include "ls_hash.h"
 #include "ls_log.h"
 #include "ls_schema.h"
+#include "ls_env.h"
 
 const char *ls_level_name(ls_level l) {
   switch (l) {
@@ -103,9 +104,9 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t) {
   }
   const json_t *hs = json_object_get(jt, "hubspot");
   const char *benv = jstr(hs, "base_url_env");
-  const char *base = benv && getenv(benv) && *getenv(benv)
-                         ? getenv(benv)
-                         : jstr(hs, "base_url");
+  const char *base = ls_env(benv);
+  if (!base)
+    base = jstr(hs, "base_url");
   t->hs_base_url = strdup(base ? base : "https://api.hubapi.com");
   if (!t->hs_base_url)
     return LS_ERR_NOMEM;
@@ -215,15 +216,16 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   }
   check_schema(root, d);
   ls_config_parse_sections(root, &cfg->ingress, &cfg->worker);
+  ls_config_parse_fanout(root, &cfg->fanout);
   ls_config_rules(root, &cfg->ingress, &cfg->worker, d);
   if (ls_diags_count(d, LS_DIAG_FATAL) > fatal_before) {
     e = LS_ERR_CONFIG;
     goto out;
   }
   const json_t *kafka = json_object_get(root, "kafka");
-  const char *env_bs = getenv("KAFKA_BOOTSTRAP_SERVERS");
-  const char *bs =
-      env_bs && *env_bs ? env_bs : jstr(kafka, "bootstrap_servers");
+  const char *bs = ls_env("KAFKA_BOOTSTRAP_SERVERS");
+  if (!bs)
+    bs = jstr(kafka, "bootstrap_servers");
   cfg->bootstrap = strdup(bs ? bs : "127.0.0.1:9092");
   const char *prefix = jstr(kafka, "topic_prefix");
   cfg->topic_prefix = strdup(prefix ? prefix : "smartlead.");
@@ -390,16 +392,4 @@ const ls_tenant *ls_config_tenant(const ls_config *cfg, const char *id) {
     if (!strcmp(cfg->tenants[i].id, id))
       return &cfg->tenants[i];
   return NULL;
-}
-
-long ls_config_int(const ls_config *cfg, const char *section, const char *key,
-                   long dflt) {
-  const json_t *v = json_object_get(json_object_get(cfg->root, section), key);
-  return json_is_integer(v) ? (long)json_integer_value(v) : dflt;
-}
-
-const char *ls_config_str(const ls_config *cfg, const char *section,
-                          const char *key, const char *dflt) {
-  const char *v = jstr(json_object_get(cfg->root, section), key);
-  return v ? v : dflt;
 }
