@@ -622,9 +622,11 @@ static void restored(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
     malloc_trim(0);
 }
 
-/* At most this many partitions restore at once: the ledger consumer's
- * fetch buffers (queued.max.messages.kbytes per partition) stay bounded
- * whatever the number of assigned partitions. */
+/* At most this many partitions restore at once: a fetch response holds
+ * a batch (or up to fetch.message.max.bytes) of each, so the buffers in
+ * flight stay bounded whatever the number of assigned partitions (the
+ * queue bound is the consumer's whole queue). 32 at once was 1.5-2x
+ * slower than 8 on the dev broker (docs/bench.md 9a). */
 #define MAX_ACTIVE_RESTORES 8
 
 static void start_restores(wrk_ledger *l) {
