@@ -55,7 +55,7 @@ static const field worker_fields[] = {
     WK(groups, K_OWN, 0),
     WK(ratelimit_reserve, K_LONG, 0),
     WK(setup_on_start, K_BOOL, 1),
-    WK(ratelimit_borrow, K_BOOL, 0),
+    WK(ratelimit_borrow, K_BOOL, 1),
     WK(max_retries, K_LONG, 8),
     WK(backoff_base_ms, K_LONG, 200),
     WK(backoff_max_ms, K_LONG, 30000),

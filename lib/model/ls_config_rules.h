@@ -58,7 +58,7 @@ typedef struct {
   size_t n_groups;
   long ratelimit_reserve;       /* 0: the limiter's default */
   bool setup_on_start;          /* true */
-  bool ratelimit_borrow;        /* false */
+  bool ratelimit_borrow;        /* true */
   long max_retries;             /* 8 */
   long backoff_base_ms;         /* 200 */
   long backoff_max_ms;          /* 30000 */
