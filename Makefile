@@ -31,7 +31,11 @@ run: bootstrap
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# make bench also installs what only the bench links (bench-state-stores:
+# LMDB and RocksDB, docs/bench.md section 9c); make test does not need them.
+BENCH_PKGS = liblmdb-dev librocksdb-dev
 bench: bootstrap
+	@LS_BOOTSTRAP_EXTRA="$(BENCH_PKGS)" ./scripts/bootstrap.sh
 	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DLS_SANITIZE=OFF >/dev/null
 	@cmake --build build-release -j $(JOBS)
 	@./bench/run.sh build-release

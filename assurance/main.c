@@ -24,19 +24,16 @@
 #include "ls_time.h"
 #include "ls_version.h"
 #include "ls_ops.h"
+#include "ls_signals.h"
 
 /* A run's progress record is written at least every 25 leads; one that has
  * not changed for this long is a run that died. */
 #define AS_STALE_US (30 * 1000000LL)
 
+/* g_stop: SIGTERM/SIGINT (the process ends; a --once run stops on it).
+ * g_run_stop: the daemon's run thread (raised on a revoke or at the end). */
 static volatile sig_atomic_t g_stop;
 static volatile int g_run_stop;
-
-static void on_signal(int sig) {
-  (void)sig;
-  g_stop = 1;
-  g_run_stop = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -211,7 +208,7 @@ static int run_once(const ls_config *cfg, const char *only, const char *since_s,
   as_env env = {.cfg = cfg,
                 .producer = p,
                 .metrics = m,
-                .stop = &g_run_stop,
+                .stop = &g_stop,
                 .max_known_ids = max_ids,
                 .role_name = "assurance"};
   int rc = 0;
@@ -529,13 +526,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "leadsync-assurance: %s\n", err);
     return 2;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  ls_signals_install(&g_stop);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = once ? run_once(cfg, tenant, since, max_ids)
                 : daemon_main(cfg, listen, ready, max_ids);

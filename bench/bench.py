@@ -31,6 +31,7 @@ import uuid
 import bench_quota
 import bench_state
 import state_filter
+import state_stores
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BENCH_DIR = os.path.join(ROOT, "bench")
@@ -72,6 +73,8 @@ SCALE_WORKERS = [1, 2, 4]
 SIZES.update(bench_quota.SIZES)
 # Part state's filter half (state_filter.py) too.
 SIZES.update(state_filter.SIZES)
+# Part state's store comparison (state_stores.py) too.
+SIZES.update(state_stores.SIZES)
 
 # -- the worker's event mix and what each event writes to HubSpot -----------
 # Shares in percent (docs/bench.md). WRITES mirrors lib/hubspot/hs_map.c with
@@ -983,6 +986,7 @@ def build_rows(res):
     bench_quota.add_rows(res, add, get, num, rows)
     bench_state.state_rows(res, add, rows, TARGETS)
     state_filter.add_rows(res, add, get, num, rows)
+    state_stores.add_rows(res, add, get, num, rows)
     cs = res.get("console", {})
     add("console", "read model events (Kafka records)", cs.get("events"),
         "{:,}")
@@ -1091,6 +1095,8 @@ def main():
             b, res, proc_status)))
         steps.append(("state/filter",
                       lambda: state_filter.part_state_filter(b, res)))
+        steps.append(("state/stores",
+                      lambda: state_stores.part_state_stores(b, res)))
     if "console" in want:
         steps.append(("console", lambda: part_console(build, sizes, res)))
     for name, step in steps:

@@ -8,21 +8,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "ls_signals.h"
+
 volatile sig_atomic_t bench_stop = 0;
 
-static void on_stop(int sig) {
-  (void)sig;
-  bench_stop = 1;
-}
-
 void bench_install_signals(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  ls_signals_install(&bench_stop);
 }
 
 bool bench_parse_long(const char *s, long min, long max, long *out) {

@@ -11,10 +11,9 @@
 #define BENCH_MAX_CONNS 4096u
 #define BENCH_CONN_TIMEOUT_S 10u
 
-/* Starts a daemon on listen ("HOST:PORT", port 0: any) with the ingress's
- * flags and options (epoll internal thread, suspend/resume, a pool of
- * threads, connection limit, idle timeout, backlog 1024); url receives the
- * base URL. NULL with a message on stderr naming prog. */
+/* Starts ls_mhd's daemon (the ingress's flags and options) on listen
+ * ("HOST:PORT", port 0: any) with the ingress's default limits; url
+ * receives the base URL. NULL with a message on stderr naming prog. */
 struct MHD_Daemon *bench_mhd_start(const char *prog, const char *listen,
                                    unsigned threads,
                                    MHD_AccessHandlerCallback handler,

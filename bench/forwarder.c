@@ -7,7 +7,9 @@
  * ingress.kafka_timeout_ms), suspends the connection and answers 200 only
  * from the delivery report (503 when Kafka refused it). No auth, no JSON,
  * no validation, no headers; the key is a hash of the body so records
- * spread over partitions as the ingress's do. Benchmarks only. */
+ * spread over partitions as the ingress's do. --topic-per-type writes the
+ * ingress's topic layout (one topic per event type, the type found by one
+ * substring search, no parse) instead of one topic. Benchmarks only. */
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -41,6 +43,7 @@ typedef struct fw_req {
 static pthread_mutex_t fw_mu = PTHREAD_MUTEX_INITIALIZER;
 static rd_kafka_t *fw_rk;
 static rd_kafka_topic_t *fw_rkt;
+static const char *fw_prefix; /* set: a topic per event type */
 static atomic_bool fw_stop_poller;
 
 static const char k_accepted[] = "{\"status\":\"accepted\"}";
@@ -49,7 +52,8 @@ static const char k_too_large[] = "{\"error\":\"too_large\"}";
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: bench-forwarder --config FILE [--topic NAME]\n"
+          "usage: bench-forwarder --config FILE [--topic NAME | "
+          "--topic-per-type]\n"
           "         [--listen HOST:PORT] [--ready-file PATH] [--threads N]\n"
           "Produces every POST body to Kafka with the ingress's producer and\n"
           "answers 200 after its delivery report: the minimal forwarder the\n"
@@ -83,18 +87,50 @@ static void body_key(const char *p, size_t n, char out[17]) {
   snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
+/* PREFIX + the lower-cased value of the body's first "event_type" member,
+ * found by a substring search; PREFIX + "unknown" when there is none. */
+static void type_topic(const char *p, size_t n, char *out, size_t cap) {
+  static const char k[] = "\"event_type\"";
+  const char *at = memmem(p, n, k, sizeof k - 1), *end = p + n;
+  size_t w = (size_t)snprintf(out, cap, "%s", fw_prefix);
+  if (at) {
+    at += sizeof k - 1;
+    while (at < end && (*at == ' ' || *at == ':'))
+      at++;
+    if (at < end && *at == '"') {
+      size_t start = w;
+      for (at++; at < end && *at != '"' && w + 1 < cap; at++)
+        out[w++] = (char)(*at >= 'A' && *at <= 'Z' ? *at + 32 : *at);
+      if (at < end && *at == '"' && w > start) {
+        out[w] = '\0';
+        return;
+      }
+      w = start;
+    }
+  }
+  snprintf(out + w, cap - w, "unknown");
+}
+
 static enum MHD_Result produce(struct MHD_Connection *c, fw_req *r) {
-  char key[17];
-  body_key(r->body.data ? r->body.data : "", r->body.len, key);
+  char key[17], topic[128];
+  const char *body = r->body.data ? r->body.data : "";
+  body_key(body, r->body.len, key);
+  if (fw_prefix)
+    type_topic(body, r->body.len, topic, sizeof topic);
   pthread_mutex_lock(&fw_mu);
   r->produced = true;
   r->in_flight = true;
   pthread_mutex_unlock(&fw_mu);
   /* Suspended before the produce: the report may come at once. */
   MHD_suspend_connection(c);
-  if (rd_kafka_produce(fw_rkt, RD_KAFKA_PARTITION_UA, 0,
-                       r->body.data ? r->body.data : (char *)"", r->body.len,
-                       key, 16, r) != 0) {
+  int err = fw_prefix
+                ? (int)rd_kafka_producev(
+                      fw_rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, 16),
+                      RD_KAFKA_V_VALUE((void *)body, r->body.len),
+                      RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END)
+                : rd_kafka_produce(fw_rkt, RD_KAFKA_PARTITION_UA, 0,
+                                   (void *)body, r->body.len, key, 16, r);
+  if (err != 0) {
     pthread_mutex_lock(&fw_mu);
     r->in_flight = false;
     r->done = true;
@@ -214,6 +250,7 @@ int main(int argc, char **argv) {
     return 0;
   const char *listen = "127.0.0.1:0", *ready_file = NULL, *config = NULL;
   const char *topic = NULL;
+  bool per_type = false;
   long threads = 2;
   char url[320], errstr[LS_ERRSTR_SIZE], tname[LS_ERRSTR_SIZE];
   int rc = 1;
@@ -238,6 +275,8 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--topic") && v) {
       topic = v;
       i++;
+    } else if (!strcmp(a, "--topic-per-type")) {
+      per_type = true;
     } else if (!strcmp(a, "--threads") && v &&
                bench_parse_long(v, 1, 64, &threads)) {
       i++;
@@ -256,6 +295,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench-forwarder: %s\n", errstr);
     goto out;
   }
+  if (per_type)
+    fw_prefix = cfg->topic_prefix;
   if (!topic) {
     snprintf(tname, sizeof tname, "%semail_sent", cfg->topic_prefix);
     topic = tname;
@@ -266,8 +307,8 @@ int main(int argc, char **argv) {
   }
   fw_rkt = rd_kafka_topic_new(fw_rk, topic, NULL);
   const struct rd_kafka_metadata *md = NULL;
-  if (!fw_rkt || rd_kafka_metadata(fw_rk, 0, fw_rkt, &md, 10000) !=
-                     RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (!fw_rkt || rd_kafka_metadata(fw_rk, fw_prefix != NULL, fw_rkt, &md,
+                                   10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     fprintf(stderr, "bench-forwarder: no metadata for %s\n", topic);
     goto out;
   }

@@ -8,6 +8,10 @@ medians of the rounds and each against the forwarder (docs/bench.md).
     bench/ingress_ab.py BEFORE_BUILD AFTER_BUILD [SECONDS [ROUNDS]]
 
 The bench servers come from AFTER_BUILD; both builds should be Release.
+A second forwarder side ("fwd-per-type") writes the ingress's topic layout
+(a topic per event type). AB_KAFKA_PROPS="linger.ms=5,..." sets producer
+properties in the shared config (every side reads it: same settings).
+Context switches per request are summed over the process's threads.
 Like make bench it asserts nothing."""
 import json, os, subprocess, sys, statistics
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -26,6 +30,17 @@ ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 def cpu(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+def ctxsw(pid):
+    n = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            for l in open(f"/proc/{pid}/task/{t}/status"):
+                if l.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    n += int(l.split()[-1])
+        except OSError:
+            pass
+    return n
+PROPS = dict(kv.split("=", 1) for kv in os.environ.get("AB_KAFKA_PROPS", "").split(",") if kv)
 def wrk(url):
     r = subprocess.run(["wrk", "-t2", "-c64", f"-d{SECS}s", "--latency", "--timeout", "10s", "-s", "bench/post.lua", url, "--",
                         f"/v1/webhooks/smartlead/{harness.DEMO_TOKEN}", *FIX], capture_output=True, text=True)
@@ -37,6 +52,7 @@ with harness.Stack() as st:
         for t in cfg["tenants"]:
             for s in t["sources"]:
                 s["rate_limit"] = {"per_second": 1e9, "burst": 1e9}
+        cfg["kafka"].setdefault("properties", {}).update(PROPS)
     cfg = st.config(mut)
     sides = []
     rf = st.path("bare.ready")
@@ -45,6 +61,9 @@ with harness.Stack() as st:
     rf = st.path("fw.ready")
     p = st.spawn("fw", [os.path.join(NEW, "bench-forwarder"), "--config", cfg, "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
     sides.append(("forwarder", p, p.ready_value))
+    rf = st.path("fwt.ready")
+    p = st.spawn("fwt", [os.path.join(NEW, "bench-forwarder"), "--config", cfg, "--topic-per-type", "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
+    sides.append(("fwd-per-type", p, p.ready_value))
     for name, b in (("ingress-before", OLD), ("ingress-after", NEW)):
         rf = st.path(name + ".ready")
         p = st.spawn(name, [os.path.join(b, "leadsync-ingress"), "--config", cfg, "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
@@ -52,10 +71,12 @@ with harness.Stack() as st:
     res = {n: [] for n, _, _ in sides}
     for k in range(ROUNDS):
         for n, p, u in sides:
-            c0 = cpu(p.pid); req, rps, p99, bad = wrk(u); c1 = cpu(p.pid)
-            res[n].append({"rps": rps, "cpu_us": (c1 - c0) * 1e6 / req, "p99_ms": p99, "non2xx": bad})
-            print(f"round {k+1} {n:15s} {rps:9.0f} req/s {res[n][-1]['cpu_us']:6.1f} CPU-us/req p99 {p99:6.2f} ms non-2xx {bad}", flush=True)
-    med = {n: {m: statistics.median(r[m] for r in rs) for m in ("rps", "cpu_us", "p99_ms")} for n, rs in res.items()}
-    print("\nmedians of", ROUNDS, "rounds x", SECS, "s (load", os.getloadavg()[0], ")")
-    for n, m in med.items():
-        print(f"{n:15s} {m['rps']:9.0f} req/s {m['cpu_us']:6.1f} CPU-us/req p99 {m['p99_ms']:6.2f} ms  req/s vs fwd {m['rps']/med['forwarder']['rps']:.2f}  CPU vs fwd {m['cpu_us']/med['forwarder']['cpu_us']:.2f}x (+{m['cpu_us']-med['forwarder']['cpu_us']:.1f} us)")
+            c0 = cpu(p.pid); x0 = ctxsw(p.pid); req, rps, p99, bad = wrk(u); c1 = cpu(p.pid); x1 = ctxsw(p.pid)
+            res[n].append({"rps": rps, "cpu_us": (c1 - c0) * 1e6 / req, "p99_ms": p99, "non2xx": bad, "cs": (x1 - x0) / req})
+            print(f"round {k+1} {n:15s} {rps:9.0f} req/s {res[n][-1]['cpu_us']:6.1f} CPU-us/req p99 {p99:6.2f} ms cs/req {res[n][-1]['cs']:.2f} non-2xx {bad}", flush=True)
+    med = {n: {m: statistics.median(r[m] for r in rs) for m in ("rps", "cpu_us", "p99_ms", "cs")} for n, rs in res.items()}
+    print("\nmedians of", ROUNDS, "rounds x", SECS, "s (load", os.getloadavg()[0], ") props", PROPS)
+    for base in ("forwarder", "fwd-per-type"):
+        print("against", base)
+        for n, m in med.items():
+            print(f"{n:15s} {m['rps']:9.0f} req/s {m['cpu_us']:6.1f} CPU-us/req p99 {m['p99_ms']:6.2f} ms cs/req {m['cs']:.2f}  req/s vs fwd {m['rps']/med[base]['rps']:.2f}  CPU vs fwd {m['cpu_us']/med[base]['cpu_us']:.2f}x (+{m['cpu_us']-med[base]['cpu_us']:.1f} us)")

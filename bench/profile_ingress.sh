@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build-release}
 SECS=${2:-10}
 T=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$T"' EXIT
+KEEP=${KEEP:-}
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ -n "$KEEP" ] && cp "$T/ingress.data" "$KEEP"; rm -rf "$T"' EXIT
 "$BUILD/leadsync-devbroker" --partitions 6 --bootstrap-file "$T/bs" >"$T/broker.log" 2>&1 &
 BROKER=$!
 for _ in $(seq 300); do [ -s "$T/bs" ] && break; sleep 0.1; done
@@ -41,4 +42,4 @@ echo "== CPU seconds over ${SECS}s (2 cores = $((2 * SECS)) s): ingress $(( (I1 
 echo "== ingress: self time by library"
 perf report -i "$T/ingress.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8
 echo "== ingress: top functions"
-perf report -i "$T/ingress.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -12
+perf report -i "$T/ingress.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -${TOP:-12}

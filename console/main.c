@@ -17,17 +17,13 @@
 #include "ls_metrics.h"
 #include "ls_net.h"
 #include "ls_version.h"
+#include "ls_signals.h"
 
 #ifndef LS_CONSOLE_WWW
 #define LS_CONSOLE_WWW "/usr/share/leadsync/console"
 #endif
 
 static volatile sig_atomic_t stop_flag = 0;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -137,13 +133,7 @@ int main(int argc, char **argv) {
     rc = 2;
     goto out;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sa.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &sa, NULL);
+  ls_signals_install(&stop_flag);
 
   metrics = ls_metrics_new();
   if (metrics) {

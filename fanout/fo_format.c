@@ -33,21 +33,7 @@ static void slack_escape(ls_buf *b, ls_err *e, const char *s, size_t max) {
     while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
       n--;
   }
-  for (size_t i = 0; i < n && *e == LS_OK; i++) {
-    switch (s[i]) {
-    case '&':
-      ls_buf_putz(b, e, "&amp;");
-      break;
-    case '<':
-      ls_buf_putz(b, e, "&lt;");
-      break;
-    case '>':
-      ls_buf_putz(b, e, "&gt;");
-      break;
-    default:
-      ls_buf_put(b, e, &s[i], 1);
-    }
-  }
+  ls_buf_put_escaped(b, e, s, n, 0);
   if (n < strlen(s))
     ls_buf_putz(b, e, "…");
 }

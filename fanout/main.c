@@ -12,13 +12,9 @@
 #include "ls_log.h"
 #include "ls_version.h"
 #include "ls_ops.h"
+#include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(f, "usage: leadsync-fanout --config FILE [--endpoints ID,ID]\n"
@@ -105,12 +101,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  ls_signals_install(&stop_flag);
 
   int rc = 1;
   char err[LS_ERRSTR_SIZE], url[160] = "";
@@ -139,10 +130,8 @@ int main(int argc, char **argv) {
   metrics = ls_metrics_new();
   if (!metrics)
     goto out;
-  http = ls_ops_start(
-      listen ? listen
-             : ls_config_str(cfg, "fanout", "listen", "127.0.0.1:9104"),
-      metrics, &ready, url, sizeof url, err, sizeof err);
+  http = ls_ops_start(listen ? listen : cfg->fanout.listen, metrics, &ready,
+                      url, sizeof url, err, sizeof err);
   if (!http) {
     ls_error("cannot start the HTTP server", "{s:s}", "error", err);
     goto out;
@@ -153,11 +142,11 @@ int main(int argc, char **argv) {
       .n_eps = n_mine,
       .metrics = metrics,
       .stop = &stop_flag,
-      .max_pending = ls_config_int(cfg, "fanout", "max_pending", 20000),
-      .drain_ms = ls_config_int(cfg, "fanout", "drain_ms", 10000),
-      .order_window_ms = ls_config_int(cfg, "fanout", "order_window_ms", 250),
-      .catchup_ms = ls_config_int(cfg, "fanout", "catchup_ms", 5000),
-      .seen_max = ls_config_int(cfg, "fanout", "seen_max", 100000),
+      .max_pending = cfg->fanout.max_pending,
+      .drain_ms = cfg->fanout.drain_ms,
+      .order_window_ms = cfg->fanout.order_window_ms,
+      .catchup_ms = cfg->fanout.catchup_ms,
+      .seen_max = cfg->fanout.seen_max,
   };
   eng = fo_engine_new(&o, err, sizeof err);
   if (!eng) {

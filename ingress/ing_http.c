@@ -23,6 +23,7 @@
 #include "ls_buf.h"
 #include "ls_hash.h"
 #include "ls_log.h"
+#include "ls_mhd.h"
 #include "ls_ops.h"
 #include "ls_time.h"
 
@@ -84,6 +85,8 @@ struct ing_server {
   ing_req *head, *tail; /* waiting for Kafka, oldest first */
   size_t n_waiting;     /* suspended, not yet answered */
   size_t n_open;        /* allocated requests */
+  ing_req *spare;       /* finished requests kept for reuse (next-linked) */
+  size_t n_spare;
   atomic_bool draining;
   atomic_llong last_request_us;
 };
@@ -124,20 +127,51 @@ int ing_http_status(ls_err e) {
 
 /* ---- request lifetime ------------------------------------------------ */
 
+/* Finished requests are kept, with their body buffer, for the next ones:
+ * an accepted webhook then costs no allocation of the request (1.5 KiB,
+ * glibc's large-chunk path) nor of its body. At most ING_SPARE_MAX are
+ * kept, and only bodies of up to ING_SPARE_BODY bytes of capacity, so
+ * the cache holds at most 6 MiB. */
+#define ING_SPARE_MAX 256
+#define ING_SPARE_BODY (16u * 1024u)
+
 static void req_free(ing_req *r) {
-  if (r->reserved)
-    ing_guard_release(r->srv->guard, r->reserved);
   ls_buf_free(&r->body);
   free(r);
 }
 
-/* Drops one reference; srv->mu must be held. True when r was freed. */
+/* Drops one reference; srv->mu must be held. True when r was released. */
 static bool req_unref_locked(ing_req *r) {
   if (--r->refs > 0)
     return false;
-  r->srv->n_open--;
-  req_free(r);
+  ing_server *s = r->srv;
+  s->n_open--;
+  if (r->reserved)
+    ing_guard_release(s->guard, r->reserved);
+  r->reserved = 0;
+  if (s->n_spare < ING_SPARE_MAX && r->body.cap <= ING_SPARE_BODY + 1) {
+    r->next = s->spare;
+    s->spare = r;
+    s->n_spare++;
+  } else {
+    req_free(r);
+  }
   return true;
+}
+
+/* A zeroed request, from the spares when there is one (its body buffer
+ * kept, emptied); srv->mu must be held. NULL when out of memory. */
+static ing_req *req_new_locked(ing_server *s) {
+  ing_req *r = s->spare;
+  if (!r)
+    return calloc(1, sizeof(ing_req));
+  s->spare = r->next;
+  s->n_spare--;
+  ls_buf body = r->body;
+  memset(r, 0, sizeof *r);
+  r->body = body;
+  ls_buf_reset(&r->body);
+  return r;
 }
 
 static void unlink_locked(ing_server *s, ing_req *r) {
@@ -535,7 +569,7 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
     }
     want = (size_t)n;
     /* The buffer never grows past what was declared (and reserved). */
-    ls_buf_init(&r->body, want);
+    r->body.max = want;
   }
   /* The global budget of body bytes: over it, 503 before reading any. */
   if (want && !ing_guard_reserve(s->guard, want))
@@ -713,16 +747,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   ing_server *s = cls;
   ing_req *r = *con_cls;
   if (!r) {
-    r = calloc(1, sizeof *r);
+    pthread_mutex_lock(&s->mu);
+    r = req_new_locked(s);
+    if (r)
+      s->n_open++;
+    pthread_mutex_unlock(&s->mu);
     if (!r)
       return MHD_NO;
     r->srv = s;
     r->conn = c;
     r->refs = 1;
-    ls_buf_init(&r->body, s->o.max_body);
-    pthread_mutex_lock(&s->mu);
-    s->n_open++;
-    pthread_mutex_unlock(&s->mu);
+    r->body.max = s->o.max_body;
     atomic_store(&s->last_request_us, ls_mono_us());
     *con_cls = r;
     ing_guard_headers_done(s->guard, c);
@@ -835,27 +870,19 @@ void ing_http_set_sink(ing_server *s, ing_sink *sink) {
 
 bool ing_http_listen(ing_server *s, const char *listen, char *url,
                      size_t urllen, char *errstr, size_t errlen) {
-  ls_listen l;
-  if (!ls_listen_resolve(listen, &l, errstr, errlen))
-    return false;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                   MHD_USE_ERROR_LOG | ls_listen_mhd_flags(&l);
-  s->d = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&l.addr, MHD_OPTION_THREAD_POOL_SIZE,
-      (unsigned)(s->o.threads ? s->o.threads : 2), MHD_OPTION_CONNECTION_LIMIT,
-      s->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, s->o.conn_timeout_s,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_conns_per_ip,
-      MHD_OPTION_NOTIFY_CONNECTION, ing_guard_notify, s->guard,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-      MHD_OPTION_END);
-  if (!s->d) {
-    snprintf(errstr, errlen, "cannot listen on %s", listen);
-    return false;
-  }
-  ls_listen_url(&l, ls_mhd_port(s->d), url, urllen);
-  return true;
+  ls_mhd_opts mo = {.threads = s->o.threads,
+                    .max_conns = s->o.max_conns,
+                    .conn_timeout_s = s->o.conn_timeout_s,
+                    .max_conns_per_ip = s->o.max_conns_per_ip,
+                    .handler = on_request,
+                    .handler_cls = s,
+                    .completed = on_completed,
+                    .completed_cls = s,
+                    .notify = ing_guard_notify,
+                    .notify_cls = s->guard,
+                    .log = mhd_log};
+  s->d = ls_mhd_start(listen, &mo, url, urllen, errstr, errlen);
+  return s->d != NULL;
 }
 
 void ing_http_tick(ing_server *s) {
@@ -951,6 +978,11 @@ void ing_http_free(ing_server *s) {
   if (!s)
     return;
   ing_http_stop(s);
+  while (s->spare) {
+    ing_req *r = s->spare;
+    s->spare = r->next;
+    req_free(r);
+  }
   ing_guard_free(s->guard);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->stat_mu);

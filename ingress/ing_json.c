@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ls_array.h"
+#include "ls_event.h"
 
 /* jansson's JSON_PARSER_MAX_DEPTH. */
 #define JANSSON_MAX_DEPTH 2048
@@ -240,29 +241,6 @@ static int hex4(const unsigned char *p) {
   return v;
 }
 
-static size_t utf8_put(uint32_t c, unsigned char *out) {
-  if (c < 0x80) {
-    out[0] = (unsigned char)c;
-    return 1;
-  }
-  if (c < 0x800) {
-    out[0] = (unsigned char)(0xC0 | (c >> 6));
-    out[1] = (unsigned char)(0x80 | (c & 0x3F));
-    return 2;
-  }
-  if (c < 0x10000) {
-    out[0] = (unsigned char)(0xE0 | (c >> 12));
-    out[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-    out[2] = (unsigned char)(0x80 | (c & 0x3F));
-    return 3;
-  }
-  out[0] = (unsigned char)(0xF0 | (c >> 18));
-  out[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
-  out[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-  out[3] = (unsigned char)(0x80 | (c & 0x3F));
-  return 4;
-}
-
 /* 1 for the bytes a string holds as they are: printable ASCII but the
  * quote and the backslash. */
 static const unsigned char k_plain[256] = {
@@ -370,7 +348,7 @@ static bool scan_string(jp *s, bool decode, size_t *out_len, size_t *raw_at,
         return fail(s, ING_JSON_SYNTAX);
       }
       unsigned char enc[4];
-      if (decode && !buf_put(s, &o, enc, utf8_put(cp, enc)))
+      if (decode && !buf_put(s, &o, enc, ls_utf8_encode(cp, enc)))
         return false;
       i += used;
       run = i;
@@ -513,6 +491,42 @@ static bool enter(jp *s) {
   return true;
 }
 
+/* Objects and arrays share their punctuation: after the opening bracket,
+ * list_open skips an empty list (0) or says members follow (1); after a
+ * member, list_next reads ',' (1, another follows), the closing bracket
+ * (0) or fails (-1); list_close leaves the level and hands v out. */
+static int list_open(jp *s, char close) {
+  skip_ws(s);
+  if (s->i < s->len && s->p[s->i] == close) {
+    s->i++;
+    return 0;
+  }
+  return 1;
+}
+
+static int list_next(jp *s, char close) {
+  skip_ws(s);
+  if (s->i < s->len && s->p[s->i] == ',') {
+    s->i++;
+    return 1;
+  }
+  if (s->i < s->len && s->p[s->i] == close) {
+    s->i++;
+    return 0;
+  }
+  fail(s, ING_JSON_SYNTAX);
+  return -1;
+}
+
+static bool list_close(jp *s, json_t *v, json_t **out) {
+  s->depth--;
+  if (out)
+    *out = v;
+  else
+    json_decref(v);
+  return true;
+}
+
 static bool object(jp *s, const ing_pick *pick, vmode mode, json_t **out) {
   json_t *obj = NULL;
   if (!enter(s))
@@ -520,12 +534,7 @@ static bool object(jp *s, const ing_pick *pick, vmode mode, json_t **out) {
   s->i++; /* '{' */
   if (mode != V_SKIP && !(obj = json_object()))
     return fail(s, ING_JSON_NOMEM);
-  skip_ws(s);
-  if (s->i < s->len && s->p[s->i] == '}') {
-    s->i++;
-    goto done;
-  }
-  for (;;) {
+  for (int more = list_open(s, '}'); more;) {
     skip_ws(s);
     if (s->i >= s->len || s->p[s->i] != '"') {
       fail(s, ING_JSON_SYNTAX);
@@ -574,27 +583,10 @@ static bool object(jp *s, const ing_pick *pick, vmode mode, json_t **out) {
     }
     if (kcopy != kbuf)
       free(kcopy);
-    if (!ok)
+    if (!ok || (more = list_next(s, '}')) < 0)
       goto err;
-    skip_ws(s);
-    if (s->i < s->len && s->p[s->i] == ',') {
-      s->i++;
-      continue;
-    }
-    if (s->i < s->len && s->p[s->i] == '}') {
-      s->i++;
-      break;
-    }
-    fail(s, ING_JSON_SYNTAX);
-    goto err;
   }
-done:
-  s->depth--;
-  if (out)
-    *out = obj;
-  else
-    json_decref(obj);
-  return true;
+  return list_close(s, obj, out);
 err:
   json_decref(obj);
   return false;
@@ -607,12 +599,7 @@ static bool array(jp *s, vmode mode, json_t **out) {
   s->i++; /* '[' */
   if (mode != V_SKIP && !(arr = json_array()))
     return fail(s, ING_JSON_NOMEM);
-  skip_ws(s);
-  if (s->i < s->len && s->p[s->i] == ']') {
-    s->i++;
-    goto done;
-  }
-  for (;;) {
+  for (int more = list_open(s, ']'); more;) {
     skip_ws(s);
     json_t *v = NULL;
     if (!value(s, NULL, mode, mode == V_SKIP ? NULL : &v))
@@ -621,25 +608,10 @@ static bool array(jp *s, vmode mode, json_t **out) {
       fail(s, ING_JSON_NOMEM);
       goto err;
     }
-    skip_ws(s);
-    if (s->i < s->len && s->p[s->i] == ',') {
-      s->i++;
-      continue;
-    }
-    if (s->i < s->len && s->p[s->i] == ']') {
-      s->i++;
-      break;
-    }
-    fail(s, ING_JSON_SYNTAX);
-    goto err;
+    if ((more = list_next(s, ']')) < 0)
+      goto err;
   }
-done:
-  s->depth--;
-  if (out)
-    *out = arr;
-  else
-    json_decref(arr);
-  return true;
+  return list_close(s, arr, out);
 err:
   json_decref(arr);
   return false;

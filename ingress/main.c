@@ -18,13 +18,9 @@
 #include "ls_metrics.h"
 #include "ls_time.h"
 #include "ls_version.h"
+#include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag = 0;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(
@@ -129,13 +125,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   raise_nofile();
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sa.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &sa, NULL);
+  ls_signals_install(&stop_flag);
 
   metrics = ls_metrics_new();
   if (metrics) {

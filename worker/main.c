@@ -27,13 +27,9 @@
 #include "wrk_obs.h"
 #include "wrk_out.h"
 #include "ls_version.h"
+#include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -311,6 +307,13 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
       wrk_poison_forget(w->poison, r.parts);
+      /* A partition revoked while paused for its restore keeps librdkafka's
+       * pause flag (unassign clears only the library's own): assigned
+       * again while its number is restored (cooperative: another topic
+       * kept it), it would never be fetched. Resuming one that is not
+       * paused does nothing. */
+      if (r.parts && w->cons->rk)
+        rd_kafka_resume_partitions(w->cons->rk, r.parts);
       wrk_ledger_revoke(w->ledger, r.parts);
     } else {
       wrk_consumer_forget(w, &r);
@@ -438,16 +441,6 @@ static int parse_flags(int argc, char **argv, flags *f) {
   return -1;
 }
 
-/* SIGTERM and SIGINT only raise stop_flag; SIGPIPE is ignored. */
-static void install_signals(void) {
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-}
-
 /* Metrics, the HubSpot policy (the stop flag, the revoke abort flag, the
  * consumer's keep-alive as the idle hook), the transport and one target
  * per tenant. false: logged, stop. */
@@ -543,7 +536,7 @@ int main(int argc, char **argv) {
   const char *group = f.group, *events = f.events, *listen = f.listen;
   const char *ready_file = f.ready_file;
   bool setup_only = f.setup_only;
-  install_signals();
+  ls_signals_install(&stop_flag);
   if (ls_config_load(f.config, &w.cfg, err, sizeof err) != LS_OK) {
     ls_error("invalid configuration", "{s:s}", "error", err);
     return 1;

@@ -365,6 +365,14 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
   rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* rd_kafka_seek_partitions before librdkafka 2.1.0 waited timeout_ms in
+ * microseconds (its changelog, #4230): a 2 s wait was 2 ms, so under load
+ * a seek that went through reported a time-out, the partition stayed
+ * stuck and was sought and read again at every chore. */
+static int seek_wait_ms(int ms) {
+  return rd_kafka_version() < 0x02010000 ? ms * 1000 : ms;
+}
+
 void wrk_consumer_unstick(wrk *w) {
   wrk_consumer *c = w->cons;
   int64_t now = ls_mono_us();
@@ -378,7 +386,8 @@ void wrk_consumer_unstick(wrk *w) {
       rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
       rd_kafka_topic_partition_list_add(l, s.pos.topic, s.pos.partition)
           ->offset = s.pos.offset;
-      rd_kafka_error_t *err = rd_kafka_seek_partitions(c->rk, l, 2000);
+      rd_kafka_error_t *err =
+          rd_kafka_seek_partitions(c->rk, l, seek_wait_ms(2000));
       if (!err && l->elems[0].err)
         err = rd_kafka_error_new(l->elems[0].err, "%s",
                                  rd_kafka_err2str(l->elems[0].err));

@@ -11,24 +11,12 @@
 #include "ls_file.h"
 #include "ls_log.h"
 #include "ls_version.h"
+#include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag = 0;
 /* SIGUSR1 takes every broker down, SIGUSR2 brings them back: fault tests
  * use this to make Kafka unreachable without losing the stored records. */
 static volatile sig_atomic_t want_down = 0, want_up = 0;
-
-static void on_stop(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
-static void on_down(int sig) {
-  (void)sig;
-  want_down = 1;
-}
-static void on_up(int sig) {
-  (void)sig;
-  want_up = 1;
-}
 
 static void usage(FILE *f) {
   fprintf(
@@ -129,15 +117,9 @@ int main(int argc, char **argv) {
       rd_kafka_mock_broker_set_rtt(mc, b, rtt_ms);
 
   const char *bs = rd_kafka_mock_cluster_bootstraps(mc);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sa.sa_handler = on_down;
-  sigaction(SIGUSR1, &sa, NULL);
-  sa.sa_handler = on_up;
-  sigaction(SIGUSR2, &sa, NULL);
+  ls_signals_install(&stop_flag);
+  ls_signal_flag(SIGUSR1, &want_down);
+  ls_signal_flag(SIGUSR2, &want_up);
   if (bootstrap_file && ls_write_file_atomic(bootstrap_file, bs) != 0) {
     ls_error("cannot write the bootstrap file", "{s:s}", "path",
              bootstrap_file);

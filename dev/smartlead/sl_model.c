@@ -48,7 +48,7 @@ double sl_rand01(struct sl_emu *e) {
   return (double)(sl_rand(e) >> 11) / (double)(1ULL << 53);
 }
 
-/* -- time shapes (Smartlead's formats vary per event; REFERENCE 1) ------- */
+/* -- time shapes (Smartlead's formats vary per event) -------------------- */
 
 enum tfmt { T_PLUS_MS, T_PLUS_US, T_PLUS_S, T_Z_MS };
 
@@ -219,7 +219,7 @@ static json_t *webhook_body(struct sl_emu *e, const char *type, json_t *lead,
              "- %s",
              email, (int)geti(s, "seq"), cname);
   } else if (!strcmp(type, "EMAIL_BOUNCE")) {
-    /* event_timestamp of a bounce is the send time (REFERENCE 2.8). */
+    /* event_timestamp of a bounce is the send time. */
     json_object_set_new(b, "event_timestamp",
                         jtime(geti(s, "time_us"), T_PLUS_MS));
     json_object_set_new(b, "time_sent", jtime(geti(s, "time_us"), T_PLUS_MS));

@@ -100,6 +100,32 @@ void ls_buf_putf(ls_buf *b, ls_err *e, const char *fmt, ...) {
   va_end(ap);
 }
 
+void ls_buf_put_escaped(ls_buf *b, ls_err *e, const char *s, size_t n,
+                        int quotes) {
+  /* Byte by byte, so a text at the ceiling ends with all that fitted. */
+  for (size_t i = 0; s && i < n && *e == LS_OK; i++) {
+    switch (s[i]) {
+    case '&':
+      ls_buf_putz(b, e, "&amp;");
+      break;
+    case '<':
+      ls_buf_putz(b, e, "&lt;");
+      break;
+    case '>':
+      ls_buf_putz(b, e, "&gt;");
+      break;
+    case '"':
+      if (quotes) {
+        ls_buf_putz(b, e, "&quot;");
+        break;
+      }
+      /* fall through */
+    default:
+      ls_buf_put(b, e, &s[i], 1);
+    }
+  }
+}
+
 void ls_buf_reset(ls_buf *b) {
   b->len = 0;
   if (b->data)

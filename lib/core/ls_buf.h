@@ -32,6 +32,11 @@ void ls_buf_put(ls_buf *b, ls_err *e, const void *p, size_t n);
 void ls_buf_putz(ls_buf *b, ls_err *e, const char *s);
 void ls_buf_putf(ls_buf *b, ls_err *e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Chained like ls_buf_put: the first n bytes of s with &, < and > (and "
+ * when quotes is set) as HTML entities - HubSpot's HTML bodies, Slack's
+ * mrkdwn. A NULL s puts nothing. */
+void ls_buf_put_escaped(ls_buf *b, ls_err *e, const char *s, size_t n,
+                        int quotes);
 void ls_buf_reset(ls_buf *b);
 /* Hands the bytes to the caller (who frees them) and empties the buffer. */
 char *ls_buf_steal(ls_buf *b, size_t *len);

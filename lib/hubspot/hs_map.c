@@ -140,27 +140,9 @@ static void display_name(const char *detail, char *out, size_t cap) {
   hs_text_address(detail, addr, sizeof addr, out, cap);
 }
 
-/* Escapes text for HubSpot's HTML note/task bodies; chained like
- * ls_buf_putz (a body at its ceiling ends with what fitted). */
+/* Escapes text for HubSpot's HTML note/task bodies (chained). */
 static void put_html(ls_buf *b, ls_err *e, const char *s) {
-  for (; s && *s && *e == LS_OK; s++) {
-    switch (*s) {
-    case '<':
-      ls_buf_putz(b, e, "&lt;");
-      break;
-    case '>':
-      ls_buf_putz(b, e, "&gt;");
-      break;
-    case '&':
-      ls_buf_putz(b, e, "&amp;");
-      break;
-    case '"':
-      ls_buf_putz(b, e, "&quot;");
-      break;
-    default:
-      ls_buf_put(b, e, s, 1);
-    }
-  }
+  ls_buf_put_escaped(b, e, s, s ? strlen(s) : 0, 1);
 }
 
 /* Every address read from a payload may be "Name <addr>". */

@@ -215,6 +215,7 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
   }
   check_schema(root, d);
   ls_config_parse_sections(root, &cfg->ingress, &cfg->worker);
+  ls_config_parse_fanout(root, &cfg->fanout);
   ls_config_rules(root, &cfg->ingress, &cfg->worker, d);
   if (ls_diags_count(d, LS_DIAG_FATAL) > fatal_before) {
     e = LS_ERR_CONFIG;
@@ -390,16 +391,4 @@ const ls_tenant *ls_config_tenant(const ls_config *cfg, const char *id) {
     if (!strcmp(cfg->tenants[i].id, id))
       return &cfg->tenants[i];
   return NULL;
-}
-
-long ls_config_int(const ls_config *cfg, const char *section, const char *key,
-                   long dflt) {
-  const json_t *v = json_object_get(json_object_get(cfg->root, section), key);
-  return json_is_integer(v) ? (long)json_integer_value(v) : dflt;
-}
-
-const char *ls_config_str(const ls_config *cfg, const char *section,
-                          const char *key, const char *dflt) {
-  const char *v = jstr(json_object_get(cfg->root, section), key);
-  return v ? v : dflt;
 }

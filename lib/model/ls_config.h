@@ -57,6 +57,7 @@ typedef struct {
   size_t n_tenants;
   ls_ingress_conf ingress;
   ls_worker_conf worker;
+  ls_fanout_conf fanout;
   ls_diags problems; /* the ones that did not stop the load */
 } ls_config;
 
@@ -87,14 +88,6 @@ void ls_config_free(ls_config *cfg);
 const ls_source *ls_config_find_source(const ls_config *cfg,
                                        const char *token_sha256);
 const ls_tenant *ls_config_tenant(const ls_config *cfg, const char *id);
-
-/* Optional scalars of a section that has no typed struct yet ("fanout"),
- * with defaults. The ingress and the worker read cfg->ingress and
- * cfg->worker instead: a key read here is checked by nothing. */
-long ls_config_int(const ls_config *cfg, const char *section, const char *key,
-                   long dflt);
-const char *ls_config_str(const ls_config *cfg, const char *section,
-                          const char *key, const char *dflt);
 
 const char *ls_level_name(ls_level l);
 

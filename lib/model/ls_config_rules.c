@@ -1,5 +1,6 @@
-/* ls_config_rules: the typed ingress and worker sections, and every semantic
- * rule of the config the schema cannot express (docs/configuration.md). */
+/* ls_config_rules: the typed ingress, worker and fanout sections, and every
+ * semantic rule of the config the schema cannot express
+ * (docs/configuration.md). */
 #include "ls_config_rules.h"
 
 #include <ctype.h>
@@ -77,6 +78,19 @@ static const field worker_fields[] = {
     {NULL, K_LONG, 0, 0, NULL},
 };
 
+#define FO(name, kind, d)                                                      \
+  { #name, kind, offsetof(ls_fanout_conf, name), d, NULL }
+
+static const field fanout_fields[] = {
+    {"listen", K_STR, offsetof(ls_fanout_conf, listen), 0, "127.0.0.1:9104"},
+    FO(max_pending, K_LONG, 20000),
+    FO(drain_ms, K_LONG, 10000),
+    FO(order_window_ms, K_LONG, 250),
+    FO(catchup_ms, K_LONG, 5000),
+    FO(seen_max, K_LONG, 100000),
+    {NULL, K_LONG, 0, 0, NULL},
+};
+
 static void read_fields(const field *f, const json_t *sec, void *out) {
   for (; f->key; f++) {
     const json_t *v = json_object_get(sec, f->key);
@@ -103,11 +117,15 @@ static void read_fields(const field *f, const json_t *sec, void *out) {
 
 const char *const *ls_config_section_keys(const char *section) {
   enum { MAX_KEYS = 64 };
-  static const char *ingress_keys[MAX_KEYS], *worker_keys[MAX_KEYS];
+  static const char *ingress_keys[MAX_KEYS], *worker_keys[MAX_KEYS],
+      *fanout_keys[MAX_KEYS];
   const field *f = !strcmp(section, "ingress")  ? ingress_fields
                    : !strcmp(section, "worker") ? worker_fields
+                   : !strcmp(section, "fanout") ? fanout_fields
                                                 : NULL;
-  const char **keys = f == ingress_fields ? ingress_keys : worker_keys;
+  const char **keys = f == ingress_fields  ? ingress_keys
+                      : f == worker_fields ? worker_keys
+                                           : fanout_keys;
   if (!f)
     return NULL;
   size_t n = 0;
@@ -166,6 +184,47 @@ static long dedup_window_s(const json_t *v) {
   return n * unit;
 }
 
+/* An object's members as an array in config order: take fills one slot
+ * from a member and says whether it kept it; *n counts the kept ones.
+ * NULL (and *n 0) when o is not a non-empty object or memory ran out. */
+static void *object_array(const json_t *o, size_t elem,
+                          bool (*take)(const char *k, const json_t *v,
+                                       void *slot),
+                          size_t *n) {
+  *n = 0;
+  char *arr = json_is_object(o) && json_object_size(o)
+                  ? calloc(json_object_size(o), elem)
+                  : NULL;
+  const char *k;
+  const json_t *v;
+  json_object_foreach((json_t *)o, k, v) {
+    if (arr && take(k, v, arr + *n * elem))
+      ++*n;
+  }
+  return arr;
+}
+
+/* worker.portal_share's object form: a share per group name. */
+static bool take_share(const char *k, const json_t *v, void *slot) {
+  if (!json_is_number(v))
+    return false;
+  *(ls_group_share *)slot = (ls_group_share){k, json_number_value(v)};
+  return true;
+}
+
+/* worker.groups: a group name and its event types. */
+static bool take_group(const char *k, const json_t *v, void *slot) {
+  char *ev = type_list(v);
+  if (!ev)
+    return false;
+  *(ls_worker_group *)slot = (ls_worker_group){k, ev};
+  return true;
+}
+
+void ls_config_parse_fanout(const json_t *root, ls_fanout_conf *fo) {
+  read_fields(fanout_fields, json_object_get(root, "fanout"), fo);
+}
+
 void ls_config_parse_sections(const json_t *root, ls_ingress_conf *in,
                               ls_worker_conf *w) {
   const json_t *ing = json_object_get(root, "ingress");
@@ -182,30 +241,9 @@ void ls_config_parse_sections(const json_t *root, ls_ingress_conf *in,
                           : (long)(w->held_max_age_days * 86400.0);
   const json_t *ps = json_object_get(wk, "portal_share");
   w->portal_share = json_is_number(ps) ? json_number_value(ps) : -1.0;
-  w->shares = NULL;
-  w->n_shares = 0;
-  if (json_is_object(ps) && json_object_size(ps)) {
-    w->shares = calloc(json_object_size(ps), sizeof *w->shares);
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)ps, k, v) {
-      if (w->shares && json_is_number(v))
-        w->shares[w->n_shares++] = (ls_group_share){k, json_number_value(v)};
-    }
-  }
-  const json_t *groups = json_object_get(wk, "groups");
-  w->groups = NULL;
-  w->n_groups = 0;
-  if (json_is_object(groups) && json_object_size(groups)) {
-    w->groups = calloc(json_object_size(groups), sizeof *w->groups);
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)groups, k, v) {
-      char *ev = w->groups ? type_list(v) : NULL;
-      if (ev)
-        w->groups[w->n_groups++] = (ls_worker_group){k, ev};
-    }
-  }
+  w->shares = object_array(ps, sizeof *w->shares, take_share, &w->n_shares);
+  w->groups = object_array(json_object_get(wk, "groups"), sizeof *w->groups,
+                           take_group, &w->n_groups);
 }
 
 void ls_config_free_sections(ls_worker_conf *w) {

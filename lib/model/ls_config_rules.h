@@ -1,5 +1,5 @@
-/* ls_config_rules: the config's typed ingress and worker sections and its
- * semantic rules; the loader (ls_config) is their one caller. */
+/* ls_config_rules: the config's typed ingress, worker and fanout sections and
+ * its semantic rules; the loader (ls_config) is their one caller. */
 #ifndef LS_CONFIG_RULES_H
 #define LS_CONFIG_RULES_H
 
@@ -77,7 +77,18 @@ typedef struct {
   long dedup_window_s; /* "dedup_window": 8 days (docs/worker.md State) */
 } ls_worker_conf;
 
-/* The keys the loader knows in a section ("ingress", "worker"), NULL-ended:
+/* The "fanout" section, typed, defaults applied (docs/fanout.md). */
+typedef struct {
+  const char *listen;   /* "127.0.0.1:9104"; --listen wins */
+  long max_pending;     /* 20000: records per endpoint before pausing */
+  long drain_ms;        /* 10000: SIGTERM grace for requests in flight */
+  long order_window_ms; /* 250: wait for a lead's earlier events */
+  long catchup_ms;      /* 5000: longest wait for the backlog */
+  long seen_max;        /* 100000: event ids remembered per endpoint */
+} ls_fanout_conf;
+
+/* The keys the loader knows in a section ("ingress", "worker", "fanout"),
+ * NULL-ended:
  * the schema lists the same ones (a unit test holds them together). */
 const char *const *ls_config_section_keys(const char *section);
 
@@ -86,6 +97,8 @@ const char *const *ls_config_section_keys(const char *section);
  * default. */
 void ls_config_parse_sections(const json_t *root, ls_ingress_conf *in,
                               ls_worker_conf *w);
+/* The same for the "fanout" section. */
+void ls_config_parse_fanout(const json_t *root, ls_fanout_conf *fo);
 void ls_config_free_sections(ls_worker_conf *w);
 
 /* The rules the schema cannot say (duplicates across the file, event type

@@ -96,7 +96,7 @@ static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp) {
   return len;
 }
 
-static size_t utf8_enc(uint32_t c, unsigned char *out) {
+size_t ls_utf8_encode(uint32_t c, unsigned char *out) {
   if (c < 0x80) {
     out[0] = (unsigned char)c;
     return 1;
@@ -147,7 +147,7 @@ void ls_normalize_email(const char *in, char *out, size_t outlen) {
       enc[0] = s[i]; /* not UTF-8: kept */
       elen = len = 1;
     } else {
-      elen = utf8_enc(fold_cp(c), enc);
+      elen = ls_utf8_encode(fold_cp(c), enc);
     }
     if (o + elen >= outlen) {
       out[0] = '\0'; /* folding grew it past the buffer: no address */

@@ -13,3 +13,11 @@ ls_add_pytest(architecture_doc tests/scripts/test_architecture_doc.py
 # scripts/bootstrap.sh installs it); `make format` fixes a failure.
 add_test(NAME format_check COMMAND ${CMAKE_SOURCE_DIR}/scripts/format-check.sh)
 set_tests_properties(format_check PROPERTIES TIMEOUT 120 LABELS "unit")
+# make build-matrix's Release configuration (-O3 with -Werror: the
+# warnings gcc gives only with optimisation) in its own directory under
+# this build; about 35 s of CPU without ccache (README.md).
+add_test(NAME build_release_werror
+  COMMAND env LS_MATRIX_DIR=${CMAKE_BINARY_DIR}/matrix
+          ${CMAKE_SOURCE_DIR}/scripts/build-matrix.sh 2 release)
+set_tests_properties(build_release_werror PROPERTIES TIMEOUT 900
+  LABELS "slow")

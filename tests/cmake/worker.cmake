@@ -42,3 +42,8 @@ if(CMOCKA_FOUND)
   target_link_libraries(test_wrk_ledger PRIVATE worker_core PkgConfig::CMOCKA)
   ls_add_ctest(unit_wrk_ledger test_wrk_ledger LABELS unit)
 endif()
+# Workers of one group joining and leaving under load, eager and
+# cooperative: SIGKILL during a flush, a rebalance and a SIGTERM while a
+# replica restores; no worker may die by itself (docs/worker.md).
+ls_add_pytest(worker_churn tests/worker/test_worker_churn.py
+  LABELS integration slow TIMEOUT 600)

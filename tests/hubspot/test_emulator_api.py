@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hs_emu import ANY, Checker, Emulator, Re, check_common, check_shape  # noqa: E402
+from hs_emu import ANY, Re, check_common, check_shape, run_suite  # noqa: E402
 
 PORTAL = 1000001
 ISO = Re(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -52,7 +52,7 @@ C = "/crm/v3/objects/contacts"
 P = "/crm/v3/properties"
 
 ROWS = [
-    # --- auth (§0) ---------------------------------------------------------
+    # --- auth --------------------------------------------------------------
     dict(name="401 without token", method="GET", path=C, token=None,
          status=401, keys={"status", "message", "correlationId", "category"},
          expect=err("INVALID_AUTHENTICATION", MSG_401),
@@ -72,7 +72,7 @@ ROWS = [
     dict(name="read scope is enough to read", method="GET", path=C,
          token="tok-readonly", status=200, expect={"results": []}),
 
-    # --- properties (§4) ---------------------------------------------------
+    # --- properties --------------------------------------------------------
     dict(name="default contact properties", method="GET", path=P + "/contacts",
          status=200, expect={"results": lambda rs: {
              "email", "firstname", "lastname", "company", "phone", "website",
@@ -132,7 +132,7 @@ ROWS = [
     for t, g in (("emails", "emailinformation"), ("notes", "noteinformation"),
                  ("tasks", "taskinformation"))
 ] + [
-    # --- contacts (§1) -----------------------------------------------------
+    # --- contacts ----------------------------------------------------------
     dict(name="unknown property -> 400", method="POST", path=C,
          body={"properties": {"email": "t@example.com",
                               "testproperty": "x"}}, status=400,
@@ -208,7 +208,7 @@ ROWS = [
          body={"properties": {"hs_object_id": "5"}}, status=400,
          expect={"category": "VALIDATION_ERROR"}),
 
-    # --- batches (§1, §1.1-1.3) -------------------------------------------
+    # --- batches ----------------------------------------------------------
     dict(name="batch/create", method="POST", path=C + "/batch/create",
          body={"inputs": [{"properties": {"email": "b1@example.com"}},
                           {"properties": {"email": "b2@example.com"}}]},
@@ -318,7 +318,7 @@ ROWS = [
          body={"inputs": [{"id": "z@example.com", "properties": {}}]},
          status=400, expect=err("VALIDATION_ERROR")),
 
-    # --- engagements (§2, §3) ----------------------------------------------
+    # --- engagements -------------------------------------------------------
     dict(name="note without hs_timestamp", method="POST",
          path="/crm/v3/objects/notes",
          body={"properties": {"hs_note_body": "x"}}, status=400,
@@ -430,7 +430,7 @@ ROWS = [
          expect={"results.0.toObjectId": "{cid:int}",
                  "results.0.associationTypes.0.typeId": 202}),
 
-    # --- search (§1.4) -----------------------------------------------------
+    # --- search ------------------------------------------------------------
     dict(name="search EQ is case-insensitive", method="POST",
          path=C + "/search", search=True,
          body={"filterGroups": [{"filters": [
@@ -667,24 +667,19 @@ def check_reset(ck, emu):
     ck.eq("reset: tokens kept", 200, r.status)
 
 
+def rows_and_state(ck, emu):
+    saved = run_rows(ck, emu)
+    if {"cid", "nid"} <= set(saved):
+        check_state(ck, emu, saved)
+
+
 def main():
-    ck = Checker("hubspot_emulator_api")
-    emu = Emulator("--search-lag-ms", "0", config={"portals": [
+    run_suite("hubspot_emulator_api", {"portals": [
         {"token": "pat-na1-dev-token", "portal_id": PORTAL,
          "tier": "professional"},
         {"token": "tok-readonly", "portal_id": 2002, "tier": "free",
-         "scopes": ["crm.objects.contacts.read"]}]})
-    problems = []
-    try:
-        saved = run_rows(ck, emu)
-        if {"cid", "nid"} <= set(saved):
-            check_state(ck, emu, saved)
-        check_index_lag(ck, emu)
-        check_reset(ck, emu)
-    finally:
-        problems = emu.stop()
-    ck.eq("clean exit under sanitizers", [], problems)
-    ck.finish()
+         "scopes": ["crm.objects.contacts.read"]}]},
+        rows_and_state, check_index_lag, check_reset)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,6 @@ BUILD = os.environ.get("LS_BUILD_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build")
 SOURCE = os.environ.get("LS_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
-SHARED = os.environ.get("LS_SHARED_DIR") or os.path.abspath(
-    os.path.join(SOURCE, "..", "shared"))
 FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
 PAYLOADS = os.path.join(FIXTURES, "smartlead")
 
@@ -114,14 +112,12 @@ def http_request(base, method, path, body=None, headers=None, timeout=30):
 
 
 def load_payloads():
-    """{name: bytes} for every shared sample payload (tests/fixtures copy)."""
+    """{name: bytes} for every sample payload in tests/fixtures/smartlead."""
     out = {}
-    for d in (PAYLOADS, os.path.join(SHARED, "smartlead", "payloads")):
-        if os.path.isdir(d):
-            for f in sorted(os.listdir(d)):
-                if f.endswith(".json"):
-                    with open(os.path.join(d, f), "rb") as fh:
-                        out.setdefault(f[:-5], fh.read())
+    for f in sorted(os.listdir(PAYLOADS)):
+        if f.endswith(".json"):
+            with open(os.path.join(PAYLOADS, f), "rb") as fh:
+                out[f[:-5]] = fh.read()
     return out
 
 

@@ -162,6 +162,34 @@ static void unknown_keys_are_fatal_with_their_path(void **state) {
   ls_diags_free(&d);
 }
 
+/* The fanout section is typed like ingress and worker: values and defaults
+ * in cfg->fanout, an unknown key fatal. (The worker argument closes the
+ * worker section and opens a fanout one.) */
+static void fanout_section_is_typed(void **state) {
+  (void)state;
+  setup_env();
+  char *text = config_with(
+      "", "},\"fanout\":{\"order_window_ms\":300,\"listen\":\"127.0.0.1:0\"");
+  ls_diags d;
+  ls_config *cfg = NULL;
+  assert_true(load(text, &d, &cfg));
+  assert_int_equal(cfg->fanout.order_window_ms, 300);
+  assert_string_equal(cfg->fanout.listen, "127.0.0.1:0");
+  assert_int_equal(cfg->fanout.max_pending, 20000);
+  assert_int_equal(cfg->fanout.drain_ms, 10000);
+  assert_int_equal(cfg->fanout.catchup_ms, 5000);
+  assert_int_equal(cfg->fanout.seen_max, 100000);
+  ls_config_free(cfg);
+  ls_diags_free(&d);
+  free(text);
+  text = config_with("", "},\"fanout\":{\"max_pendin\":5,\"seen_max\":0");
+  assert_false(load(text, &d, &cfg));
+  expect(&d, "$.fanout.max_pendin", "unknown_key", LS_DIAG_FATAL);
+  expect(&d, "$.fanout.seen_max", "minimum", LS_DIAG_FATAL);
+  ls_diags_free(&d);
+  free(text);
+}
+
 static void type_and_range_errors_are_reported_together(void **state) {
   (void)state;
   setup_env();
@@ -420,8 +448,8 @@ static void schema_and_typed_sections_list_the_same_keys(void **state) {
   json_error_t jerr;
   json_t *schema = json_load_file(path, 0, &jerr);
   assert_non_null(schema);
-  static const char *const sections[] = {"ingress", "worker"};
-  for (size_t s = 0; s < 2; s++) {
+  static const char *const sections[] = {"ingress", "worker", "fanout"};
+  for (size_t s = 0; s < 3; s++) {
     const json_t *sec = json_object_get(
         json_object_get(json_object_get(schema, "properties"), sections[s]),
         "properties");
@@ -536,6 +564,7 @@ int main(void) {
       cmocka_unit_test(a_body_must_fit_a_kafka_message),
       cmocka_unit_test(first_error_string_names_file_path_and_count),
       cmocka_unit_test(schema_and_typed_sections_list_the_same_keys),
+      cmocka_unit_test(fanout_section_is_typed),
       cmocka_unit_test(max_response_bytes_caps_hubspot_answers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

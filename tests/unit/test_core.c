@@ -10,6 +10,7 @@
 
 #include "ls_array.h"
 #include "ls_buf.h"
+#include "ls_signals.h"
 #include "ls_config.h"
 #include "ls_hash.h"
 #include "ls_metrics.h"
@@ -174,6 +175,47 @@ static void buf_put_chain_keeps_first_error(void **state) {
   ls_buf_free(&b);
 }
 
+/* A signal only raises its flag; SIGPIPE is ignored once installed. */
+static void signals_raise_their_flags(void **state) {
+  (void)state;
+  static volatile sig_atomic_t stop, usr;
+  ls_signals_install(&stop);
+  ls_signal_flag(SIGUSR1, &usr);
+  assert_int_equal(raise(SIGUSR1), 0);
+  assert_int_equal(usr, 1);
+  assert_int_equal(stop, 0);
+  assert_int_equal(raise(SIGPIPE), 0); /* would end the test if not ignored */
+  assert_int_equal(raise(SIGTERM), 0);
+  assert_int_equal(stop, 1);
+  stop = 0;
+  assert_int_equal(raise(SIGINT), 0);
+  assert_int_equal(stop, 1);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGUSR1, SIG_DFL);
+}
+
+/* HTML/mrkdwn escaping: quotes only when asked, n bounds the bytes, and at
+ * the ceiling the text ends with the whole entities and bytes that fitted. */
+static void buf_put_escaped_escapes_and_stops_at_ceiling(void **state) {
+  (void)state;
+  ls_buf b;
+  ls_buf_init(&b, 64);
+  ls_err e = LS_OK;
+  ls_buf_put_escaped(&b, &e, "a<b>&\"c\"", 8, 1);
+  ls_buf_putz(&b, &e, "|");
+  ls_buf_put_escaped(&b, &e, "\"x&y\"zz", 5, 0);
+  ls_buf_put_escaped(&b, &e, NULL, 3, 1);
+  assert_int_equal(e, LS_OK);
+  assert_string_equal(b.data, "a&lt;b&gt;&amp;&quot;c&quot;|\"x&amp;y\"");
+  ls_buf_free(&b);
+  ls_buf_init(&b, 6);
+  ls_buf_put_escaped(&b, &e, "ab&cd", 5, 0);
+  assert_int_equal(e, LS_ERR_TOO_LARGE);
+  assert_string_equal(b.data, "ab");
+  ls_buf_free(&b);
+}
+
 /* LS_ARRAY_GROW keeps the elements, doubles, and refuses a size that
  * would overflow without touching the array. */
 static void array_grows_keeps_elements_and_refuses_overflow(void **state) {
@@ -201,6 +243,8 @@ int main(void) {
       cmocka_unit_test(buf_refuses_to_cross_its_ceiling),
       cmocka_unit_test(array_grows_keeps_elements_and_refuses_overflow),
       cmocka_unit_test(buf_put_chain_keeps_first_error),
+      cmocka_unit_test(buf_put_escaped_escapes_and_stops_at_ceiling),
+      cmocka_unit_test(signals_raise_their_flags),
       cmocka_unit_test(time_parses_every_smartlead_shape),
       cmocka_unit_test(sha256_matches_a_known_vector),
       cmocka_unit_test(dev_config_loads_and_finds_sources),

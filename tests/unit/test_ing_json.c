@@ -291,9 +291,11 @@ static void replace_values(const char *body, size_t len) {
       size_t pre = (size_t)(hole - text), holelen = 20;
       size_t n = strlen(text) - holelen + strlen(values[i]);
       char *out = malloc(n + 1);
+      assert_non_null(out);
+      size_t vn = strlen(values[i]);
       memcpy(out, text, pre);
-      memcpy(out + pre, values[i], strlen(values[i]));
-      strcpy(out + pre + strlen(values[i]), hole + holelen);
+      memcpy(out + pre, values[i], vn);
+      snprintf(out + pre + vn, n + 1 - pre - vn, "%s", hole + holelen);
       same_route(out, n);
       free(out);
       free(text);
