@@ -148,6 +148,9 @@ struct hs_limiter {
 
 /* A header view older than this may only replace our own sends. */
 #define HS_VIEW_FRESH_US 1000000
+#ifndef HS_FRESH_RTTS
+#define HS_FRESH_RTTS 2
+#endif
 
 static int64_t window_us(const hs_limiter *l) {
   return ((int64_t)l->c.window_ms + l->c.guard_ms) * 1000;
@@ -427,7 +430,7 @@ static double share_now(const hs_limiter *l) {
 static bool view_fresh(const hs_limiter *l, int64_t now_us) {
   if (!l->hdr_known)
     return false;
-  int64_t rtt = l->hdr_obs_us - l->hdr_sent_us;
+  int64_t rtt = (l->hdr_obs_us - l->hdr_sent_us) * HS_FRESH_RTTS;
   if (rtt < 20000)
     rtt = 20000;
   if (rtt > HS_VIEW_FRESH_US)
@@ -478,7 +481,8 @@ int hs_limiter_room(hs_limiter *l, int64_t now_us) {
 static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
   int64_t span = window_us(l);
   long room = 0;
-  if (view_room(l, now_us, lim, &room)) {
+  bool fresh = view_room(l, now_us, lim, &room);
+  if (fresh) {
     if (room > 0) {
       take(l, now_us, false);
       return 0;
@@ -503,10 +507,12 @@ static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
   if (l->in_flight > 0)
     return 20000; /* answers are on their way; look again then */
   /* Our oldest send leaving the window, the view ageing, or the quota
-   * growing: look again within 100 ms. */
+   * growing: look again within 100 ms; within 10 ms while the view is
+   * fresh (our own sends that leave the window make room in it). */
+  int64_t cap_us = fresh ? 10000 : 100000;
   int64_t w =
-      l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : 100000;
-  return w < 100000 ? w : 100000;
+      l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : cap_us;
+  return w < cap_us ? w : cap_us;
 }
 
 int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {

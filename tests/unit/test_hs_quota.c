@@ -554,6 +554,32 @@ static void test_group_replicas_leave(void **st) {
  * others borrow it: the lenders' views lag behind the borrowers' sends. */
 static void test_group_lenders_resume(void **st) {
   (void)st;
+  /* HS_QUOTA_SWEEP=1: a wider sweep (minutes), for changes to the rule. */
+  if (getenv("HS_QUOTA_SWEEP")) {
+    const int per[] = {60, 100, 190}, lo[] = {5, 20, 30}, hi[] = {300, 80, 40};
+    long tot = 0;
+    double pw = 0;
+    for (int a = 0; a < 3; a++)
+      for (int np = 2; np <= 6; np++)
+        for (int npr = 0; npr <= 2; npr++)
+          for (int lat = 0; lat < 3; lat++)
+            for (int idle = 0; idle < 2; idle++)
+              for (int wv = 4; wv <= 16; wv *= 2) {
+                gsim g = {
+                    per[a], np, npr, wv, lo[lat], hi[lat], idle ? 0 : 30 * SEC,
+                    idle};
+                long b = 0;
+                for (uint64_t sd = 1; sd < 4; sd++)
+                  b += group_sim(&g, sd * 7919 + (uint64_t)np, &pw);
+                tot += b;
+                if (b)
+                  print_message("sweep: per %d, %d replicas (%d priority), "
+                                "latency %d-%d ms, idle %d, wave %d: %ld\n",
+                                per[a], np, npr, lo[lat], hi[lat], idle, wv, b);
+              }
+    print_message("sweep: into exhausted %ld\n", tot);
+    assert_int_equal(tot, 0);
+  }
   gsim g = {60, 4, 0, 8, 20, 80, 0, true};
   long bad = 0;
   double pw = 0;
