@@ -27,6 +27,7 @@
 #include "wrk_obs.h"
 #include "wrk_out.h"
 #include "ls_version.h"
+#include "ls_env.h"
 #include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -44,13 +45,6 @@ static void usage(FILE *f) {
           "start. Without --events, the group's types in worker.groups.\n"
           "--role filter runs the category filter (hold and release,\n"
           "docs/filter.md) on leadsync.held instead of syncing.\n");
-}
-
-static const char *env_or(const char *v, const char *env) {
-  if (v)
-    return v;
-  const char *e = getenv(env);
-  return (e && *e) ? e : NULL;
 }
 
 /* "EMAIL_SENT,EMAIL_OPEN" -> types; false on an unknown name. */
@@ -421,11 +415,11 @@ static int parse_flags(int argc, char **argv, flags *f) {
       return 2;
     }
   }
-  f->config = env_or(f->config, "LEADSYNC_CONFIG");
-  f->group = env_or(f->group, "LEADSYNC_GROUP");
-  f->events = env_or(f->events, "LEADSYNC_EVENTS");
-  f->listen = env_or(f->listen, "LEADSYNC_LISTEN");
-  f->role = env_or(f->role, "LEADSYNC_ROLE");
+  f->config = ls_env_or(f->config, "LEADSYNC_CONFIG");
+  f->group = ls_env_or(f->group, "LEADSYNC_GROUP");
+  f->events = ls_env_or(f->events, "LEADSYNC_EVENTS");
+  f->listen = ls_env_or(f->listen, "LEADSYNC_LISTEN");
+  f->role = ls_env_or(f->role, "LEADSYNC_ROLE");
   f->filter_role = f->role && !strcmp(f->role, "filter");
   ls_log_init(f->filter_role ? "filter" : "worker");
   if (f->role && !f->filter_role && strcmp(f->role, "sync")) {
@@ -519,6 +513,7 @@ int main(int argc, char **argv) {
   wrk_consumer cons;
   wrk_poison poison;
   wrk_carry carry;
+  wrk_consumer_malloc_bounds();
   memset(&w, 0, sizeof w);
   memset(&cons, 0, sizeof cons);
   memset(&poison, 0, sizeof poison);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ls_event.h"
+#include "ls_env.h"
 
 /* ---- typed sections ----------------------------------------------------- */
 
@@ -273,8 +274,7 @@ static bool is_hex64(const char *s) {
 }
 
 static bool env_set(const char *name) {
-  const char *v = name ? getenv(name) : NULL;
-  return v && *v;
+  return ls_env(name) != NULL;
 }
 
 /* A file with something other than white space in it. */
