@@ -11,6 +11,7 @@
 #include "ls_event.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "ls_env.h"
 
 #define AS_PAGE 100
 #define AS_API_WAIT_MS 120000
@@ -83,9 +84,9 @@ bool as_tenant_load(const ls_tenant *t, as_tenant *out, char *err,
   if (!json_is_object(sl))
     return true; /* not assured */
   const char *benv = json_string_value(json_object_get(sl, "base_url_env"));
-  const char *base = benv && getenv(benv) && *getenv(benv)
-                         ? getenv(benv)
-                         : json_string_value(json_object_get(sl, "base_url"));
+  const char *base = ls_env(benv);
+  if (!base)
+    base = json_string_value(json_object_get(sl, "base_url"));
   snprintf(out->base_url, sizeof out->base_url, "%s",
            base ? base : "https://server.smartlead.ai/api/v1");
   size_t bl = strlen(out->base_url);
@@ -95,8 +96,8 @@ bool as_tenant_load(const ls_tenant *t, as_tenant *out, char *err,
   const char *kfile = json_string_value(json_object_get(sl, "api_key_file"));
   if (kenv) {
     snprintf(out->key_ref, sizeof out->key_ref, "env:%s", kenv);
-    const char *v = getenv(kenv);
-    if (v && *v)
+    const char *v = ls_env(kenv);
+    if (v)
       out->api_key = strdup(v);
   }
   if (!out->api_key && kfile) {

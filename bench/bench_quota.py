@@ -27,6 +27,9 @@ SIZES = {
     "priority_reply_rate":   (5,     5),
     "priority_reply_seconds": (30,   4),
     "priority_warmup_s":     (11,    11),    # past the first rate window
+    # worker.priority_linger_ms of the replies group; -1: the config's
+    # default (A/B: BENCH_PRIORITY_LINGER_MS=200 is the batch linger).
+    "priority_linger_ms":    (-1,    -1),
     "portals_tenants":       (20,    3),
     "portals_events":        (2000,  60),    # per tenant
     "portals_in_flight":     (48,    16),
@@ -79,6 +82,12 @@ def part_priority(b, res, bm):
         st.hubspot_faults({"latency_ms": s["hubspot_latency_ms"]})
         b.set_tier(st, tier)
         cfg = b.config(st, tier=tier, per_10s=per_10s)
+        if s["priority_linger_ms"] >= 0:
+            with open(cfg) as f:
+                c = json.load(f)
+            c["worker"]["priority_linger_ms"] = s["priority_linger_ms"]
+            with open(cfg, "w") as f:
+                json.dump(c, f, indent=2)
         sl = bm.SyncLog(st.bootstrap)
         try:
             act = st.worker(cfg, "activity", ACTIVITY)

@@ -12,7 +12,10 @@ that group (every event type) starts and the part records:
   (the consumer group's join, which the dev broker delays by the session
   timeout, is left out: it is the same at any history);
 - rss_idle_mib: VmRSS once restored and idle (after 2 s);
-- rss_peak_mib: VmHWM then (the restore's peak).
+- rss_peak_mib: VmHWM then (the restore's peak);
+- cpu_s: the worker's CPU (all threads) from spawn to ready, and load_avg,
+  the 1-minute load average then: on a shared machine the wall time
+  follows the load, the CPU much less.
 
 BENCH_STATE_FORMAT=legacy writes the layout of before issue 14 (one record
 per event id on any partition, no header), so the old worker can be
@@ -25,6 +28,11 @@ import time
 import uuid
 
 STATE_GROUP = "state"
+# Records per ledger batch in the fill: about what the 50 ms time-cut
+# batches held when the fill ran on a quiet machine (a worker's flush of
+# 1,000 events writes about 30 to each of 32 ledger partitions; a real
+# broker returns many batches per fetch, the dev broker one).
+FILL_BATCH = int(os.environ.get("BENCH_STATE_FILL_BATCH", "100"))
 
 
 def log(msg):
@@ -45,7 +53,13 @@ def fill_ledger(bootstrap, n, partitions, legacy):
     """Writes n synced ledger records; returns the records the broker kept
     (the dev broker drops the oldest past ~5 MB per partition)."""
     from confluent_kafka import Producer, Consumer, TopicPartition
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50,
+    # Batches of exactly FILL_BATCH records per partition (cut by count,
+    # never by time): the dev broker serves one batch per partition per
+    # fetch and finds it by scanning the partition's batches, so a restore
+    # costs with the number of batches; with a time-cut batch it followed
+    # the speed of the fill, i.e. the machine's load (docs/bench.md 9a).
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5000,
+                  "batch.num.messages": FILL_BATCH,
                   "batch.size": 1000000, "compression.type": "zstd",
                   "queue.buffering.max.messages": 1000000,
                   "queue.buffering.max.kbytes": 1048576, "log_level": 3})
@@ -80,6 +94,18 @@ def fill_ledger(bootstrap, n, partitions, legacy):
         return kept
     finally:
         c.close()
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a process (all its threads) in seconds, None when it
+    is gone: the restore's CPU, which a shared machine's load stretches
+    less than its wall time."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def log_lines(path):
@@ -147,10 +173,12 @@ def part_state_ledger(b, res, proc_status):
                             interval=0.2, what="the worker's restore")
             if rs == -1:
                 raise RuntimeError(f"the state worker died:\n{w.tail()}")
+            cpu_s = proc_cpu_seconds(w.pid)
             time.sleep(2.0)
             row = {"records": n, "records_kept": kept,
                    "ready_s": start_s + rs, "start_s": start_s,
-                   "restore_s": rs,
+                   "restore_s": rs, "cpu_s": cpu_s,
+                   "load_avg": round(os.getloadavg()[0], 2),
                    "rss_idle_mib": proc_status(w.pid, "VmRSS"),
                    "rss_peak_mib": proc_status(w.pid, "VmHWM")}
             log(f"state: {row}")
@@ -182,6 +210,8 @@ def state_rows(res, add, table, targets):
             f"<= {targets['state_ready_s']:.0f}" if big else None,
             (lambda v: v <= targets["state_ready_s"]) if big else None,
             "state_ready_s" if big else None)
+        add("state", f"worker CPU s to ready, {n:,} records",
+            r.get("cpu_s"), "{:.2f}")
         add("state", f"worker RSS idle / peak MiB, {n:,} records",
             r.get("rss_peak_mib"), "{:.1f}",
             f"<= {targets['state_rss_mib']:.0f}" if big else None,
@@ -196,3 +226,72 @@ def state_rows(res, add, table, targets):
     if "ledger_bytes_per_record" in st:
         add("state", "worker marginal bytes per ledger record",
             st["ledger_bytes_per_record"], "{:.1f}")
+
+
+def _status_mib(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def ab_main(argv):
+    """bench_state.py RECORDS ROUNDS BUILD_DIR...: one dev broker filled
+    once with RECORDS ledger records, then a worker of each build dir
+    started in turn, ROUNDS times (A/B on a shared machine: same history,
+    interleaved). Prints ready s, worker CPU s, RSS idle / peak MiB and the
+    load average per run."""
+    if len(argv) < 3:
+        print(ab_main.__doc__, file=sys.stderr)
+        return 2
+    n, rounds = int(argv[0]), int(argv[1])
+    dirs = [os.path.abspath(d) for d in argv[2:]]
+    here = os.path.dirname(os.path.abspath(__file__))
+    os.environ["LS_BUILD_DIR"] = dirs[0]
+    sys.path.insert(0, os.path.join(here, "..", "tests", "lib"))
+    import harness
+    st = harness.Stack()
+    try:
+        parts = int(os.environ.get("BENCH_STATE_PARTITIONS", "32"))
+        st.broker(partitions=parts)
+        st.emulator()
+
+        def mutate(cfg):
+            cfg["kafka"]["partitions"] = parts
+        cfg = st.config(mutate)
+        t = time.monotonic()
+        kept = fill_ledger(st.bootstrap, n, parts, False)
+        log(f"state ab: {kept:,} records kept, filled in "
+            f"{time.monotonic() - t:.1f} s, batches of {FILL_BATCH}")
+        for r in range(rounds):
+            for d in dirs:
+                harness.BUILD = d
+                t0 = time.monotonic()
+                w = st.worker(cfg, STATE_GROUP, harness.ALL_EVENTS,
+                              extra_args=["--no-setup"])
+                start_s = time.monotonic() - t0
+                rs = harness.wait_for(
+                    lambda: (not w.alive() and -1) or restore_seconds(w),
+                    timeout=600, interval=0.1, what="the worker's restore")
+                if rs == -1:
+                    raise RuntimeError(f"the worker died:\n{w.tail()}")
+                cpu = proc_cpu_seconds(w.pid)
+                time.sleep(1.0)
+                print(json.dumps({
+                    "round": r, "build_dir": d, "records": n,
+                    "ready_s": round(start_s + rs, 2), "cpu_s": cpu,
+                    "rss_idle_mib": _status_mib(w.pid, "VmRSS"),
+                    "rss_peak_mib": _status_mib(w.pid, "VmHWM"),
+                    "load_avg": round(os.getloadavg()[0], 1)}), flush=True)
+                w.stop()
+    finally:
+        st.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(ab_main(sys.argv[1:]))

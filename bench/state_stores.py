@@ -158,12 +158,13 @@ def add_rows(res, add, get, num, table):
     add("stores", head, None, "{}")
     table[-1]["text"] = ""
     for metric, key, fmt, key2 in [
-            ("restore (bulk insert) s", "load_s", "{:.2f}", None),
+            ("restore (bulk insert) wall/CPU s", "load_s", "{:.2f}",
+             "load_cpu_s"),
             ("MiB charged (heap + page cache)", "charged_mib", "{:.1f}",
              None),
             ("bytes per key", "bytes_per_key", "{:.0f}", None),
-            ("lookup hit p50/p99 us", "hit_p50_us", "{:.1f}", "hit_p99_us"),
-            ("lookup miss p50/p99 us", "miss_p50_us", "{:.1f}",
+            ("lookup hit p50/p99 us", "hit_p50_us", "{:.2f}", "hit_p99_us"),
+            ("lookup miss p50/p99 us", "miss_p50_us", "{:.2f}",
              "miss_p99_us"),
             ("steady churn ops/s (in + out)", "churn_ops_per_s", "{:,.0f}",
              None),

@@ -13,6 +13,7 @@
 
 #include "ls_hash.h"
 #include "ls_time.h"
+#include "ls_env.h"
 
 const char *cli_severity_name(cli_severity s) {
   switch (s) {
@@ -95,8 +96,8 @@ static void replace_str(char **dst, const char *src) {
  * operator's shell does not have, so .run/ supplies them. */
 static void apply_run_dir(const cli_ctx *ctx, ls_config *cfg) {
   char buf[2048];
-  const char *env_bs = getenv("KAFKA_BOOTSTRAP_SERVERS");
-  if ((!env_bs || !*env_bs) && cli_run_file(ctx, "bootstrap", buf, sizeof buf))
+  if (!ls_env("KAFKA_BOOTSTRAP_SERVERS") &&
+      cli_run_file(ctx, "bootstrap", buf, sizeof buf))
     replace_str(&cfg->bootstrap, buf);
   bool have_url = cli_run_file(ctx, "hubspot_url", buf, sizeof buf);
   char tok[2048];
@@ -105,7 +106,7 @@ static void apply_run_dir(const cli_ctx *ctx, ls_config *cfg) {
     ls_tenant *t = &cfg->tenants[i];
     const char *benv = json_string_value(
         json_object_get(json_object_get(t->json, "hubspot"), "base_url_env"));
-    bool env_set = benv && getenv(benv) && *getenv(benv);
+    bool env_set = ls_env(benv) != NULL;
     if (have_url && !env_set)
       replace_str(&t->hs_base_url, buf);
     if (have_tok && !t->hs_token)
@@ -119,10 +120,8 @@ static int load(cli_ctx *ctx, ls_config **out, bool optional) {
   const char *path = ctx->config_path;
   bool from_run = false;
   *out = NULL;
-  if (!path || !*path) {
-    const char *env = getenv("LEADSYNC_CONFIG");
-    path = env && *env ? env : NULL;
-  }
+  if (!path || !*path)
+    path = ls_env("LEADSYNC_CONFIG");
   if (!path) {
     snprintf(run_cfg, sizeof run_cfg, "%s/config.json", ctx->run_dir);
     if (file_exists(run_cfg)) {

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "cli_args.h"
 #include "cli_cmds.h"
+#include "ls_env.h"
 
 static const char usage_text[] =
     "usage: leadsync assure [--tenant ID] [--since DURATION] [--config FILE]\n"
@@ -33,8 +34,7 @@ static const char usage_text[] =
 static void env_from_run(const cli_ctx *ctx, const char *var,
                          const char *file) {
   char buf[1024];
-  if ((!getenv(var) || !*getenv(var)) &&
-      cli_run_file(ctx, file, buf, sizeof buf))
+  if (!ls_env(var) && cli_run_file(ctx, file, buf, sizeof buf))
     setenv(var, buf, 1);
 }
 

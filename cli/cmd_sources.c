@@ -11,6 +11,7 @@
 #include "cli_cmds.h"
 #include "cli_kafka.h"
 #include "cli_sources.h"
+#include "ls_env.h"
 
 static const char usage_text[] =
     "usage: leadsync sources list\n"
@@ -75,8 +76,8 @@ static void ingress_base(const cli_ctx *ctx, const ls_config *cfg,
 }
 
 static const char *whoami(void) {
-  const char *u = getenv("USER");
-  return u && *u ? u : "cli";
+  const char *u = ls_env("USER");
+  return u ? u : "cli";
 }
 
 static int print_result(cli_ctx *ctx, json_t *rec, const char *token,

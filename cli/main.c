@@ -9,6 +9,7 @@
 #include "cli_cmds.h"
 #include "ls_log.h"
 #include "ls_version.h"
+#include "ls_env.h"
 
 static const struct {
   const char *name;
@@ -48,8 +49,8 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
   cli_ctx ctx = {.cmd = "", .config_path = NULL, .json = false};
-  const char *rd = getenv("LEADSYNC_RUN_DIR");
-  ctx.run_dir = rd && *rd ? rd : ".run";
+  const char *rd = ls_env("LEADSYNC_RUN_DIR");
+  ctx.run_dir = rd ? rd : ".run";
   /* The CLI talks to people: only warnings and errors from the library. */
   ls_log_init("leadsync-cli");
   if (!getenv("LEADSYNC_LOG_LEVEL"))

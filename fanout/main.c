@@ -12,6 +12,7 @@
 #include "ls_log.h"
 #include "ls_version.h"
 #include "ls_ops.h"
+#include "ls_env.h"
 #include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -26,13 +27,6 @@ static void usage(FILE *f) {
              "process serves (default: all). Env: LEADSYNC_CONFIG,\n"
              "LEADSYNC_ENDPOINTS, LEADSYNC_LISTEN. Serves /metrics, /healthz,\n"
              "/readyz (default 127.0.0.1:9104, fanout.listen).\n");
-}
-
-static const char *env_or(const char *v, const char *env) {
-  if (v)
-    return v;
-  const char *e = getenv(env);
-  return (e && *e) ? e : NULL;
 }
 
 static bool in_list(const char *list, const char *id) {
@@ -93,9 +87,9 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  config = env_or(config, "LEADSYNC_CONFIG");
-  set = env_or(set, "LEADSYNC_ENDPOINTS");
-  listen = env_or(listen, "LEADSYNC_LISTEN");
+  config = ls_env_or(config, "LEADSYNC_CONFIG");
+  set = ls_env_or(set, "LEADSYNC_ENDPOINTS");
+  listen = ls_env_or(listen, "LEADSYNC_LISTEN");
   ls_log_init("fanout");
   if (!config) {
     usage(stderr);

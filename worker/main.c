@@ -27,6 +27,7 @@
 #include "wrk_obs.h"
 #include "wrk_out.h"
 #include "ls_version.h"
+#include "ls_env.h"
 #include "ls_signals.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -44,13 +45,6 @@ static void usage(FILE *f) {
           "start. Without --events, the group's types in worker.groups.\n"
           "--role filter runs the category filter (hold and release,\n"
           "docs/filter.md) on leadsync.held instead of syncing.\n");
-}
-
-static const char *env_or(const char *v, const char *env) {
-  if (v)
-    return v;
-  const char *e = getenv(env);
-  return (e && *e) ? e : NULL;
 }
 
 /* "EMAIL_SENT,EMAIL_OPEN" -> types; false on an unknown name. */
@@ -141,6 +135,22 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
 /* Replies and category updates are served first when the portal is
  * busy (docs/worker.md "Rate limiting"): a group that handles one of them
  * takes the headroom that bulk groups leave free. */
+static bool priority_type(ls_event_type t) {
+  return t == LS_EV_EMAIL_REPLY || t == LS_EV_UNTRACKED_REPLIES ||
+         t == LS_EV_LEAD_CATEGORY_UPDATED;
+}
+
+/* A group of priority types only (replies, category updates) flushes
+ * after worker.priority_linger_ms instead of batch_linger_ms: a reply
+ * waits a round trip, not a batch linger. A group that also has bulk
+ * types keeps the batch linger. */
+static bool priority_only(const wrk_settings *s) {
+  for (size_t i = 0; i < s->n_types; i++)
+    if (!priority_type(s->types[i]))
+      return false;
+  return s->n_types > 0;
+}
+
 static hs_rl_class quota_class(const wrk_settings *s) {
   for (size_t i = 0; i < s->n_types; i++)
     if (s->types[i] == LS_EV_EMAIL_REPLY ||
@@ -405,11 +415,11 @@ static int parse_flags(int argc, char **argv, flags *f) {
       return 2;
     }
   }
-  f->config = env_or(f->config, "LEADSYNC_CONFIG");
-  f->group = env_or(f->group, "LEADSYNC_GROUP");
-  f->events = env_or(f->events, "LEADSYNC_EVENTS");
-  f->listen = env_or(f->listen, "LEADSYNC_LISTEN");
-  f->role = env_or(f->role, "LEADSYNC_ROLE");
+  f->config = ls_env_or(f->config, "LEADSYNC_CONFIG");
+  f->group = ls_env_or(f->group, "LEADSYNC_GROUP");
+  f->events = ls_env_or(f->events, "LEADSYNC_EVENTS");
+  f->listen = ls_env_or(f->listen, "LEADSYNC_LISTEN");
+  f->role = ls_env_or(f->role, "LEADSYNC_ROLE");
   f->filter_role = f->role && !strcmp(f->role, "filter");
   ls_log_init(f->filter_role ? "filter" : "worker");
   if (f->role && !f->filter_role && strcmp(f->role, "sync")) {
@@ -503,6 +513,7 @@ int main(int argc, char **argv) {
   wrk_consumer cons;
   wrk_poison poison;
   wrk_carry carry;
+  wrk_consumer_malloc_bounds();
   memset(&w, 0, sizeof w);
   memset(&cons, 0, sizeof cons);
   memset(&poison, 0, sizeof poison);
@@ -553,6 +564,8 @@ int main(int argc, char **argv) {
     goto out;
   }
   w.s.portal_share = portal_share(w.cfg, &w.s);
+  if (!setup_only && priority_only(&w.s))
+    w.s.linger_ms = w.cfg->worker.priority_linger_ms;
   if (!start_hubspot(&w))
     goto out;
   if (setup_only) {

@@ -64,40 +64,45 @@ struct wrk_ledger {
 
 /* -- the table ------------------------------------------------------ */
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
+/* Hex digit values plus one (0: not a hex digit). */
+static const unsigned char HEX1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12,
+    ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16};
 
-/* 96 bits of the id: its first 16 hex digits, and the last 16 folded to
- * 32 bits (event ids are 32 hex digits of a hash); anything else through
- * SHA-256 first. */
-static void to_key(const char *id, uint64_t *a, uint32_t *b) {
-  char hex[65];
-  const char *src = id;
-  size_t len = strlen(id);
-  bool ok = len == 32;
-  for (size_t i = 0; ok && i < 32; i++)
-    ok = hexval(id[i]) >= 0;
-  if (!ok) {
-    ls_sha256_hex(id, len, hex);
-    src = hex;
-  }
+/* 32 hex digits to 96 bits: the first 16 digits, and the last 16 folded
+ * to 32 bits. false: not 32 hex digits. One pass, no branches per digit
+ * but the validity check (a restore takes a million of these). */
+static bool hex_key(const char *h, uint64_t *a, uint32_t *b) {
   uint64_t x = 0, y = 0;
-  for (int i = 0; i < 16; i++)
-    x = (x << 4) | (uint64_t)hexval(src[i]);
-  for (int i = 16; i < 32; i++)
-    y = (y << 4) | (uint64_t)hexval(src[i]);
+  unsigned bad = 0;
+  for (int i = 0; i < 16; i++) {
+    unsigned v = HEX1[(unsigned char)h[i]], w = HEX1[(unsigned char)h[16 + i]];
+    bad |= (v - 1) | (w - 1);
+    x = (x << 4) | ((v - 1) & 15u);
+    y = (y << 4) | ((w - 1) & 15u);
+  }
+  if (bad > 15)
+    return false;
   uint32_t f = (uint32_t)y ^ (uint32_t)(y >> 32);
   if (!x && !f)
     f = 1;
   *a = x;
   *b = f;
+  return true;
+}
+
+/* 96 bits of the id (event ids are 32 hex digits of a hash); anything
+ * else through SHA-256 first. */
+static void to_key(const char *id, uint64_t *a, uint32_t *b) {
+  char hex[65];
+  *a = 0;
+  *b = 1;
+  if (strlen(id) == 32 && hex_key(id, a, b))
+    return;
+  ls_sha256_hex(id, strlen(id), hex);
+  hex_key(hex, a, b);
 }
 
 static size_t home(const table *t, uint64_t a, uint32_t b) {
@@ -147,18 +152,31 @@ static bool rebuild(table *t, size_t want, uint32_t min_minute) {
   return true;
 }
 
-/* Grows by half at 80 % load: 20 to 30 bytes per entry. */
+/* Grows by half at 80 % load: 20 to 30 bytes per entry. One probe
+ * sequence finds the entry or the free slot it goes into. */
 static bool tab_add(table *t, uint64_t a, uint32_t b, uint32_t minute,
                     unsigned flags) {
-  slot *s = find(t, a, b);
-  if (s) {
-    s->tm = (minute << FLAG_BITS) | ((s->tm | flags) & 7u);
-    return true;
+  if ((t->n + 1) * 5 > t->cap * 4 && !rebuild(t, t->n + t->n / 2 + 1, 0)) {
+    slot *s = find(t, a, b); /* full and no memory: update only */
+    if (s)
+      s->tm = (minute << FLAG_BITS) | ((s->tm | flags) & 7u);
+    return s != NULL;
   }
-  if ((t->n + 1) * 5 > t->cap * 4 && !rebuild(t, t->n + t->n / 2 + 1, 0))
-    return false;
-  put_new(t, (slot){a, b, (minute << FLAG_BITS) | (flags & 7u)});
-  return true;
+  size_t j = home(t, a, b);
+  for (;;) {
+    slot *s = &t->s[j];
+    if (!s->a && !s->b) {
+      *s = (slot){a, b, (minute << FLAG_BITS) | (flags & 7u)};
+      t->n++;
+      return true;
+    }
+    if (s->a == a && s->b == b) {
+      s->tm = (minute << FLAG_BITS) | ((s->tm | flags) & 7u);
+      return true;
+    }
+    if (++j == t->cap)
+      j = 0;
+  }
 }
 
 static void tab_free(table *t) {
@@ -301,19 +319,15 @@ wrk_ledger *wrk_ledger_new(const ls_config *cfg, const char *group,
   char gid[220];
   /* Group-less: partitions are assigned by hand, a few restoring at once
    * (start_restores); end of partition events end a restore. */
-  static const char *const props[] = {"enable.partition.eof",
-                                      "true",
-                                      "auto.offset.reset",
-                                      "earliest",
-                                      "queued.min.messages",
-                                      "20000",
-                                      "queued.max.messages.kbytes",
-                                      "2048",
-                                      "fetch.message.max.bytes",
-                                      "1048576",
-                                      "fetch.wait.max.ms",
-                                      "25",
-                                      NULL};
+  static const char *const props[] = {
+      "enable.partition.eof", "true", "auto.offset.reset", "earliest",
+      "queued.min.messages", "20000", "queued.max.messages.kbytes", "2048",
+      "fetch.message.max.bytes", "1048576", "fetch.wait.max.ms", "25",
+      /* The queue bound is the consumer's
+       * whole queue; at it, librdkafka
+       * backs every partition off this
+       * long (500 ms by default). */
+      "fetch.error.backoff.ms", "10", NULL};
   snprintf(gid, sizeof gid, "leadsync-%s-ledger", group);
   kq_consumer_opts o = {.kind = KQ_READER, .group_id = gid, .props = props};
   rd_kafka_t *rk = kq_consumer_new(cfg, &o, errstr, errlen);
@@ -549,14 +563,17 @@ static void take(wrk_ledger *l, const rd_kafka_message_t *m, int64_t min_ms) {
   int64_t ts = rd_kafka_message_timestamp(m, &tt);
   if (ts > 0 && ts < min_ms)
     return; /* beyond the window: as if retention had removed it */
-  char st[16], id[33];
-  kq_header(m, "ls_state", st, sizeof st);
-  unsigned flags = !strcmp(st, "intent") ? WRK_SEEN_INTENT : WRK_SEEN_SYNCED;
-  memcpy(id, (const char *)m->key + l->plen, 32);
-  id[32] = '\0';
+  char st[16];
   uint64_t a;
   uint32_t b;
-  to_key(id, &a, &b);
+  if (!hex_key((const char *)m->key + l->plen, &a, &b)) {
+    char id[33]; /* not hex: hashed, as wrk_ledger_record does */
+    memcpy(id, (const char *)m->key + l->plen, 32);
+    id[32] = '\0';
+    to_key(id, &a, &b);
+  }
+  kq_header(m, "ls_state", st, sizeof st);
+  unsigned flags = !strcmp(st, "intent") ? WRK_SEEN_INTENT : WRK_SEEN_SYNCED;
   if (!tab_add(&pp->t, a, b, minute_of_us(ts > 0 ? ts * 1000 : ls_now_us()),
                flags))
     ls_warn("ledger state: out of memory in a restore", NULL);
@@ -605,9 +622,11 @@ static void restored(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
     malloc_trim(0);
 }
 
-/* At most this many partitions restore at once: the ledger consumer's
- * fetch buffers (queued.max.messages.kbytes per partition) stay bounded
- * whatever the number of assigned partitions. */
+/* At most this many partitions restore at once: a fetch response holds
+ * a batch (or up to fetch.message.max.bytes) of each, so the buffers in
+ * flight stay bounded whatever the number of assigned partitions (the
+ * queue bound is the consumer's whole queue). 32 at once was 1.5-2x
+ * slower than 8 on the dev broker (docs/bench.md 9a). */
 #define MAX_ACTIVE_RESTORES 8
 
 static void start_restores(wrk_ledger *l) {

@@ -13,6 +13,7 @@
 #include "ls_hash.h"
 #include "ls_log.h"
 #include "ls_schema.h"
+#include "ls_env.h"
 
 const char *ls_level_name(ls_level l) {
   switch (l) {
@@ -103,9 +104,9 @@ static ls_err load_tenant(const json_t *jt, ls_tenant *t) {
   }
   const json_t *hs = json_object_get(jt, "hubspot");
   const char *benv = jstr(hs, "base_url_env");
-  const char *base = benv && getenv(benv) && *getenv(benv)
-                         ? getenv(benv)
-                         : jstr(hs, "base_url");
+  const char *base = ls_env(benv);
+  if (!base)
+    base = jstr(hs, "base_url");
   t->hs_base_url = strdup(base ? base : "https://api.hubapi.com");
   if (!t->hs_base_url)
     return LS_ERR_NOMEM;
@@ -222,9 +223,9 @@ static ls_err load_root(json_t *root, const char *name, ls_config **out,
     goto out;
   }
   const json_t *kafka = json_object_get(root, "kafka");
-  const char *env_bs = getenv("KAFKA_BOOTSTRAP_SERVERS");
-  const char *bs =
-      env_bs && *env_bs ? env_bs : jstr(kafka, "bootstrap_servers");
+  const char *bs = ls_env("KAFKA_BOOTSTRAP_SERVERS");
+  if (!bs)
+    bs = jstr(kafka, "bootstrap_servers");
   cfg->bootstrap = strdup(bs ? bs : "127.0.0.1:9092");
   const char *prefix = jstr(kafka, "topic_prefix");
   cfg->topic_prefix = strdup(prefix ? prefix : "smartlead.");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ls_event.h"
+#include "ls_env.h"
 
 /* ---- typed sections ----------------------------------------------------- */
 
@@ -51,12 +52,13 @@ static const field worker_fields[] = {
     WK(batch_max, K_LONG, 100),
     WK(flush_max, K_OWN, 0),
     WK(batch_linger_ms, K_LONG, 200),
+    WK(priority_linger_ms, K_LONG, 25),
     WK(max_in_flight, K_LONG, 8),
     WK(portal_share, K_OWN, 0),
     WK(groups, K_OWN, 0),
     WK(ratelimit_reserve, K_LONG, 0),
     WK(setup_on_start, K_BOOL, 1),
-    WK(ratelimit_borrow, K_BOOL, 0),
+    WK(ratelimit_borrow, K_BOOL, 1),
     WK(max_retries, K_LONG, 8),
     WK(backoff_base_ms, K_LONG, 200),
     WK(backoff_max_ms, K_LONG, 30000),
@@ -272,8 +274,7 @@ static bool is_hex64(const char *s) {
 }
 
 static bool env_set(const char *name) {
-  const char *v = name ? getenv(name) : NULL;
-  return v && *v;
+  return ls_env(name) != NULL;
 }
 
 /* A file with something other than white space in it. */

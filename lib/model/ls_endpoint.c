@@ -1,5 +1,6 @@
 /* ls_endpoint: fan-out endpoint settings, signatures and the SSRF guard. */
 #include "ls_endpoint.h"
+#include "ls_env.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -122,8 +123,8 @@ static ls_err load_secrets(ls_endpoint *ep, const json_t *je, const char *path,
                 "secret_env and secret_file exclude each other");
   if (env) {
     snprintf(p, sizeof p, "%s.secret_env", path);
-    const char *v = getenv(env);
-    if (!v || !*v)
+    const char *v = ls_env(env);
+    if (!v)
       return fail(errstr, errlen, p, "the environment variable is not set");
     snprintf(text, sizeof text, "%s", v);
   } else {

@@ -174,6 +174,22 @@ class Checker:
         sys.exit(1 if self.failed else 0)
 
 
+def run_suite(suite, config, *steps):
+    """Runs each step(ck, emu) in order against one emulator started with
+    config and no search lag, then checks that it exits clean under the
+    sanitizers; exits with the suite's verdict."""
+    ck = Checker(suite)
+    emu = Emulator("--search-lag-ms", "0", config=config)
+    problems = []
+    try:
+        for step in steps:
+            step(ck, emu)
+    finally:
+        problems = emu.stop()
+    ck.eq("clean exit under sanitizers", [], problems)
+    ck.finish()
+
+
 class Re:
     """An expected value matched as a regular expression."""
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hs_emu import ANY, Checker, Emulator, Re, check_common, check_shape  # noqa: E402
+from hs_emu import ANY, Re, check_common, check_shape, run_suite  # noqa: E402
 
 PORTAL = 1000001
 ISO = Re(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -667,24 +667,19 @@ def check_reset(ck, emu):
     ck.eq("reset: tokens kept", 200, r.status)
 
 
+def rows_and_state(ck, emu):
+    saved = run_rows(ck, emu)
+    if {"cid", "nid"} <= set(saved):
+        check_state(ck, emu, saved)
+
+
 def main():
-    ck = Checker("hubspot_emulator_api")
-    emu = Emulator("--search-lag-ms", "0", config={"portals": [
+    run_suite("hubspot_emulator_api", {"portals": [
         {"token": "pat-na1-dev-token", "portal_id": PORTAL,
          "tier": "professional"},
         {"token": "tok-readonly", "portal_id": 2002, "tier": "free",
-         "scopes": ["crm.objects.contacts.read"]}]})
-    problems = []
-    try:
-        saved = run_rows(ck, emu)
-        if {"cid", "nid"} <= set(saved):
-            check_state(ck, emu, saved)
-        check_index_lag(ck, emu)
-        check_reset(ck, emu)
-    finally:
-        problems = emu.stop()
-    ck.eq("clean exit under sanitizers", [], problems)
-    ck.finish()
+         "scopes": ["crm.objects.contacts.read"]}]},
+        rows_and_state, check_index_lag, check_reset)
 
 
 if __name__ == "__main__":

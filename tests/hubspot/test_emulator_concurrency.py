@@ -9,7 +9,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hs_emu import Checker, Emulator  # noqa: E402
+from hs_emu import run_suite  # noqa: E402
 
 C = "/crm/v3/objects/contacts"
 CLIENTS = 64
@@ -138,27 +138,21 @@ def test_latency_in_parallel(ck, emu):
     emu.admin("POST", "/_emulator/faults", {"clear": True})
 
 
+def check_counters(ck, emu):
+    st = emu.state()
+    total = sum(n for r in st["counters"]["by_route"].values()
+                for n in r.values())
+    ck.eq("requests_total == sum(by_route)",
+          st["counters"]["requests_total"], total)
+    ck.eq("requests_total exact",
+          CLIENTS * BATCHES + CLIENTS + 2 * CLIENTS + CLIENTS,
+          st["counters"]["requests_total"])
+
+
 def main():
-    ck = Checker("hubspot_emulator_concurrency")
-    emu = Emulator("--search-lag-ms", "0", config=CONFIG)
-    problems = []
-    try:
-        test_upserts(ck, emu)
-        test_create_race(ck, emu)
-        test_rate_limit_exact(ck, emu)
-        test_latency_in_parallel(ck, emu)
-        st = emu.state()
-        total = sum(n for r in st["counters"]["by_route"].values()
-                    for n in r.values())
-        ck.eq("requests_total == sum(by_route)",
-              st["counters"]["requests_total"], total)
-        ck.eq("requests_total exact",
-              CLIENTS * BATCHES + CLIENTS + 2 * CLIENTS + CLIENTS,
-              st["counters"]["requests_total"])
-    finally:
-        problems = emu.stop()
-    ck.eq("clean exit under sanitizers", [], problems)
-    ck.finish()
+    run_suite("hubspot_emulator_concurrency", CONFIG, test_upserts,
+              test_create_race, test_rate_limit_exact,
+              test_latency_in_parallel, check_counters)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hs_emu import Checker, Emulator, check_common  # noqa: E402
+from hs_emu import check_common, run_suite  # noqa: E402
 
 C = "/crm/v3/objects/contacts"
 CONFIG = {"portals": [
@@ -153,26 +153,16 @@ def test_reset(ck, emu):
     ck.eq("reset: no faults_injected", 0, st["counters"]["faults_injected"])
 
 
+def check_faults_counted(ck, emu):
+    st = emu.state()
+    ck.check("faults_injected counted", st["counters"]["faults_injected"]
+             >= 7, ">= 7", st["counters"]["faults_injected"])
+
+
 def main():
-    ck = Checker("hubspot_emulator_faults")
-    emu = Emulator("--search-lag-ms", "0", config=CONFIG)
-    problems = []
-    try:
-        test_latency_scoped(ck, emu)
-        test_errors(ck, emu)
-        test_force_429(ck, emu)
-        test_revoke(ck, emu)
-        test_drops(ck, emu)
-        test_lock(ck, emu)
-        test_bad_fault(ck, emu)
-        st = emu.state()
-        ck.check("faults_injected counted", st["counters"]["faults_injected"]
-                 >= 7, ">= 7", st["counters"]["faults_injected"])
-        test_reset(ck, emu)
-    finally:
-        problems = emu.stop()
-    ck.eq("clean exit under sanitizers", [], problems)
-    ck.finish()
+    run_suite("hubspot_emulator_faults", CONFIG, test_latency_scoped,
+              test_errors, test_force_429, test_revoke, test_drops, test_lock,
+              test_bad_fault, check_faults_counted, test_reset)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hs_emu import RL_HEADERS, Checker, Emulator, check_common  # noqa: E402
+from hs_emu import RL_HEADERS, check_common, run_suite  # noqa: E402
 
 C = "/crm/v3/objects/contacts"
 SEARCH = C + "/search"
@@ -200,25 +200,15 @@ def test_rolling(ck, emu):
           [200, 200, 200, 429], [r.status for r in later])
 
 
+def check_global_429s(ck, emu):
+    st = emu.state()
+    ck.eq("state: global 429s", 10, st["counters"]["rate_limited_429"])
+
+
 def main():
-    ck = Checker("hubspot_emulator_ratelimit")
-    emu = Emulator("--search-lag-ms", "0", config=CONFIG)
-    problems = []
-    try:
-        test_small_window(ck, emu)
-        test_search(ck, emu)
-        test_retry_after(ck, emu)
-        test_oauth(ck, emu)
-        test_daily(ck, emu)
-        test_real_limits(ck, emu)
-        test_rolling(ck, emu)
-        st = emu.state()
-        ck.eq("state: global 429s", 10,
-              st["counters"]["rate_limited_429"])
-    finally:
-        problems = emu.stop()
-    ck.eq("clean exit under sanitizers", [], problems)
-    ck.finish()
+    run_suite("hubspot_emulator_ratelimit", CONFIG, test_small_window,
+              test_search, test_retry_after, test_oauth, test_daily,
+              test_real_limits, test_rolling, check_global_429s)
 
 
 if __name__ == "__main__":

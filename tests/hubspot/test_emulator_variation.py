@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hs_emu import Checker, Emulator, check_common  # noqa: E402
+from hs_emu import check_common, run_suite  # noqa: E402
 
 C = "/crm/v3/objects/contacts"
 UP = C + "/batch/upsert"
@@ -208,23 +208,10 @@ def test_time_zone(ck, emu):
 
 
 def main():
-    ck = Checker("hubspot_emulator_variation")
-    emu = Emulator("--search-lag-ms", "0", config=CONFIG)
-    problems = []
-    try:
-        test_length_limit(ck, emu)
-        test_whitespace_and_phone(ck, emu)
-        test_traced_upsert_207(ck, emu)
-        test_no_echo_and_shuffle(ck, emu)
-        test_secondary_email(ck, emu)
-        test_conflict(ck, emu)
-        test_search_limits(ck, emu)
-        test_delete(ck, emu)
-        test_time_zone(ck, emu)
-    finally:
-        problems = emu.stop()
-    ck.eq("clean exit under sanitizers", [], problems)
-    ck.finish()
+    run_suite("hubspot_emulator_variation", CONFIG, test_length_limit,
+              test_whitespace_and_phone, test_traced_upsert_207,
+              test_no_echo_and_shuffle, test_secondary_email, test_conflict,
+              test_search_limits, test_delete, test_time_zone)
 
 
 if __name__ == "__main__":

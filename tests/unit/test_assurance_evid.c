@@ -14,26 +14,11 @@
 
 #include "as.h"
 #include "ls_event.h"
-
-static json_t *fixture(const char *name) {
-  const char *src = getenv("LS_SOURCE_DIR");
-  char path[1024];
-  json_error_t jerr;
-  snprintf(path, sizeof path, "%s/tests/fixtures/smartlead/%s.json",
-           src ? src : ".", name);
-  json_t *j = json_load_file(path, 0, &jerr);
-  if (!j)
-    fail_msg("cannot load %s: %s", path, jerr.text);
-  return j;
-}
+#include "ls_fixture.h"
 
 static void id_of(const json_t *root, char out[33]) {
-  char *body = json_dumps(root, JSON_COMPACT);
   ls_event ev;
-  assert_int_equal(
-      ls_event_identify(root, body, strlen(body), "demo", "smartlead.", &ev),
-      LS_OK);
-  free(body);
+  ls_fixture_identify(root, &ev);
   memcpy(out, ev.event_id, 33);
 }
 
@@ -72,7 +57,7 @@ static json_t *find(json_t *bodies, const char *type) {
 
 static void same_as_webhook(const char *fixture_name, json_t *api_body) {
   char a[33], b[33];
-  json_t *w = fixture(fixture_name);
+  json_t *w = ls_fixture(fixture_name);
   id_of(w, a);
   assert_non_null(api_body);
   id_of(api_body, b);
@@ -95,7 +80,7 @@ static void stats_rows_match_webhooks(void **state) {
 static void bounce_matches(void **state) {
   (void)state;
   /* The bounce fixture is another email: its own stats_id. */
-  json_t *w = fixture("EMAIL_BOUNCE");
+  json_t *w = ls_fixture("EMAIL_BOUNCE");
   json_t *row =
       json_pack("{s:O,s:s,s:b}", "stats_id", json_object_get(w, "stats_id"),
                 "sent_time", "2025-03-28T08:20:58.023Z", "is_bounced", 1);
@@ -112,13 +97,13 @@ static void bounce_matches(void **state) {
 static void history_reply_matches(void **state) {
   (void)state;
   /* The entry as LEAD_CATEGORY_UPDATED's history carries it. */
-  json_t *cat = fixture("LEAD_CATEGORY_UPDATED");
+  json_t *cat = ls_fixture("LEAD_CATEGORY_UPDATED");
   json_t *entry = json_array_get(json_object_get(cat, "history"), 1);
   json_t *b = as_body_reply(&lead, entry);
   same_as_webhook("EMAIL_REPLY", b);
   json_decref(b);
   /* The threaded variant: stats_thread_id is not part of the rule. */
-  json_t *t = fixture("EMAIL_REPLY_THREADED");
+  json_t *t = ls_fixture("EMAIL_REPLY_THREADED");
   json_t *te = json_pack(
       "{s:O,s:s,s:O,s:s}", "stats_id", json_object_get(t, "stats_id"), "type",
       "REPLY", "message_id",
@@ -147,7 +132,7 @@ static void state_backfills_match(void **state) {
 static void what_the_rule_separates_and_merges(void **state) {
   (void)state;
   char a[33], b[33];
-  json_t *o = fixture("EMAIL_OPEN");
+  json_t *o = ls_fixture("EMAIL_OPEN");
   id_of(o, a);
   /* Same second, other fraction or zone: the same open. */
   json_object_set_new(o, "event_timestamp",
@@ -162,14 +147,14 @@ static void what_the_rule_separates_and_merges(void **state) {
   json_decref(o);
   /* Two links clicked in one email within one second: merged (the API has
    * no link; documented blind spot). */
-  json_t *k = fixture("EMAIL_LINK_CLICK");
+  json_t *k = ls_fixture("EMAIL_LINK_CLICK");
   id_of(k, a);
   json_object_set_new(k, "link_details", json_pack("[s]", "https://x.test"));
   id_of(k, b);
   assert_string_equal(a, b);
   json_decref(k);
   /* The same stats_id and reply for another lead: another occurrence. */
-  json_t *r2 = fixture("EMAIL_REPLY");
+  json_t *r2 = ls_fixture("EMAIL_REPLY");
   id_of(r2, a);
   json_object_set_new(r2, "sl_lead_email", json_string("bob@acme-example.com"));
   json_object_set_new(r2, "to_email", json_string("bob@acme-example.com"));
@@ -177,7 +162,7 @@ static void what_the_rule_separates_and_merges(void **state) {
   assert_string_not_equal(a, b);
   json_decref(r2);
   /* A second reply to the same email is another occurrence. */
-  json_t *r = fixture("EMAIL_REPLY");
+  json_t *r = ls_fixture("EMAIL_REPLY");
   id_of(r, a);
   json_object_set_new(json_object_get(r, "reply_message"), "message_id",
                       json_string("<second@mail.example.com>"));
@@ -198,8 +183,8 @@ static void what_the_rule_separates_and_merges(void **state) {
   json_decref(c3);
   /* Types the API cannot report keep the generic rule: a manual step with
    * another description is another occurrence only through the body. */
-  json_t *m = fixture("MANUAL_STEP_REACHED");
-  json_t *m2 = fixture("MANUAL_STEP_REACHED");
+  json_t *m = ls_fixture("MANUAL_STEP_REACHED");
+  json_t *m2 = ls_fixture("MANUAL_STEP_REACHED");
   id_of(m, a);
   id_of(m2, b);
   assert_string_equal(a, b);

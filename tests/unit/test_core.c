@@ -10,6 +10,7 @@
 
 #include "ls_array.h"
 #include "ls_buf.h"
+#include "ls_env.h"
 #include "ls_signals.h"
 #include "ls_config.h"
 #include "ls_hash.h"
@@ -175,6 +176,21 @@ static void buf_put_chain_keeps_first_error(void **state) {
   ls_buf_free(&b);
 }
 
+/* An empty variable counts as unset; a flag's value wins over the env. */
+static void env_treats_empty_as_unset(void **state) {
+  (void)state;
+  assert_int_equal(setenv("LS_TEST_ENV_X", "", 1), 0);
+  assert_null(ls_env("LS_TEST_ENV_X"));
+  assert_null(ls_env_or(NULL, "LS_TEST_ENV_X"));
+  assert_int_equal(setenv("LS_TEST_ENV_X", "v", 1), 0);
+  assert_string_equal(ls_env("LS_TEST_ENV_X"), "v");
+  assert_string_equal(ls_env_or("flag", "LS_TEST_ENV_X"), "flag");
+  assert_string_equal(ls_env_or(NULL, "LS_TEST_ENV_X"), "v");
+  assert_null(ls_env(NULL));
+  unsetenv("LS_TEST_ENV_X");
+  assert_null(ls_env("LS_TEST_ENV_X"));
+}
+
 /* A signal only raises its flag; SIGPIPE is ignored once installed. */
 static void signals_raise_their_flags(void **state) {
   (void)state;
@@ -245,6 +261,7 @@ int main(void) {
       cmocka_unit_test(buf_put_chain_keeps_first_error),
       cmocka_unit_test(buf_put_escaped_escapes_and_stops_at_ceiling),
       cmocka_unit_test(signals_raise_their_flags),
+      cmocka_unit_test(env_treats_empty_as_unset),
       cmocka_unit_test(time_parses_every_smartlead_shape),
       cmocka_unit_test(sha256_matches_a_known_vector),
       cmocka_unit_test(dev_config_loads_and_finds_sources),

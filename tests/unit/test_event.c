@@ -12,27 +12,8 @@
 #include <string.h>
 
 #include "ls_event.h"
+#include "ls_fixture.h"
 #include "ls_time.h"
-
-static json_t *fixture(const char *name) {
-  const char *src = getenv("LS_SOURCE_DIR");
-  char path[1024];
-  json_error_t jerr;
-  snprintf(path, sizeof path, "%s/tests/fixtures/smartlead/%s.json",
-           src ? src : ".", name);
-  json_t *j = json_load_file(path, 0, &jerr);
-  if (!j)
-    fail_msg("cannot load %s: %s", path, jerr.text);
-  return j;
-}
-
-static void identify(const json_t *root, ls_event *ev) {
-  char *body = json_dumps(root, JSON_COMPACT);
-  assert_int_equal(
-      ls_event_identify(root, body, strlen(body), "demo", "smartlead.", ev),
-      LS_OK);
-  free(body);
-}
 
 typedef struct {
   const char *file, *type, *topic, *key, *lead, *time;
@@ -83,9 +64,9 @@ static void every_sample_routes(void **state) {
   char ids[sizeof samples / sizeof samples[0]][33];
   for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
     const expect *e = &samples[i];
-    json_t *j = fixture(e->file);
+    json_t *j = ls_fixture(e->file);
     ls_event ev;
-    identify(j, &ev);
+    ls_fixture_identify(j, &ev);
     print_message("%s -> %s %s %s\n", e->file, ev.topic, ev.key, ev.event_id);
     assert_string_equal(ev.type_name, e->type);
     assert_string_equal(ev.topic, e->topic);
@@ -105,20 +86,20 @@ static void every_sample_routes(void **state) {
 
 static void same_occurrence_same_id(void **state) {
   (void)state;
-  json_t *a = fixture("EMAIL_OPEN");
-  json_t *b = fixture("EMAIL_OPEN");
+  json_t *a = ls_fixture("EMAIL_OPEN");
+  json_t *b = ls_fixture("EMAIL_OPEN");
   /* A re-delivery may differ in key order and in fields that do not
    * identify the occurrence (description, webhook name). */
   json_object_set_new(b, "description", json_string("re-sent"));
   json_object_set_new(b, "webhook_name", json_string("renamed"));
   ls_event ea, eb;
-  identify(a, &ea);
-  identify(b, &eb);
+  ls_fixture_identify(a, &ea);
+  ls_fixture_identify(b, &eb);
   assert_string_equal(ea.event_id, eb.event_id);
   /* A second open of the same email later is another occurrence. */
   json_object_set_new(b, "event_timestamp",
                       json_string("2025-03-28T10:00:00+00:00"));
-  identify(b, &eb);
+  ls_fixture_identify(b, &eb);
   assert_string_not_equal(ea.event_id, eb.event_id);
   /* Another tenant: another id. */
   char *body = json_dumps(a, JSON_COMPACT);
@@ -133,13 +114,13 @@ static void same_occurrence_same_id(void **state) {
 
 static void open_and_click_differ(void **state) {
   (void)state;
-  json_t *o = fixture("EMAIL_OPEN");
-  json_t *k = fixture("EMAIL_LINK_CLICK");
+  json_t *o = ls_fixture("EMAIL_OPEN");
+  json_t *k = ls_fixture("EMAIL_LINK_CLICK");
   /* Same email, same stats id, same instant: still two occurrences. */
   json_object_set(k, "event_timestamp", json_object_get(o, "event_timestamp"));
   ls_event eo, ek;
-  identify(o, &eo);
-  identify(k, &ek);
+  ls_fixture_identify(o, &eo);
+  ls_fixture_identify(k, &ek);
   assert_string_not_equal(eo.event_id, ek.event_id);
   assert_string_equal(eo.key, ek.key);
   json_decref(o);
@@ -166,14 +147,14 @@ static void ids_64_bit_and_strings(void **state) {
 
   /* campaign_id as a string routes like the number; a 64-bit map id as a
    * number or as a string gives the same event id. */
-  json_t *a = fixture("EMAIL_SENT");
-  json_t *b = fixture("EMAIL_SENT");
+  json_t *a = ls_fixture("EMAIL_SENT");
+  json_t *b = ls_fixture("EMAIL_SENT");
   json_object_set_new(a, "sl_email_lead_map_id", json_integer(3375350255LL));
   json_object_set_new(b, "sl_email_lead_map_id", json_string("3375350255"));
   json_object_set_new(b, "campaign_id", json_string("1234567"));
   ls_event ea, eb;
-  identify(a, &ea);
-  identify(b, &eb);
+  ls_fixture_identify(a, &ea);
+  ls_fixture_identify(b, &eb);
   assert_string_equal(ea.key, eb.key);
   assert_string_equal(ea.event_id, eb.event_id);
   json_decref(a);
@@ -182,21 +163,21 @@ static void ids_64_bit_and_strings(void **state) {
 
 static void reply_from_email_is_our_mailbox(void **state) {
   (void)state;
-  json_t *j = fixture("EMAIL_REPLY");
+  json_t *j = ls_fixture("EMAIL_REPLY");
   ls_event ev;
   /* Only from_email left: it is our mailbox, never taken as the lead. */
   json_object_del(j, "sl_lead_email");
   json_object_del(j, "to_email");
   json_object_del(j, "leadCorrespondence");
-  identify(j, &ev);
+  ls_fixture_identify(j, &ev);
   assert_string_equal(ev.lead_email, "");
   assert_string_equal(ev.key, "demo:1234567:-");
   json_decref(j);
   /* leadCorrespondence.targetLeadEmail is enough. */
-  j = fixture("EMAIL_REPLY");
+  j = ls_fixture("EMAIL_REPLY");
   json_object_del(j, "sl_lead_email");
   json_object_del(j, "to_email");
-  identify(j, &ev);
+  ls_fixture_identify(j, &ev);
   assert_string_equal(ev.lead_email, "jane.doe@acme-example.com");
   json_decref(j);
 }
@@ -215,11 +196,11 @@ static void untracked_lead_in_sender_detail(void **state) {
       {"", ""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    json_t *j = fixture("UNTRACKED_REPLIES");
+    json_t *j = ls_fixture("UNTRACKED_REPLIES");
     json_object_set_new(j, "sender_detail", json_string(cases[i].detail));
     /* recipient_detail is our mailbox: never the lead. */
     ls_event ev;
-    identify(j, &ev);
+    ls_fixture_identify(j, &ev);
     assert_string_equal(ev.lead_email, cases[i].lead);
     assert_string_equal(ev.campaign_id, "");
     json_decref(j);
@@ -228,28 +209,28 @@ static void untracked_lead_in_sender_detail(void **state) {
 
 static void unsubscribe_without_lead_id(void **state) {
   (void)state;
-  json_t *j = fixture("LEAD_UNSUBSCRIBED");
+  json_t *j = ls_fixture("LEAD_UNSUBSCRIBED");
   /* The captured master-inbox variant: no ids, empty from_email. */
   json_object_del(j, "sl_email_lead_id");
   json_object_del(j, "sl_email_lead_map_id");
   json_object_del(j, "lead_email");
   json_object_set_new(j, "from_email", json_string(""));
   ls_event a, b;
-  identify(j, &a);
+  ls_fixture_identify(j, &a);
   assert_string_equal(a.lead_email, "jane.doe@acme-example.com");
   assert_string_equal(a.key, "demo:1234567:jane.doe@acme-example.com");
-  identify(j, &b);
+  ls_fixture_identify(j, &b);
   assert_string_equal(a.event_id, b.event_id);
   json_decref(j);
 }
 
 static void email_trimmed_and_lowercased(void **state) {
   (void)state;
-  json_t *j = fixture("EMAIL_SENT");
+  json_t *j = ls_fixture("EMAIL_SENT");
   json_object_set_new(j, "to_email",
                       json_string("  Jane.Doe@ACME-Example.COM\t"));
   ls_event ev;
-  identify(j, &ev);
+  ls_fixture_identify(j, &ev);
   assert_string_equal(ev.lead_email, "jane.doe@acme-example.com");
   assert_string_equal(ev.key, "demo:1234567:jane.doe@acme-example.com");
   char out[LS_EMAIL_MAX + 1];
@@ -275,36 +256,36 @@ static void timestamp_shapes(void **state) {
       {"2025-02-30T00:00:00Z", ""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    json_t *j = fixture("EMAIL_REPLY");
+    json_t *j = ls_fixture("EMAIL_REPLY");
     json_object_set_new(j, "event_timestamp", json_string(cases[i].in));
     ls_event ev;
-    identify(j, &ev);
+    ls_fixture_identify(j, &ev);
     assert_string_equal(ev.event_time, cases[i].out);
     json_decref(j);
   }
   /* Deprecated aliases still give a time when event_timestamp is absent. */
-  json_t *j = fixture("EMAIL_OPEN");
+  json_t *j = ls_fixture("EMAIL_OPEN");
   json_object_del(j, "event_timestamp");
   ls_event ev;
-  identify(j, &ev);
+  ls_fixture_identify(j, &ev);
   assert_string_equal(ev.event_time, "2025-03-28T09:02:41.618881Z");
   json_decref(j);
 }
 
 static void unknown_types(void **state) {
   (void)state;
-  json_t *j = fixture("EMAIL_SENT");
+  json_t *j = ls_fixture("EMAIL_SENT");
   json_object_set_new(j, "event_type",
                       json_string("email.account-disconnected"));
   ls_event ev;
-  identify(j, &ev);
+  ls_fixture_identify(j, &ev);
   assert_int_equal(ev.type, LS_EV_UNKNOWN);
   assert_string_equal(ev.topic, "smartlead.unknown");
   assert_string_equal(ev.type_name, "EMAILACCOUNTDISCONNECTED");
   assert_string_equal(ev.ce_type, "ai.smartlead.emailaccountdisconnected");
   assert_string_equal(ev.key, "demo:1234567:jane.doe@acme-example.com");
   json_object_set_new(j, "event_type", json_string("!!!"));
-  identify(j, &ev);
+  ls_fixture_identify(j, &ev);
   assert_string_equal(ev.type_name, "UNKNOWN");
   json_object_set_new(j, "event_type", json_integer(3));
   char *body = json_dumps(j, JSON_COMPACT);
@@ -327,12 +308,12 @@ static void huge_fields_do_not_overflow(void **state) {
                         "event_timestamp", big, "stats_id", big,
                         "reply_message", "message_id", big, "to_email", big);
   ls_event a, b;
-  identify(j, &a);
+  ls_fixture_identify(j, &a);
   assert_string_equal(a.key, "demo:-:-");
   /* Two long values that differ only at the end are two occurrences. */
   big[n - 1] = 'b';
   json_object_set_new(j, "event_timestamp", json_string(big));
-  identify(j, &b);
+  ls_fixture_identify(j, &b);
   assert_string_not_equal(a.event_id, b.event_id);
   json_decref(j);
   free(big);

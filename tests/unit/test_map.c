@@ -12,6 +12,7 @@
 #include "hs_map.h"
 #include "hs_text.h"
 #include "ls_event.h"
+#include "ls_fixture.h"
 
 typedef struct {
   json_t *root;
@@ -20,16 +21,8 @@ typedef struct {
 } mapped;
 
 static void map_sample(const char *name, const hs_map_opts *o, mapped *out) {
-  char path[256];
-  snprintf(path, sizeof path, "tests/fixtures/smartlead/%s.json", name);
-  json_error_t err;
-  out->root = json_load_file(path, 0, &err);
-  assert_non_null(out->root);
-  char *body = json_dumps(out->root, JSON_COMPACT);
-  assert_int_equal(ls_event_identify(out->root, body, strlen(body), "demo",
-                                     "smartlead.", &out->ev),
-                   LS_OK);
-  free(body);
+  out->root = ls_fixture(name);
+  ls_fixture_identify(out->root, &out->ev);
   char es[256];
   assert_int_equal(hs_map_event(out->root, &out->ev,
                                 out->ev.event_time_us ? out->ev.event_time_us

@@ -15,6 +15,7 @@
 #include "hs_ratelimit.h"
 #include "hs_text.h"
 #include "ls_event.h"
+#include "ls_fixture.h"
 
 static bool valid_utf8(const char *s) {
   const unsigned char *p = (const unsigned char *)s;
@@ -157,20 +158,8 @@ static void test_junk_senders(void **st) {
 
 /* -- mapping of varied payloads ------------------------------------------ */
 
-static json_t *load(const char *name) {
-  char path[256];
-  snprintf(path, sizeof path, "tests/fixtures/smartlead/%s.json", name);
-  json_t *r = json_load_file(path, 0, NULL);
-  assert_non_null(r);
-  return r;
-}
-
 static void map_root(json_t *root, ls_event *ev, hs_mapped *m) {
-  char *body = json_dumps(root, JSON_COMPACT);
-  assert_int_equal(
-      ls_event_identify(root, body, strlen(body), "demo", "smartlead.", ev),
-      LS_OK);
-  free(body);
+  ls_fixture_identify(root, ev);
   char es[256];
   assert_int_equal(
       hs_map_event(root, ev,
@@ -184,7 +173,7 @@ static const char *prop(const json_t *o, const char *k) {
 }
 
 static void test_long_reply_is_truncated(void **st) {
-  json_t *root = load("EMAIL_REPLY");
+  json_t *root = ls_fixture("EMAIL_REPLY");
   size_t n = 300000;
   char *html = malloc(n + 200);
   assert_non_null(html);
@@ -215,7 +204,7 @@ static void test_long_reply_is_truncated(void **st) {
 }
 
 static void test_untracked_junk_is_filtered(void **st) {
-  json_t *root = load("UNTRACKED_REPLIES");
+  json_t *root = ls_fixture("UNTRACKED_REPLIES");
   json_object_set_new(root, "sender_detail",
                       json_string("Mail Delivery Subsystem "
                                   "<mailer-daemon@googlemail.com>"));
@@ -234,15 +223,11 @@ static void test_untracked_junk_is_filtered(void **st) {
 }
 
 static void test_junk_options(void **st) {
-  json_t *root = load("UNTRACKED_REPLIES");
+  json_t *root = ls_fixture("UNTRACKED_REPLIES");
   json_object_set_new(root, "sender_detail",
                       json_string("Alerts <alerts@bounces.vendor.com>"));
-  char *body = json_dumps(root, JSON_COMPACT);
   ls_event ev;
-  assert_int_equal(
-      ls_event_identify(root, body, strlen(body), "demo", "smartlead.", &ev),
-      LS_OK);
-  free(body);
+  ls_fixture_identify(root, &ev);
   json_t *pats = json_pack("[s]", "@bounces.");
   hs_map_opts o = {.junk_senders = pats};
   hs_mapped m;
@@ -260,7 +245,7 @@ static void test_junk_options(void **st) {
 }
 
 static void test_cc_split_and_named_to(void **st) {
-  json_t *root = load("UNTRACKED_REPLIES");
+  json_t *root = ls_fixture("UNTRACKED_REPLIES");
   json_object_set_new(root, "cc", json_string("a@x.com, B Bee <b@y.com>"));
   json_object_set_new(root, "recipient_detail",
                       json_string("Alex <Alex@Outreach-Example.com>"));
@@ -279,7 +264,7 @@ static void test_cc_split_and_named_to(void **st) {
   hs_mapped_clear(&m);
   json_decref(root);
 
-  root = load("EMAIL_SENT");
+  root = ls_fixture("EMAIL_SENT");
   json_object_set_new(root, "to_email",
                       json_string("Jane Doe <Jane.Doe@Acme-Example.com>"));
   map_root(root, &ev, &m);

@@ -10,7 +10,6 @@ SIGKILL it was sent (a crash, an ASan or UBSan report); stopped workers
 exit 0; every event gets a final outcome; each engagement exists once;
 `leadsync audit` finds nothing acknowledged and unfinished."""
 import collections
-import json
 import os
 import signal
 import sys
@@ -23,27 +22,6 @@ c = Checks("worker_churn")
 PARTITIONS = 4
 PER_10S = 60
 N_EVENTS = 240  # per phase, half of them create an engagement
-
-
-def log_msgs(proc, msg):
-    out = []
-    try:
-        with open(proc.log, errors="replace") as f:
-            for line in f:
-                if f'"{msg}"' not in line:
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-    except OSError:
-        pass
-    return out
-
-
-def owned(proc):
-    shares = log_msgs(proc, "rate-limit share")
-    return shares[-1].get("partitions", 0) if shares else 0
 
 
 def restoring(proc):
@@ -88,8 +66,8 @@ class Phase:
         p = wutil.Producer(self.st.bootstrap)
         k0 = len(self.ids)
         for k in range(k0, k0 + n):
-            body = wutil.variant(pl[self.events[k % 2]], self.base + k,
-                                 f"churn{self.base + k // 2}@example-churn.com")
+            email = f"churn{self.base + k // 2}@example-churn.com"
+            body = wutil.variant(pl[self.events[k % 2]], self.base + k, email)
             self.ids.append(p.send(body))
         p.flush()
 
@@ -105,7 +83,7 @@ class Phase:
     def settled(self):
         """Every live worker owns partitions and together they own all."""
         ws = self.live()
-        n = [owned(p) for p in ws]
+        n = [wutil.owned(p) for p in ws]
         return all(n) and sum(n) == 2 * PARTITIONS and not any(
             restoring(p) for p in ws)
 
@@ -153,7 +131,7 @@ class Phase:
         # Joins while the others flush.
         self.worker()
         self.produce(N_EVENTS // 4)
-        self.wait(lambda: owned(self.procs[-1]) > 0,
+        self.wait(lambda: wutil.owned(self.procs[-1]) > 0,
                   f"{g}: the third worker assigned")
         # SIGKILL in the middle of a flush: one whose waits for the portal
         # go on.
@@ -168,7 +146,7 @@ class Phase:
         self.wait(lambda: restoring(slow) > 0, f"{g}: the restore under way")
         self.worker()
         self.produce(N_EVENTS // 4)
-        self.wait(lambda: len(log_msgs(slow, "partitions revoked")) > 0 or
+        self.wait(lambda: wutil.log_lines(slow, "partitions revoked") or
                   not restoring(slow), f"{g}: a rebalance during the restore")
         self.stop(slow)
         self.wait(self.settled, f"{g}: the group settled", timeout=90)
@@ -192,7 +170,7 @@ class Phase:
         c.eq(self.check_alive(), None, f"{g}: no worker died by itself")
         for w in self.live():
             self.stop(w)
-        revoked = sum(len(log_msgs(p, "partitions revoked"))
+        revoked = sum(len(wutil.log_lines(p, "partitions revoked"))
                       for p in self.procs)
         c.true(revoked >= 3, f"{g}: the group rebalanced repeatedly",
                revoked)

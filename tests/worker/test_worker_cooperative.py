@@ -6,7 +6,6 @@ first keeps the rest, under load and with flushes waiting for HubSpot.
 Every event syncs, each engagement exists once, and `leadsync audit`
 finds no acknowledged event without a final outcome."""
 import collections
-import json
 import os
 import sys
 
@@ -23,28 +22,6 @@ def cooperative(cfg):
     cfg["kafka"].setdefault("properties", {})
     cfg["kafka"]["properties"]["partition.assignment.strategy"] = \
         "cooperative-sticky"
-
-
-def log_lines(proc, msg):
-    out = []
-    try:
-        with open(proc.log, errors="replace") as f:
-            for line in f:
-                if f'"{msg}"' not in line:
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-    except OSError:
-        pass
-    return out
-
-
-def owned(proc):
-    """Partitions owned after the last assign or revoke (log lines)."""
-    shares = log_lines(proc, "rate-limit share")
-    return shares[-1].get("partitions", 0) if shares else 0
 
 
 def produce(st, n, base):
@@ -75,33 +52,34 @@ with Stack() as st:
                             portal_share=1)
     total = 2 * 4  # two topics of four partitions
     first = st.worker(cfg, "coop", ",".join(EVENTS))
-    wutil.wait_for(lambda: owned(first) == total, timeout=60, interval=0.2,
+    wutil.wait_for(lambda: wutil.owned(first) == total, timeout=60,
+                   interval=0.2,
                    what="the first worker owning every partition")
     ids = produce(st, N_EVENTS // 2, 910000)
     wutil.wait_for(lambda: len(outcomes(st, ids)) >= N_EVENTS // 8,
                    timeout=60, what="some events synced")
     second = st.worker(cfg, "coop", ",".join(EVENTS))
-    wutil.wait_for(lambda: owned(second) > 0 and
-                   owned(first) + owned(second) == total,
+    wutil.wait_for(lambda: wutil.owned(second) > 0 and
+                   wutil.owned(first) + wutil.owned(second) == total,
                    timeout=60, interval=0.2,
                    what="the second worker taking some partitions")
     ids += produce(st, N_EVENTS // 2, 920000)
 
-    revokes = log_lines(first, "partitions revoked")
+    revokes = wutil.log_lines(first, "partitions revoked")
     c.true(revokes and all(r.get("protocol") == "cooperative"
                            for r in revokes),
            "the group rebalances cooperatively", revokes)
     c.true(any(0 < r.get("count", 0) < total for r in revokes),
            "the first worker gave up only some of its partitions",
            [r.get("count") for r in revokes])
-    c.true(0 < owned(first) < total,
+    c.true(0 < wutil.owned(first) < total,
            "the first worker kept partitions through the rebalance",
-           owned(first))
-    assigned = log_lines(second, "partitions assigned")
+           wutil.owned(first))
+    assigned = wutil.log_lines(second, "partitions assigned")
     c.true(assigned and assigned[-1].get("count", 0) > 0,
            "the second worker was assigned incrementally", assigned)
-    c.eq(log_lines(first, "incremental (un)assign failed") +
-         log_lines(second, "incremental (un)assign failed"), [],
+    c.eq(wutil.log_lines(first, "incremental (un)assign failed") +
+         wutil.log_lines(second, "incremental (un)assign failed"), [],
          "no (un)assign failed")
 
     got = wutil.wait_for(

@@ -191,3 +191,27 @@ def check_audit(c, cfg):
     c.eq(p.returncode, 0, "leadsync audit: exit 0")
     c.true(" 0 missing" in p.stdout, "leadsync audit: 0 acknowledged "
            "events without a final outcome", p.stdout)
+
+
+def log_lines(proc, msg):
+    """A process's JSON log lines whose msg is msg, in order."""
+    out = []
+    try:
+        with open(proc.log, errors="replace") as f:
+            for line in f:
+                if f'"{msg}"' not in line:
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    return out
+
+
+def owned(proc):
+    """Partitions a worker owns after its last assign or revoke (its
+    "rate-limit share" log lines)."""
+    shares = log_lines(proc, "rate-limit share")
+    return shares[-1].get("partitions", 0) if shares else 0
