@@ -135,6 +135,22 @@ static void load_settings(const ls_config *cfg, wrk_settings *s) {
 /* Replies and category updates are served first when the portal is
  * busy (docs/worker.md "Rate limiting"): a group that handles one of them
  * takes the headroom that bulk groups leave free. */
+static bool priority_type(ls_event_type t) {
+  return t == LS_EV_EMAIL_REPLY || t == LS_EV_UNTRACKED_REPLIES ||
+         t == LS_EV_LEAD_CATEGORY_UPDATED;
+}
+
+/* A group of priority types only (replies, category updates) flushes
+ * after worker.priority_linger_ms instead of batch_linger_ms: a reply
+ * waits a round trip, not a batch linger. A group that also has bulk
+ * types keeps the batch linger. */
+static bool priority_only(const wrk_settings *s) {
+  for (size_t i = 0; i < s->n_types; i++)
+    if (!priority_type(s->types[i]))
+      return false;
+  return s->n_types > 0;
+}
+
 static hs_rl_class quota_class(const wrk_settings *s) {
   for (size_t i = 0; i < s->n_types; i++)
     if (s->types[i] == LS_EV_EMAIL_REPLY ||
@@ -548,6 +564,8 @@ int main(int argc, char **argv) {
     goto out;
   }
   w.s.portal_share = portal_share(w.cfg, &w.s);
+  if (!setup_only && priority_only(&w.s))
+    w.s.linger_ms = w.cfg->worker.priority_linger_ms;
   if (!start_hubspot(&w))
     goto out;
   if (setup_only) {

@@ -24,26 +24,41 @@
  * -Remaining say how much of the portal's window the server had counted
  * when the request arrived; less our own requests that had arrived by
  * then (hs_run answers a whole wave before it sends the next), that is
- * what the other processes spent. With our own sends since, it estimates
- * the window now, and a send goes while the estimate stays under a cap:
- * the window less the reserve for a priority process (replies, category
- * updates), less the reserve and the headroom for a bulk one. Bulk
- * processes therefore leave the headroom free, and when both wait for
- * room the priority process is served first. What a view cannot show is
- * absorbed by damping and by the reserve: once the answers show another
- * process filling the window too (the others' count grows), each takes a
- * quarter of the room it sees per answer; a view older than a second lets
- * a bulk process only replace its own sends that left the window; without
- * a view a process sends one request of its guarantee at a time until an
- * answer brings one; a window that looks full is watched with lone
- * lookout requests, at growing gaps while it stays full, that can only
- * spend half of the headroom (bulk; a priority process looks out only
- * under its cap). A priority process relies on the bulk processes keeping
- * to their cap with its requests counted: half a second after an answer,
- * one request at a time and only while that answer showed more than half
- * the reserve left, it assumes so rather than wait for the window to
- * drain unseen (replicas of a priority group so spend at most half the
- * reserve together). */
+ * what the other processes spent. With all our sends in the window since,
+ * it estimates the window now, and a send goes while the estimate stays
+ * under a cap: the window less the reserve for a priority process
+ * (replies, category updates), less the reserve and the headroom for a
+ * bulk one, so bulk processes leave the headroom free and when both wait
+ * the priority process is served first.
+ *
+ * In-flight accounting (issue 19: with borrowing, worker_share's four
+ * replicas sent 1-6 requests into an exhausted window in 2 of 5 runs). A view
+ * cannot show the requests the others have on their way, and each of them
+ * acts on a view that cannot show ours. So a view is used only while it
+ * is fresh (as old as the round trip that brought it: what the others
+ * sent since is then what they had on its way), and of the room R it
+ * showed under the cap a process with share s takes at most
+ * f = s / (2 - s) of R before the next answer. Why that is enough: if
+ * process i has x_i requests out that the others cannot see and acts on a
+ * view that misses all of theirs, x_i <= f_i (F + x - x_i), F being the
+ * true room and x the sum of all x_j; so x_i <= f_i/(1 + f_i) (F + x) =
+ * s_i/2 (F + x), and with the shares summing to at most 1, x <= (F + x)/2,
+ * x <= F: together they never send more than the room there is. A lone
+ * request (nothing else of ours out, the view showing room) is always
+ * allowed, so a small share still moves; n processes sending one each at
+ * the cap exceed it by at most n, which the reserve (and for bulk the
+ * headroom) absorbs while the replicas sharing a portal are fewer than
+ * the reserve (11 at 190, 4 at 60).
+ *
+ * Without a fresh view a process sends one request at a time, whose
+ * answer brings one: while an older view of the window (with our sends
+ * since) still showed room under the cap, or, once that window has
+ * passed, within its quota. A window a view shows full gets nothing until
+ * our own sends leave it (we replace them) or the view has aged out: no
+ * lookouts into a full window. Bulk processes are paced (at most an
+ * eighth of the cap per eighth of the window) so the window does not fill
+ * and drain in bursts that leave a priority process nothing for seconds;
+ * the priority processes find the headroom the bulk ones leave. */
 #include "hs_ratelimit.h"
 
 #include <stdlib.h>
@@ -128,16 +143,14 @@ struct hs_limiter {
   int64_t witness_sent_us;
   /* Work-conserving quota. */
   hs_rl_class cls;
-  long hdr_ours_at_obs;       /* our sends in the window when the view came */
-  int64_t lookout_gap_us;     /* between lookouts into a window at our cap */
-  long prev_others;           /* the others' count a second ago */
-  int64_t others_mark_us;     /* when prev_others was taken */
-  long hdr_others;            /* the others' count in this view */
-  int64_t contended_until_us; /* others fill the window too, until */
+  long hdr_others; /* the others' count in this view */
 };
 
 /* A header view older than this may only replace our own sends. */
 #define HS_VIEW_FRESH_US 1000000
+#ifndef HS_FRESH_RTTS
+#define HS_FRESH_RTTS 2
+#endif
 
 static int64_t window_us(const hs_limiter *l) {
   return ((int64_t)l->c.window_ms + l->c.guard_ms) * 1000;
@@ -395,11 +408,6 @@ static long others_of(const hs_limiter *l, int64_t sent_us, long used) {
   return used > ours ? used - ours : 0;
 }
 
-/* Computed when the answer comes: later our own sends leave the ring. */
-static long view_others(const hs_limiter *l) {
-  return l->hdr_others;
-}
-
 /* The largest window total a send may bring about: a bulk process
  * (within its share or borrowing) leaves the headroom to the priority
  * ones, which is what serves them first when both wait. */
@@ -410,70 +418,61 @@ static long cap_of(const hs_limiter *l, int lim) {
   return cap;
 }
 
-/* Requests the view allows now in *room (may be <= 0); false without a
- * view. Of the room a view shows under the cap, a process takes at most a
- * quarter before the next answer: processes that act on views of the
- * same moment (up to four busy ones) cannot overfill it together, and a
- * lone process still closes in on the cap within a few waves. An older
- * view (within the window) only replaces our own sends that left the
- * window since it came. */
-static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room,
-                      long *shown) {
-  if (!l->hdr_known || l->hdr_obs_us <= now_us - window_us(l))
+/* The share held now (the last one set), at most 1. */
+static double share_now(const hs_limiter *l) {
+  double s = l->n_hist ? l->hist[l->n_hist - 1].share : 0.0;
+  return s > 1.0 ? 1.0 : s;
+}
+
+/* A view is fresh for as long as the round trip that brought it (at
+ * least 20 ms, at most a second): what the others sent since is then no
+ * more than what they had on its way when it came. */
+static bool view_fresh(const hs_limiter *l, int64_t now_us) {
+  if (!l->hdr_known)
     return false;
-  long others = view_others(l);
+  int64_t rtt = (l->hdr_obs_us - l->hdr_sent_us) * HS_FRESH_RTTS;
+  if (rtt < 20000)
+    rtt = 20000;
+  if (rtt > HS_VIEW_FRESH_US)
+    rtt = HS_VIEW_FRESH_US;
+  return now_us - l->hdr_obs_us <= rtt;
+}
+
+/* Requests a fresh view allows now in *room (may be <= 0); false without
+ * a view of the last second (file comment, "in-flight accounting"). */
+static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room) {
+  if (!view_fresh(l, now_us))
+    return false;
   long ours = (long)l->sends.n;
   long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
-  /* A bulk process that saw our requests keeps the window at its cap at
-   * most, with ours counted: half a second on (a few of its answers), a
-   * priority process may take that as the others' ceiling, so it does not
-   * wait for the window to drain unseen. */
-  bool trusted = false;
-  if (l->cls == HS_RL_PRIORITY && now_us - l->hdr_obs_us > 500000) {
-    long bulk_cap = lim - l->c.reserve - l->c.headroom - ours;
-    if (bulk_cap >= 0 && others > bulk_cap) {
-      others = bulk_cap;
-      trusted = true;
-    }
+  /* Under our cap, by the view: the others as they were then, all of ours
+   * in the window now (those sent since the view included). */
+  long free = cap_of(l, lim) - l->hdr_others - ours;
+  /* Of the room the view showed, this process takes the fraction
+   * s / (2 - s) of its share s before the next answer. */
+  double s = share_now(l);
+  long r = (long)(s / (2.0 - s) * (double)(free + since)) - since;
+  /* Paced: a bulk process sends at most an eighth of its cap per eighth
+   * of the window, so the window does not fill (and later drain) in
+   * bursts that leave the priority processes nothing for seconds. */
+  if (l->cls == HS_RL_BULK) {
+    long eighth = (cap_of(l, lim) + 7) / 8;
+    long recent = (long)ring_count_after(
+        &l->sends, now_us - (int64_t)l->c.window_ms * 1000 / 8);
+    if (r > eighth - recent)
+      r = eighth - recent;
   }
-  long base = cap_of(l, lim) - others - (ours - since);
-  if (l->contended_until_us > now_us) {
-    *room = (base + 2) / 4 - since;
-  } else {
-    /* Within the guarantee the whole room; what is borrowed beyond it a
-     * quarter at a time per answer: borrowers acting on the same view
-     * (replicas of a group, several bulk groups) cannot overfill it. */
-    long own = (long)quota_of(l, now_us, lim) - ours;
-    long free = base - since;
-    if (own < 0)
-      own = 0;
-    *room = free <= own ? free : own + (free - own + 3) / 4;
-  }
-  /* On that assumption only one request at a time, and only while the
-   * last answer showed a few left: when bulk processes raced past their
-   * cap, its answer says so before the next one goes. */
-  if (trusted &&
-      (l->in_flight > 0 || l->hdr_remaining - since <= l->c.reserve / 2) &&
-      *room > 0)
-    *room = 0;
-  else if (trusted && *room > 1)
-    *room = 1;
-  *shown = *room;
-  /* The bulk processes never fill the headroom whatever our view's age,
-   * so a priority process may use an old view as it is. */
-  if (now_us - l->hdr_obs_us > HS_VIEW_FRESH_US && l->cls == HS_RL_BULK) {
-    long replace = l->hdr_ours_at_obs - ours;
-    if (replace < *room)
-      *room = replace;
-  }
+  if (r < 1 && free >= 1 && l->in_flight == 0)
+    r = 1; /* a lone request, whatever the share */
+  *room = r < free ? r : free;
   return true;
 }
 
 int hs_limiter_room(hs_limiter *l, int64_t now_us) {
   ring_prune(&l->sends, now_us - window_us(l));
   int lim = limit_of(l);
-  long r = 0, shown = 0;
-  if (!view_room(l, now_us, lim, &r, &shown))
+  long r = 0;
+  if (!view_room(l, now_us, lim, &r))
     return -1;
   return r < 0 ? 0 : (int)r;
 }
@@ -481,56 +480,39 @@ int hs_limiter_room(hs_limiter *l, int64_t now_us) {
 /* Share mode with borrowing (hs_ratelimit.h, file comment). */
 static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
   int64_t span = window_us(l);
-  int q = quota_of(l, now_us, lim);
-  bool within = (int)l->sends.n < q;
-  long room = 0, shown = 0;
-  bool view = view_room(l, now_us, lim, &room, &shown);
-  if (view && room > 0) {
-    take(l, now_us, false);
-    return 0;
-  }
-  /* No view, or an old one that left room: a few requests of the
-   * guarantee at a time, whose answers bring a fresh view (bulk
-   * borrowers leave the headroom for them). */
-  int blind = l->c.headroom / 4 > 1 ? l->c.headroom / 4 : 1;
-  bool fresh = view && now_us - l->hdr_obs_us <= HS_VIEW_FRESH_US;
-  if ((!view || (!fresh && shown > 0)) && within && l->in_flight < blind) {
-    take(l, now_us, false);
-    return 0;
-  }
-  /* The view says the cap is reached, but it only ages: the others'
-   * requests leave the window unseen. A lone lookout request finds out: a
-   * quarter second after an answer that showed the window under our cap
-   * (always for a priority process), else after a gap that doubles up to
-   * 2 s, while the window stays under the cap (priority) or the cap plus
-   * half the headroom (bulk), so a window that does not drain gets only a
-   * few. */
-  if (view && l->in_flight == 0) {
-    long used = (l->hdr_max - l->hdr_remaining) +
-                (long)ring_count_after(&l->sends, l->hdr_sent_us);
-    long cap = cap_of(l, lim);
-    long over = l->cls == HS_RL_PRIORITY ? 0 : l->c.headroom / 2;
-    int64_t gap =
-        used < cap || l->cls == HS_RL_PRIORITY ? 250000 : l->lookout_gap_us;
-    if (used < cap + over && now_us - l->hdr_obs_us >= gap) {
-      if (used >= cap)
-        l->lookout_gap_us =
-            l->lookout_gap_us < 1000000 ? 2 * l->lookout_gap_us : 2000000;
+  long room = 0;
+  bool fresh = view_room(l, now_us, lim, &room);
+  if (fresh) {
+    if (room > 0) {
       take(l, now_us, false);
       return 0;
     }
-  }
-  if (!view && probe_allowed(l, now_us)) {
-    take(l, now_us, true);
-    return 0;
+  } else if (l->in_flight == 0) {
+    /* No fresh view: a lone request at a time, whose answer brings one,
+     * while an older view of this window (if any) showed room under our
+     * cap with our sends since counted, or within the quota once the
+     * window that view described has passed. */
+    bool old = l->hdr_known && l->hdr_obs_us > now_us - span;
+    long ours = (long)l->sends.n;
+    if (old ? cap_of(l, lim) - l->hdr_others - ours >= 1
+            : (int)ours < quota_of(l, now_us, lim)) {
+      take(l, now_us, false);
+      return 0;
+    }
+    if (!old && probe_allowed(l, now_us)) {
+      take(l, now_us, true);
+      return 0;
+    }
   }
   if (l->in_flight > 0)
     return 20000; /* answers are on their way; look again then */
   /* Our oldest send leaving the window, the view ageing, or the quota
-   * growing: look again within 100 ms. */
+   * growing: look again within 100 ms; within 10 ms while the view is
+   * fresh (our own sends that leave the window make room in it). */
+  int64_t cap_us = fresh ? 10000 : 100000;
   int64_t w =
-      l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : 100000;
-  return w < 100000 ? w : 100000;
+      l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : cap_us;
+  return w < cap_us ? w : cap_us;
 }
 
 int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
@@ -600,23 +582,9 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   l->hdr_sent_us = sent_us;
   l->hdr_obs_us = now_us;
   ring_prune(&l->sends, now_us - window_us(l));
-  l->hdr_ours_at_obs = (long)l->sends.n;
-  /* Another process filling the window as well shows as the others'
-   * count growing by more than the headroom and half the reserve within a
-   * second (our own sends at the window's edge move it by a wave, the
-   * priority groups' by a few): then each takes a quarter of the room a
-   * view shows (view_room), for a window. */
+  /* What the others had spent when this request arrived; computed now,
+   * as our older sends leave the ring later. */
   l->hdr_others = others_of(l, sent_us, l->hdr_max - l->hdr_remaining);
-  if (now_us - l->others_mark_us >= 1000000) {
-    if (l->others_mark_us &&
-        l->hdr_others - l->prev_others > l->c.headroom + l->c.reserve / 2)
-      l->contended_until_us = now_us + window_us(l);
-    l->prev_others = l->hdr_others;
-    l->others_mark_us = now_us;
-  }
-  if (l->lookout_gap_us < 250000 ||
-      l->hdr_max - l->hdr_remaining < cap_of(l, limit_of(l)))
-    l->lookout_gap_us = 250000;
   long server_used = l->hdr_max - h->remaining;
   long ours =
       (long)ring_count_after(&l->sends, sent_us - l->c.window_ms * 1000);
@@ -701,7 +669,6 @@ void hs_limiter_on_429(hs_limiter *l, bool search, bool daily, int64_t now_us,
   ring_prune(&l->sends, now_us - window_us(l));
   l->hdr_others =
       l->hdr_max > (long)l->sends.n ? l->hdr_max - (long)l->sends.n : 0;
-  l->hdr_ours_at_obs = (long)l->sends.n;
   l->hdr_obs_us = now_us;
 }
 

@@ -95,10 +95,13 @@ int hs_limiter_quota(hs_limiter *l, int64_t now_us);
  * own sends since show it, stays under a cap: the window less the reserve
  * for a PRIORITY process (replies, category updates), less the reserve
  * and the headroom for a BULK one, so when both wait the priority one is
- * served first. BULK is the default. */
+ * served first. Of the room a fresh view shows it takes share/(2-share)
+ * before the next answer, so processes acting on views that cannot show
+ * each other's requests in flight never overfill it together (file
+ * comment of hs_ratelimit.c). BULK is the default. */
 typedef enum { HS_RL_BULK, HS_RL_PRIORITY } hs_rl_class;
 void hs_limiter_set_class(hs_limiter *l, hs_rl_class c);
-/* Requests this process may still send now by its header view, -1
+/* Requests this process may still send now by a fresh header view, -1
  * without one (tests). */
 int hs_limiter_room(hs_limiter *l, int64_t now_us);
 

@@ -47,18 +47,19 @@ typedef struct {
 
 /* The "worker" section, typed, defaults applied (docs/configuration.md). */
 typedef struct {
-  long batch_max;         /* 100: inputs per HubSpot batch call */
-  long flush_max;         /* 10 x batch_max */
-  long batch_linger_ms;   /* 200 */
-  long max_in_flight;     /* 8 */
-  double portal_share;    /* a number for every group; -1: not set */
-  ls_group_share *shares; /* by group name, when an object */
+  long batch_max;          /* 100: inputs per HubSpot batch call */
+  long flush_max;          /* 10 x batch_max */
+  long batch_linger_ms;    /* 200 */
+  long priority_linger_ms; /* 25: groups with replies / category updates */
+  long max_in_flight;      /* 8 */
+  double portal_share;     /* a number for every group; -1: not set */
+  ls_group_share *shares;  /* by group name, when an object */
   size_t n_shares;
   ls_worker_group *groups; /* declared groups, in config order */
   size_t n_groups;
   long ratelimit_reserve;       /* 0: the limiter's default */
   bool setup_on_start;          /* true */
-  bool ratelimit_borrow;        /* false */
+  bool ratelimit_borrow;        /* true */
   long max_retries;             /* 8 */
   long backoff_base_ms;         /* 200 */
   long backoff_max_ms;          /* 30000 */

@@ -1,9 +1,11 @@
 """Four workers of one group share one HubSpot portal (docs/worker.md,
-"Rate limiting"): each may spend only its share of the 10-second window
-(the fraction of the group's partitions it owns), a share that grows waits
-until the old one has left the window, and a share that shrinks applies at
-once. The portal is small (60 requests / 10 s) and the calls small
-(batch_max 5), so the four workers press against the limit; one worker
+"Rate limiting"): each is guaranteed its share of the 10-second window
+(the fraction of the group's partitions it owns) and, with borrowing on
+(the default), may borrow what the others leave unused as far as its
+in-flight accounting allows; a share that grows waits until the old one
+has left the window, and a share that shrinks applies at once. The
+portal is small (60 requests / 10 s) and the calls small (batch_max 5),
+so the four workers press against the limit; one worker
 leaves halfway, so the shares move under load. Every event must sync and
 no request may land in an exhausted window (nor get a 429)."""
 import collections
