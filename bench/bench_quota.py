@@ -33,7 +33,16 @@ SIZES = {
     "portals_tenants":       (20,    3),
     "portals_events":        (2000,  60),    # per tenant
     "portals_in_flight":     (48,    16),
-    "portals_flush_max":     (5000,  1000),
+    # worker.flush_max: the default. A flush of many tenants grows with
+    # them up to 4 x flush_max (wrk_batch.c), and the consumer's read-ahead
+    # during HubSpot calls holds up to 4 x flush_max records: ~9 KiB per
+    # waiting event, so 5,000 here cost the worker ~250 MiB.
+    "portals_flush_max":     (1000,  1000),
+    # Every tenant's producer runs this long at a steady rate, all at
+    # once, so the backlogs interleave in the partitions (unpaced, each
+    # producer was done before the next one started: the partitions held
+    # the tenants one after the other).
+    "portals_produce_s":     (5,     2),
 }
 
 ACTIVITY = ["EMAIL_SENT", "FIRST_EMAIL_SENT", "EMAIL_OPEN", "EMAIL_LINK_CLICK",
@@ -70,6 +79,46 @@ def cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / tick
     except (OSError, IndexError, ValueError):
         return None
+
+
+def peak_rss_mib(pid):
+    """VmHWM of a process in MiB (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for ln in f:
+                if ln.startswith("VmHWM:"):
+                    return int(ln.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def flush_profile(b, url):
+    """The worker's flush phases from its /metrics: seconds and share of
+    each phase, flushes and mean events per flush (None when unreadable)."""
+    try:
+        code, _, body = b.h.http_request(url, "GET", "/metrics")
+    except OSError:
+        return None
+    if code != 200:
+        return None
+    secs, vals = {}, {}
+    for ln in body.decode(errors="replace").splitlines():
+        if ln.startswith("leadsync_worker_flush_seconds_total{"):
+            name = ln.split('phase="', 1)[1].split('"', 1)[0]
+            secs[name] = float(ln.rsplit(" ", 1)[1])
+        elif ln.startswith(("leadsync_worker_batches_total ",
+                            "leadsync_worker_batch_events_total ")):
+            k, v = ln.split()
+            vals[k] = float(v)
+    total = sum(secs.values())
+    n = vals.get("leadsync_worker_batches_total")
+    return {"phase_seconds": secs,
+            "phase_share": {k: v / total for k, v in secs.items()}
+            if total else None,
+            "flushes": n,
+            "mean_events": vals.get("leadsync_worker_batch_events_total", 0)
+            / n if n else None}
 
 
 # -- priority -------------------------------------------------------------
@@ -235,7 +284,6 @@ def part_portals(b, res, bm):
     with b.stack(s["partitions"]) as st:
         st.broker(partitions=st.partitions)
         st.emulator()
-        st.hubspot_faults({"latency_ms": s["hubspot_latency_ms"]})
         tokens = []
         for i in range(n):
             tok = f"pat-na1-bench-portal-{i:02d}"
@@ -248,6 +296,9 @@ def part_portals(b, res, bm):
                                    f"{body!r}")
             st.env[f"HUBSPOT_TOKEN_P{i:02d}"] = tok
             tokens.append(tok)
+        # Faults apply to the portals that exist when they are set: after
+        # the portals, so every one answers +latency_ms.
+        st.hubspot_faults({"latency_ms": s["hubspot_latency_ms"]})
 
         def mutate(c):
             c["tenants"] = c["tenants"] + portal_tenants(c, n)
@@ -272,7 +323,7 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
     s = b.sizes
     # Backlogs first, for every tenant at once (so the tenants' records
     # interleave in the partitions), then the worker.
-    ids, runs = {}, []
+    ids, runs, files = {}, [], []
     for i in range(n):
         tid = f"p{i:02d}"
         events = bm.generate_events(per, max(20, s["worker_leads"] // n),
@@ -280,10 +331,18 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
         path = st.path(f"portals-{tid}.jsonl")
         with open(path, "w") as f:
             f.write("\n".join(events) + "\n")
+        files.append((tid, path, len(events)))
+    # All start together once loaded (the processes take a while to start
+    # on a busy machine), then produce at a steady rate.
+    start_at = time.time() + 2.0 + 0.1 * n
+    for tid, path, k in files:
         idf = st.path(f"portals-{tid}.ids")
         runs.append((tid, idf, subprocess.Popen(
             [b.binary("bench-kafka-produce"), "--config", cfg, "--jsonl",
-             path, "--ids-out", idf, "--tenant", tid], env=st.env,
+             path, "--ids-out", idf, "--tenant", tid, "--rate",
+             str(max(1.0, k / s["portals_produce_s"])),
+             "--start-at", f"{start_at:.3f}"],
+            env=st.env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
     for tid, idf, p in runs:
         out, err = p.communicate(timeout=600)
@@ -317,6 +376,8 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
     done = b.wait_synced(sl, all_ids, [w], "portals")
     wall = time.monotonic() - t0
     cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
+    rss_peak = peak_rss_mib(w.pid)
+    flush = flush_profile(b, w.url)
     state1 = st.hubspot_state()
     cpu = {k: (cpu1[k] - cpu0[k]) if cpu1[k] is not None and
            cpu0[k] is not None else None for k in pids}
@@ -362,6 +423,10 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
             c1.get("requests_into_exhausted_window", 0) -
             c0.get("requests_into_exhausted_window", 0),
         "cpu_seconds": cpu,
+        "worker_rss_peak_mib": rss_peak,
+        # Where the flush cycle's wall time went (shares of the sum) and
+        # the mean flush.
+        "flush": flush,
         "cpu_cores_used": {k: (v / wall if v is not None and wall > 0
                                else None) for k, v in cpu.items()},
         # The worker is one event loop: one core is its bound.
@@ -442,3 +507,14 @@ def add_rows(res, add, get, num, rows):
         cores.get("worker"), "{}")
     rows[-1]["text"] = " / ".join(num(cores.get(k), "{:.2f}") for k in
                                   ("worker", "emulator", "broker"))
+    fl = q.get("flush") or {}
+    add("portals", "worker RSS peak MiB / mean events per flush",
+        q.get("worker_rss_peak_mib"), "{}")
+    rows[-1]["text"] = (f"{num(q.get('worker_rss_peak_mib'), '{:.1f}')} / "
+                        f"{num(fl.get('mean_events'), '{:,.0f}')}")
+    share = fl.get("phase_share") or {}
+    add("portals", "flush time intake/contacts/intents/eng./emit/settle",
+        share.get("intake"), "{}")
+    rows[-1]["text"] = " / ".join(
+        num(share.get(k), "{:.2f}") for k in
+        ("intake", "contacts", "intents", "engagements", "emit", "settle"))

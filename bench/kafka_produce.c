@@ -38,9 +38,10 @@ typedef struct {
 typedef struct {
   const char *config_path, *tenant_id, *source_id;
   const char *fixtures_dir, *jsonl_path, *ids_out;
-  long count;     /* messages to produce; 0 = one per input (or --seconds) */
-  double seconds; /* stop producing after this long; 0 = no limit */
-  double rate;    /* messages per second; 0 = as fast as possible */
+  long count;      /* messages to produce; 0 = one per input (or --seconds) */
+  double seconds;  /* stop producing after this long; 0 = no limit */
+  double rate;     /* messages per second; 0 = as fast as possible */
+  double start_at; /* wall-clock seconds (Unix) to start at; 0 = at once */
 } kp_opts;
 
 typedef struct {
@@ -59,10 +60,13 @@ static void usage(FILE *f) {
              "--jsonl FILE)\n"
              "         [--tenant ID] [--source ID] [--count N] [--seconds S]\n"
              "         [--rate MSGS_PER_S] [--ids-out FILE]\n"
+             "         [--start-at UNIX_SECONDS]\n"
              "Produces the payloads (cycling through them) with the ingress's\n"
              "producer settings, keys and headers; prints a JSON summary.\n"
              "--ids-out writes one line per delivered record:\n"
-             "event_id TAB topic TAB partition TAB offset TAB timestamp_ms.\n");
+             "event_id TAB topic TAB partition TAB offset TAB timestamp_ms.\n"
+             "--start-at waits, ready, until that wall-clock time, so several\n"
+             "producers start together.\n");
 }
 
 /* -- inputs ------------------------------------------------------------ */
@@ -370,6 +374,8 @@ static bool parse_args(int argc, char **argv, kp_opts *o) {
       ok = bench_parse_double(v, 0, 86400, &o->seconds);
     else if (!strcmp(a, "--rate") && v)
       ok = bench_parse_double(v, 0, 1e9, &o->rate);
+    else if (!strcmp(a, "--start-at") && v)
+      ok = bench_parse_double(v, 0, 1e11, &o->start_at);
     else
       ok = false;
     if (!ok) {
@@ -457,6 +463,11 @@ int main(int argc, char **argv) {
     goto fail;
   }
   long count = o.count ? o.count : (o.seconds > 0 ? 0 : (long)st.n);
+  for (double now;
+       !bench_stop && (now = (double)ls_now_us() / 1e6) < o.start_at;) {
+    int ms = (int)((o.start_at - now) * 1000.0);
+    rd_kafka_poll(rk, ms > 5 ? 5 : ms);
+  }
   double t0 = bench_now_s();
   for (long i = 0; !bench_stop && (count == 0 || i < count); i++) {
     double now = bench_now_s();

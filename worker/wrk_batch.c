@@ -28,7 +28,10 @@ struct wrk_batch {
   size_t n, cap;
   size_t *per_tenant; /* events waiting for HubSpot, per tenant */
   size_t waiting_max;
+  size_t tenants;   /* tenants with events waiting */
   int64_t first_us; /* mono time of the oldest event */
+  int64_t last_us;  /* mono time of the newest event */
+  int64_t idle_us;  /* mono time the last flush ended */
   json_t *ids;      /* event ids in this batch: copies are duplicates */
 };
 
@@ -55,6 +58,7 @@ static void reset(wrk_batch *b) {
     wrk_event_free(b->evs[i]);
   b->n = 0;
   b->waiting_max = 0;
+  b->tenants = 0;
   json_object_clear(b->ids);
   memset(b->per_tenant, 0, (b->w->cfg->n_tenants + 1) * sizeof *b->per_tenant);
 }
@@ -278,7 +282,7 @@ static bool map(wrk_batch *b, wrk_event *e) {
  * final outcome here and waits for the flush only to be logged. An event
  * built by the caller (tests: no message) is identified and mapped
  * already. */
-static void intake(wrk_batch *b, wrk_event *e) {
+static void intake_steps(wrk_batch *b, wrk_event *e) {
   bool replay = false;
   if (e->msg && !identify(b, e, &replay))
     return;
@@ -289,6 +293,15 @@ static void intake(wrk_batch *b, wrk_event *e) {
   intake_mapped(b, e);
 }
 
+/* The parsed body is needed by intake only (identify, filter, map keep
+ * what they need): dropped here, it is most of what a waiting event holds
+ * (a flush's memory grows with its events). */
+static void intake(wrk_batch *b, wrk_event *e) {
+  intake_steps(b, e);
+  json_decref(e->root);
+  e->root = NULL;
+}
+
 static bool append_room(wrk_batch *b) {
   return LS_ARRAY_GROW(b->evs, b->cap, b->n + 1);
 }
@@ -297,11 +310,14 @@ static bool append_room(wrk_batch *b) {
 static bool append(wrk_batch *b, wrk_event *e) {
   if (b->n == b->cap && !append_room(b))
     return false;
+  b->last_us = ls_mono_us();
   if (!b->n)
-    b->first_us = ls_mono_us();
+    b->first_us = b->last_us;
   b->evs[b->n++] = e;
   if (e->outcome == WRK_PENDING) {
     size_t ti = (size_t)(e->tenant - b->w->cfg->tenants);
+    if (!b->per_tenant[ti])
+      b->tenants++;
     if (++b->per_tenant[ti] > b->waiting_max)
       b->waiting_max = b->per_tenant[ti];
   }
@@ -345,6 +361,30 @@ void wrk_batch_add_event(wrk_batch *b, wrk_event *e) {
     wrk_event_free(e);
 }
 
+/* A flush's size (docs/worker.md "Flush sizing"). One tenant: 2 x
+ * flush_max events in all. Many tenants share a flush, and each needs
+ * about BATCH_FILL calls' worth of events for its own calls to fill up, so
+ * the bound grows with the tenants waiting, up to FLUSH_SCALE_MAX x
+ * flush_max: the memory a flush may hold (a waiting event holds its
+ * record, its struct and its mapped properties, ~9 KiB; the parsed body
+ * is dropped after intake). */
+#define BATCH_FILL 4
+#define FLUSH_SCALE_MAX 4
+/* Past the linger a flush still takes records that keep coming (a
+ * backlog: the consumer answered within STREAM_GAP_US), up to
+ * LINGER_STRETCH lingers from its oldest event; live traffic that stops
+ * flushes STREAM_GAP_US after its last record. */
+#define STREAM_GAP_US 10000
+#define LINGER_STRETCH 5
+
+static size_t flush_cap(const wrk_batch *b) {
+  size_t fm = (size_t)b->w->s.flush_max, bm = (size_t)b->w->s.batch_max;
+  size_t cap = fm * 2, want = b->tenants * bm * BATCH_FILL;
+  if (want > cap)
+    cap = want < fm * FLUSH_SCALE_MAX ? want : fm * FLUSH_SCALE_MAX;
+  return cap;
+}
+
 bool wrk_batch_due(const wrk_batch *b, int64_t now_us) {
   if (!b->n)
     return wrk_sync_carry_due(b->w, now_us);
@@ -353,15 +393,21 @@ bool wrk_batch_due(const wrk_batch *b, int64_t now_us) {
    * batch_max inputs. Below that, the linger bounds the latency. */
   if (b->waiting_max >= (size_t)b->w->s.flush_max)
     return true;
-  if (b->n >= (size_t)b->w->s.flush_max * 2)
+  if (b->n >= flush_cap(b))
     return true;
-  return now_us - b->first_us >= b->w->s.linger_ms * 1000;
+  int64_t linger = b->w->s.linger_ms * 1000, age = now_us - b->first_us;
+  if (age < linger)
+    return false;
+  return now_us - b->last_us >= STREAM_GAP_US || age >= linger * LINGER_STRETCH;
 }
 
 int64_t wrk_batch_wait_us(const wrk_batch *b, int64_t now_us) {
   if (!b->n)
     return 100000;
-  int64_t left = b->first_us + b->w->s.linger_ms * 1000 - now_us;
+  int64_t linger = b->w->s.linger_ms * 1000;
+  int64_t left = b->first_us + linger - now_us;
+  if (left <= 0) /* stretched: wait for the next record a little */
+    left = b->last_us + STREAM_GAP_US - now_us;
   return left > 0 ? left : 0;
 }
 
@@ -434,6 +480,9 @@ static void account(wrk *w, const wrk_event *e) {
 
 void wrk_batch_sync(wrk_batch *b) {
   wrk *w = b->w;
+  if (b->idle_us && b->n) /* taking in the records of this flush */
+    wrk_sync_phase(w, "intake",
+                   b->first_us > b->idle_us ? b->first_us : b->idle_us);
   size_t waiting = 0;
   for (size_t i = 0; i < b->n; i++)
     waiting += b->evs[i]->outcome == WRK_PENDING;
@@ -447,6 +496,7 @@ void wrk_batch_emit(wrk_batch *b) {
   wrk *w = b->w;
   if (!b->n)
     return;
+  int64_t t = ls_mono_us();
   ls_metrics_inc(w->metrics, "leadsync_worker_batches_total", "Batches flushed",
                  NULL, 1);
   ls_metrics_inc(w->metrics, "leadsync_worker_batch_events_total",
@@ -488,6 +538,7 @@ void wrk_batch_emit(wrk_batch *b) {
       break;
     }
   }
+  wrk_sync_phase(w, "emit", t);
 }
 
 void wrk_batch_settle(wrk_batch *b, bool revoked, wrk_plan *plan) {
@@ -498,9 +549,11 @@ void wrk_batch_settle(wrk_batch *b, bool revoked, wrk_plan *plan) {
    * were all acknowledged (here or in the intent wait) and whose outcome
    * is final. Anything else stays in Kafka, and the plan stops its
    * partition there. */
+  int64_t t = ls_mono_us();
   if (!wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL))
     ls_error("outputs not acknowledged; their events will be read again",
              "{s:i}", "events", (int)b->n);
+  wrk_sync_phase(w, "settle", t);
   size_t failed = 0;
   for (size_t i = 0; i < b->n; i++) {
     wrk_event *e = b->evs[i];
@@ -542,4 +595,5 @@ void wrk_batch_settle(wrk_batch *b, bool revoked, wrk_plan *plan) {
             "{s:i}", "events", (int)b->n);
   plan_all(b, plan, false);
   reset(b);
+  b->idle_us = ls_mono_us();
 }

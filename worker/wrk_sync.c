@@ -1331,7 +1331,10 @@ static void engagements(wrk *w, wrk_event **evs, size_t n) {
     defer_jobs(&jobs);
     defer_jobs(&searches);
   }
+  int64_t t = ls_mono_us();
   record_intents(w, &jobs);
+  wrk_sync_phase(w, "intents", t);
+  t = ls_mono_us();
   while ((jobs.n || searches.n) && !halted(w)) {
     if (searches.n) {
       run_jobs(w, &searches);
@@ -1352,6 +1355,7 @@ static void engagements(wrk *w, wrk_event **evs, size_t n) {
     free(jobs.v);
     jobs = next;
   }
+  wrk_sync_phase(w, "engagements", t);
   defer_jobs(&jobs);
   defer_jobs(&searches);
   free(jobs.v);
@@ -1377,10 +1381,21 @@ static void conclude(wrk *w, wrk_event **evs, size_t n) {
   }
 }
 
+void wrk_sync_phase(wrk *w, const char *phase, int64_t since_us) {
+  char lab[48];
+  snprintf(lab, sizeof lab, "phase=\"%s\"", phase);
+  ls_metrics_inc(w->metrics, "leadsync_worker_flush_seconds_total",
+                 "Wall time of the flush cycle, per phase (docs/worker.md "
+                 "\"Where a flush's time goes\")",
+                 lab, (double)(ls_mono_us() - since_us) / 1e6);
+}
+
 void wrk_sync(wrk *w, wrk_event **evs, size_t n) {
   fail_tokenless(evs, n);
+  int64_t t = ls_mono_us();
   lookups(w, evs, n);
   upserts(w, evs, n);
+  wrk_sync_phase(w, "contacts", t);
   engagements(w, evs, n);
   conclude(w, evs, n);
 }

@@ -38,6 +38,9 @@ void wrk_carry_clear(wrk_carry *c);
 void wrk_sync(struct wrk *w, wrk_event **evs, size_t n);
 /* First-touch properties of new contacts ride the next upsert; these send
  * them on their own when none came within the linger. */
+/* Adds the wall time since since_us (mono) to the flush phase's counter
+ * leadsync_worker_flush_seconds_total{phase}. */
+void wrk_sync_phase(struct wrk *w, const char *phase, int64_t since_us);
 bool wrk_sync_carry_due(const struct wrk *w, int64_t now_us);
 void wrk_sync_carry(struct wrk *w);
 

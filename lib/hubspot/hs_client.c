@@ -231,7 +231,12 @@ typedef struct {
   CURLM *multi;
   long timeout_ms, connect_timeout_ms;
   size_t max_resp;
+  /* The caller's idle hook (hs_policy), called about every IDLE_MS while
+   * a wave waits for its answers: the worker reads Kafka ahead then. */
+  void (*idle)(void *ud);
+  void *idle_ud;
 } curl_tp;
+#define IDLE_MS 10
 
 typedef struct {
   hs_req *req;
@@ -400,6 +405,7 @@ static void xfer_finish(xfer *x, CURLcode rc) {
 static void curl_perform(hs_transport *base, hs_req **reqs, size_t n) {
   curl_tp *t = (curl_tp *)base;
   size_t active = 0;
+  int64_t next_idle = ls_mono_us() + IDLE_MS * 1000;
   for (size_t i = 0; i < n; i++) {
     xfer *x = xfer_new(t, reqs[i]);
     if (!x) {
@@ -427,8 +433,15 @@ static void curl_perform(hs_transport *base, hs_req **reqs, size_t n) {
       xfer_free(x);
       active--;
     }
-    if (active > 0 && running > 0)
-      curl_multi_poll(t->multi, NULL, 0, 100, NULL);
+    if (active > 0 && running > 0) {
+      /* The caller's work while the answers travel (the worker reads
+       * Kafka ahead into its stash). */
+      curl_multi_poll(t->multi, NULL, 0, t->idle ? IDLE_MS : 100, NULL);
+      if (t->idle && ls_mono_us() >= next_idle) {
+        t->idle(t->idle_ud);
+        next_idle = ls_mono_us() + IDLE_MS * 1000;
+      }
+    }
   }
 }
 
@@ -675,6 +688,10 @@ void hs_run(hs_transport *tp, hs_req **reqs, size_t n, const hs_policy *pol) {
       }
       sleep_us(wake - now);
       continue;
+    }
+    if (tp->perform == curl_perform) {
+      ((curl_tp *)tp)->idle = pol->idle;
+      ((curl_tp *)tp)->idle_ud = pol->idle_ud;
     }
     tp->perform(tp, wave, nw);
     now = ls_mono_us();
