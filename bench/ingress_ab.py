@@ -11,7 +11,10 @@ The bench servers come from AFTER_BUILD; both builds should be Release.
 A second forwarder side ("fwd-per-type") writes the ingress's topic layout
 (a topic per event type). AB_KAFKA_PROPS="linger.ms=5,..." sets producer
 properties in the shared config (every side reads it: same settings).
+AB_THREADS=N gives every side N libmicrohttpd threads (ingress.threads).
 Context switches per request are summed over the process's threads.
+WRK_DELAY_MS=N makes each connection pause N ms before each request
+(bench/post.lua), so all sides run at about the same rate.
 Like make bench it asserts nothing."""
 import json, os, subprocess, sys, statistics
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -40,6 +43,8 @@ def ctxsw(pid):
         except OSError:
             pass
     return n
+THREADS = os.environ.get("AB_THREADS")  # MHD threads of every side
+TARGS = ["--threads", THREADS] if THREADS else []
 PROPS = dict(kv.split("=", 1) for kv in os.environ.get("AB_KAFKA_PROPS", "").split(",") if kv)
 def wrk(url):
     r = subprocess.run(["wrk", "-t2", "-c64", f"-d{SECS}s", "--latency", "--timeout", "10s", "-s", "bench/post.lua", url, "--",
@@ -53,16 +58,18 @@ with harness.Stack() as st:
             for s in t["sources"]:
                 s["rate_limit"] = {"per_second": 1e9, "burst": 1e9}
         cfg["kafka"].setdefault("properties", {}).update(PROPS)
+        if THREADS:
+            cfg.setdefault("ingress", {})["threads"] = int(THREADS)
     cfg = st.config(mut)
     sides = []
     rf = st.path("bare.ready")
-    p = st.spawn("bare", [os.path.join(NEW, "bench-bare-server"), "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
+    p = st.spawn("bare", [os.path.join(NEW, "bench-bare-server"), "--listen", "127.0.0.1:0", "--ready-file", rf, *TARGS], ready_file=rf)
     sides.append(("bare", p, p.ready_value))
     rf = st.path("fw.ready")
-    p = st.spawn("fw", [os.path.join(NEW, "bench-forwarder"), "--config", cfg, "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
+    p = st.spawn("fw", [os.path.join(NEW, "bench-forwarder"), "--config", cfg, "--listen", "127.0.0.1:0", "--ready-file", rf, *TARGS], ready_file=rf)
     sides.append(("forwarder", p, p.ready_value))
     rf = st.path("fwt.ready")
-    p = st.spawn("fwt", [os.path.join(NEW, "bench-forwarder"), "--config", cfg, "--topic-per-type", "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
+    p = st.spawn("fwt", [os.path.join(NEW, "bench-forwarder"), "--config", cfg, "--topic-per-type", "--listen", "127.0.0.1:0", "--ready-file", rf, *TARGS], ready_file=rf)
     sides.append(("fwd-per-type", p, p.ready_value))
     for name, b in (("ingress-before", OLD), ("ingress-after", NEW)):
         rf = st.path(name + ".ready")
@@ -75,7 +82,7 @@ with harness.Stack() as st:
             res[n].append({"rps": rps, "cpu_us": (c1 - c0) * 1e6 / req, "p99_ms": p99, "non2xx": bad, "cs": (x1 - x0) / req})
             print(f"round {k+1} {n:15s} {rps:9.0f} req/s {res[n][-1]['cpu_us']:6.1f} CPU-us/req p99 {p99:6.2f} ms cs/req {res[n][-1]['cs']:.2f} non-2xx {bad}", flush=True)
     med = {n: {m: statistics.median(r[m] for r in rs) for m in ("rps", "cpu_us", "p99_ms", "cs")} for n, rs in res.items()}
-    print("\nmedians of", ROUNDS, "rounds x", SECS, "s (load", os.getloadavg()[0], ") props", PROPS)
+    print("\nmedians of", ROUNDS, "rounds x", SECS, "s (load", os.getloadavg()[0], ") props", PROPS, "threads", THREADS or "default")
     for base in ("forwarder", "fwd-per-type"):
         print("against", base)
         for n, m in med.items():

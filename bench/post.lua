@@ -4,6 +4,16 @@
 -- Each wrk thread has its own Lua state; the requests are formatted once
 -- in init() so request() costs the load generator nothing per call.
 
+-- WRK_DELAY_MS (environment, optional): each connection waits that long
+-- before each request, so sides of different speed are driven at about
+-- the same rate (bench/ingress_ab.py: CPU per request at equal load).
+local pause = tonumber(os.getenv("WRK_DELAY_MS") or "")
+if pause then
+  function delay()
+    return pause
+  end
+end
+
 local reqs = {}
 local n = 0
 local i = 0

@@ -3,6 +3,7 @@
 # samples; this machine has no hardware counters) of the ingress and the dev
 # broker while wrk posts the shared samples with 64 connections.
 #   bench/profile_ingress.sh [BUILD_DIR] [SECONDS]
+# TOP=N lists N functions (12); KEEP=FILE keeps the perf data for perf report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-release}

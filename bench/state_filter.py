@@ -14,10 +14,23 @@ started again: filter_restore_s is the restore itself (the sum of its
 until it holds every lead again (start, the group's rejoin, which the dev
 broker delays by the dead member's session timeout, and the restore).
 
+Restore against history (`restore` mode, and the part's `filter_restore`
+rows): a fresh stack where the filter first decides HISTORY records of
+leadsync.held that are released already (leads of EVENTS_PER_LEAD - 1
+held EMAIL_SENT each, then an Interested LEAD_CATEGORY_UPDATED that
+releases them), then holds HELD new leads; once its group committed
+everything, it is SIGKILLed and started again. The restore's time and
+what it read come from its "partition restored" log lines: with
+checkpoints (docs/filter.md) it reads the newest snapshot and the held
+records after it; before them it replayed leadsync.held from its
+beginning, so its time grew with HISTORY.
+
 Also runnable alone against any build directory, for before/after figures:
 
     /usr/bin/python3 bench/state_filter.py BUILD_DIR [N1,N2,...]
+    /usr/bin/python3 bench/state_filter.py BUILD_DIR restore HELD:HISTORY,...
 """
+import hashlib
 import json
 import os
 import sys
@@ -33,6 +46,7 @@ TENANT = "demo-filtered"
 SIZES = {
     "state_filter_leads":      (100000, 5000),
     "state_filter_partitions": (48,     6),
+    "state_filter_history":    (100000, 5000),
 }
 TARGETS = {"state_filter_rss_mib": 64.0}
 
@@ -89,25 +103,145 @@ def _body(i):
         separators=(",", ":")).encode()
 
 
-def _produce(bootstrap, start, n):
+def _produce(bootstrap, start, n, per_lead=1, campaign=4242):
+    """n held EMAIL_SENT records from lead `start` on, per_lead per lead."""
     from confluent_kafka import Producer
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
                   "compression.type": "lz4", "enable.idempotence": True})
-    for i in range(start, start + n):
-        hdrs = [("ce_id", f"{i + 1:032x}".encode()),
+    for j in range(n):
+        lead = start + j // per_lead
+        i = campaign * 10**8 + start * per_lead + j
+        # A 32-hex id: the filter keeps its first 64 bits, so they vary.
+        eid = hashlib.md5(f"{i}".encode()).hexdigest()
+        hdrs = [("ce_id", eid.encode()),
                 ("ce_tenant", TENANT.encode()),
                 ("ce_type", b"ai.smartlead.email_sent"),
                 ("ce_time", b"2026-01-05T10:00:00.000000Z"),
                 ("ls_original_topic", b"smartlead.email_sent")]
-        key = f"{TENANT}:4242:s{i:07d}@state.example"
+        key = f"{TENANT}:{campaign}:s{lead:07d}@state.example"
         while True:
             try:
-                p.produce("leadsync.held", _body(i), key, headers=hdrs)
+                p.produce("leadsync.held", _body(lead), key, headers=hdrs)
                 break
             except BufferError:
                 p.poll(0.05)
     if p.flush(300):
         raise RuntimeError("held records not acknowledged by the broker")
+
+
+def _produce_categories(bootstrap, leads, campaign):
+    """An Interested LEAD_CATEGORY_UPDATED for leads 0..leads-1: releases
+    what they hold."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                  "compression.type": "lz4", "enable.idempotence": True})
+    for lead in range(leads):
+        email = f"s{lead:07d}@state.example"
+        body = json.dumps({
+            "event_type": "LEAD_CATEGORY_UPDATED", "to_email": email,
+            "lead_email": email, "campaign_id": campaign,
+            "lead_category": {"old_id": None, "old_name": None, "new_id": 1,
+                              "new_name": "Interested"},
+            "event_timestamp": "2026-02-01T10:00:00.000Z"},
+            separators=(",", ":")).encode()
+        hdrs = [("ce_id", hashlib.md5(f"c{campaign}:{lead}".encode())
+                 .hexdigest().encode()),
+                ("ce_tenant", TENANT.encode()),
+                ("ce_type", b"ai.smartlead.lead_category_updated"),
+                ("ce_time", b"2026-02-01T10:00:00.000000Z"),
+                ("ls_original_topic", b"smartlead.lead_category_updated")]
+        while True:
+            try:
+                p.produce("leadsync.held", body, f"{TENANT}:{campaign}:{email}",
+                          headers=hdrs)
+                break
+            except BufferError:
+                p.poll(0.05)
+    if p.flush(300):
+        raise RuntimeError("category records not acknowledged by the broker")
+
+
+def _restore_log(path):
+    """Sums over the "partition restored" lines: seconds, held records
+    replayed, snapshot records read, partitions from a snapshot."""
+    out = {"restore_s": 0.0, "held_records": 0, "snapshot_records": 0,
+           "from_snapshot": 0, "partitions": 0}
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if 'partition restored"' not in line:
+                continue
+            j = json.loads(line)
+            out["restore_s"] += j.get("seconds", 0.0)
+            out["partitions"] += 1
+            # Before checkpoints the line had no held_records: it replayed
+            # leadsync.held from its first offset to replayed_to.
+            out["held_records"] += j.get("held_records",
+                                         j.get("replayed_to", 0))
+            out["snapshot_records"] += j.get("snapshot_records", 0)
+            out["from_snapshot"] += j.get("from") == "snapshot"
+    out["restore_s"] = round(out["restore_s"], 3)
+    return out
+
+
+def measure_restore(harness, held, history, partitions, log,
+                    events_per_lead=10):
+    """The filter's restore after a SIGKILL with `held` leads held now and
+    `history` records of leadsync.held decided and released before:
+    {held_leads, history_records, restore_s, back_s, held_records,
+    snapshot_records, from_snapshot}."""
+    hist_leads = history // events_per_lead
+    with harness.Stack() as st:
+        st.broker(partitions=partitions)
+
+        def mutate(cfg):
+            cfg["kafka"]["partitions"] = partitions
+            cfg["worker"]["held_max_age_days"] = 3650
+        cfg = st.config(mutate)
+        f = st.filter(cfg)
+        harness.wait_for(
+            lambda: _metric(f.url, "leadsync_worker_consumer_lag") is not None,
+            120, 0.2, "filter assigned")
+        if hist_leads:
+            log(f"state: filter history of {history:,} records "
+                f"({hist_leads:,} leads released)")
+            _produce(st.bootstrap, 0, hist_leads * (events_per_lead - 1),
+                     per_lead=events_per_lead - 1, campaign=4141)
+            _produce_categories(st.bootstrap, hist_leads, 4141)
+            want = hist_leads * (events_per_lead - 1)
+            harness.wait_for(
+                lambda: (_metric(f.url, "leadsync_filter_outcomes_total")
+                         or 0) >= 2 * want
+                and _metric(f.url, "leadsync_filter_held") == 0,
+                1800, 1.0, "history held and released")
+        if held:
+            _produce(st.bootstrap, 0, held)
+            harness.wait_for(
+                lambda: (_metric(f.url, "leadsync_filter_held") or 0) >= held,
+                900, 0.5, f"{held} leads held")
+        harness.wait_for(lambda: harness.committed_to_end(st.bootstrap,
+                                                          partitions),
+                         300, 1.0, "the filter committed everything")
+        f.kill()
+        t0 = time.monotonic()
+        f = st.filter(cfg)
+        harness.wait_for(
+            lambda: _metric(f.url, "leadsync_filter_held") == held
+            and _metric(f.url, "leadsync_worker_consumer_lag") is not None,
+            900, 0.1, "held leads restored")
+        back_s = round(time.monotonic() - t0, 2)
+        harness.wait_for(lambda: _restore_log(f.log)["partitions"]
+                         >= partitions, 60, 0.2, "every partition restored")
+        r = _restore_log(f.log)
+        row = {"held_leads": held, "history_records": history,
+               "restore_s": r["restore_s"], "back_s": back_s,
+               "held_records": r["held_records"],
+               "snapshot_records": r["snapshot_records"],
+               "from_snapshot": r["from_snapshot"]}
+        log(f"state: filter restore with {held:,} held, {history:,} history: "
+            f"{r['restore_s']} s, {r['held_records']:,} held records "
+            f"replayed, {r['snapshot_records']:,} snapshot records, "
+            f"{r['from_snapshot']}/{partitions} partitions from a snapshot")
+        return row
 
 
 def measure(harness, sizes_held, partitions, log, max_age_days=3650,
@@ -192,6 +326,14 @@ def part_state_filter(b, res):
         st["filter_bytes_per_held_lead"] = round(
             (rows[-1]["rss_mib"] - rows[0]["rss_mib"]) * 2**20
             / rows[-1]["held_leads"], 1)
+    # The restore against history: 1,000 held leads (a tenth of that in a
+    # quick run) with no history and with state_filter_history records
+    # released before (a quick run: only the latter).
+    hist = int(b.sizes["state_filter_history"])
+    held = max(1, top // 100)
+    runs = (hist,) if res.get("quick") else (0, hist)
+    st["filter_restore"] = [
+        measure_restore(b.h, held, h, parts, _log) for h in runs]
 
 
 def add_rows(res, add, get, num, rows):
@@ -221,6 +363,13 @@ def add_rows(res, add, get, num, rows):
     if "filter_back_s" in st:
         add("state", "filter SIGKILL to all held again s (incl. rejoin)",
             st["filter_back_s"], "{:.1f}")
+    for r in st.get("filter_restore", []):
+        add("state", f"filter restore s, {r['held_leads']:,} held, "
+            f"{r['history_records']:,} released before", r.get("restore_s"),
+            "{:.2f}")
+        add("state", f"filter restore held records replayed, "
+            f"{r['held_leads']:,} held, {r['history_records']:,} released "
+            "before", r.get("held_records"), "{:,}")
 
 
 def _log(msg):
@@ -232,11 +381,21 @@ def main():
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1
                             else os.path.join(ROOT, "build-release"))
     sizes = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2
+                              and sys.argv[2] != "restore"
                               else "0,10000,100000").split(",")]
     os.environ["LS_BUILD_DIR"] = build
     sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
     import harness
     parts = int(os.environ.get("BENCH_STATE_FILTER_PARTITIONS", "48"))
+    if len(sys.argv) > 2 and sys.argv[2] == "restore":
+        runs = (sys.argv[3] if len(sys.argv) > 3
+                else "1000:0,1000:100000").split(",")
+        rows = []
+        for run in runs:
+            held, hist = (int(x) for x in run.split(":"))
+            rows.append(measure_restore(harness, held, hist, parts, _log))
+        print(json.dumps({"filter_restore": rows}))
+        return 0
     rows, restore, back = measure(harness, sizes, parts, _log)
     print(json.dumps({"filter": rows, "filter_restore_s": restore,
                       "filter_back_s": back}))

@@ -62,6 +62,7 @@ static char **console_topics(const char *prefix) {
   size_t k = 0;
   for (char **p = all; *p; p++) {
     if (!strcmp(*p, KQ_TOPIC_LEAD_STATE) || !strcmp(*p, KQ_TOPIC_LEDGER) ||
+        !strcmp(*p, KQ_TOPIC_FILTER_STATE) ||
         !strncmp(*p, "leadsync.fanout", 15) || !strcmp(*p, KQ_TOPIC_AUDIT) ||
         !strcmp(*p, KQ_TOPIC_SOURCES)) {
       free(*p);

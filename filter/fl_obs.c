@@ -15,6 +15,9 @@
 #define M_P_HELD "leadsync_filter_state_held"
 #define M_P_BYTES "leadsync_filter_state_bytes"
 #define M_P_RESTORE "leadsync_filter_restore_seconds"
+#define M_P_RESTORE_REC "leadsync_filter_restore_records"
+#define M_P_TAIL "leadsync_filter_snapshot_tail_records"
+#define M_P_SNAP_BYTES "leadsync_filter_snapshot_bytes"
 
 void fl_obs_declare(ls_metrics *m) {
   /* The consumer lag families are filled by wrk_obs_lag, as in the sync
@@ -50,6 +53,21 @@ void fl_obs_declare(ls_metrics *m) {
                      "Seconds the last restore of an assigned partition's "
                      "filter state took",
                      NULL);
+  ls_metrics_declare(m, LS_GAUGE, M_P_RESTORE_REC,
+                     "Records the last restore of an assigned partition read, "
+                     "by topic (snapshot: leadsync.filter_state, held: "
+                     "leadsync.held replayed, lead_state)",
+                     NULL);
+  ls_metrics_declare(m, LS_GAUGE, M_P_TAIL,
+                     "leadsync.held records of an assigned partition since "
+                     "its newest snapshot (what a restore would replay)",
+                     NULL);
+  ls_metrics_declare(m, LS_GAUGE, M_P_SNAP_BYTES,
+                     "Bytes of the newest snapshot of an assigned partition's "
+                     "filter state (0: none)",
+                     NULL);
+  ls_metrics_declare(m, LS_COUNTER, "leadsync_filter_snapshots_total",
+                     "Snapshots of the filter state written, by result", NULL);
   ls_metrics_declare(m, LS_GAUGE, M_HELD_TENANT,
                      "Events held by the category filter per tenant", NULL);
   ls_metrics_declare(m, LS_GAUGE, M_HELD_AGE,
@@ -60,14 +78,25 @@ void fl_obs_declare(ls_metrics *m) {
                      NULL);
 }
 
+static const char *const FROM[] = {"snapshot", "held", "lead_state"};
+
 void fl_obs_partition(ls_metrics *m, int32_t p, const fl_state *s,
-                      double restore_s) {
-  char lab[32];
+                      const fl_obs_restore *rs) {
+  char lab[32], lab2[80];
   snprintf(lab, sizeof lab, "partition=\"%d\"", (int)p);
   ls_metrics_set(m, M_P_LEADS, NULL, lab, (double)fl_state_leads(s));
   ls_metrics_set(m, M_P_HELD, NULL, lab, (double)fl_state_held(s));
   ls_metrics_set(m, M_P_BYTES, NULL, lab, (double)fl_state_bytes(s));
-  ls_metrics_set(m, M_P_RESTORE, NULL, lab, restore_s);
+  ls_metrics_set(m, M_P_RESTORE, NULL, lab, rs->seconds);
+  size_t n[] = {rs->snapshot_records, rs->held_records, rs->lead_state_records};
+  for (int i = 0; i < 3; i++) {
+    snprintf(lab2, sizeof lab2, "partition=\"%d\",from=\"%s\"", (int)p,
+             FROM[i]);
+    ls_metrics_set(m, M_P_RESTORE_REC, NULL, lab2, (double)n[i]);
+  }
+  ls_metrics_set(m, M_P_TAIL, NULL, lab,
+                 (double)(rs->tail_records > 0 ? rs->tail_records : 0));
+  ls_metrics_set(m, M_P_SNAP_BYTES, NULL, lab, (double)rs->snapshot_bytes);
 }
 
 void fl_obs_partition_drop(ls_metrics *m, int32_t p) {
@@ -77,6 +106,14 @@ void fl_obs_partition_drop(ls_metrics *m, int32_t p) {
   ls_metrics_remove(m, M_P_HELD, lab);
   ls_metrics_remove(m, M_P_BYTES, lab);
   ls_metrics_remove(m, M_P_RESTORE, lab);
+  ls_metrics_remove(m, M_P_TAIL, lab);
+  ls_metrics_remove(m, M_P_SNAP_BYTES, lab);
+  for (int i = 0; i < 3; i++) {
+    char lab2[80];
+    snprintf(lab2, sizeof lab2, "partition=\"%d\",from=\"%s\"", (int)p,
+             FROM[i]);
+    ls_metrics_remove(m, M_P_RESTORE_REC, lab2);
+  }
 }
 
 typedef struct {

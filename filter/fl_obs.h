@@ -14,9 +14,19 @@
 
 /* Declares every family the filter role exports. */
 void fl_obs_declare(ls_metrics *m);
+/* What the last restore of a partition read, and where it stands. */
+typedef struct {
+  double seconds;            /* the last restore's duration */
+  size_t snapshot_records;   /* leadsync.filter_state records read */
+  size_t held_records;       /* leadsync.held records replayed */
+  size_t lead_state_records; /* leadsync.lead_state records read */
+  int64_t tail_records;      /* held records since the newest snapshot */
+  size_t snapshot_bytes;     /* its chunks' bytes (0: none) */
+} fl_obs_restore;
+
 /* The state gauges of one assigned partition. */
 void fl_obs_partition(ls_metrics *m, int32_t p, const fl_state *s,
-                      double restore_s);
+                      const fl_obs_restore *rs);
 /* Removes them when the partition is revoked. */
 void fl_obs_partition_drop(ls_metrics *m, int32_t p);
 /* Per-tenant held counts and the oldest held event's age, over the

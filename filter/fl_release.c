@@ -8,6 +8,7 @@
 
 #include "fl_obs.h"
 #include "fl_readback.h"
+#include "fl_snap.h"
 #include "fl_state.h"
 #include "kq.h"
 #include "kq_client.h"
@@ -24,6 +25,8 @@
 #include "wrk_obs.h"
 
 #define MAX_PARTS 1024
+/* A partition whose state changed is snapshotted at least this often. */
+#define FL_SNAPSHOT_MAX_AGE_US (24 * 3600 * 1000000LL)
 
 /* An output planned while a batch of records is applied. Outputs are
  * produced at once, except behind a release in the same batch: a release
@@ -69,8 +72,8 @@ typedef struct {
   rd_kafka_t *producer;
   fl_reader *reader; /* reads held records back, and restores */
   fl_state *parts[MAX_PARTS];
-  double restore_s[MAX_PARTS]; /* how long the last restore took */
-  int64_t pending[MAX_PARTS];  /* next offset to store once flushed, or -1 */
+  fl_obs_restore restore[MAX_PARTS]; /* what the last restore read */
+  int64_t pending[MAX_PARTS]; /* next offset to store once flushed, or -1 */
   /* Where a partition restarts from: the committed offset at assignment,
    * then every offset stored (-1: the beginning). */
   int64_t stored[MAX_PARTS];
@@ -98,6 +101,16 @@ typedef struct {
   char errstr[LS_ERRSTR_SIZE];
   int64_t next_held_gauges; /* mono us: per-tenant held gauges due */
   plan plan;
+  /* Checkpoints (docs/filter.md): each partition's newest snapshot, and
+   * the held offset a restore would replay from now (the snapshot's, or
+   * where the last restore from history began). */
+  fl_snap_info snap[MAX_PARTS];
+  int64_t replay_from[MAX_PARTS];
+  fl_snap_dr snap_dr;            /* delivery reports of snapshot records */
+  int64_t snap_retry[MAX_PARTS]; /* mono us: a failed snapshot waits */
+  /* Stopping with records applied whose offsets were not stored: the
+   * state is ahead of the stored offsets, no snapshot may be taken. */
+  bool state_ahead;
 } rel;
 
 /* -- outputs --------------------------------------------------------- */
@@ -131,9 +144,13 @@ static void *opaque_of(const rel *r) {
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque) {
   (void)rk;
+  rel *r = opaque;
+  if (m->_private == &r->snap_dr) {
+    fl_snap_on_delivery(&r->snap_dr, m);
+    return;
+  }
   if (!m->err)
     return;
-  rel *r = opaque;
   intptr_t v = (intptr_t)m->_private;
   int32_t p = (int32_t)(v & ((1 << OPAQUE_PART_BITS) - 1)) - 1;
   int64_t off = (int64_t)(v >> OPAQUE_PART_BITS) - 1;
@@ -1054,8 +1071,15 @@ static void snap_fn(const rd_kafka_message_t *m, void *arg) {
   json_decref(v);
 }
 
+typedef struct {
+  rel *r;
+  size_t n;
+} replay_arg;
+
 static void replay_fn(const rd_kafka_message_t *m, void *arg) {
-  apply(arg, m, false);
+  replay_arg *a = arg;
+  a->n++;
+  apply(a->r, m, false);
 }
 
 typedef struct {
@@ -1076,40 +1100,101 @@ static void seed_fn(fl_lead lead, uint16_t tenant, fl_cat c, int64_t at,
     a->r->bad[a->p] = true;
 }
 
-/* Restores partition p's state: the lead_state snapshot, then a replay of
- * leadsync.held up to the committed offset (docs/filter.md "Restarts and
- * rebalances"). Only offsets are kept: the replay holds no record. */
-static bool rebuild(rel *r, int32_t p, int64_t committed) {
+/* Restores partition p's state (docs/filter.md "Restarts and
+ * rebalances"): the newest snapshot of leadsync.filter_state, then a
+ * replay of leadsync.held from the snapshot's offset up to the committed
+ * one; without a usable snapshot, the leadsync.lead_state categories and
+ * a replay of leadsync.held from its beginning (history). *resume is where
+ * consumption goes on: the committed offset, or the snapshot's when that
+ * is ahead (everything before it was decided and acknowledged before the
+ * snapshot was written); -1: the beginning. Only offsets are kept: the
+ * replay holds no record. */
+static bool rebuild(rel *r, int32_t p, int64_t committed, int64_t *resume) {
   int64_t lo = 0, hi = 0, slo = 0, shi = 0, t0 = ls_mono_us();
-  char err[LS_ERRSTR_SIZE];
+  char err[LS_ERRSTR_SIZE] = "";
+  *resume = committed;
   if (wrk_fault("rebuild")) {
     snprintf(r->errstr, sizeof r->errstr,
              "rebuild: injected failure of partition %d", (int)p);
     return false;
   }
+  ls_info("filter: restoring partition", "{s:i,s:I}", "partition", (int)p,
+          "committed", (json_int_t)committed);
+  /* Tests: a slow restore, to be killed in the middle of it. */
+  while (!*r->o->stop && wrk_fault("filter_restore_stall"))
+    rd_kafka_poll(r->producer, 100);
   if (!fl_reader_watermarks(r->reader, KQ_TOPIC_HELD, p, &lo, &hi, err,
-                            sizeof err) ||
-      !fl_reader_watermarks(r->reader, KQ_TOPIC_LEAD_STATE, p, &slo, &shi, err,
                             sizeof err)) {
     snprintf(r->errstr, sizeof r->errstr, "rebuild: %.400s", err);
     return false;
   }
   fl_state_free(r->parts[p]);
-  r->parts[p] = fl_state_new();
+  r->parts[p] = NULL;
   r->bad[p] = false;
-  snap_arg sa = {r, fl_state_new()};
-  bool ok = sa.snap && r->parts[p] &&
-            fl_reader_range(r->reader, KQ_TOPIC_LEAD_STATE, p, slo, shi,
-                            snap_fn, &sa, err, sizeof err);
-  if (ok) {
-    seed_arg ga = {r, r->parts[p], lo, p};
-    fl_state_foreach_lead(sa.snap, seed_fn, &ga);
+  fl_obs_restore rs = {0};
+  fl_state *st = NULL;
+  fl_snap_info si;
+  fl_snap_result sr = fl_snap_load(r->reader, r->o->cfg, r->o->group, p, &st,
+                                   &si, err, sizeof err);
+  rs.snapshot_records = si.records;
+  if (sr == FL_SNAP_ERROR) {
+    snprintf(r->errstr, sizeof r->errstr,
+             "rebuild of partition %d: reading its snapshot: %.400s", (int)p,
+             err);
+    return false;
   }
-  fl_state_free(sa.snap);
-  int64_t upto = committed >= 0 ? committed : lo;
-  if (ok)
-    ok = fl_reader_range(r->reader, KQ_TOPIC_HELD, p, lo, upto, replay_fn, r,
-                         err, sizeof err);
+  if (sr == FL_SNAP_LOADED && si.held_offset > hi) {
+    /* Newer than leadsync.held itself: not this topic's state. */
+    fl_state_free(st);
+    st = NULL;
+    sr = FL_SNAP_NONE;
+    snprintf(err, sizeof err,
+             "snapshot at held offset %lld beyond the end %lld",
+             (long long)si.held_offset, (long long)hi);
+  }
+  int64_t from, upto;
+  if (sr == FL_SNAP_LOADED) {
+    r->snap[p] = si;
+    from = si.held_offset;
+    upto = committed > from ? committed : from;
+    *resume = upto;
+    rs.snapshot_bytes = si.bytes;
+  } else {
+    ls_info("filter: no usable snapshot; restoring from leadsync.held's "
+            "history",
+            "{s:i,s:s}", "partition", (int)p, "reason", err);
+    st = fl_state_new();
+    r->snap[p] = (fl_snap_info){.held_offset = -1, .end_offset = -1};
+    from = lo;
+    upto = committed >= 0 ? committed : lo;
+  }
+  r->parts[p] = st;
+  bool ok = st != NULL;
+  /* Categories whose deciding record is gone from leadsync.held
+   * (retention) and the replay cannot see: from leadsync.lead_state. */
+  if (ok && (sr != FL_SNAP_LOADED || from < lo)) {
+    snap_arg sa = {r, fl_state_new()};
+    ok = sa.snap &&
+         fl_reader_watermarks(r->reader, KQ_TOPIC_LEAD_STATE, p, &slo, &shi,
+                              err, sizeof err) &&
+         fl_reader_range(r->reader, KQ_TOPIC_LEAD_STATE, p, slo, shi, snap_fn,
+                         &sa, err, sizeof err);
+    if (ok) {
+      seed_arg ga = {r, st, lo, p};
+      fl_state_foreach_lead(sa.snap, seed_fn, &ga);
+    }
+    fl_state_free(sa.snap);
+    rs.lead_state_records = (size_t)(shi - slo);
+  }
+  if (from < lo)
+    from = lo; /* the rest is gone (retention) */
+  r->replay_from[p] = from;
+  replay_arg ra = {r, 0};
+  if (ok && upto > from)
+    ok = fl_reader_range(r->reader, KQ_TOPIC_HELD, p, from, upto, replay_fn,
+                         &ra, err, sizeof err);
+  rs.held_records = ra.n;
+  rs.tail_records = upto - from;
   if (!ok)
     snprintf(r->errstr, sizeof r->errstr, "rebuild of partition %d: %.400s",
              (int)p, err);
@@ -1120,15 +1205,87 @@ static bool rebuild(rel *r, int32_t p, int64_t committed) {
   }
   r->bad[p] = false;
   r->bad_off[p] = -1;
-  r->restore_s[p] = (double)(ls_mono_us() - t0) / 1e6;
-  ls_info("filter: partition restored", "{s:i,s:I,s:I,s:i,s:i,s:i,s:f,s:b}",
-          "partition", (int)p, "replayed_to", (json_int_t)upto, "state_records",
-          (json_int_t)(shi - slo), "leads",
-          r->parts[p] ? (int)fl_state_leads(r->parts[p]) : 0, "held",
-          r->parts[p] ? (int)fl_state_held(r->parts[p]) : 0, "state_bytes",
-          r->parts[p] ? (int)fl_state_bytes(r->parts[p]) : 0, "seconds",
-          r->restore_s[p], "ok", ok);
+  rs.seconds = (double)(ls_mono_us() - t0) / 1e6;
+  r->restore[p] = rs;
+  ls_info(
+      "filter: partition restored",
+      "{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:f,s:b}", "partition",
+      (int)p, "from", sr == FL_SNAP_LOADED ? "snapshot" : "history",
+      "snapshot_at", (json_int_t)(sr == FL_SNAP_LOADED ? si.held_offset : -1),
+      "replayed_to", (json_int_t)upto, "snapshot_records",
+      (json_int_t)rs.snapshot_records, "held_records",
+      (json_int_t)rs.held_records, "state_records",
+      (json_int_t)rs.lead_state_records, "held_history", (json_int_t)(hi - lo),
+      "leads", r->parts[p] ? (int)fl_state_leads(r->parts[p]) : 0, "held",
+      r->parts[p] ? (int)fl_state_held(r->parts[p]) : 0, "state_bytes",
+      r->parts[p] ? (int)fl_state_bytes(r->parts[p]) : 0, "seconds", rs.seconds,
+      "ok", ok);
   return ok;
+}
+
+/* -- checkpoints ------------------------------------------------------ */
+
+/* Whether partition p's state is due for a snapshot (docs/filter.md
+ * "Checkpoints"): only when it is exactly the state of its stored offset
+ * (nothing applied and not yet stored), and when the records a restore
+ * would replay (the tail) reach both the floor and the entries of the
+ * last snapshot (so a restore reads at most about twice the state plus
+ * the floor, and snapshots cost at most about two written entries per
+ * record); leaving the partition, when the tail reaches the floor or a
+ * quarter of the state; else once a day while anything changed. */
+static bool snapshot_due(rel *r, int p, bool leaving) {
+  fl_state *f = r->parts[p];
+  if (!f || r->failed[p] || r->bad[p] || r->pending[p] >= 0 ||
+      r->stored[p] < 0 || r->state_ahead)
+    return false;
+  int64_t tail = r->stored[p] - r->replay_from[p];
+  if (tail <= 0 || (!leaving && ls_mono_us() < r->snap_retry[p]))
+    return false;
+  int64_t last = (int64_t)r->snap[p].entries;
+  if (tail >= r->o->snapshot_records && tail >= last)
+    return true;
+  if (leaving)
+    return tail >= r->o->snapshot_records ||
+           tail * 4 >= (int64_t)(fl_state_leads(f) + fl_state_held(f));
+  return ls_now_us() - r->snap[p].written_us > FL_SNAPSHOT_MAX_AGE_US;
+}
+
+static void write_snapshot(rel *r, int p, int64_t deadline_us,
+                           volatile sig_atomic_t *stop) {
+  char err[LS_ERRSTR_SIZE];
+  int64_t t0 = ls_mono_us();
+  bool ok = fl_snap_write(r->producer, &r->snap_dr, r->o->cfg, r->o->group, p,
+                          r->parts[p], r->stored[p], &r->snap[p], deadline_us,
+                          stop, err, sizeof err);
+  ls_metrics_inc(r->o->metrics, "leadsync_filter_snapshots_total",
+                 "Snapshots of the filter state written, by result",
+                 ok ? "result=\"ok\"" : "result=\"failed\"", 1);
+  if (!ok) {
+    ls_warn("filter: snapshot not written; the previous one stays", "{s:i,s:s}",
+            "partition", p, "error", err);
+    r->snap_retry[p] = ls_mono_us() + 60000000;
+    return;
+  }
+  r->replay_from[p] = r->stored[p];
+  r->restore[p].tail_records = 0;
+  r->restore[p].snapshot_bytes = r->snap[p].bytes;
+  ls_info("filter: snapshot written", "{s:i,s:I,s:i,s:i,s:i,s:I,s:f}",
+          "partition", p, "held_offset", (json_int_t)r->stored[p], "leads",
+          (int)fl_state_leads(r->parts[p]), "held",
+          (int)fl_state_held(r->parts[p]), "chunks", (int)r->snap[p].chunks,
+          "bytes", (json_int_t)r->snap[p].bytes, "seconds",
+          (double)(ls_mono_us() - t0) / 1e6);
+}
+
+/* Writes the snapshots that are due (only: NULL every partition, else
+ * those marked), with nothing else in flight. */
+static void snapshots(rel *r, const bool *only, bool leaving,
+                      int64_t deadline_us, volatile sig_atomic_t *stop) {
+  if (r->unflushed || r->plan.n)
+    return;
+  for (int p = 0; p < MAX_PARTS; p++)
+    if ((!only || only[p]) && snapshot_due(r, p, leaving))
+      write_snapshot(r, p, deadline_us, stop);
 }
 
 /* Rebuilds failed partitions and seeks them back to where they restart
@@ -1137,12 +1294,14 @@ static void recover(rel *r) {
   for (int p = 0; p < MAX_PARTS; p++) {
     if (!r->failed[p] || *r->o->stop)
       continue;
-    if (!rebuild(r, p, r->stored[p])) {
+    int64_t resume;
+    if (!rebuild(r, p, r->stored[p], &resume)) {
       ls_error("filter: rebuild failed; the partition waits (nothing of it "
                "is applied or stored)",
                "{s:i,s:s}", "partition", p, "error", r->errstr);
       continue;
     }
+    r->stored[p] = resume;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, KQ_TOPIC_HELD, p)->offset =
         r->stored[p] >= 0 ? r->stored[p] : RD_KAFKA_OFFSET_BEGINNING;
@@ -1191,12 +1350,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       r->bad_off[p] = r->poison_off[p] = -1;
       r->poison_n[p] = 0;
       r->poison_dlq_failed[p] = false;
-      if (!rebuild(r, p, c >= 0 ? c : -1)) {
+      r->snap_retry[p] = 0;
+      int64_t resume;
+      if (!rebuild(r, p, c >= 0 ? c : -1, &resume)) {
         /* Assigned, but its records are dropped unread until recover()
          * rebuilds it: partial state never decides or stores. */
         ls_error("filter: rebuild failed; the partition waits", "{s:i,s:s}",
                  "partition", (int)p, "error", r->errstr);
         r->failed[p] = true;
+      } else if (resume > c) {
+        /* The snapshot is ahead of the committed offset: what lies
+         * between was decided and acknowledged before it was written. */
+        r->stored[p] = resume;
+        c = resume;
       }
       rd_kafka_topic_partition_list_add(mine, parts->elems[i].topic, p)
           ->offset = c >= 0 ? c : RD_KAFKA_OFFSET_BEGINNING;
@@ -1204,7 +1370,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_assign(rk, mine);
     rd_kafka_topic_partition_list_destroy(mine);
   } else {
-    flush_and_store(r);
+    /* Leaving the partitions: snapshots first where the tail is worth it,
+     * so whoever gets them next (often this process again, the eager
+     * protocol revokes everything) restores the state, not its history. */
+    if (flush_and_store(r)) {
+      bool *leaving = calloc(MAX_PARTS, sizeof *leaving);
+      for (int i = 0; leaving && i < parts->cnt; i++)
+        if (parts->elems[i].partition >= 0 &&
+            parts->elems[i].partition < MAX_PARTS)
+          leaving[parts->elems[i].partition] = true;
+      if (leaving)
+        snapshots(r, leaving, true, ls_mono_us() + 10000000, NULL);
+      free(leaving);
+    }
     rd_kafka_commit(rk, NULL, 0);
     for (int i = 0; i < parts->cnt; i++) {
       int32_t p = parts->elems[i].partition;
@@ -1241,8 +1419,10 @@ static void update_gauges(rel *r) {
   int64_t now = ls_mono_us();
   if (now >= r->next_held_gauges) {
     for (int p = 0; p < MAX_PARTS; p++)
-      if (r->parts[p])
-        fl_obs_partition(r->o->metrics, p, r->parts[p], r->restore_s[p]);
+      if (r->parts[p]) {
+        r->restore[p].tail_records = r->stored[p] - r->replay_from[p];
+        fl_obs_partition(r->o->metrics, p, r->parts[p], &r->restore[p]);
+      }
     fl_obs_held(r->o->metrics, r->o->cfg, r->parts, MAX_PARTS, r->o->max_age_s);
     wrk_obs_lag(r->o->metrics, r->consumer, "filter");
     r->next_held_gauges = now + 5000000;
@@ -1262,6 +1442,7 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
   for (int p = 0; p < MAX_PARTS; p++) {
     r->pending[p] = r->stored[p] = -1;
     r->bad_off[p] = r->poison_off[p] = -1;
+    r->snap[p] = (fl_snap_info){.held_offset = -1, .end_offset = -1};
   }
   snprintf(r->cat_topic, sizeof r->cat_topic, "%slead_category_updated",
            o->cfg->topic_prefix);
@@ -1274,6 +1455,18 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
   r->producer = kq_producer_new(o->cfg, &po, errstr, errlen);
   if (!r->producer)
     goto out;
+  {
+    /* The producer learns a topic's metadata on its first record: about
+     * a second in which the loop would wait. Snapshots go to a topic
+     * nothing else here writes; learn it now. */
+    rd_kafka_topic_t *t =
+        rd_kafka_topic_new(r->producer, KQ_TOPIC_FILTER_STATE, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (t && !rd_kafka_metadata(r->producer, 0, t, &md, 5000))
+      rd_kafka_metadata_destroy(md);
+    if (t)
+      rd_kafka_topic_destroy(t);
+  }
   r->reader = fl_reader_new(o->cfg, o->max_msg_bytes, o->stop, errstr, errlen);
   if (!r->reader)
     goto out;
@@ -1334,6 +1527,7 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
     }
     if (r->unflushed && !flush_and_store(r))
       break;
+    snapshots(r, NULL, false, ls_mono_us() + 60000000, o->stop);
     if (ls_mono_us() >= next_recover) {
       recover(r);
       next_recover = ls_mono_us() + 1000000;
@@ -1348,11 +1542,14 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
   rc = 0;
   /* Stop: what is acknowledged gets its offsets stored; the rest is read
    * again by whoever owns the partition next. */
+  r->state_ahead = r->plan.n > 0;
   plan_drop(r);
   if (r->unflushed) {
     rd_kafka_flush(r->producer, 5000);
     if (rd_kafka_outq_len(r->producer) == 0)
       store_pending(r);
+    else
+      r->state_ahead = true;
   }
   ls_info("filter role stopping", NULL);
 out:

@@ -22,6 +22,10 @@ typedef struct {
   long expiry_every_ms; /* how often expiry runs */
   int poison_after;     /* failed attempts before the DLQ (poison) */
   long max_msg_bytes;   /* the producer's message.max.bytes */
+  /* Checkpoints (docs/filter.md): a partition is snapshotted once the
+   * leadsync.held records since its last snapshot reach both this floor
+   * and its state's entries. */
+  long snapshot_records;
 } fl_release_opts;
 
 /* Runs the filter role until *stop: consumes leadsync.held in its own

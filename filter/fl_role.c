@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "fl_obs.h"
 #include "fl_release.h"
@@ -56,7 +57,13 @@ int fl_role_run(const fl_role_args *a) {
       .expiry_every_ms = a->cfg->worker.held_expiry_interval_ms,
       .poison_after = a->poison_after,
       .max_msg_bytes = a->max_msg_bytes,
+      .snapshot_records = 1000,
   };
+  /* Tests lower the checkpoint floor to see snapshots with few records
+   * (docs/filter.md "Checkpoints"). */
+  const char *sr = getenv("LEADSYNC_FILTER_SNAPSHOT_RECORDS");
+  if (sr && atol(sr) > 0)
+    o.snapshot_records = atol(sr);
   /* The DLQ's pending records and their ages (docs/operations.md). */
   wrk_dlqwatch *dw =
       wrk_dlqwatch_start(a->cfg, m, a->cfg->worker.dlq_watch_interval_ms);

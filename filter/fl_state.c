@@ -337,3 +337,114 @@ size_t fl_state_bytes(const fl_state *s) {
   return sizeof *s + s->cap * sizeof(slot) +
          (size_t)s->pool_cap * sizeof(pooled);
 }
+
+size_t fl_state_entries(const fl_state *s) {
+  size_t n = 0;
+  for (size_t k = 0; k < s->cap; k++)
+    n += s->slots[k].used &&
+         (s->slots[k].cat != FL_CAT_UNKNOWN || s->slots[k].head);
+  return n + s->nheld;
+}
+
+/* -- snapshots ------------------------------------------------------- */
+
+#define LEAD_BYTES 29 /* hi, lo, category offset, tenant, category, n */
+#define ITEM_BYTES 20 /* offset, event id hash, held second */
+
+static uint8_t *put(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++)
+    *p++ = (uint8_t)(v >> (8 * i));
+  return p;
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+size_t fl_state_encode(const fl_state *s, fl_cursor *c, uint8_t *buf,
+                       size_t cap) {
+  if (cap < FL_CHUNK_MIN)
+    return 0;
+  uint8_t *p = buf, *end = buf + cap;
+  memcpy(p, "LSF1", 4);
+  p += 4;
+  for (; c->slot < s->cap; c->slot++, c->item = 0) {
+    const slot *sl = &s->slots[c->slot];
+    if (!sl->used || (sl->cat == FL_CAT_UNKNOWN && !sl->head))
+      continue;
+    if (end - p < LEAD_BYTES + ITEM_BYTES)
+      break; /* the next chunk */
+    uint32_t i = c->item ? c->item : sl->head;
+    p = put(p, sl->id.hi, 8);
+    p = put(p, sl->id.lo, 8);
+    p = put(p, (uint64_t)sl->cat_offset, 8);
+    p = put(p, sl->tenant, 2);
+    p = put(p, sl->cat, 1);
+    uint8_t *np = p;
+    p += 2;
+    unsigned n = 0;
+    for (; i && end - p >= ITEM_BYTES && n < 0xffff;
+         i = s->pool[i - 1].next, n++) {
+      const pooled *it = &s->pool[i - 1];
+      p = put(p, (uint64_t)it->offset, 8);
+      p = put(p, it->evid, 8);
+      p = put(p, it->held_s, 4);
+    }
+    put(np, n, 2);
+    if (i) {
+      c->item = i; /* the rest of this lead goes into the next chunk */
+      return (size_t)(p - buf);
+    }
+  }
+  return p - buf > 4 ? (size_t)(p - buf) : 0;
+}
+
+bool fl_state_decode(fl_state *s, const uint8_t *buf, size_t len,
+                     const uint16_t *tmap, size_t ntmap) {
+  if (len < 4 || memcmp(buf, "LSF1", 4))
+    return false;
+  const uint8_t *p = buf + 4, *end = buf + len;
+  while (p < end) {
+    if (end - p < LEAD_BYTES)
+      return false;
+    fl_lead id = {get_le(p, 8), get_le(p + 8, 8)};
+    int64_t cat_off = (int64_t)get_le(p + 16, 8);
+    uint16_t t = (uint16_t)get_le(p + 24, 2);
+    uint8_t cat = p[26];
+    size_t n = (size_t)get_le(p + 27, 2);
+    p += LEAD_BYTES;
+    if (cat > FL_CAT_DENIED || (size_t)(end - p) < n * ITEM_BYTES)
+      return false;
+    slot *sl = get(s, id, t < ntmap ? tmap[t] : FL_TENANT_NONE);
+    if (!sl)
+      return false;
+    if (cat != FL_CAT_UNKNOWN && cat_off >= sl->cat_offset) {
+      sl->cat = cat;
+      sl->cat_offset = cat_off;
+    }
+    uint32_t last = 0;
+    for (uint32_t i = sl->head; i; i = s->pool[i - 1].next)
+      last = i;
+    for (size_t k = 0; k < n; k++, p += ITEM_BYTES) {
+      uint32_t i = pool_alloc(s);
+      if (!i)
+        return false;
+      /* sl stays valid: pool_alloc touches only the pool. */
+      pooled *it = &s->pool[i - 1];
+      it->offset = (int64_t)get_le(p, 8);
+      it->evid = get_le(p + 8, 8);
+      it->held_s = (uint32_t)get_le(p + 16, 4);
+      it->next = 0;
+      if (last)
+        s->pool[last - 1].next = i;
+      else
+        sl->head = i;
+      last = i;
+      s->nheld++;
+    }
+  }
+  return true;
+}

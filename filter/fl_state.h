@@ -84,5 +84,30 @@ size_t fl_state_leads(const fl_state *s);
 size_t fl_state_held(const fl_state *s);
 /* Bytes the state holds on the heap (tables at their capacity). */
 size_t fl_state_bytes(const fl_state *s);
+/* Entries a snapshot of the state writes: leads with a category or a
+ * held record, plus held records (the checkpoint's size). */
+size_t fl_state_entries(const fl_state *s);
+
+/* Snapshots (docs/filter.md "Checkpoints"): the state as a sequence of
+ * binary chunks. A chunk is "LSF1" then lead entries, little-endian:
+ * lead hi u64, lo u64, category offset i64, tenant u16, category u8,
+ * n u16, then n held records (offset i64, event id hash u64, held second
+ * u32). A lead with many held records may span chunks (one entry per
+ * chunk); leads with no category and nothing held are not written. */
+typedef struct {
+  size_t slot;   /* next slot to write */
+  uint32_t item; /* pool index + 1 of the slot's next record, 0: start */
+} fl_cursor;
+#define FL_CHUNK_MIN 128 /* the least room a chunk needs */
+/* Writes the next chunk into buf (cap >= FL_CHUNK_MIN): bytes written, 0
+ * when the whole state is written. *c starts zeroed. The state must not
+ * change between calls. */
+size_t fl_state_encode(const fl_state *s, fl_cursor *c, uint8_t *buf,
+                       size_t cap);
+/* Adds a chunk's leads and held records to s; a snapshot tenant t becomes
+ * tmap[t] (FL_TENANT_NONE when t >= ntmap). false when the chunk is
+ * malformed or memory ran out (s then holds part of it). */
+bool fl_state_decode(fl_state *s, const uint8_t *buf, size_t len,
+                     const uint16_t *tmap, size_t ntmap);
 
 #endif

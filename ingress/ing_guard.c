@@ -12,6 +12,7 @@
 #include "ing_guard.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,11 +22,14 @@
 
 enum phase { PH_HEADERS, PH_BODY, PH_IDLE };
 
+/* phase and start_us change on every request without a lock (the list
+ * is what mu guards): start_us is stored before phase, and the sweep reads
+ * phase before start_us, so it never pairs a new phase with an old start. */
 typedef struct gconn {
   int fd;
-  enum phase phase;
-  long long start_us; /* start of the current request */
-  bool closing;       /* shut down by the sweep */
+  _Atomic int phase;
+  _Atomic long long start_us; /* start of the current request */
+  bool closing;               /* shut down by the sweep */
   struct gconn *prev, *next;
 } gconn;
 
@@ -35,7 +39,7 @@ struct ing_guard {
   pthread_mutex_t mu;
   gconn *head; /* every open connection */
   size_t n_open;
-  size_t reserved; /* body bytes reserved, under mu */
+  atomic_size_t reserved; /* body bytes reserved */
 };
 
 ing_guard *ing_guard_new(long long header_us, long long request_us,
@@ -73,8 +77,8 @@ void ing_guard_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     k->fd = ci ? ci->connect_fd : -1;
-    k->phase = PH_HEADERS;
-    k->start_us = ls_mono_us();
+    atomic_init(&k->phase, PH_HEADERS);
+    atomic_init(&k->start_us, ls_mono_us());
     pthread_mutex_lock(&g->mu);
     k->next = g->head;
     if (g->head)
@@ -109,14 +113,13 @@ static gconn *conn_of(struct MHD_Connection *c) {
 
 static void set_phase(ing_guard *g, struct MHD_Connection *c, enum phase p,
                       bool restart) {
+  (void)g;
   gconn *k = conn_of(c);
   if (!k)
     return;
-  pthread_mutex_lock(&g->mu);
-  k->phase = p;
   if (restart)
-    k->start_us = ls_mono_us();
-  pthread_mutex_unlock(&g->mu);
+    atomic_store(&k->start_us, ls_mono_us());
+  atomic_store(&k->phase, (int)p);
 }
 
 void ing_guard_headers_done(ing_guard *g, struct MHD_Connection *c) {
@@ -136,14 +139,15 @@ void ing_guard_sweep(ing_guard *g, long long now_us, size_t *headers_late,
   size_t nh = 0, nb = 0;
   pthread_mutex_lock(&g->mu);
   for (gconn *k = g->head; k; k = k->next) {
-    if (k->closing || k->fd < 0 || k->phase == PH_IDLE)
+    int phase = atomic_load(&k->phase);
+    if (k->closing || k->fd < 0 || phase == PH_IDLE)
       continue;
-    long long limit = k->phase == PH_HEADERS ? g->header_us : g->request_us;
-    if (now_us - k->start_us <= limit)
+    long long limit = phase == PH_HEADERS ? g->header_us : g->request_us;
+    if (now_us - atomic_load(&k->start_us) <= limit)
       continue;
     shutdown(k->fd, SHUT_RDWR);
     k->closing = true;
-    if (k->phase == PH_HEADERS)
+    if (phase == PH_HEADERS)
       nh++;
     else
       nb++;
@@ -163,26 +167,23 @@ size_t ing_guard_open(ing_guard *g) {
 }
 
 bool ing_guard_reserve(ing_guard *g, size_t n) {
-  bool ok;
-  pthread_mutex_lock(&g->mu);
-  ok = n <= g->budget && g->reserved <= g->budget - n;
-  if (ok)
-    g->reserved += n;
-  pthread_mutex_unlock(&g->mu);
-  return ok;
+  size_t cur = atomic_load(&g->reserved);
+  do {
+    if (n > g->budget || cur > g->budget - n)
+      return false;
+  } while (!atomic_compare_exchange_weak(&g->reserved, &cur, cur + n));
+  return true;
 }
 
 void ing_guard_release(ing_guard *g, size_t n) {
-  pthread_mutex_lock(&g->mu);
-  g->reserved = n <= g->reserved ? g->reserved - n : 0;
-  pthread_mutex_unlock(&g->mu);
+  size_t cur = atomic_load(&g->reserved);
+  while (
+      !atomic_compare_exchange_weak(&g->reserved, &cur, n <= cur ? cur - n : 0))
+    ;
 }
 
 size_t ing_guard_reserved(ing_guard *g) {
-  pthread_mutex_lock(&g->mu);
-  size_t n = g->reserved;
-  pthread_mutex_unlock(&g->mu);
-  return n;
+  return atomic_load(&g->reserved);
 }
 
 /* ---- framing ------------------------------------------------------------ */

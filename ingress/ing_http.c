@@ -62,22 +62,22 @@ typedef struct ing_req {
 
 /* The hot path's counters, added up here and handed to ls_metrics by
  * ing_http_tick (every 100 ms and before every /metrics answer, so a
- * scrape sees them all): an accepted request pays for one short lock,
- * no label formatting and no lookup in the shared registry. One slot per
- * source (the pointers live as long as the server); a source beyond the
- * table is counted directly. */
+ * scrape sees them all): an accepted request pays for two atomic updates,
+ * no lock, no label formatting and no lookup in the shared registry. One
+ * slot per source, claimed once (the pointers live as long as the server);
+ * a source beyond the table is counted directly. */
 #define ING_STAT_SLOTS 512
 typedef struct {
-  const ls_source *src;
-  long long received_us;  /* latest arrival, 0: none since the last flush */
-  unsigned long accepted; /* 200s since the last flush */
+  _Atomic(const ls_source *) src; /* set once, never cleared */
+  atomic_llong received_us; /* latest arrival, 0: none since the last flush */
+  atomic_ulong accepted;    /* 200s since the last flush */
 } ing_src_stat;
 
 struct ing_server {
   ing_http_opts o;
-  pthread_mutex_t stat_mu;
+  pthread_mutex_t flush_mu; /* one stat_flush at a time */
   ing_src_stat stats[ING_STAT_SLOTS];
-  unsigned long accepted_by_type[LS_EV__COUNT]; /* since the last flush */
+  atomic_ulong accepted_by_type[LS_EV__COUNT]; /* since the last flush */
   ing_sink *sink;
   ing_guard *guard;
   struct MHD_Daemon *d;
@@ -273,19 +273,18 @@ static bool json_plain(const char *s) {
   return true;
 }
 
-/* src's slot (created when missing); NULL when the table is full.
- * stat_mu must be held. */
-static ing_src_stat *stat_slot_locked(ing_server *s, const ls_source *src) {
+/* src's slot (claimed when missing); NULL when the table is full. */
+static ing_src_stat *stat_slot(ing_server *s, const ls_source *src) {
   uint64_t h = (uint64_t)(uintptr_t)src * 0x9E3779B97F4A7C15ull;
   size_t i = (size_t)(h >> 40) & (ING_STAT_SLOTS - 1);
   for (size_t n = 0; n < ING_STAT_SLOTS;
        n++, i = (i + 1) & (ING_STAT_SLOTS - 1)) {
-    if (s->stats[i].src == src)
+    const ls_source *cur = atomic_load(&s->stats[i].src);
+    if (cur == src)
       return &s->stats[i];
-    if (!s->stats[i].src) {
-      s->stats[i].src = src;
+    if (!cur && (atomic_compare_exchange_strong(&s->stats[i].src, &cur, src) ||
+                 cur == src))
       return &s->stats[i];
-    }
   }
   return NULL;
 }
@@ -293,63 +292,54 @@ static ing_src_stat *stat_slot_locked(ing_server *s, const ls_source *src) {
 /* An authenticated body of src arrived (whatever its fate). */
 static void stat_received(ing_server *s, const ls_source *src) {
   long long now = ls_now_us();
-  pthread_mutex_lock(&s->stat_mu);
-  ing_src_stat *st = stat_slot_locked(s, src);
+  ing_src_stat *st = stat_slot(s, src);
   if (st)
-    st->received_us = now;
-  pthread_mutex_unlock(&s->stat_mu);
-  if (!st)
+    atomic_store(&st->received_us, now);
+  else
     ing_metrics_received_at(s->o.metrics, src, now);
 }
 
 /* Kafka acknowledged an event of src: the 200 is counted. */
 static void stat_accepted(ing_server *s, const ls_source *src,
                           ls_event_type t) {
-  pthread_mutex_lock(&s->stat_mu);
-  ing_src_stat *st = stat_slot_locked(s, src);
+  ing_src_stat *st = stat_slot(s, src);
   if (st) {
-    st->accepted++;
-    s->accepted_by_type[t]++;
-  }
-  pthread_mutex_unlock(&s->stat_mu);
-  if (!st) {
+    atomic_fetch_add(&st->accepted, 1);
+    atomic_fetch_add(&s->accepted_by_type[t], 1);
+  } else {
     count_request(s, 200, ls_event_type_name(t));
     ing_metrics_accepted(s->o.metrics, src);
   }
 }
 
-/* Hands what the requests added up to ls_metrics. */
+/* Hands what the requests added up to ls_metrics (one caller at a time:
+ * the main loop's tick, or a /metrics answer, under flush_mu). */
 static void stat_flush(ing_server *s) {
-  ing_src_stat out[ING_STAT_SLOTS];
-  unsigned long by_type[LS_EV__COUNT];
-  size_t n = 0;
-  pthread_mutex_lock(&s->stat_mu);
+  pthread_mutex_lock(&s->flush_mu);
   for (size_t i = 0; i < ING_STAT_SLOTS; i++) {
     ing_src_stat *st = &s->stats[i];
-    if (st->src && (st->received_us || st->accepted)) {
-      out[n++] = *st;
-      st->received_us = 0;
-      st->accepted = 0;
-    }
+    const ls_source *src = atomic_load(&st->src);
+    if (!src)
+      continue;
+    long long rx = atomic_exchange(&st->received_us, 0);
+    unsigned long acc = atomic_exchange(&st->accepted, 0);
+    if (rx)
+      ing_metrics_received_at(s->o.metrics, src, rx);
+    if (acc)
+      ing_metrics_accepted_n(s->o.metrics, src, acc);
   }
-  memcpy(by_type, s->accepted_by_type, sizeof by_type);
-  memset(s->accepted_by_type, 0, sizeof s->accepted_by_type);
-  pthread_mutex_unlock(&s->stat_mu);
-  for (size_t i = 0; i < n; i++) {
-    if (out[i].received_us)
-      ing_metrics_received_at(s->o.metrics, out[i].src, out[i].received_us);
-    if (out[i].accepted)
-      ing_metrics_accepted_n(s->o.metrics, out[i].src, out[i].accepted);
-  }
-  for (int t = 0; t < LS_EV__COUNT; t++)
-    if (by_type[t]) {
+  for (int t = 0; t < LS_EV__COUNT; t++) {
+    unsigned long n = atomic_exchange(&s->accepted_by_type[t], 0);
+    if (n) {
       char labels[128];
       snprintf(labels, sizeof labels, "status=\"200\",event_type=\"%s\"",
                ls_event_type_name((ls_event_type)t));
       ls_metrics_inc(s->o.metrics, M_REQUESTS,
                      "Webhook requests by HTTP status and event type", labels,
-                     (double)by_type[t]);
+                     (double)n);
     }
+  }
+  pthread_mutex_unlock(&s->flush_mu);
 }
 
 static enum MHD_Result accept_response(ing_server *s, ing_req *r) {
@@ -859,7 +849,7 @@ ing_server *ing_http_new(const ing_http_opts *o) {
     return NULL;
   }
   pthread_mutex_init(&s->mu, NULL);
-  pthread_mutex_init(&s->stat_mu, NULL);
+  pthread_mutex_init(&s->flush_mu, NULL);
   atomic_store(&s->last_request_us, ls_mono_us());
   return s;
 }
@@ -985,6 +975,6 @@ void ing_http_free(ing_server *s) {
   }
   ing_guard_free(s->guard);
   pthread_mutex_destroy(&s->mu);
-  pthread_mutex_destroy(&s->stat_mu);
+  pthread_mutex_destroy(&s->flush_mu);
   free(s);
 }

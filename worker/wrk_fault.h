@@ -2,7 +2,9 @@
  * (alloc_intake, alloc_stash, alloc_output), outputs refused by topic
  * (produce_held, produce_ledger, produce_sync_log, produce_dlq), seek,
  * a restore held back N times 100 ms (restore_stall), and the filter
- * role (rebuild, filter_produce). Inactive unless the
+ * role (rebuild, filter_produce, filter_restore_stall: a partition's
+ * restore held back N times 100 ms, filter_snapshot_end: a snapshot
+ * written without its end record). Inactive unless the
  * environment variable LEADSYNC_TEST_FAULTS is set, e.g.
  * "alloc_intake:2,seek:1": the next N calls at each named seam fail. Used by
  * tests/worker/ test_worker_lossless.py; never set it in production.

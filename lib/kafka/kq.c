@@ -182,18 +182,12 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name, char *buf,
 
 char **kq_all_topics(const char *prefix) {
   static const char *const fixed[] = {"quarantine", NULL};
-  static const char *const internal[] = {KQ_TOPIC_LEAD_STATE,
-                                         KQ_TOPIC_HELD,
-                                         KQ_TOPIC_DLQ,
-                                         KQ_TOPIC_SYNC_LOG,
-                                         KQ_TOPIC_LEDGER,
-                                         KQ_TOPIC_FANOUT_DLQ,
-                                         KQ_TOPIC_FANOUT_REPLAY,
-                                         KQ_TOPIC_SOURCES,
-                                         KQ_TOPIC_AUDIT,
-                                         KQ_TOPIC_ASSURANCE,
-                                         NULL};
-  size_t n = LS_EV__COUNT + 1 + 10 + 1;
+  static const char *const internal[] = {
+      KQ_TOPIC_LEAD_STATE,    KQ_TOPIC_HELD,         KQ_TOPIC_DLQ,
+      KQ_TOPIC_SYNC_LOG,      KQ_TOPIC_LEDGER,       KQ_TOPIC_FANOUT_DLQ,
+      KQ_TOPIC_FANOUT_REPLAY, KQ_TOPIC_SOURCES,      KQ_TOPIC_AUDIT,
+      KQ_TOPIC_ASSURANCE,     KQ_TOPIC_FILTER_STATE, NULL};
+  size_t n = LS_EV__COUNT + 1 + 11 + 1;
   char **out = calloc(n, sizeof *out);
   if (!out)
     return NULL;

@@ -46,6 +46,9 @@ const char *kq_header(const rd_kafka_message_t *m, const char *name, char *buf,
 #define KQ_TOPIC_DLQ "leadsync.dlq"
 #define KQ_TOPIC_SYNC_LOG "leadsync.sync_log"
 #define KQ_TOPIC_LEDGER "leadsync.ledger"
+/* The filter's checkpoints, compacted, partitioned like leadsync.held
+ * (docs/filter.md "Checkpoints"). */
+#define KQ_TOPIC_FILTER_STATE "leadsync.filter_state"
 /* Assurance progress, compacted, key tenant (docs/assurance.md). */
 #define KQ_TOPIC_ASSURANCE "leadsync.assurance"
 /* Sources (compacted, key source id) and the audit trail of operator

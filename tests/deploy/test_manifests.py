@@ -83,7 +83,10 @@ ALL_EVENTS = ["EMAIL_SENT", "FIRST_EMAIL_SENT", "EMAIL_OPEN",
 # docs/kafka-contract.md.
 EVENT_TOPICS = ["smartlead." + e.lower() for e in ALL_EVENTS]
 CO_PARTITIONED = EVENT_TOPICS + ["smartlead.unknown", "smartlead.quarantine",
-                                 "leadsync.held", "leadsync.lead_state"]
+                                 "leadsync.held", "leadsync.lead_state",
+                                 # docs/filter.md "Checkpoints": snapshots
+                                 # of held partition p go to partition p.
+                                 "leadsync.filter_state"]
 ALL_TOPICS = CO_PARTITIONED + ["leadsync.dlq", "leadsync.sync_log",
                                "leadsync.ledger", "leadsync.fanout_dlq",
                                "leadsync.fanout_replay",
@@ -95,7 +98,7 @@ ALL_TOPICS = CO_PARTITIONED + ["leadsync.dlq", "leadsync.sync_log",
 FANOUT_DEPLOYMENT = "leadsync-fanout"
 FANOUT_SECRET_DIR = "/var/run/secrets/leadsync/fanout"
 COMPACTED = {"leadsync.lead_state", "leadsync.ledger", "leadsync.assurance",
-             "leadsync.sources"}
+             "leadsync.sources", "leadsync.filter_state"}
 # Compacted and deleted after a window (the worker's ledger changelog).
 COMPACTED_DELETE = {"leadsync.ledger"}
 # docs/console.md: leadsync-console, its Service and example Ingress.

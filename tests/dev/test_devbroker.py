@@ -17,7 +17,8 @@ with Stack() as st:
     c.eq(len(md.brokers), 3, "three brokers")
     want = ["smartlead." + e.lower() for e in ALL_EVENTS] + [
         "smartlead.unknown", "smartlead.quarantine", "leadsync.lead_state",
-        "leadsync.held", "leadsync.dlq", "leadsync.sync_log", "leadsync.ledger"]
+        "leadsync.held", "leadsync.dlq", "leadsync.sync_log", "leadsync.ledger",
+        "leadsync.filter_state"]
     for t in want:
         c.true(t in md.topics, f"topic {t} exists")
         if t in md.topics:

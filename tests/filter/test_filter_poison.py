@@ -54,7 +54,10 @@ with Stack() as st:
     behind = [p.send(event("SENT", LEAD, n), tenant=TENANT)
               for n in (3, 4)]
     p.flush()
-    wutil.wait_for(lambda: all(watch.last(i) == "synced" for i in behind),
+    # Behind a refused record, a batch's other outputs may go out on
+    # each attempt: the copies are duplicates (docs/filter.md), so wait
+    # for "synced" anywhere, then check it came once.
+    wutil.wait_for(lambda: all("synced" in watch.outcomes(i) for i in behind),
                    timeout=60, what="the events behind the poison record")
     c.eq([watch.outcomes(i).count("synced") for i in behind], [1, 1],
          "the events behind the poison record synced once each")

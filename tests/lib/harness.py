@@ -415,3 +415,22 @@ class SyncLogWatcher:
         self._stop = True
         self._t.join(5)
         self._c.close()
+
+
+def committed_to_end(bootstrap, partitions, group="leadsync-filter",
+                     topic="leadsync.held"):
+    """True once the consumer group committed every record of topic
+    (e.g. the filter: a restart then restores instead of deciding again)."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "log_level": 3})
+    try:
+        tps = c.committed([TopicPartition(topic, p)
+                           for p in range(partitions)], timeout=10)
+        for t in tps:
+            _, hi = c.get_watermark_offsets(t, timeout=10)
+            if t.offset < hi:
+                return False
+        return True
+    finally:
+        c.close()
