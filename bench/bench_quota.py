@@ -81,18 +81,6 @@ def cpu_seconds(pid):
         return None
 
 
-def peak_rss_mib(pid):
-    """VmHWM of a process in MiB (None when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for ln in f:
-                if ln.startswith("VmHWM:"):
-                    return int(ln.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def flush_profile(b, url):
     """The worker's flush phases from its /metrics: seconds and share of
     each phase, flushes and mean events per flush (None when unreadable)."""
@@ -376,7 +364,7 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
     done = b.wait_synced(sl, all_ids, [w], "portals")
     wall = time.monotonic() - t0
     cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
-    rss_peak = peak_rss_mib(w.pid)
+    rss_peak = bm.proc_status(w.pid, "VmHWM")
     flush = flush_profile(b, w.url)
     state1 = st.hubspot_state()
     cpu = {k: (cpu1[k] - cpu0[k]) if cpu1[k] is not None and
