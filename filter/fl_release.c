@@ -108,6 +108,7 @@ typedef struct {
   int64_t replay_from[MAX_PARTS];
   fl_snap_dr snap_dr;            /* delivery reports of snapshot records */
   int64_t snap_retry[MAX_PARTS]; /* mono us: a failed snapshot waits */
+  int64_t tail_bytes[MAX_PARTS]; /* bytes of the records since it */
   /* Stopping with records applied whose offsets were not stored: the
    * state is ahead of the stored offsets, no snapshot may be taken. */
   bool state_ahead;
@@ -1074,11 +1075,13 @@ static void snap_fn(const rd_kafka_message_t *m, void *arg) {
 typedef struct {
   rel *r;
   size_t n;
+  int64_t bytes;
 } replay_arg;
 
 static void replay_fn(const rd_kafka_message_t *m, void *arg) {
   replay_arg *a = arg;
   a->n++;
+  a->bytes += (int64_t)(m->len + m->key_len);
   apply(a->r, m, false);
 }
 
@@ -1189,11 +1192,12 @@ static bool rebuild(rel *r, int32_t p, int64_t committed, int64_t *resume) {
   if (from < lo)
     from = lo; /* the rest is gone (retention) */
   r->replay_from[p] = from;
-  replay_arg ra = {r, 0};
+  replay_arg ra = {r, 0, 0};
   if (ok && upto > from)
     ok = fl_reader_range(r->reader, KQ_TOPIC_HELD, p, from, upto, replay_fn,
                          &ra, err, sizeof err);
   rs.held_records = ra.n;
+  r->tail_bytes[p] = ra.bytes;
   rs.tail_records = upto - from;
   if (!ok)
     snprintf(r->errstr, sizeof r->errstr, "rebuild of partition %d: %.400s",
@@ -1227,12 +1231,13 @@ static bool rebuild(rel *r, int32_t p, int64_t committed, int64_t *resume) {
 
 /* Whether partition p's state is due for a snapshot (docs/filter.md
  * "Checkpoints"): only when it is exactly the state of its stored offset
- * (nothing applied and not yet stored), and when the records a restore
- * would replay (the tail) reach both the floor and the entries of the
- * last snapshot (so a restore reads at most about twice the state plus
- * the floor, and snapshots cost at most about two written entries per
- * record); leaving the partition, when the tail reaches the floor or a
- * quarter of the state; else once a day while anything changed. */
+ * (nothing applied and not yet stored), and when the bytes of the
+ * records a restore would replay (the tail) reach both the floor and the
+ * last snapshot's bytes (so a restore reads at most about twice the
+ * state's bytes plus the floor, and snapshots write at most about as
+ * many bytes as the filter consumes); leaving the partition, when the
+ * tail reaches the floor or a quarter of the state; else once a day
+ * while anything changed. */
 static bool snapshot_due(rel *r, int p, bool leaving) {
   fl_state *f = r->parts[p];
   if (!f || r->failed[p] || r->bad[p] || r->pending[p] >= 0 ||
@@ -1241,12 +1246,12 @@ static bool snapshot_due(rel *r, int p, bool leaving) {
   int64_t tail = r->stored[p] - r->replay_from[p];
   if (tail <= 0 || (!leaving && ls_mono_us() < r->snap_retry[p]))
     return false;
-  int64_t last = (int64_t)r->snap[p].entries;
-  if (tail >= r->o->snapshot_records && tail >= last)
+  int64_t bytes = r->tail_bytes[p], last = (int64_t)r->snap[p].bytes;
+  if (bytes >= r->o->snapshot_bytes && bytes >= last)
     return true;
   if (leaving)
-    return tail >= r->o->snapshot_records ||
-           tail * 4 >= (int64_t)(fl_state_leads(f) + fl_state_held(f));
+    return bytes >= r->o->snapshot_bytes ||
+           bytes * 4 >= (int64_t)fl_state_encoded_bytes(f);
   return ls_now_us() - r->snap[p].written_us > FL_SNAPSHOT_MAX_AGE_US;
 }
 
@@ -1268,6 +1273,7 @@ static void write_snapshot(rel *r, int p, int64_t deadline_us,
   }
   r->replay_from[p] = r->stored[p];
   r->restore[p].tail_records = 0;
+  r->tail_bytes[p] = 0;
   r->restore[p].snapshot_bytes = r->snap[p].bytes;
   ls_info("filter: snapshot written", "{s:i,s:I,s:i,s:i,s:i,s:I,s:f}",
           "partition", p, "held_offset", (json_int_t)r->stored[p], "leads",
@@ -1516,6 +1522,7 @@ int fl_release_run(const fl_release_opts *o, char *errstr, size_t errlen) {
         r->cur = -1;
         r->cur_off = -1;
         r->pending[p] = m->offset + 1;
+        r->tail_bytes[p] += (int64_t)(m->len + m->key_len);
         r->unflushed++;
       } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         ls_warn("filter: consumer error", "{s:s}", "error",

@@ -23,9 +23,9 @@ typedef struct {
   int poison_after;     /* failed attempts before the DLQ (poison) */
   long max_msg_bytes;   /* the producer's message.max.bytes */
   /* Checkpoints (docs/filter.md): a partition is snapshotted once the
-   * leadsync.held records since its last snapshot reach both this floor
-   * and its state's entries. */
-  long snapshot_records;
+   * bytes of the leadsync.held records since its last snapshot reach both
+   * this floor and the last snapshot's bytes. */
+  long snapshot_bytes;
 } fl_release_opts;
 
 /* Runs the filter role until *stop: consumes leadsync.held in its own

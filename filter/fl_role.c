@@ -57,13 +57,13 @@ int fl_role_run(const fl_role_args *a) {
       .expiry_every_ms = a->cfg->worker.held_expiry_interval_ms,
       .poison_after = a->poison_after,
       .max_msg_bytes = a->max_msg_bytes,
-      .snapshot_records = 1000,
+      .snapshot_bytes = 256 * 1024,
   };
   /* Tests lower the checkpoint floor to see snapshots with few records
    * (docs/filter.md "Checkpoints"). */
-  const char *sr = getenv("LEADSYNC_FILTER_SNAPSHOT_RECORDS");
-  if (sr && atol(sr) > 0)
-    o.snapshot_records = atol(sr);
+  const char *sb = getenv("LEADSYNC_FILTER_SNAPSHOT_BYTES");
+  if (sb && atol(sb) > 0)
+    o.snapshot_bytes = atol(sb);
   /* The DLQ's pending records and their ages (docs/operations.md). */
   wrk_dlqwatch *dw =
       wrk_dlqwatch_start(a->cfg, m, a->cfg->worker.dlq_watch_interval_ms);

@@ -19,6 +19,9 @@
 #define FIND_WINDOW 16
 /* Older snapshots tried when the newest is incomplete (its chunks gone). */
 #define MAX_FALLBACKS 3
+/* Chunks met while looking for the end record are kept up to this many
+ * bytes: a small snapshot is then loaded without reading it again. */
+#define FIND_CACHE_BYTES (4 * 1024 * 1024)
 
 #define H_SNAP "ls_snap"        /* "chunk" or "end" */
 #define H_SNAP_ID "ls_snap_id"  /* the snapshot's id */
@@ -198,18 +201,82 @@ static bool hdr_is(const rd_kafka_message_t *m, const char *name,
   return !strcmp(kq_header(m, name, v, sizeof v), want);
 }
 
+/* A chunk of the group met while looking for the end record. */
+typedef struct {
+  int64_t offset;
+  char id[24];
+  unsigned long no;
+  uint8_t *data;
+  size_t len;
+} cached;
+
 typedef struct {
   const char *group;
   json_t *end; /* the newest end record of the group seen */
   int64_t end_off;
   size_t records;
+  int64_t from; /* every record from here to the end was seen */
+  cached *c;    /* the group's chunks among them (complete unless over) */
+  size_t n, cap, bytes;
+  bool over;
 } find_arg;
+
+static bool chunk_no(const rd_kafka_message_t *m, unsigned long *no) {
+  char v[24], *e;
+  *no = strtoul(kq_header(m, H_SNAP_NO, v, sizeof v), &e, 10);
+  return v[0] && !*e;
+}
+
+static void keep_chunk(find_arg *a, const rd_kafka_message_t *m) {
+  unsigned long no;
+  if (a->over || !chunk_no(m, &no))
+    return;
+  if (a->bytes + m->len > FIND_CACHE_BYTES) {
+    a->over = true;
+    return;
+  }
+  if (a->n == a->cap) {
+    size_t ncap = a->cap ? 2 * a->cap : 16;
+    cached *c = realloc(a->c, ncap * sizeof *c);
+    if (!c) {
+      a->over = true;
+      return;
+    }
+    a->c = c;
+    a->cap = ncap;
+  }
+  cached *k = &a->c[a->n];
+  k->data = malloc(m->len ? m->len : 1);
+  if (!k->data) {
+    a->over = true;
+    return;
+  }
+  memcpy(k->data, m->payload, m->len);
+  k->len = m->len;
+  k->offset = m->offset;
+  k->no = no;
+  kq_header(m, H_SNAP_ID, k->id, sizeof k->id);
+  a->bytes += m->len;
+  a->n++;
+}
+
+static void find_free(find_arg *a) {
+  for (size_t i = 0; i < a->n; i++)
+    free(a->c[i].data);
+  free(a->c);
+  json_decref(a->end);
+}
 
 static void find_fn(const rd_kafka_message_t *m, void *arg) {
   find_arg *a = arg;
   a->records++;
-  if (m->offset <= a->end_off || !m->payload || !hdr_is(m, H_SNAP, "end") ||
-      !hdr_is(m, H_GROUP, a->group))
+  if (!m->payload || !hdr_is(m, H_GROUP, a->group))
+    return;
+  if (hdr_is(m, H_SNAP, "chunk")) {
+    keep_chunk(a, m);
+    return;
+  }
+  if (m->offset <= a->end_off || !hdr_is(m, H_SNAP, "end"))
     return;
   json_t *v = json_loadb(m->payload, m->len, 0, NULL);
   if (!json_is_object(v)) {
@@ -232,29 +299,33 @@ typedef struct {
   bool bad;
 } chunk_arg;
 
-static void chunk_fn(const rd_kafka_message_t *m, void *arg) {
-  chunk_arg *a = arg;
-  a->records++;
-  char no[24];
-  if (!m->payload || !hdr_is(m, H_SNAP, "chunk") ||
-      !hdr_is(m, H_GROUP, a->group) || !hdr_is(m, H_SNAP_ID, a->id))
-    return;
-  char *e;
-  unsigned long i = strtoul(kq_header(m, H_SNAP_NO, no, sizeof no), &e, 10);
-  if (!no[0] || *e || i >= a->chunks || a->seen[i])
+static void add_chunk(chunk_arg *a, unsigned long i, const void *data,
+                      size_t len) {
+  if (i >= a->chunks || a->seen[i])
     return; /* a copy (the dev broker stores a retried batch twice) */
   a->seen[i] = 1;
   a->got++;
-  a->bytes += m->len;
-  if (!fl_state_decode(a->s, m->payload, m->len, a->tmap, a->ntmap))
+  a->bytes += len;
+  if (!fl_state_decode(a->s, data, len, a->tmap, a->ntmap))
     a->bad = true;
 }
 
-/* Loads the snapshot whose end record is v (at offset end_off). */
+static void chunk_fn(const rd_kafka_message_t *m, void *arg) {
+  chunk_arg *a = arg;
+  a->records++;
+  unsigned long i;
+  if (m->payload && hdr_is(m, H_SNAP, "chunk") &&
+      hdr_is(m, H_GROUP, a->group) && hdr_is(m, H_SNAP_ID, a->id) &&
+      chunk_no(m, &i))
+    add_chunk(a, i, m->payload, m->len);
+}
+
+/* Loads the snapshot whose end record is v (at offset end_off), from the
+ * chunks fa kept when it saw them all, else by reading them. */
 static fl_snap_result load_one(fl_reader *rd, const ls_config *cfg,
                                const char *group, int32_t p, json_t *v,
-                               int64_t end_off, int64_t lo, fl_state **out,
-                               fl_snap_info *info, char *errstr,
+                               int64_t end_off, int64_t lo, const find_arg *fa,
+                               fl_state **out, fl_snap_info *info, char *errstr,
                                size_t errlen) {
   const char *id = json_string_value(json_object_get(v, "id"));
   json_int_t first = json_integer_value(json_object_get(v, "first"));
@@ -298,8 +369,16 @@ static fl_snap_result load_one(fl_reader *rd, const ls_config *cfg,
                  .ntmap = nt,
                  .seen = seen,
                  .chunks = (uint32_t)chunks};
-  bool ok = !chunks || fl_reader_range(rd, KQ_TOPIC_FILTER_STATE, p, first,
-                                       end_off, chunk_fn, &a, errstr, errlen);
+  bool ok = true;
+  if (chunks && !fa->over && first >= fa->from) {
+    for (size_t i = 0; i < fa->n; i++)
+      if (fa->c[i].offset >= first && fa->c[i].offset < end_off &&
+          !strcmp(fa->c[i].id, id))
+        add_chunk(&a, fa->c[i].no, fa->c[i].data, fa->c[i].len);
+  } else if (chunks) {
+    ok = fl_reader_range(rd, KQ_TOPIC_FILTER_STATE, p, first, end_off, chunk_fn,
+                         &a, errstr, errlen);
+  }
   free(tmap);
   free(seen);
   info->records += a.records + 1;
@@ -343,15 +422,16 @@ fl_snap_result fl_snap_load(fl_reader *rd, const ls_config *cfg,
   /* The newest end record of the group: read backwards from the end in
    * growing windows (other groups' records and an unfinished snapshot's
    * chunks may come after it). */
-  find_arg fa = {.group = group, .end_off = -1};
+  find_arg fa = {.group = group, .end_off = -1, .from = hi};
   int64_t to = hi, w = FIND_WINDOW;
   for (;;) {
     int64_t from = to - w > lo ? to - w : lo;
     if (!fl_reader_range(rd, KQ_TOPIC_FILTER_STATE, p, from, to, find_fn, &fa,
                          errstr, errlen)) {
-      json_decref(fa.end);
+      find_free(&fa);
       return FL_SNAP_ERROR;
     }
+    fa.from = from;
     if (fa.end || from == lo)
       break;
     to = from;
@@ -366,8 +446,8 @@ fl_snap_result fl_snap_load(fl_reader *rd, const ls_config *cfg,
       ls_warn("filter: snapshot not usable; trying the one before", "{s:i,s:s}",
               "partition", (int)p, "reason", errstr);
     }
-    res = load_one(rd, cfg, group, p, fa.end, fa.end_off, lo, out, info, errstr,
-                   errlen);
+    res = load_one(rd, cfg, group, p, fa.end, fa.end_off, lo, &fa, out, info,
+                   errstr, errlen);
     if (res != FL_SNAP_NONE)
       break;
     json_int_t prev = json_integer_value(json_object_get(fa.end, "prev_end"));
@@ -384,6 +464,6 @@ fl_snap_result fl_snap_load(fl_reader *rd, const ls_config *cfg,
     info->records += fa.records;
     fa.records = 0;
   }
-  json_decref(fa.end);
+  find_free(&fa);
   return res;
 }

@@ -448,3 +448,7 @@ bool fl_state_decode(fl_state *s, const uint8_t *buf, size_t len,
   }
   return true;
 }
+
+size_t fl_state_encoded_bytes(const fl_state *s) {
+  return s->nleads * LEAD_BYTES + s->nheld * ITEM_BYTES;
+}

@@ -87,6 +87,8 @@ size_t fl_state_bytes(const fl_state *s);
 /* Entries a snapshot of the state writes: leads with a category or a
  * held record, plus held records (the checkpoint's size). */
 size_t fl_state_entries(const fl_state *s);
+/* At most the bytes a snapshot of the state writes (constant time). */
+size_t fl_state_encoded_bytes(const fl_state *s);
 
 /* Snapshots (docs/filter.md "Checkpoints"): the state as a sequence of
  * binary chunks. A chunk is "LSF1" then lead entries, little-endian:

@@ -7,7 +7,7 @@ produced to leadsync.held as a worker group forwards them, and are held.
 Then:
   1. SIGKILL the filter and start it again: every lead is held again
      (leadsync_filter_held counts each once), nothing is released; with a
-     low checkpoint floor (LEADSYNC_FILTER_SNAPSHOT_RECORDS) the restore
+     low checkpoint floor (LEADSYNC_FILTER_SNAPSHOT_BYTES) the restore
      starts from snapshots (docs/filter.md "Checkpoints") and replays
      fewer held records than there are, though the first two snapshots
      were left without their end record (as if the filter died while
@@ -128,7 +128,7 @@ with Stack() as st:
     st.worker(cfg, "activity", "EMAIL_SENT",
               env=dict(env, LEADSYNC_PORTAL_SHARE="1"))
     # Checkpoints with a low floor; the first two snapshots unfinished.
-    env["LEADSYNC_FILTER_SNAPSHOT_RECORDS"] = "100"
+    env["LEADSYNC_FILTER_SNAPSHOT_BYTES"] = "60000"
     filt = st.filter(cfg, env=dict(
         env, LEADSYNC_TEST_FAULTS="filter_snapshot_end:2"))
     w = SyncLogWatcher(st.bootstrap)

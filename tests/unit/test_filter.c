@@ -155,13 +155,18 @@ static void snapshot_chunks_round_trip(void **state) {
   uint16_t tmap[2] = {0, 5};
   fl_cursor c = {0};
   uint8_t buf[4096];
-  size_t len, chunks = 0;
+  size_t len, chunks = 0, total = 0;
   while ((len = fl_state_encode(s, &c, buf, sizeof buf)) > 0) {
     assert_true(len <= sizeof buf);
     assert_true(fl_state_decode(t, buf, len, tmap, 2));
     chunks++;
+    total += len;
   }
   assert_true(chunks > 10); /* the big lead alone needs ten */
+  /* The estimate the snapshot cadence uses is an upper bound, up to the
+   * chunks' headers and a lead's entry repeated in each of its chunks. */
+  assert_true(total <= fl_state_encoded_bytes(s) + chunks * (4 + 29));
+  assert_true(total * 10 >= fl_state_encoded_bytes(s) * 9);
   assert_int_equal(fl_state_held(t), fl_state_held(s));
   assert_int_equal(fl_state_entries(t), entries);
   assert_int_equal(fl_state_leads(t), fl_state_leads(s) - 1); /* not gone */
