@@ -81,18 +81,6 @@ def cpu_seconds(pid):
         return None
 
 
-def peak_rss_mib(pid):
-    """VmHWM of a process in MiB (None when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for ln in f:
-                if ln.startswith("VmHWM:"):
-                    return int(ln.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def flush_profile(b, url):
     """The worker's flush phases from its /metrics: seconds and share of
     each phase, flushes and mean events per flush (None when unreadable)."""
@@ -150,6 +138,36 @@ def part_priority(b, res, bm):
             sl.close()
 
 
+def metrics_of(b, proc, names):
+    """{name: value} summed over each family's series from a process's
+    /metrics (None when it cannot be read)."""
+    try:
+        _, _, body = b.h.http_request(proc.url, "GET", "/metrics")
+    except Exception:  # noqa: BLE001 - a figure, not a check
+        return None
+    out = dict.fromkeys(names, 0.0)
+    for line in body.decode(errors="replace").splitlines():
+        for n in names:
+            if line.startswith(n) and line[len(n):len(n) + 1] in ("{", " "):
+                out[n] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+# Where a reply's time goes: the replies worker's flushes and HubSpot
+# calls over the reply period (docs/bench.md, part priority).
+REPLY_METRICS = ["leadsync_worker_batches_total",
+                 "leadsync_hubspot_request_seconds_count",
+                 "leadsync_hubspot_request_seconds_sum"]
+
+
+def call_ms(rm):
+    """Mean HubSpot call time in ms from REPLY_METRICS deltas."""
+    n = rm and rm["leadsync_hubspot_request_seconds_count"]
+    if not n:
+        return None
+    return 1000.0 * rm["leadsync_hubspot_request_seconds_sum"] / n
+
+
 def run_priority(b, st, cfg, sl, bm, procs, per_10s):
     s = b.sizes
     amix = sub_mix(bm, ACTIVITY)
@@ -176,12 +194,15 @@ def run_priority(b, st, cfg, sl, bm, procs, per_10s):
     replies = bm.generate_events(n_rep, s["worker_leads"], seed=31,
                                  lead_prefix="pr",
                                  mix=[("EMAIL_REPLY", 1)])
+    m0 = metrics_of(b, procs[1], REPLY_METRICS)
     t_r0 = time.time() * 1000.0
     _, produced_r = b.preload(st, cfg, replies, "prio-replies",
                               rate=s["priority_reply_rate"])
     t_r1 = time.time() * 1000.0
     ids_r = list(produced_r)
     b.wait_synced(sl, ids_r, procs, "priority replies")
+    m1 = metrics_of(b, procs[1], REPLY_METRICS)
+    rm = ({k: m1[k] - m0[k] for k in REPLY_METRICS} if m0 and m1 else None)
     lat = [sl.done_time(e) - produced_r[e] for e in ids_r
            if sl.done_time(e) is not None]
     times = sorted(t for t in sl.done_times(ids_a))
@@ -211,6 +232,10 @@ def run_priority(b, st, cfg, sl, bm, procs, per_10s):
         "reply_max_ms": max(lat) if lat else None,
         "calls": d["calls"], "rate_limited_429": d["rate_limited_429"],
         "requests_into_exhausted_window": d["into_exhausted"],
+        "reply_linger_ms": s["priority_linger_ms"],
+        "reply_flushes": rm and rm["leadsync_worker_batches_total"],
+        "reply_calls": rm and rm["leadsync_hubspot_request_seconds_count"],
+        "reply_call_ms_avg": call_ms(rm),
     }
 
 
@@ -339,7 +364,7 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
     done = b.wait_synced(sl, all_ids, [w], "portals")
     wall = time.monotonic() - t0
     cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
-    rss_peak = peak_rss_mib(w.pid)
+    rss_peak = bm.proc_status(w.pid, "VmHWM")
     flush = flush_profile(b, w.url)
     state1 = st.hubspot_state()
     cpu = {k: (cpu1[k] - cpu0[k]) if cpu1[k] is not None and
@@ -434,6 +459,11 @@ def add_rows(res, add, get, num, rows):
     add("priority", "requests into exhausted window",
         p.get("requests_into_exhausted_window"), "{:,}", "= 0",
         lambda v: v == 0, "priority_into_exhausted")
+    add("priority", "replies worker: flushes in the reply period",
+        p.get("reply_flushes"), "{:,.0f}")
+    add("priority", "  (calls)", p.get("reply_calls"), "{:,.0f}")
+    add("priority", "  (mean HubSpot call ms)", p.get("reply_call_ms_avg"),
+        "{:,.0f}")
     q = res.get("portals", {})
     add("portals", f"{num(q.get('tenants'), '{}')} portals aggregate "
         "events/s", q.get("events_per_s"), "{:,.0f}")

@@ -228,17 +228,6 @@ def state_rows(res, add, table, targets):
             st["ledger_bytes_per_record"], "{:.1f}")
 
 
-def _status_mib(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
 def ab_main(argv):
     """bench_state.py RECORDS ROUNDS BUILD_DIR...: one dev broker filled
     once with RECORDS ledger records, then a worker of each build dir
@@ -254,6 +243,7 @@ def ab_main(argv):
     os.environ["LS_BUILD_DIR"] = dirs[0]
     sys.path.insert(0, os.path.join(here, "..", "tests", "lib"))
     import harness
+    from bench import proc_status
     st = harness.Stack()
     try:
         parts = int(os.environ.get("BENCH_STATE_PARTITIONS", "32"))
@@ -284,8 +274,8 @@ def ab_main(argv):
                 print(json.dumps({
                     "round": r, "build_dir": d, "records": n,
                     "ready_s": round(start_s + rs, 2), "cpu_s": cpu,
-                    "rss_idle_mib": _status_mib(w.pid, "VmRSS"),
-                    "rss_peak_mib": _status_mib(w.pid, "VmHWM"),
+                    "rss_idle_mib": proc_status(w.pid, "VmRSS"),
+                    "rss_peak_mib": proc_status(w.pid, "VmHWM"),
                     "load_avg": round(os.getloadavg()[0], 1)}), flush=True)
                 w.stop()
     finally:

@@ -35,8 +35,8 @@
  * replicas sent 1-6 requests into an exhausted window in 2 of 5 runs). A view
  * cannot show the requests the others have on their way, and each of them
  * acts on a view that cannot show ours. So a view is used only while it
- * is fresh (as old as the round trip that brought it: what the others
- * sent since is then what they had on its way), and of the room R it
+ * is fresh (two of the round trips that brought it: what the others sent
+ * since is then about what they had on its way), and of the room R it
  * showed under the cap a process with share s takes at most
  * f = s / (2 - s) of R before the next answer. Why that is enough: if
  * process i has x_i requests out that the others cannot see and acts on a
@@ -146,11 +146,10 @@ struct hs_limiter {
   long hdr_others; /* the others' count in this view */
 };
 
-/* A header view older than this may only replace our own sends. */
+/* A header view is fresh for this many of the round trips that brought
+ * it, and never longer than HS_VIEW_FRESH_US (view_fresh). */
 #define HS_VIEW_FRESH_US 1000000
-#ifndef HS_FRESH_RTTS
 #define HS_FRESH_RTTS 2
-#endif
 
 static int64_t window_us(const hs_limiter *l) {
   return ((int64_t)l->c.window_ms + l->c.guard_ms) * 1000;
@@ -424,9 +423,10 @@ static double share_now(const hs_limiter *l) {
   return s > 1.0 ? 1.0 : s;
 }
 
-/* A view is fresh for as long as the round trip that brought it (at
- * least 20 ms, at most a second): what the others sent since is then no
- * more than what they had on its way when it came. */
+/* A view is fresh for two of the round trips that brought it (at least
+ * 20 ms, at most a second): what the others sent since is then about what
+ * they had on its way when it came (the sweep in test_hs_quota.c checks
+ * the factor). */
 static bool view_fresh(const hs_limiter *l, int64_t now_us) {
   if (!l->hdr_known)
     return false;

@@ -52,7 +52,7 @@ static const field worker_fields[] = {
     WK(batch_max, K_LONG, 100),
     WK(flush_max, K_OWN, 0),
     WK(batch_linger_ms, K_LONG, 200),
-    WK(priority_linger_ms, K_LONG, 25),
+    WK(priority_linger_ms, K_LONG, 100),
     WK(max_in_flight, K_LONG, 8),
     WK(portal_share, K_OWN, 0),
     WK(groups, K_OWN, 0),

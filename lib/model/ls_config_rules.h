@@ -50,7 +50,7 @@ typedef struct {
   long batch_max;          /* 100: inputs per HubSpot batch call */
   long flush_max;          /* 10 x batch_max */
   long batch_linger_ms;    /* 200 */
-  long priority_linger_ms; /* 25: groups with replies / category updates */
+  long priority_linger_ms; /* 100: groups of priority types only */
   long max_in_flight;      /* 8 */
   double portal_share;     /* a number for every group; -1: not set */
   ls_group_share *shares;  /* by group name, when an object */

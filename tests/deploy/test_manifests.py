@@ -7,7 +7,8 @@ cluster and no Docker engine run in CI.
    without kubectl, with tests/deploy/mini_kustomize.py. With kubectl, both
    render and must agree (up to kustomize's name hashes and ordering).
 2. Schemas: every rendered object, and the Secret template, against the
-   Kubernetes/CRD JSON Schemas in $LS_SHARED_DIR/k8s-schemas (Draft 7).
+   Kubernetes/CRD JSON Schemas in tests/deploy/k8s-schemas (Draft 7;
+   copied byte for byte, provenance and licences in its README.md).
 3. Policy: containers (requests, limits, probes, non-root, read-only root,
    no capabilities), worker groups vs. consumer groups vs. KEDA (the filter
    group included: --role filter, leadsync-filter, leadsync.held, never
@@ -42,12 +43,10 @@ import mini_kustomize  # noqa: E402
 
 SOURCE = os.environ.get("LS_SOURCE_DIR") or os.path.abspath(
     os.path.join(HERE, "..", ".."))
-SHARED = os.environ.get("LS_SHARED_DIR") or os.path.abspath(
-    os.path.join(SOURCE, "..", "shared"))
 BUILD = os.environ.get("LS_BUILD_DIR") or os.path.join(SOURCE, "build")
 DEPLOY = os.path.join(SOURCE, "deploy")
 K8S = os.path.join(DEPLOY, "k8s")
-SCHEMAS = os.path.join(SHARED, "k8s-schemas")
+SCHEMAS = os.path.join(HERE, "k8s-schemas")
 # LS_KUBECTL=none renders with mini_kustomize only (what a clone without
 # kubectl does); any other value names the kubectl to use.
 KUBECTL = os.environ.get("LS_KUBECTL", "kubectl")
@@ -316,9 +315,8 @@ def validate(obj, where):
 
 
 def check_schemas(rendered):
-    if not os.path.isdir(SCHEMAS):
-        print(f"SKIP schema validation: {SCHEMAS} is absent (the shared "
-              "folder is not beside this clone)", flush=True)
+    if not ck.true(os.path.isdir(SCHEMAS), "the JSON Schemas are in the "
+                   "repository", SCHEMAS):
         return
     try:
         import jsonschema  # noqa: F401

@@ -42,6 +42,10 @@ def main():
                "503 body names the cause", resp)
         c.true(took < 10, "503 within the configured deadline (+ slack)",
                f"{took:.1f}s")
+        # The load's own requests time out at the same deadline as the one
+        # above and may be recorded a moment after it: poll, still down.
+        wait_for(lambda: load.status.get(503, 0) >= 1, 20,
+                 what="the load's 503s while down")
         down_503 = load.status.get(503, 0)
 
         st.broker_proc.signal(signal.SIGUSR2)
