@@ -19,63 +19,52 @@
 #define M_P_TAIL "leadsync_filter_snapshot_tail_records"
 #define M_P_SNAP_BYTES "leadsync_filter_snapshot_bytes"
 
+/* Every family the role exports: type, name, help. */
+static const struct {
+  ls_metric_kind type;
+  const char *name, *help;
+} FAMILIES[] = {
+    /* The consumer lag families are filled by wrk_obs_lag, as in the sync
+     * role; their help text is the same. */
+    {LS_GAUGE, "leadsync_worker_consumer_lag",
+     "Records not yet consumed per partition of the group"},
+    {LS_GAUGE, "leadsync_worker_consumer_lag_seconds",
+     "Seconds behind per partition: the age of the newest record consumed "
+     "while records remain (0 when caught up)"},
+    {LS_COUNTER, "leadsync_filter_outcomes_total", "Filter outcomes by kind"},
+    {LS_GAUGE, "leadsync_filter_leads", "Leads with filter state in memory"},
+    {LS_GAUGE, "leadsync_filter_held",
+     "Events held (their offsets; the records stay in leadsync.held)"},
+    {LS_GAUGE, M_P_LEADS, "Leads in the filter state of an assigned partition"},
+    {LS_GAUGE, M_P_HELD,
+     "Held records in the filter state of an assigned partition"},
+    {LS_GAUGE, M_P_BYTES,
+     "Bytes of the filter state of an assigned partition (its tables at "
+     "capacity)"},
+    {LS_GAUGE, M_P_RESTORE,
+     "Seconds the last restore of an assigned partition's filter state took"},
+    {LS_GAUGE, M_P_RESTORE_REC,
+     "Records the last restore of an assigned partition read, by topic "
+     "(snapshot: leadsync.filter_state, held: leadsync.held replayed, "
+     "lead_state)"},
+    {LS_GAUGE, M_P_TAIL,
+     "leadsync.held records of an assigned partition since its newest "
+     "snapshot (what a restore would replay)"},
+    {LS_GAUGE, M_P_SNAP_BYTES,
+     "Bytes of the newest snapshot of an assigned partition's filter state "
+     "(0: none)"},
+    {LS_COUNTER, "leadsync_filter_snapshots_total",
+     "Snapshots of the filter state written, by result"},
+    {LS_GAUGE, M_HELD_TENANT, "Events held by the category filter per tenant"},
+    {LS_GAUGE, M_HELD_AGE, "Age of the tenant's oldest held event (0: none)"},
+    {LS_GAUGE, M_HELD_MAX,
+     "Held events older than this expire (worker.held_max_age_days)"},
+};
+
 void fl_obs_declare(ls_metrics *m) {
-  /* The consumer lag families are filled by wrk_obs_lag, as in the sync
-   * role; their help text is the same. */
-  ls_metrics_declare(m, LS_GAUGE, "leadsync_worker_consumer_lag",
-                     "Records not yet consumed per partition of the group",
-                     NULL);
-  ls_metrics_declare(
-      m, LS_GAUGE, "leadsync_worker_consumer_lag_seconds",
-      "Seconds behind per partition: the age of the newest record consumed "
-      "while records remain (0 when caught up)",
-      NULL);
-  ls_metrics_declare(m, LS_COUNTER, "leadsync_filter_outcomes_total",
-                     "Filter outcomes by kind", NULL);
-  ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_leads",
-                     "Leads with filter state in memory", NULL);
-  ls_metrics_declare(m, LS_GAUGE, "leadsync_filter_held",
-                     "Events held (their offsets; the records stay in "
-                     "leadsync.held)",
-                     NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_P_LEADS,
-                     "Leads in the filter state of an assigned partition",
-                     NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_P_HELD,
-                     "Held records in the filter state of an assigned "
-                     "partition",
-                     NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_P_BYTES,
-                     "Bytes of the filter state of an assigned partition "
-                     "(its tables at capacity)",
-                     NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_P_RESTORE,
-                     "Seconds the last restore of an assigned partition's "
-                     "filter state took",
-                     NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_P_RESTORE_REC,
-                     "Records the last restore of an assigned partition read, "
-                     "by topic (snapshot: leadsync.filter_state, held: "
-                     "leadsync.held replayed, lead_state)",
-                     NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_P_TAIL,
-                     "leadsync.held records of an assigned partition since "
-                     "its newest snapshot (what a restore would replay)",
-                     NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_P_SNAP_BYTES,
-                     "Bytes of the newest snapshot of an assigned partition's "
-                     "filter state (0: none)",
-                     NULL);
-  ls_metrics_declare(m, LS_COUNTER, "leadsync_filter_snapshots_total",
-                     "Snapshots of the filter state written, by result", NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_HELD_TENANT,
-                     "Events held by the category filter per tenant", NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_HELD_AGE,
-                     "Age of the tenant's oldest held event (0: none)", NULL);
-  ls_metrics_declare(m, LS_GAUGE, M_HELD_MAX,
-                     "Held events older than this expire "
-                     "(worker.held_max_age_days)",
-                     NULL);
+  for (size_t i = 0; i < sizeof FAMILIES / sizeof *FAMILIES; i++)
+    ls_metrics_declare(m, FAMILIES[i].type, FAMILIES[i].name, FAMILIES[i].help,
+                       NULL);
 }
 
 static const char *const FROM[] = {"snapshot", "held", "lead_state"};

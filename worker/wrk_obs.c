@@ -56,6 +56,9 @@ void wrk_obs_declare(ls_metrics *m) {
       {LS_COUNTER, "leadsync_worker_batches_total", "Batches flushed"},
       {LS_COUNTER, "leadsync_worker_batch_events_total",
        "Events in flushed batches (sum; / batches = mean size)"},
+      {LS_COUNTER, "leadsync_worker_flush_seconds_total",
+       "Wall time of the flush cycle, per phase (docs/worker.md "
+       "\"Where a flush's time goes\")"},
       {LS_GAUGE, "leadsync_worker_last_batch_size",
        "Events in the last flushed batch"},
       {LS_GAUGE, "leadsync_worker_ledger_events",
