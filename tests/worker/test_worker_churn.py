@@ -13,6 +13,7 @@ import collections
 import os
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import wutil  # noqa: E402
@@ -135,10 +136,18 @@ class Phase:
                   f"{g}: the third worker assigned")
         # SIGKILL in the middle of a flush: one whose waits for the portal
         # go on.
+        # If the backlog drains before any worker waits again (flushes read
+        # ahead, the third worker's share), more events keep one coming.
         seen = {p.pid: waits(p) for p in self.live()}
-        victim = self.wait(lambda: next(
-            (p for p in self.live() if waits(p) > seen[p.pid]), None),
-            f"{g}: a worker in the middle of a flush")
+        fed = [time.monotonic()]
+
+        def mid_flush():
+            w = next((p for p in self.live() if waits(p) > seen[p.pid]), None)
+            if w is None and time.monotonic() - fed[0] > 5:
+                self.produce(N_EVENTS // 8)
+                fed[0] = time.monotonic()
+            return w
+        victim = self.wait(mid_flush, f"{g}: a worker in the middle of a flush")
         self.kill(victim)
         # A replica whose restore is held back, and a rebalance while it
         # restores (another one joins); then it is stopped mid-restore.
