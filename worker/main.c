@@ -359,6 +359,7 @@ static void run_loop(wrk *w) {
       wrk_batch_emit(w->batch);
       wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
+      wrk_consumer_malloc_release();
       /* Between flushes (batch empty): partitions left behind may be
        * read again from their first unfinished record. */
       wrk_consumer_unstick(w);

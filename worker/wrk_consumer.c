@@ -29,6 +29,12 @@ void wrk_consumer_malloc_bounds(void) {
   mallopt(M_ARENA_MAX, 2);
 }
 
+void wrk_consumer_malloc_release(void) {
+  /* A flush frees thousands of events at once; their pages sit in the
+   * middle of the heaps, where only malloc_trim gives them back. */
+  malloc_trim(0);
+}
+
 /* Partitions of every subscribed topic (the group's whole work); 0 when
  * the metadata cannot be read. */
 static int total_partitions(wrk *w, rd_kafka_t *rk) {

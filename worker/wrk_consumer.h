@@ -24,6 +24,8 @@ struct wrk;
  * GLIBC_TUNABLES sets malloc tunables (an operator's choice wins).
  * docs/worker.md "State", bounded prefetch. */
 void wrk_consumer_malloc_bounds(void);
+/* Gives the pages a finished flush freed back to the system. */
+void wrk_consumer_malloc_release(void);
 
 /* A partition left behind: nothing at or past pos.offset is stored until
  * it was read again from there (seek back, wrk_consumer_unstick). */
