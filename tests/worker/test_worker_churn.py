@@ -137,14 +137,15 @@ class Phase:
         # SIGKILL in the middle of a flush: one whose waits for the portal
         # go on.
         # If the backlog drains before any worker waits again (flushes read
-        # ahead, the third worker's share), more events keep one coming.
+        # ahead, the third worker's share), a further burst - more calls
+        # than a replica's paced share of the window - makes one wait.
         seen = {p.pid: waits(p) for p in self.live()}
         fed = [time.monotonic()]
 
         def mid_flush():
             w = next((p for p in self.live() if waits(p) > seen[p.pid]), None)
             if w is None and time.monotonic() - fed[0] > 5:
-                self.produce(N_EVENTS // 8)
+                self.produce(N_EVENTS // 2)
                 fed[0] = time.monotonic()
             return w
         victim = self.wait(mid_flush, f"{g}: a worker in the middle of a flush")
