@@ -298,6 +298,8 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
   while (wrk_consumer_take(w, &r)) {
     if (r.kind == WRK_REB_REVOKE) {
       wrk_batch_abandon(w->batch, plan);
+      if (w->next) /* taken in during the flush the revoke came in */
+        wrk_batch_abandon(w->next, plan);
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
       wrk_poison_forget(w->poison, r.parts);
@@ -331,10 +333,68 @@ static void store(wrk *w, wrk_plan *plan) {
   wrk_plan_free(plan);
 }
 
+/* Set while a flush sends: its HubSpot waits take the next flush's
+ * records in (overlap_idle). */
+static bool overlapping;
+
+/* Longest stretch of intake per call of the idle hook: the HubSpot client
+ * calls it every 10 ms while answers travel, and answers that arrive
+ * meanwhile wait for it to return. */
+#define OVERLAP_SLICE_US 8000
+
+/* hs_policy.idle: keeps the group membership alive and reads ahead into
+ * the stash (wrk_consumer_service); while a flush sends, it also takes
+ * stashed records, in order, through intake into the next batch, up to a
+ * flush's worth. It stops at a rebalance (the next batch is abandoned
+ * with the flush's, apply_rebalances) and at a record it cannot take
+ * (left in the stash for the loop). docs/worker.md "The overlap". */
+static void overlap_idle(void *arg) {
+  wrk *w = arg;
+  wrk_consumer_service(w);
+  /* A flush with events of its own: its settle waits for every output
+   * the intake queues (a hold's forward) while their events live. */
+  if (!overlapping || !w->next || !wrk_batch_len(w->batch) || stop_flag ||
+      wrk_consumer_rebalancing(w) || wrk_consumer_revoked(w))
+    return;
+  int64_t until = ls_mono_us() + OVERLAP_SLICE_US;
+  size_t taken = 0;
+  rd_kafka_message_t *m;
+  while (!wrk_batch_full(w->next) && (m = wrk_consumer_peek(w))) {
+    if (!wrk_batch_take(w->next, m))
+      break;
+    wrk_consumer_pop(w);
+    taken++;
+    if (!(taken & 15) && ls_mono_us() >= until)
+      break;
+  }
+  if (taken)
+    ls_metrics_inc(w->metrics, "leadsync_worker_overlap_events_total",
+                   "Events taken in while the previous flush waited", NULL,
+                   (double)taken);
+}
+
+/* After a flush (its offsets stored): the batch taken in meanwhile
+ * becomes the one the loop fills. Its events of a partition left behind
+ * (stuck) were read past the record that stopped it: dropped, as the
+ * stash's are, since the partition is read again from there. The ledger
+ * is asked again for the rest before anything of it is sent. */
+static void next_batch(wrk *w) {
+  wrk_batch *done = w->batch;
+  if (!w->next)
+    return;
+  for (size_t i = 0; i < w->cons->n_stuck; i++)
+    wrk_batch_drop_from(w->next, &w->cons->stuck[i].pos);
+  w->batch = w->next;
+  w->next = done;
+  wrk_batch_handover(done, w->batch);
+  wrk_batch_recheck(w->batch);
+}
+
 /* The cycle: poll -> intake -> (flush when due: sync -> outputs ->
  * outputs acknowledged) -> offsets stored. Nothing else stores offsets,
  * and the flush never calls the consumer: while it waits for HubSpot the
- * client's idle hook only keeps the group membership alive. */
+ * client's idle hook keeps the group membership alive and takes the next
+ * flush's records in (overlap_idle). */
 static void run_loop(wrk *w) {
   int64_t next_chores = 0, next_lag = 0;
   while (!stop_flag) {
@@ -355,13 +415,17 @@ static void run_loop(wrk *w) {
     now = ls_mono_us();
     if (wrk_batch_due(w->batch, now)) {
       wrk_consumer_arm(w); /* a revoke from now on aborts the flush */
+      overlapping = true;
       wrk_batch_sync(w->batch);
+      overlapping = false;
       wrk_batch_emit(w->batch);
       wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
       wrk_consumer_malloc_release();
-      /* Between flushes (batch empty): partitions left behind may be
-       * read again from their first unfinished record. */
+      next_batch(w);
+      /* Between flushes (no event read past a stuck record in a batch):
+       * partitions left behind may be read again from their first
+       * unfinished record. */
       wrk_consumer_unstick(w);
     }
     /* The state: restores (a slice per turn), the tail, expiry. */
@@ -448,7 +512,7 @@ static bool start_hubspot(wrk *w) {
   }
   w->s.pol.stop = &stop_flag;
   w->s.pol.abort = &w->cons->abort;
-  w->s.pol.idle = wrk_consumer_service;
+  w->s.pol.idle = overlap_idle;
   w->s.pol.idle_ud = w;
   w->s.pol.metrics = w->metrics;
   w->tp = hs_transport_curl_new(w->cfg->worker.http_timeout_ms, 5000,
@@ -474,7 +538,8 @@ static bool start_kafka(wrk *w) {
     return false;
   }
   w->batch = wrk_batch_new(w);
-  if (!w->batch || !wrk_consumer_start(w, err, sizeof err)) {
+  w->next = wrk_batch_new(w);
+  if (!w->batch || !w->next || !wrk_consumer_start(w, err, sizeof err)) {
     ls_error("cannot start the consumer", "{s:s}", "error", err);
     return false;
   }
@@ -486,6 +551,7 @@ static bool start_kafka(wrk *w) {
 static void release(wrk *w, ls_ops *http) {
   wrk_consumer_close(w);
   wrk_batch_free(w->batch);
+  wrk_batch_free(w->next);
   wrk_out_free(w->out);
   wrk_ledger_free(w->ledger);
   wrk_filter_free(w->filter);
@@ -601,6 +667,7 @@ int main(int argc, char **argv) {
   ls_info("shutting down", "{s:s}", "group", w.s.group);
   w.ready = 0;
   wrk_batch_abandon(w.batch, NULL);
+  wrk_batch_abandon(w.next, NULL);
   rc = 0;
 out:
   release(&w, http);

@@ -55,6 +55,8 @@ typedef struct wrk {
   struct wrk_out *out;
   struct wrk_ledger *ledger; /* de-duplication state (wrk_ledger.h) */
   struct wrk_batch *batch;
+  struct wrk_batch *next; /* the next flush's records, taken in while a
+                             flush waits (main.c, docs/worker.md) */
   struct wrk_filter *filter;
   hs_transport *tp;
   hs_limiters *limiters;

@@ -120,6 +120,32 @@ static void count_event(wrk *w, const char *name, const char *help,
   ls_metrics_inc(w->metrics, name, help, lab, 1);
 }
 
+/* Suspect: an intent without a final record, or an event first received
+ * before worker.dedup_window (a late replay): the state may not know it,
+ * so the leadsync_event_id search decides before any create. */
+static void check_suspect(wrk *w, wrk_event *e) {
+  if (e->map.eng == HS_ENG_NONE)
+    return;
+  unsigned seen = wrk_ledger_seen(w->ledger, part_of(e), e->ev.event_id);
+  const char *cause = (seen & WRK_SEEN_INTENT) ? "intent"
+                      : wrk_ledger_beyond_window(w->ledger, e->received_us)
+                          ? "window"
+                          : NULL;
+  if (!cause)
+    return;
+  char lab[32];
+  e->suspect = true;
+  /* An intent may be a create made moments ago (an output refused, the
+   * process killed): HubSpot's search shows it only after its index lag,
+   * so the search waits search_settle_ms from now, which is at least that
+   * long after any such create. */
+  if (seen & WRK_SEEN_INTENT)
+    e->search_from = ls_mono_us() + w->s.search_settle_ms * 1000;
+  snprintf(lab, sizeof lab, "cause=\"%s\"", cause);
+  ls_metrics_inc(w->metrics, "leadsync_worker_suspect_searches_total", NULL,
+                 lab, 1);
+}
+
 /* The end of intake for an event that is mapped: nothing to write, a copy
  * of an event already waiting, or waiting for HubSpot. */
 static void intake_mapped(wrk_batch *b, wrk_event *e) {
@@ -146,29 +172,7 @@ static void intake_mapped(wrk_batch *b, wrk_event *e) {
     return;
   }
   json_object_set_new(b->ids, e->ev.event_id, json_true());
-  /* Suspect: an intent without a final record, or an event first received
-   * before worker.dedup_window (a late replay): the state may not know
-   * it, so the leadsync_event_id search decides before any create. */
-  if (e->map.eng != HS_ENG_NONE) {
-    unsigned seen = wrk_ledger_seen(w->ledger, part_of(e), e->ev.event_id);
-    const char *cause = (seen & WRK_SEEN_INTENT) ? "intent"
-                        : wrk_ledger_beyond_window(w->ledger, e->received_us)
-                            ? "window"
-                            : NULL;
-    if (cause) {
-      char lab[32];
-      e->suspect = true;
-      /* An intent may be a create made moments ago (an output refused,
-       * the process killed): HubSpot's search shows it only after its
-       * index lag, so the search waits search_settle_ms from now, which
-       * is at least that long after any such create. */
-      if (seen & WRK_SEEN_INTENT)
-        e->search_from = ls_mono_us() + w->s.search_settle_ms * 1000;
-      snprintf(lab, sizeof lab, "cause=\"%s\"", cause);
-      ls_metrics_inc(w->metrics, "leadsync_worker_suspect_searches_total", NULL,
-                     lab, 1);
-    }
-  }
+  check_suspect(w, e);
   e->outcome = WRK_PENDING;
 }
 
@@ -324,6 +328,17 @@ static bool append(wrk_batch *b, wrk_event *e) {
   return true;
 }
 
+/* Intake of record m into e (room in the batch was made). */
+static void take_in(wrk_batch *b, wrk_event *e, rd_kafka_message_t *m) {
+  e->msg = m;
+  wrk_pos_of(&e->pos, m);
+  e->has_pos = true;
+  wrk_obs_consumed(m);
+  intake(b, e);
+  count_event(b->w, "leadsync_worker_consumed_total", "Events consumed", e);
+  append(b, e);
+}
+
 void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan) {
   wrk *w = b->w;
   wrk_event *e = wrk_fault("alloc_intake") ? NULL : calloc(1, sizeof *e);
@@ -346,13 +361,21 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan) {
     rd_kafka_message_destroy(m);
     return;
   }
-  e->msg = m;
-  wrk_pos_of(&e->pos, m);
-  e->has_pos = true;
-  wrk_obs_consumed(m);
-  intake(b, e);
-  count_event(w, "leadsync_worker_consumed_total", "Events consumed", e);
-  append(b, e); /* room was made above */
+  take_in(b, e, m);
+}
+
+bool wrk_batch_take(wrk_batch *b, rd_kafka_message_t *m) {
+  /* No fault seam here: a refusal leaves the record to wrk_batch_add,
+   * which has one. */
+  if (!wrk_ledger_restored(b->w->ledger, m->partition))
+    return false;
+  wrk_event *e = calloc(1, sizeof *e);
+  if (!e || (b->n == b->cap && !append_room(b))) {
+    free(e);
+    return false;
+  }
+  take_in(b, e, m);
+  return true;
 }
 
 void wrk_batch_add_event(wrk_batch *b, wrk_event *e) {
@@ -385,15 +408,18 @@ static size_t flush_cap(const wrk_batch *b) {
   return cap;
 }
 
-bool wrk_batch_due(const wrk_batch *b, int64_t now_us) {
-  if (!b->n)
-    return wrk_sync_carry_due(b->w, now_us);
+bool wrk_batch_full(const wrk_batch *b) {
   /* A backlog fills a flush of flush_max events at once: one flush then
    * merges contacts across all of them and fills every call with
    * batch_max inputs. Below that, the linger bounds the latency. */
-  if (b->waiting_max >= (size_t)b->w->s.flush_max)
-    return true;
-  if (b->n >= flush_cap(b))
+  return b->n &&
+         (b->waiting_max >= (size_t)b->w->s.flush_max || b->n >= flush_cap(b));
+}
+
+bool wrk_batch_due(const wrk_batch *b, int64_t now_us) {
+  if (!b->n)
+    return wrk_sync_carry_due(b->w, now_us);
+  if (wrk_batch_full(b))
     return true;
   int64_t linger = b->w->s.linger_ms * 1000, age = now_us - b->first_us;
   if (age < linger)
@@ -409,6 +435,77 @@ int64_t wrk_batch_wait_us(const wrk_batch *b, int64_t now_us) {
   if (left <= 0) /* stretched: wait for the next record a little */
     left = b->last_us + STREAM_GAP_US - now_us;
   return left > 0 ? left : 0;
+}
+
+/* The counts of events waiting for HubSpot, again (events left). */
+static void recount(wrk_batch *b) {
+  memset(b->per_tenant, 0, (b->w->cfg->n_tenants + 1) * sizeof *b->per_tenant);
+  b->tenants = 0;
+  b->waiting_max = 0;
+  size_t n = b->n;
+  b->n = 0;
+  int64_t first = b->first_us, last = b->last_us;
+  for (size_t i = 0; i < n; i++)
+    append(b, b->evs[i]); /* no growth: i < n */
+  b->first_us = first;
+  b->last_us = last;
+}
+
+void wrk_batch_recheck(wrk_batch *b) {
+  wrk *w = b->w;
+  bool changed = false;
+  for (size_t i = 0; i < b->n; i++) {
+    wrk_event *e = b->evs[i];
+    /* Only outcomes decided after the ledger check of intake: waiting
+     * for HubSpot, or filtered (recorded as done when final). */
+    if (!e->tenant || (e->outcome != WRK_PENDING && e->outcome != WRK_FILTERED))
+      continue;
+    char hv[8];
+    bool replay = e->msg && kq_header(e->msg, "ls_replay", hv, sizeof hv)[0];
+    wrk_outcome was = e->outcome;
+    if (already_final(b, e, replay)) {
+      changed |= was == WRK_PENDING;
+      continue;
+    }
+    /* An intent the previous flush put on record (an output refused,
+     * a revoke): search before creating. */
+    if (e->outcome == WRK_PENDING && !e->suspect)
+      check_suspect(w, e);
+  }
+  if (changed)
+    recount(b);
+}
+
+size_t wrk_batch_drop_from(wrk_batch *b, const wrk_pos *at) {
+  size_t k = 0, dropped = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    wrk_event *e = b->evs[i];
+    if (e->has_pos && wrk_pos_same_partition(&e->pos, at) &&
+        e->pos.offset >= at->offset) {
+      /* The copy that holds its id in this batch is gone: a later copy
+       * is not its duplicate. */
+      if (e->outcome == WRK_PENDING)
+        json_object_del(b->ids, e->ev.event_id);
+      wrk_event_free(e);
+      dropped++;
+      continue;
+    }
+    b->evs[k++] = e;
+  }
+  if (dropped) {
+    b->n = k;
+    recount(b);
+  }
+  return dropped;
+}
+
+void wrk_batch_handover(wrk_batch *from, wrk_batch *to) {
+  to->idle_us = from->idle_us;
+  /* Taken in as a stream: the loop goes on taking records that keep
+   * coming, up to the size bounds or LINGER_STRETCH lingers from the
+   * oldest event (wrk_batch_due). */
+  if (to->n)
+    to->last_us = ls_mono_us();
 }
 
 /* Adds every event, final or not, to plan. */

@@ -25,6 +25,24 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan);
 /* Takes an event built by the caller (tests; ownership); intake as for a
  * record, with e->msg possibly NULL. */
 void wrk_batch_add_event(wrk_batch *b, wrk_event *e);
+/* Takes a record while the previous flush waits (docs/worker.md "The
+ * overlap"): intake as wrk_batch_add, but false, leaving m to the
+ * caller, when it cannot be taken now (its partition's state is not
+ * restored, out of memory). */
+bool wrk_batch_take(wrk_batch *b, rd_kafka_message_t *m);
+/* Holds a flush's worth of events (the size bounds, not the linger). */
+bool wrk_batch_full(const wrk_batch *b);
+/* Before a batch taken in during the previous flush is sent: the ledger
+ * is asked again for every event waiting for HubSpot (or filtered), so
+ * what that flush synced, DLQ'd or put an intent on record for is a
+ * duplicate or a suspect here, as if it had been taken in after it. */
+void wrk_batch_recheck(wrk_batch *b);
+/* Drops the events of at's partition at or past at->offset (it will be
+ * read again from there); call with no output queued. Returns how many. */
+size_t wrk_batch_drop_from(wrk_batch *b, const wrk_pos *at);
+/* to follows from as the batch the loop fills (the intake phase is timed
+ * from the end of from's last flush). */
+void wrk_batch_handover(wrk_batch *from, wrk_batch *to);
 bool wrk_batch_due(const wrk_batch *b, int64_t now_us);
 /* Microseconds until the linger deadline (or a default when empty). */
 int64_t wrk_batch_wait_us(const wrk_batch *b, int64_t now_us);

@@ -281,6 +281,21 @@ rd_kafka_message_t *wrk_consumer_next(wrk *w, int timeout_ms) {
   return c->rk ? poll_one(c->rk, timeout_ms) : NULL;
 }
 
+rd_kafka_message_t *wrk_consumer_peek(wrk *w) {
+  wrk_consumer *c = w->cons;
+  return c->head < c->n_stash ? c->stash[c->head].msg : NULL;
+}
+
+void wrk_consumer_pop(wrk *w) {
+  wrk_consumer *c = w->cons;
+  if (c->head < c->n_stash)
+    c->head++;
+}
+
+bool wrk_consumer_rebalancing(const wrk *w) {
+  return w->cons->n_reb || w->cons->revoke_all;
+}
+
 void wrk_consumer_service(void *arg) {
   wrk *w = arg;
   wrk_consumer *c = w->cons;

@@ -75,6 +75,12 @@ bool wrk_consumer_start(struct wrk *w, char *errstr, size_t errlen);
 /* The next record: stashed ones first, else one poll of at most
  * timeout_ms (which may run the rebalance callback). NULL: none. */
 rd_kafka_message_t *wrk_consumer_next(struct wrk *w, int timeout_ms);
+/* The oldest stashed record, left in the stash (NULL: none), and taking
+ * it after a peek (the next flush's intake while a flush waits). */
+rd_kafka_message_t *wrk_consumer_peek(struct wrk *w);
+void wrk_consumer_pop(struct wrk *w);
+/* A rebalance came (recorded, not applied yet). */
+bool wrk_consumer_rebalancing(const struct wrk *w);
 /* Before a flush: lowers the abort flag and the revoked mark (a revoke
  * from now on raises both). */
 void wrk_consumer_arm(struct wrk *w);

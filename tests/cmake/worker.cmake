@@ -47,3 +47,7 @@ endif()
 # replica restores; no worker may die by itself (docs/worker.md).
 ls_add_pytest(worker_churn tests/worker/test_worker_churn.py
   LABELS integration slow TIMEOUT 600)
+# The next flush taken in while a flush waits (copies of events in
+# flight, SIGKILL and a rebalance while overlapping; docs/worker.md).
+ls_add_pytest(worker_overlap tests/worker/test_worker_overlap.py
+  LABELS integration TIMEOUT 300)
