@@ -337,6 +337,11 @@ static void store(wrk *w, wrk_plan *plan) {
  * records in (overlap_idle). */
 static bool overlapping;
 
+#define M_OVERLAP "leadsync_worker_overlap_events_total"
+#define M_OVERLAP_HELP                                                         \
+  "Events taken in while the previous flush waited (docs/worker.md \"The "     \
+  "overlap\")"
+
 /* Longest stretch of intake per call of the idle hook: the HubSpot client
  * calls it every 10 ms while answers travel, and answers that arrive
  * meanwhile wait for it to return. */
@@ -368,9 +373,7 @@ static void overlap_idle(void *arg) {
       break;
   }
   if (taken)
-    ls_metrics_inc(w->metrics, "leadsync_worker_overlap_events_total",
-                   "Events taken in while the previous flush waited", NULL,
-                   (double)taken);
+    ls_metrics_inc(w->metrics, M_OVERLAP, M_OVERLAP_HELP, NULL, (double)taken);
 }
 
 /* After a flush (its offsets stored): the batch taken in meanwhile
@@ -417,8 +420,9 @@ static void run_loop(wrk *w) {
       wrk_consumer_arm(w); /* a revoke from now on aborts the flush */
       overlapping = true;
       wrk_batch_sync(w->batch);
-      overlapping = false;
       wrk_batch_emit(w->batch);
+      overlap_idle(w); /* while the outputs travel */
+      overlapping = false;
       wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
       wrk_consumer_malloc_release();
@@ -508,6 +512,7 @@ static bool start_hubspot(wrk *w) {
   w->metrics = ls_metrics_new();
   if (w->metrics) {
     wrk_obs_declare(w->metrics);
+    ls_metrics_declare(w->metrics, LS_COUNTER, M_OVERLAP, M_OVERLAP_HELP, NULL);
     wrk_ledger_declare(w->metrics);
   }
   w->s.pol.stop = &stop_flag;

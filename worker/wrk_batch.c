@@ -501,11 +501,13 @@ size_t wrk_batch_drop_from(wrk_batch *b, const wrk_pos *at) {
 
 void wrk_batch_handover(wrk_batch *from, wrk_batch *to) {
   to->idle_us = from->idle_us;
-  /* Taken in as a stream: the loop goes on taking records that keep
-   * coming, up to the size bounds or LINGER_STRETCH lingers from the
-   * oldest event (wrk_batch_due). */
+  /* Its linger starts now, as for a batch begun after the flush: the
+   * loop goes on taking a backlog that keeps coming up to the size
+   * bounds (wrk_batch_due). Timed from when its first record was taken
+   * in, it would be due at once, half full, whenever the waits were too
+   * short to take a whole flush in (smaller flushes, calls less full). */
   if (to->n)
-    to->last_us = ls_mono_us();
+    to->first_us = to->last_us = ls_mono_us();
 }
 
 /* Adds every event, final or not, to plan. */

@@ -40,8 +40,8 @@ void wrk_batch_recheck(wrk_batch *b);
 /* Drops the events of at's partition at or past at->offset (it will be
  * read again from there); call with no output queued. Returns how many. */
 size_t wrk_batch_drop_from(wrk_batch *b, const wrk_pos *at);
-/* to follows from as the batch the loop fills (the intake phase is timed
- * from the end of from's last flush). */
+/* to follows from as the batch the loop fills: its linger starts now,
+ * and the intake phase is timed from the end of from's last flush. */
 void wrk_batch_handover(wrk_batch *from, wrk_batch *to);
 bool wrk_batch_due(const wrk_batch *b, int64_t now_us);
 /* Microseconds until the linger deadline (or a default when empty). */

@@ -1294,6 +1294,10 @@ static void record_intents(wrk *w, jvec *jobs) {
     if (jobs->v[i]->kind == J_CREATE)
       for (size_t k = 0; k < jobs->v[i]->evs.n; k++, n_intents++)
         wrk_intent_emit(w, w->out, jobs->v[i]->evs.v[k]);
+  /* While the intents travel: the idle hook's work (the next flush's
+   * intake, main.c) before waiting for their acknowledgements. */
+  if (n_intents && w->s.pol.idle)
+    w->s.pol.idle(w->s.pol.idle_ud);
   if (!n_intents || wrk_out_wait(w->out, w->s.flush_timeout_ms, NULL))
     return;
   ls_error("outputs not acknowledged in the intent wait; those events "
