@@ -985,6 +985,8 @@ static void search_done(wrk *w, job *j, jvec *creates) {
     ls_warn("idempotency search failed; creating anyway", "{s:s}", "call", d);
   }
   job *c = job_add(creates, J_CREATE, j->tenant);
+  if (c)
+    c->eng = j->eng;
   for (size_t i = 0; i < j->evs.n; i++)
     if (!j->evs.v[i]->eng_id[0] && j->evs.v[i]->outcome == WRK_PENDING) {
       if (c)
