@@ -42,11 +42,25 @@ struct ing_pick {
   size_t nslots;   /* power of two, >= 2n */
 };
 
-static uint32_t fnv1a(const char *s, size_t n) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 16777619u;
-  return h;
+/* The key's hash, eight bytes at a time (every key of every picked object
+ * is looked up, so this runs for most members of a body). */
+static uint32_t key_hash(const char *s, size_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+    s += 8;
+    n -= 8;
+  }
+  if (n) {
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 32;
+  }
+  return (uint32_t)h;
 }
 
 ing_pick *ing_pick_new(void) {
@@ -73,7 +87,7 @@ static const ing_pick *pick_find(const ing_pick *p, const char *key,
                                  size_t len) {
   if (!p || !p->nslots)
     return NULL;
-  uint32_t h = fnv1a(key, len);
+  uint32_t h = key_hash(key, len);
   for (size_t i = h & (p->nslots - 1);; i = (i + 1) & (p->nslots - 1)) {
     uint32_t s = p->slots[i];
     if (!s)
@@ -119,7 +133,7 @@ ing_pick *ing_pick_child(ing_pick *p, const char *key) {
     return NULL;
   }
   k->len = len;
-  k->hash = fnv1a(key, len);
+  k->hash = key_hash(key, len);
   p->n++;
   if (!pick_reindex(p)) {
     p->n--;
