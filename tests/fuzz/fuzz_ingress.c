@@ -118,7 +118,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   free(m2);
   json_error_t jerr;
-  json_t *a = json_loadb((const char *)data, size, JSON_DECODE_ANY, &jerr);
+  /* Not with a raw NUL byte: jansson skips one after a number (the quirk
+   * above), not after the string a masked number becomes. The ingress
+   * refuses such a body anyway (bad_json) and stores it only in
+   * quarantine. */
+  json_t *a = memchr(data, 0, size) ? NULL
+                                    : json_loadb((const char *)data, size,
+                                                 JSON_DECODE_ANY, &jerr);
   if (a) {
     json_t *b = json_loadb(m, size, JSON_DECODE_ANY, &jerr);
     if (!b || json_typeof(a) != json_typeof(b) ||
