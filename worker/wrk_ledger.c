@@ -5,7 +5,6 @@
 #include "wrk_ledger.h"
 
 #include <jansson.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "kq.h"
 #include "kq_client.h"
 #include "ls_hash.h"
+#include "wrk_alloc.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "wrk_fault.h"
@@ -655,7 +655,7 @@ static void restored(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
   /* The restore's fetch buffers are freed now; give the pages back, or
    * the peak stays resident. */
   if (!l->pending)
-    malloc_trim(0);
+    wrk_alloc_release();
 }
 
 /* At most this many partitions restore at once: a fetch response holds
