@@ -370,7 +370,7 @@ def part_portals(b, res, bm):
 
 
 # The one-worker run's figures kept next to the replicas' run.
-ONE_KEYS = ["events", "events_per_s", "ceiling_fraction", "fairness",
+ONE_KEYS = ["events", "completed", "events_per_s", "ceiling_fraction", "fairness",
             "calls_per_1000_events", "requests_into_exhausted_window",
             "cpu_cores_used", "worker_cpu_us_per_event",
             "worker_cpu_bound_events_per_s", "cpu_bound_events_per_s",
