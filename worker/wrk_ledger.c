@@ -12,9 +12,10 @@
 #include "kq.h"
 #include "kq_client.h"
 #include "ls_hash.h"
-#include "wrk_alloc.h"
+#include "ls_json.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "wrk_alloc.h"
 #include "wrk_fault.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
@@ -799,7 +800,8 @@ void wrk_ledger_poll(wrk_ledger *l, rd_kafka_t *consumer) {
 
 static void produce(wrk *w, struct wrk_out *o, wrk_event *e, json_t *j,
                     const char *state) {
-  char *s = json_dumps(j, JSON_COMPACT);
+  size_t n = 0;
+  char *s = ls_json_dumps(j, &n);
   json_decref(j);
   if (!s) {
     wrk_out_fail(o, "out of memory serialising a record");
@@ -810,7 +812,7 @@ static void produce(wrk *w, struct wrk_out *o, wrk_event *e, json_t *j,
   rd_kafka_headers_t *h = rd_kafka_headers_new(1);
   rd_kafka_header_add(h, "ls_state", -1, state, -1);
   wrk_out_produce_to(o, KQ_TOPIC_LEDGER, e->msg ? e->msg->partition : 0, key,
-                     (size_t)kl, s, strlen(s), h);
+                     (size_t)kl, s, n, h);
   free(s);
 }
 
