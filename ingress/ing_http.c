@@ -597,7 +597,7 @@ static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
   /* Checked; from here on the body is stored (topic or quarantine) with its
    * secret_key masked in place (same length, still valid JSON). ce_id was
    * derived from the body as received. */
-  ing_mask_secret(r->body.data, r->body.len);
+  ing_mask_apply(r->body.data, r->body.len, &r->v.secrets);
   if (r->v.err != LS_OK) {
     if (r->v.quarantine)
       quarantine(s, r);
