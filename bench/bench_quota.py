@@ -139,6 +139,28 @@ def perf_stop(perf, top=12):
     return [[round(p_, 2), d, s_] for p_, d, s_ in rows[:top]] or None
 
 
+def loop_times(pid):
+    """The worker's event loop (its main thread): seconds on a CPU and
+    seconds runnable but waiting for one (/proc/PID/task/PID/schedstat),
+    or None."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            run, wait = f.read().split()[:2]
+        return int(run) / 1e9, int(wait) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
+def loop_shares(t0, t1, wall):
+    """Shares of wall the loop ran, waited for a CPU, and slept (nothing
+    to do: waiting for HubSpot, Kafka or records)."""
+    if not t0 or not t1 or wall <= 0:
+        return None
+    run, wait = t1[0] - t0[0], t1[1] - t0[1]
+    return {"running": run / wall, "waiting_for_cpu": wait / wall,
+            "asleep": max(0.0, 1.0 - (run + wait) / wall)}
+
+
 def flush_profile(b, url):
     """The worker's flush phases from its /metrics: seconds and share of
     each phase, flushes and mean events per flush (None when unreadable)."""
@@ -457,11 +479,13 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s, workers=1,
                  not all(p.alive() for p in ws),
                  timeout=300, interval=0.05, what="the first outcome")
     cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+    loop0 = loop_times(w.pid)
     perf = perf_start(b, st, [p.pid for p in ws], rnd)
     t0 = time.monotonic()
     done = b.wait_synced(sl, all_ids, ws, f"portals x{workers}")
     wall = time.monotonic() - t0
     cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
+    loop = loop_shares(loop0, loop_times(w.pid), wall)
     top = perf_stop(perf)
     rss_peak = max((bm.proc_status(p.pid, "VmHWM") or 0 for p in ws),
                    default=None)
@@ -520,6 +544,9 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s, workers=1,
         # Where the flush cycle's wall time went (shares of the sum) and
         # the mean flush.
         "flush": flush,
+        # The first worker's event loop over the run: running, runnable
+        # but waiting for a CPU (the machine's other load), asleep.
+        "worker_loop": loop,
         "cpu_cores_used": {k: (v / wall if v is not None and wall > 0
                                else None) for k, v in cpu.items()},
         # A worker is one event loop: one core is its bound.
