@@ -5,7 +5,6 @@
 #include "wrk_ledger.h"
 
 #include <jansson.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "ls_json.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "wrk_alloc.h"
 #include "wrk_fault.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
@@ -656,7 +656,7 @@ static void restored(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
   /* The restore's fetch buffers are freed now; give the pages back, or
    * the peak stays resident. */
   if (!l->pending)
-    malloc_trim(0);
+    wrk_alloc_release();
 }
 
 /* At most this many partitions restore at once: a fetch response holds
