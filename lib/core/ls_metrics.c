@@ -44,8 +44,8 @@ typedef struct family {
 } family;
 
 /* Families by name: a worker counts several per event, and a walk of
- * the list (~80 names sharing their first 16 characters) was ~3 % of its
- * CPU (docs/bench.md section 8). */
+ * the list (~50 names, most sharing their first 16 characters) was ~3 %
+ * of its CPU (docs/bench.md section 8). */
 #define LS_METRICS_BUCKETS 256
 
 struct ls_metrics {
