@@ -24,8 +24,11 @@
  * -Remaining say how much of the portal's window the server had counted
  * when the request arrived; less our own requests that had arrived by
  * then (hs_run answers a whole wave before it sends the next), that is
- * what the other processes spent. With all our sends in the window since,
- * it estimates the window now, and a send goes while the estimate stays
+ * what the other processes spent. With all our sends the server may still
+ * count (an answered one arrived before its answer, so it leaves the
+ * server's window at the latest a window after the answer; an unanswered
+ * one is counted for the window and the guard after its send), it
+ * estimates the window now, and a send goes while the estimate stays
  * under a cap: the window less the reserve for a priority process
  * (replies, category updates), less the reserve and the headroom for a
  * bulk one, so bulk processes leave the headroom free and when both wait

@@ -152,6 +152,60 @@ static void test_full_window_then_replace(void **st) {
   hs_limiter_free(l);
 }
 
+/* An answered request reached the server before its answer, so it leaves
+ * our count of the server's window a window (and 50 ms) after the answer;
+ * one without an answer from the server (no rate-limit headers: a
+ * transport failure) stays for the window and the guard after its send. */
+static void test_answered_leave_window(void **st) {
+  (void)st;
+  hs_limiter *l = mk(HS_RL_BULK);
+  int64_t t = 500 * SEC;
+  hs_limiter_set_share(l, 0.0, t);
+  hs_limiter_set_share(l, 1.0, t + 1);
+  t += 10;
+  assert_int_equal(hs_limiter_acquire(l, false, t), 0);
+  hs_rl_headers h = hdr(L - 1);
+  hs_limiter_observe(l, false, t, t + 100000, &h);
+  int64_t u = t + 1000000;
+  assert_int_equal(hs_limiter_acquire(l, false, u), 0);
+  hs_rl_headers none;
+  hs_rl_headers_clear(&none);
+  hs_limiter_observe(l, false, u, u + 100000, &none);
+  assert_int_equal(hs_limiter_in_window(l, t + 100000 + 10 * SEC + 49000), 2);
+  assert_int_equal(hs_limiter_in_window(l, t + 100000 + 10 * SEC + 51000), 1);
+  assert_int_equal(hs_limiter_in_window(l, u + 10 * SEC + 499000), 1);
+  assert_int_equal(hs_limiter_in_window(l, u + 10 * SEC + 501000), 0);
+  hs_limiter_free(l);
+}
+
+/* Where the time goes (leadsync_hubspot_ratelimit_seconds_total): in
+ * flight, idle between calls, waiting on a view whose room is taken. */
+static void test_times(void **st) {
+  (void)st;
+  hs_limiter *l = mk(HS_RL_BULK);
+  int64_t t = 600 * SEC;
+  hs_limiter_set_share(l, 0.0, t);
+  hs_limiter_set_share(l, 0.5, t + 1);
+  t += 10;
+  assert_int_equal(hs_limiter_acquire(l, false, t), 0);
+  hs_rl_headers h = hdr(L - 1 - 160); /* others spent 160 */
+  hs_limiter_observe(l, false, t, t + 100000, &h);
+  /* Idle 200 ms, then a view with 13 free under the cap: a third goes
+   * (share 1/2), the next waits for an answer. */
+  t += 300000;
+  int n = 0;
+  while (hs_limiter_acquire(l, false, t) == 0)
+    n++;
+  assert_int_equal(n, 4);
+  double ts[HS_RL_T_N];
+  hs_limiter_times(l, t + 50000, ts);
+  assert_true(ts[HS_RL_T_SENDING] > 0.099 && ts[HS_RL_T_SENDING] < 0.101);
+  assert_true(ts[HS_RL_T_IDLE] > 0.199 && ts[HS_RL_T_IDLE] < 0.201);
+  assert_true(ts[HS_RL_T_SHARE] > 0.049 && ts[HS_RL_T_SHARE] < 0.051);
+  assert_string_equal(hs_rl_time_name(HS_RL_T_PACED), "paced");
+  hs_limiter_free(l);
+}
+
 /* The race of issue 19 (worker_share, borrowing on): every process acts
  * on a view that cannot show the others' requests on their way. Scripted
  * rounds 40 ms apart: each process sends what its limiter allows, then
@@ -605,6 +659,8 @@ int main(void) {
       cmocka_unit_test(test_bulk_keeps_to_share_when_others_busy),
       cmocka_unit_test(test_priority_served_first),
       cmocka_unit_test(test_full_window_then_replace),
+      cmocka_unit_test(test_answered_leave_window),
+      cmocka_unit_test(test_times),
       cmocka_unit_test(test_race_stale_views),
       cmocka_unit_test(test_fixed_share_does_not_borrow),
       cmocka_unit_test(test_sim_one_bulk),
