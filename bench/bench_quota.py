@@ -235,12 +235,15 @@ class WindowSampler:
                  "span_s": round((hi[0] - lo[0]) / 1000.0, 1)}
             for name, k in (("activity", 0), ("replies", 1)):
                 w[name + "_calls"] = hi[1][k][0] - lo[1][k][0]
-            d = {st: hi[1][0][1][st] - lo[1][0][1][st] for st in RL_STATES}
-            tot = sum(d.values())
-            # Fractions of the window (the states advance in 5 s steps).
-            w["activity_time_share"] = {
-                st: round(v / tot, 3) if tot > 0 else None
-                for st, v in d.items()}
+            for name, k in (("activity", 0), ("replies", 1)):
+                d = {st: hi[1][k][1][st] - lo[1][k][1][st]
+                     for st in RL_STATES}
+                tot = sum(d.values())
+                # Fractions of the window (the states advance in 5 s
+                # steps).
+                w[name + "_time_share"] = {
+                    st: round(v / tot, 3) if tot > 0 else None
+                    for st, v in d.items()}
             out.append(w)
             a += width_ms
         return out
@@ -282,10 +285,12 @@ def run_priority(b, st, cfg, sl, bm, procs, per_10s):
     wins = ws.windows(t_r0, t_r1)
     for w in wins:
         bm.log("priority window +%2.0f s: calls activity %3.0f replies %3.0f"
-               " | activity's time: %s" % (
+               " | time, activity: %s | replies: %s" % (
                    w["t_s"], w["activity_calls"], w["replies_calls"],
                    " ".join("%s %.0f%%" % (k, 100 * v) for k, v in
-                            w["activity_time_share"].items() if v)))
+                            w["activity_time_share"].items() if v),
+                   " ".join("%s %.0f%%" % (k, 100 * v) for k, v in
+                            w["replies_time_share"].items() if v)))
     ids_r = list(produced_r)
     b.wait_synced(sl, ids_r, procs, "priority replies")
     m1 = metrics_of(b, procs[1], REPLY_METRICS)
