@@ -578,9 +578,16 @@ static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
    * growing: look again within 100 ms; within 10 ms while the view is
    * fresh (our own sends that leave the window make room in it). */
   int64_t cap_us = fresh ? 10000 : 100000;
-  int64_t w =
-      l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : cap_us;
-  return w < cap_us ? w : cap_us;
+  int64_t w = cap_us;
+  for (size_t i = 0; i < l->sends.n; i++) {
+    size_t ix = (l->sends.head + i) % l->sends.cap;
+    int64_t leave = l->sends.exp[ix] < l->sends.ts[ix] + span
+                        ? l->sends.exp[ix]
+                        : l->sends.ts[ix] + span;
+    if (leave > now_us && leave - now_us + 1 < w)
+      w = leave - now_us + 1;
+  }
+  return w;
 }
 
 static int64_t acquire(hs_limiter *l, bool search, int64_t now_us);
