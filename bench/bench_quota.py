@@ -18,6 +18,8 @@ import copy
 import json
 import hashlib
 import os
+import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -44,6 +46,12 @@ SIZES = {
     # producer was done before the next one started: the partitions held
     # the tenants one after the other).
     "portals_produce_s":     (5,     2),
+    # Worker replicas in the one consumer group (as KEDA scales them): the
+    # part runs once with one worker, then, when this is more, again with
+    # this many on a new backlog (docs/bench.md section 8).
+    "portals_workers":       (3,     2),
+    # perf record of the measured workers at 99 Hz (top functions); 0 off.
+    "portals_perf":          (1,     0),
 }
 
 ACTIVITY = ["EMAIL_SENT", "FIRST_EMAIL_SENT", "EMAIL_OPEN", "EMAIL_LINK_CLICK",
@@ -80,6 +88,56 @@ def cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / tick
     except (OSError, IndexError, ValueError):
         return None
+
+
+def perf_start(b, st, pids, rnd):
+    """perf record (99 Hz, no call graphs) of the worker processes, or
+    None (BENCH_PORTALS_PERF=0, no perf, or not allowed to)."""
+    if not b.sizes["portals_perf"] or not shutil.which("perf"):
+        return None
+    out = st.path(f"portals-{rnd}.perf")
+    try:
+        p = subprocess.Popen(["perf", "record", "-q", "-F", "99", "-o", out,
+                              "-p", ",".join(str(x) for x in pids)],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    return p, out
+
+
+def perf_stop(perf, top=12):
+    """The recorded processes' top functions: [[percent, dso, symbol]]."""
+    if not perf:
+        return None
+    p, out = perf
+    try:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+        r = subprocess.run(["perf", "report", "-i", out, "--no-children",
+                            "--sort", "dso,symbol", "--stdio", "-q"],
+                           capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    rows = []
+    for ln in r.stdout.splitlines():
+        f = ln.split()
+        if len(f) >= 4 and f[0].endswith("%") and f[2].startswith("["):
+            sym = " ".join(x for x in f[3:] if x != "-")
+            if sym.startswith("0x"):
+                sym = "(no symbols)"
+            try:
+                pct = float(f[0][:-1])
+            except ValueError:
+                continue
+            for r_ in rows:
+                if r_[1] == f[1] and r_[2] == sym:
+                    r_[0] += pct
+                    break
+            else:
+                rows.append([pct, f[1], sym])
+    rows.sort(key=lambda x: -x[0])
+    return [[round(p_, 2), d, s_] for p_, d, s_ in rows[:top]] or None
 
 
 def flush_profile(b, url):
@@ -394,22 +452,58 @@ def part_portals(b, res, bm):
             json.dump(c, f, indent=2)
         sl = bm.SyncLog(st.bootstrap)
         try:
-            res["portals"] = run_portals(b, st, cfg, sl, bm, n, per, ceiling,
-                                         per_10s)
+            one = run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s)
+            k = s["portals_workers"]
+            res["portals"] = (run_portals(b, st, cfg, sl, bm, n, per, ceiling,
+                                          per_10s, workers=k, rnd=1)
+                              if k > 1 else dict(one))
+            res["portals"]["one_worker"] = {x: one.get(x) for x in ONE_KEYS}
         finally:
             sl.close()
 
 
-def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
+# The one-worker run's figures kept next to the replicas' run.
+ONE_KEYS = ["events", "completed", "events_per_s", "ceiling_fraction", "fairness",
+            "calls_per_1000_events", "requests_into_exhausted_window",
+            "cpu_cores_used", "worker_cpu_us_per_event",
+            "worker_cpu_bound_events_per_s", "cpu_bound_events_per_s",
+            "cpu_saturated"]
+
+
+def start_replicas(b, st, cfg, k, settle=True):
+    """k workers of group "bench" (every event type), settled in the group
+    when settle."""
+    ws = [st.worker(cfg, "bench", b.h.ALL_EVENTS, extra_args=["--no-setup"])
+          for _ in range(k)]
+    st.portals_workers = ws
+    if settle:
+        b.wait_group_stable(ws, len(b.h.ALL_EVENTS) * st.partitions)
+    return ws
+
+
+def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s, workers=1,
+                rnd=0):
     s = b.sizes
+    for p in getattr(st, "portals_workers", []):
+        p.stop()  # the previous round's, before its backlog is produced
+    ws = []
+    if rnd:
+        # Replicas: in the group before the backlog arrives (started on a
+        # backlog, the first one to join took every partition and the
+        # rebalances were most of a short run); the producers below are
+        # faster than the group, so a backlog builds all the same.
+        state0 = st.hubspot_state()
+        ws = start_replicas(b, st, cfg, workers)
     # Backlogs first, for every tenant at once (so the tenants' records
     # interleave in the partitions), then the worker.
     ids, runs, files = {}, [], []
     for i in range(n):
         tid = f"p{i:02d}"
         events = bm.generate_events(per, max(20, s["worker_leads"] // n),
-                                    seed=100 + i, lead_prefix=f"{tid}-")
-        path = st.path(f"portals-{tid}.jsonl")
+                                    seed=100 + i + 1000 * rnd,
+                                    lead_prefix=f"{tid}-" if not rnd
+                                    else f"{tid}r{rnd}-")
+        path = st.path(f"portals-{tid}-{rnd}.jsonl")
         with open(path, "w") as f:
             f.write("\n".join(events) + "\n")
         files.append((tid, path, len(events)))
@@ -417,7 +511,7 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
     # on a busy machine), then produce at a steady rate.
     start_at = time.time() + 2.0 + 0.1 * n
     for tid, path, k in files:
-        idf = st.path(f"portals-{tid}.ids")
+        idf = st.path(f"portals-{tid}-{rnd}.ids")
         runs.append((tid, idf, subprocess.Popen(
             [b.binary("bench-kafka-produce"), "--config", cfg, "--jsonl",
              path, "--ids-out", idf, "--tenant", tid, "--rate",
@@ -433,35 +527,45 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
         with open(idf) as f:
             ids[tid] = list({ln.split("\t")[0] for ln in f if ln.strip()})
     total = sum(len(v) for v in ids.values())
-    bm.log(f"portals: {n} tenants x {per} events backlog ({total}), one "
-           f"worker, max_in_flight {s['portals_in_flight']}")
+    bm.log(f"portals: {n} tenants x {per} events backlog ({total}), "
+           f"{workers} worker(s), max_in_flight {s['portals_in_flight']}")
     # Properties first (a setup run per portal), so the measured worker
     # only syncs.
-    r = subprocess.run([b.binary("leadsync-worker"), "--config", cfg,
-                        "--setup"], env=st.env, capture_output=True,
-                       text=True, timeout=600)
-    if r.returncode != 0:
-        raise RuntimeError(f"leadsync-worker --setup exited {r.returncode}: "
-                           f"{r.stderr[-400:]}")
-    state0 = st.hubspot_state()
-    w = st.worker(cfg, "bench", b.h.ALL_EVENTS, extra_args=["--no-setup"])
-    pids = {"broker": st.broker_proc.pid, "emulator": st.emulator_proc.pid,
-            "worker": w.pid}
+    if not rnd:
+        r = subprocess.run([b.binary("leadsync-worker"), "--config", cfg,
+                            "--setup"], env=st.env, capture_output=True,
+                           text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError("leadsync-worker --setup exited "
+                               f"{r.returncode}: {r.stderr[-400:]}")
+        state0 = st.hubspot_state()
+        ws = start_replicas(b, st, cfg, workers, settle=False)
+    w = ws[0]
+    pids = {"broker": st.broker_proc.pid, "emulator": st.emulator_proc.pid}
+    pids.update({f"worker{j}": p.pid for j, p in enumerate(ws)})
     all_ids = [e for v in ids.values() for e in v]
     # CPU from the first outcome on (not the worker's start: loading the
     # ledger and joining the group are not the sync).
-    b.h.wait_for(lambda: sl.done_count(all_ids) > 0 or not w.alive(),
+    b.h.wait_for(lambda: sl.done_count(all_ids) > 0 or
+                 not all(p.alive() for p in ws),
                  timeout=300, interval=0.05, what="the first outcome")
     cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+    perf = perf_start(b, st, [p.pid for p in ws], rnd)
     t0 = time.monotonic()
-    done = b.wait_synced(sl, all_ids, [w], "portals")
+    done = b.wait_synced(sl, all_ids, ws, f"portals x{workers}")
     wall = time.monotonic() - t0
     cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
-    rss_peak = bm.proc_status(w.pid, "VmHWM")
+    top = perf_stop(perf)
+    rss_peak = max((bm.proc_status(p.pid, "VmHWM") or 0 for p in ws),
+                   default=None)
     flush = flush_profile(b, w.url)
     state1 = st.hubspot_state()
     cpu = {k: (cpu1[k] - cpu0[k]) if cpu1[k] is not None and
            cpu0[k] is not None else None for k in pids}
+    # The replicas' CPU as one "worker" (per replica: worker_cpu_seconds).
+    wcpu = [cpu.pop(f"worker{j}") for j in range(workers)]
+    cpu["worker"] = (sum(wcpu) if all(v is not None for v in wcpu)
+                     else None)
     # Rates from the sync_log times: over the span all tenants had work
     # (from the first outcome to the first tenant's last one).
     per_t = {t: sorted(sl.done_times(v)) for t, v in ids.items()}
@@ -485,6 +589,7 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
     summed = n * ceiling
     cpu_w = cpu.get("worker")
     out = {
+        "workers": workers, "worker_cpu_seconds": wcpu,
         "tenants": n, "events_per_tenant": per, "events": total,
         "completed": done, "tier": "professional",
         "requests_per_10s": per_10s,
@@ -510,8 +615,18 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
         "flush": flush,
         "cpu_cores_used": {k: (v / wall if v is not None and wall > 0
                                else None) for k, v in cpu.items()},
-        # The worker is one event loop: one core is its bound.
+        # A worker is one event loop: one core is its bound.
         "worker_cpu_bound_events_per_s": (done / cpu_w if cpu_w else None),
+        "worker_cpu_us_per_event": (1e6 * cpu_w / done if cpu_w and done
+                                    else None),
+        "cpu_us_per_event": {k: (1e6 * v / done if v is not None and done
+                                 else None) for k, v in cpu.items()},
+        # Where the CPU went: each process's share of the three's CPU, and
+        # the workers' top functions when perf could record them.
+        "cpu_share": ({k: v / sum(x for x in cpu.values() if x)
+                       for k, v in cpu.items() if v is not None}
+                      if any(cpu.values()) else None),
+        "worker_top_functions": top,
     }
     # The machine's bound: worker, emulator and broker share the cores.
     used = [v for v in cpu.values() if v is not None]
@@ -525,7 +640,8 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s):
         busy = sum(used) / wall if wall > 0 else 0.0
         out["cpu_saturated"] = bool(
             busy >= 0.9 * ncpu or
-            (cpu_w is not None and wall > 0 and cpu_w / wall >= 0.9))
+            (wall > 0 and any(v is not None and v / wall >= 0.9
+                              for v in wcpu)))
     return out
 
 
@@ -558,8 +674,20 @@ def add_rows(res, add, get, num, rows):
     add("priority", "  (mean HubSpot call ms)", p.get("reply_call_ms_avg"),
         "{:,.0f}")
     q = res.get("portals", {})
-    add("portals", f"{num(q.get('tenants'), '{}')} portals aggregate "
-        "events/s", q.get("events_per_s"), "{:,.0f}")
+    one = q.get("one_worker") or {}
+    add("portals", f"{num(q.get('tenants'), '{}')} portals, one worker: "
+        "events/s / fraction", one.get("events_per_s"), "{}")
+    rows[-1]["text"] = (f"{num(one.get('events_per_s'), '{:,.0f}')} / "
+                        f"{num(one.get('ceiling_fraction'), '{:.3f}')}")
+    add("portals", "  one worker: CPU-us/event, cores used, CPU-bound",
+        one.get("worker_cpu_us_per_event"), "{}")
+    rows[-1]["text"] = (
+        f"{num(one.get('worker_cpu_us_per_event'), '{:.0f}')}, "
+        f"{num((one.get('cpu_cores_used') or {}).get('worker'), '{:.2f}')}, "
+        f"{'yes' if one.get('cpu_saturated') else 'no'}")
+    add("portals", f"{num(q.get('tenants'), '{}')} portals, "
+        f"{num(q.get('workers'), '{}')} worker(s): aggregate events/s",
+        q.get("events_per_s"), "{:,.0f}")
     add("portals", "summed ceilings events/s",
         q.get("summed_ceiling_events_per_s"), "{:,.0f}")
     add("portals", "fraction of summed ceilings", q.get("ceiling_fraction"),
@@ -584,10 +712,25 @@ def add_rows(res, add, get, num, rows):
         q.get("requests_into_exhausted_window"), "{:,}", "= 0",
         lambda v: v == 0, "portals_into_exhausted")
     cores = q.get("cpu_cores_used") or {}
-    add("portals", "CPU cores used worker / emulator / broker",
+    add("portals", "CPU cores used worker(s) / emulator / broker",
         cores.get("worker"), "{}")
     rows[-1]["text"] = " / ".join(num(cores.get(k), "{:.2f}") for k in
                                   ("worker", "emulator", "broker"))
+    wall = q.get("seconds")
+    each = [v / wall for v in q.get("worker_cpu_seconds") or []
+            if v is not None and wall]
+    add("portals", "  cores per worker; CPU-bound (>= 90% of cores or "
+        "of one)", q.get("cpu_saturated"), "{}")
+    rows[-1]["text"] = (" + ".join(f"{v:.2f}" for v in each) + "; " +
+                        ("yes" if q.get("cpu_saturated") else "no"))
+    us = q.get("cpu_us_per_event") or {}
+    add("portals", "CPU-us per event worker(s) / emulator / broker",
+        us.get("worker"), "{}")
+    rows[-1]["text"] = " / ".join(num(us.get(k), "{:.0f}") for k in
+                                  ("worker", "emulator", "broker"))
+    for pct, dso, sym in (q.get("worker_top_functions") or [])[:8]:
+        add("portals", f"  worker profile {pct:5.1f}% {dso}", None, "{}")
+        rows[-1]["text"] = sym[:40]
     fl = q.get("flush") or {}
     add("portals", "worker RSS peak MiB / mean events per flush",
         q.get("worker_rss_peak_mib"), "{}")

@@ -79,12 +79,27 @@ static void req_free(fw_req *r) {
   free(r);
 }
 
-/* FNV-1a of the body as 16 hex digits: a key that costs next to nothing. */
+/* A hash of the body as 16 hex digits, eight bytes a step: a key that
+ * costs next to nothing (FNV-1a a byte at a time was 1.5 us of a 1.6 KiB
+ * body, a tenth of the forwarder's HTTP threads' CPU per request). */
 static void body_key(const char *p, size_t n, char out[17]) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-  snprintf(out, 17, "%016llx", (unsigned long long)h);
+  static const char hex[] = "0123456789abcdef";
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 32;
+  }
+  if (n) {
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 32;
+  }
+  for (int i = 15; i >= 0; i--, h >>= 4)
+    out[i] = hex[h & 15];
+  out[16] = '\0';
 }
 
 /* PREFIX + the lower-cased value of the body's first "event_type" member,

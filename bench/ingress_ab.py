@@ -15,6 +15,11 @@ AB_THREADS=N gives every side N libmicrohttpd threads (ingress.threads).
 Context switches per request are summed over the process's threads.
 WRK_DELAY_MS=N makes each connection pause N ms before each request
 (bench/post.lua), so all sides run at about the same rate.
+AB_SIDES=ingress-before,ingress-after runs only the named sides (of bare,
+forwarder, fwd-per-type, ingress-before, ingress-after). Besides the
+medians it prints AFTER - BEFORE per round (CPU and user CPU per request)
+and AFTER / BEFORE req/s: the pairs ran back to back, so they share the
+load of the moment better than medians of separate rounds do.
 Like make bench it asserts nothing."""
 import json, os, subprocess, sys, statistics
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -30,9 +35,9 @@ FIX = sorted(os.path.join("tests/fixtures/smartlead", f)
              for f in os.listdir("tests/fixtures/smartlead"))
 SECS = int(sys.argv[3]) if len(sys.argv) > 3 else 10
 ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 3
-def cpu(pid):
+def cpu(pid, user_only=False):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(f[11]) + (0 if user_only else int(f[12]))) / os.sysconf("SC_CLK_TCK")
 def ctxsw(pid):
     n = 0
     for t in os.listdir(f"/proc/{pid}/task"):
@@ -75,15 +80,29 @@ with harness.Stack() as st:
         rf = st.path(name + ".ready")
         p = st.spawn(name, [os.path.join(b, "leadsync-ingress"), "--config", cfg, "--listen", "127.0.0.1:0", "--ready-file", rf], ready_file=rf)
         sides.append((name, p, p.ready_value))
+    only = [x for x in os.environ.get("AB_SIDES", "").split(",") if x]
+    if only:  # e.g. AB_SIDES=ingress-before,ingress-after: more rounds per minute
+        sides = [sd for sd in sides if sd[0] in only]
     res = {n: [] for n, _, _ in sides}
     for k in range(ROUNDS):
         for n, p, u in sides:
-            c0 = cpu(p.pid); x0 = ctxsw(p.pid); req, rps, p99, bad = wrk(u); c1 = cpu(p.pid); x1 = ctxsw(p.pid)
-            res[n].append({"rps": rps, "cpu_us": (c1 - c0) * 1e6 / req, "p99_ms": p99, "non2xx": bad, "cs": (x1 - x0) / req})
-            print(f"round {k+1} {n:15s} {rps:9.0f} req/s {res[n][-1]['cpu_us']:6.1f} CPU-us/req p99 {p99:6.2f} ms cs/req {res[n][-1]['cs']:.2f} non-2xx {bad}", flush=True)
-    med = {n: {m: statistics.median(r[m] for r in rs) for m in ("rps", "cpu_us", "p99_ms", "cs")} for n, rs in res.items()}
+            c0 = cpu(p.pid); u0 = cpu(p.pid, True); x0 = ctxsw(p.pid)
+            req, rps, p99, bad = wrk(u)
+            c1 = cpu(p.pid); u1 = cpu(p.pid, True); x1 = ctxsw(p.pid)
+            res[n].append({"rps": rps, "cpu_us": (c1 - c0) * 1e6 / req, "usr_us": (u1 - u0) * 1e6 / req,
+                           "p99_ms": p99, "non2xx": bad, "cs": (x1 - x0) / req})
+            print(f"round {k+1} {n:15s} {rps:9.0f} req/s {res[n][-1]['cpu_us']:6.1f} CPU-us/req (user {res[n][-1]['usr_us']:5.1f}) p99 {p99:6.2f} ms cs/req {res[n][-1]['cs']:.2f} non-2xx {bad} load {os.getloadavg()[0]:.1f}", flush=True)
+    med = {n: {m: statistics.median(r[m] for r in rs) for m in ("rps", "cpu_us", "usr_us", "p99_ms", "cs")} for n, rs in res.items()}
     print("\nmedians of", ROUNDS, "rounds x", SECS, "s (load", os.getloadavg()[0], ") props", PROPS, "threads", THREADS or "default")
-    for base in ("forwarder", "fwd-per-type"):
+    # AFTER against BEFORE round by round (the two ran back to back, so
+    # the pairs share the machine's load of the moment).
+    pairs = list(zip(res["ingress-before"], res["ingress-after"]))
+    for m in ("cpu_us", "usr_us"):
+        d = [a[m] - b[m] for b, a in pairs]
+        print(f"after - before {m}: median {statistics.median(d):+.1f} us per round {' '.join(f'{x:+.1f}' for x in d)}")
+    d = [a["rps"] / b["rps"] for b, a in pairs]
+    print(f"after / before req/s: median {statistics.median(d):.2f} per round {' '.join(f'{x:.2f}' for x in d)}")
+    for base in (b for b in ("forwarder", "fwd-per-type") if b in med):
         print("against", base)
         for n, m in med.items():
-            print(f"{n:15s} {m['rps']:9.0f} req/s {m['cpu_us']:6.1f} CPU-us/req p99 {m['p99_ms']:6.2f} ms cs/req {m['cs']:.2f}  req/s vs fwd {m['rps']/med[base]['rps']:.2f}  CPU vs fwd {m['cpu_us']/med[base]['cpu_us']:.2f}x (+{m['cpu_us']-med[base]['cpu_us']:.1f} us)")
+            print(f"{n:15s} {m['rps']:9.0f} req/s {m['cpu_us']:6.1f} CPU-us/req (user {m['usr_us']:5.1f}) p99 {m['p99_ms']:6.2f} ms cs/req {m['cs']:.2f}  req/s vs fwd {m['rps']/med[base]['rps']:.2f}  CPU vs fwd {m['cpu_us']/med[base]['cpu_us']:.2f}x (+{m['cpu_us']-med[base]['cpu_us']:.1f} us)")

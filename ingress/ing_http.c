@@ -52,6 +52,7 @@ typedef struct ing_req {
   size_t reserved; /* body bytes held from the budget */
   ls_buf body;
   char traceparent[56];
+  long long arrived_us; /* monotonic, when its headers were complete */
   ing_verdict v;
   /* between suspend and the response */
   bool suspended, done;
@@ -289,9 +290,9 @@ static ing_src_stat *stat_slot(ing_server *s, const ls_source *src) {
   return NULL;
 }
 
-/* An authenticated body of src arrived (whatever its fate). */
-static void stat_received(ing_server *s, const ls_source *src) {
-  long long now = ls_now_us();
+/* An authenticated body of src arrived at now (wall clock, whatever its
+ * fate). */
+static void stat_received(ing_server *s, const ls_source *src, long long now) {
   ing_src_stat *st = stat_slot(s, src);
   if (st)
     atomic_store(&st->received_us, now);
@@ -342,14 +343,28 @@ static void stat_flush(ing_server *s) {
   pthread_mutex_unlock(&s->flush_mu);
 }
 
+/* Appends n bytes of p at *o in out (the caller sized out for all). */
+static void put(char *out, size_t *o, const char *p, size_t n) {
+  memcpy(out + *o, p, n);
+  *o += n;
+}
+#define PUT_LIT(out, o, lit) put(out, o, lit, sizeof lit - 1)
+
 static enum MHD_Result accept_response(ing_server *s, ing_req *r) {
-  char plain[96 + LS_TOPIC_MAX], *txt = NULL;
+  char plain[96 + sizeof r->v.ev.event_id + LS_TOPIC_MAX], *txt = NULL;
+  bool is_plain = json_plain(r->v.ev.topic);
   /* The event id is hex and topic names are [A-Za-z0-9._-]: the answer is
-   * formatted directly (the same bytes jansson would write). */
-  if (json_plain(r->v.ev.topic)) {
-    snprintf(plain, sizeof plain,
-             "{\"status\":\"accepted\",\"event_id\":\"%s\",\"topic\":\"%s\"}",
-             r->v.ev.event_id, r->v.ev.topic);
+   * put together directly (the same bytes jansson would write). */
+  if (is_plain) {
+    size_t o = 0;
+    PUT_LIT(plain, &o, "{\"status\":\"accepted\",\"event_id\":\"");
+    put(plain, &o, r->v.ev.event_id,
+        strnlen(r->v.ev.event_id, sizeof r->v.ev.event_id - 1));
+    PUT_LIT(plain, &o, "\",\"topic\":\"");
+    put(plain, &o, r->v.ev.topic,
+        strnlen(r->v.ev.topic, sizeof r->v.ev.topic - 1));
+    PUT_LIT(plain, &o, "\"}");
+    plain[o] = '\0';
   } else {
     json_t *o = json_pack("{s:s,s:s,s:s}", "status", "accepted", "event_id",
                           r->v.ev.event_id, "topic", r->v.ev.topic);
@@ -361,9 +376,8 @@ static enum MHD_Result accept_response(ing_server *s, ing_req *r) {
          r->v.ev.event_id, "topic", r->v.ev.topic, "tenant",
          r->src->tenant->id);
   r->responded = true;
-  const char *body = json_plain(r->v.ev.topic)
-                         ? plain
-                         : (txt ? txt : "{\"status\":\"accepted\"}");
+  const char *body =
+      is_plain ? plain : (txt ? txt : "{\"status\":\"accepted\"}");
   enum MHD_Result ret = send_body(r->conn, 200, "application/json", body, 0,
                                   atomic_load(&s->draining), NULL);
   free(txt);
@@ -386,16 +400,15 @@ static bool valid_traceparent(const char *t) {
   return *p == '\0';
 }
 
-static void hdr(rd_kafka_headers_t *h, const char *name, const char *value) {
-  rd_kafka_header_add(h, name, -1, value, -1);
-}
+/* A header whose name is a string literal (its length known here). */
+#define hdr(h, name, value)                                                    \
+  rd_kafka_header_add(h, name, sizeof name - 1, value, -1)
 
 /* The current time as ls_time_format_us writes it; the date and time of
  * day are formatted once per second per thread, the microseconds here. */
-static void received_at(char *out, size_t cap) {
+static void received_at(long long us, char *out, size_t cap) {
   static _Thread_local long long cached_sec = -1;
   static _Thread_local char head[40];
-  long long us = ls_now_us();
   long long sec = us / 1000000;
   long frac = (long)(us % 1000000);
   if (sec != cached_sec || us < 0 || cap < 28) {
@@ -416,7 +429,9 @@ static void received_at(char *out, size_t cap) {
   out[27] = '\0';
 }
 
-static rd_kafka_headers_t *record_headers(ing_req *r, const char *reason,
+/* The record's headers; wall_us (ls_now_us) is its ls_received_at. */
+static rd_kafka_headers_t *record_headers(ing_req *r, long long wall_us,
+                                          const char *reason,
                                           const char *detail) {
   rd_kafka_headers_t *h = rd_kafka_headers_new(12);
   const ing_verdict *v = &r->v;
@@ -434,7 +449,18 @@ static rd_kafka_headers_t *record_headers(ing_req *r, const char *reason,
     hex[32] = '\0';
     hdr(h, "ce_id", hex);
   }
-  snprintf(buf, sizeof buf, "/smartlead/%s/%s", r->src->tenant->id, r->src->id);
+  size_t tl = strlen(r->src->tenant->id), sl = strlen(r->src->id);
+  if (sizeof "/smartlead///" + tl + sl <= sizeof buf) {
+    size_t o = 0;
+    PUT_LIT(buf, &o, "/smartlead/");
+    put(buf, &o, r->src->tenant->id, tl);
+    PUT_LIT(buf, &o, "/");
+    put(buf, &o, r->src->id, sl);
+    buf[o] = '\0';
+  } else {
+    snprintf(buf, sizeof buf, "/smartlead/%s/%s", r->src->tenant->id,
+             r->src->id);
+  }
   hdr(h, "ce_source", buf);
   hdr(h, "content-type", "application/json");
   hdr(h, "ce_tenant", r->src->tenant->id);
@@ -443,7 +469,7 @@ static rd_kafka_headers_t *record_headers(ing_req *r, const char *reason,
     hdr(h, "traceparent", r->traceparent);
   if (v->scope_mismatch)
     hdr(h, "ls_scope_mismatch", "1");
-  received_at(now, sizeof now);
+  received_at(wall_us, now, sizeof now);
   hdr(h, "ls_received_at", now);
   if (reason) {
     hdr(h, "ls_quarantine_reason", reason);
@@ -464,7 +490,7 @@ static void quarantine(ing_server *s, ing_req *r) {
                .key = key,
                .value = r->body.data ? r->body.data : "",
                .len = r->body.len,
-               .hdrs = record_headers(r, reason, r->v.detail),
+               .hdrs = record_headers(r, ls_now_us(), reason, r->v.detail),
                .copy = true,
                .opaque = NULL};
   char labels[64];
@@ -573,7 +599,7 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
     return reject(s, r, LS_ERR_NOMEM, "out of memory, retry later",
                   s->o.retry_after_s, NULL);
   int retry = 1;
-  if (!ing_ratelimit_take(s->o.rl, r->src, ls_mono_us(), &retry))
+  if (!ing_ratelimit_take(s->o.rl, r->src, r->arrived_us, &retry))
     return reject(s, r, LS_ERR_RATE_LIMITED, NULL, retry, NULL);
   const char *tp =
       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent");
@@ -585,7 +611,8 @@ static enum MHD_Result begin_webhook(ing_server *s, ing_req *r,
 /* Last call, body complete: route it, then publish and suspend until the
  * delivery report (or answer the rejection right away). */
 static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
-  stat_received(s, r->src);
+  long long wall = ls_now_us();
+  stat_received(s, r->src, wall);
   ing_guard_body_done(s->guard, r->conn);
   if (r->reserved > r->body.len) {
     /* A chunked body holds only what it turned out to be. */
@@ -597,7 +624,7 @@ static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
   /* Checked; from here on the body is stored (topic or quarantine) with its
    * secret_key masked in place (same length, still valid JSON). ce_id was
    * derived from the body as received. */
-  ing_mask_secret(r->body.data, r->body.len);
+  ing_mask_apply(r->body.data, r->body.len, &r->v.secrets);
   if (r->v.err != LS_OK) {
     if (r->v.quarantine)
       quarantine(s, r);
@@ -623,7 +650,7 @@ static enum MHD_Result finish_webhook(ing_server *s, ing_req *r) {
                .key = r->v.ev.key,
                .value = r->body.data ? r->body.data : "",
                .len = r->body.len,
-               .hdrs = record_headers(r, NULL, NULL),
+               .hdrs = record_headers(r, wall, NULL, NULL),
                .copy = false,
                .opaque = r};
   long long now = ls_mono_us();
@@ -748,7 +775,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     r->conn = c;
     r->refs = 1;
     r->body.max = s->o.max_body;
-    atomic_store(&s->last_request_us, ls_mono_us());
+    r->arrived_us = ls_mono_us();
+    atomic_store(&s->last_request_us, r->arrived_us);
     *con_cls = r;
     ing_guard_headers_done(s->guard, c);
     const char *why = NULL;

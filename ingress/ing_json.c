@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ing_mask.h"
 #include "ls_array.h"
 #include "ls_event.h"
 
@@ -41,11 +42,25 @@ struct ing_pick {
   size_t nslots;   /* power of two, >= 2n */
 };
 
-static uint32_t fnv1a(const char *s, size_t n) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 16777619u;
-  return h;
+/* The key's hash, eight bytes at a time (every key of every picked object
+ * is looked up, so this runs for most members of a body). */
+static uint32_t key_hash(const char *s, size_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+    s += 8;
+    n -= 8;
+  }
+  if (n) {
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 32;
+  }
+  return (uint32_t)h;
 }
 
 ing_pick *ing_pick_new(void) {
@@ -72,7 +87,7 @@ static const ing_pick *pick_find(const ing_pick *p, const char *key,
                                  size_t len) {
   if (!p || !p->nslots)
     return NULL;
-  uint32_t h = fnv1a(key, len);
+  uint32_t h = key_hash(key, len);
   for (size_t i = h & (p->nslots - 1);; i = (i + 1) & (p->nslots - 1)) {
     uint32_t s = p->slots[i];
     if (!s)
@@ -118,7 +133,7 @@ ing_pick *ing_pick_child(ing_pick *p, const char *key) {
     return NULL;
   }
   k->len = len;
-  k->hash = fnv1a(key, len);
+  k->hash = key_hash(key, len);
   p->n++;
   if (!pick_reindex(p)) {
     p->n--;
@@ -157,6 +172,7 @@ typedef struct {
   size_t err_at;
   char *buf; /* decoded string scratch */
   size_t cap;
+  ing_mask_spans *sec; /* where the secret_key values are, or NULL */
 } jp;
 
 /* What to do with a value: check it only, build it whole, or build an
@@ -260,6 +276,8 @@ static const unsigned char k_plain[256] = {
 #undef R4
 };
 
+#define K_ONES 0x0101010101010101ull
+
 /* A string at s->p[s->i] == '"'. Checked in full; when decode is set its
  * value goes to s->buf (NUL-terminated, *out_len bytes). *raw is set when
  * the text had no escape: the value is then p[*raw_at .. + *out_len). */
@@ -269,7 +287,20 @@ static bool scan_string(jp *s, bool decode, size_t *out_len, size_t *raw_at,
   size_t i = ++s->i, o = 0, run = i;
   bool plain = true;
   for (;;) {
-    /* The common bytes: printable ASCII that needs no decoding. */
+    /* The common bytes: printable ASCII that needs no decoding, eight at a
+     * time while none of them is a quote, a backslash, a control or a
+     * non-ASCII byte (each test below is exact for "some byte is"), then
+     * one by one up to the first that is. */
+    while (i + 8 <= s->len) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      uint64_t q = w ^ (K_ONES * '"'), b = w ^ (K_ONES * '\\');
+      uint64_t hit = ((q - K_ONES) & ~q) | ((b - K_ONES) & ~b) |
+                     ((w - K_ONES * 0x20) & ~w) | w;
+      if (hit & (K_ONES * 0x80))
+        break;
+      i += 8;
+    }
     while (i < s->len && k_plain[p[i]])
       i++;
     if (i >= s->len) {
@@ -527,6 +558,22 @@ static bool list_close(jp *s, json_t *v, json_t **out) {
   return true;
 }
 
+/* The value of a secret_key member was p[at .. s->i): strings, numbers,
+ * true and false are masked (what ing_mask_secret masks), null, objects
+ * and arrays are not. */
+static void note_secret(jp *s, size_t at) {
+  unsigned char c = s->p[at];
+  if (c != '"' && c != 't' && c != 'f' && c != '-' && !is_digit(c))
+    return;
+  if (s->sec->n >= ING_MASK_SPANS_MAX) {
+    s->sec->complete = false; /* too many to note: the caller rescans */
+    return;
+  }
+  s->sec->at[s->sec->n] = at;
+  s->sec->end[s->sec->n] = s->i;
+  s->sec->n++;
+}
+
 static bool object(jp *s, const ing_pick *pick, vmode mode, json_t **out) {
   json_t *obj = NULL;
   if (!enter(s))
@@ -540,11 +587,17 @@ static bool object(jp *s, const ing_pick *pick, vmode mode, json_t **out) {
       fail(s, ING_JSON_SYNTAX);
       goto err;
     }
-    size_t klen = 0, kat = 0;
+    size_t klen = 0, kat = 0, kstart = s->i;
     bool raw = false;
     /* Keys are decoded only where they are looked at or kept. */
     if (!scan_string(s, mode != V_SKIP, &klen, &kat, &raw))
       goto err;
+    /* A secret_key member at any depth: its value's place is noted for
+     * the mask (ing_mask.h), spelt plainly or with escapes. */
+    bool secret =
+        s->sec &&
+        (raw ? klen == 10 && !memcmp(s->p + kat, "secret_key", 10)
+             : ing_mask_is_key((const char *)s->p, kstart + 1, s->i - 1));
     const char *key = raw ? (const char *)s->p + kat : s->buf;
     const ing_pick *kid = NULL;
     vmode vm = V_SKIP;
@@ -574,7 +627,10 @@ static bool object(jp *s, const ing_pick *pick, vmode mode, json_t **out) {
     s->i++;
     skip_ws(s);
     json_t *v = NULL;
+    size_t vstart = s->i;
     bool ok = value(s, kid, vm, vm == V_SKIP ? NULL : &v);
+    if (ok && secret)
+      note_secret(s, vstart);
     if (ok && vm != V_SKIP &&
         json_object_setn_new_nocheck(obj, kcopy, klen, v) != 0) {
       ok = fail(s, ING_JSON_NOMEM);
@@ -667,12 +723,24 @@ static bool value(jp *s, const ing_pick *pick, vmode mode, json_t **out) {
 ing_json_status ing_json_project(const ing_pick *pick, const char *body,
                                  size_t len, int max_depth, json_t **out,
                                  ing_json_error *err) {
+  return ing_json_project_masked(pick, body, len, max_depth, out, err, NULL);
+}
+
+ing_json_status ing_json_project_masked(const ing_pick *pick, const char *body,
+                                        size_t len, int max_depth, json_t **out,
+                                        ing_json_error *err,
+                                        ing_mask_spans *secrets) {
   jp s = {.p = (const unsigned char *)body,
           .len = len,
           .max_depth = max_depth,
-          .st = ING_JSON_OK};
+          .st = ING_JSON_OK,
+          .sec = secrets};
   json_t *root = NULL;
   *out = NULL;
+  if (secrets) {
+    secrets->n = 0;
+    secrets->complete = true;
+  }
   skip_ws(&s);
   bool ok = value(&s, pick, pick && !pick->whole ? V_PROJECT : V_BUILD, &root);
   if (ok) {
@@ -682,6 +750,8 @@ ing_json_status ing_json_project(const ing_pick *pick, const char *body,
   }
   free(s.buf);
   if (!ok) {
+    if (secrets)
+      secrets->complete = false; /* read only in part */
     json_decref(root);
     if (err) {
       err->status = s.st;

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ing_mask.h"
+
 /* The members to keep: a tree of keys. A kept member whose node is
  * "whole" (or whose value is not an object) is built in full; an object
  * whose node lists keys keeps only those (recursively). */
@@ -49,5 +51,14 @@ typedef struct {
 ing_json_status ing_json_project(const ing_pick *pick, const char *body,
                                  size_t len, int max_depth, json_t **out,
                                  ing_json_error *err);
+
+/* ing_json_project that also notes, in the same pass, where the values of
+ * every "secret_key" member are (at any depth, the key spelt plainly or
+ * with escapes): *secrets is complete only when the parse succeeded, and
+ * then ing_mask_apply masks exactly what ing_mask_secret would. */
+ing_json_status ing_json_project_masked(const ing_pick *pick, const char *body,
+                                        size_t len, int max_depth, json_t **out,
+                                        ing_json_error *err,
+                                        ing_mask_spans *secrets);
 
 #endif

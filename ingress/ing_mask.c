@@ -33,7 +33,7 @@ static int hexval(char c) {
 }
 
 /* True when the string content p[a..b) decodes to KEY. */
-static bool is_key(const char *p, size_t a, size_t b) {
+bool ing_mask_is_key(const char *p, size_t a, size_t b) {
   char out[sizeof KEY];
   size_t n = 0;
   for (size_t i = a; i < b; i++) {
@@ -139,13 +139,36 @@ size_t ing_mask_secret(char *p, size_t len) {
     if (e >= len)
       break;
     size_t k = skip_ws(p, len, e + 1);
-    if (k < len && p[k] == ':' && is_key(p, i + 1, e)) {
+    if (k < len && p[k] == ':' && ing_mask_is_key(p, i + 1, e)) {
       bool masked;
       i = mask_value(p, len, skip_ws(p, len, k + 1), &masked);
       n += masked;
       continue;
     }
     i = e + 1;
+  }
+  return n;
+}
+
+size_t ing_mask_apply(char *p, size_t len, const ing_mask_spans *sp) {
+  if (!sp || !sp->complete)
+    return ing_mask_secret(p, len);
+  size_t n = 0;
+  for (unsigned k = 0; k < sp->n; k++) {
+    size_t a = sp->at[k], e = sp->end[k];
+    if (!p || e > len || e < a + 1)
+      continue; /* not from this text: never write outside it */
+    if (p[a] == '"') {
+      if (e >= a + 2)
+        memset(p + a + 1, '*', e - a - 2);
+    } else if (e - a == 1) {
+      p[a] = '0';
+    } else {
+      p[a] = '"';
+      memset(p + a + 1, '*', e - a - 2);
+      p[e - 1] = '"';
+    }
+    n++;
   }
   return n;
 }

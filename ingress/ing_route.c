@@ -233,8 +233,9 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
 
   /* One pass: syntax, UTF-8, depth, and only the members read below are
    * built (ing_json.h); the body itself is stored as received. */
-  ing_json_status js = ing_json_project(schemas ? schemas->pick : NULL, body,
-                                        len, max_depth, &root, &jerr);
+  ing_json_status js =
+      ing_json_project_masked(schemas ? schemas->pick : NULL, body, len,
+                              max_depth, &root, &jerr, &out->secrets);
   if (js != ING_JSON_OK) {
     /* Which problem a body is refused for is the first one in this order,
      * as before: bad UTF-8 or too deep anywhere, then the JSON syntax. */

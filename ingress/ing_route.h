@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ing_mask.h"
 #include "ls_config.h"
 #include "ls_err.h"
 #include "ls_event.h"
@@ -31,6 +32,10 @@ typedef struct {
                         */
   ls_event ev;
   char detail[300]; /* names the problem; never holds a secret */
+  /* Where the body's secret_key values are, found by the same pass
+   * (ing_mask_apply masks from it; not complete when the body did not
+   * parse). */
+  ing_mask_spans secrets;
 } ing_verdict;
 
 /* Checks a body that arrived on src's URL: UTF-8 and nesting depth, JSON,

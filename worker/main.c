@@ -16,6 +16,7 @@
 #include "ls_token.h"
 #include "ls_time.h"
 #include "wrk.h"
+#include "wrk_alloc.h"
 #include "wrk_batch.h"
 #include "wrk_consumer.h"
 #include "wrk_plan.h"
@@ -359,7 +360,7 @@ static void run_loop(wrk *w) {
       wrk_batch_emit(w->batch);
       wrk_batch_settle(w->batch, wrk_consumer_revoked(w), &plan);
       store(w, &plan);
-      wrk_consumer_malloc_release();
+      wrk_alloc_release();
       /* Between flushes (batch empty): partitions left behind may be
        * read again from their first unfinished record. */
       wrk_consumer_unstick(w);
@@ -514,7 +515,7 @@ int main(int argc, char **argv) {
   wrk_consumer cons;
   wrk_poison poison;
   wrk_carry carry;
-  wrk_consumer_malloc_bounds();
+  wrk_alloc_bounds();
   memset(&w, 0, sizeof w);
   memset(&cons, 0, sizeof cons);
   memset(&poison, 0, sizeof poison);

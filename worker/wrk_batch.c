@@ -9,6 +9,7 @@
 
 #include "kq.h"
 #include "ls_array.h"
+#include "ls_json.h"
 #include "ls_log.h"
 #include "ls_mask.h"
 #include "ls_time.h"
@@ -195,8 +196,7 @@ static bool identify(wrk_batch *b, wrk_event *e, bool *replay) {
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     e->received_us = ts > 0 ? ts * 1000 : 0;
   }
-  json_error_t jerr;
-  e->root = m->payload ? json_loadb(m->payload, m->len, 0, &jerr) : NULL;
+  e->root = m->payload ? ls_json_loadb(m->payload, m->len) : NULL;
   if (!json_is_object(e->root) ||
       ls_event_identify(e->root, m->payload, m->len,
                         tenant_id[0] ? tenant_id : "-", w->cfg->topic_prefix,

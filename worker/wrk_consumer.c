@@ -3,7 +3,6 @@
  * partitions left behind, the rate-limit share. */
 #include "wrk_consumer.h"
 
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,23 +16,6 @@
 #include "wrk_fault.h"
 #include "wrk_ledger.h"
 #include "wrk_poison.h"
-
-void wrk_consumer_malloc_bounds(void) {
-  const char *t = getenv("GLIBC_TUNABLES");
-  if (t && strstr(t, "glibc.malloc."))
-    return;
-  /* A fixed threshold also stops glibc from raising it to the largest
-   * block freed so far (up to 32 MiB), which is what kept 4 MiB fetch
-   * responses in the heaps. */
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-  mallopt(M_ARENA_MAX, 2);
-}
-
-void wrk_consumer_malloc_release(void) {
-  /* A flush frees thousands of events at once; their pages sit in the
-   * middle of the heaps, where only malloc_trim gives them back. */
-  malloc_trim(0);
-}
 
 /* Partitions of every subscribed topic (the group's whole work); 0 when
  * the metadata cannot be read. */

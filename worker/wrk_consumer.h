@@ -16,17 +16,6 @@
 
 struct wrk;
 
-/* Bounds glibc's allocator for the worker (call first thing in main, before
- * any thread starts): at most 2 arenas instead of 8 per core (librdkafka's
- * broker threads each kept an arena of freed fetch buffers), and blocks of
- * 128 KiB and more mmap()ed, so a fetch response or a flush buffer goes
- * back to the system when freed instead of staying in a heap. Skipped when
- * GLIBC_TUNABLES sets malloc tunables (an operator's choice wins).
- * docs/worker.md "State", bounded prefetch. */
-void wrk_consumer_malloc_bounds(void);
-/* Gives the pages a finished flush freed back to the system. */
-void wrk_consumer_malloc_release(void);
-
 /* A partition left behind: nothing at or past pos.offset is stored until
  * it was read again from there (seek back, wrk_consumer_unstick). */
 typedef struct wrk_stuck {

@@ -63,3 +63,7 @@ bool wrk_fault_for(const char *seam, const char *subject) {
   int w = snprintf(name, sizeof name, "%s@%s", seam, subject);
   return w > 0 && (size_t)w < sizeof name && wrk_fault(name);
 }
+
+void wrk_fault_reset(void) {
+  n_seams = -1;
+}

@@ -9,7 +9,9 @@
  * "alloc_intake:2,seek:1": the next N calls at each named seam fail. Used by
  * tests/worker/ test_worker_lossless.py; never set it in production.
  * A seam may name one subject: "filter_publish@EVENT_ID:1000" fails only
- * that event's re-publications (wrk_fault_for). */
+ * that event's re-publications (wrk_fault_for); alloc_job@KIND (read,
+ * upsert, create, search, first_touch) fails a flush's HubSpot job of that
+ * kind. */
 #ifndef WRK_FAULT_H
 #define WRK_FAULT_H
 
@@ -19,5 +21,8 @@
 bool wrk_fault(const char *seam);
 /* The same for the seam "seam@subject" (one record's calls only). */
 bool wrk_fault_for(const char *seam, const char *subject);
+/* Reads LEADSYNC_TEST_FAULTS again at the next call (unit tests that set
+ * it between cases). */
+void wrk_fault_reset(void);
 
 #endif

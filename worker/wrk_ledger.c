@@ -5,7 +5,6 @@
 #include "wrk_ledger.h"
 
 #include <jansson.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +12,10 @@
 #include "kq.h"
 #include "kq_client.h"
 #include "ls_hash.h"
+#include "ls_json.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "wrk_alloc.h"
 #include "wrk_fault.h"
 #include "wrk_out.h"
 #include "wrk_records.h"
@@ -22,6 +23,7 @@
 #define MAX_PARTS 1024
 #define FLAG_BITS 3u
 #define MINUTE_US 60000000LL
+#define SWEEP_SLICE_US 2000 /* expiry sweep per loop turn */
 
 /* a == 0 && b == 0 marks an empty slot. tm = minute << 3 | flags. */
 typedef struct {
@@ -60,6 +62,11 @@ struct wrk_ledger {
   rd_kafka_topic_partition_list_t *waiting;
   int64_t next_sweep_us, next_metrics_us, assign_us, stall_until_us;
   int pending; /* partitions restoring */
+  /* The expiry sweep in progress: a slice per loop turn (sweep_slice). */
+  bool sweeping;
+  int32_t sweep_part; /* partition being swept */
+  size_t sweep_at;    /* next slot of its table */
+  uint32_t sweep_min; /* entries of an earlier minute expire */
 };
 
 /* -- the table ------------------------------------------------------ */
@@ -176,6 +183,30 @@ static bool tab_add(table *t, uint64_t a, uint32_t b, uint32_t minute,
     }
     if (++j == t->cap)
       j = 0;
+  }
+}
+
+/* Empties slot i, moving later entries of its probe run back so every
+ * entry stays reachable from its home (no tombstones). */
+static void tab_del(table *t, size_t i) {
+  size_t j = i;
+  for (;;) {
+    t->s[i] = (slot){0, 0, 0};
+    for (;;) {
+      if (++j == t->cap)
+        j = 0;
+      const slot *v = &t->s[j];
+      if (!v->a && !v->b) {
+        t->n--;
+        return;
+      }
+      size_t h = home(t, v->a, v->b);
+      /* The entry may fill the hole unless its home lies in (i, j]. */
+      if (i <= j ? (h <= i || h > j) : (h <= i && h > j))
+        break;
+    }
+    t->s[i] = t->s[j];
+    i = j;
   }
 }
 
@@ -408,10 +439,16 @@ unsigned wrk_ledger_seen(const wrk_ledger *l, int32_t partition,
 
 void wrk_ledger_record(wrk_ledger *l, int32_t partition, const char *event_id,
                        unsigned flags) {
+  wrk_ledger_record_at(l, partition, event_id, flags, ls_now_us());
+}
+
+void wrk_ledger_record_at(wrk_ledger *l, int32_t partition,
+                          const char *event_id, unsigned flags,
+                          int64_t wall_us) {
   uint64_t a;
   uint32_t b;
   to_key(event_id, &a, &b);
-  if (!tab_add(tab_of(l, partition), a, b, minute_of_us(ls_now_us()), flags))
+  if (!tab_add(tab_of(l, partition), a, b, minute_of_us(wall_us), flags))
     ls_warn("ledger state: out of memory (the event is searched if it "
             "comes back)",
             NULL);
@@ -619,7 +656,7 @@ static void restored(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
   /* The restore's fetch buffers are freed now; give the pages back, or
    * the peak stays resident. */
   if (!l->pending)
-    malloc_trim(0);
+    wrk_alloc_release();
 }
 
 /* At most this many partitions restore at once: a fetch response holds
@@ -644,18 +681,48 @@ static void start_restores(wrk_ledger *l) {
   }
 }
 
-static void sweep(wrk_ledger *l) {
-  uint32_t min_minute =
-      minute_of_us(ls_now_us() - (int64_t)l->window_s * 1000000);
-  for (int32_t p = 0; p < l->nparts; p++) {
-    table *t = &l->p[p].t;
-    size_t live = 0;
-    for (size_t i = 0; i < t->cap; i++)
-      if ((t->s[i].a || t->s[i].b) && (t->s[i].tm >> FLAG_BITS) >= min_minute)
-        live++;
-    if (live < t->n && !rebuild(t, live, min_minute))
-      ls_warn("ledger state: out of memory expiring entries", NULL);
+/* The expiry sweep, a bounded slice at a time: until until_us (mono; 0:
+ * the whole round), deleting in place the
+ * entries of the round's expired minutes. A table that grows during the
+ * round keeps what it has not been swept for the next round (a lookup
+ * treats an expired entry as any other: a duplicate avoided). true: the
+ * round is done. */
+static bool sweep_slice(wrk_ledger *l, int64_t until_us) {
+  size_t looked = 0;
+  while (l->sweep_part < l->nparts) {
+    table *t = &l->p[l->sweep_part].t;
+    while (l->sweep_at < t->cap) {
+      if (until_us && !(++looked & 4095) && ls_mono_us() >= until_us)
+        return false;
+      const slot *v = &t->s[l->sweep_at];
+      if ((v->a || v->b) && (v->tm >> FLAG_BITS) < l->sweep_min)
+        tab_del(t, l->sweep_at); /* a later entry may move here */
+      else
+        l->sweep_at++;
+    }
+    /* Give the memory of expired entries back once the table is less
+     * than 30 % full: one table rebuilt, to about 60 %. */
+    if (t->cap > 128 && t->n * 10 < t->cap * 3 &&
+        !rebuild(t, t->n, l->sweep_min))
+      ls_warn("ledger state: out of memory shrinking a table", NULL);
+    l->sweep_part++;
+    l->sweep_at = 0;
   }
+  l->sweeping = false;
+  return true;
+}
+
+static void sweep_start(wrk_ledger *l, int64_t now_us) {
+  l->sweeping = true;
+  l->sweep_part = 0;
+  l->sweep_at = 0;
+  l->sweep_min = minute_of_us(now_us - (int64_t)l->window_s * 1000000);
+}
+
+bool wrk_ledger_sweep_step(wrk_ledger *l, int64_t now_us, long budget_us) {
+  if (!l->sweeping)
+    sweep_start(l, now_us);
+  return sweep_slice(l, budget_us > 0 ? ls_mono_us() + budget_us : 0);
 }
 
 static void take_msg(wrk_ledger *l, rd_kafka_t *consumer,
@@ -712,11 +779,15 @@ void wrk_ledger_poll(wrk_ledger *l, rd_kafka_t *consumer) {
     if (q)
       rd_kafka_queue_destroy(q);
   }
-  if (now >= l->next_sweep_us) {
+  /* Expiry: a round every minute, about 2 ms of it per loop turn (a
+   * whole round at once stalled the loop 150 ms at 1M entries). */
+  if (!l->sweeping && now >= l->next_sweep_us) {
     if (l->next_sweep_us)
-      sweep(l);
+      sweep_start(l, ls_now_us());
     l->next_sweep_us = now + 60 * 1000000LL;
   }
+  if (l->sweeping)
+    sweep_slice(l, ls_mono_us() + SWEEP_SLICE_US);
   if (l->m && now >= l->next_metrics_us) {
     for (int32_t p = 0; p < l->nparts; p++)
       if (l->p[p].state == P_READY && (l->p[p].refs || l->p[p].t.n))
@@ -729,7 +800,8 @@ void wrk_ledger_poll(wrk_ledger *l, rd_kafka_t *consumer) {
 
 static void produce(wrk *w, struct wrk_out *o, wrk_event *e, json_t *j,
                     const char *state) {
-  char *s = json_dumps(j, JSON_COMPACT);
+  size_t n = 0;
+  char *s = ls_json_dumps(j, &n);
   json_decref(j);
   if (!s) {
     wrk_out_fail(o, "out of memory serialising a record");
@@ -740,7 +812,7 @@ static void produce(wrk *w, struct wrk_out *o, wrk_event *e, json_t *j,
   rd_kafka_headers_t *h = rd_kafka_headers_new(1);
   rd_kafka_header_add(h, "ls_state", -1, state, -1);
   wrk_out_produce_to(o, KQ_TOPIC_LEDGER, e->msg ? e->msg->partition : 0, key,
-                     (size_t)kl, s, strlen(s), h);
+                     (size_t)kl, s, n, h);
   free(s);
 }
 

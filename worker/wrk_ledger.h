@@ -75,6 +75,17 @@ void wrk_ledger_record(wrk_ledger *l, int32_t partition, const char *event_id,
 /* An event first received before the window (received_us, wall clock):
  * the state may have forgotten it; it is searched before any create. */
 bool wrk_ledger_beyond_window(const wrk_ledger *l, int64_t received_us);
+/* wrk_ledger_record as of wall time wall_us (a restored record's time;
+ * tests). */
+void wrk_ledger_record_at(wrk_ledger *l, int32_t partition,
+                          const char *event_id, unsigned flags,
+                          int64_t wall_us);
+/* One slice of the expiry sweep (wrk_ledger_poll runs one of about 2 ms
+ * per loop turn, a round a minute): starts a round as of wall time now_us
+ * unless one is under way, then sweeps for about budget_us (0: the rest
+ * of the round). Entries recorded before the window's minute are
+ * removed. true: the round is done. */
+bool wrk_ledger_sweep_step(wrk_ledger *l, int64_t now_us, long budget_us);
 /* Entries over all partitions (the leadsync_worker_ledger_events gauge). */
 size_t wrk_ledger_size(const wrk_ledger *l);
 /* Duplicates skipped, by cause (state, in_flush, search). */

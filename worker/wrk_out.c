@@ -26,6 +26,7 @@ typedef struct rec {
   rec_state state;
   wrk_out_owner *owner;
   rd_kafka_resp_err_t err;
+  bool late; /* in wrk_out.late: its fate was unknown at the deadline */
 } rec;
 
 struct wrk_out {
@@ -34,6 +35,10 @@ struct wrk_out {
   rec **recs;
   size_t n, cap;
   wrk_out_owner *owner; /* of records produced from now on */
+  /* Records a wait gave up on while Kafka still had them: owned by
+   * nobody, kept until their delivery report comes (it names them). */
+  rec **late;
+  size_t n_late, cap_late;
 };
 
 static void owner_fail(wrk_out_owner *ow, const char *topic, const char *why) {
@@ -71,6 +76,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
   if (m->err)
     ls_warn("output not delivered", "{s:s,s:s}", "topic", r->topic, "error",
             rd_kafka_err2str(m->err));
+  else if (!r->owner && r->late)
+    /* Its owner was failed at the wait's deadline and is read again:
+     * this copy is a duplicate, nothing is final because of it. */
+    ls_info("output acknowledged after its wait gave up", "{s:s}", "topic",
+            r->topic);
 }
 
 void wrk_out_owner_set(wrk_out *o, wrk_out_owner *owner) {
@@ -199,6 +209,25 @@ oom:
   }
 }
 
+/* Frees the late records whose delivery report came. */
+static void reap_late(wrk_out *o) {
+  size_t keep = 0;
+  for (size_t i = 0; i < o->n_late; i++) {
+    if (o->late[i]->state == REC_INFLIGHT)
+      o->late[keep++] = o->late[i];
+    else
+      rec_free(o->late[i]);
+  }
+  o->n_late = keep;
+}
+
+size_t wrk_out_unsettled(wrk_out *o) {
+  if (o->rk)
+    rd_kafka_poll(o->rk, 0);
+  reap_late(o);
+  return o->n_late;
+}
+
 size_t wrk_out_pending(const wrk_out *o) {
   size_t k = 0;
   for (size_t i = 0; i < o->n; i++)
@@ -212,6 +241,7 @@ bool wrk_out_wait(wrk_out *o, long timeout_ms, volatile sig_atomic_t *stop) {
   for (;;) {
     if (o->rk)
       rd_kafka_poll(o->rk, 0);
+    reap_late(o);
     size_t inflight = 0, failed = 0;
     for (size_t i = 0; i < o->n; i++) {
       if (o->recs[i]->state == REC_INFLIGHT)
@@ -243,16 +273,35 @@ bool wrk_out_wait(wrk_out *o, long timeout_ms, volatile sig_atomic_t *stop) {
                : r->err                 ? rd_kafka_err2str(r->err)
                                         : "refused");
   }
-  if (unsettled && o->rk) {
-    /* Records still in flight keep their opaque: wait them out briefly so
-     * the callback never sees freed memory. */
-    rd_kafka_flush(o->rk, 5000);
-    rd_kafka_purge(o->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(o->rk, 0);
+  /* A record still in flight is Kafka's message opaque: it is kept (owned
+   * by nobody) until its report comes, so a late report can neither touch
+   * freed memory nor land on a record of a later wait. Its owner failed
+   * above whatever the report says: stored late, the event is read again
+   * (a duplicate); not stored, it was never final. */
+  for (size_t i = 0; i < o->n; i++) {
+    rec *r = o->recs[i];
+    if (r->state == REC_INFLIGHT && o->rk &&
+        LS_ARRAY_GROW(o->late, o->cap_late, o->n_late + 1)) {
+      r->owner = NULL;
+      r->late = true;
+      o->late[o->n_late++] = r;
+      continue;
+    }
+    if (r->state == REC_INFLIGHT && o->rk) {
+      /* No room to keep it: wait it out so the report cannot outlive it. */
+      ls_error("out of memory keeping an unacknowledged output; waiting it "
+               "out",
+               "{s:s}", "topic", r->topic);
+      while (r->state == REC_INFLIGHT)
+        rd_kafka_flush(o->rk, 1000);
+    }
+    rec_free(r);
   }
-  for (size_t i = 0; i < o->n; i++)
-    rec_free(o->recs[i]);
   o->n = 0;
+  if (unsettled)
+    ls_warn("outputs unacknowledged at the deadline are kept until Kafka "
+            "reports them",
+            "{s:i}", "records", (int)o->n_late);
   return ok;
 }
 
@@ -263,8 +312,15 @@ void wrk_out_free(wrk_out *o) {
     wrk_out_wait(o, 5000, NULL);
   if (o->rk) {
     rd_kafka_flush(o->rk, 5000);
+    /* What is still queued is dropped; its report is served while the
+     * late records are alive, and destroy reports nothing after it. */
+    rd_kafka_purge(o->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(o->rk, 0);
     rd_kafka_destroy(o->rk);
   }
+  for (size_t i = 0; i < o->n_late; i++)
+    rec_free(o->late[i]);
+  free(o->late);
   free(o->recs);
   free(o);
 }

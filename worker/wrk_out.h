@@ -47,9 +47,15 @@ void wrk_out_produce_to(wrk_out *o, const char *topic, int32_t partition,
 /* Waits until every record queued since the last wait is acknowledged,
  * producing failed ones again (a record refused for good, e.g. too large,
  * is not retried). false when any record is not acknowledged: its owner
- * is marked failed, the others' owners are final. */
+ * is marked failed, the others' owners are final. A record still in
+ * flight at the deadline outlives the wait, owned by nobody, until its
+ * delivery report comes (wrk_out_unsettled); the wait does not block on
+ * it. */
 bool wrk_out_wait(wrk_out *o, long timeout_ms, volatile sig_atomic_t *stop);
 /* Records queued and not yet acknowledged. */
 size_t wrk_out_pending(const wrk_out *o);
+/* Records a wait gave up on whose delivery report has not come yet (kept
+ * for it; their owners were failed). Serves the reports that are due. */
+size_t wrk_out_unsettled(wrk_out *o);
 
 #endif

@@ -17,6 +17,7 @@
 #include "wrk.h"
 #include "wrk_sync.h"
 #include "wrk_out.h"
+#include "wrk_fault.h"
 #include "wrk_ledger.h"
 #include "wrk_records.h"
 
@@ -64,8 +65,12 @@ static bool jvec_push(jvec *a, job *j) {
   return true;
 }
 
+static const char *const kind_names[] = {"read", "upsert", "create", "search",
+                                         "first_touch"};
+
 static job *job_new(jkind k, size_t tenant) {
-  job *j = calloc(1, sizeof *j);
+  job *j =
+      wrk_fault_for("alloc_job", kind_names[k]) ? NULL : calloc(1, sizeof *j);
   if (j) {
     j->kind = k;
     j->tenant = tenant;
@@ -80,6 +85,26 @@ static void job_free(job *j) {
   wrk_carry_clear(&j->ft);
   hs_req_free(j->req);
   free(j);
+}
+
+/* A new job appended to jobs, or NULL when memory ran out: the caller
+ * defers the events it was for (read again, never failed for it). */
+static job *job_add(jvec *jobs, jkind k, size_t tenant) {
+  job *j = job_new(k, tenant);
+  if (j && !jvec_push(jobs, j)) {
+    job_free(j);
+    j = NULL;
+  }
+  if (!j)
+    ls_warn("out of memory for a HubSpot call; its events are read again",
+            "{s:s}", "kind", kind_names[k]);
+  return j;
+}
+
+/* Adds e to j; out of memory: e is deferred instead. */
+static void job_take(job *j, wrk_event *e) {
+  if (!evec_push(&j->evs, e) && e->outcome == WRK_PENDING)
+    e->outcome = WRK_DEFERRED;
 }
 
 /* Stop sending: shutdown, or the flush's partitions were revoked. */
@@ -201,7 +226,8 @@ static json_t *inputs_body(json_t *inputs) {
   return json_pack("{s:o}", "inputs", inputs);
 }
 
-/* Groups a job's events by email (first-seen order). */
+/* Groups a job's events by email (first-seen order); out of memory: the
+ * events left out are deferred. */
 typedef struct {
   const char *email;
   evec evs;
@@ -211,6 +237,7 @@ static size_t group_by_email(const evec *evs, cgroup **out) {
   cgroup *g = calloc(evs->n ? evs->n : 1, sizeof *g);
   size_t ng = 0;
   if (!g) {
+    defer_events(evs);
     *out = NULL;
     return 0;
   }
@@ -221,7 +248,8 @@ static size_t group_by_email(const evec *evs, cgroup **out) {
       k++;
     if (k == ng)
       g[ng++].email = e->map.email;
-    evec_push(&g[k].evs, e);
+    if (!evec_push(&g[k].evs, e) && e->outcome == WRK_PENDING)
+      e->outcome = WRK_DEFERRED;
   }
   *out = g;
   return ng;
@@ -685,11 +713,14 @@ static void group_resolved(wrk *w, job *j, const evec *evs, const json_t *res) {
 }
 
 static void requeue(jvec *next, const job *j, const evec *evs, bool single) {
-  job *s = job_new(J_UPSERT, j->tenant);
+  job *s = job_add(next, J_UPSERT, j->tenant);
+  if (!s) {
+    defer_events(evs);
+    return;
+  }
   s->single = single;
   for (size_t i = 0; i < evs->n; i++)
-    evec_push(&s->evs, evs->v[i]);
-  jvec_push(next, s);
+    job_take(s, evs->v[i]);
 }
 
 /* The upsert failed as a whole: one contact whose 400 named its bad
@@ -698,14 +729,17 @@ static void upsert_failed(wrk *w, job *j, jvec *next) {
   hs_req *r = j->req;
   if (r->state == HS_R_DONE && r->cls == HS_C_VALIDATION &&
       one_email(&j->evs) && drop_rejected(w, &j->evs, &j->ft, r->err.body)) {
-    job *s = job_new(J_UPSERT, j->tenant);
+    job *s = job_add(next, J_UPSERT, j->tenant);
+    if (!s) {
+      defer_events(&j->evs);
+      return;
+    }
     s->single = j->single;
     s->inputs = j->inputs;
     s->ft = j->ft; /* moved: j is freed after this */
     memset(&j->ft, 0, sizeof j->ft);
     for (size_t i = 0; i < j->evs.n; i++)
-      evec_push(&s->evs, j->evs.v[i]);
-    jvec_push(next, s);
+      job_take(s, j->evs.v[i]);
     return;
   }
   if (j->ft.n) {
@@ -830,9 +864,14 @@ static void retry_missing(wrk *w, job *j, umatch *u, jvec *next) {
   snprintf(r->err.message, sizeof r->err.message, "%s",
            msg ? msg : "no result for this input");
   job *sub = job_new(J_UPSERT, j->tenant);
+  if (!sub) {
+    defer_events(&missing);
+    free(missing.v);
+    return;
+  }
   sub->single = j->single;
   for (size_t i = 0; i < missing.n; i++)
-    evec_push(&sub->evs, missing.v[i]);
+    job_take(sub, missing.v[i]);
   free(missing.v);
   if (j->evs.n > sub->evs.n) {
     jvec_push(next, sub); /* the failing inputs again, on their own */
@@ -945,26 +984,34 @@ static void search_done(wrk *w, job *j, jvec *creates) {
     hs_req_describe(r, d, sizeof d);
     ls_warn("idempotency search failed; creating anyway", "{s:s}", "call", d);
   }
-  job *c = job_new(J_CREATE, j->tenant);
-  c->eng = j->eng;
+  job *c = job_add(creates, J_CREATE, j->tenant);
+  if (c)
+    c->eng = j->eng;
   for (size_t i = 0; i < j->evs.n; i++)
-    if (!j->evs.v[i]->eng_id[0] && j->evs.v[i]->outcome == WRK_PENDING)
-      evec_push(&c->evs, j->evs.v[i]);
-  if (c->evs.n)
-    jvec_push(creates, c);
-  else
-    job_free(c);
+    if (!j->evs.v[i]->eng_id[0] && j->evs.v[i]->outcome == WRK_PENDING) {
+      if (c)
+        job_take(c, j->evs.v[i]);
+      else
+        j->evs.v[i]->outcome = WRK_DEFERRED;
+    }
+  if (c && !c->evs.n)
+    job_free(creates->v[--creates->n]);
 }
 
 static void queue_search(wrk *w, jvec *searches, size_t tenant, hs_eng_kind eng,
                          const evec *evs, int64_t not_before) {
   for (size_t i = 0; i < evs->n; i += SEARCH_CHUNK) {
-    job *s = job_new(J_SEARCH, tenant);
-    s->eng = eng;
-    s->not_before = not_before;
-    for (size_t k = i; k < evs->n && k < i + SEARCH_CHUNK; k++)
-      evec_push(&s->evs, evs->v[k]);
-    jvec_push(searches, s);
+    job *s = job_add(searches, J_SEARCH, tenant);
+    for (size_t k = i; k < evs->n && k < i + SEARCH_CHUNK; k++) {
+      if (s)
+        job_take(s, evs->v[k]);
+      else if (evs->v[k]->outcome == WRK_PENDING)
+        evs->v[k]->outcome = WRK_DEFERRED;
+    }
+    if (s) {
+      s->eng = eng;
+      s->not_before = not_before;
+    }
   }
 }
 
@@ -1026,10 +1073,13 @@ static void create_errors(wrk *w, job *j, const json_t *errors, jvec *next,
     bool again = drop_rejected(w, &one, NULL, it);
     free(one.v);
     if (again) {
-      job *c = job_new(J_CREATE, j->tenant);
+      job *c = job_add(next, J_CREATE, j->tenant);
+      if (!c) {
+        e->outcome = WRK_DEFERRED;
+        continue;
+      }
       c->eng = j->eng;
-      evec_push(&c->evs, e);
-      jvec_push(next, c);
+      job_take(c, e);
       evec_push(retried, e);
       continue;
     }
@@ -1122,9 +1172,12 @@ static void carry_into(wrk *w, size_t t, jvec *jobs, size_t first,
     job *j = at ? jobs->v[json_integer_value(at)] : NULL;
     if (!j) {
       j = jobs->n > first ? jobs->v[jobs->n - 1] : NULL;
-      if (!j || j->inputs >= limit) {
-        j = job_new(J_UPSERT, t);
-        jvec_push(jobs, j);
+      if (!j || j->inputs >= limit)
+        j = job_add(jobs, J_UPSERT, t);
+      if (!j) {
+        ls_warn("first-touch properties not written (out of memory)", NULL);
+        json_decref(ft->props);
+        continue;
       }
       j->inputs++;
     }
@@ -1150,11 +1203,10 @@ void wrk_sync_carry(wrk *w) {
     for (size_t i = 0; i < w->carry->n; i++) {
       if (w->carry->v[i].tenant != t)
         continue;
-      if (!j || j->ft.n >= (size_t)w->s.batch_max) {
-        j = job_new(J_FIRST_TOUCH, t);
-        jvec_push(&jobs, j);
-      }
-      carry_push(&j->ft, &w->carry->v[i]);
+      if (!j || j->ft.n >= (size_t)w->s.batch_max)
+        j = job_add(&jobs, J_FIRST_TOUCH, t);
+      if (j)
+        carry_push(&j->ft, &w->carry->v[i]);
     }
   }
   wrk_carry_clear(w->carry);
@@ -1197,11 +1249,12 @@ static void lookups(wrk *w, wrk_event **evs, size_t n) {
     for (size_t i = 0; i < n; i++) {
       if (evs[i]->outcome != WRK_PENDING || tenant_ix(w, evs[i]) != t)
         continue;
-      if (!j || j->evs.n >= (size_t)w->s.batch_max) {
-        j = job_new(J_READ, t);
-        jvec_push(&jobs, j);
-      }
-      evec_push(&j->evs, evs[i]);
+      if (!j || j->evs.n >= (size_t)w->s.batch_max)
+        j = job_add(&jobs, J_READ, t);
+      if (j)
+        job_take(j, evs[i]);
+      else
+        evs[i]->outcome = WRK_DEFERRED;
     }
   }
   run_rounds(w, &jobs, read_cb, NULL);
@@ -1224,12 +1277,14 @@ static void upserts(wrk *w, wrk_event **evs, size_t n) {
     size_t first = jobs.n;
     json_t *where = json_object(); /* email -> job index */
     for (size_t k = 0; k < ng; k++) {
-      if (!j || j->inputs >= limit) {
-        j = job_new(J_UPSERT, t);
-        jvec_push(&jobs, j);
+      if (!j || j->inputs >= limit)
+        j = job_add(&jobs, J_UPSERT, t);
+      if (!j) {
+        defer_events(&g[k].evs);
+        continue;
       }
       for (size_t i = 0; i < g[k].evs.n; i++)
-        evec_push(&j->evs, g[k].evs.v[i]);
+        job_take(j, g[k].evs.v[i]);
       j->inputs++;
       json_object_set_new(where, g[k].email,
                           json_integer((json_int_t)(jobs.n - 1)));
@@ -1270,11 +1325,15 @@ static void queue_engagements(wrk *w, wrk_event **evs, size_t n, jvec *jobs,
           search_from = e->search_from;
       }
       for (size_t i = 0; i < fresh.n; i += limit) {
-        job *j = job_new(J_CREATE, t);
-        j->eng = (hs_eng_kind)k;
-        for (size_t m = i; m < fresh.n && m < i + limit; m++)
-          evec_push(&j->evs, fresh.v[m]);
-        jvec_push(jobs, j);
+        job *j = job_add(jobs, J_CREATE, t);
+        for (size_t m = i; m < fresh.n && m < i + limit; m++) {
+          if (j)
+            job_take(j, fresh.v[m]);
+          else
+            fresh.v[m]->outcome = WRK_DEFERRED;
+        }
+        if (j)
+          j->eng = (hs_eng_kind)k;
       }
       if (suspect.n)
         queue_search(w, searches, t, (hs_eng_kind)k, &suspect, search_from);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kq.h"
+#include "ls_json.h"
 #include "ls_synclog.h"
 #include "ls_time.h"
 #include "wrk_records.h"
@@ -61,14 +62,15 @@ json_t *wrk_synclog_json(const wrk *w, const wrk_event *e) {
 void wrk_synclog_emit(wrk *w, struct wrk_out *o, wrk_event *e) {
   wrk_out_owner_set(o, &e->out);
   json_t *j = wrk_synclog_json(w, e);
-  char *s = json_dumps(j, JSON_COMPACT);
+  size_t n = 0;
+  char *s = ls_json_dumps(j, &n);
   json_decref(j);
   if (!s) {
     wrk_out_fail(o, "out of memory serialising a record");
     return;
   }
   const char *key = e->ev.key[0] ? e->ev.key : e->ev.event_id;
-  wrk_out_produce(o, KQ_TOPIC_SYNC_LOG, key, strlen(key), s, strlen(s), NULL);
+  wrk_out_produce(o, KQ_TOPIC_SYNC_LOG, key, strlen(key), s, n, NULL);
   free(s);
 }
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "dev_http.h"
+#include "ls_json.h"
 
 enum {
   R_READ = 1,    /* needs the .read scope */
@@ -137,8 +138,10 @@ bool emu_parse_body(struct emu_call *c) {
     return true;
   }
   json_error_t err;
-  c->in = json_loadb(c->body, c->body_len, 0, &err);
+  c->in = ls_json_loadb(c->body, c->body_len);
   if (!c->in) {
+    /* jansson again for its message (the two reject the same bodies). */
+    json_decref(json_loadb(c->body, c->body_len, 0, &err));
     emu_fail(c, EMU_E_BAD_JSON, "Invalid input JSON on line %d, column %d: %s",
              err.line, err.column, err.text);
     return false;
@@ -313,8 +316,8 @@ static void finish(struct emu_call *c, struct emu_response *r) {
     r->html = true;
     c->out_raw = NULL;
   } else if (c->out) {
-    r->body = json_dumps(c->out, JSON_COMPACT);
-    r->len = r->body ? strlen(r->body) : 0;
+    r->len = 0;
+    r->body = ls_json_dumps(c->out, &r->len);
   }
   json_decref(c->out);
   c->out = NULL;

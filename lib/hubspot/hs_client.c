@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ls_json.h"
 #include "ls_log.h"
 #include "ls_time.h"
 #include "ls_token.h"
@@ -61,7 +62,7 @@ void hs_error_parse(const char *body, size_t len, hs_error *e) {
   memset(e, 0, sizeof *e);
   if (!body || !len)
     return;
-  json_t *j = json_loadb(body, len, 0, NULL);
+  json_t *j = ls_json_loadb(body, len);
   if (!json_is_object(j)) {
     json_decref(j);
     /* An edge's HTML page or plain text: keep a printable excerpt. */
@@ -144,12 +145,11 @@ hs_req *hs_req_new(const hs_target *tgt, const char *method, const char *path,
   ls_buf_init(&r->resp, HS_RESP_MAX_DEFAULT);
   hs_rl_headers_clear(&r->rl);
   if (body) {
-    r->body = json_dumps(body, JSON_COMPACT);
+    r->body = ls_json_dumps(body, &r->body_len);
     if (!r->body) {
       free(r);
       return NULL;
     }
-    r->body_len = strlen(r->body);
   }
   return r;
 }
@@ -166,7 +166,7 @@ void hs_req_free(hs_req *r) {
 json_t *hs_req_json(const hs_req *r) {
   if (!r->resp.len)
     return NULL;
-  return json_loadb(r->resp.data, r->resp.len, 0, NULL);
+  return ls_json_loadb(r->resp.data, r->resp.len);
 }
 
 void hs_req_add_context(hs_req *r, const char *event_id,

@@ -990,7 +990,11 @@ static bool validate_scalar(vctx *c, const knode *kn, const json_t *v,
                             const seg *at) {
   const json_t *x;
   if (json_is_string(v)) {
-    size_t len = utf8_len(json_string_value(v), json_string_length(v));
+    /* Counted only where a length is asked for: most strings are only
+     * typed (and some are whole message bodies). */
+    size_t len = kn->kw[KW_MINL] || kn->kw[KW_MAXL]
+                     ? utf8_len(json_string_value(v), json_string_length(v))
+                     : 0;
     if ((x = kn->kw[KW_MINL]) && len < (size_t)json_integer_value(x))
       return fail(c, at, "minLength", "must be at least %lld characters long",
                   (long long)json_integer_value(x));

@@ -56,6 +56,7 @@ TINY = {
     "BENCH_PRIORITY_WARMUP_S": "0",
     "BENCH_PORTALS_TENANTS": "2",
     "BENCH_PORTALS_EVENTS": "20",
+    "BENCH_PORTALS_WORKERS": "2",
 }
 
 tmp = tempfile.mkdtemp(prefix="leadsync-bench-smoke-")
@@ -119,6 +120,10 @@ try:
         c.eq((po.get("completed"), po.get("tenants")),
              (po.get("events"), 2),
              "the portals part synced every tenant's backlog")
+        one = po.get("one_worker") or {}
+        c.eq((po.get("workers"), one.get("completed")), (2, one.get("events")),
+             "the portals part ran 2 replicas after its one-worker round, "
+             "which synced its backlog too")
         cs = data.get("console", {})
         c.eq((cs.get("events"), cs.get("email_found"), cs.get("event_found")),
              (2000, 100, 100),

@@ -102,8 +102,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t i = 0; i < size; i++)
     if (m[i] != (char)data[i] && m[i] != '*' && m[i] != '"' && m[i] != '0')
       abort();
+  /* The places the scanner noted in its pass mask exactly those bytes
+   * (the ingress masks from them when they are complete). */
+  char *m2 = malloc(size ? size : 1);
+  if (!m2) {
+    free(m);
+    return 0;
+  }
+  memcpy(m2, data, size);
+  ing_mask_apply(m2, size, &v.secrets);
+  if (memcmp(m, m2, size) != 0) {
+    fprintf(stderr, "fuzz_ingress: the scanner's mask differs from the "
+                    "rescan\n");
+    abort();
+  }
+  free(m2);
   json_error_t jerr;
-  json_t *a = json_loadb((const char *)data, size, JSON_DECODE_ANY, &jerr);
+  /* Not with a raw NUL byte: jansson skips one after a number (the quirk
+   * above), not after the string a masked number becomes. The ingress
+   * refuses such a body anyway (bad_json) and stores it only in
+   * quarantine. */
+  json_t *a = memchr(data, 0, size) ? NULL
+                                    : json_loadb((const char *)data, size,
+                                                 JSON_DECODE_ANY, &jerr);
   if (a) {
     json_t *b = json_loadb(m, size, JSON_DECODE_ANY, &jerr);
     if (!b || json_typeof(a) != json_typeof(b) ||

@@ -77,6 +77,24 @@ static void same_as_jansson(const char *text, size_t len) {
   ing_pick_free(whole);
 }
 
+/* Strings are read eight bytes at a time up to the first byte that needs
+ * a look: a quote, an escape, a control character or UTF-8 (good or bad)
+ * at every offset of the first and second word agrees with jansson. */
+static void test_scanner_string_words(void **state) {
+  (void)state;
+  static const char *const odd[] = {
+      "\\\"", "\\n",  "\\u00e9", "\xc3\xa9",     "\xf0\x9f\x98\x80",
+      "\x01", "\x7f", "\xc3",    "\xed\xa0\x80", "\"",
+      "\xff"};
+  for (size_t k = 0; k < sizeof odd / sizeof *odd; k++)
+    for (int off = 0; off < 20; off++) {
+      char text[96];
+      int n = snprintf(text, sizeof text, "[\"%.*s%sxyz0123456789\"]", off,
+                       "abcdefghijklmnopqrstuvwxyz", odd[k]);
+      same_as_jansson(text, (size_t)n);
+    }
+}
+
 static void test_scanner_matches_jansson(void **state) {
   (void)state;
   static const char *const cases[] = {
@@ -385,6 +403,7 @@ static void test_route_same_on_tricky_bodies(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_scanner_matches_jansson),
+      cmocka_unit_test(test_scanner_string_words),
       cmocka_unit_test(test_nul_after_number),
       cmocka_unit_test(test_route_same_on_tricky_bodies),
       cmocka_unit_test(test_route_same_on_fixtures),

@@ -25,6 +25,7 @@
 #include "wrk_filter.h"
 #include "wrk_ledger.h"
 #include "wrk_out.h"
+#include "wrk_fault.h"
 
 #define TOPIC "smartlead.email_reply"
 #define MAX_CALLS 64
@@ -621,6 +622,62 @@ static void test_outcome_table(void **state) {
   assert_false(wrk_outcome_final(WRK_DEFERRED));
 }
 
+/* Out of memory for a flush's HubSpot job (the alloc_job@KIND seam): the
+ * job's events are deferred (read again), never failed to the DLQ and
+ * never stored past. a@ is the first contact, b@ has two events. */
+static void oom_job(fixture *x, const char *seam, hs_eng_kind eng,
+                    wrk_event *evs[3], wrk_plan *plan) {
+  setenv("LEADSYNC_TEST_FAULTS", seam, 1);
+  wrk_fault_reset();
+  for (int i = 0; i < 3; i++) {
+    evs[i] =
+        event(x, i + 1, i ? "b@example.com" : "a@example.com", eng, 0, 20 + i);
+    wrk_batch_add_event(x->w.batch, evs[i]);
+  }
+  sync_batch(x);
+  unsetenv("LEADSYNC_TEST_FAULTS");
+  wrk_fault_reset();
+  assert_int_equal(evs[0]->outcome, WRK_DEFERRED);
+  for (int i = 0; i < 3; i++)
+    assert_int_not_equal(evs[i]->outcome, WRK_DLQ);
+}
+
+/* The upsert job of a@ is not allocated: a@ waits, b@ (the next job)
+ * syncs; the store stops at a@. */
+static void test_oom_upsert_job_defers(void **state) {
+  fixture *x = *state;
+  wrk_event *evs[3];
+  wrk_plan plan = {0};
+  oom_job(x, "alloc_job@upsert:1", HS_ENG_NONE, evs, &plan);
+  assert_int_equal(evs[1]->outcome, WRK_SYNCED);
+  assert_int_equal(evs[2]->outcome, WRK_SYNCED);
+  assert_int_equal(calls_to(&x->f, "/contacts/batch/upsert"), 1);
+  wrk_batch_emit(x->w.batch);
+  settle_batch(x, &plan);
+  assert_int_equal(mark(&plan, 0)->unfinished, 20);
+  assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)),
+                   20); /* the next read: a@ */
+  wrk_plan_free(&plan);
+}
+
+/* The contacts are written, the create job is not allocated: every note
+ * waits (read again), nothing is stored. */
+static void test_oom_create_job_defers(void **state) {
+  fixture *x = *state;
+  wrk_event *evs[3];
+  wrk_plan plan = {0};
+  oom_job(x, "alloc_job@create:1", HS_ENG_NOTE, evs, &plan);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(evs[i]->outcome, WRK_DEFERRED);
+  assert_int_equal(calls_to(&x->f, "/contacts/batch/upsert"), 1);
+  assert_int_equal(calls_to(&x->f, "/batch/create"), 0);
+  wrk_batch_emit(x->w.batch);
+  settle_batch(x, &plan);
+  assert_int_equal(mark(&plan, 0)->unfinished, 20);
+  assert_int_equal(wrk_plan_store_offset(mark(&plan, 0)), -1);
+  wrk_plan_free(&plan);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bisection_isolates_bad_input, setup,
@@ -639,6 +696,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_revoke_forgets_stash_before_it,
                                       setup, teardown),
       cmocka_unit_test(test_outcome_table),
+      cmocka_unit_test_setup_teardown(test_oom_upsert_job_defers, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_oom_create_job_defers, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

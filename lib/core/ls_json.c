@@ -1,0 +1,625 @@
+/* ls_json: a faster jansson reader and compact writer (ls_json.h). */
+#include "ls_json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* jansson's JSON_PARSER_MAX_DEPTH: every value counts, scalars too. */
+#define LS_JSON_MAX_DEPTH 2048
+
+typedef struct {
+  const unsigned char *p, *end;
+  int depth;
+  char *scratch; /* decoded escaped strings */
+  size_t scap;
+} rd;
+
+static void skip_ws(rd *r) {
+  while (r->p < r->end &&
+         (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+    r->p++;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left) and its code
+ * point, 0 when invalid (jansson's utf8_check_first/_full). */
+static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp) {
+  unsigned char u = s[0];
+  size_t len;
+  uint32_t v;
+  if (u < 0x80) {
+    *cp = u;
+    return 1;
+  }
+  if (u >= 0xC2 && u <= 0xDF) {
+    len = 2;
+    v = u & 0x1F;
+  } else if (u >= 0xE0 && u <= 0xEF) {
+    len = 3;
+    v = u & 0x0F;
+  } else if (u >= 0xF0 && u <= 0xF4) {
+    len = 4;
+    v = u & 0x07;
+  } else {
+    return 0;
+  }
+  if (n < len)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if (s[i] < 0x80 || s[i] > 0xBF)
+      return 0;
+    v = (v << 6) | (s[i] & 0x3F);
+  }
+  if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
+      (len == 4 && v < 0x10000))
+    return 0;
+  *cp = v;
+  return len;
+}
+
+static int hex4(const unsigned char *s) {
+  int v = 0;
+  for (int i = 0; i < 4; i++) {
+    int c = s[i], d;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+static bool scratch_room(rd *r, size_t need) {
+  if (need <= r->scap)
+    return true;
+  size_t cap = r->scap ? r->scap : 256;
+  while (cap < need)
+    cap *= 2;
+  char *n = realloc(r->scratch, cap);
+  if (!n)
+    return false;
+  r->scratch = n;
+  r->scap = cap;
+  return true;
+}
+
+static size_t put_utf8(char *o, uint32_t cp) {
+  if (cp < 0x80) {
+    o[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (char)(0xC0 | (cp >> 6));
+    o[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xE0 | (cp >> 12));
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | (cp >> 18));
+  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* The string at r->p (just past its opening quote): *out points at its
+ * bytes (the input itself when it has no escapes, else r->scratch). */
+static bool read_string(rd *r, const char **out, size_t *len) {
+  const unsigned char *s = r->p, *q = s;
+  /* Fast path: printable ASCII and valid UTF-8 up to the closing quote. */
+  for (;;) {
+    if (q >= r->end)
+      return false;
+    unsigned char c = *q;
+    if (c == '"') {
+      *out = (const char *)s;
+      *len = (size_t)(q - s);
+      r->p = q + 1;
+      return true;
+    }
+    if (c == '\\')
+      break;
+    if (c < 0x20)
+      return false;
+    if (c < 0x80) {
+      q++;
+      continue;
+    }
+    uint32_t cp;
+    size_t n = utf8_seq(q, (size_t)(r->end - q), &cp);
+    if (!n)
+      return false;
+    q += n;
+  }
+  /* Escapes: decoded into scratch (never longer than the input). */
+  if (!scratch_room(r, (size_t)(r->end - s) + 1))
+    return false;
+  size_t o = (size_t)(q - s);
+  memcpy(r->scratch, s, o);
+  for (;;) {
+    if (q >= r->end)
+      return false;
+    unsigned char c = *q;
+    if (c == '"')
+      break;
+    if (c < 0x20)
+      return false;
+    if (c >= 0x80) {
+      uint32_t cp;
+      size_t n = utf8_seq(q, (size_t)(r->end - q), &cp);
+      if (!n)
+        return false;
+      memcpy(r->scratch + o, q, n);
+      o += n;
+      q += n;
+      continue;
+    }
+    if (c != '\\') {
+      r->scratch[o++] = (char)c;
+      q++;
+      continue;
+    }
+    if (q + 1 >= r->end)
+      return false;
+    unsigned char e = q[1];
+    q += 2;
+    switch (e) {
+    case '"':
+    case '\\':
+    case '/':
+      r->scratch[o++] = (char)e;
+      continue;
+    case 'b':
+      r->scratch[o++] = '\b';
+      continue;
+    case 'f':
+      r->scratch[o++] = '\f';
+      continue;
+    case 'n':
+      r->scratch[o++] = '\n';
+      continue;
+    case 'r':
+      r->scratch[o++] = '\r';
+      continue;
+    case 't':
+      r->scratch[o++] = '\t';
+      continue;
+    case 'u':
+      break;
+    default:
+      return false;
+    }
+    if (r->end - q < 4)
+      return false;
+    int v = hex4(q);
+    if (v < 0)
+      return false;
+    q += 4;
+    uint32_t cp = (uint32_t)v;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      /* A high surrogate: its low half must follow. */
+      if (r->end - q < 6 || q[0] != '\\' || q[1] != 'u')
+        return false;
+      int lo = hex4(q + 2);
+      if (lo < 0xDC00 || lo > 0xDFFF)
+        return false;
+      q += 6;
+      cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+    } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
+      return false;
+    }
+    o += put_utf8(r->scratch + o, cp);
+  }
+  *out = r->scratch;
+  *len = o;
+  r->p = q + 1;
+  return true;
+}
+
+static bool is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
+
+static json_t *read_number(rd *r) {
+  const unsigned char *s = r->p, *q = s;
+  bool real = false;
+  if (q < r->end && *q == '-')
+    q++;
+  if (q >= r->end)
+    return NULL;
+  if (*q == '0') {
+    q++;
+    if (q < r->end && is_digit(*q))
+      return NULL;
+  } else if (is_digit(*q)) {
+    while (q < r->end && is_digit(*q))
+      q++;
+  } else {
+    return NULL;
+  }
+  if (q < r->end && *q == '.') {
+    q++;
+    if (q >= r->end || !is_digit(*q))
+      return NULL;
+    while (q < r->end && is_digit(*q))
+      q++;
+    real = true;
+  }
+  if (q < r->end && (*q == 'e' || *q == 'E')) {
+    q++;
+    if (q < r->end && (*q == '+' || *q == '-'))
+      q++;
+    if (q >= r->end || !is_digit(*q))
+      return NULL;
+    while (q < r->end && is_digit(*q))
+      q++;
+    real = true;
+  }
+  size_t n = (size_t)(q - s);
+  char sbuf[64], *t = n < sizeof sbuf ? sbuf : malloc(n + 1);
+  if (!t)
+    return NULL;
+  memcpy(t, s, n);
+  t[n] = '\0';
+  json_t *v = NULL;
+  errno = 0;
+  if (!real) {
+    long long x = strtoll(t, NULL, 10);
+    if (errno != ERANGE)
+      v = json_integer((json_int_t)x);
+  } else {
+    double d = strtod(t, NULL);
+    if (!((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE))
+      v = json_real(d);
+  }
+  if (t != sbuf)
+    free(t);
+  r->p = q;
+  return v;
+}
+
+static bool literal(rd *r, const char *word, size_t n) {
+  if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n))
+    return false;
+  r->p += n;
+  return true;
+}
+
+static json_t *read_value(rd *r);
+
+static json_t *read_object(rd *r) {
+  json_t *o = json_object();
+  if (!o)
+    return NULL;
+  skip_ws(r);
+  if (r->p < r->end && *r->p == '}') {
+    r->p++;
+    return o;
+  }
+  for (;;) {
+    const char *k;
+    size_t klen;
+    if (r->p >= r->end || *r->p != '"')
+      goto fail;
+    r->p++;
+    if (!read_string(r, &k, &klen))
+      goto fail;
+    /* The key may sit in scratch, which the value's strings reuse. */
+    char kb[128], *key = klen < sizeof kb ? kb : malloc(klen + 1);
+    if (!key)
+      goto fail;
+    memcpy(key, k, klen);
+    key[klen] = '\0';
+    skip_ws(r);
+    json_t *v = NULL;
+    if (r->p < r->end && *r->p == ':') {
+      r->p++;
+      skip_ws(r);
+      v = read_value(r);
+    }
+    int rc = v ? json_object_setn_new_nocheck(o, key, klen, v) : -1;
+    if (key != kb)
+      free(key);
+    if (rc)
+      goto fail;
+    skip_ws(r);
+    if (r->p >= r->end)
+      goto fail;
+    if (*r->p == '}') {
+      r->p++;
+      return o;
+    }
+    if (*r->p != ',')
+      goto fail;
+    r->p++;
+    skip_ws(r);
+  }
+fail:
+  json_decref(o);
+  return NULL;
+}
+
+static json_t *read_array(rd *r) {
+  json_t *a = json_array();
+  if (!a)
+    return NULL;
+  skip_ws(r);
+  if (r->p < r->end && *r->p == ']') {
+    r->p++;
+    return a;
+  }
+  for (;;) {
+    json_t *v = read_value(r);
+    if (!v || json_array_append_new(a, v))
+      goto fail;
+    skip_ws(r);
+    if (r->p >= r->end)
+      goto fail;
+    if (*r->p == ']') {
+      r->p++;
+      return a;
+    }
+    if (*r->p != ',')
+      goto fail;
+    r->p++;
+    skip_ws(r);
+  }
+fail:
+  json_decref(a);
+  return NULL;
+}
+
+static json_t *read_value(rd *r) {
+  if (r->p >= r->end || ++r->depth > LS_JSON_MAX_DEPTH)
+    return NULL;
+  json_t *v = NULL;
+  switch (*r->p) {
+  case '{':
+    r->p++;
+    v = read_object(r);
+    break;
+  case '[':
+    r->p++;
+    v = read_array(r);
+    break;
+  case '"': {
+    const char *s;
+    size_t n;
+    r->p++;
+    if (read_string(r, &s, &n))
+      v = json_stringn_nocheck(s, n);
+    break;
+  }
+  case 't':
+    v = literal(r, "true", 4) ? json_true() : NULL;
+    break;
+  case 'f':
+    v = literal(r, "false", 5) ? json_false() : NULL;
+    break;
+  case 'n':
+    v = literal(r, "null", 4) ? json_null() : NULL;
+    break;
+  default:
+    v = read_number(r);
+    break;
+  }
+  r->depth--;
+  return v;
+}
+
+json_t *ls_json_loadb(const char *buf, size_t len) {
+  if (!buf)
+    return NULL;
+  rd r = {.p = (const unsigned char *)buf,
+          .end = (const unsigned char *)buf + len};
+  skip_ws(&r);
+  if (r.p >= r.end || (*r.p != '{' && *r.p != '['))
+    return NULL;
+  json_t *v = read_value(&r);
+  free(r.scratch);
+  if (!v)
+    return NULL;
+  skip_ws(&r);
+  if (r.p != r.end) {
+    json_decref(v);
+    return NULL;
+  }
+  return v;
+}
+
+/* -- the writer -------------------------------------------------------- */
+
+typedef struct {
+  char *d;
+  size_t n, cap;
+  bool bad;
+} wr;
+
+static bool grow(wr *w, size_t need) {
+  if (w->n + need <= w->cap)
+    return true;
+  size_t cap = w->cap ? w->cap : 1024;
+  while (cap < w->n + need)
+    cap *= 2;
+  char *d = realloc(w->d, cap);
+  if (!d) {
+    w->bad = true;
+    return false;
+  }
+  w->d = d;
+  w->cap = cap;
+  return true;
+}
+
+static void put(wr *w, const char *s, size_t n) {
+  if (!grow(w, n))
+    return;
+  memcpy(w->d + w->n, s, n);
+  w->n += n;
+}
+
+static void put_str(wr *w, const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  /* At most 6 bytes out per byte in (\u00XX), plus the quotes. */
+  if (!grow(w, 6 * n + 2))
+    return;
+  char *o = w->d + w->n;
+  *o++ = '"';
+  while (p < end) {
+    unsigned char c = *p;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      *o++ = (char)c;
+      p++;
+      continue;
+    }
+    if (c >= 0x80) {
+      uint32_t cp;
+      size_t k = utf8_seq(p, (size_t)(end - p), &cp);
+      if (!k) {
+        w->bad = true;
+        return;
+      }
+      memcpy(o, p, k);
+      o += k;
+      p += k;
+      continue;
+    }
+    *o++ = '\\';
+    switch (c) {
+    case '"':
+      *o++ = '"';
+      break;
+    case '\\':
+      *o++ = '\\';
+      break;
+    case '\b':
+      *o++ = 'b';
+      break;
+    case '\f':
+      *o++ = 'f';
+      break;
+    case '\n':
+      *o++ = 'n';
+      break;
+    case '\r':
+      *o++ = 'r';
+      break;
+    case '\t':
+      *o++ = 't';
+      break;
+    default: {
+      static const char hx[] = "0123456789ABCDEF";
+      *o++ = 'u';
+      *o++ = '0';
+      *o++ = '0';
+      *o++ = hx[c >> 4];
+      *o++ = hx[c & 15];
+    }
+    }
+    p++;
+  }
+  *o++ = '"';
+  w->n = (size_t)(o - w->d);
+}
+
+static void put_value(wr *w, const json_t *j, int depth) {
+  if (w->bad)
+    return;
+  if (depth > LS_JSON_MAX_DEPTH) {
+    w->bad = true;
+    return;
+  }
+  switch (json_typeof(j)) {
+  case JSON_OBJECT: {
+    bool first = true;
+    put(w, "{", 1);
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+      if (!first)
+        put(w, ",", 1);
+      first = false;
+      put_str(w, json_object_iter_key(it), json_object_iter_key_len(it));
+      put(w, ":", 1);
+      put_value(w, json_object_iter_value(it), depth + 1);
+      if (w->bad)
+        return;
+    }
+    put(w, "}", 1);
+    break;
+  }
+  case JSON_ARRAY: {
+    size_t i;
+    json_t *v;
+    put(w, "[", 1);
+    json_array_foreach(j, i, v) {
+      if (i)
+        put(w, ",", 1);
+      put_value(w, v, depth + 1);
+      if (w->bad)
+        return;
+    }
+    put(w, "]", 1);
+    break;
+  }
+  case JSON_STRING:
+    put_str(w, json_string_value(j), json_string_length(j));
+    break;
+  case JSON_INTEGER: {
+    char b[32];
+    int n =
+        snprintf(b, sizeof b, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+    put(w, b, (size_t)n);
+    break;
+  }
+  case JSON_REAL: {
+    /* Rare here: jansson's own formatting (precision, ".0", exponent). */
+    char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!s) {
+      w->bad = true;
+      return;
+    }
+    put(w, s, strlen(s));
+    free(s);
+    break;
+  }
+  case JSON_TRUE:
+    put(w, "true", 4);
+    break;
+  case JSON_FALSE:
+    put(w, "false", 5);
+    break;
+  case JSON_NULL:
+    put(w, "null", 4);
+    break;
+  }
+}
+
+char *ls_json_dumps(const json_t *j, size_t *len_out) {
+  if (!j || (!json_is_object(j) && !json_is_array(j)))
+    return NULL;
+  wr w = {0};
+  put_value(&w, j, 1);
+  if (!w.bad)
+    grow(&w, 1);
+  if (w.bad) {
+    free(w.d);
+    return NULL;
+  }
+  w.d[w.n] = '\0';
+  if (len_out)
+    *len_out = w.n;
+  return w.d;
+}
