@@ -49,7 +49,7 @@ SIZES = {
     # Worker replicas in the one consumer group (as KEDA scales them): the
     # part runs once with one worker, then, when this is more, again with
     # this many on a new backlog (docs/bench.md section 8).
-    "portals_workers":       (3,     2),
+    "portals_workers":       (4,     2),
     # perf record of the measured workers at 99 Hz (top functions); 0 off.
     "portals_perf":          (1,     0),
 }
