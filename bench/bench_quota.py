@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 # name: (full, quick); bench.py merges these into its SIZES.
@@ -48,7 +49,7 @@ SIZES = {
     # Worker replicas in the one consumer group (as KEDA scales them): the
     # part runs once with one worker, then, when this is more, again with
     # this many on a new backlog (docs/bench.md section 8).
-    "portals_workers":       (3,     2),
+    "portals_workers":       (4,     2),
     # perf record of the measured workers at 99 Hz (top functions); 0 off.
     "portals_perf":          (1,     0),
 }
@@ -248,6 +249,86 @@ def call_ms(rm):
     return 1000.0 * rm["leadsync_hubspot_request_seconds_sum"] / n
 
 
+# Where the window goes, per 10 s of the reply period: each worker's calls
+# and the time its limiter spent per state (hs_limiter_times; the workers
+# refresh it every 5 s, so a window's states are +-5 s).
+RL_TIME = "leadsync_hubspot_ratelimit_seconds_total"
+RL_STATES = ["idle", "sending", "share", "paced", "full", "stale", "other"]
+
+
+def rl_sample(b, proc):
+    """(calls, {state: seconds}) of a worker now, or None."""
+    try:
+        _, _, body = b.h.http_request(proc.url, "GET", "/metrics")
+    except Exception:  # noqa: BLE001 - a figure, not a check
+        return None
+    calls, secs = 0.0, dict.fromkeys(RL_STATES, 0.0)
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith("leadsync_hubspot_request_seconds_count"):
+            calls += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(RL_TIME + "{"):
+            st = line.split('state="', 1)[1].split('"', 1)[0]
+            if st in secs:
+                secs[st] += float(line.rsplit(" ", 1)[1])
+    return calls, secs
+
+
+class WindowSampler:
+    """Samples the workers (activity, replies) and the emulator's window
+    once a second in a thread; windows() splits the samples into 10 s
+    windows from t0."""
+
+    def __init__(self, b, st, procs):
+        self.b, self.st, self.procs = b, st, procs
+        self.samples = []
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.run, daemon=True)
+
+    def __enter__(self):
+        self.th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.th.join(timeout=10)
+
+    def run(self):
+        while not self.stop.is_set():
+            t = time.time() * 1000.0
+            row = [rl_sample(self.b, p) for p in self.procs]
+            if all(row):
+                self.samples.append((t, row))
+            self.stop.wait(1.0)
+
+    def windows(self, t0, t1, width_ms=10000.0):
+        out = []
+        s = self.samples
+        if len(s) < 2:
+            return out
+        a = t0
+        while a + width_ms <= t1 + 500:
+            lo = min(s, key=lambda x: abs(x[0] - a))
+            hi = min(s, key=lambda x: abs(x[0] - (a + width_ms)))
+            if hi[0] <= lo[0]:
+                break
+            w = {"t_s": round((a - t0) / 1000.0, 1),
+                 "span_s": round((hi[0] - lo[0]) / 1000.0, 1)}
+            for name, k in (("activity", 0), ("replies", 1)):
+                w[name + "_calls"] = hi[1][k][0] - lo[1][k][0]
+            for name, k in (("activity", 0), ("replies", 1)):
+                d = {st: hi[1][k][1][st] - lo[1][k][1][st]
+                     for st in RL_STATES}
+                tot = sum(d.values())
+                # Fractions of the window (the states advance in 5 s
+                # steps).
+                w[name + "_time_share"] = {
+                    st: round(v / tot, 3) if tot > 0 else None
+                    for st, v in d.items()}
+            out.append(w)
+            a += width_ms
+        return out
+
+
 def run_priority(b, st, cfg, sl, bm, procs, per_10s):
     s = b.sizes
     amix = sub_mix(bm, ACTIVITY)
@@ -276,9 +357,20 @@ def run_priority(b, st, cfg, sl, bm, procs, per_10s):
                                  mix=[("EMAIL_REPLY", 1)])
     m0 = metrics_of(b, procs[1], REPLY_METRICS)
     t_r0 = time.time() * 1000.0
-    _, produced_r = b.preload(st, cfg, replies, "prio-replies",
-                              rate=s["priority_reply_rate"])
-    t_r1 = time.time() * 1000.0
+    with WindowSampler(b, st, procs) as ws:
+        _, produced_r = b.preload(st, cfg, replies, "prio-replies",
+                                  rate=s["priority_reply_rate"])
+        t_r1 = time.time() * 1000.0
+        time.sleep(1.2)
+    wins = ws.windows(t_r0, t_r1)
+    for w in wins:
+        bm.log("priority window +%2.0f s: calls activity %3.0f replies %3.0f"
+               " | time, activity: %s | replies: %s" % (
+                   w["t_s"], w["activity_calls"], w["replies_calls"],
+                   " ".join("%s %.0f%%" % (k, 100 * v) for k, v in
+                            w["activity_time_share"].items() if v),
+                   " ".join("%s %.0f%%" % (k, 100 * v) for k, v in
+                            w["replies_time_share"].items() if v)))
     ids_r = list(produced_r)
     b.wait_synced(sl, ids_r, procs, "priority replies")
     m1 = metrics_of(b, procs[1], REPLY_METRICS)
@@ -316,6 +408,7 @@ def run_priority(b, st, cfg, sl, bm, procs, per_10s):
         "reply_flushes": rm and rm["leadsync_worker_batches_total"],
         "reply_calls": rm and rm["leadsync_hubspot_request_seconds_count"],
         "reply_call_ms_avg": call_ms(rm),
+        "windows": wins,
     }
 
 

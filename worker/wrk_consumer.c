@@ -17,6 +17,8 @@
 #include "wrk_ledger.h"
 #include "wrk_poison.h"
 
+#define COMMIT_EVERY_US 200000 /* commits after stores, at most */
+
 /* Partitions of every subscribed topic (the group's whole work); 0 when
  * the metadata cannot be read. */
 static int total_partitions(wrk *w, rd_kafka_t *rk) {
@@ -387,6 +389,15 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->cons->rk, l);
     if (err)
       ls_warn("offset store failed", "{s:s}", "error", rd_kafka_err2str(err));
+    else if (ls_mono_us() >= w->cons->commit_us) {
+      /* Committed now (asynchronously, at most every 200 ms) rather than
+       * by the auto-commit up to 5 s later: an eager revoke's own commit
+       * fails while the group's members rejoin (the dev broker refuses
+       * commits then, "rebalance in progress"), and the next owner reads
+       * again whatever was stored but not committed. */
+      rd_kafka_commit(w->cons->rk, NULL, 1);
+      w->cons->commit_us = ls_mono_us() + COMMIT_EVERY_US;
+    }
   }
   rd_kafka_topic_partition_list_destroy(l);
 }

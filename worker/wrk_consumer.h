@@ -57,6 +57,7 @@ typedef struct wrk_consumer {
    * when it starts. */
   volatile sig_atomic_t abort;
   bool revoked;
+  int64_t commit_us; /* mono: the next commit after a store, not before */
 } wrk_consumer;
 
 /* Creates the consumer and subscribes to the group's event topics. */

@@ -17,6 +17,7 @@
 #define M_WINDOW_LEFT "leadsync_hubspot_window_remaining"
 #define M_WINDOW_LIMIT "leadsync_hubspot_window_limit"
 #define M_PAUSED "leadsync_hubspot_daily_paused"
+#define M_RL_TIME "leadsync_hubspot_ratelimit_seconds_total"
 #define M_DEFER_AGE "leadsync_worker_oldest_deferred_age_seconds"
 #define M_DEFER_PARTS "leadsync_worker_deferred_partitions"
 
@@ -87,6 +88,9 @@ void wrk_obs_declare(ls_metrics *m) {
       {LS_GAUGE, M_WINDOW_LIMIT, "Requests per 10-second window"},
       {LS_GAUGE, M_PAUSED,
        "1 while the portal's daily budget is spent (calls wait for reset)"},
+      {LS_COUNTER, M_RL_TIME,
+       "Seconds this process spent per rate-limit state at the tenant's "
+       "portal (docs/worker.md \"Rate limiting\")"},
   };
   for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++)
     ls_metrics_declare(m, fams[i].k, fams[i].name, fams[i].help, NULL);
@@ -213,6 +217,13 @@ static void budgets(wrk *w) {
     ls_metrics_set(w->metrics, M_WINDOW_LIMIT, NULL, lab,
                    (double)s.window_limit);
     ls_metrics_set(w->metrics, M_PAUSED, NULL, lab, s.daily_blocked ? 1 : 0);
+    double ts[HS_RL_T_N];
+    hs_limiter_times(w->targets[i].lim, now, ts);
+    for (int k = 0; k < HS_RL_T_N; k++) {
+      char sl[200];
+      snprintf(sl, sizeof sl, "%s,state=\"%s\"", lab, hs_rl_time_name(k));
+      ls_metrics_set(w->metrics, M_RL_TIME, NULL, sl, ts[k]);
+    }
   }
 }
 

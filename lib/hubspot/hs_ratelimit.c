@@ -24,8 +24,11 @@
  * -Remaining say how much of the portal's window the server had counted
  * when the request arrived; less our own requests that had arrived by
  * then (hs_run answers a whole wave before it sends the next), that is
- * what the other processes spent. With all our sends in the window since,
- * it estimates the window now, and a send goes while the estimate stays
+ * what the other processes spent. With all our sends the server may still
+ * count (an answered one arrived before its answer, so it leaves the
+ * server's window at the latest a window after the answer; an unanswered
+ * one is counted for the window and the guard after its send), it
+ * estimates the window now, and a send goes while the estimate stays
  * under a cap: the window less the reserve for a priority process
  * (replies, category updates), less the reserve and the headroom for a
  * bulk one, so bulk processes leave the headroom free and when both wait
@@ -76,6 +79,7 @@ void hs_rl_headers_clear(hs_rl_headers *h) {
 
 typedef struct {
   int64_t *ts;
+  int64_t *exp; /* sends only: when it surely left the server's window */
   size_t cap, head, n;
 } ring;
 
@@ -99,6 +103,8 @@ static void ring_push(ring *r, int64_t t) {
     r->n--;
   }
   r->ts[(r->head + r->n) % r->cap] = t;
+  if (r->exp)
+    r->exp[(r->head + r->n) % r->cap] = INT64_MAX;
   r->n++;
 }
 
@@ -144,7 +150,21 @@ struct hs_limiter {
   /* Work-conserving quota. */
   hs_rl_class cls;
   long hdr_others; /* the others' count in this view */
+  /* Where the time goes (hs_limiter_times): the state since t_last_us. */
+  int64_t t_us[HS_RL_T_N];
+  int64_t t_last_us;
+  int t_state;
+  int why; /* borrowing: why the last acquire waited (HS_RL_T_*) */
 };
+
+/* Time since the last change goes to the state it was in. */
+static void t_enter(hs_limiter *l, int64_t now_us, int state) {
+  if (l->t_last_us > 0 && now_us > l->t_last_us)
+    l->t_us[l->t_state] += now_us - l->t_last_us;
+  if (now_us > l->t_last_us)
+    l->t_last_us = now_us;
+  l->t_state = state;
+}
 
 /* A header view is fresh for this many of the round trips that brought
  * it, and never longer than HS_VIEW_FRESH_US (view_fresh). */
@@ -177,6 +197,7 @@ hs_limiter *hs_limiter_new(const hs_limiter_conf *c) {
   if (l->c.headroom < 0)
     l->c.headroom = -1;
   if (ring_init(&l->sends, (size_t)l->c.per_window) ||
+      !(l->sends.exp = calloc(l->sends.cap, sizeof *l->sends.exp)) ||
       ring_init(&l->search, (size_t)l->c.search_per_s) ||
       ring_init(&l->probes,
                 (size_t)(l->c.reserve / 2 > 1 ? l->c.reserve / 2 : 1))) {
@@ -190,6 +211,7 @@ void hs_limiter_free(hs_limiter *l) {
   if (!l)
     return;
   free(l->sends.ts);
+  free(l->sends.exp);
   free(l->search.ts);
   free(l->probes.ts);
   free(l);
@@ -393,6 +415,44 @@ static bool borrowing(const hs_limiter *l) {
   return l->shared && l->c.headroom >= 0;
 }
 
+/* An answered request reached the server before its answer, so the
+ * server stops counting it at the latest a window after the answer; this
+ * margin covers the server's clock granularity (the guard, which covers
+ * unanswered requests of unknown arrival, bounds it). */
+#define HS_ANSWERED_MARGIN_US 50000
+
+static int64_t answered_span_us(const hs_limiter *l) {
+  int64_t g = (int64_t)l->c.guard_ms * 1000;
+  return (int64_t)l->c.window_ms * 1000 +
+         (g < HS_ANSWERED_MARGIN_US ? g : HS_ANSWERED_MARGIN_US);
+}
+
+/* The server answered our request sent at sent_us (it carried the
+ * rate-limit headers): it leaves our count of the server's window a
+ * window after now instead of a window and the guard after it was sent. */
+static void mark_answered(hs_limiter *l, int64_t sent_us, int64_t now_us) {
+  int64_t e = now_us + answered_span_us(l);
+  for (size_t i = 0; i < l->sends.n; i++) {
+    size_t ix = (l->sends.head + i) % l->sends.cap;
+    if (l->sends.ts[ix] == sent_us && l->sends.exp[ix] == INT64_MAX) {
+      if (e < l->sends.ts[ix] + window_us(l))
+        l->sends.exp[ix] = e;
+      return;
+    }
+  }
+}
+
+/* Our sends the server may still count at now (the ring pruned to the
+ * window and the guard): unanswered ones all, answered ones until a
+ * window after their answer. */
+static long ours_live(const hs_limiter *l, int64_t now_us) {
+  long k = 0;
+  for (size_t i = 0; i < l->sends.n; i++)
+    if (l->sends.exp[(l->sends.head + i) % l->sends.cap] > now_us)
+      k++;
+  return k;
+}
+
 /* What the other processes had spent of the server's window when the
  * viewed request arrived: the server's count less ours sent up to it,
  * except those still unanswered (they may not have arrived yet). */
@@ -443,7 +503,7 @@ static bool view_fresh(const hs_limiter *l, int64_t now_us) {
 static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room) {
   if (!view_fresh(l, now_us))
     return false;
-  long ours = (long)l->sends.n;
+  long ours = ours_live(l, now_us);
   long since = (long)ring_count_after(&l->sends, l->hdr_sent_us);
   /* Under our cap, by the view: the others as they were then, all of ours
    * in the window now (those sent since the view included). */
@@ -452,6 +512,8 @@ static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room) {
    * s / (2 - s) of its share s before the next answer. */
   double s = share_now(l);
   long r = (long)(s / (2.0 - s) * (double)(free + since)) - since;
+  l->why = free < 1 ? HS_RL_T_FULL : HS_RL_T_SHARE;
+
   /* Paced: a bulk process sends at most an eighth of its cap per eighth
    * of the window, so the window does not fill (and later drain) in
    * bursts that leave the priority processes nothing for seconds. */
@@ -459,8 +521,11 @@ static bool view_room(hs_limiter *l, int64_t now_us, int lim, long *room) {
     long eighth = (cap_of(l, lim) + 7) / 8;
     long recent = (long)ring_count_after(
         &l->sends, now_us - (int64_t)l->c.window_ms * 1000 / 8);
-    if (r > eighth - recent)
+    if (r > eighth - recent) {
       r = eighth - recent;
+      if (free >= 1)
+        l->why = HS_RL_T_PACED;
+    }
   }
   if (r < 1 && free >= 1 && l->in_flight == 0)
     r = 1; /* a lone request, whatever the share */
@@ -488,12 +553,13 @@ static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
       return 0;
     }
   } else if (l->in_flight == 0) {
+    l->why = HS_RL_T_OTHER;
     /* No fresh view: a lone request at a time, whose answer brings one,
      * while an older view of this window (if any) showed room under our
      * cap with our sends since counted, or within the quota once the
      * window that view described has passed. */
     bool old = l->hdr_known && l->hdr_obs_us > now_us - span;
-    long ours = (long)l->sends.n;
+    long ours = ours_live(l, now_us);
     if (old ? cap_of(l, lim) - l->hdr_others - ours >= 1
             : (int)ours < quota_of(l, now_us, lim)) {
       take(l, now_us, false);
@@ -504,18 +570,37 @@ static int64_t acquire_borrowing(hs_limiter *l, int64_t now_us, int lim) {
       return 0;
     }
   }
+  if (!fresh)
+    l->why = l->in_flight > 0 ? HS_RL_T_STALE : HS_RL_T_OTHER;
   if (l->in_flight > 0)
     return 20000; /* answers are on their way; look again then */
   /* Our oldest send leaving the window, the view ageing, or the quota
    * growing: look again within 100 ms; within 10 ms while the view is
    * fresh (our own sends that leave the window make room in it). */
   int64_t cap_us = fresh ? 10000 : 100000;
-  int64_t w =
-      l->sends.n ? l->sends.ts[l->sends.head] + span - now_us + 1 : cap_us;
-  return w < cap_us ? w : cap_us;
+  int64_t w = cap_us;
+  for (size_t i = 0; i < l->sends.n; i++) {
+    size_t ix = (l->sends.head + i) % l->sends.cap;
+    int64_t leave = l->sends.exp[ix] < l->sends.ts[ix] + span
+                        ? l->sends.exp[ix]
+                        : l->sends.ts[ix] + span;
+    if (leave > now_us && leave - now_us + 1 < w)
+      w = leave - now_us + 1;
+  }
+  return w;
 }
 
+static int64_t acquire(hs_limiter *l, bool search, int64_t now_us);
+
 int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
+  l->why = HS_RL_T_OTHER;
+  int64_t w = acquire(l, search, now_us);
+  if (!search)
+    t_enter(l, now_us, w == 0 ? HS_RL_T_SENDING : l->why);
+  return w;
+}
+
+static int64_t acquire(hs_limiter *l, bool search, int64_t now_us) {
   int64_t until;
   if (hs_limiter_daily_blocked(l, now_us, &until))
     return until - now_us;
@@ -526,7 +611,9 @@ int64_t hs_limiter_acquire(hs_limiter *l, bool search, int64_t now_us) {
   int64_t span = window_us(l);
   ring_prune(&l->sends, now_us - span);
   int lim = limit_of(l);
-  if (l->sends.n >= (size_t)lim)
+  if (borrowing(l) && ours_live(l, now_us) >= lim)
+    return 10000;
+  if (!borrowing(l) && l->sends.n >= (size_t)lim)
     return l->sends.ts[l->sends.head] + span - now_us + 1;
   if (borrowing(l))
     return acquire_borrowing(l, now_us, lim);
@@ -561,6 +648,8 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
                         int64_t now_us, const hs_rl_headers *h) {
   if (!search && l->in_flight > 0)
     l->in_flight--;
+  if (!search)
+    t_enter(l, now_us, l->in_flight > 0 ? HS_RL_T_SENDING : HS_RL_T_IDLE);
   if (h->daily_remaining == 0)
     l->daily_blocked_until_us = now_us + until_midnight_us_of(l);
   if (h->daily > 0 && h->daily_remaining >= 0) {
@@ -571,6 +660,7 @@ void hs_limiter_observe(hs_limiter *l, bool search, int64_t sent_us,
   }
   if (search || h->remaining < 0)
     return;
+  mark_answered(l, sent_us, now_us);
   if (l->hdr_known && sent_us < l->hdr_sent_us)
     return; /* an older answer than the one we hold */
   if (l->hdr_known && sent_us == l->hdr_sent_us &&
@@ -674,7 +764,7 @@ void hs_limiter_on_429(hs_limiter *l, bool search, bool daily, int64_t now_us,
 
 int hs_limiter_in_window(hs_limiter *l, int64_t now_us) {
   ring_prune(&l->sends, now_us - window_us(l));
-  return (int)l->sends.n;
+  return (int)ours_live(l, now_us);
 }
 
 void hs_limiter_snapshot(hs_limiter *l, int64_t now_us, hs_rl_snapshot *out) {
@@ -696,6 +786,19 @@ void hs_limiter_snapshot(hs_limiter *l, int64_t now_us, hs_rl_snapshot *out) {
     out->daily_limit = -1;
     out->daily_remaining = out->daily_blocked ? 0 : -1;
   }
+}
+
+static const char *const t_names[HS_RL_T_N] = {
+    "idle", "sending", "share", "paced", "full", "stale", "other"};
+
+const char *hs_rl_time_name(int state) {
+  return state >= 0 && state < HS_RL_T_N ? t_names[state] : "?";
+}
+
+void hs_limiter_times(hs_limiter *l, int64_t now_us, double out_s[HS_RL_T_N]) {
+  t_enter(l, now_us, l->t_state);
+  for (int i = 0; i < HS_RL_T_N; i++)
+    out_s[i] = (double)l->t_us[i] / 1e6;
 }
 
 /* -- registry ----------------------------------------------------------- */

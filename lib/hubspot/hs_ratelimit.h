@@ -105,6 +105,23 @@ void hs_limiter_set_class(hs_limiter *l, hs_rl_class c);
  * without one (tests). */
 int hs_limiter_room(hs_limiter *l, int64_t now_us);
 
+/* Where a process's time goes at a portal (the quota gauges; docs/worker.md
+ * "Rate limiting"): from its first call, the time since each call to
+ * hs_limiter_acquire or _observe goes to the state that left it in. */
+enum {
+  HS_RL_T_IDLE,    /* nothing waiting, nothing in flight */
+  HS_RL_T_SENDING, /* requests in flight, none waiting for the budget */
+  HS_RL_T_SHARE,   /* waiting: a fresh view's room taken (share/(2-share)) */
+  HS_RL_T_PACED,   /* waiting: bulk pacing (an eighth per eighth) */
+  HS_RL_T_FULL,    /* waiting: a fresh view shows the window at our cap */
+  HS_RL_T_STALE,   /* waiting: no fresh view, one request at a time */
+  HS_RL_T_OTHER,   /* waiting: quota, old view full, 429, daily, fixed */
+  HS_RL_T_N
+};
+/* Seconds per state so far (counters), and the states' label values. */
+void hs_limiter_times(hs_limiter *l, int64_t now_us, double out_s[HS_RL_T_N]);
+const char *hs_rl_time_name(int state);
+
 /* What is left of a portal's budget, for the quota gauges. */
 typedef struct {
   long window_limit;     /* requests per window (config or header Max) */
