@@ -41,6 +41,10 @@ grep -E "Requests/sec|50%|99%|Non-2xx" "$T/wrk.txt" || true
 HZ=$(getconf CLK_TCK)
 echo "== CPU seconds over ${SECS}s (2 cores = $((2 * SECS)) s): ingress $(( (I1 - I0) / HZ )), dev broker $(( (B1 - B0) / HZ )), the rest (wrk, kernel softirq) is the remainder"
 echo "== ingress: self time by library"
-perf report -i "$T/ingress.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8
+perf report -i "$T/ingress.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -10
+echo "== ingress: self time by thread"
+perf report -i "$T/ingress.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -8
+echo "== ingress: the HTTP threads by library"
+perf report -i "$T/ingress.data" --comm MHD-worker --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -10
 echo "== ingress: top functions"
 perf report -i "$T/ingress.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -${TOP:-12}

@@ -27,8 +27,12 @@
 
 /* ---- the pick tree ------------------------------------------------------ */
 
+/* A key of up to PICK_INLINE - 1 bytes is kept in the kid itself, so a
+ * lookup touches the slot and the kid, not a third place. */
+#define PICK_INLINE 24
 typedef struct {
-  char *key;
+  char *heap; /* the key when it is too long for inl, else NULL */
+  char inl[PICK_INLINE];
   size_t len;
   uint32_t hash;
   ing_pick *child;
@@ -38,9 +42,16 @@ struct ing_pick {
   bool whole;
   pick_kid *kids;
   size_t n, cap;
-  uint32_t *slots; /* open addressing: kid index + 1, 0 = empty */
-  size_t nslots;   /* power of two, >= 2n */
+  /* Open addressing: the key's hash << 32 | kid index + 1, 0 = empty; a
+   * key that is not picked (most of a body's) is told apart by the slot
+   * alone. */
+  uint64_t *slots;
+  size_t nslots; /* power of two, >= 4n */
 };
+
+static const char *kid_key(const pick_kid *k) {
+  return k->heap ? k->heap : k->inl;
+}
 
 /* The key's hash, eight bytes at a time (every key of every picked object
  * is looked up, so this runs for most members of a body). */
@@ -71,7 +82,7 @@ void ing_pick_free(ing_pick *p) {
   if (!p)
     return;
   for (size_t i = 0; i < p->n; i++) {
-    free(p->kids[i].key);
+    free(p->kids[i].heap);
     ing_pick_free(p->kids[i].child);
   }
   free(p->kids);
@@ -89,27 +100,29 @@ static const ing_pick *pick_find(const ing_pick *p, const char *key,
     return NULL;
   uint32_t h = key_hash(key, len);
   for (size_t i = h & (p->nslots - 1);; i = (i + 1) & (p->nslots - 1)) {
-    uint32_t s = p->slots[i];
+    uint64_t s = p->slots[i];
     if (!s)
       return NULL;
-    const pick_kid *k = &p->kids[s - 1];
-    if (k->hash == h && k->len == len && !memcmp(k->key, key, len))
+    if ((uint32_t)(s >> 32) != h)
+      continue;
+    const pick_kid *k = &p->kids[(uint32_t)s - 1];
+    if (k->len == len && !memcmp(kid_key(k), key, len))
       return k->child;
   }
 }
 
 static bool pick_reindex(ing_pick *p) {
   size_t ns = 16;
-  while (ns < 2 * p->n)
+  while (ns < 4 * p->n)
     ns *= 2;
-  uint32_t *slots = calloc(ns, sizeof *slots);
+  uint64_t *slots = calloc(ns, sizeof *slots);
   if (!slots)
     return false;
   for (size_t k = 0; k < p->n; k++) {
     size_t i = p->kids[k].hash & (ns - 1);
     while (slots[i])
       i = (i + 1) & (ns - 1);
-    slots[i] = (uint32_t)(k + 1);
+    slots[i] = (uint64_t)p->kids[k].hash << 32 | (uint64_t)(k + 1);
   }
   free(p->slots);
   p->slots = slots;
@@ -125,11 +138,14 @@ ing_pick *ing_pick_child(ing_pick *p, const char *key) {
   if (!LS_ARRAY_GROW(p->kids, p->cap, p->n + 1))
     return NULL;
   pick_kid *k = &p->kids[p->n];
-  k->key = strdup(key);
+  memset(k, 0, sizeof *k);
+  if (len < PICK_INLINE)
+    memcpy(k->inl, key, len + 1);
+  else if (!(k->heap = strdup(key)))
+    return NULL;
   k->child = ing_pick_new();
-  if (!k->key || !k->child) {
-    free(k->key);
-    free(k->child);
+  if (!k->child) {
+    free(k->heap);
     return NULL;
   }
   k->len = len;
@@ -137,7 +153,7 @@ ing_pick *ing_pick_child(ing_pick *p, const char *key) {
   p->n++;
   if (!pick_reindex(p)) {
     p->n--;
-    free(k->key);
+    free(k->heap);
     free(k->child);
     return NULL;
   }

@@ -101,10 +101,15 @@ static job *job_add(jvec *jobs, jkind k, size_t tenant) {
   return j;
 }
 
-/* Adds e to j; out of memory: e is deferred instead. */
-static void job_take(job *j, wrk_event *e) {
-  if (!evec_push(&j->evs, e) && e->outcome == WRK_PENDING)
+/* Adds e to a; out of memory: e is deferred instead (left out of every
+ * call, it would be failed as "no HubSpot result"). */
+static void take(evec *a, wrk_event *e) {
+  if (!evec_push(a, e) && e->outcome == WRK_PENDING)
     e->outcome = WRK_DEFERRED;
+}
+
+static void job_take(job *j, wrk_event *e) {
+  take(&j->evs, e);
 }
 
 /* Stop sending: shutdown, or the flush's partitions were revoked. */
@@ -526,7 +531,7 @@ static bool bisect(job *j, jvec *next) {
 static void pending_only(evec *dst, const evec *src) {
   for (size_t i = 0; i < src->n; i++)
     if (src->v[i]->outcome == WRK_PENDING)
-      evec_push(dst, src->v[i]);
+      take(dst, src->v[i]);
 }
 
 /* -- phase 1: update_only lookups --------------------------------------- */
@@ -848,7 +853,7 @@ static void retry_missing(wrk *w, job *j, umatch *u, jvec *next) {
       continue;
     }
     for (size_t i = 0; i < u->g[q].evs.n; i++)
-      evec_push(&missing, u->g[q].evs.v[i]);
+      take(&missing, u->g[q].evs.v[i]);
   }
   if (!missing.n)
     return;
@@ -874,7 +879,10 @@ static void retry_missing(wrk *w, job *j, umatch *u, jvec *next) {
     job_take(sub, missing.v[i]);
   free(missing.v);
   if (j->evs.n > sub->evs.n) {
-    jvec_push(next, sub); /* the failing inputs again, on their own */
+    if (!jvec_push(next, sub)) { /* the failing inputs again, on their own */
+      defer_events(&sub->evs);
+      job_free(sub);
+    }
   } else if (bisect(sub, next)) {
     job_free(sub);
   } else {
@@ -1073,14 +1081,15 @@ static void create_errors(wrk *w, job *j, const json_t *errors, jvec *next,
     bool again = drop_rejected(w, &one, NULL, it);
     free(one.v);
     if (again) {
-      job *c = job_add(next, J_CREATE, j->tenant);
+      /* In retried first: not searched as unknown while created again. */
+      job *c =
+          evec_push(retried, e) ? job_add(next, J_CREATE, j->tenant) : NULL;
       if (!c) {
         e->outcome = WRK_DEFERRED;
         continue;
       }
       c->eng = j->eng;
       job_take(c, e);
-      evec_push(retried, e);
       continue;
     }
     const char *cat = json_string_value(json_object_get(it, "category"));
@@ -1118,7 +1127,7 @@ static void create_done(wrk *w, job *j, jvec *next, jvec *searches) {
       again = again || retried.v[q] == j->evs.v[i];
     if (!again && j->evs.v[i]->outcome == WRK_PENDING &&
         !j->evs.v[i]->eng_id[0])
-      evec_push(&unknown, j->evs.v[i]);
+      take(&unknown, j->evs.v[i]);
   }
   free(retried.v);
   if (unknown.n)
@@ -1270,7 +1279,7 @@ static void upserts(wrk *w, wrk_event **evs, size_t n) {
     evec pend = {0};
     for (size_t i = 0; i < n; i++)
       if (evs[i]->outcome == WRK_PENDING && tenant_ix(w, evs[i]) == t)
-        evec_push(&pend, evs[i]);
+        take(&pend, evs[i]);
     cgroup *g;
     size_t ng = group_by_email(&pend, &g);
     job *j = NULL;
@@ -1320,7 +1329,7 @@ static void queue_engagements(wrk *w, wrk_event **evs, size_t n, jvec *jobs,
         if (e->outcome != WRK_PENDING || tenant_ix(w, e) != t ||
             e->map.eng != (hs_eng_kind)k || !e->contact_id[0])
           continue;
-        evec_push(e->suspect ? &suspect : &fresh, e);
+        take(e->suspect ? &suspect : &fresh, e);
         if (e->suspect && e->search_from > search_from)
           search_from = e->search_from;
       }

@@ -92,27 +92,34 @@ static bool scratch_room(rd *r, size_t need) {
   return true;
 }
 
-static size_t put_utf8(char *o, uint32_t cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
+size_t ls_utf8_encode(uint32_t c, unsigned char *out) {
+  if (c < 0x80) {
+    out[0] = (unsigned char)c;
     return 1;
   }
-  if (cp < 0x800) {
-    o[0] = (char)(0xC0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3F));
+  if (c < 0x800) {
+    out[0] = (unsigned char)(0xC0 | (c >> 6));
+    out[1] = (unsigned char)(0x80 | (c & 0x3F));
     return 2;
   }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
+  if (c < 0x10000) {
+    out[0] = (unsigned char)(0xE0 | (c >> 12));
+    out[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+    out[2] = (unsigned char)(0x80 | (c & 0x3F));
     return 3;
   }
-  o[0] = (char)(0xF0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (char)(0x80 | (cp & 0x3F));
+  out[0] = (unsigned char)(0xF0 | (c >> 18));
+  out[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+  out[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+  out[3] = (unsigned char)(0x80 | (c & 0x3F));
   return 4;
+}
+
+/* What a one-letter escape (\n, \", ...) stands for; 0: not one. */
+static char simple_escape(unsigned char e) {
+  static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+  const char *p = e ? strchr(from, e) : NULL;
+  return p ? to[p - from] : 0;
 }
 
 /* The string at r->p (just past its opening quote): *out points at its
@@ -176,32 +183,13 @@ static bool read_string(rd *r, const char **out, size_t *len) {
       return false;
     unsigned char e = q[1];
     q += 2;
-    switch (e) {
-    case '"':
-    case '\\':
-    case '/':
-      r->scratch[o++] = (char)e;
+    char ch = simple_escape(e);
+    if (ch) {
+      r->scratch[o++] = ch;
       continue;
-    case 'b':
-      r->scratch[o++] = '\b';
-      continue;
-    case 'f':
-      r->scratch[o++] = '\f';
-      continue;
-    case 'n':
-      r->scratch[o++] = '\n';
-      continue;
-    case 'r':
-      r->scratch[o++] = '\r';
-      continue;
-    case 't':
-      r->scratch[o++] = '\t';
-      continue;
-    case 'u':
-      break;
-    default:
-      return false;
     }
+    if (e != 'u')
+      return false;
     if (r->end - q < 4)
       return false;
     int v = hex4(q);
@@ -221,7 +209,7 @@ static bool read_string(rd *r, const char **out, size_t *len) {
     } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
       return false;
     }
-    o += put_utf8(r->scratch + o, cp);
+    o += ls_utf8_encode(cp, (unsigned char *)r->scratch + o);
   }
   *out = r->scratch;
   *len = o;
@@ -231,6 +219,16 @@ static bool read_string(rd *r, const char **out, size_t *len) {
 
 static bool is_digit(unsigned char c) {
   return c >= '0' && c <= '9';
+}
+
+/* Past the digits at q (one at least), or NULL. */
+static const unsigned char *digits(const unsigned char *q,
+                                   const unsigned char *end) {
+  if (q >= end || !is_digit(*q))
+    return NULL;
+  while (q < end && is_digit(*q))
+    q++;
+  return q;
 }
 
 static json_t *read_number(rd *r) {
@@ -244,28 +242,20 @@ static json_t *read_number(rd *r) {
     q++;
     if (q < r->end && is_digit(*q))
       return NULL;
-  } else if (is_digit(*q)) {
-    while (q < r->end && is_digit(*q))
-      q++;
-  } else {
+  } else if (!(q = digits(q, r->end))) {
     return NULL;
   }
   if (q < r->end && *q == '.') {
-    q++;
-    if (q >= r->end || !is_digit(*q))
+    if (!(q = digits(q + 1, r->end)))
       return NULL;
-    while (q < r->end && is_digit(*q))
-      q++;
     real = true;
   }
   if (q < r->end && (*q == 'e' || *q == 'E')) {
     q++;
     if (q < r->end && (*q == '+' || *q == '-'))
       q++;
-    if (q >= r->end || !is_digit(*q))
+    if (!(q = digits(q, r->end)))
       return NULL;
-    while (q < r->end && is_digit(*q))
-      q++;
     real = true;
   }
   size_t n = (size_t)(q - s);
@@ -300,86 +290,80 @@ static bool literal(rd *r, const char *word, size_t n) {
 
 static json_t *read_value(rd *r);
 
-static json_t *read_object(rd *r) {
-  json_t *o = json_object();
-  if (!o)
-    return NULL;
+/* After an object member or array element: 0 at the closing bracket
+ * (consumed), 1 after a comma (and the blanks after it), -1 otherwise. */
+static int after_item(rd *r, char close) {
   skip_ws(r);
-  if (r->p < r->end && *r->p == '}') {
+  if (r->p >= r->end)
+    return -1;
+  if (*r->p == (unsigned char)close) {
     r->p++;
-    return o;
+    return 0;
   }
-  for (;;) {
-    const char *k;
-    size_t klen;
-    if (r->p >= r->end || *r->p != '"')
-      goto fail;
-    r->p++;
-    if (!read_string(r, &k, &klen))
-      goto fail;
-    /* The key may sit in scratch, which the value's strings reuse. */
-    char kb[128], *key = klen < sizeof kb ? kb : malloc(klen + 1);
-    if (!key)
-      goto fail;
-    memcpy(key, k, klen);
-    key[klen] = '\0';
-    skip_ws(r);
-    json_t *v = NULL;
-    if (r->p < r->end && *r->p == ':') {
-      r->p++;
-      skip_ws(r);
-      v = read_value(r);
-    }
-    int rc = v ? json_object_setn_new_nocheck(o, key, klen, v) : -1;
-    if (key != kb)
-      free(key);
-    if (rc)
-      goto fail;
-    skip_ws(r);
-    if (r->p >= r->end)
-      goto fail;
-    if (*r->p == '}') {
-      r->p++;
-      return o;
-    }
-    if (*r->p != ',')
-      goto fail;
-    r->p++;
-    skip_ws(r);
-  }
-fail:
-  json_decref(o);
-  return NULL;
+  if (*r->p != ',')
+    return -1;
+  r->p++;
+  skip_ws(r);
+  return 1;
 }
 
-static json_t *read_array(rd *r) {
-  json_t *a = json_array();
-  if (!a)
+/* One "key": value of an object, added to o. */
+static bool read_member(rd *r, json_t *o) {
+  const char *k;
+  size_t klen;
+  if (r->p >= r->end || *r->p != '"')
+    return false;
+  r->p++;
+  if (!read_string(r, &k, &klen))
+    return false;
+  /* The key may sit in scratch, which the value's strings reuse. */
+  char kb[128], *key = klen < sizeof kb ? kb : malloc(klen + 1);
+  if (!key)
+    return false;
+  memcpy(key, k, klen);
+  key[klen] = '\0';
+  skip_ws(r);
+  json_t *v = NULL;
+  if (r->p < r->end && *r->p == ':') {
+    r->p++;
+    skip_ws(r);
+    v = read_value(r);
+  }
+  int rc = v ? json_object_setn_new_nocheck(o, key, klen, v) : -1;
+  if (key != kb)
+    free(key);
+  return rc == 0;
+}
+
+/* One element of an array, appended to a. */
+static bool read_element(rd *r, json_t *a) {
+  json_t *v = read_value(r);
+  return v && json_array_append_new(a, v) == 0;
+}
+
+/* An object (obj, after its '{') or an array (after its '['). */
+static json_t *read_container(rd *r, bool obj) {
+  char close = obj ? '}' : ']';
+  json_t *c = obj ? json_object() : json_array();
+  if (!c)
     return NULL;
   skip_ws(r);
-  if (r->p < r->end && *r->p == ']') {
+  if (r->p < r->end && *r->p == (unsigned char)close) {
     r->p++;
-    return a;
+    return c;
   }
-  for (;;) {
-    json_t *v = read_value(r);
-    if (!v || json_array_append_new(a, v))
-      goto fail;
-    skip_ws(r);
-    if (r->p >= r->end)
-      goto fail;
-    if (*r->p == ']') {
-      r->p++;
-      return a;
-    }
-    if (*r->p != ',')
-      goto fail;
-    r->p++;
-    skip_ws(r);
+  int next = 1;
+  while (next > 0) {
+    if (!(obj ? read_member(r, c) : read_element(r, c)))
+      next = -1;
+    else
+      next = after_item(r, close);
   }
-fail:
-  json_decref(a);
-  return NULL;
+  if (next < 0) {
+    json_decref(c);
+    return NULL;
+  }
+  return c;
 }
 
 static json_t *read_value(rd *r) {
@@ -388,12 +372,9 @@ static json_t *read_value(rd *r) {
   json_t *v = NULL;
   switch (*r->p) {
   case '{':
-    r->p++;
-    v = read_object(r);
-    break;
   case '[':
     r->p++;
-    v = read_array(r);
+    v = read_container(r, r->p[-1] == '{');
     break;
   case '"': {
     const char *s;

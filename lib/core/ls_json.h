@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The object or array in buf[0..len), or NULL where json_loadb with no
  * flags fails (bad syntax or UTF-8, \u0000, an integer out of range, a
@@ -22,5 +23,9 @@ json_t *ls_json_loadb(const char *buf, size_t len);
  * UTF-8 in a string, out of memory). *len_out (may be NULL) gets the
  * length. */
 char *ls_json_dumps(const json_t *j, size_t *len_out);
+
+/* Writes code point c (at most 0x10FFFF, no surrogate check) as UTF-8 into
+ * out (room for 4 bytes); returns the number of bytes written. */
+size_t ls_utf8_encode(uint32_t c, unsigned char *out);
 
 #endif

@@ -96,29 +96,6 @@ static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp) {
   return len;
 }
 
-size_t ls_utf8_encode(uint32_t c, unsigned char *out) {
-  if (c < 0x80) {
-    out[0] = (unsigned char)c;
-    return 1;
-  }
-  if (c < 0x800) {
-    out[0] = (unsigned char)(0xC0 | (c >> 6));
-    out[1] = (unsigned char)(0x80 | (c & 0x3F));
-    return 2;
-  }
-  if (c < 0x10000) {
-    out[0] = (unsigned char)(0xE0 | (c >> 12));
-    out[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-    out[2] = (unsigned char)(0x80 | (c & 0x3F));
-    return 3;
-  }
-  out[0] = (unsigned char)(0xF0 | (c >> 18));
-  out[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
-  out[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-  out[3] = (unsigned char)(0x80 | (c & 0x3F));
-  return 4;
-}
-
 void ls_normalize_email(const char *in, char *out, size_t outlen) {
   size_t n = strlen(in);
   while (n && isspace((unsigned char)in[n - 1]))

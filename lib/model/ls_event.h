@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ls_err.h"
+#include "ls_json.h" /* ls_utf8_encode */
 
 /* X(ENUM_SUFFIX, "EVENT_TYPE", "topic_slug", has_lead) */
 #define LS_EVENT_TYPES(X)                                                      \
@@ -84,8 +85,7 @@ void ls_json_num_id(const json_t *v, char *out, size_t outlen);
  * lower-case mapping; invalid bytes kept) into out: the one rule for every
  * address leadsync keys on. "" when it does not fit. */
 void ls_normalize_email(const char *in, char *out, size_t outlen);
-/* Writes code point c (at most 0x10FFFF, no surrogate check) as UTF-8 into
- * out (room for 4 bytes); returns the number of bytes written. */
-size_t ls_utf8_encode(uint32_t c, unsigned char *out);
+/* ls_utf8_encode is in ls_json.h (the JSON reader decodes escapes with
+ * it), included above for this header's users. */
 
 #endif
