@@ -184,7 +184,7 @@ static void test_fixtures_and_mutations(void **state) {
     if (!strstr(de->d_name, ".json"))
       continue;
     snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-    size_t len;
+    size_t len = 0;
     char *b = slurp(path, &len);
     assert_non_null(b);
     files++;
