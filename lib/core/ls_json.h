@@ -15,7 +15,10 @@
 
 /* The object or array in buf[0..len), or NULL where json_loadb with no
  * flags fails (bad syntax or UTF-8, \u0000, an integer out of range, a
- * real overflow, nesting deeper than jansson's 2048, trailing text). */
+ * real overflow, nesting deeper than jansson's 2048, trailing text), and
+ * on every raw NUL byte: jansson 2.14 skips one right after a number or a
+ * literal ("[1\0]" is [1] to it, a quirk of its stream's unget); NUL is
+ * never JSON, and the ingress's scanner refuses it too. */
 json_t *ls_json_loadb(const char *buf, size_t len);
 
 /* json_dumps(j, JSON_COMPACT) (insertion order, no escaping of '/' or of

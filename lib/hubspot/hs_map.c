@@ -575,6 +575,9 @@ void hs_props_merge(json_t *dst, json_t *times, const json_t *src,
     if (old && json_integer_value(old) > t_us)
       continue; /* a newer event already set it */
     json_object_set(dst, k, v);
-    json_object_set_new(times, k, json_integer(t_us));
+    if (old) /* times is the caller's own: set in place, no new value */
+      json_integer_set(old, t_us);
+    else
+      json_object_set_new(times, k, json_integer(t_us));
   }
 }
