@@ -4,7 +4,9 @@
  * in-place secret_key mask (ingress/ing_mask.c) applied to stored bodies.
  * Every input also goes through the DOM route the single-pass scanner
  * replaced (tests/ingress/route_ref.c): both must give the same verdict,
- * event id, key, drift label and scope flag. */
+ * event id, key, drift label and scope flag. The worker's own JSON reader
+ * and writer (lib/core/ls_json.c) are checked against jansson on every
+ * input too: same acceptance, equal values, the same compact text. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "ing_mask.h"
 #include "ing_route.h"
 #include "ls_hash.h"
+#include "ls_json.h"
 #include "route_ref.h"
 
 static ing_schemas *schemas;
@@ -54,7 +57,35 @@ static int is_hex32(const char *s) {
   return 1;
 }
 
+/* ls_json_loadb accepts what json_loadb(.., 0, ..) accepts (raw NUL
+ * bytes aside: it refuses every one, jansson skips one after a number),
+ * to an equal value, and ls_json_dumps prints json_dumps' compact text. */
+static void json_differential(const uint8_t *data, size_t size) {
+  json_t *a = json_loadb((const char *)data, size, 0, NULL);
+  json_t *b = ls_json_loadb((const char *)data, size);
+  bool nul = memchr(data, 0, size) != NULL;
+  if ((a && !b && !nul) || (b && !a) || (a && b && !json_equal(a, b))) {
+    fprintf(stderr, "fuzz_ingress: ls_json %s, jansson %s\n",
+            b ? "accepts" : "rejects", a ? "accepts" : "rejects");
+    abort();
+  }
+  if (a && b) {
+    char *da = json_dumps(a, JSON_COMPACT);
+    size_t n = 0;
+    char *db = ls_json_dumps(b, &n);
+    if (!da || !db || n != strlen(da) || memcmp(da, db, n) != 0) {
+      fprintf(stderr, "fuzz_ingress: ls_json_dumps differs from json_dumps\n");
+      abort();
+    }
+    free(da);
+    free(db);
+  }
+  json_decref(a);
+  json_decref(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  json_differential(data, size);
   /* The source is picked from the input so every variant gets coverage
    * without changing the bytes under test. */
   const ls_source *src = &sources[size ? data[size - 1] % 3 : 0];
