@@ -177,6 +177,12 @@ static void intake_mapped(wrk_batch *b, wrk_event *e) {
   e->outcome = WRK_PENDING;
 }
 
+/* An operator's replay (header ls_replay): synced again on purpose. */
+static bool is_replay(const rd_kafka_message_t *m) {
+  char hv[8];
+  return m && kq_header(m, "ls_replay", hv, sizeof hv)[0] != '\0';
+}
+
 /* Tenant, receive time, body, event id and key of a consumed record;
  * false when it got its final outcome here (DLQ: not an event, unknown
  * tenant, or a poison record). *replay: an operator's replay. */
@@ -228,7 +234,7 @@ static bool identify(wrk_batch *b, wrk_event *e, bool *replay) {
     wrk_event_fail(e, WRK_DLQ_MAPPING, 0, "UNKNOWN_TENANT", err);
     return false;
   }
-  *replay = kq_header(m, "ls_replay", hv, sizeof hv)[0] != '\0';
+  *replay = is_replay(m);
   return true;
 }
 
@@ -460,10 +466,8 @@ void wrk_batch_recheck(wrk_batch *b) {
      * for HubSpot, or filtered (recorded as done when final). */
     if (!e->tenant || (e->outcome != WRK_PENDING && e->outcome != WRK_FILTERED))
       continue;
-    char hv[8];
-    bool replay = e->msg && kq_header(e->msg, "ls_replay", hv, sizeof hv)[0];
     wrk_outcome was = e->outcome;
-    if (already_final(b, e, replay)) {
+    if (already_final(b, e, is_replay(e->msg))) {
       changed |= was == WRK_PENDING;
       continue;
     }

@@ -108,8 +108,12 @@ static void take(evec *a, wrk_event *e) {
     e->outcome = WRK_DEFERRED;
 }
 
+/* Adds e to j's events; j NULL (its allocation failed): e is deferred. */
 static void job_take(job *j, wrk_event *e) {
-  take(&j->evs, e);
+  if (j)
+    take(&j->evs, e);
+  else if (e->outcome == WRK_PENDING)
+    e->outcome = WRK_DEFERRED;
 }
 
 /* Stop sending: shutdown, or the flush's partitions were revoked. */
@@ -253,8 +257,7 @@ static size_t group_by_email(const evec *evs, cgroup **out) {
       k++;
     if (k == ng)
       g[ng++].email = e->map.email;
-    if (!evec_push(&g[k].evs, e) && e->outcome == WRK_PENDING)
-      e->outcome = WRK_DEFERRED;
+    take(&g[k].evs, e);
   }
   *out = g;
   return ng;
@@ -996,12 +999,8 @@ static void search_done(wrk *w, job *j, jvec *creates) {
   if (c)
     c->eng = j->eng;
   for (size_t i = 0; i < j->evs.n; i++)
-    if (!j->evs.v[i]->eng_id[0] && j->evs.v[i]->outcome == WRK_PENDING) {
-      if (c)
-        job_take(c, j->evs.v[i]);
-      else
-        j->evs.v[i]->outcome = WRK_DEFERRED;
-    }
+    if (!j->evs.v[i]->eng_id[0] && j->evs.v[i]->outcome == WRK_PENDING)
+      job_take(c, j->evs.v[i]);
   if (c && !c->evs.n)
     job_free(creates->v[--creates->n]);
 }
@@ -1010,12 +1009,8 @@ static void queue_search(wrk *w, jvec *searches, size_t tenant, hs_eng_kind eng,
                          const evec *evs, int64_t not_before) {
   for (size_t i = 0; i < evs->n; i += SEARCH_CHUNK) {
     job *s = job_add(searches, J_SEARCH, tenant);
-    for (size_t k = i; k < evs->n && k < i + SEARCH_CHUNK; k++) {
-      if (s)
-        job_take(s, evs->v[k]);
-      else if (evs->v[k]->outcome == WRK_PENDING)
-        evs->v[k]->outcome = WRK_DEFERRED;
-    }
+    for (size_t k = i; k < evs->n && k < i + SEARCH_CHUNK; k++)
+      job_take(s, evs->v[k]);
     if (s) {
       s->eng = eng;
       s->not_before = not_before;
@@ -1260,10 +1255,7 @@ static void lookups(wrk *w, wrk_event **evs, size_t n) {
         continue;
       if (!j || j->evs.n >= (size_t)w->s.batch_max)
         j = job_add(&jobs, J_READ, t);
-      if (j)
-        job_take(j, evs[i]);
-      else
-        evs[i]->outcome = WRK_DEFERRED;
+      job_take(j, evs[i]);
     }
   }
   run_rounds(w, &jobs, read_cb, NULL);
@@ -1335,12 +1327,8 @@ static void queue_engagements(wrk *w, wrk_event **evs, size_t n, jvec *jobs,
       }
       for (size_t i = 0; i < fresh.n; i += limit) {
         job *j = job_add(jobs, J_CREATE, t);
-        for (size_t m = i; m < fresh.n && m < i + limit; m++) {
-          if (j)
-            job_take(j, fresh.v[m]);
-          else
-            fresh.v[m]->outcome = WRK_DEFERRED;
-        }
+        for (size_t m = i; m < fresh.n && m < i + limit; m++)
+          job_take(j, fresh.v[m]);
         if (j)
           j->eng = (hs_eng_kind)k;
       }

@@ -611,12 +611,11 @@ static int64_t acquire(hs_limiter *l, bool search, int64_t now_us) {
   int64_t span = window_us(l);
   ring_prune(&l->sends, now_us - span);
   int lim = limit_of(l);
-  if (borrowing(l) && ours_live(l, now_us) >= lim)
-    return 10000;
-  if (!borrowing(l) && l->sends.n >= (size_t)lim)
-    return l->sends.ts[l->sends.head] + span - now_us + 1;
   if (borrowing(l))
-    return acquire_borrowing(l, now_us, lim);
+    return ours_live(l, now_us) >= lim ? 10000
+                                       : acquire_borrowing(l, now_us, lim);
+  if (l->sends.n >= (size_t)lim)
+    return l->sends.ts[l->sends.head] + span - now_us + 1;
   if (l->shared) {
     int q = quota_of(l, now_us, lim);
     int64_t hw = l->others_until_us > now_us ? header_wait(l, now_us) : 0;
