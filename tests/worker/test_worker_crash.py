@@ -3,7 +3,6 @@ HubSpot (no duplicated engagement) when
 - the worker is killed with SIGKILL mid-stream and started again, and
 - two replicas share the group and partitions move between them midway.
 Duplicates are counted and reported; the target is zero."""
-import collections
 import os
 import signal
 import sys
@@ -33,35 +32,6 @@ def synced_count(st, ids):
                if r["event_id"] in want and r["outcome"] == "synced")
 
 
-def engagement_counts(st, ids):
-    state = st.hubspot_state()
-    n = collections.Counter()
-    for kind in ("emails", "tasks"):
-        for o in wutil.objects(state, kind):
-            n[wutil.props(o).get("leadsync_event_id")] += 1
-    return n, state
-
-
-def verify(st, ids, label):
-    recs = wutil.wait_sync_log(st, ids, timeout=120,
-                               what=f"{label}: every event logged")
-    final = collections.Counter()
-    for i in ids:
-        outs = {r["outcome"] for r in recs[i]}
-        final["synced" if "synced" in outs else "/".join(sorted(outs))] += 1
-    c.eq(dict(final), {"synced": len(ids)}, f"{label}: every event synced")
-    n, state = engagement_counts(st, ids)
-    dups = sum(n[i] - 1 for i in ids if n[i] > 1)
-    missing = sum(1 for i in ids if n[i] == 0)
-    print(f"{label}: events={len(ids)} engagements={sum(n[i] for i in ids)} "
-          f"duplicates={dups} missing={missing} "
-          f"requests={state['counters']['requests_total']}", flush=True)
-    c.eq(dups, 0, f"{label}: duplicated engagements")
-    c.eq(missing, 0, f"{label}: events without their engagement")
-    c.eq(state["counters"]["requests_into_exhausted_window"], 0,
-         f"{label}: no request into an exhausted window")
-
-
 def kill_restart(st, cfg):
     ids = produce(st, 50000, 240)
     w = st.worker(cfg, "crash", EVENTS)
@@ -74,7 +44,7 @@ def kill_restart(st, cfg):
     c.true(done_before < len(ids), "killed mid-stream",
            f"{done_before} of {len(ids)} synced before the kill")
     w2 = st.worker(cfg, "crash", EVENTS)
-    verify(st, ids, "kill -9 and restart")
+    wutil.check_synced_once(c, st, ids, "kill -9 and restart")
     c.true(wutil.metric(w2.url, "leadsync_worker_duplicates_total") +
            wutil.metric(w2.url, "leadsync_worker_recovered_total") >= 0,
            "restart metrics readable")
@@ -92,7 +62,7 @@ def rebalance(st, cfg):
              what="both replicas progressing")
     a.stop()  # a second rebalance: B takes everything
     c.eq(a.p.returncode, 0, "replica A exits 0 on SIGTERM")
-    verify(st, ids, "two replicas with rebalances")
+    wutil.check_synced_once(c, st, ids, "two replicas with rebalances")
     b.stop()
 
 

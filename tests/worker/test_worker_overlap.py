@@ -55,27 +55,6 @@ def overlapped(proc):
         return 0
 
 
-def verify(st, ids, label):
-    recs = wutil.wait_sync_log(st, ids, timeout=120,
-                               what=f"{label}: every event logged")
-    final = collections.Counter()
-    for i in ids:
-        outs = {r["outcome"] for r in recs[i]}
-        final["synced" if "synced" in outs else "/".join(sorted(outs))] += 1
-    c.eq(dict(final), {"synced": len(ids)}, f"{label}: every event synced")
-    state = st.hubspot_state()
-    n = collections.Counter()
-    for kind in ("emails", "tasks"):
-        for o in wutil.objects(state, kind):
-            n[wutil.props(o).get("leadsync_event_id")] += 1
-    dups = sum(n[i] - 1 for i in ids if n[i] > 1)
-    missing = sum(1 for i in ids if n[i] == 0)
-    print(f"{label}: events={len(ids)} engagements={sum(n[i] for i in ids)} "
-          f"duplicates={dups} missing={missing}", flush=True)
-    c.eq(dups, 0, f"{label}: each engagement exists once")
-    c.eq(missing, 0, f"{label}: every event has its engagement")
-
-
 def kill_restart(st, cfg):
     ids = produce(st, 70000, 300)
     w = st.worker(cfg, "ovk", EVENTS)
@@ -86,7 +65,7 @@ def kill_restart(st, cfg):
     w.expected_exit = True
     c.true(synced_count(st, ids) < len(ids), "killed mid-stream")
     w2 = st.worker(cfg, "ovk", EVENTS)
-    verify(st, ids, "kill -9 while overlapping, restart")
+    wutil.check_synced_once(c, st, ids, "kill -9 while overlapping, restart")
     c.true(overlapped(w2) > 0, "the restarted worker overlaps too")
     w2.stop()
     c.eq(w2.p.returncode, 0, "restarted worker exits 0 on SIGTERM")
@@ -102,7 +81,8 @@ def rebalance(st, cfg):
              what="both replicas progressing")
     a.stop()  # a second rebalance: B takes everything
     c.eq(a.p.returncode, 0, "replica A exits 0 on SIGTERM")
-    verify(st, ids, "a replica joins and leaves while flushes overlap")
+    wutil.check_synced_once(
+        c, st, ids, "a replica joins and leaves while flushes overlap")
     b.stop()
     c.eq(b.p.returncode, 0, "replica B exits 0 on SIGTERM")
 

@@ -88,15 +88,6 @@ class Events:
         assert p.flush(30) == 0
 
 
-def engagements(st):
-    n = collections.Counter()
-    state = st.hubspot_state()
-    for kind in ("emails", "tasks"):
-        for o in wutil.objects(state, kind):
-            n[wutil.props(o).get("leadsync_event_id")] += 1
-    return n
-
-
 def outcomes(st, ids, at_least=1, timeout=90, what="outcomes"):
     """{id: [outcome, ...]} once every id has at_least records."""
     want = set(ids)
@@ -115,7 +106,7 @@ def once(st, ids, label):
     got = outcomes(st, ids, what=f"{label}: every event logged")
     lost = [i for i in ids if "synced" not in got[i]]
     c.eq(len(lost), 0, f"{label}: events without a synced outcome")
-    n = engagements(st)
+    n = wutil.engagement_counts(st.hubspot_state())
     dups = sum(n[i] - 1 for i in ids if n[i] > 1)
     missing = sum(1 for i in ids if n[i] == 0)
     print(f"{label}: events={len(ids)} duplicates={dups} missing={missing}",
@@ -251,7 +242,7 @@ with Stack() as st:
     wd = st.worker(cfg_w, "sd", "EMAIL_SENT")
     ev.again(old)
     outcomes(st, old, at_least=2, what="window: the copies logged")
-    n = engagements(st)
+    n = wutil.engagement_counts(st.hubspot_state())
     c.eq([n[i] for i in old], [1, 1, 1],
          "events past their window: one engagement each")
     c.true(wutil.metric(wd.url, "leadsync_worker_suspect_searches_total",

@@ -1,6 +1,7 @@
 """Helpers shared by the worker tests: produce Smartlead events straight to
 Kafka with the ingress's key and CloudEvents headers, read the worker's
 outputs, and look at the HubSpot emulator's state."""
+import collections
 import copy
 import hashlib
 import json
@@ -161,6 +162,39 @@ def engagements_of(state, kind, event_id):
 
 def props(o):
     return o.get("properties", o)
+
+
+def engagement_counts(state, kinds=("emails", "tasks")):
+    """Engagements of kinds in the emulator's state, per leadsync_event_id
+    (a Counter)."""
+    n = collections.Counter()
+    for kind in kinds:
+        for o in objects(state, kind):
+            n[props(o).get("leadsync_event_id")] += 1
+    return n
+
+
+def check_synced_once(c, st, ids, label):
+    """Every event of ids ends synced and has exactly one engagement (an
+    email or a task), and no request went into an exhausted window."""
+    recs = wait_sync_log(st, ids, timeout=120,
+                         what=f"{label}: every event logged")
+    final = collections.Counter()
+    for i in ids:
+        outs = {r["outcome"] for r in recs[i]}
+        final["synced" if "synced" in outs else "/".join(sorted(outs))] += 1
+    c.eq(dict(final), {"synced": len(ids)}, f"{label}: every event synced")
+    state = st.hubspot_state()
+    n = engagement_counts(state)
+    dups = sum(n[i] - 1 for i in ids if n[i] > 1)
+    missing = sum(1 for i in ids if n[i] == 0)
+    print(f"{label}: events={len(ids)} engagements={sum(n[i] for i in ids)} "
+          f"duplicates={dups} missing={missing} "
+          f"requests={state['counters']['requests_total']}", flush=True)
+    c.eq(dups, 0, f"{label}: duplicated engagements")
+    c.eq(missing, 0, f"{label}: events without their engagement")
+    c.eq(state["counters"]["requests_into_exhausted_window"], 0,
+         f"{label}: no request into an exhausted window")
 
 
 def metric(base, name, labels=None):
