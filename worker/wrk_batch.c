@@ -310,6 +310,11 @@ static void intake(wrk_batch *b, wrk_event *e) {
   intake_steps(b, e);
   json_decref(e->root);
   e->root = NULL;
+  /* Its mapped properties as one compact text until its flush
+   * (wrk_batch_sync): the trees are most of what remains (docs/worker.md
+   * "Flush sizing"). Kept as trees when that fails. */
+  if (e->outcome == WRK_PENDING)
+    hs_mapped_pack(&e->map);
 }
 
 static bool append_room(wrk_batch *b) {
@@ -587,8 +592,16 @@ void wrk_batch_sync(wrk_batch *b) {
     wrk_sync_phase(w, "intake",
                    b->first_us > b->idle_us ? b->first_us : b->idle_us);
   size_t waiting = 0;
-  for (size_t i = 0; i < b->n; i++)
-    waiting += b->evs[i]->outcome == WRK_PENDING;
+  for (size_t i = 0; i < b->n; i++) {
+    wrk_event *e = b->evs[i];
+    if (e->outcome == WRK_PENDING && hs_mapped_unpack(&e->map) != LS_OK) {
+      /* Out of memory: left in Kafka, read again. */
+      e->outcome = WRK_DEFERRED;
+      e->failed = true;
+      snprintf(e->reason, sizeof e->reason, "out_of_memory");
+    }
+    waiting += e->outcome == WRK_PENDING;
+  }
   if (waiting)
     wrk_sync(w, b->evs, b->n);
   else if (wrk_sync_carry_due(w, ls_mono_us()))

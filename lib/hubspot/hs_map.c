@@ -10,6 +10,7 @@
 #include "hs_text.h"
 #include "ls_shape.h"
 #include "ls_buf.h"
+#include "ls_json.h"
 #include "ls_time.h"
 
 static const hs_prop_def prop_defs[] = {
@@ -91,7 +92,57 @@ void hs_mapped_clear(hs_mapped *m) {
   json_decref(m->names);
   json_decref(m->truncated);
   json_decref(m->dropped);
+  free(m->packed);
   memset(m, 0, sizeof *m);
+}
+
+/* The packed trees, in this order; JSON null for a NULL tree. */
+#define PACKED_TREES(m)                                                        \
+  {                                                                            \
+    &(m)->contact, &(m)->first_touch, &(m)->names, &(m)->truncated,            \
+        &(m)->eng_props                                                        \
+  }
+#define PACKED_N 5
+
+ls_err hs_mapped_pack(hs_mapped *m) {
+  json_t **trees[PACKED_N] = PACKED_TREES(m);
+  if (m->packed)
+    return LS_OK;
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < PACKED_N; i++)
+    if (json_array_append(a, *trees[i] ? *trees[i] : json_null())) {
+      json_decref(a);
+      a = NULL;
+    }
+  char *text = a ? ls_json_dumps(a, NULL) : NULL;
+  json_decref(a);
+  if (!text)
+    return LS_ERR_NOMEM;
+  m->packed = text;
+  for (size_t i = 0; i < PACKED_N; i++) {
+    json_decref(*trees[i]);
+    *trees[i] = NULL;
+  }
+  return LS_OK;
+}
+
+ls_err hs_mapped_unpack(hs_mapped *m) {
+  json_t **trees[PACKED_N] = PACKED_TREES(m);
+  if (!m->packed)
+    return LS_OK;
+  json_t *a = ls_json_loadb(m->packed, strlen(m->packed));
+  if (!json_is_array(a) || json_array_size(a) != PACKED_N) {
+    json_decref(a);
+    return LS_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < PACKED_N; i++) {
+    json_t *t = json_array_get(a, i);
+    *trees[i] = json_is_null(t) ? NULL : json_incref(t);
+  }
+  json_decref(a);
+  free(m->packed);
+  m->packed = NULL;
+  return LS_OK;
 }
 
 /* -- small helpers ------------------------------------------------------ */

@@ -54,6 +54,9 @@ typedef struct {
   hs_eng_kind eng;
   json_t *eng_props; /* includes hs_timestamp and leadsync_event_id */
   int64_t time_us;   /* the event time used for merging */
+  /* hs_mapped_pack: contact, first_touch, names, truncated and eng_props
+   * as one compact JSON text, those trees NULL until hs_mapped_unpack. */
+  char *packed;
 } hs_mapped;
 
 /* Maps one event. time_us is the event time (the caller falls back to the
@@ -63,6 +66,13 @@ ls_err hs_map_event(const json_t *root, const ls_event *ev, int64_t time_us,
                     const hs_map_opts *o, hs_mapped *out, char *errstr,
                     size_t errlen);
 void hs_mapped_clear(hs_mapped *m);
+/* Packs the trees into m->packed (a waiting event's mapping in about a
+ * fifth of the memory); unpacking gives trees that write the same bytes.
+ * LS_ERR_NOMEM (trees kept as they are) when it cannot. */
+ls_err hs_mapped_pack(hs_mapped *m);
+/* The trees back from m->packed (nothing to do when not packed);
+ * LS_ERR_NOMEM (still packed) when it cannot. */
+ls_err hs_mapped_unpack(hs_mapped *m);
 
 /* Merges src (written at t_us) into dst: per property, the newest event
  * time wins; times holds name -> integer microseconds for dst. */
