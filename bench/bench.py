@@ -55,6 +55,8 @@ SIZES = {
     "partitions":           (24,     12),
     "worker_events":        (40000,  1000),
     "worker_leads":         (2000,   200),
+    # worker.flush_max of the part worker for A/B runs; -1: the default.
+    "worker_flush_max":     (-1,     -1),
     "hubspot_latency_ms":   (100,    100),
     "e2e_seconds":          (30,     4),
     "scale_events":         (40000,  1000),
@@ -695,6 +697,12 @@ class Bench:
         per_10s = TIERS[tier]
         self.set_tier(st, tier)
         cfg = self.config(st, tier=tier, per_10s=per_10s)
+        if s["worker_flush_max"] >= 0:
+            with open(cfg) as f:
+                c = json.load(f)
+            c["worker"]["flush_max"] = s["worker_flush_max"]
+            with open(cfg, "w") as f:
+                json.dump(c, f, indent=2)
         procs = []
         self.start_workers(st, cfg, procs, 1)
         w = procs[0]

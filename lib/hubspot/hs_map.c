@@ -114,11 +114,14 @@ ls_err hs_mapped_pack(hs_mapped *m) {
       json_decref(a);
       a = NULL;
     }
-  char *text = a ? ls_json_dumps(a, NULL) : NULL;
+  size_t len = 0;
+  char *text = a ? ls_json_dumps(a, &len) : NULL;
   json_decref(a);
   if (!text)
     return LS_ERR_NOMEM;
-  m->packed = text;
+  /* The writer's buffer grows by doubling: only the text is kept. */
+  char *fit = realloc(text, len + 1);
+  m->packed = fit ? fit : text;
   for (size_t i = 0; i < PACKED_N; i++) {
     json_decref(*trees[i]);
     *trees[i] = NULL;
