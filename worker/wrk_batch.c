@@ -400,8 +400,8 @@ void wrk_batch_add_event(wrk_batch *b, wrk_event *e) {
  * about BATCH_FILL calls' worth of events for its own calls to fill up, so
  * the bound grows with the tenants waiting, up to FLUSH_SCALE_MAX x
  * flush_max: the memory a flush may hold (a waiting event holds its
- * record, its struct and its mapped properties, ~9 KiB; the parsed body
- * is dropped after intake). */
+ * record, its struct and its mapped properties, packed until its flush;
+ * the parsed body is dropped after intake). */
 #define BATCH_FILL 4
 #define FLUSH_SCALE_MAX 4
 /* Past the linger a flush still takes records that keep coming (a
