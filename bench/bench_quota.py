@@ -33,6 +33,11 @@ SIZES = {
     # worker.priority_linger_ms of the replies group; -1: the config's
     # default (A/B: BENCH_PRIORITY_LINGER_MS=200 is the batch linger).
     "priority_linger_ms":    (-1,    -1),
+    # worker.flush_max and worker.ratelimit_reserve of both groups for
+    # A/B runs (docs/bench.md "The activity group against the room the
+    # replies leave"); -1: the config's default.
+    "priority_flush_max":    (-1,    -1),
+    "priority_reserve":      (-1,    -1),
     "portals_tenants":       (20,    3),
     "portals_events":        (2000,  60),    # per tenant
     "portals_in_flight":     (48,    16),
@@ -214,10 +219,15 @@ def part_priority(b, res, bm):
         st.hubspot_faults({"latency_ms": s["hubspot_latency_ms"]})
         b.set_tier(st, tier)
         cfg = b.config(st, tier=tier, per_10s=per_10s)
-        if s["priority_linger_ms"] >= 0:
+        knobs = {"priority_linger_ms": s["priority_linger_ms"],
+                 "flush_max": s["priority_flush_max"],
+                 "ratelimit_reserve": s["priority_reserve"]}
+        if any(v >= 0 for v in knobs.values()):
             with open(cfg) as f:
                 c = json.load(f)
-            c["worker"]["priority_linger_ms"] = s["priority_linger_ms"]
+            for k, v in knobs.items():
+                if v >= 0:
+                    c["worker"][k] = v
             with open(cfg, "w") as f:
                 json.dump(c, f, indent=2)
         sl = bm.SyncLog(st.bootstrap)
@@ -251,6 +261,7 @@ def metrics_of(b, proc, names):
 # Where a reply's time goes: the replies worker's flushes and HubSpot
 # calls over the reply period (docs/bench.md, part priority).
 REPLY_METRICS = ["leadsync_worker_batches_total",
+                 "leadsync_worker_batch_events_total",
                  "leadsync_hubspot_request_seconds_count",
                  "leadsync_hubspot_request_seconds_sum"]
 
@@ -370,11 +381,13 @@ def run_priority(b, st, cfg, sl, bm, procs, per_10s):
                                  lead_prefix="pr",
                                  mix=[("EMAIL_REPLY", 1)])
     m0 = metrics_of(b, procs[1], REPLY_METRICS)
+    a0 = metrics_of(b, procs[0], REPLY_METRICS)
     t_r0 = time.time() * 1000.0
     with WindowSampler(b, st, procs) as ws:
         _, produced_r = b.preload(st, cfg, replies, "prio-replies",
                                   rate=s["priority_reply_rate"])
         t_r1 = time.time() * 1000.0
+        a1 = metrics_of(b, procs[0], REPLY_METRICS)
         time.sleep(1.2)
     wins = ws.windows(t_r0, t_r1)
     for w in wins:
@@ -404,6 +417,15 @@ def run_priority(b, st, cfg, sl, bm, procs, per_10s):
     after = b.hubspot_counters(st)
     d = {k: after[k] - before[k] for k in after}
     done_a = sl.done_count(ids_a)
+    am = ({k: a1[k] - a0[k] for k in REPLY_METRICS} if a0 and a1 else None)
+    # The windows while the backlog lasted (the activity group's calls
+    # per window and per event; the replies' calls over the same span).
+    lasted = [w for w in wins
+              if w["t_s"] + w["span_s"] <= span + 0.5] or wins[:1]
+    room = room_left(b, s, lasted, rm, am, rate, ceiling, per_10s,
+                     (t_r1 - t_r0) / 1000.0)
+    room["activity_worker_rss_peak_mib"] = bm.proc_status(procs[0].pid,
+                                                          "VmHWM")
     return {
         "tier": "professional", "requests_per_10s": per_10s,
         "hubspot_latency_ms": s["hubspot_latency_ms"],
@@ -422,8 +444,64 @@ def run_priority(b, st, cfg, sl, bm, procs, per_10s):
         "reply_flushes": rm and rm["leadsync_worker_batches_total"],
         "reply_calls": rm and rm["leadsync_hubspot_request_seconds_count"],
         "reply_call_ms_avg": call_ms(rm),
+        **room,
         "windows": wins,
     }
+
+
+def room_left(b, s, wins, rm, am, rate, ceiling, per_10s, secs):
+    """The activity group against the room the replies leave it
+    (docs/bench.md "The activity group against the room the replies
+    leave"): the replies' and the activity group's calls per 10 s window
+    of the reply period, the activity group's calls per 1,000 events and
+    events per flush, its fraction of the ceiling scaled to the window
+    less the replies' calls, and the bound at the bulk cap (the window
+    less hs_ratelimit's default reserve and headroom): (cap - R) calls
+    at the activity group's own events per call."""
+    out = dict.fromkeys([
+        "reply_calls_per_window", "activity_calls_per_window",
+        "calls_per_reply", "activity_calls_per_1000_events",
+        "activity_events_per_flush", "activity_left_ceiling_events_per_s",
+        "activity_left_fraction", "bulk_cap_per_window",
+        "activity_bound_fraction"])
+    span = sum(w["span_s"] for w in wins)
+    if span > 0:
+        out["reply_calls_per_window"] = (
+            10.0 * sum(w["replies_calls"] for w in wins) / span)
+        out["activity_calls_per_window"] = (
+            10.0 * sum(w["activity_calls"] for w in wins) / span)
+    elif rm and am and secs > 0:
+        out["reply_calls_per_window"] = (
+            10.0 * rm["leadsync_hubspot_request_seconds_count"] / secs)
+        out["activity_calls_per_window"] = (
+            10.0 * am["leadsync_hubspot_request_seconds_count"] / secs)
+    if rm and rm["leadsync_worker_batch_events_total"]:
+        out["calls_per_reply"] = (
+            rm["leadsync_hubspot_request_seconds_count"]
+            / rm["leadsync_worker_batch_events_total"])
+    if am and am["leadsync_worker_batches_total"]:
+        out["activity_events_per_flush"] = (
+            am["leadsync_worker_batch_events_total"]
+            / am["leadsync_worker_batches_total"])
+    r, a = out["reply_calls_per_window"], out["activity_calls_per_window"]
+    if r is None or not rate:
+        return out
+    if a:
+        out["activity_calls_per_1000_events"] = 100.0 * a / rate
+    left = ceiling * max(per_10s - r, 0.0) / per_10s
+    out["activity_left_ceiling_events_per_s"] = left
+    out["activity_left_fraction"] = rate / left if left > 0 else None
+    # hs_limiter_new's defaults (worker.ratelimit_reserve 0).
+    reserve = s["priority_reserve"]
+    if reserve <= 0:
+        reserve = max(4, per_10s // 16)
+    cap = per_10s - reserve - max(4, per_10s // 32)
+    out["bulk_cap_per_window"] = cap
+    if a:
+        # Events per call of the activity group over the ceiling's.
+        eff = (rate * 10.0 / a) / (ceiling * 10.0 / per_10s)
+        out["activity_bound_fraction"] = max(cap - r, 0.0) * eff / per_10s
+    return out
 
 
 # -- portals ----------------------------------------------------------------
@@ -718,6 +796,26 @@ def add_rows(res, add, get, num, rows):
         f">= {t['activity_ceiling_fraction']:.1f}",
         lambda v: v >= t["activity_ceiling_fraction"],
         "priority_activity_ceiling_fraction")
+    add("priority", "  replies' calls per 10 s window (R)",
+        p.get("reply_calls_per_window"), "{:.0f}")
+    add("priority", "  activity ceiling less R events/s",
+        p.get("activity_left_ceiling_events_per_s"), "{:,.0f}")
+    add("priority", "  activity fraction of that (of what replies leave)",
+        p.get("activity_left_fraction"), "{:.2f}")
+    add("priority", "  activity calls per window / bulk cap",
+        p.get("activity_calls_per_window"), "{}")
+    rows[-1]["text"] = (
+        f"{num(p.get('activity_calls_per_window'), '{:.0f}')} / "
+        f"{num(p.get('bulk_cap_per_window'), '{:.0f}')}")
+    add("priority", "  activity calls / 1,000 events, events per flush",
+        p.get("activity_calls_per_1000_events"), "{}")
+    rows[-1]["text"] = (
+        f"{num(p.get('activity_calls_per_1000_events'), '{:.1f}')}, "
+        f"{num(p.get('activity_events_per_flush'), '{:,.0f}')}")
+    add("priority", "  bound (cap - R) x its events per call / 190",
+        p.get("activity_bound_fraction"), "{:.2f}")
+    add("priority", "  activity worker RSS peak MiB (VmHWM)",
+        p.get("activity_worker_rss_peak_mib"), "{:.1f}")
     add("priority", "reply e2e p50 ms", p.get("reply_p50_ms"), "{:,.0f}",
         f"<= {t['reply_p50_ms']:.0f}", lambda v: v <= t["reply_p50_ms"],
         "priority_reply_p50_ms")
@@ -729,7 +827,9 @@ def add_rows(res, add, get, num, rows):
         lambda v: v == 0, "priority_into_exhausted")
     add("priority", "replies worker: flushes in the reply period",
         p.get("reply_flushes"), "{:,.0f}")
-    add("priority", "  (calls)", p.get("reply_calls"), "{:,.0f}")
+    add("priority", "  (calls; per reply)", p.get("reply_calls"), "{}")
+    rows[-1]["text"] = (f"{num(p.get('reply_calls'), '{:,.0f}')}; "
+                        f"{num(p.get('calls_per_reply'), '{:.2f}')}")
     add("priority", "  (mean HubSpot call ms)", p.get("reply_call_ms_avg"),
         "{:,.0f}")
     q = res.get("portals", {})

@@ -95,7 +95,12 @@ static ls_err prepare_writes(con_store *s, char *errstr, size_t len) {
        "tenant=coalesce(tenant,excluded.tenant),"
        "event_type=coalesce(event_type,excluded.event_type),"
        "email=coalesce(email,excluded.email),"
-       "event_time=coalesce(event_time,excluded.event_time)",
+       "event_time=coalesce(event_time,excluded.event_time) "
+       /* A "released" read after the event's own outcome (sync_log
+        * records written before the filter ordered them) is history,
+        * not the latest outcome: it stays a step only. */
+       "WHERE NOT (excluded.outcome='released' AND "
+       "events.outcome NOT IN ('received','held','released'))",
        &s->ev_outcome},
       {"INSERT INTO steps(event_id,at_ms,kind,topic,part,off,detail) "
        "VALUES(?,?,?,?,?,?,?)",

@@ -741,7 +741,43 @@ static int by_time(const void *a, const void *b) {
   return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* One planned release, its records read back. */
+/* The records of a planned release that Kafka still has, in event-time
+ * order (then offset); NULL (and *k 0) when out of memory. */
+static timed *release_order(const op *o, size_t *k) {
+  *k = 0;
+  timed *v = malloc((o->n ? o->n : 1) * sizeof *v);
+  if (!v)
+    return NULL;
+  for (size_t i = 0; i < o->n; i++)
+    if (o->recs[i])
+      v[(*k)++] =
+          (timed){event_time_of(o->recs[i]), o->recs[i]->offset, o->recs[i]};
+  qsort(v, *k, sizeof *v, by_time);
+  return v;
+}
+
+/* The "released" sync_log records of a planned live release. */
+static void log_released(rel *r, const op *o) {
+  size_t k;
+  timed *v = release_order(o, &k);
+  if (!v) {
+    mark_bad(r, o->cur);
+    return;
+  }
+  for (size_t i = 0; i < k; i++) {
+    rd_kafka_message_t *m = v[i].m;
+    char topic[LS_TOPIC_MAX];
+    kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
+    rd_kafka_headers_t *hdrs = NULL;
+    rd_kafka_message_headers(m, &hdrs);
+    sync_log(r, "released", o->reason, hdrs, o->lead_key, o->cur, m->offset,
+             topic);
+  }
+  free(v);
+}
+
+/* One planned release, its records read back. Its "released" sync_log
+ * records went out before (plan_log_first). */
 static void run_release(rel *r, op *o) {
   int32_t p = o->cur;
   if (o->mode == REL_EXPIRE) {
@@ -765,21 +801,15 @@ static void run_release(rel *r, op *o) {
     }
     return;
   }
-  /* Released in event-time order (then offset). */
-  timed *v = malloc((o->n ? o->n : 1) * sizeof *v);
+  for (size_t i = 0; i < o->n; i++)
+    if (!o->recs[i])
+      gone(r, p, o->lead_key, o->items[i].offset);
+  size_t k;
+  timed *v = release_order(o, &k);
   if (!v) {
     mark_bad(r, p);
     return;
   }
-  size_t k = 0;
-  for (size_t i = 0; i < o->n; i++) {
-    if (!o->recs[i]) {
-      gone(r, p, o->lead_key, o->items[i].offset);
-      continue;
-    }
-    v[k++] = (timed){event_time_of(o->recs[i]), o->recs[i]->offset, o->recs[i]};
-  }
-  qsort(v, k, sizeof *v, by_time);
   json_t *ids = json_array();
   for (size_t i = 0; i < k; i++) {
     rd_kafka_message_t *m = v[i].m;
@@ -794,7 +824,6 @@ static void run_release(rel *r, op *o) {
       continue;
     }
     publish(r, topic, m->key, m->key_len, m->payload, m->len, hdrs, true);
-    sync_log(r, "released", o->reason, hdrs, o->lead_key, p, m->offset, topic);
     json_array_append_new(ids, json_string(id));
   }
   if (json_array_size(ids))
@@ -802,6 +831,41 @@ static void run_release(rel *r, op *o) {
   else
     json_decref(ids);
   free(v);
+}
+
+/* A released event's "released" must come before the worker's outcome of
+ * it ("synced", ...) on the lead's sync_log partition, for every reader
+ * (the console keeps an event's latest record as its outcome). The worker
+ * can only write that outcome once the event is re-published, and two
+ * topics' records are not ordered by the producer: so the plan's sync_log
+ * records (in plan order: a "held" planned before a release of the same
+ * event stays before it) go out first and are acknowledged before any
+ * event is re-published. One more round trip per plan that releases (a
+ * stop during it lets the plan go on as before: ordered at best then). */
+static void plan_log_first(rel *r, const bool *skip) {
+  plan *pl = &r->plan;
+  bool any = false;
+  for (size_t i = 0; i < pl->n; i++) {
+    op *o = &pl->v[i];
+    if (o->cur >= 0 && o->cur < MAX_PARTS && skip[o->cur])
+      continue; /* dropped with its partition (plan_run) */
+    r->cur = o->cur;
+    r->cur_off = o->cur_off;
+    if (o->kind == OP_RECORD && o->topic && o->key &&
+        !strcmp(o->topic, KQ_TOPIC_SYNC_LOG)) {
+      produce_raw(r, o->topic, o->partition, o->key, o->klen, o->val, o->vlen,
+                  RD_KAFKA_MSG_F_FREE, o->h);
+      o->val = NULL; /* taken */
+      o->h = NULL;
+      free(o->topic);
+      o->topic = NULL; /* not produced again */
+    } else if (o->kind == OP_RELEASE && o->mode == REL_LIVE) {
+      log_released(r, o);
+      any = true;
+    }
+  }
+  while (any && rd_kafka_outq_len(r->producer) > 0 && !*r->o->stop)
+    rd_kafka_flush(r->producer, 500);
 }
 
 static int by_value(const void *a, const void *b) {
@@ -907,6 +971,8 @@ static void plan_run(rel *r) {
       skip[p] = true;
   }
   pl->running = true;
+  if (skip && seen)
+    plan_log_first(r, skip);
   for (size_t i = 0; i < pl->n; i++) {
     op *o = &pl->v[i];
     r->cur = o->cur;

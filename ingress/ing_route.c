@@ -1,6 +1,7 @@
 /* ing_route: the parse-validate-route path of one webhook body. */
 #include "ing_route.h"
 
+#include "ing_arena.h"
 #include "ing_json.h"
 #include "ls_shape.h"
 
@@ -68,6 +69,7 @@ static bool build_pick(ing_schemas *s, char *errstr, size_t errlen) {
 }
 
 ing_schemas *ing_schemas_load(const char *dir, char *errstr, size_t errlen) {
+  ing_arena_install(); /* before the HTTP threads use jansson */
   ing_schemas *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(errstr, errlen, "out of memory");
@@ -230,6 +232,9 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
   size_t at = 0;
   char msg[LS_ERRSTR_SIZE];
   memset(out, 0, sizeof *out);
+  /* Every jansson value below is made and dropped within this call: they
+   * come from the thread's arena (ing_arena.h), freed together. */
+  bool arena = ing_arena_begin();
 
   /* One pass: syntax, UTF-8, depth, and only the members read below are
    * built (ing_json.h); the body itself is stored as received. */
@@ -298,4 +303,6 @@ void ing_route(const ing_schemas *schemas, const ls_source *src,
   out->err = LS_OK;
 out:
   json_decref(root);
+  if (arena)
+    ing_arena_end();
 }

@@ -1,6 +1,8 @@
 /* ls_json: a faster jansson reader and compact writer (ls_json.h). */
 #include "ls_json.h"
 
+#include "ls_buf.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -15,8 +17,7 @@
 typedef struct {
   const unsigned char *p, *end;
   int depth;
-  char *scratch; /* decoded escaped strings */
-  size_t scap;
+  ls_buf scratch; /* decoded escaped strings */
 } rd;
 
 static void skip_ws(rd *r) {
@@ -76,20 +77,6 @@ static int hex4(const unsigned char *s) {
     v = v * 16 + d;
   }
   return v;
-}
-
-static bool scratch_room(rd *r, size_t need) {
-  if (need <= r->scap)
-    return true;
-  size_t cap = r->scap ? r->scap : 256;
-  while (cap < need)
-    cap *= 2;
-  char *n = realloc(r->scratch, cap);
-  if (!n)
-    return false;
-  r->scratch = n;
-  r->scap = cap;
-  return true;
 }
 
 size_t ls_utf8_encode(uint32_t c, unsigned char *out) {
@@ -152,10 +139,10 @@ static bool read_string(rd *r, const char **out, size_t *len) {
     q += n;
   }
   /* Escapes: decoded into scratch (never longer than the input). */
-  if (!scratch_room(r, (size_t)(r->end - s) + 1))
+  if (ls_buf_reserve(&r->scratch, (size_t)(r->end - s)) != LS_OK)
     return false;
   size_t o = (size_t)(q - s);
-  memcpy(r->scratch, s, o);
+  memcpy(r->scratch.data, s, o);
   for (;;) {
     if (q >= r->end)
       return false;
@@ -169,13 +156,13 @@ static bool read_string(rd *r, const char **out, size_t *len) {
       size_t n = utf8_seq(q, (size_t)(r->end - q), &cp);
       if (!n)
         return false;
-      memcpy(r->scratch + o, q, n);
+      memcpy(r->scratch.data + o, q, n);
       o += n;
       q += n;
       continue;
     }
     if (c != '\\') {
-      r->scratch[o++] = (char)c;
+      r->scratch.data[o++] = (char)c;
       q++;
       continue;
     }
@@ -185,7 +172,7 @@ static bool read_string(rd *r, const char **out, size_t *len) {
     q += 2;
     char ch = simple_escape(e);
     if (ch) {
-      r->scratch[o++] = ch;
+      r->scratch.data[o++] = ch;
       continue;
     }
     if (e != 'u')
@@ -209,9 +196,9 @@ static bool read_string(rd *r, const char **out, size_t *len) {
     } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
       return false;
     }
-    o += ls_utf8_encode(cp, (unsigned char *)r->scratch + o);
+    o += ls_utf8_encode(cp, (unsigned char *)r->scratch.data + o);
   }
-  *out = r->scratch;
+  *out = r->scratch.data;
   *len = o;
   r->p = q + 1;
   return true;
@@ -406,11 +393,12 @@ json_t *ls_json_loadb(const char *buf, size_t len) {
     return NULL;
   rd r = {.p = (const unsigned char *)buf,
           .end = (const unsigned char *)buf + len};
+  ls_buf_init(&r.scratch, len);
   skip_ws(&r);
   if (r.p >= r.end || (*r.p != '{' && *r.p != '['))
     return NULL;
   json_t *v = read_value(&r);
-  free(r.scratch);
+  ls_buf_free(&r.scratch);
   if (!v)
     return NULL;
   skip_ws(&r);
@@ -423,33 +411,28 @@ json_t *ls_json_loadb(const char *buf, size_t len) {
 
 /* -- the writer -------------------------------------------------------- */
 
+/* No text the worker writes comes near it; a ceiling all the same. */
+#define LS_JSON_MAX_TEXT ((size_t)1 << 30)
+
 typedef struct {
-  char *d;
-  size_t n, cap;
+  ls_buf b;
   bool bad;
 } wr;
 
+/* Room for need more bytes (the test inline: most puts fit). */
 static bool grow(wr *w, size_t need) {
-  if (w->n + need <= w->cap)
+  if (w->b.len + need < w->b.cap)
     return true;
-  size_t cap = w->cap ? w->cap : 1024;
-  while (cap < w->n + need)
-    cap *= 2;
-  char *d = realloc(w->d, cap);
-  if (!d) {
+  if (ls_buf_reserve(&w->b, w->b.len + need) != LS_OK)
     w->bad = true;
-    return false;
-  }
-  w->d = d;
-  w->cap = cap;
-  return true;
+  return !w->bad;
 }
 
 static void put(wr *w, const char *s, size_t n) {
   if (!grow(w, n))
     return;
-  memcpy(w->d + w->n, s, n);
-  w->n += n;
+  memcpy(w->b.data + w->b.len, s, n);
+  w->b.len += n;
 }
 
 static void put_str(wr *w, const char *s, size_t n) {
@@ -457,7 +440,7 @@ static void put_str(wr *w, const char *s, size_t n) {
   /* At most 6 bytes out per byte in (\u00XX), plus the quotes. */
   if (!grow(w, 6 * n + 2))
     return;
-  char *o = w->d + w->n;
+  char *o = w->b.data + w->b.len;
   *o++ = '"';
   while (p < end) {
     unsigned char c = *p;
@@ -513,7 +496,7 @@ static void put_str(wr *w, const char *s, size_t n) {
     p++;
   }
   *o++ = '"';
-  w->n = (size_t)(o - w->d);
+  w->b.len = (size_t)(o - w->b.data);
 }
 
 static void put_value(wr *w, const json_t *j, int depth) {
@@ -591,16 +574,15 @@ static void put_value(wr *w, const json_t *j, int depth) {
 char *ls_json_dumps(const json_t *j, size_t *len_out) {
   if (!j || (!json_is_object(j) && !json_is_array(j)))
     return NULL;
-  wr w = {0};
+  wr w = {.bad = false};
+  ls_buf_init(&w.b, LS_JSON_MAX_TEXT);
+  if (ls_buf_reserve(&w.b, 1023) != LS_OK)
+    return NULL;
   put_value(&w, j, 1);
-  if (!w.bad)
-    grow(&w, 1);
   if (w.bad) {
-    free(w.d);
+    ls_buf_free(&w.b);
     return NULL;
   }
-  w.d[w.n] = '\0';
-  if (len_out)
-    *len_out = w.n;
-  return w.d;
+  w.b.data[w.b.len] = '\0'; /* grow keeps a byte past len */
+  return ls_buf_steal(&w.b, len_out);
 }

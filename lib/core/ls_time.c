@@ -111,21 +111,52 @@ static void split(int64_t us, struct tm *tm, long *frac) {
   *frac = (long)f;
 }
 
-void ls_time_format_us(int64_t us, char *buf, size_t len) {
+/* Writes n decimal digits of v (0 <= v < 10^n) at out. */
+static void put_digits(char *out, long v, int n) {
+  for (int i = n - 1; i >= 0; i--, v /= 10)
+    out[i] = (char)('0' + v % 10);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS." + fdig digits of f + "Z", without printf (the
+ * ingress and the worker format one or two per event); years outside
+ * 0..9999 and short buffers take snprintf's path, same text. */
+static void format(int64_t us, char *buf, size_t len, int fdig) {
   struct tm tm;
   long f;
   split(us, &tm, &f);
-  snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, f);
+  if (fdig == 3)
+    f /= 1000;
+  long year = (long)tm.tm_year + 1900;
+  size_t need = 22 + (size_t)fdig; /* with the NUL */
+  if (year < 0 || year > 9999 || len < need) {
+    snprintf(buf, len, "%04ld-%02d-%02dT%02d:%02d:%02d.%0*ldZ", year,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fdig,
+             f);
+    return;
+  }
+  put_digits(buf, year, 4);
+  buf[4] = '-';
+  put_digits(buf + 5, tm.tm_mon + 1, 2);
+  buf[7] = '-';
+  put_digits(buf + 8, tm.tm_mday, 2);
+  buf[10] = 'T';
+  put_digits(buf + 11, tm.tm_hour, 2);
+  buf[13] = ':';
+  put_digits(buf + 14, tm.tm_min, 2);
+  buf[16] = ':';
+  put_digits(buf + 17, tm.tm_sec, 2);
+  buf[19] = '.';
+  put_digits(buf + 20, f, fdig);
+  buf[20 + fdig] = 'Z';
+  buf[21 + fdig] = '\0';
+}
+
+void ls_time_format_us(int64_t us, char *buf, size_t len) {
+  format(us, buf, len, 6);
 }
 
 void ls_time_format_ms(int64_t us, char *buf, size_t len) {
-  struct tm tm;
-  long f;
-  split(us, &tm, &f);
-  snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           f / 1000);
+  format(us, buf, len, 3);
 }
 
 int64_t ls_now_us(void) {

@@ -137,11 +137,42 @@ void ls_normalize_email(const char *in, char *out, size_t outlen) {
   out[o] = '\0';
 }
 
+/* The parts (NULL-terminated) one after the other, cut at cap like
+ * snprintf (cap >= 1): the event's topic, type and key are built per
+ * webhook, and snprintf's format parsing was most of identify's libc time. */
+static void join(char *out, size_t cap, const char *const *parts) {
+  size_t o = 0;
+  for (; *parts; parts++) {
+    size_t n = strlen(*parts);
+    if (n > cap - 1 - o)
+      n = cap - 1 - o;
+    memcpy(out + o, *parts, n);
+    o += n;
+  }
+  out[o] = '\0';
+}
+
+/* An integer as "%lld" writes it, cut at outlen like snprintf. */
+static void put_int(json_int_t v, char *out, size_t outlen) {
+  char tmp[24];
+  size_t i = sizeof tmp;
+  unsigned long long u =
+      v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  tmp[--i] = '\0';
+  do {
+    tmp[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0)
+    tmp[--i] = '-';
+  join(out, outlen, (const char *const[]){tmp + i, NULL});
+}
+
 void ls_json_id(const json_t *v, char *out, size_t outlen) {
   if (json_is_integer(v))
-    snprintf(out, outlen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    put_int(json_integer_value(v), out, outlen);
   else if (json_is_string(v) && json_string_length(v) < outlen)
-    snprintf(out, outlen, "%s", json_string_value(v));
+    join(out, outlen, (const char *const[]){json_string_value(v), NULL});
   else if (json_is_real(v) && json_real_value(v) >= 0 &&
            json_real_value(v) < 1e18)
     snprintf(out, outlen, "%.0f", json_real_value(v));
@@ -152,7 +183,7 @@ void ls_json_id(const json_t *v, char *out, size_t outlen) {
 void ls_json_num_id(const json_t *v, char *out, size_t outlen) {
   out[0] = '\0';
   if (json_is_integer(v) && json_integer_value(v) >= 0) {
-    snprintf(out, outlen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    put_int(json_integer_value(v), out, outlen);
   } else if (json_is_real(v) && json_real_value(v) >= 0 &&
              json_real_value(v) < 1e18 &&
              json_real_value(v) == (double)(long long)json_real_value(v)) {
@@ -329,7 +360,8 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
   memset(ev, 0, sizeof *ev);
   ev->type = ls_event_type_from_name(tname);
   if (ev->type != LS_EV_UNKNOWN) {
-    snprintf(ev->type_name, sizeof ev->type_name, "%s", tname);
+    join(ev->type_name, sizeof ev->type_name,
+         (const char *const[]){tname, NULL});
   } else {
     size_t j = 0;
     for (const char *p = tname; *p && j < sizeof ev->type_name - 1; p++) {
@@ -342,13 +374,15 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
       snprintf(ev->type_name, sizeof ev->type_name, "UNKNOWN");
   }
   const char *slug = ls_event_type_slug(ev->type);
-  snprintf(ev->topic, sizeof ev->topic, "%s%s", topic_prefix, slug);
+  join(ev->topic, sizeof ev->topic,
+       (const char *const[]){topic_prefix, slug, NULL});
   char lower[LS_TYPE_NAME_MAX];
   size_t i = 0;
   for (; ev->type_name[i]; i++)
     lower[i] = (char)tolower((unsigned char)ev->type_name[i]);
   lower[i] = '\0';
-  snprintf(ev->ce_type, sizeof ev->ce_type, "ai.smartlead.%s", lower);
+  join(ev->ce_type, sizeof ev->ce_type,
+       (const char *const[]){"ai.smartlead.", lower, NULL});
 
   ls_event_lead_email(root, ev->type, ev->lead_email, sizeof ev->lead_email);
   if (ev->type != LS_EV_UNTRACKED_REPLIES)
@@ -366,9 +400,10 @@ static ls_err identify(const json_t *root, const char *body, size_t len,
   else
     ev->event_time_us = 0;
 
-  snprintf(ev->key, sizeof ev->key, "%s:%s:%s", tenant,
-           ev->campaign_id[0] ? ev->campaign_id : "-",
-           ev->lead_email[0] ? ev->lead_email : "-");
+  join(ev->key, sizeof ev->key,
+       (const char *const[]){tenant, ":",
+                             ev->campaign_id[0] ? ev->campaign_id : "-", ":",
+                             ev->lead_email[0] ? ev->lead_email : "-", NULL});
 
   /* Types the Smartlead API can also report use the occurrence rule, so a
    * back-filled event and its webhook share the id (docs/assurance.md). */

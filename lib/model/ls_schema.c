@@ -805,6 +805,18 @@ static bool pattern_ok(const vctx *c, const void *id, const char *str) {
   return re && regexec(re, str, 0, NULL, 0) == 0;
 }
 
+/* json_dumps's string goes back through jansson's own free function: a
+ * caller may have given jansson an allocator other than malloc (the
+ * ingress's route arena, ingress/ing_arena.h). */
+static void dump_free(char *d) {
+  json_free_t f = NULL;
+  json_get_alloc_funcs(NULL, &f);
+  if (f)
+    f(d);
+  else
+    free(d);
+}
+
 static void describe_values(const json_t *arr, char *out, size_t outlen) {
   size_t len = 0;
   out[0] = '\0';
@@ -813,7 +825,7 @@ static void describe_values(const json_t *arr, char *out, size_t outlen) {
         json_dumps(json_array_get(arr, i), JSON_ENCODE_ANY | JSON_COMPACT);
     int w =
         snprintf(out + len, outlen - len, "%s%s", i ? ", " : "", d ? d : "?");
-    free(d);
+    dump_free(d);
     if (w < 0)
       break;
     len += (size_t)w;
@@ -1145,7 +1157,7 @@ static bool validate(vctx *c, const json_t *sch, const json_t *v,
     char want[128];
     char *d = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
     snprintf(want, sizeof want, "%s", d ? d : "?");
-    free(d);
+    dump_free(d);
     ok = fail(c, at, "const", "must be %s", want);
     goto out;
   }

@@ -27,7 +27,7 @@ for d in "${lib_dirs[@]}"; do
     esac
   done
 done
-sources=("${lib_sources[@]}" ingress/ing_route.c ingress/ing_json.c ingress/ing_mask.c
+sources=("${lib_sources[@]}" ingress/ing_route.c ingress/ing_json.c ingress/ing_arena.c ingress/ing_mask.c
          tests/ingress/route_ref.c tests/fuzz/fuzz_ingress.c)
 bin="$out/fuzz_ingress"
 stale=0

@@ -197,6 +197,11 @@ static void test_store(void **state) {
       "\"outcome\":\"synced\",\"hubspot\":{\"contact_id\":\"101\","
       "\"objects\":[{\"type\":\"emails\",\"id\":\"202\"}]},\"error\":null}",
       NULL);
+  /* A "released" that arrives after the outcome stays history. */
+  apply(s, "leadsync.sync_log", 3, 8, "demo:1:jane@x.com",
+        "{\"event_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1\",\"tenant\":"
+        "\"demo\",\"event_type\":\"EMAIL_REPLY\",\"outcome\":\"released\"}",
+        NULL);
   hdrs d = {{"ce_id", "ls_dlq_reason", "ls_dlq_http_status", NULL},
             {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3", "auth", "401", NULL}};
   apply(s, "leadsync.dlq", 2, 5, "demo:1:bob@x.com", "{}", &d);
@@ -233,10 +238,16 @@ static void test_store(void **state) {
   v = con_store_event(s, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", err, sizeof err);
   assert_non_null(v);
   json_t *steps = json_object_get(v, "steps");
-  assert_int_equal(json_array_size(steps), 2);
+  assert_int_equal(json_array_size(steps), 3);
   assert_string_equal(
       json_string_value(json_object_get(json_array_get(steps, 1), "kind")),
       "synced");
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(steps, 2), "kind")),
+      "released");
+  assert_string_equal(json_string_value(json_object_get(
+                          json_object_get(v, "event"), "outcome")),
+                      "synced");
   assert_string_equal(json_string_value(json_object_get(
                           json_object_get(v, "event"), "contact_id")),
                       "101");

@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ls_array.h"
 #include "ls_buf.h"
@@ -31,6 +33,49 @@ static void buf_refuses_to_cross_its_ceiling(void **state) {
   assert_int_equal(ls_buf_printf(&b, "%s-%d", "ab", 42), LS_OK);
   assert_string_equal(b.data, "ab-42");
   ls_buf_free(&b);
+}
+
+/* ls_time_format_us/_ms write their digits by hand: the same text as the
+ * printf format they replaced, for any instant (before 1970, the last
+ * second of 9999, beyond it) and any buffer size (truncated alike). */
+static void time_format_matches_printf(void **state) {
+  (void)state;
+  const int64_t y9999 = 253402300799LL * 1000000 + 999999;
+  const int64_t cases[] = {0,
+                           1,
+                           -1,
+                           999999,
+                           1000000,
+                           -1000001,
+                           1743154501123456LL,
+                           -62135596800LL * 1000000,
+                           y9999,
+                           y9999 + 1,
+                           4102444800LL * 1000000 + 5};
+  const size_t lens[] = {40, 28, 27, 25, 24, 20, 11, 1};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int64_t s = cases[i] / 1000000, f = cases[i] % 1000000;
+    if (f < 0) {
+      f += 1000000;
+      s -= 1;
+    }
+    time_t t = (time_t)s;
+    struct tm tm;
+    assert_non_null(gmtime_r(&t, &tm));
+    for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++) {
+      char want[40], got[40];
+      snprintf(want, lens[j], "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+               tm.tm_min, tm.tm_sec, (long)f);
+      ls_time_format_us(cases[i], got, lens[j]);
+      assert_string_equal(got, want);
+      snprintf(want, lens[j], "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+               tm.tm_min, tm.tm_sec, (long)f / 1000);
+      ls_time_format_ms(cases[i], got, lens[j]);
+      assert_string_equal(got, want);
+    }
+  }
 }
 
 static void time_parses_every_smartlead_shape(void **state) {
@@ -263,6 +308,7 @@ int main(void) {
       cmocka_unit_test(signals_raise_their_flags),
       cmocka_unit_test(env_treats_empty_as_unset),
       cmocka_unit_test(time_parses_every_smartlead_shape),
+      cmocka_unit_test(time_format_matches_printf),
       cmocka_unit_test(sha256_matches_a_known_vector),
       cmocka_unit_test(dev_config_loads_and_finds_sources),
       cmocka_unit_test(config_errors_name_file_path_and_rule),

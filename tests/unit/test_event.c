@@ -330,6 +330,27 @@ static void no_identifying_fields_uses_body(void **state) {
   json_decref(j);
 }
 
+/* Integer ids are written by hand: the same text as "%lld", cut like
+ * snprintf in any buffer size, the most negative value included. */
+static void integer_ids_match_printf(void **state) {
+  (void)state;
+  const json_int_t vals[] = {
+      0, 7, -7, 1234567, 9223372036854775807LL, -9223372036854775807LL - 1};
+  const size_t lens[] = {32, 20, 8, 2, 1};
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    json_t *v = json_integer(vals[i]);
+    for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++) {
+      char want[32], got[32];
+      snprintf(want, lens[j], "%" JSON_INTEGER_FORMAT, vals[i]);
+      ls_json_id(v, got, lens[j]);
+      assert_string_equal(got, want);
+      ls_json_num_id(v, got, lens[j]);
+      assert_string_equal(got, vals[i] >= 0 ? want : "");
+    }
+    json_decref(v);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_sample_routes),
@@ -344,6 +365,7 @@ int main(void) {
       cmocka_unit_test(unknown_types),
       cmocka_unit_test(huge_fields_do_not_overflow),
       cmocka_unit_test(no_identifying_fields_uses_body),
+      cmocka_unit_test(integer_ids_match_printf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ing_arena.h"
 #include "ing_http.h"
 #include "ing_ratelimit.h"
 #include "ing_route.h"
@@ -282,6 +283,46 @@ static void status_map(void **state) {
     assert_int_equal(ing_http_status(m[i].e), m[i].status);
 }
 
+/* The route's arena (ing_arena.h): jansson allocates from it only between
+ * begin and end, a value larger than what is left falls back to malloc,
+ * and a route leaves nothing behind (its results are plain copies). */
+static void arena_window(void **state) {
+  (void)state;
+  json_t *before = json_string("made with malloc");
+  assert_non_null(before);
+  assert_false(ing_arena_owns(before));
+  assert_true(ing_arena_begin());
+  json_t *small = json_object();
+  assert_non_null(small);
+  assert_true(ing_arena_owns(small));
+  assert_int_equal(json_object_set_new(small, "k", json_integer(7)), 0);
+  char *big = malloc(70000);
+  assert_non_null(big);
+  memset(big, 'x', 69999);
+  big[69999] = '\0';
+  json_t *large = json_string(big); /* 70 KB: more than the arena holds */
+  free(big);
+  assert_non_null(large);
+  assert_false(ing_arena_owns(json_string_value(large)));
+  char *d = json_dumps(small, JSON_COMPACT);
+  assert_string_equal(d, "{\"k\":7}");
+  ing_arena_free(d);
+  json_decref(large);
+  json_decref(small);
+  json_decref(before); /* made before, freed inside: back to free() */
+  ing_arena_end();
+  json_t *after = json_string("malloc again");
+  assert_false(ing_arena_owns(after));
+  json_decref(after);
+  /* A whole route in between: the verdict holds no jansson memory. */
+  ing_verdict v;
+  const char *body = "{\"event_type\":\"EMAIL_SENT\",\"to_email\":"
+                     "\"a@example.com\",\"stats_id\":\"s1\"}";
+  ing_route(schemas, &src_user, "smartlead.", 64, body, strlen(body), &v);
+  assert_false(ing_arena_owns(v.ev.event_id));
+  assert_false(ing_arena_owns(v.ev.topic));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(scan_utf8),
@@ -292,6 +333,7 @@ int main(void) {
       cmocka_unit_test(scope),
       cmocka_unit_test(token_buckets),
       cmocka_unit_test(status_map),
+      cmocka_unit_test(arena_window),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
