@@ -11,6 +11,7 @@
 #include "con_quota.h"
 #include "con_store.h"
 #include "con_tail.h"
+#include "ing_arena.h"
 #include "ls_config.h"
 #include "ls_file.h"
 #include "ls_log.h"
@@ -79,6 +80,9 @@ int main(int argc, char **argv) {
 
   if (ls_version_flag(argc, argv, "leadsync-console"))
     return 0;
+  /* jansson's allocator is set once, before any thread (con_ops' routing
+   * installs it too; ing_arena.h). */
+  ing_arena_install();
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
