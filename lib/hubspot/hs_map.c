@@ -96,13 +96,12 @@ void hs_mapped_clear(hs_mapped *m) {
   memset(m, 0, sizeof *m);
 }
 
-/* The packed trees, in this order; JSON null for a NULL tree. */
+/* The packed trees, in this order; JSON null for a NULL tree. truncated
+ * stays a tree (almost always NULL): the sync_log record of an event that
+ * never reaches its flush (a duplicate found again, a revoke) reads it. */
 #define PACKED_TREES(m)                                                        \
-  {                                                                            \
-    &(m)->contact, &(m)->first_touch, &(m)->names, &(m)->truncated,            \
-        &(m)->eng_props                                                        \
-  }
-#define PACKED_N 5
+  { &(m)->contact, &(m)->first_touch, &(m)->names, &(m)->eng_props }
+#define PACKED_N 4
 
 ls_err hs_mapped_pack(hs_mapped *m) {
   json_t **trees[PACKED_N] = PACKED_TREES(m);

@@ -54,8 +54,8 @@ typedef struct {
   hs_eng_kind eng;
   json_t *eng_props; /* includes hs_timestamp and leadsync_event_id */
   int64_t time_us;   /* the event time used for merging */
-  /* hs_mapped_pack: contact, first_touch, names, truncated and eng_props
-   * as one compact JSON text, those trees NULL until hs_mapped_unpack. */
+  /* hs_mapped_pack: contact, first_touch, names and eng_props as one
+   * compact JSON text, those trees NULL until hs_mapped_unpack. */
   char *packed;
 } hs_mapped;
 
