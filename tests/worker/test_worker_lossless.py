@@ -63,9 +63,12 @@ def small_limits(cfg):
 with Stack() as st:
     st.broker()
     st.emulator()
+    # The first flush retries 503s until the faults are cleared, which
+    # waits for two log lines (up to 60 s on a loaded machine): 60 retries
+    # (~25 s of backoff) ran out once and sent an event to the DLQ.
     cfg = wutil.fast_config(st, small_limits, search_settle_ms=1200,
                             backoff_base_ms=100, backoff_max_ms=400,
-                            max_retries=60)
+                            max_retries=1000)
     st.filter(cfg, env={"LEADSYNC_TEST_FAULTS": FILTER_FAULTS})
     w = st.worker(cfg, "activity", wutil.GROUPS["activity"],
                   env={"LEADSYNC_TEST_FAULTS": WORKER_FAULTS})
