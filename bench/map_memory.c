@@ -14,6 +14,7 @@
 #include "hs_map.h"
 #include "ls_event.h"
 #include "ls_json.h"
+#include "ls_version.h"
 #include "wrk_event.h"
 
 #define N 1000
@@ -57,6 +58,8 @@ static double per_event(const char *body, size_t n, bool pack) {
 }
 
 int main(int argc, char **argv) {
+  if (ls_version_flag(argc, argv, "bench-map-memory"))
+    return 0;
   printf("sizeof(wrk_event) %zu (ls_event %zu, hs_mapped %zu)\n",
          sizeof(wrk_event), sizeof(ls_event), sizeof(hs_mapped));
   printf("%-28s %6s %8s %8s\n", "sample", "body", "trees", "packed");
