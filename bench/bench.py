@@ -320,9 +320,11 @@ class Bench:
             raise RuntimeError(f"{p} is missing (build it first)")
         return p
 
-    def config(self, st, tier=None, per_10s=None):
+    def config(self, st, tier=None, per_10s=None, worker=None, extra=None):
         """The dev config for this stack; the demo source's ingress rate
-        limit raised out of the way (the limiter still runs)."""
+        limit raised out of the way (the limiter still runs). worker: keys
+        of the worker section set for an A/B run (a negative value keeps
+        the default); extra(cfg): a part's own changes, applied last."""
         def mutate(cfg):
             cfg["kafka"]["partitions"] = st.partitions
             if self.sizes["session_timeout_ms"]:
@@ -341,6 +343,11 @@ class Bench:
                     t["hubspot"]["tier"] = tier
                 if per_10s:
                     t["hubspot"]["requests_per_10s"] = per_10s
+            for k, v in (worker or {}).items():
+                if v >= 0:
+                    cfg["worker"][k] = v
+            if extra:
+                extra(cfg)
         return st.config(mutate)
 
     def stack(self, partitions):
@@ -696,13 +703,8 @@ class Bench:
         tier = "professional"
         per_10s = TIERS[tier]
         self.set_tier(st, tier)
-        cfg = self.config(st, tier=tier, per_10s=per_10s)
-        if s["worker_flush_max"] >= 0:
-            with open(cfg) as f:
-                c = json.load(f)
-            c["worker"]["flush_max"] = s["worker_flush_max"]
-            with open(cfg, "w") as f:
-                json.dump(c, f, indent=2)
+        cfg = self.config(st, tier=tier, per_10s=per_10s,
+                          worker={"flush_max": s["worker_flush_max"]})
         procs = []
         self.start_workers(st, cfg, procs, 1)
         w = procs[0]

@@ -15,7 +15,6 @@ Called by bench.py with its Bench object and module (bm) for the shared
 helpers; nothing here asserts anything.
 """
 import copy
-import json
 import hashlib
 import os
 import shutil
@@ -218,18 +217,10 @@ def part_priority(b, res, bm):
         st.emulator()
         st.hubspot_faults({"latency_ms": s["hubspot_latency_ms"]})
         b.set_tier(st, tier)
-        cfg = b.config(st, tier=tier, per_10s=per_10s)
-        knobs = {"priority_linger_ms": s["priority_linger_ms"],
-                 "flush_max": s["priority_flush_max"],
-                 "ratelimit_reserve": s["priority_reserve"]}
-        if any(v >= 0 for v in knobs.values()):
-            with open(cfg) as f:
-                c = json.load(f)
-            for k, v in knobs.items():
-                if v >= 0:
-                    c["worker"][k] = v
-            with open(cfg, "w") as f:
-                json.dump(c, f, indent=2)
+        cfg = b.config(st, tier=tier, per_10s=per_10s, worker={
+            "priority_linger_ms": s["priority_linger_ms"],
+            "flush_max": s["priority_flush_max"],
+            "ratelimit_reserve": s["priority_reserve"]})
         sl = bm.SyncLog(st.bootstrap)
         try:
             act = st.worker(cfg, "activity", ACTIVITY)
@@ -558,12 +549,7 @@ def part_portals(b, res, bm):
             c.setdefault("worker", {})["max_in_flight"] = \
                 s["portals_in_flight"]
             c["worker"]["flush_max"] = s["portals_flush_max"]
-        cfg = b.config(st)
-        with open(cfg) as f:
-            c = json.load(f)
-        mutate(c)
-        with open(cfg, "w") as f:
-            json.dump(c, f, indent=2)
+        cfg = b.config(st, extra=mutate)
         sl = bm.SyncLog(st.bootstrap)
         try:
             one = run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s)
