@@ -36,6 +36,12 @@
 typedef enum { OP_RECORD, OP_RELEASE } op_kind;
 typedef enum { REL_LIVE, REL_POISON, REL_EXPIRE } rel_mode;
 
+/* A read-back record with its event time, for the release order. */
+typedef struct {
+  int64_t t, off;
+  rd_kafka_message_t *m;
+} timed;
+
 typedef struct {
   op_kind kind;
   int32_t cur;     /* the held partition and offset that caused it */
@@ -57,6 +63,8 @@ typedef struct {
   fl_item *items;
   size_t n;
   rd_kafka_message_t **recs; /* read back, items[i] -> recs[i] or NULL */
+  timed *order;              /* recs in release order (release_order) */
+  size_t norder;
 } op;
 
 typedef struct {
@@ -183,6 +191,7 @@ static void op_free(op *o) {
   free(o->lead_key);
   free(o->reason);
   free(o->recs); /* borrowed records: plan_run destroys them */
+  free(o->order);
   free(o->items);
 }
 
@@ -729,11 +738,6 @@ static void gone(rel *r, int32_t p, const char *lead_key, int64_t offset) {
            lead_key ? lead_key : "", p, offset, KQ_TOPIC_HELD);
 }
 
-typedef struct {
-  int64_t t, off;
-  rd_kafka_message_t *m;
-} timed;
-
 static int by_time(const void *a, const void *b) {
   const timed *x = a, *y = b;
   if (x->t != y->t)
@@ -742,30 +746,31 @@ static int by_time(const void *a, const void *b) {
 }
 
 /* The records of a planned release that Kafka still has, in event-time
- * order (then offset); NULL (and *k 0) when out of memory. */
-static timed *release_order(const op *o, size_t *k) {
-  *k = 0;
-  timed *v = malloc((o->n ? o->n : 1) * sizeof *v);
-  if (!v)
-    return NULL;
+ * order (then offset), sorted once per op (its sync_log records and its
+ * re-publication both follow it); false when out of memory. */
+static bool release_order(op *o) {
+  if (o->order)
+    return true;
+  o->norder = 0;
+  o->order = malloc((o->n ? o->n : 1) * sizeof *o->order);
+  if (!o->order)
+    return false;
   for (size_t i = 0; i < o->n; i++)
     if (o->recs[i])
-      v[(*k)++] =
+      o->order[o->norder++] =
           (timed){event_time_of(o->recs[i]), o->recs[i]->offset, o->recs[i]};
-  qsort(v, *k, sizeof *v, by_time);
-  return v;
+  qsort(o->order, o->norder, sizeof *o->order, by_time);
+  return true;
 }
 
 /* The "released" sync_log records of a planned live release. */
-static void log_released(rel *r, const op *o) {
-  size_t k;
-  timed *v = release_order(o, &k);
-  if (!v) {
+static void log_released(rel *r, op *o) {
+  if (!release_order(o)) {
     mark_bad(r, o->cur);
     return;
   }
-  for (size_t i = 0; i < k; i++) {
-    rd_kafka_message_t *m = v[i].m;
+  for (size_t i = 0; i < o->norder; i++) {
+    rd_kafka_message_t *m = o->order[i].m;
     char topic[LS_TOPIC_MAX];
     kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
     rd_kafka_headers_t *hdrs = NULL;
@@ -773,7 +778,6 @@ static void log_released(rel *r, const op *o) {
     sync_log(r, "released", o->reason, hdrs, o->lead_key, o->cur, m->offset,
              topic);
   }
-  free(v);
 }
 
 /* One planned release, its records read back. Its "released" sync_log
@@ -804,15 +808,13 @@ static void run_release(rel *r, op *o) {
   for (size_t i = 0; i < o->n; i++)
     if (!o->recs[i])
       gone(r, p, o->lead_key, o->items[i].offset);
-  size_t k;
-  timed *v = release_order(o, &k);
-  if (!v) {
+  if (!release_order(o)) {
     mark_bad(r, p);
     return;
   }
   json_t *ids = json_array();
-  for (size_t i = 0; i < k; i++) {
-    rd_kafka_message_t *m = v[i].m;
+  for (size_t i = 0; i < o->norder; i++) {
+    rd_kafka_message_t *m = o->order[i].m;
     char topic[LS_TOPIC_MAX], id[64];
     kq_header(m, WRK_H_ORIG_TOPIC, topic, sizeof topic);
     kq_header(m, "ce_id", id, sizeof id);
@@ -830,7 +832,18 @@ static void run_release(rel *r, op *o) {
     done_marker(r, p, o->lead_key, ids, "released");
   else
     json_decref(ids);
-  free(v);
+}
+
+/* Waits until everything produced so far is acknowledged or refused (the
+ * idempotent producer retries forever: message.timeout.ms=0); false when
+ * stopping first. */
+static bool await_outputs(rel *r) {
+  while (rd_kafka_outq_len(r->producer) > 0) {
+    if (*r->o->stop)
+      return false;
+    rd_kafka_flush(r->producer, 500);
+  }
+  return true;
 }
 
 /* A released event's "released" must come before the worker's outcome of
@@ -864,8 +877,8 @@ static void plan_log_first(rel *r, const bool *skip) {
       any = true;
     }
   }
-  while (any && rd_kafka_outq_len(r->producer) > 0 && !*r->o->stop)
-    rd_kafka_flush(r->producer, 500);
+  if (any)
+    await_outputs(r);
 }
 
 static int by_value(const void *a, const void *b) {
@@ -1074,16 +1087,12 @@ static void store_pending(rel *r) {
   rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Waits until everything produced so far is acknowledged or refused (the
- * idempotent producer retries forever: message.timeout.ms=0), then stores
- * the offsets of the records that caused it. false when stopping first. */
+/* Produces the plan, waits for its outputs (await_outputs), then stores
+ * the offsets of the records that caused them. false when stopping first. */
 static bool flush_and_store(rel *r) {
   plan_run(r);
-  while (rd_kafka_outq_len(r->producer) > 0) {
-    if (*r->o->stop)
-      return false;
-    rd_kafka_flush(r->producer, 500);
-  }
+  if (!await_outputs(r))
+    return false;
   rd_kafka_poll(r->producer, 0); /* the last delivery reports */
   r->unflushed = 0;
   store_pending(r);
