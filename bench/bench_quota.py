@@ -96,6 +96,19 @@ def cpu_seconds(pid):
         return None
 
 
+def machine_cpu():
+    """The machine's CPU seconds so far, (busy, total) over every core
+    (/proc/stat; busy leaves out idle and iowait), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / tick, sum(v[:8]) / tick
+
+
 def perf_start(b, st, pids, rnd):
     """perf record (99 Hz, no call graphs) of the worker processes, or
     None (BENCH_PORTALS_PERF=0, no perf, or not allowed to)."""
@@ -587,6 +600,7 @@ def start_clock(b, st, ws, rnd):
     pids = {"broker": st.broker_proc.pid, "emulator": st.emulator_proc.pid}
     pids.update({f"worker{j}": p.pid for j, p in enumerate(ws)})
     cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+    cpu0["machine"] = machine_cpu()
     loop0 = loop_times(ws[0].pid)
     perf = perf_start(b, st, [p.pid for p in ws], rnd)
     return pids, cpu0, loop0, perf, time.monotonic()
@@ -674,6 +688,7 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s, workers=1,
     done = b.wait_synced(sl, all_ids, ws, f"portals x{workers}")
     wall = time.monotonic() - t0
     cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
+    m0, m1 = cpu0.pop("machine"), machine_cpu()
     loop = loop_shares(loop0, loop_times(w.pid), wall)
     top = perf_stop(perf)
     rss_peak = max((bm.proc_status(p.pid, "VmHWM") or 0 for p in ws),
@@ -757,10 +772,20 @@ def run_portals(b, st, cfg, sl, bm, n, per, ceiling, per_10s, workers=1,
     out["cpu_bound_events_per_s"] = None  # a run too short to measure
     out["cpu_bound_fraction"] = None
     out["cpu_saturated"] = False
+    # The whole machine over the same span: the measured processes plus
+    # what they share the cores with (the backlog's producers, this
+    # script's sync_log reader, perf, anything else running).
+    out["machine_cores_busy"] = None
+    out["other_cores_busy"] = None
+    if m0 and m1 and m1[1] > m0[1]:
+        out["machine_cores_busy"] = (m1[0] - m0[0]) / (m1[1] - m0[1]) * ncpu
     if used and sum(used) > 0:
         out["cpu_bound_events_per_s"] = done / sum(used) * ncpu
         out["cpu_bound_fraction"] = out["cpu_bound_events_per_s"] / summed
         busy = sum(used) / wall if wall > 0 else 0.0
+        if out["machine_cores_busy"] is not None:
+            out["other_cores_busy"] = max(
+                0.0, out["machine_cores_busy"] - busy)
         out["cpu_saturated"] = bool(
             busy >= 0.9 * ncpu or
             (wall > 0 and any(v is not None and v / wall >= 0.9
@@ -868,6 +893,10 @@ def add_rows(res, add, get, num, rows):
         "of one)", q.get("cpu_saturated"), "{}")
     rows[-1]["text"] = (" + ".join(f"{v:.2f}" for v in each) + "; " +
                         ("yes" if q.get("cpu_saturated") else "no"))
+    add("portals", "  machine cores busy: all processes / the rest",
+        q.get("machine_cores_busy"), "{}")
+    rows[-1]["text"] = (f"{num(q.get('machine_cores_busy'), '{:.2f}')} / "
+                        f"{num(q.get('other_cores_busy'), '{:.2f}')}")
     us = q.get("cpu_us_per_event") or {}
     add("portals", "CPU-us per event worker(s) / emulator / broker",
         us.get("worker"), "{}")

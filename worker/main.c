@@ -289,10 +289,10 @@ static int run_setup(wrk *w, bool strict) {
  * (every event is read again, by whoever owns its partition now), the
  * revoked partitions leave plan (nothing of theirs is stored), their
  * stashed records, stuck marks and poison counts are forgotten, and their
- * de-duplication state is dropped. An assign: partitions whose state is
- * not restored yet are paused until it is (wrk_ledger_poll restores and
- * resumes them; a record read before the pause is not taken in, see
- * wrk_batch_add). After each, the share
+ * de-duplication state is dropped. An assign: partition numbers whose
+ * state is not restored yet start their restore (wrk_ledger_poll); a
+ * record of one that arrives first is not taken in but held back
+ * (wrk_batch_add, wrk_consumer_defer). After each, the share
  * follows what is owned. Runs after every poll and after every flush. */
 static void apply_rebalances(wrk *w, wrk_plan *plan) {
   wrk_reb r;
@@ -304,18 +304,13 @@ static void apply_rebalances(wrk *w, wrk_plan *plan) {
       wrk_plan_drop(plan, r.parts);
       wrk_consumer_forget(w, &r);
       wrk_poison_forget(w->poison, r.parts);
-      /* A partition revoked while paused for its restore keeps librdkafka's
-       * pause flag (unassign clears only the library's own): assigned
-       * again while its number is restored (cooperative: another topic
-       * kept it), it would never be fetched. Resuming one that is not
-       * paused does nothing. */
-      if (r.parts && w->cons->rk)
-        rd_kafka_resume_partitions(w->cons->rk, r.parts);
+      /* Partitions held for their restore were resumed by the callback,
+       * before the unassign (wrk_ledger_release). */
       wrk_ledger_revoke(w->ledger, r.parts);
     } else {
       wrk_consumer_forget(w, &r);
       if (r.parts)
-        wrk_ledger_assign(w->ledger, w->cons->rk, r.parts);
+        wrk_ledger_assign(w->ledger, r.parts);
       ls_info("partitions assigned", "{s:s,s:i,s:i,s:i}", "group", w->s.group,
               "count", wrk_consumer_owned(w), "added",
               r.parts ? r.parts->cnt : 0, "restoring",

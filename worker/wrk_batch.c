@@ -17,6 +17,7 @@
 #include "wrk_poison.h"
 #include "wrk_sync.h"
 #include "wrk_fault.h"
+#include "wrk_consumer.h"
 #include "wrk_filter.h"
 #include "wrk_ledger.h"
 #include "wrk_obs.h"
@@ -362,13 +363,9 @@ void wrk_batch_add(wrk_batch *b, rd_kafka_message_t *m, wrk_plan *plan) {
     return;
   }
   if (!wrk_ledger_restored(w->ledger, m->partition)) {
-    /* Paused until its state is restored (wrk_ledger_assign), so only a
-     * record fetched before the pause: read again once restored. */
-    wrk_pos pos;
+    /* Its state is still restoring: read again once restored. */
     free(e);
-    wrk_pos_of(&pos, m);
-    /* Not a failed attempt: no poison count. */
-    wrk_plan_unfinished(plan, &pos, -1, 0);
+    wrk_consumer_defer(w, m, plan);
     rd_kafka_message_destroy(m);
     return;
   }

@@ -120,6 +120,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     /* Records stashed from now on were read after the revoke (of a
      * partition assigned again, or kept): they stay. */
     c->epoch++;
+    /* Resumed here, before the unassign: librdkafka keeps an
+     * application's pause across an unassign (a partition assigned again
+     * would never be fetched), and a resume issued later could race the
+     * fetch start of its next assignment. */
+    wrk_ledger_release(w->ledger, rk, all ? NULL : parts);
     if (!rd_kafka_assignment_lost(rk)) {
       rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
       if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -408,6 +413,36 @@ void wrk_consumer_store(wrk *w, const wrk_plan *p) {
  * stuck and was sought and read again at every chore. */
 static int seek_wait_ms(int ms) {
   return rd_kafka_version() < 0x02010000 ? ms * 1000 : ms;
+}
+
+void wrk_consumer_defer(wrk *w, const rd_kafka_message_t *m, wrk_plan *plan) {
+  wrk_consumer *c = w->cons;
+  wrk_pos pos;
+  wrk_pos_of(&pos, m);
+  const char *topic = rd_kafka_topic_name(m->rkt);
+  bool held = wrk_ledger_hold(w->ledger, c->rk, topic, m->partition);
+  rd_kafka_error_t *err = NULL;
+  if (held) {
+    /* Paused: set back to this record, fetched from it once resumed. */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset =
+        m->offset;
+    err = rd_kafka_seek_partitions(c->rk, l, seek_wait_ms(2000));
+    if (!err && l->elems[0].err)
+      err = rd_kafka_error_new(l->elems[0].err, "%s",
+                               rd_kafka_err2str(l->elems[0].err));
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+  if (held && !err) {
+    /* Its later records polled already are read again too. */
+    unstash(c, NULL, &pos, (unsigned)-1);
+    return;
+  }
+  if (err)
+    rd_kafka_error_destroy(err);
+  /* Not set back: nothing past it is stored, and it is read again from
+   * it (wrk_consumer_unstick). Not a failed attempt: no poison count. */
+  wrk_plan_unfinished(plan, &pos, -1, 0);
 }
 
 void wrk_consumer_unstick(wrk *w) {

@@ -95,6 +95,13 @@ void wrk_consumer_store(struct wrk *w, const wrk_plan *p);
  * flushes, with the batch empty: stashed records of a partition read
  * before its seek are dropped, never stored. */
 void wrk_consumer_unstick(struct wrk *w);
+/* m (taken from the stash or polled) belongs to a partition whose number
+ * is still restoring: its partition is paused (wrk_ledger_hold) and set
+ * back to m, its later stashed records dropped, so it is read again from
+ * m once restored. When either fails, plan keeps m unfinished and the
+ * partition is read again from it later (wrk_consumer_unstick). */
+void wrk_consumer_defer(struct wrk *w, const rd_kafka_message_t *m,
+                        wrk_plan *plan);
 /* Partitions owned now. */
 int wrk_consumer_owned(struct wrk *w);
 /* Sets this process's share of every portal's rate limit: the group's

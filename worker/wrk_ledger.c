@@ -58,7 +58,8 @@ struct wrk_ledger {
   char prefix[200]; /* "<group>:" */
   size_t plen;
   long window_s;
-  /* Group-consumer partitions paused until their number is restored. */
+  /* Group-consumer partitions paused until their number is restored
+   * (wrk_ledger_hold). */
   rd_kafka_topic_partition_list_t *waiting;
   int64_t next_sweep_us, next_metrics_us, assign_us, stall_until_us;
   int pending; /* partitions restoring */
@@ -251,7 +252,7 @@ void wrk_ledger_declare(ls_metrics *m) {
                      &restore_buckets);
   ls_metrics_declare(m, LS_GAUGE, M_RESTORING,
                      "Assigned partitions whose state is still restoring "
-                     "(paused until restored)",
+                     "(their records held back until restored)",
                      NULL);
   ls_metrics_declare(m, LS_COUNTER, M_SKIPPED,
                      "Duplicates skipped, by cause: state (the ledger), "
@@ -502,10 +503,8 @@ static void ledger_unassign(wrk_ledger *l, int32_t p) {
   rd_kafka_topic_partition_list_destroy(tp);
 }
 
-void wrk_ledger_assign(wrk_ledger *l, rd_kafka_t *consumer,
+void wrk_ledger_assign(wrk_ledger *l,
                        const rd_kafka_topic_partition_list_t *parts) {
-  rd_kafka_topic_partition_list_t *pause =
-      rd_kafka_topic_partition_list_new(parts->cnt > 0 ? parts->cnt : 1);
   if (!l->pending)
     l->assign_us = ls_mono_us();
   for (int i = 0; i < parts->cnt; i++) {
@@ -531,18 +530,55 @@ void wrk_ledger_assign(wrk_ledger *l, rd_kafka_t *consumer,
       pp->t0_us = ls_mono_us();
       l->pending++;
     }
-    rd_kafka_topic_partition_list_add(pause, parts->elems[i].topic, p);
-    rd_kafka_topic_partition_list_add(l->waiting, parts->elems[i].topic, p);
-  }
-  if (pause->cnt && consumer) {
-    rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer, pause);
-    if (err)
-      ls_error("cannot pause partitions while their state restores", "{s:s}",
-               "error", rd_kafka_err2str(err));
   }
   if (l->m)
     ls_metrics_set(l->m, M_RESTORING, NULL, NULL, l->pending);
-  rd_kafka_topic_partition_list_destroy(pause);
+}
+
+bool wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
+                     int32_t p) {
+  if (!consumer || p < 0 || p >= l->nparts)
+    return false;
+  if (rd_kafka_topic_partition_list_find(l->waiting, topic, p))
+    return true;
+  rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(one, topic, p);
+  rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer, one);
+  if (!err)
+    err = one->elems[0].err;
+  rd_kafka_topic_partition_list_destroy(one);
+  if (err) {
+    ls_warn("cannot pause a partition while its state restores",
+            "{s:s,s:i,s:s}", "topic", topic, "partition", (int)p, "error",
+            rd_kafka_err2str(err));
+    return false;
+  }
+  rd_kafka_topic_partition_list_add(l->waiting, topic, p);
+  ls_info("partition held until its state is restored", "{s:s,s:i}", "topic",
+          topic, "partition", (int)p);
+  return true;
+}
+
+void wrk_ledger_release(wrk_ledger *l, rd_kafka_t *consumer,
+                        const rd_kafka_topic_partition_list_t *parts) {
+  rd_kafka_topic_partition_list_t *r = rd_kafka_topic_partition_list_new(4);
+  for (int i = 0; i < l->waiting->cnt;) {
+    const rd_kafka_topic_partition_t *tp = &l->waiting->elems[i];
+    if (!parts ||
+        rd_kafka_topic_partition_list_find(parts, tp->topic, tp->partition)) {
+      rd_kafka_topic_partition_list_add(r, tp->topic, tp->partition);
+      rd_kafka_topic_partition_list_del_by_idx(l->waiting, i);
+    } else {
+      i++;
+    }
+  }
+  if (r->cnt && consumer) {
+    rd_kafka_resp_err_t err = rd_kafka_resume_partitions(consumer, r);
+    if (err)
+      ls_error("cannot resume revoked partitions", "{s:s}", "error",
+               rd_kafka_err2str(err));
+  }
+  rd_kafka_topic_partition_list_destroy(r);
 }
 
 static void drop_waiting(wrk_ledger *l, const char *topic, int32_t p) {

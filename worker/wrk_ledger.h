@@ -50,10 +50,25 @@ void wrk_ledger_free(wrk_ledger *l);
 
 /* The group consumer was assigned parts (after rd_kafka_assign or
  * incremental_assign): partition numbers not yet restored start their
- * restore, and the assigned partitions that need one are paused on
- * consumer until it is done (wrk_ledger_poll resumes them). */
-void wrk_ledger_assign(wrk_ledger *l, rd_kafka_t *consumer,
+ * restore. Nothing is paused here: a pause or resume issued while
+ * librdkafka starts the partition's fetch (after the assignment's
+ * committed offsets arrive, on its own thread) can make that start
+ * outdated, and the partition is then never fetched (librdkafka issues
+ * #2190, #5591). A record of such a partition that arrives before its
+ * restore is done is held back by wrk_ledger_hold. */
+void wrk_ledger_assign(wrk_ledger *l,
                        const rd_kafka_topic_partition_list_t *parts);
+/* A record of topic/p arrived while its number restores: its fetch has
+ * started, so pausing it now is safe. Paused once, resumed by
+ * wrk_ledger_poll when restored (or by wrk_ledger_release). false: not
+ * paused (logged); it is fetched on. */
+bool wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
+                     int32_t p);
+/* From the rebalance callback, before the unassign: resumes the held
+ * partitions among parts (NULL: all), so no pause outlives the
+ * assignment and no resume races the fetch of a later one. */
+void wrk_ledger_release(wrk_ledger *l, rd_kafka_t *consumer,
+                        const rd_kafka_topic_partition_list_t *parts);
 /* parts were revoked: a partition number no longer assigned through any
  * topic loses its state. */
 void wrk_ledger_revoke(wrk_ledger *l,

@@ -12,7 +12,7 @@ import os
 import random
 import time
 
-from harness import Checks, Stack, SyncLogWatcher
+from harness import Checks, Stack, SyncLogWatcher, headers_of
 
 LEADS = int(os.environ.get("LS_MODEL_LEADS", "10000"))
 PHASES = int(os.environ.get("LS_MODEL_PHASES", "2"))
@@ -95,6 +95,40 @@ with Stack() as st:
                      "enable.idempotence": True, "acks": "all",
                      "compression.type": "lz4"})
     model = Model()
+    undelivered = []    # (topic, partition, error) of failed deliveries
+
+    def delivered(err, msg):
+        if err is not None:
+            undelivered.append((msg.topic(), msg.partition(), str(err)))
+
+    def locate(eids):
+        """Where the events that never reached their outcome got to: read
+        every topic on their path from the beginning (not the watcher's
+        group), so a failure says which hop lost them."""
+        want = set(eids)
+        topics = ["smartlead." + k[1] for k in KINDS] + [
+            "smartlead.lead_category_updated", "leadsync.held",
+            "leadsync.sync_log"]
+        seen = {}
+        for m in st.consume_all(topics, timeout=180):
+            if m.topic() == "leadsync.sync_log":
+                eid = json.loads(m.value()).get("event_id")
+                hop = "sync_log"
+            else:
+                h = headers_of(m)
+                eid = h.get("ce_id")
+                hop = m.topic() + ("(filter)" if h.get("ls_filter") else "")
+            if eid in want:
+                seen.setdefault(eid, set()).add(f"{hop}/p{m.partition()}")
+        hops = {}
+        for e in want:
+            k = " ".join(sorted(seen.get(e, ()))) or "nowhere"
+            hops[k] = hops.get(k, 0) + 1
+        print("where they are: " + "; ".join(
+            f"{n} in [{k}]" for k, n in sorted(hops.items(),
+                                               key=lambda x: -x[1])[:8]),
+            flush=True)
+
     leads = [f"lead{i:05d}@model-example.com" for i in range(LEADS)]
     step = 0
     n_events = n_cats = 0
@@ -106,14 +140,16 @@ with Stack() as st:
         while True:
             try:
                 prod.produce("smartlead." + etype.lower(), raw, key,
-                             headers=hdrs)
+                             headers=hdrs, on_delivery=delivered)
                 break
             except BufferError:
                 prod.poll(0.1)
         return eid
 
     def barrier(what, timeout=240):
-        prod.flush(60)
+        left = prod.flush(120)
+        c.eq((left, undelivered[:3]), (0, []),
+             f"{what}: every produced event acknowledged by the broker")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             snap = w.snapshot()
@@ -125,6 +161,7 @@ with Stack() as st:
         print(f"{what}: {len(wrong)} events not at their model outcome, e.g. "
               + ", ".join(f"{e}:{w.outcomes(e)}->{model.expect[e]}"
                           for e in wrong[:5]), flush=True)
+        locate(wrong)
         return len(wrong)
 
     t0 = time.monotonic()
@@ -136,6 +173,8 @@ with Stack() as st:
                 model.event(lead, send(lead, etype))
                 n_events += 1
         mismatches = barrier(f"phase {phase} events")
+        if mismatches:
+            break
         for lead in leads:
             r = rng.random()
             if r < 0.35:
@@ -149,6 +188,8 @@ with Stack() as st:
             model.category(lead, eid, (cid, cname) in ALLOWED)
             n_cats += 1
         mismatches = barrier(f"phase {phase} categories")
+        if mismatches:
+            break
 
     snap = w.snapshot()
     dup_released = sum(1 for o in snap.values() if o.count("released") > 1)
