@@ -25,6 +25,8 @@
 #define KP_MAX_BODY (2u * 1024u * 1024u)
 #define KP_MAX_TOPICS 32
 #define KP_FLUSH_MS 60000
+/* How early a paced record may go (seconds). */
+#define KP_PACE_S 0.005
 
 typedef struct {
   char *body;
@@ -474,10 +476,16 @@ int main(int argc, char **argv) {
     if (o.seconds > 0 && now - t0 >= o.seconds)
       break;
     if (o.rate > 0) {
+      /* Sleeps (serving delivery reports) until the record is due within
+       * KP_PACE_S, then sends it: the records due in the same few
+       * milliseconds go together. Waiting to the exact microsecond spun
+       * the CPU for the last millisecond of every gap (a poll of 0 ms):
+       * the portals part's 20 paced producers took 0.67 of the 2 cores,
+       * more than the workers they fed. */
       double due = t0 + (double)i / o.rate;
-      while (!bench_stop && (now = bench_now_s()) < due) {
+      while (!bench_stop && (now = bench_now_s()) < due - KP_PACE_S) {
         int ms = (int)((due - now) * 1000.0);
-        rd_kafka_poll(rk, ms > 5 ? 5 : ms);
+        rd_kafka_poll(rk, ms > 5 ? 5 : (ms < 1 ? 1 : ms));
       }
     }
     if (!produce_one(rk, &st, (size_t)i % st.n))
