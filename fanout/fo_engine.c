@@ -914,6 +914,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     ls_info("partitions revoked", "{s:s,s:i}", "endpoint", ep->cfg->id, "count",
             parts->cnt);
     drop_revoked(ep, parts);
+    /* librdkafka keeps an application's pause across an unassign: paused
+     * now, a partition assigned again would never be fetched (the flag
+     * below restarts unpaused). Resumed before the unassign, so the
+     * resume cannot race the next assignment's fetch start. */
+    if (ep->paused) {
+      rd_kafka_resume_partitions(rk, parts);
+      ep->paused = false;
+    }
     rd_kafka_assign(rk, NULL);
   }
 }

@@ -420,6 +420,14 @@ void wrk_consumer_defer(wrk *w, const rd_kafka_message_t *m, wrk_plan *plan) {
   wrk_pos pos;
   wrk_pos_of(&pos, m);
   const char *topic = rd_kafka_topic_name(m->rkt);
+  rd_kafka_topic_partition_list_t *mine = NULL;
+  if (c->rk && !rd_kafka_assignment(c->rk, &mine) && mine) {
+    bool owned =
+        rd_kafka_topic_partition_list_find(mine, topic, m->partition) != NULL;
+    rd_kafka_topic_partition_list_destroy(mine);
+    if (!owned)
+      return; /* stashed before its revoke: its next owner reads it */
+  }
   bool held = wrk_ledger_hold(w->ledger, c->rk, topic, m->partition);
   rd_kafka_error_t *err = NULL;
   if (held) {

@@ -99,7 +99,9 @@ void wrk_consumer_unstick(struct wrk *w);
  * is still restoring: its partition is paused (wrk_ledger_hold) and set
  * back to m, its later stashed records dropped, so it is read again from
  * m once restored. When either fails, plan keeps m unfinished and the
- * partition is read again from it later (wrk_consumer_unstick). */
+ * partition is read again from it later (wrk_consumer_unstick). A record
+ * of a partition no longer assigned (stashed before its revoke) is only
+ * dropped. */
 void wrk_consumer_defer(struct wrk *w, const rd_kafka_message_t *m,
                         wrk_plan *plan);
 /* Partitions owned now. */
