@@ -559,13 +559,17 @@ bool wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
   return true;
 }
 
-void wrk_ledger_release(wrk_ledger *l, rd_kafka_t *consumer,
-                        const rd_kafka_topic_partition_list_t *parts) {
+/* Resumes the held partitions of number p (p >= 0), else those in parts
+ * (NULL: all), and forgets them. */
+static void resume_waiting(wrk_ledger *l, rd_kafka_t *consumer,
+                           const rd_kafka_topic_partition_list_t *parts,
+                           int32_t p, const char *failed) {
   rd_kafka_topic_partition_list_t *r = rd_kafka_topic_partition_list_new(4);
   for (int i = 0; i < l->waiting->cnt;) {
     const rd_kafka_topic_partition_t *tp = &l->waiting->elems[i];
-    if (!parts ||
-        rd_kafka_topic_partition_list_find(parts, tp->topic, tp->partition)) {
+    if (p >= 0 ? tp->partition == p
+               : !parts || rd_kafka_topic_partition_list_find(parts, tp->topic,
+                                                              tp->partition)) {
       rd_kafka_topic_partition_list_add(r, tp->topic, tp->partition);
       rd_kafka_topic_partition_list_del_by_idx(l->waiting, i);
     } else {
@@ -575,10 +579,14 @@ void wrk_ledger_release(wrk_ledger *l, rd_kafka_t *consumer,
   if (r->cnt && consumer) {
     rd_kafka_resp_err_t err = rd_kafka_resume_partitions(consumer, r);
     if (err)
-      ls_error("cannot resume revoked partitions", "{s:s}", "error",
-               rd_kafka_err2str(err));
+      ls_error(failed, "{s:s}", "error", rd_kafka_err2str(err));
   }
   rd_kafka_topic_partition_list_destroy(r);
+}
+
+void wrk_ledger_release(wrk_ledger *l, rd_kafka_t *consumer,
+                        const rd_kafka_topic_partition_list_t *parts) {
+  resume_waiting(l, consumer, parts, -1, "cannot resume revoked partitions");
 }
 
 static void drop_waiting(wrk_ledger *l, const char *topic, int32_t p) {
@@ -654,25 +662,6 @@ static void take(wrk_ledger *l, const rd_kafka_message_t *m, int64_t min_ms) {
     pp->restored++;
 }
 
-static void resume_part(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
-  rd_kafka_topic_partition_list_t *r = rd_kafka_topic_partition_list_new(4);
-  for (int i = 0; i < l->waiting->cnt;) {
-    if (l->waiting->elems[i].partition == p) {
-      rd_kafka_topic_partition_list_add(r, l->waiting->elems[i].topic, p);
-      rd_kafka_topic_partition_list_del_by_idx(l->waiting, i);
-    } else {
-      i++;
-    }
-  }
-  if (r->cnt && consumer) {
-    rd_kafka_resp_err_t err = rd_kafka_resume_partitions(consumer, r);
-    if (err)
-      ls_error("cannot resume restored partitions", "{s:s}", "error",
-               rd_kafka_err2str(err));
-  }
-  rd_kafka_topic_partition_list_destroy(r);
-}
-
 static void restored(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
   part *pp = &l->p[p];
   if (pp->state != P_RESTORING)
@@ -680,7 +669,7 @@ static void restored(wrk_ledger *l, rd_kafka_t *consumer, int32_t p) {
   pp->state = P_READY;
   l->pending--;
   double secs = (double)(ls_mono_us() - pp->t0_us) / 1e6;
-  resume_part(l, consumer, p);
+  resume_waiting(l, consumer, NULL, p, "cannot resume restored partitions");
   part_metrics(l, p, false);
   if (l->m) {
     ls_metrics_observe(l->m, M_RESTORE, NULL, NULL, secs);

@@ -147,6 +147,24 @@ def start_fanout(st, config, extra_args=(), env=None, name="fanout"):
     return proc
 
 
+def fanout_stack(st, endpoints, secret, partitions=None):
+    """The dev broker, a config mutated by endpoints, an ingress and one
+    fan-out replica that owns its partitions: (config, ingress url,
+    replica)."""
+    st.broker(**({"partitions": partitions} if partitions else {}))
+    st.env["FANOUT_SECRET"] = secret
+    cfg = st.config(endpoints)
+    base = st.ingress(cfg)
+    fo = start_fanout(st, cfg)
+    wait_caught_up(fo)
+    return cfg, base, fo
+
+
+def wait_caught_up(fo, what="the fan-out owns its partitions"):
+    from harness import wait_for
+    wait_for(lambda: "caught up" in open(fo.log).read(), 60, 0.1, what)
+
+
 def metrics(url):
     """{series: value} from a /metrics page."""
     import urllib.request

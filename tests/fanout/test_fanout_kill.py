@@ -6,13 +6,13 @@ second replica joins and the first leaves with SIGTERM while deliveries
 are in flight: two rebalances, nothing lost, both exit 0 (ASan clean)."""
 import json
 import os
-import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "filter"))
 
 from filterlib import event  # noqa: E402
-from fanoutlib import Receiver, start_fanout, verify, whsec  # noqa: E402
+from fanoutlib import (Receiver, fanout_stack, start_fanout,  # noqa: E402
+                       verify, wait_caught_up, whsec)
 from harness import DEMO_TOKEN, Checks, Stack, http_request, wait_for  # noqa: E402
 
 c = Checks("fanout_kill")
@@ -31,13 +31,7 @@ def endpoints(cfg):
 
 
 with Stack() as st:
-    st.broker()
-    st.env["FANOUT_SECRET"] = SECRET
-    cfg = st.config(endpoints)
-    base = st.ingress(cfg)
-    fo = start_fanout(st, cfg)
-    wait_for(lambda: "caught up" in open(fo.log).read(), 60, 0.1,
-             "the fan-out owns its partitions")
+    cfg, base, fo = fanout_stack(st, endpoints, SECRET)
 
     def post_batch(tag):
         """LEADS leads x KINDS, interleaved: {lead: [event ids in order]}."""
@@ -95,8 +89,7 @@ with Stack() as st:
     wait_for(lambda: len(rx.ok()) >= before + len(ids2) // 4, 60, 0.02,
              "deliveries of the second batch under way")
     fo3 = start_fanout(st, cfg, name="fanout-second")
-    wait_for(lambda: "caught up" in open(fo3.log).read(), 60, 0.1,
-             "the second replica owns partitions")
+    wait_caught_up(fo3, "the second replica owns partitions")
     rc = fo2.stop()
     c.eq(rc, 0, "the first replica drains and exits 0 on SIGTERM")
     try:

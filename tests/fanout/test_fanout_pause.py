@@ -11,7 +11,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "filter"))
 
 from filterlib import event  # noqa: E402
-from fanoutlib import Receiver, metrics, start_fanout, whsec  # noqa: E402
+from fanoutlib import (Receiver, fanout_stack, metrics,  # noqa: E402
+                       start_fanout, wait_caught_up, whsec)
 from harness import DEMO_TOKEN, Checks, Stack, http_request, wait_for  # noqa: E402
 
 c = Checks("fanout_pause")
@@ -32,13 +33,7 @@ def endpoints(cfg):
 
 
 with Stack() as st:
-    st.broker(partitions=6)
-    st.env["FANOUT_SECRET"] = SECRET
-    cfg = st.config(endpoints)
-    base = st.ingress(cfg)
-    fo = start_fanout(st, cfg)
-    wait_for(lambda: "caught up" in open(fo.log).read(), 60, 0.1,
-             "the fan-out owns its partitions")
+    cfg, base, fo = fanout_stack(st, endpoints, SECRET, partitions=6)
     ids = set()
     for i in range(LEADS):
         status, _, resp = http_request(
@@ -58,8 +53,7 @@ with Stack() as st:
     wait_for(lambda: pending() >= MAX_PENDING, 60, 0.05,
              "the first replica at max_pending (paused)")
     fo2 = start_fanout(st, cfg, name="fanout-second")
-    wait_for(lambda: "caught up" in open(fo2.log).read(), 60, 0.1,
-             "the second replica owns partitions")
+    wait_caught_up(fo2, "the second replica owns partitions")
     c.true(open(fo.log).read().count("partitions assigned") >= 2,
            "the first replica was assigned partitions again")
     c.eq(len(set(rx.ids()) & ids), 0, "nothing delivered before the rebalance")
