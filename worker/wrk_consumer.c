@@ -428,7 +428,11 @@ void wrk_consumer_defer(wrk *w, const rd_kafka_message_t *m, wrk_plan *plan) {
     if (!owned)
       return; /* stashed before its revoke: its next owner reads it */
   }
-  bool held = wrk_ledger_hold(w->ledger, c->rk, topic, m->partition);
+  wrk_hold hold =
+      wrk_ledger_hold(w->ledger, c->rk, topic, m->partition, m->offset);
+  if (hold == WRK_HOLD_ALREADY)
+    return; /* read again from an earlier record */
+  bool held = hold == WRK_HOLD_SET_BACK;
   rd_kafka_error_t *err = NULL;
   if (held) {
     /* Paused: set back to this record, fetched from it once resumed. */

@@ -535,12 +535,19 @@ void wrk_ledger_assign(wrk_ledger *l,
     ls_metrics_set(l->m, M_RESTORING, NULL, NULL, l->pending);
 }
 
-bool wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
-                     int32_t p) {
+wrk_hold wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
+                         int32_t p, int64_t offset) {
   if (!consumer || p < 0 || p >= l->nparts)
-    return false;
-  if (rd_kafka_topic_partition_list_find(l->waiting, topic, p))
-    return true;
+    return WRK_HOLD_FAILED;
+  rd_kafka_topic_partition_t *h =
+      rd_kafka_topic_partition_list_find(l->waiting, topic, p);
+  if (h) {
+    /* Never set forward: what lies between would be skipped. */
+    if (h->offset <= offset)
+      return WRK_HOLD_ALREADY;
+    h->offset = offset;
+    return WRK_HOLD_SET_BACK;
+  }
   rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(one, topic, p);
   rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer, one);
@@ -551,12 +558,12 @@ bool wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
     ls_warn("cannot pause a partition while its state restores",
             "{s:s,s:i,s:s}", "topic", topic, "partition", (int)p, "error",
             rd_kafka_err2str(err));
-    return false;
+    return WRK_HOLD_FAILED;
   }
-  rd_kafka_topic_partition_list_add(l->waiting, topic, p);
+  rd_kafka_topic_partition_list_add(l->waiting, topic, p)->offset = offset;
   ls_info("partition held until its state is restored", "{s:s,s:i}", "topic",
           topic, "partition", (int)p);
-  return true;
+  return WRK_HOLD_SET_BACK;
 }
 
 /* Resumes the held partitions of number p (p >= 0), else those in parts

@@ -58,12 +58,15 @@ void wrk_ledger_free(wrk_ledger *l);
  * restore is done is held back by wrk_ledger_hold. */
 void wrk_ledger_assign(wrk_ledger *l,
                        const rd_kafka_topic_partition_list_t *parts);
-/* A record of topic/p arrived while its number restores: its fetch has
- * started, so pausing it now is safe. Paused once, resumed by
- * wrk_ledger_poll when restored (or by wrk_ledger_release). false: not
- * paused (logged); it is fetched on. */
-bool wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
-                     int32_t p);
+/* A record of topic/p at offset arrived while its number restores: its
+ * fetch has started, so pausing it now is safe. Paused once, resumed by
+ * wrk_ledger_poll when restored (or by wrk_ledger_release). SET_BACK: the
+ * caller sets the partition back to offset (the lowest held so far);
+ * ALREADY: it was set back at or before offset; FAILED: not paused
+ * (logged), it is fetched on. */
+typedef enum { WRK_HOLD_FAILED, WRK_HOLD_SET_BACK, WRK_HOLD_ALREADY } wrk_hold;
+wrk_hold wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
+                         int32_t p, int64_t offset);
 /* From the rebalance callback, before the unassign: resumes the held
  * partitions among parts (NULL: all), so no pause outlives the
  * assignment and no resume races the fetch of a later one. */
