@@ -415,6 +415,20 @@ static int seek_wait_ms(int ms) {
   return rd_kafka_version() < 0x02010000 ? ms * 1000 : ms;
 }
 
+/* Sets pos's partition to read from pos->offset next; NULL or the error
+ * (the caller destroys it). */
+static rd_kafka_error_t *seek_to(rd_kafka_t *rk, const wrk_pos *pos) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, pos->topic, pos->partition)->offset =
+      pos->offset;
+  rd_kafka_error_t *err = rd_kafka_seek_partitions(rk, l, seek_wait_ms(2000));
+  if (!err && l->elems[0].err)
+    err = rd_kafka_error_new(l->elems[0].err, "%s",
+                             rd_kafka_err2str(l->elems[0].err));
+  rd_kafka_topic_partition_list_destroy(l);
+  return err;
+}
+
 void wrk_consumer_defer(wrk *w, const rd_kafka_message_t *m, wrk_plan *plan) {
   wrk_consumer *c = w->cons;
   wrk_pos pos;
@@ -433,18 +447,8 @@ void wrk_consumer_defer(wrk *w, const rd_kafka_message_t *m, wrk_plan *plan) {
   if (hold == WRK_HOLD_ALREADY)
     return; /* read again from an earlier record */
   bool held = hold == WRK_HOLD_SET_BACK;
-  rd_kafka_error_t *err = NULL;
-  if (held) {
-    /* Paused: set back to this record, fetched from it once resumed. */
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset =
-        m->offset;
-    err = rd_kafka_seek_partitions(c->rk, l, seek_wait_ms(2000));
-    if (!err && l->elems[0].err)
-      err = rd_kafka_error_new(l->elems[0].err, "%s",
-                               rd_kafka_err2str(l->elems[0].err));
-    rd_kafka_topic_partition_list_destroy(l);
-  }
+  /* Paused: set back to this record, fetched from it once resumed. */
+  rd_kafka_error_t *err = held ? seek_to(c->rk, &pos) : NULL;
   if (held && !err) {
     /* Its later records polled already are read again too. */
     unstash(c, NULL, &pos, (unsigned)-1);
@@ -467,15 +471,7 @@ void wrk_consumer_unstick(wrk *w) {
     bool keep = true;
     if (!((size_t)ti < w->cfg->n_tenants &&
           hs_limiter_daily_blocked(w->targets[ti].lim, now, NULL))) {
-      rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-      rd_kafka_topic_partition_list_add(l, s.pos.topic, s.pos.partition)
-          ->offset = s.pos.offset;
-      rd_kafka_error_t *err =
-          rd_kafka_seek_partitions(c->rk, l, seek_wait_ms(2000));
-      if (!err && l->elems[0].err)
-        err = rd_kafka_error_new(l->elems[0].err, "%s",
-                                 rd_kafka_err2str(l->elems[0].err));
-      rd_kafka_topic_partition_list_destroy(l);
+      rd_kafka_error_t *err = seek_to(c->rk, &s.pos);
       if (err || wrk_fault("seek")) {
         /* Still stuck: nothing past the offset is stored; tried again at
          * the next chores. */

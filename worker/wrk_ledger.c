@@ -596,10 +596,6 @@ void wrk_ledger_release(wrk_ledger *l, rd_kafka_t *consumer,
   resume_waiting(l, consumer, parts, -1, "cannot resume revoked partitions");
 }
 
-static void drop_waiting(wrk_ledger *l, const char *topic, int32_t p) {
-  rd_kafka_topic_partition_list_del(l->waiting, topic, p);
-}
-
 /* Drops partition number p's state (no assigned topic has it any more). */
 static void drop_part(wrk_ledger *l, int32_t p) {
   part *pp = &l->p[p];
@@ -623,15 +619,12 @@ void wrk_ledger_revoke(wrk_ledger *l,
     for (int32_t p = 0; p < l->nparts; p++)
       if (l->p[p].state != P_IDLE)
         drop_part(l, p);
-    while (l->waiting->cnt)
-      rd_kafka_topic_partition_list_del_by_idx(l->waiting, 0);
   }
   for (int i = 0; parts && i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
     if (p < 0 || p >= l->nparts)
       continue;
     part *pp = &l->p[p];
-    drop_waiting(l, parts->elems[i].topic, p);
     if (pp->refs > 0)
       pp->refs--;
     if (!pp->refs && pp->state != P_IDLE)

@@ -73,7 +73,8 @@ wrk_hold wrk_ledger_hold(wrk_ledger *l, rd_kafka_t *consumer, const char *topic,
 void wrk_ledger_release(wrk_ledger *l, rd_kafka_t *consumer,
                         const rd_kafka_topic_partition_list_t *parts);
 /* parts were revoked: a partition number no longer assigned through any
- * topic loses its state. */
+ * topic loses its state. Their held partitions were resumed and forgotten
+ * by wrk_ledger_release, in the rebalance callback. */
 void wrk_ledger_revoke(wrk_ledger *l,
                        const rd_kafka_topic_partition_list_t *parts);
 /* From the main loop, every iteration: reads restore and tail records
