@@ -89,7 +89,8 @@ struct fo_part {
   char topic[LS_TOPIC_MAX];
   int32_t partition;
   fo_item *head, *tail;
-  bool eof; /* reached its end since the last assignment */
+  bool eof;    /* reached its end since the last assignment */
+  bool paused; /* by set_paused */
 };
 
 struct fo_ep {
@@ -109,7 +110,8 @@ struct fo_ep {
   fo_seen *seen;    /* event ids finished lately: duplicates in Kafka */
   int inflight;
   long pending;
-  bool paused;
+  bool paused;      /* at max_pending: its started partitions are paused */
+  bool late;        /* a partition started while paused: pause it too */
   int consecutive;
   /* After an assignment nothing starts until every partition was read to
    * its end (or catchup_ms passed, or max_pending filled up), so a lead's
@@ -181,6 +183,8 @@ static fo_part *part_get(fo_ep *ep, const char *topic, int32_t partition,
   snprintf(p->topic, sizeof p->topic, "%s", topic);
   p->partition = partition;
   ep->parts[ep->n_parts++] = p;
+  if (ep->paused)
+    ep->late = true;
   return p;
 }
 
@@ -896,6 +900,33 @@ static void drop_revoked(fo_ep *ep, const rd_kafka_topic_partition_list_t *l) {
   }
 }
 
+/* Pauses (or resumes) the partitions that delivered a record or their end
+ * since the assignment (ep->parts: a revoke frees its partitions), never
+ * the whole assignment. librdkafka 2.0.2 starts a partition's fetch on its
+ * own thread once the committed offset is known; a pause or resume of it
+ * taken before that start is served outdates the start, which is dropped,
+ * and the partition is never fetched (nothing is logged). A partition that
+ * has delivered something has started; one that starts while the endpoint
+ * is paused is paused at the next poll (ep->late). */
+static void set_paused(fo_ep *ep, bool pause) {
+  rd_kafka_topic_partition_list_t *l =
+      rd_kafka_topic_partition_list_new((int)ep->n_parts);
+  if (!l)
+    return;
+  for (size_t i = 0; i < ep->n_parts; i++)
+    if (ep->parts[i]->paused != pause)
+      rd_kafka_topic_partition_list_add(l, ep->parts[i]->topic,
+                                        ep->parts[i]->partition);
+  if (l->cnt)
+    pause ? rd_kafka_pause_partitions(ep->rk, l)
+          : rd_kafka_resume_partitions(ep->rk, l);
+  for (size_t i = 0; i < ep->n_parts; i++)
+    ep->parts[i]->paused = pause;
+  rd_kafka_topic_partition_list_destroy(l);
+  ep->paused = pause;
+  ep->late = false;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   fo_ep *ep = opaque;
@@ -903,7 +934,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     ls_info("partitions assigned", "{s:s,s:i}", "endpoint", ep->cfg->id,
             "count", parts->cnt);
     rd_kafka_assign(rk, parts);
-    ep->paused = false;
+    ep->paused = ep->late = false;
     ep->gate = true;
     ep->n_assigned = parts->cnt;
     ep->n_eof = 0;
@@ -913,34 +944,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   } else {
     ls_info("partitions revoked", "{s:s,s:i}", "endpoint", ep->cfg->id, "count",
             parts->cnt);
-    drop_revoked(ep, parts);
     /* librdkafka keeps an application's pause across an unassign: paused
-     * now, a partition assigned again would never be fetched (the flag
-     * below restarts unpaused). Resumed before the unassign, so the
-     * resume cannot race the next assignment's fetch start. */
-    if (ep->paused) {
-      rd_kafka_resume_partitions(rk, parts);
-      ep->paused = false;
-    }
+     * now, a partition assigned again would never be fetched (the flags
+     * restart unpaused). Resumed before the unassign, so the resume cannot
+     * race the next assignment's fetch start. */
+    if (ep->paused)
+      set_paused(ep, false);
+    drop_revoked(ep, parts);
     rd_kafka_assign(rk, NULL);
   }
 }
 
-static void set_paused(fo_ep *ep, bool pause) {
-  rd_kafka_topic_partition_list_t *a = NULL;
-  if (rd_kafka_assignment(ep->rk, &a) || !a)
-    return;
-  pause ? rd_kafka_pause_partitions(ep->rk, a)
-        : rd_kafka_resume_partitions(ep->rk, a);
-  rd_kafka_topic_partition_list_destroy(a);
-  ep->paused = pause;
-}
-
 static void poll_ep(fo_ep *ep) {
   long max = ep->e->o.max_pending;
-  if (!ep->paused && ep->pending >= max)
+  if (ep->pending >= max && (!ep->paused || ep->late))
     set_paused(ep, true);
-  else if (ep->paused && ep->pending < max / 2)
+  else if (ep->paused && ep->pending <= max / 2)
     set_paused(ep, false);
   for (int i = 0; i < POLL_BATCH; i++) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(ep->rk, 0);
