@@ -147,6 +147,19 @@ def start_fanout(st, config, extra_args=(), env=None, name="fanout"):
     return proc
 
 
+def one_endpoint(rx, fanout, **endpoint):
+    """A config mutation: the demo tenant's only endpoint is "rx", an
+    internal one posting to rx's /hook signed with $FANOUT_SECRET (endpoint
+    adds or overrides its keys), and the "fanout" section is fanout."""
+    def mutate(cfg):
+        demo = next(t for t in cfg["tenants"] if t["id"] == "demo")
+        demo["endpoints"] = [{"id": "rx", "url": rx.url + "/hook",
+                              "internal": True, "secret_env": "FANOUT_SECRET",
+                              **endpoint}]
+        cfg["fanout"] = fanout
+    return mutate
+
+
 def fanout_stack(st, endpoints, secret, partitions=None):
     """The dev broker, a config mutated by endpoints, an ingress and one
     fan-out replica that owns its partitions: (config, ingress url,

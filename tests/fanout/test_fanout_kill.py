@@ -11,8 +11,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "filter"))
 
 from filterlib import event  # noqa: E402
-from fanoutlib import (Receiver, fanout_stack, start_fanout,  # noqa: E402
-                       verify, wait_caught_up, whsec)
+from fanoutlib import (Receiver, fanout_stack, one_endpoint,  # noqa: E402
+                       start_fanout, verify, wait_caught_up, whsec)
 from harness import DEMO_TOKEN, Checks, Stack, http_request, wait_for  # noqa: E402
 
 c = Checks("fanout_kill")
@@ -22,12 +22,7 @@ KINDS = ["SENT", "OPEN", "CLICK", "REPLY", "Interested"]
 rx = Receiver(delay_s=0.02)
 
 
-def endpoints(cfg):
-    demo = next(t for t in cfg["tenants"] if t["id"] == "demo")
-    demo["endpoints"] = [{"id": "rx", "url": rx.url + "/hook",
-                          "internal": True, "secret_env": "FANOUT_SECRET",
-                          "max_in_flight": 4}]
-    cfg["fanout"] = {"order_window_ms": 100}
+endpoints = one_endpoint(rx, {"order_window_ms": 100}, max_in_flight=4)
 
 
 with Stack() as st:

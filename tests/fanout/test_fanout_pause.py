@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "filter"))
 
 from filterlib import event  # noqa: E402
-from fanoutlib import (Receiver, fanout_stack, metrics,  # noqa: E402
+from fanoutlib import (Receiver, fanout_stack, metrics, one_endpoint,  # noqa: E402
                        start_fanout, wait_caught_up, whsec)
 from harness import DEMO_TOKEN, Checks, Stack, http_request, wait_for  # noqa: E402
 
@@ -23,13 +23,9 @@ hold = {"on": True}  # the endpoint answers 503 while on
 rx = Receiver(plan=lambda n, path: 503 if hold["on"] else 200)
 
 
-def endpoints(cfg):
-    demo = next(t for t in cfg["tenants"] if t["id"] == "demo")
-    demo["endpoints"] = [{"id": "rx", "url": rx.url + "/hook",
-                          "internal": True, "secret_env": "FANOUT_SECRET",
-                          "max_in_flight": 2, "max_attempts": 1000,
-                          "backoff_base_ms": 100, "backoff_max_ms": 300}]
-    cfg["fanout"] = {"order_window_ms": 50, "max_pending": MAX_PENDING}
+endpoints = one_endpoint(rx, {"order_window_ms": 50, "max_pending": MAX_PENDING},
+                         max_in_flight=2, max_attempts=1000,
+                         backoff_base_ms=100, backoff_max_ms=300)
 
 
 with Stack() as st:

@@ -23,7 +23,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "filter"))
 
 from filterlib import event  # noqa: E402
-from fanoutlib import Receiver, metrics, start_fanout, whsec  # noqa: E402
+from fanoutlib import (Receiver, metrics, one_endpoint,  # noqa: E402
+                       start_fanout, whsec)
 from harness import DEMO_TOKEN, Checks, Stack, http_request, wait_for  # noqa: E402
 
 c = Checks("fanout_pause_start")
@@ -35,14 +36,10 @@ STARTS = 3
 rx = Receiver()
 
 
-def endpoints(cfg):
-    demo = next(t for t in cfg["tenants"] if t["id"] == "demo")
-    demo["endpoints"] = [{"id": "rx", "url": rx.url + "/hook",
-                          "internal": True, "secret_env": "FANOUT_SECRET",
-                          "max_in_flight": 1, "max_attempts": 1000,
-                          "backoff_base_ms": 100, "backoff_max_ms": 300}]
-    cfg["fanout"] = {"order_window_ms": 0, "max_pending": MAX_PENDING,
-                     "catchup_ms": 200}
+endpoints = one_endpoint(rx, {"order_window_ms": 0, "max_pending": MAX_PENDING,
+                               "catchup_ms": 200},
+                         max_in_flight=1, max_attempts=1000,
+                         backoff_base_ms=100, backoff_max_ms=300)
 
 
 def post(base, ids, n0, n):
