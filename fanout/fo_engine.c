@@ -110,8 +110,8 @@ struct fo_ep {
   fo_seen *seen;    /* event ids finished lately: duplicates in Kafka */
   int inflight;
   long pending;
-  bool paused;      /* at max_pending: its started partitions are paused */
-  bool late;        /* a partition started while paused: pause it too */
+  bool paused; /* at max_pending: its started partitions are paused */
+  bool late;   /* a partition started while paused: pause it too */
   int consecutive;
   /* After an assignment nothing starts until every partition was read to
    * its end (or catchup_ms passed, or max_pending filled up), so a lead's
