@@ -913,15 +913,15 @@ static void set_paused(fo_ep *ep, bool pause) {
       rd_kafka_topic_partition_list_new((int)ep->n_parts);
   if (!l)
     return;
-  for (size_t i = 0; i < ep->n_parts; i++)
-    if (ep->parts[i]->paused != pause)
-      rd_kafka_topic_partition_list_add(l, ep->parts[i]->topic,
-                                        ep->parts[i]->partition);
+  for (size_t i = 0; i < ep->n_parts; i++) {
+    fo_part *p = ep->parts[i];
+    if (p->paused != pause)
+      rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+    p->paused = pause;
+  }
   if (l->cnt)
     pause ? rd_kafka_pause_partitions(ep->rk, l)
           : rd_kafka_resume_partitions(ep->rk, l);
-  for (size_t i = 0; i < ep->n_parts; i++)
-    ep->parts[i]->paused = pause;
   rd_kafka_topic_partition_list_destroy(l);
   ep->paused = pause;
   ep->late = false;

@@ -160,14 +160,19 @@ def one_endpoint(rx, fanout, **endpoint):
     return mutate
 
 
-def fanout_stack(st, endpoints, secret, partitions=None):
-    """The dev broker, a config mutated by endpoints, an ingress and one
-    fan-out replica that owns its partitions: (config, ingress url,
-    replica)."""
+def fanout_base(st, endpoints, secret, partitions=None):
+    """The dev broker, a config mutated by endpoints and an ingress, no
+    fan-out replica yet: (config, ingress url)."""
     st.broker(**({"partitions": partitions} if partitions else {}))
     st.env["FANOUT_SECRET"] = secret
     cfg = st.config(endpoints)
-    base = st.ingress(cfg)
+    return cfg, st.ingress(cfg)
+
+
+def fanout_stack(st, endpoints, secret, partitions=None):
+    """fanout_base and one fan-out replica that owns its partitions:
+    (config, ingress url, replica)."""
+    cfg, base = fanout_base(st, endpoints, secret, partitions)
     fo = start_fanout(st, cfg)
     wait_caught_up(fo)
     return cfg, base, fo
@@ -176,6 +181,13 @@ def fanout_stack(st, endpoints, secret, partitions=None):
 def wait_caught_up(fo, what="the fan-out owns its partitions"):
     from harness import wait_for
     wait_for(lambda: "caught up" in open(fo.log).read(), 60, 0.1, what)
+
+
+def pending(fo):
+    """Records a replica holds for its endpoints (leadsync_fanout_pending,
+    summed over its series)."""
+    return sum(v for k, v in metrics(fo.url).items()
+               if k.startswith("leadsync_fanout_pending"))
 
 
 def metrics(url):

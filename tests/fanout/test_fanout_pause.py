@@ -11,8 +11,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "filter"))
 
 from filterlib import event  # noqa: E402
-from fanoutlib import (Receiver, fanout_stack, metrics, one_endpoint,  # noqa: E402
-                       start_fanout, wait_caught_up, whsec)
+from fanoutlib import (Receiver, fanout_stack, one_endpoint,  # noqa: E402
+                       pending, start_fanout, wait_caught_up, whsec)
 from harness import DEMO_TOKEN, Checks, Stack, http_request, wait_for  # noqa: E402
 
 c = Checks("fanout_pause")
@@ -39,14 +39,10 @@ with Stack() as st:
         assert status == 200, (status, resp)
         ids.add(json.loads(resp)["event_id"])
 
-    def pending():
-        return sum(v for k, v in metrics(fo.url).items()
-                   if k.startswith("leadsync_fanout_pending"))
-
     # The endpoint answers 503: the records wait in their retries, the
     # replica holds max_pending of them and pauses its partitions, and
     # stays paused (nothing drains) through the rebalance.
-    wait_for(lambda: pending() >= MAX_PENDING, 60, 0.05,
+    wait_for(lambda: pending(fo) >= MAX_PENDING, 60, 0.05,
              "the first replica at max_pending (paused)")
     fo2 = start_fanout(st, cfg, name="fanout-second")
     wait_caught_up(fo2, "the second replica owns partitions")

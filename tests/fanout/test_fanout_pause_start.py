@@ -23,8 +23,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "filter"))
 
 from filterlib import event  # noqa: E402
-from fanoutlib import (Receiver, metrics, one_endpoint,  # noqa: E402
-                       start_fanout, whsec)
+from fanoutlib import (Receiver, fanout_base, one_endpoint,  # noqa: E402
+                       pending, start_fanout, whsec)
 from harness import DEMO_TOKEN, Checks, Stack, http_request, wait_for  # noqa: E402
 
 c = Checks("fanout_pause_start")
@@ -54,10 +54,7 @@ def post(base, ids, n0, n):
 
 
 with Stack() as st:
-    st.broker(partitions=12)
-    st.env["FANOUT_SECRET"] = SECRET
-    cfg = st.config(endpoints)
-    base = st.ingress(cfg)
+    cfg, base = fanout_base(st, endpoints, SECRET, partitions=12)
     ids = set()
     for k in range(STARTS):
         # A backlog on every partition of the four topics, then a replica
@@ -69,10 +66,9 @@ with Stack() as st:
                      f"start {k}: every event delivered")
         except AssertionError:
             pass
-        m = metrics(fo.url)
         c.eq(len(ids - set(rx.ids())), 0,
              f"start {k}: no event left in a partition that was never "
-             f"fetched ({sum(v for s, v in m.items() if s.startswith('leadsync_fanout_pending'))} pending)")
+             f"fetched ({pending(fo):.0f} pending)")
         c.eq(fo.stop(), 0, f"start {k}: the replica exits 0 on SIGTERM")
     rx.close()
 c.done()
